@@ -1,0 +1,64 @@
+using System.Buffers.Binary;
+
+namespace Beemesh.Netstack.Wire;
+
+/// <summary>
+/// A zero-copy view of an Ethernet II frame (no 802.1Q tag, no FCS, as a tap delivers it).
+/// <see cref="TryCreate"/> checks the length once; after that no accessor can read out of range.
+/// </summary>
+public readonly ref struct EthernetFrame
+{
+    /// <summary>Destination + source + type.</summary>
+    public const int HeaderLength = 14;
+
+    private readonly Span<byte> _buffer;
+
+    private EthernetFrame(Span<byte> buffer) => _buffer = buffer;
+
+    /// <summary>Wraps <paramref name="buffer"/> when it holds at least a full header.</summary>
+    public static bool TryCreate(Span<byte> buffer, out EthernetFrame frame)
+    {
+        if (buffer.Length < HeaderLength)
+        {
+            frame = default;
+            return false;
+        }
+
+        frame = new EthernetFrame(buffer);
+        return true;
+    }
+
+    /// <summary>The whole frame.</summary>
+    public Span<byte> Buffer => _buffer;
+
+    /// <summary>Destination MAC.</summary>
+    public MacAddress Destination
+    {
+        get => MacAddress.ReadFrom(_buffer[Field.Destination]);
+        set => value.CopyTo(_buffer[Field.Destination]);
+    }
+
+    /// <summary>Source MAC.</summary>
+    public MacAddress Source
+    {
+        get => MacAddress.ReadFrom(_buffer[Field.Source]);
+        set => value.CopyTo(_buffer[Field.Source]);
+    }
+
+    /// <summary>The EtherType; values outside <see cref="Wire.EtherType"/> are passed through unnamed.</summary>
+    public EtherType EtherType
+    {
+        get => (EtherType)BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.EtherType]);
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.EtherType], (ushort)value);
+    }
+
+    /// <summary>Everything after the header (may include Ethernet padding).</summary>
+    public Span<byte> Payload => _buffer[HeaderLength..];
+
+    private static class Field
+    {
+        public static readonly Range Destination = 0..6;
+        public static readonly Range Source = 6..12;
+        public static readonly Range EtherType = 12..14;
+    }
+}
