@@ -1,0 +1,204 @@
+using System.Buffers.Binary;
+
+namespace Beemesh.Netstack.Wire;
+
+/// <summary>
+/// A router advertisement (RFC 4861 §4.2) with the options Beemesh sends: source link-layer address, MTU, one
+/// prefix information option and one RDNSS server (RFC 8106). Parsing keeps the first of each option.
+/// </summary>
+public readonly record struct NdpRouterAdvertisementRepr
+{
+    private const int FixedLength = 16;
+    private const int MtuOptionLength = 8;
+    private const int PrefixOptionLength = 32;
+    private const int RdnssOptionLength = 24;
+    private const byte FlagManaged = 0x80;
+    private const byte FlagOther = 0x40;
+    private const byte FlagOnLink = 0x80;
+    private const byte FlagAutonomous = 0x40;
+
+    /// <summary>Cur Hop Limit for hosts; 0 = unspecified.</summary>
+    public byte CurHopLimit { get; init; }
+
+    /// <summary>M: addresses via DHCPv6.</summary>
+    public bool Managed { get; init; }
+
+    /// <summary>O: other configuration via DHCPv6.</summary>
+    public bool OtherConfiguration { get; init; }
+
+    /// <summary>Router lifetime in seconds; 0 = not a default router.</summary>
+    public ushort RouterLifetime { get; init; }
+
+    /// <summary>Reachable time in milliseconds; 0 = unspecified.</summary>
+    public uint ReachableTime { get; init; }
+
+    /// <summary>Retransmission timer in milliseconds; 0 = unspecified.</summary>
+    public uint RetransTimer { get; init; }
+
+    /// <summary>Router's MAC (source link-layer address option).</summary>
+    public MacAddress? SourceLinkLayerAddress { get; init; }
+
+    /// <summary>Link MTU option; 0 = absent.</summary>
+    public uint Mtu { get; init; }
+
+    /// <summary>True when a prefix information option is present.</summary>
+    public bool HasPrefix { get; init; }
+
+    /// <summary>The advertised prefix.</summary>
+    public Ipv6Address Prefix { get; init; }
+
+    /// <summary>Prefix length in bits.</summary>
+    public byte PrefixLength { get; init; }
+
+    /// <summary>L: the prefix is on-link.</summary>
+    public bool OnLink { get; init; }
+
+    /// <summary>A: usable for SLAAC.</summary>
+    public bool Autonomous { get; init; }
+
+    /// <summary>Valid lifetime in seconds (0xFFFFFFFF = infinity).</summary>
+    public uint ValidLifetime { get; init; }
+
+    /// <summary>Preferred lifetime in seconds.</summary>
+    public uint PreferredLifetime { get; init; }
+
+    /// <summary>The recursive DNS server (RDNSS option), absent when null.</summary>
+    public Ipv6Address? DnsServer { get; init; }
+
+    /// <summary>RDNSS lifetime in seconds.</summary>
+    public uint DnsLifetime { get; init; }
+
+    /// <summary>Bytes <see cref="Emit"/> writes (the whole ICMPv6 message).</summary>
+    public int BufferLength =>
+        FixedLength
+        + (SourceLinkLayerAddress.HasValue ? NdpLinkLayerOption.Length : 0)
+        + (Mtu != 0 ? MtuOptionLength : 0)
+        + (HasPrefix ? PrefixOptionLength : 0)
+        + (DnsServer.HasValue ? RdnssOptionLength : 0);
+
+    /// <summary>
+    /// Parses a router advertisement: type 134, code 0, at least 16 bytes, well-formed options (RFC 4861 §6.1.2).
+    /// The checksum is the caller's to verify (it needs the IPv6 addresses).
+    /// </summary>
+    public static bool TryParse(Icmpv6Packet packet, out NdpRouterAdvertisementRepr repr)
+    {
+        repr = default;
+        ReadOnlySpan<byte> message = packet.Buffer;
+        if (message.Length < FixedLength || packet.Type != Icmpv6Type.RouterAdvertisement || packet.Code != 0)
+        {
+            return false;
+        }
+
+        NdpRouterAdvertisementRepr result = new()
+        {
+            CurHopLimit = message[4],
+            Managed = (message[5] & FlagManaged) != 0,
+            OtherConfiguration = (message[5] & FlagOther) != 0,
+            RouterLifetime = BinaryPrimitives.ReadUInt16BigEndian(message[6..]),
+            ReachableTime = BinaryPrimitives.ReadUInt32BigEndian(message[8..]),
+            RetransTimer = BinaryPrimitives.ReadUInt32BigEndian(message[12..]),
+        };
+
+        NdpOptionReader reader = new(message[FixedLength..]);
+        while (reader.MoveNext())
+        {
+            ReadOnlySpan<byte> option = reader.Current;
+            switch (reader.Type)
+            {
+                case NdpOptionType.SourceLinkLayerAddress when result.SourceLinkLayerAddress is null:
+                    result = result with { SourceLinkLayerAddress = MacAddress.ReadFrom(option[2..]) };
+                    break;
+                case NdpOptionType.Mtu when result.Mtu == 0:
+                    result = result with { Mtu = BinaryPrimitives.ReadUInt32BigEndian(option[4..]) };
+                    break;
+                case NdpOptionType.PrefixInformation when !result.HasPrefix && option.Length >= PrefixOptionLength:
+                    result = result with
+                    {
+                        HasPrefix = true,
+                        PrefixLength = option[2],
+                        OnLink = (option[3] & FlagOnLink) != 0,
+                        Autonomous = (option[3] & FlagAutonomous) != 0,
+                        ValidLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]),
+                        PreferredLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[8..]),
+                        Prefix = Ipv6Address.ReadFrom(option[16..]),
+                    };
+                    break;
+                case NdpOptionType.RecursiveDnsServer when result.DnsServer is null && option.Length >= RdnssOptionLength:
+                    // RFC 8106 §5.1: length 3 + 2n; the first server follows the 8-byte option header.
+                    result = result with
+                    {
+                        DnsLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]),
+                        DnsServer = Ipv6Address.ReadFrom(option[8..]),
+                    };
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        if (reader.IsInvalid)
+        {
+            return false;
+        }
+
+        repr = result;
+        return true;
+    }
+
+    /// <summary>Writes the whole ICMPv6 message, checksum included, for the given IPv6 source and destination.</summary>
+    public void Emit(Span<byte> buffer, Ipv6Address source, Ipv6Address destination)
+    {
+        int length = BufferLength;
+        if (buffer.Length < length)
+        {
+            WireThrowHelper.BufferTooSmall("router advertisement", length, buffer.Length);
+        }
+
+        Span<byte> message = buffer[..length];
+        message.Clear();
+        Icmpv6Packet icmp = Icmpv6Packet.CreateUnchecked(message);
+        icmp.Type = Icmpv6Type.RouterAdvertisement;
+        message[4] = CurHopLimit;
+        message[5] = (byte)((Managed ? FlagManaged : 0) | (OtherConfiguration ? FlagOther : 0));
+        BinaryPrimitives.WriteUInt16BigEndian(message[6..], RouterLifetime);
+        BinaryPrimitives.WriteUInt32BigEndian(message[8..], ReachableTime);
+        BinaryPrimitives.WriteUInt32BigEndian(message[12..], RetransTimer);
+
+        int at = FixedLength;
+        if (SourceLinkLayerAddress is MacAddress mac)
+        {
+            NdpLinkLayerOption.Write(message[at..], NdpOptionType.SourceLinkLayerAddress, mac);
+            at += NdpLinkLayerOption.Length;
+        }
+
+        if (Mtu != 0)
+        {
+            message[at] = (byte)NdpOptionType.Mtu;
+            message[at + 1] = MtuOptionLength / 8;
+            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], Mtu);
+            at += MtuOptionLength;
+        }
+
+        if (HasPrefix)
+        {
+            message[at] = (byte)NdpOptionType.PrefixInformation;
+            message[at + 1] = PrefixOptionLength / 8;
+            message[at + 2] = PrefixLength;
+            message[at + 3] = (byte)((OnLink ? FlagOnLink : 0) | (Autonomous ? FlagAutonomous : 0));
+            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], ValidLifetime);
+            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 8)..], PreferredLifetime);
+            Prefix.CopyTo(message[(at + 16)..]);
+            at += PrefixOptionLength;
+        }
+
+        if (DnsServer is Ipv6Address dns)
+        {
+            message[at] = (byte)NdpOptionType.RecursiveDnsServer;
+            message[at + 1] = RdnssOptionLength / 8;
+            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], DnsLifetime);
+            dns.CopyTo(message[(at + 8)..]);
+        }
+
+        icmp.FillChecksum(source, destination);
+    }
+}
