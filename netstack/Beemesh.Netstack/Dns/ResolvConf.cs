@@ -132,7 +132,8 @@ public sealed class ResolvConf
     public static bool TryParseAddress(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPAddress? address)
     {
         address = null;
-        if (string.IsNullOrEmpty(text))
+        // IPAddress.TryParse also takes "[::1]:5353" (dropping the port); a bare address has no brackets.
+        if (string.IsNullOrEmpty(text) || text.AsSpan().IndexOfAny('[', ']') >= 0)
         {
             return false;
         }
