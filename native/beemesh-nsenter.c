@@ -85,6 +85,9 @@ struct options {
 static const char *control_path;
 static int control_fd = -1;
 
+/* Our uid before entering any namespace: the one the /dev/net/tun mode must allow. */
+static uid_t outer_uid;
+
 static void send_all(int fd, const char *text, size_t length);
 
 /*
@@ -484,7 +487,7 @@ static int open_tap(const struct options *o, bool *offload)
                  strerror(error));
         if (error == EACCES || error == EPERM)
             fail("cannot open /dev/net/tun: %s (uid %u needs read and write access; the device is normally mode 0666)",
-                 strerror(error), (unsigned)getuid());
+                 strerror(error), (unsigned)outer_uid);
         fail("cannot open /dev/net/tun: %s", strerror(error));
     }
 
@@ -620,6 +623,7 @@ static void wait_for_go(void)
 int main(int argc, char **argv)
 {
     struct options o;
+    outer_uid = getuid();
     parse_arguments(argc, argv, &o);
     /* Connect first: the socket path lives in our mount namespace, which we
      * never leave, and every later error can then be reported on it. */
