@@ -1,0 +1,658 @@
+/*
+ * beemesh-nsenter: open a tap device inside another network namespace and
+ * hand its file descriptor back over a unix socket (SCM_RIGHTS).
+ *
+ * Why a C helper: setns(2) into a user namespace is refused for a
+ * multithreaded process, and a .NET process always has several threads.
+ * This program is single-threaded, does the namespace work, and passes the
+ * tap fd to the parent, which keeps the only open copy.
+ *
+ * Commands (see usage() for the full syntax):
+ *
+ *   tap  join the user namespace (only when it differs from ours) and the
+ *        network namespace of --pid PID or of --netns PATH [--userns PATH],
+ *        create the tap there, optionally configure it, send the fd, exit 0.
+ *
+ *   run  unshare a new user + network namespace (mapping our uid/gid to 0,
+ *        like `unshare -r`), create and configure the tap, send the fd, wait
+ *        for one "go" byte from the parent, then execvp the command.
+ *
+ * Protocol on --socket PATH (a unix stream socket the parent listens on):
+ * exactly one message from us, either the tap fd in SCM_RIGHTS with the text
+ * "ok vnet=V offload=O\n", or no fd and "error <message>\n". In run mode the
+ * parent then writes one byte when its stack is ready; EOF instead means
+ * "give up" and we exit 1.
+ *
+ * Configuration uses the classic ioctls (SIOCSIFHWADDR, SIOCSIFMTU,
+ * SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFFLAGS, SIOCADDRT): one IPv4 address and
+ * one default route is all we set, and the ioctls do that with far less code
+ * than rtnetlink. IPv6 addresses come from router advertisements (SLAAC),
+ * which the userland stack sends; we only make sure the kernel accepts them.
+ *
+ * Every failure prints one line on stderr, is sent as "error ..." when the
+ * socket can be reached, and exits with status 1 (127 when execvp fails).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PROGRAM "beemesh-nsenter"
+#define DEFAULT_TAP "tap0"
+#define MIN_MTU 68    /* RFC 791: every IPv4 host must handle 68-byte datagrams */
+#define MAX_MTU 65521 /* the same ceiling slirp4netns enforces */
+
+struct options {
+    const char *command;     /* "tap" or "run" */
+    const char *socket_path; /* --socket */
+    pid_t pid;               /* --pid, 0 when absent */
+    const char *netns_path;  /* --netns */
+    const char *userns_path; /* --userns */
+    const char *tap_name;    /* --tap, default tap0 */
+    bool vnet_hdr;           /* --vnet-hdr */
+    bool configure;          /* --configure (always on for run) */
+    int mtu;                 /* --mtu, 0 when absent */
+    bool have_address;
+    struct in_addr address; /* --address A.B.C.D/PREFIX */
+    struct in_addr netmask;
+    bool have_gateway;
+    struct in_addr gateway; /* --gateway */
+    bool have_mac;
+    unsigned char mac[6]; /* --mac */
+    bool ipv6;            /* --ipv6 */
+    char **argv;          /* run: the command after "--" */
+};
+
+/* The control socket: set by connect_control(), used by fail() to report. */
+static const char *control_path;
+static int control_fd = -1;
+
+/* Our uid before entering any namespace: the one the /dev/net/tun mode must allow. */
+static uid_t outer_uid;
+
+static void send_all(int fd, const char *text, size_t length);
+
+/*
+ * Report an error and exit 1. The socket is connected lazily here so that
+ * errors found before the normal connect (bad arguments) still reach the
+ * parent; MSG_NOSIGNAL keeps a vanished parent from killing us with SIGPIPE.
+ */
+__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof(message), format, args);
+    va_end(args);
+    /* The protocol is line-based: a message must stay on one line. */
+    for (char *p = message; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    }
+    fprintf(stderr, PROGRAM ": %s\n", message);
+
+    if (control_fd < 0 && control_path != NULL) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un address = { .sun_family = AF_UNIX };
+        if (fd >= 0 && strlen(control_path) < sizeof(address.sun_path)) {
+            memcpy(address.sun_path, control_path, strlen(control_path));
+            if (connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0)
+                control_fd = fd;
+        }
+        if (control_fd < 0 && fd >= 0)
+            close(fd);
+    }
+    if (control_fd >= 0) {
+        char line[sizeof(message) + 8];
+        int length = snprintf(line, sizeof(line), "error %s\n", message);
+        if (length > 0)
+            send_all(control_fd, line, (size_t)length < sizeof(line) ? (size_t)length : sizeof(line) - 1);
+    }
+    exit(1);
+}
+
+/* Best effort: used only on the error path, so failures are ignored. */
+static void send_all(int fd, const char *text, size_t length)
+{
+    while (length > 0) {
+        ssize_t sent = send(fd, text, length, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0)
+            return;
+        text += sent;
+        length -= (size_t)sent;
+    }
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage:\n"
+          "  " PROGRAM " tap --socket PATH (--pid PID | --netns PATH [--userns PATH])\n"
+          "      [--tap NAME] [--vnet-hdr]\n"
+          "      [--configure --mtu N --address A.B.C.D/PREFIX --gateway A.B.C.D\n"
+          "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
+          "  " PROGRAM " run --socket PATH [--tap NAME] [--vnet-hdr] --mtu N\n"
+          "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6] -- CMD [ARGS...]\n"
+          "\n"
+          "Creates the tap device (default " DEFAULT_TAP ") inside the target network namespace and\n"
+          "sends its fd over the unix socket PATH with the line \"ok vnet=V offload=O\".\n",
+          out);
+}
+
+/* ---- argument parsing ------------------------------------------------- */
+
+static long parse_number(const char *text, long min, long max, const char *what)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
+        fail("%s must be a number from %ld to %ld, got '%s'", what, min, max, text);
+    return value;
+}
+
+static struct in_addr parse_ipv4(const char *text, const char *what)
+{
+    struct in_addr address;
+    if (inet_pton(AF_INET, text, &address) != 1)
+        fail("%s must be an IPv4 address like 10.0.2.2, got '%s'", what, text);
+    return address;
+}
+
+/* "10.0.2.100/24" -> address and netmask. */
+static void parse_cidr(const char *text, struct options *o)
+{
+    char buffer[INET_ADDRSTRLEN + 4];
+    const char *slash = strchr(text, '/');
+    if (slash == NULL || (size_t)(slash - text) >= INET_ADDRSTRLEN)
+        fail("--address must look like A.B.C.D/PREFIX, got '%s'", text);
+    memcpy(buffer, text, (size_t)(slash - text));
+    buffer[slash - text] = '\0';
+    o->address = parse_ipv4(buffer, "--address");
+    long prefix = parse_number(slash + 1, 1, 32, "--address prefix length");
+    uint32_t mask = prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix);
+    o->netmask.s_addr = htonl(mask);
+    o->have_address = true;
+}
+
+/* Six hex bytes separated by ':' (the form slirp4netns --macaddress takes). */
+static void parse_mac(const char *text, struct options *o)
+{
+    unsigned int bytes[6];
+    char tail;
+    if (strlen(text) != 17 ||
+        sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &bytes[0], &bytes[1], &bytes[2], &bytes[3],
+               &bytes[4], &bytes[5], &tail) != 6)
+        fail("--mac must look like 02:00:00:00:00:01, got '%s'", text);
+    if (bytes[0] & 1)
+        fail("--mac %s is a multicast address; a device address must be unicast", text);
+    for (int i = 0; i < 6; i++)
+        o->mac[i] = (unsigned char)bytes[i];
+    o->have_mac = true;
+}
+
+/* Mirrors the kernel's dev_valid_name(); the name is also used in a /proc path. */
+static void check_tap_name(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length >= IFNAMSIZ)
+        fail("--tap name must be 1 to %d characters, got '%s'", IFNAMSIZ - 1, name);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strpbrk(name, "/: \t\n") != NULL)
+        fail("--tap name '%s' is not a valid interface name", name);
+}
+
+/* Accepts "--name value" and "--name=value". */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t length = strlen(name);
+    const char *arg = argv[*i];
+    if (arg[length] == '=')
+        return arg + length + 1;
+    if (*i + 1 >= argc)
+        fail("%s needs a value", name);
+    *i += 1;
+    return argv[*i];
+}
+
+static bool is_option(const char *arg, const char *name)
+{
+    size_t length = strlen(name);
+    return strncmp(arg, name, length) == 0 && (arg[length] == '\0' || arg[length] == '=');
+}
+
+static void parse_arguments(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->tap_name = DEFAULT_TAP;
+    if (argc < 2)
+        fail("missing command (tap or run); see --help");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        exit(0);
+    }
+    o->command = argv[1];
+    if (strcmp(o->command, "tap") != 0 && strcmp(o->command, "run") != 0)
+        fail("unknown command '%s' (expected tap or run); see --help", o->command);
+
+    /* Find --socket first, so every later parse error can be reported on it. */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (is_option(argv[i], "--socket")) {
+            int j = i;
+            o->socket_path = option_value(argc, argv, &j, "--socket");
+            control_path = o->socket_path;
+        }
+    }
+
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            o->argv = &argv[i + 1];
+            break;
+        } else if (is_option(arg, "--socket")) {
+            option_value(argc, argv, &i, "--socket");
+        } else if (is_option(arg, "--pid")) {
+            o->pid = (pid_t)parse_number(option_value(argc, argv, &i, "--pid"), 1, INT_MAX, "--pid");
+        } else if (is_option(arg, "--netns")) {
+            o->netns_path = option_value(argc, argv, &i, "--netns");
+        } else if (is_option(arg, "--userns")) {
+            o->userns_path = option_value(argc, argv, &i, "--userns");
+        } else if (is_option(arg, "--tap")) {
+            o->tap_name = option_value(argc, argv, &i, "--tap");
+        } else if (strcmp(arg, "--vnet-hdr") == 0) {
+            o->vnet_hdr = true;
+        } else if (strcmp(arg, "--configure") == 0) {
+            o->configure = true;
+        } else if (is_option(arg, "--mtu")) {
+            o->mtu = (int)parse_number(option_value(argc, argv, &i, "--mtu"), MIN_MTU, MAX_MTU, "--mtu");
+        } else if (is_option(arg, "--address")) {
+            parse_cidr(option_value(argc, argv, &i, "--address"), o);
+        } else if (is_option(arg, "--gateway")) {
+            o->gateway = parse_ipv4(option_value(argc, argv, &i, "--gateway"), "--gateway");
+            o->have_gateway = true;
+        } else if (is_option(arg, "--mac")) {
+            parse_mac(option_value(argc, argv, &i, "--mac"), o);
+        } else if (strcmp(arg, "--ipv6") == 0) {
+            o->ipv6 = true;
+        } else {
+            fail("unknown option '%s'; see --help", arg);
+        }
+    }
+
+    /* Cross-checks. */
+    if (o->socket_path == NULL)
+        fail("--socket PATH is required");
+    check_tap_name(o->tap_name);
+    bool run = strcmp(o->command, "run") == 0;
+    if (run) {
+        if (o->pid != 0 || o->netns_path != NULL || o->userns_path != NULL)
+            fail("run creates its own namespaces; --pid, --netns and --userns belong to tap");
+        if (o->argv == NULL || o->argv[0] == NULL)
+            fail("run needs a command after '--'");
+        o->configure = true;
+    } else {
+        if ((o->pid != 0) == (o->netns_path != NULL))
+            fail("tap needs exactly one of --pid PID or --netns PATH");
+        if (o->userns_path != NULL && o->pid != 0)
+            fail("--userns goes with --netns; with --pid the user namespace of PID is used");
+        if (o->argv != NULL)
+            fail("tap takes no command after '--'");
+    }
+    if (o->configure) {
+        if (o->mtu == 0 || !o->have_address || !o->have_gateway)
+            fail("configuring the tap needs --mtu, --address and --gateway");
+        if ((o->address.s_addr & o->netmask.s_addr) != (o->gateway.s_addr & o->netmask.s_addr))
+            fail("--gateway must be inside the --address subnet");
+    } else if (o->mtu != 0 || o->have_address || o->have_gateway || o->have_mac || o->ipv6) {
+        fail("--mtu, --address, --gateway, --mac and --ipv6 need --configure");
+    }
+}
+
+/* ---- control socket --------------------------------------------------- */
+
+static void connect_control(const char *path)
+{
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(address.sun_path)) {
+        control_path = NULL; /* fail() must not try again */
+        fail("--socket path is longer than %zu bytes", sizeof(address.sun_path) - 1);
+    }
+    memcpy(address.sun_path, path, strlen(path));
+    /* CLOEXEC: the command started by run must not inherit the socket. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        control_path = NULL;
+        fail("cannot create a unix socket: %s", strerror(errno));
+    }
+    if (connect(fd, (struct sockaddr *)&address, sizeof(address)) < 0) {
+        int error = errno;
+        close(fd);
+        control_path = NULL;
+        fail("cannot connect to --socket %s: %s", path, strerror(error));
+    }
+    control_fd = fd;
+}
+
+/* One sendmsg carries both the fd and the status line, so they cannot be separated. */
+static void send_tap(int tap_fd, bool vnet, bool offload)
+{
+    char line[32];
+    int length = snprintf(line, sizeof(line), "ok vnet=%d offload=%d\n", vnet ? 1 : 0, offload ? 1 : 0);
+    struct iovec iov = { .iov_base = line, .iov_len = (size_t)length };
+    union {
+        char bytes[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align; /* CMSG_* need a cmsghdr-aligned buffer */
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr message = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.bytes,
+        .msg_controllen = sizeof(control.bytes),
+    };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(header), &tap_fd, sizeof(int));
+
+    ssize_t sent;
+    do {
+        sent = sendmsg(control_fd, &message, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        fail("cannot send the tap fd: %s", strerror(errno));
+    if (sent != length)
+        fail("short write sending the tap fd (%zd of %d bytes)", sent, length);
+}
+
+/* ---- namespaces ------------------------------------------------------- */
+
+static void join_namespaces(const struct options *o)
+{
+    char net_buffer[64], user_buffer[64];
+    const char *net_path = o->netns_path;
+    const char *user_path = o->userns_path;
+    if (o->pid != 0) {
+        snprintf(net_buffer, sizeof(net_buffer), "/proc/%d/ns/net", (int)o->pid);
+        snprintf(user_buffer, sizeof(user_buffer), "/proc/%d/ns/user", (int)o->pid);
+        net_path = net_buffer;
+        user_path = user_buffer;
+    }
+
+    /* Open both before joining either: inside the target user namespace
+     * the target's /proc entries may no longer be ours to open. */
+    int net_fd = open(net_path, O_RDONLY | O_CLOEXEC);
+    if (net_fd < 0) {
+        if (errno == ENOENT && o->pid != 0)
+            fail("no process with pid %d", (int)o->pid);
+        fail("cannot open network namespace %s: %s", net_path, strerror(errno));
+    }
+    if (user_path != NULL) {
+        int user_fd = open(user_path, O_RDONLY | O_CLOEXEC);
+        if (user_fd < 0) {
+            if (errno == ENOENT && o->pid != 0)
+                fail("no process with pid %d", (int)o->pid);
+            fail("cannot open user namespace %s: %s", user_path, strerror(errno));
+        }
+        /* setns() into the user namespace we are already in fails with
+         * EINVAL, so join only when the namespace inode differs. */
+        struct stat ours, theirs;
+        if (stat("/proc/self/ns/user", &ours) < 0)
+            fail("cannot stat /proc/self/ns/user: %s", strerror(errno));
+        if (fstat(user_fd, &theirs) < 0)
+            fail("cannot stat user namespace %s: %s", user_path, strerror(errno));
+        if (ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+            if (setns(user_fd, CLONE_NEWUSER) < 0)
+                fail("cannot join user namespace %s: %s", user_path, strerror(errno));
+        }
+        if (close(user_fd) < 0)
+            fail("close(user namespace): %s", strerror(errno));
+    }
+    if (setns(net_fd, CLONE_NEWNET) < 0) {
+        int error = errno;
+        if (error == EINVAL)
+            fail("%s is not a network namespace", net_path);
+        fail("cannot join network namespace %s: %s%s", net_path, strerror(error),
+             error == EPERM && user_path == NULL ? " (pass --userns with the namespace's owning user namespace)" : "");
+    }
+    if (close(net_fd) < 0)
+        fail("close(network namespace): %s", strerror(errno));
+}
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("cannot open %s: %s", path, strerror(errno));
+    size_t length = strlen(text);
+    ssize_t written = write(fd, text, length);
+    if (written < 0)
+        fail("cannot write '%s' to %s: %s", text, path, strerror(errno));
+    if ((size_t)written != length)
+        fail("short write to %s", path);
+    if (close(fd) < 0)
+        fail("cannot write '%s' to %s: %s", text, path, strerror(errno));
+}
+
+/* A new user namespace that maps only our own ids to root, as `unshare -r`
+ * does; works for root and for unprivileged users alike. */
+static void unshare_namespaces(void)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
+        int error = errno;
+        if (error == EPERM || error == ENOSPC || error == EUSERS)
+            fail("cannot create a user namespace: %s (check user.max_user_namespaces and kernel.unprivileged_userns_clone)",
+                 strerror(error));
+        fail("cannot create user and network namespaces: %s", strerror(error));
+    }
+    char map[64];
+    /* setgroups must be denied before an unprivileged process may write gid_map. */
+    write_file("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+    write_file("/proc/self/uid_map", map);
+    snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+    write_file("/proc/self/gid_map", map);
+}
+
+/* ---- tap device ------------------------------------------------------- */
+
+static int open_tap(const struct options *o, bool *offload)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int error = errno;
+        if (error == ENOENT || error == ENODEV || error == ENXIO)
+            fail("cannot open /dev/net/tun: %s (load the tun module, or create the node: mknod /dev/net/tun c 10 200)",
+                 strerror(error));
+        if (error == EACCES || error == EPERM)
+            fail("cannot open /dev/net/tun: %s (uid %u needs read and write access; the device is normally mode 0666)",
+                 strerror(error), (unsigned)outer_uid);
+        fail("cannot open /dev/net/tun: %s", strerror(error));
+    }
+
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    /* IFF_NO_PI: frames without the 4-byte packet-info prefix.
+     * IFF_VNET_HDR: every frame carries a struct virtio_net_hdr (10 bytes). */
+    request.ifr_flags = IFF_TAP | IFF_NO_PI | (o->vnet_hdr ? IFF_VNET_HDR : 0);
+    memcpy(request.ifr_name, o->tap_name, strlen(o->tap_name));
+    if (ioctl(fd, TUNSETIFF, &request) < 0) {
+        int error = errno;
+        if (error == EBUSY)
+            fail("cannot create tap device %s: a device with that name is already in use", o->tap_name);
+        if (error == EPERM)
+            fail("cannot create tap device %s: %s (CAP_NET_ADMIN in the namespace's owner is needed)",
+                 o->tap_name, strerror(error));
+        fail("cannot create tap device %s (TUNSETIFF): %s", o->tap_name, strerror(error));
+    }
+
+    *offload = false;
+    if (o->vnet_hdr) {
+        /* Checksum offload plus TSO lets the guest hand over 64 KB segments.
+         * A kernel that refuses keeps the vnet header; offload=0 says so. */
+        unsigned long features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+        *offload = ioctl(fd, TUNSETOFFLOAD, features) == 0;
+    }
+    return fd;
+}
+
+static void set_up(int sock, const char *name)
+{
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    memcpy(request.ifr_name, name, strlen(name));
+    if (ioctl(sock, SIOCGIFFLAGS, &request) < 0)
+        fail("cannot read the flags of %s: %s", name, strerror(errno));
+    request.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &request) < 0)
+        fail("cannot bring %s up: %s", name, strerror(errno));
+}
+
+static void set_ipv4(int sock, const char *name, unsigned long request_code, struct in_addr value,
+                     const char *what)
+{
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    memcpy(request.ifr_name, name, strlen(name));
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_addr = value };
+    memcpy(&request.ifr_addr, &address, sizeof(address));
+    if (ioctl(sock, request_code, &request) < 0)
+        fail("cannot set the %s of %s: %s", what, name, strerror(errno));
+}
+
+static void configure(const struct options *o)
+{
+    const char *name = o->tap_name;
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        fail("cannot create a configuration socket: %s", strerror(errno));
+
+    struct ifreq request;
+    /* MAC and MTU before the link goes up: the IPv6 link-local address is
+     * derived from the MAC when the device comes up. */
+    if (o->have_mac) {
+        memset(&request, 0, sizeof(request));
+        memcpy(request.ifr_name, name, strlen(name));
+        request.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+        memcpy(request.ifr_hwaddr.sa_data, o->mac, sizeof(o->mac));
+        if (ioctl(sock, SIOCSIFHWADDR, &request) < 0)
+            fail("cannot set the MAC address of %s: %s", name, strerror(errno));
+    }
+    memset(&request, 0, sizeof(request));
+    memcpy(request.ifr_name, name, strlen(name));
+    request.ifr_mtu = o->mtu;
+    if (ioctl(sock, SIOCSIFMTU, &request) < 0)
+        fail("cannot set MTU %d on %s: %s", o->mtu, name, strerror(errno));
+
+    if (o->ipv6) {
+        /* The guest's IPv6 address comes from our router advertisements.
+         * accept_ra=2 accepts them even if forwarding is turned on in the
+         * namespace (with 1 the kernel ignores RAs while forwarding). Set
+         * before link-up, because the kernel solicits routers at link-up
+         * only when it will accept the answer. */
+        char path[96];
+        if (access("/proc/sys/net/ipv6", F_OK) < 0)
+            fail("--ipv6: IPv6 is disabled in this kernel (/proc/sys/net/ipv6 is missing)");
+        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+        write_file(path, "0");
+        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", name);
+        write_file(path, "2");
+    }
+
+    set_ipv4(sock, name, SIOCSIFADDR, o->address, "IPv4 address");
+    set_ipv4(sock, name, SIOCSIFNETMASK, o->netmask, "netmask");
+    set_up(sock, name);
+    set_up(sock, "lo");
+
+    /* Default route: 0.0.0.0/0 via the gateway on our device. It needs the
+     * device up, since the gateway must be reachable through its subnet route. */
+    struct rtentry route;
+    memset(&route, 0, sizeof(route));
+    struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = INADDR_ANY };
+    struct sockaddr_in gateway = { .sin_family = AF_INET, .sin_addr = o->gateway };
+    memcpy(&route.rt_dst, &any, sizeof(any));
+    memcpy(&route.rt_genmask, &any, sizeof(any));
+    memcpy(&route.rt_gateway, &gateway, sizeof(gateway));
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    route.rt_dev = (char *)name;
+    if (ioctl(sock, SIOCADDRT, &route) < 0) {
+        char text[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &o->gateway, text, sizeof(text));
+        fail("cannot add the default route via %s: %s", text, strerror(errno));
+    }
+    if (close(sock) < 0)
+        fail("close(configuration socket): %s", strerror(errno));
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static void wait_for_go(void)
+{
+    char go;
+    ssize_t got;
+    do {
+        got = read(control_fd, &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0)
+        fail("waiting for the start signal: %s", strerror(errno));
+    if (got == 0)
+        fail("the parent closed the socket before sending the start signal");
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    outer_uid = getuid();
+    parse_arguments(argc, argv, &o);
+    /* Connect first: the socket path lives in our mount namespace, which we
+     * never leave, and every later error can then be reported on it. */
+    connect_control(o.socket_path);
+
+    bool run = strcmp(o.command, "run") == 0;
+    if (run)
+        unshare_namespaces();
+    else
+        join_namespaces(&o);
+
+    bool offload = false;
+    int tap_fd = open_tap(&o, &offload);
+    if (o.configure)
+        configure(&o);
+    send_tap(tap_fd, o.vnet_hdr, offload);
+    /* The parent now holds the tap; ours must not outlive this process. */
+    if (close(tap_fd) < 0)
+        fail("close(tap): %s", strerror(errno));
+
+    if (!run) {
+        if (close(control_fd) < 0)
+            fail("close(socket): %s", strerror(errno));
+        return 0;
+    }
+
+    wait_for_go();
+    /* control_fd is SOCK_CLOEXEC: exec closes it, and the parent sees EOF. */
+    execvp(o.argv[0], o.argv);
+    fprintf(stderr, PROGRAM ": cannot run %s: %s\n", o.argv[0], strerror(errno));
+    return 127;
+}

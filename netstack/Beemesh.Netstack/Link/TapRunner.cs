@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Beemesh.Netstack.Link;
+
+/// <summary>
+/// Runs a command in a fresh user + network namespace whose tap this process serves
+/// (<c>beemesh-nsenter run</c>). <see cref="Start"/> returns once the configured tap is ours; the
+/// command starts only when <see cref="Release"/> says the stack is running.
+/// </summary>
+/// <remarks>
+/// Ownership: the runner owns <see cref="Tap"/>, <see cref="Process"/> and the control socket.
+/// <see cref="Dispose"/> closes them and kills the command if it is still running (before
+/// <see cref="Release"/>, closing the socket alone makes the helper exit with status 1).
+/// </remarks>
+public sealed class TapRunner : IDisposable
+{
+    private Socket? control;
+    private bool disposed;
+
+    private TapRunner(TapHandle tap, Process process, Socket control)
+    {
+        Tap = tap;
+        Process = process;
+        this.control = control;
+    }
+
+    /// <summary>The configured tap inside the command's namespace; non-blocking.</summary>
+    public TapHandle Tap { get; }
+
+    /// <summary>The helper process, which becomes the command itself (execvp) after <see cref="Release"/>.</summary>
+    public Process Process { get; }
+
+    /// <summary>
+    /// Starts the helper and waits until it has created and configured the tap and sent its fd.
+    /// </summary>
+    /// <param name="request">Tap configuration and the command to run.</param>
+    /// <param name="timeout">Longest wait for the fd; the helper is killed after that.</param>
+    /// <exception cref="ArgumentException">The command is empty.</exception>
+    /// <exception cref="TapOpenException">The helper was not found, failed (its reason is in the message) or timed out.</exception>
+    public static TapRunner Start(TapRunRequest request, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Command.Count == 0)
+        {
+            throw new ArgumentException("The command is empty.", nameof(request));
+        }
+        var arguments = new List<string>();
+        NsenterSession.AddTapArguments(
+            arguments, request.TapName, request.VnetHeader, configure: true, request.Mtu, request.Address, request.Gateway, request.Mac, request.Ipv6);
+        arguments.Add("--");
+        arguments.AddRange(request.Command);
+
+        long deadline = NsenterSession.DeadlineAfter(timeout);
+        // stderr stays inherited: after execvp it is the command's own stderr. The helper's
+        // reason for a failure also arrives on the socket as "error ...".
+        using var session = NsenterSession.Start(
+            request.NsenterPath, "run", arguments, captureStandardError: false, request.RedirectStandardOutput);
+        try
+        {
+            var (tap, control) = session.ReceiveTap(request.TapName, deadline);
+            return new TapRunner(tap, session.Process, control);
+        }
+        catch
+        {
+            session.Process.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tells the helper the stack is running: it then execs the command.</summary>
+    /// <exception cref="InvalidOperationException">Already released.</exception>
+    /// <exception cref="IOException">The helper is gone.</exception>
+    public void Release()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        Socket socket = control ?? throw new InvalidOperationException("The command was already released.");
+        try
+        {
+            socket.Send([1]);
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot release the command: {e.Message}", e);
+        }
+        finally
+        {
+            control = null;
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>Waits for the command (or the helper, if it failed) to exit and returns its exit status.</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken cancellationToken = default)
+    {
+        await Process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        return Process.ExitCode;
+    }
+
+    /// <summary>Closes the tap and the control socket and kills the command if it still runs.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+        disposed = true;
+        control?.Dispose();
+        control = null;
+        Tap.Dispose();
+        try
+        {
+            if (!Process.HasExited)
+            {
+                Process.Kill(entireProcessTree: true);
+                Process.WaitForExit();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // exited in between
+        }
+        Process.Dispose();
+    }
+}
