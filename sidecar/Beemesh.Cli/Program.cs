@@ -1,1 +1,8 @@
-return 0;
+using System.CommandLine;
+using Beemesh.Cli.Commands;
+
+var root = new RootCommand("Beemesh: a network of its own, carrying its identity, for every workload")
+{
+    RunCommand.Create(),
+};
+return root.Parse(args).Invoke();

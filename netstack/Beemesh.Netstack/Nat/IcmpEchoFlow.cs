@@ -1,0 +1,129 @@
+using System.Buffers.Binary;
+using Beemesh.Netstack.Interop;
+using Beemesh.Netstack.Stack;
+using Beemesh.Netstack.Wire;
+
+namespace Beemesh.Netstack.Nat;
+
+/// <summary>
+/// Echo requests from the guest to a remote host, sent through an unprivileged ICMP socket
+/// (SOCK_DGRAM, IPPROTO_ICMP[V6]; allowed by net.ipv4.ping_group_range). The kernel replaces
+/// the identifier with the socket's own; replies get the guest's identifier back.
+/// <see cref="FlowKey.GuestPort"/> holds the guest's identifier. Loop thread only.
+/// </summary>
+internal sealed class IcmpEchoFlow : IEventHandler, IDisposable
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(30);
+    private readonly NetworkStack _stack;
+    private int _fd;
+    private int _token = -1;
+    private TimeSpan _lastActivity;
+
+    private IcmpEchoFlow(NetworkStack stack, FlowKey key, int fd)
+    {
+        _stack = stack;
+        Key = key;
+        _fd = fd;
+        _lastActivity = stack.Now;
+    }
+
+    /// <summary>Guest address and identifier, remote address.</summary>
+    public FlowKey Key { get; }
+
+    /// <summary>Opens the ICMP socket; null when the host does not allow unprivileged ICMP sockets.</summary>
+    public static unsafe IcmpEchoFlow? Open(NetworkStack stack, FlowKey key, UInt128 host)
+    {
+        bool v4 = IpAddr.IsV4(host);
+        int fd = Sys.socket(v4 ? Sys.AF_INET : Sys.AF_INET6, Sys.SOCK_DGRAM | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, v4 ? Sys.IPPROTO_ICMP : Sys.IPPROTO_ICMPV6);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        byte* sa = stackalloc byte[IpAddr.SockAddrSize];
+        int len = IpAddr.WriteSockAddr(host, 0, new Span<byte>(sa, IpAddr.SockAddrSize));
+        if (Sys.connect(fd, sa, len) < 0)
+        {
+            Sys.close(fd);
+            return null;
+        }
+
+        var flow = new IcmpEchoFlow(stack, key, fd);
+        flow._token = stack.Loop.Add(fd, Sys.EPOLLIN, flow);
+        stack.Loop.Schedule(flow, stack.Now + IdleTimeout);
+        return flow;
+    }
+
+    /// <summary>Sends the guest's echo request (type, code, checksum, id, seq, data).</summary>
+    public unsafe void Send(ReadOnlySpan<byte> request)
+    {
+        _lastActivity = _stack.Now;
+        fixed (byte* p = request)
+        {
+            if (Sys.send(_fd, p, request.Length, Sys.MSG_DONTWAIT) < 0)
+            {
+                _stack.Counters.IcmpDropped++;
+                return;
+            }
+        }
+
+        _stack.Counters.IcmpEchoForwarded++;
+    }
+
+    /// <inheritdoc />
+    public unsafe void OnReady(uint events)
+    {
+        bool v4 = IpAddr.IsV4(Key.RemoteAddress);
+        int l4 = _stack.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(Key.GuestAddress);
+        var buffer = _stack.TxBuffer;
+        while (true)
+        {
+            nint n;
+            fixed (byte* p = buffer.Slice(l4))
+            {
+                n = Sys.recv(_fd, p, Math.Min(65507, buffer.Length - l4), Sys.MSG_DONTWAIT);
+            }
+
+            if (n < 8)
+            {
+                return;
+            }
+
+            _lastActivity = _stack.Now;
+            int length = (int)n;
+            var m = buffer.Slice(l4, length);
+            BinaryPrimitives.WriteUInt16BigEndian(m[4..], Key.GuestPort);
+            _stack.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, length);
+            _stack.FinishIcmp(l4, length, v4);
+            _stack.SendToGuest(Key.GuestAddress, l4 + length);
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnTimer()
+    {
+        if (_fd < 0)
+        {
+            return;
+        }
+
+        if (_stack.Now - _lastActivity >= IdleTimeout)
+        {
+            _stack.RemoveEchoFlow(this);
+            return;
+        }
+
+        _stack.Loop.Schedule(this, _lastActivity + IdleTimeout);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_fd >= 0)
+        {
+            _stack.Loop.Remove(_fd, _token);
+            Sys.close(_fd);
+            _fd = -1;
+        }
+    }
+}

@@ -1,0 +1,478 @@
+using System.Buffers.Binary;
+using Beemesh.Netstack.Interop;
+using Beemesh.Netstack.Stack;
+using Beemesh.Netstack.Tcp;
+using Beemesh.Netstack.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Netstack.Nat;
+
+/// <summary>
+/// One guest TCP connection spliced onto one host socket. The guest side is a
+/// <see cref="TcpConnection"/>; this class is its I/O shell: the host socket's receive queue is
+/// the connection's send buffer (MSG_PEEK at SO_PEEK_OFF, dropped with MSG_TRUNC once the guest
+/// ACKs), and the host socket's send buffer is its receive sink (bytes are ACKed to the guest
+/// only after send() took them). Loop thread only.
+/// </summary>
+/// <remarks>
+/// Lifetime: outbound flows start Connecting (host connect in flight, the guest's SYN held);
+/// then a connection exists until it reports Closed or Reset, or the host socket fails.
+/// The host fd is closed once both directions are done; the flow may linger in TIME-WAIT
+/// without an fd. <see cref="Dispose"/> closes whatever is left.
+/// </remarks>
+internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, ITcpSegmentWriter, IDisposable
+{
+    private const uint SocketEvents = Sys.EPOLLIN | Sys.EPOLLOUT | Sys.EPOLLRDHUP | Sys.EPOLLET;
+
+    private readonly NetworkStack _stack;
+    private int _fd;
+    private int _token = -1;
+    private TcpConnection? _connection;
+    private TcpSegmentInfo _syn;
+    private bool _connecting;
+    private bool _hostEof;
+    private bool _hostWriteShut;
+    private bool _hostFailed;
+    private bool _dirty;
+    private bool _disposed;
+    private long _peekOffset;
+    private ushort _peerMss = 536;
+    private TimeSpan? _scheduled;
+
+    private TcpFlow(NetworkStack stack, FlowKey key, int fd, bool inbound)
+    {
+        _stack = stack;
+        Key = key;
+        _fd = fd;
+        Inbound = inbound;
+    }
+
+    /// <summary>The flow as the guest sees it.</summary>
+    public FlowKey Key { get; }
+
+    /// <summary>Created by a port-forwarding listener (the host side connected first).</summary>
+    public bool Inbound { get; }
+
+    /// <summary>The guest-side state, or Closed before the connection exists.</summary>
+    public TcpState State => _connection?.State ?? TcpState.Closed;
+
+    /// <summary>True once the connection can no longer carry data (TIME-WAIT or closed).</summary>
+    public bool IsFinished => _disposed || (_connection is { } c && (c.State == TcpState.TimeWait || c.State == TcpState.Closed));
+
+    /// <summary>Starts the host connect for a guest SYN; null when the socket could not even be created.</summary>
+    public static unsafe TcpFlow? Connect(NetworkStack stack, FlowKey key, UInt128 host, ushort port, in TcpSegmentInfo syn)
+    {
+        int fd = stack.OpenHostSocket(host, Sys.SOCK_STREAM);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
+        byte* sa = stackalloc byte[IpAddr.SockAddrSize];
+        int len = IpAddr.WriteSockAddr(host, port, new Span<byte>(sa, IpAddr.SockAddrSize));
+        if (Sys.connect(fd, sa, len) < 0 && Sys.Errno != Sys.EINPROGRESS)
+        {
+            Sys.close(fd);
+            return null;
+        }
+
+        var flow = new TcpFlow(stack, key, fd, inbound: false) { _syn = syn, _connecting = true };
+        if (syn.Options.Mss != 0)
+        {
+            flow._peerMss = syn.Options.Mss;
+        }
+
+        flow._token = stack.Loop.Add(fd, SocketEvents, flow);
+        return flow;
+    }
+
+    /// <summary>Wraps an accepted host connection and sends the SYN into the guest.</summary>
+    public static TcpFlow? Accept(NetworkStack stack, FlowKey key, int fd)
+    {
+        var flow = new TcpFlow(stack, key, fd, inbound: true);
+        if (!stack.TryAddInbound(flow))
+        {
+            Sys.CloseWithReset(fd);
+            return null;
+        }
+
+        Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
+        flow.EnablePeekOffset();
+        flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, (uint)stack.Random.Next());
+        flow._connection.Connect(stack.Now, flow);
+        flow.AfterCall();
+        // Readiness is only watched once the guest accepted: until then host data just queues.
+        return flow;
+    }
+
+    /// <summary>A segment from the guest for this flow.</summary>
+    public void OnSegment(in TcpSegmentInfo segment, ReadOnlySpan<byte> payload)
+    {
+        if (_connecting)
+        {
+            if ((segment.Flags & TcpFlags.Rst) != 0)
+            {
+                _stack.ConnectFinished(this, ok: false);
+                _connecting = false;
+                _stack.RemoveTcpFlow(this);
+            }
+
+            return; // a retransmitted SYN while the host connect is in flight: nothing to say yet
+        }
+
+        if (_connection is null)
+        {
+            return;
+        }
+
+        if ((segment.Flags & TcpFlags.Syn) != 0 && segment.Options.Mss != 0)
+        {
+            _peerMss = segment.Options.Mss;
+        }
+
+        bool wasEstablished = _connection.State >= TcpState.Established;
+        _connection.OnSegment(segment, payload, _stack.Now, this);
+        if (!wasEstablished && Inbound && _connection.State >= TcpState.Established && _token < 0 && _fd >= 0)
+        {
+            _token = _stack.Loop.Add(_fd, SocketEvents, this);
+        }
+
+        AfterCall();
+    }
+
+    /// <inheritdoc />
+    public void OnReady(uint events)
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        if (_connecting)
+        {
+            FinishConnect();
+            return;
+        }
+
+        if (_connection is null)
+        {
+            return;
+        }
+
+        if ((events & Sys.EPOLLERR) != 0)
+        {
+            HostFailed();
+            return;
+        }
+
+        if ((events & (Sys.EPOLLRDHUP | Sys.EPOLLHUP)) != 0 && !_hostEof)
+        {
+            _hostEof = true;
+            _connection.Close();
+        }
+
+        MarkDirty();
+    }
+
+    /// <inheritdoc />
+    public void OnTimer()
+    {
+        _scheduled = null;
+        if (_connection is null || _disposed)
+        {
+            return;
+        }
+
+        var now = _stack.Now;
+        if (_connection.NextDeadline is { } deadline && deadline <= now)
+        {
+            _connection.OnTimer(now, this);
+        }
+
+        AfterCall();
+    }
+
+    /// <summary>End of a batch: let the connection send data, ACKs and window updates.</summary>
+    public void Flush()
+    {
+        _dirty = false;
+        if (_connection is null || _disposed)
+        {
+            return;
+        }
+
+        if (_hostFailed)
+        {
+            _connection.Abort(_stack.Now, this);
+            _stack.RemoveTcpFlow(this);
+            return;
+        }
+
+        _connection.Poll(_stack.Now, this);
+        AfterCall();
+    }
+
+    private void MarkDirty()
+    {
+        if (!_dirty)
+        {
+            _dirty = true;
+            _stack.MarkDirty(this);
+        }
+    }
+
+    private void FinishConnect()
+    {
+        int error = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_ERROR);
+        _connecting = false;
+        if (error != 0)
+        {
+            _stack.ConnectFinished(this, ok: false);
+            _stack.Logger.LogDebug("connect for {Flow} failed: errno {Errno}", Key, error);
+            var syn = _syn;
+            _connection = null;
+            _stack.RemoveTcpFlow(this);
+            _stack.SendReset(Key, syn);
+            return;
+        }
+
+        _stack.ConnectFinished(this, ok: true);
+        EnablePeekOffset();
+        _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, (uint)_stack.Random.Next());
+        _connection.AcceptSyn(_syn, _stack.Now, this);
+        AfterCall();
+    }
+
+    private void EnablePeekOffset()
+    {
+        // SO_PEEK_OFF starts disabled (-1); at 0 every MSG_PEEK continues where the last ended.
+        Sys.SetInt(_fd, Sys.SOL_SOCKET, Sys.SO_PEEK_OFF, 0);
+        _peekOffset = 0;
+    }
+
+    private void HostFailed()
+    {
+        _hostFailed = true;
+        MarkDirty();
+    }
+
+    /// <summary>Acts on what the connection reported and re-arms its timer.</summary>
+    private void AfterCall()
+    {
+        var c = _connection!;
+        var events = c.TakeEvents();
+        if ((events & TcpEvents.Reset) != 0)
+        {
+            CloseHost(reset: true);
+            _stack.RemoveTcpFlow(this);
+            return;
+        }
+
+        if ((events & TcpEvents.PeerFinished) != 0 && !_hostWriteShut && _fd >= 0)
+        {
+            _hostWriteShut = true;
+            Sys.shutdown(_fd, Sys.SHUT_WR);
+        }
+
+        if ((events & TcpEvents.Closed) != 0 || c.State == TcpState.Closed)
+        {
+            CloseHost(reset: false);
+            _stack.RemoveTcpFlow(this);
+            return;
+        }
+
+        if (c.State == TcpState.TimeWait)
+        {
+            CloseHost(reset: false);
+        }
+
+        if (c.NextDeadline is { } d && (_scheduled is null || d < _scheduled.Value))
+        {
+            _scheduled = d;
+            _stack.Loop.Schedule(this, d);
+        }
+    }
+
+    private void CloseHost(bool reset)
+    {
+        if (_fd < 0)
+        {
+            return;
+        }
+
+        if (_token >= 0)
+        {
+            _stack.Loop.Remove(_fd, _token);
+            _token = -1;
+        }
+
+        if (reset)
+        {
+            Sys.CloseWithReset(_fd);
+        }
+        else
+        {
+            Sys.close(_fd);
+        }
+
+        _fd = -1;
+    }
+
+    // ---- ITcpSendSource: the host socket's receive queue ----
+
+    /// <inheritdoc />
+    public long Available => _fd < 0 ? 0 : Math.Max(0, Sys.IoctlInt(_fd, Sys.FIONREAD));
+
+    /// <inheritdoc />
+    public unsafe int Peek(long offset, Span<byte> destination)
+    {
+        if (_fd < 0 || destination.IsEmpty)
+        {
+            return 0;
+        }
+
+        if (offset != _peekOffset)
+        {
+            Sys.SetInt(_fd, Sys.SOL_SOCKET, Sys.SO_PEEK_OFF, (int)offset);
+            _peekOffset = offset;
+        }
+
+        fixed (byte* p = destination)
+        {
+            nint n = Sys.recv(_fd, p, destination.Length, Sys.MSG_PEEK | Sys.MSG_DONTWAIT);
+            if (n <= 0)
+            {
+                return 0;
+            }
+
+            _peekOffset += n;
+            return (int)n;
+        }
+    }
+
+    /// <inheritdoc />
+    public unsafe void Discard(long count)
+    {
+        while (count > 0 && _fd >= 0)
+        {
+            // MSG_TRUNC on a TCP socket drops the bytes without copying them (tcp(7)).
+            nint n = Sys.recv(_fd, null, (nint)Math.Min(count, int.MaxValue), Sys.MSG_TRUNC | Sys.MSG_DONTWAIT);
+            if (n <= 0)
+            {
+                break;
+            }
+
+            count -= n;
+            _peekOffset = Math.Max(0, _peekOffset - n);
+        }
+    }
+
+    // ---- ITcpReceiveSink: the host socket's send buffer ----
+
+    /// <inheritdoc />
+    public long FreeSpace
+    {
+        get
+        {
+            if (_fd < 0 || _hostFailed)
+            {
+                return 0;
+            }
+
+            // SO_SNDBUF reports twice the payload budget (the kernel doubles it for overhead).
+            int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF) / 2;
+            int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
+            return Math.Max(0, sndbuf - Math.Max(0, queued));
+        }
+    }
+
+    /// <inheritdoc />
+    public unsafe int Write(ReadOnlySpan<byte> data)
+    {
+        if (_fd < 0 || _hostWriteShut || _hostFailed)
+        {
+            return 0;
+        }
+
+        fixed (byte* p = data)
+        {
+            nint n = Sys.send(_fd, p, data.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
+            if (n < 0)
+            {
+                if (Sys.Errno != Sys.EAGAIN)
+                {
+                    HostFailed();
+                }
+
+                return 0;
+            }
+
+            return (int)n;
+        }
+    }
+
+    // ---- ITcpSegmentWriter: build the frame, payload straight from the host socket ----
+
+    /// <inheritdoc />
+    public void Write(in TcpSegmentInfo segment, long sourceOffset)
+    {
+        var s = _stack;
+        int optionsLength = TcpPacket.OptionsLength(segment.Options);
+        int headerLength = 20 + optionsLength;
+        int l4 = s.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(Key.GuestAddress);
+        var buffer = s.TxBuffer;
+        int payload = 0;
+        if (segment.PayloadLength > 0)
+        {
+            payload = Peek(sourceOffset, buffer.Slice(l4 + headerLength, segment.PayloadLength));
+            if (payload == 0)
+            {
+                return; // the bytes vanished (host socket reset): nothing sensible to send
+            }
+        }
+
+        int l4Start = s.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, IpProtocol.Tcp, headerLength + payload);
+        var h = buffer.Slice(l4Start, headerLength);
+        BinaryPrimitives.WriteUInt16BigEndian(h, Key.RemotePort);
+        BinaryPrimitives.WriteUInt16BigEndian(h[2..], Key.GuestPort);
+        BinaryPrimitives.WriteUInt32BigEndian(h[4..], segment.Seq);
+        BinaryPrimitives.WriteUInt32BigEndian(h[8..], segment.Ack);
+        h[12] = (byte)((headerLength / 4) << 4);
+        var flags = segment.Flags;
+        if (payload < segment.PayloadLength)
+        {
+            flags &= ~TcpFlags.Fin; // a short read must not claim the FIN that followed the missing bytes
+        }
+
+        h[13] = (byte)flags;
+        BinaryPrimitives.WriteUInt16BigEndian(h[14..], segment.Window);
+        BinaryPrimitives.WriteUInt32BigEndian(h[16..], 0); // checksum, urgent pointer
+        if (optionsLength > 0)
+        {
+            TcpPacket.WriteOptions(segment.Options, h[20..]);
+        }
+
+        int gso = payload > _peerMss && s.SegmentationOffload ? _peerMss : 0;
+        s.FinishTransport(l4Start, headerLength + payload, IpProtocol.Tcp, 16, gso);
+        s.SendToGuest(Key.GuestAddress, l4Start + headerLength + payload);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        if (_connecting)
+        {
+            _connecting = false;
+            _stack.ConnectFinished(this, ok: false);
+        }
+
+        CloseHost(reset: _connection is { } c && c.State is not (TcpState.TimeWait or TcpState.Closed));
+    }
+}

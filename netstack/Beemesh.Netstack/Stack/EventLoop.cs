@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using Beemesh.Netstack.Interop;
+
+namespace Beemesh.Netstack.Stack;
+
+/// <summary>
+/// The single thread that owns the tap fd, every host socket and every protocol state machine,
+/// so that no lock is taken on the fast path (pasta's model). Readiness comes from epoll,
+/// time from an injected <see cref="TimeProvider"/>, and other threads reach the loop only
+/// through <see cref="Post"/>.
+/// </summary>
+/// <remarks>
+/// Timers: a min-heap of (deadline, handler). A handler only pushes an entry when its new
+/// deadline is earlier than the one it already has queued; a later deadline is found when the
+/// earlier entry fires and the handler re-arms. That keeps RTO restarts (one per ACK) off the heap.
+/// </remarks>
+internal sealed class EventLoop : IDisposable
+{
+    private readonly int _epfd;
+    private readonly int _wakeFd;
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    private readonly List<IEventHandler?> _handlers = new();
+    private readonly Stack<int> _freeTokens = new();
+    private readonly PriorityQueue<IEventHandler, TimeSpan> _timers = new();
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private readonly byte[] _events = new byte[256 * 16];
+    private volatile bool _stopping;
+    private int _threadId = -1;
+
+    public EventLoop(TimeProvider time)
+    {
+        _time = time;
+        _start = time.GetTimestamp();
+        _epfd = Sys.epoll_create1(Sys.EPOLL_CLOEXEC);
+        if (_epfd < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed: errno {Sys.Errno}");
+        }
+
+        _wakeFd = Sys.eventfd(0, Sys.EFD_NONBLOCK | Sys.EFD_CLOEXEC);
+        if (_wakeFd < 0 || Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_ADD, _wakeFd, Sys.EPOLLIN, ulong.MaxValue) < 0)
+        {
+            throw new InvalidOperationException($"eventfd failed: errno {Sys.Errno}");
+        }
+    }
+
+    /// <summary>Monotonic time since the loop was created.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_start);
+
+    /// <summary>True when called on the loop thread (or before the loop runs).</summary>
+    public bool OnLoopThread => _threadId == -1 || _threadId == Environment.CurrentManagedThreadId;
+
+    /// <summary>Registers an fd; returns the token to pass to <see cref="Modify"/> and <see cref="Remove"/>.</summary>
+    public int Add(int fd, uint events, IEventHandler handler)
+    {
+        int token;
+        if (_freeTokens.Count > 0)
+        {
+            token = _freeTokens.Pop();
+            _handlers[token] = handler;
+        }
+        else
+        {
+            token = _handlers.Count;
+            _handlers.Add(handler);
+        }
+
+        if (Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_ADD, fd, events, (ulong)token) < 0)
+        {
+            int errno = Sys.Errno;
+            _handlers[token] = null;
+            _freeTokens.Push(token);
+            throw new InvalidOperationException($"epoll_ctl(ADD, {fd}) failed: errno {errno}");
+        }
+
+        return token;
+    }
+
+    /// <summary>Changes the events an fd is watched for.</summary>
+    public void Modify(int fd, int token, uint events) => Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_MOD, fd, events, (ulong)token);
+
+    /// <summary>Stops watching an fd (call before closing it).</summary>
+    public void Remove(int fd, int token)
+    {
+        Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_DEL, fd, 0, 0);
+        if (token >= 0 && token < _handlers.Count)
+        {
+            _handlers[token] = null;
+            _freeTokens.Push(token);
+        }
+    }
+
+    /// <summary>Queues a timer callback at <paramref name="deadline"/> (see the class remarks for the re-arm rule).</summary>
+    public void Schedule(IEventHandler handler, TimeSpan deadline) => _timers.Enqueue(handler, deadline);
+
+    /// <summary>Runs <paramref name="action"/> on the loop thread soon; safe from any thread.</summary>
+    public void Post(Action action)
+    {
+        _posted.Enqueue(action);
+        Wake();
+    }
+
+    /// <summary>Makes <see cref="Run"/> return after the current iteration; safe from any thread.</summary>
+    public void Stop()
+    {
+        _stopping = true;
+        Wake();
+    }
+
+    /// <summary>Called after each batch of readiness events, before sleeping again.</summary>
+    public Action? AfterBatch { get; set; }
+
+    /// <summary>Runs until <see cref="Stop"/>.</summary>
+    public void Run()
+    {
+        _threadId = Environment.CurrentManagedThreadId;
+        while (!_stopping)
+        {
+            int timeout = -1;
+            if (_timers.TryPeek(out _, out var first))
+            {
+                var wait = first - Now;
+                timeout = wait <= TimeSpan.Zero ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds));
+            }
+
+            if (!_posted.IsEmpty)
+            {
+                timeout = 0;
+            }
+
+            int n = Sys.EpollWait(_epfd, _events, timeout);
+            if (n < 0)
+            {
+                if (Sys.Errno == Sys.EINTR)
+                {
+                    continue;
+                }
+
+                throw new InvalidOperationException($"epoll_wait failed: errno {Sys.Errno}");
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                Sys.EpollEntry(_events, i, out uint flags, out ulong token);
+                if (token == ulong.MaxValue)
+                {
+                    DrainWake();
+                    continue;
+                }
+
+                var handler = token < (ulong)_handlers.Count ? _handlers[(int)token] : null;
+                handler?.OnReady(flags);
+            }
+
+            RunPosted();
+            RunTimers();
+            AfterBatch?.Invoke();
+        }
+    }
+
+    private void RunPosted()
+    {
+        while (_posted.TryDequeue(out var action))
+        {
+            action();
+        }
+    }
+
+    private void RunTimers()
+    {
+        var now = Now;
+        while (_timers.TryPeek(out var handler, out var deadline) && deadline <= now)
+        {
+            _timers.Dequeue();
+            handler.OnTimer();
+        }
+    }
+
+    private unsafe void Wake()
+    {
+        ulong one = 1;
+        Sys.write(_wakeFd, (byte*)&one, 8);
+    }
+
+    private unsafe void DrainWake()
+    {
+        ulong value;
+        Sys.read(_wakeFd, (byte*)&value, 8);
+    }
+
+    public void Dispose()
+    {
+        Sys.close(_wakeFd);
+        Sys.close(_epfd);
+    }
+}

@@ -1,0 +1,11 @@
+namespace Beemesh.Netstack.Stack;
+
+/// <summary>Something registered with the <see cref="EventLoop"/>: an fd's readiness or a due timer.</summary>
+internal interface IEventHandler
+{
+    /// <summary>The fd became ready; <paramref name="events"/> are the epoll flags.</summary>
+    void OnReady(uint events);
+
+    /// <summary>A timer scheduled with <see cref="EventLoop.Schedule"/> is due (it may be stale: check the real deadline).</summary>
+    void OnTimer();
+}

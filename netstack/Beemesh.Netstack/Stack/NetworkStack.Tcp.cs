@@ -1,0 +1,279 @@
+using System.Buffers.Binary;
+using Beemesh.Netstack.Interop;
+using Beemesh.Netstack.Nat;
+using Beemesh.Netstack.Tcp;
+using Beemesh.Netstack.Wire;
+
+namespace Beemesh.Netstack.Stack;
+
+public sealed partial class NetworkStack
+{
+    private readonly Dictionary<FlowKey, TcpFlow> _tcpFlows = new();
+    private readonly List<TcpFlow> _dirty = new();
+    private int _pendingConnects;
+
+    /// <summary>Live TCP flows (loop thread).</summary>
+    internal int TcpFlowCount => _tcpFlows.Count;
+
+    /// <summary>A snapshot of the live TCP flows (loop thread only).</summary>
+    internal IEnumerable<TcpFlow> TcpFlows => _tcpFlows.Values;
+
+    /// <summary>Connection settings for a new flow: MSS from the MTU, super-segments when the link takes them.</summary>
+    internal TcpConnectionOptions CreateTcpOptions(bool v4)
+    {
+        int mss = _options.Mtu - (v4 ? 40 : 60);
+        return new TcpConnectionOptions
+        {
+            Mss = mss,
+            MaxSegmentPayload = SegmentationOffload ? 65535 - 60 - 60 : 0,
+            // The link is local: no old duplicate can linger for 2*MSL, so keep TIME-WAIT short
+            // instead of holding thousands of flows after a burst of short connections.
+            TimeWait = TimeSpan.FromSeconds(5),
+        };
+    }
+
+    private void HandleTcp(UInt128 src, UInt128 dst, ReadOnlySpan<byte> srcDst, Span<byte> segment, bool checksumTrusted)
+    {
+        if (!TcpPacket.TryCreate(segment, out var tcp))
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        if (!checksumTrusted && !VerifyTransportChecksum(srcDst, IpProtocol.Tcp, segment))
+        {
+            Counters.BadChecksums++;
+            return;
+        }
+
+        if (!tcp.TryReadOptions(out var options))
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        var info = new TcpSegmentInfo
+        {
+            Seq = tcp.SequenceNumber,
+            Ack = tcp.AcknowledgmentNumber,
+            Flags = tcp.Flags,
+            Window = tcp.Window,
+            Options = options,
+            PayloadLength = tcp.Payload.Length,
+        };
+        var key = new FlowKey(src, tcp.SourcePort, dst, tcp.DestinationPort);
+        bool syn = (info.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn;
+        if (_tcpFlows.TryGetValue(key, out var flow))
+        {
+            if (syn && flow.IsFinished)
+            {
+                // RFC 6191-style reuse: a new SYN for a 4-tuple whose old connection is done.
+                RemoveTcpFlow(flow);
+            }
+            else
+            {
+                flow.OnSegment(info, tcp.Payload);
+                return;
+            }
+        }
+
+        if (syn)
+        {
+            OpenOutbound(key, info);
+            return;
+        }
+
+        Counters.TcpNoFlow++;
+        if ((info.Flags & TcpFlags.Rst) == 0)
+        {
+            SendReset(key, info);
+        }
+    }
+
+    private void OpenOutbound(FlowKey key, in TcpSegmentInfo syn)
+    {
+        if (_tcpFlows.Count >= _options.MaxTcpFlows || _pendingConnects >= _options.MaxPendingConnects)
+        {
+            Counters.TcpRefusedLimit++;
+            SendReset(key, syn);
+            return;
+        }
+
+        if (!TryMapOutbound(key.RemoteAddress, key.RemotePort, out var hostAddress, out ushort hostPort))
+        {
+            Counters.TcpConnectFailures++;
+            SendReset(key, syn);
+            return;
+        }
+
+        var flow = TcpFlow.Connect(this, key, hostAddress, hostPort, syn);
+        if (flow is null)
+        {
+            Counters.TcpConnectFailures++;
+            SendReset(key, syn);
+            return;
+        }
+
+        _pendingConnects++;
+        _tcpFlows[key] = flow;
+    }
+
+    /// <summary>
+    /// Where a guest connection to <paramref name="remote"/> goes on the host: the gateway is host
+    /// loopback, the DNS address is the upstream resolver (port 53 only), other addresses inside
+    /// the virtual network are unreachable, everything else is reached as is.
+    /// </summary>
+    internal bool TryMapOutbound(UInt128 remote, ushort port, out UInt128 host, out ushort hostPort)
+    {
+        host = remote;
+        hostPort = port;
+        bool v4 = IpAddr.IsV4(remote);
+        if (remote == (v4 ? Gateway4 : Gateway6))
+        {
+            host = v4 ? IpAddr.V4Loopback : UInt128.One;
+            return !_options.DisableHostLoopback;
+        }
+
+        if (remote == (v4 ? Dns4 : Dns6))
+        {
+            if (_options.DisableDns || port != 53 || _options.DnsUpstream is null)
+            {
+                return false;
+            }
+
+            host = IpAddr.From(_options.DnsUpstream.Address);
+            hostPort = (ushort)_options.DnsUpstream.Port;
+            return true;
+        }
+
+        if (v4)
+        {
+            uint a = IpAddr.ToV4(remote);
+            return !InSubnet4(remote) && a != 0 && a != uint.MaxValue && (a >> 28) != 0xE;
+        }
+
+        // IPv6: refuse multicast, link-local and the rest of our own prefix.
+        return (byte)(remote >> 120) != 0xFF && (ushort)(remote >> 112) != 0xFE80 && !InPrefix6(remote) && remote != UInt128.Zero;
+    }
+
+    /// <summary>A host connect finished (either way); the flow stops counting as pending.</summary>
+    internal void ConnectFinished(TcpFlow flow, bool ok)
+    {
+        _pendingConnects--;
+        if (ok)
+        {
+            Counters.TcpFlowsOpened++;
+        }
+        else
+        {
+            Counters.TcpConnectFailures++;
+        }
+    }
+
+    /// <summary>Adds a flow created by a port-forwarding listener.</summary>
+    internal bool TryAddInbound(TcpFlow flow)
+    {
+        if (_tcpFlows.Count >= _options.MaxTcpFlows || !_tcpFlows.TryAdd(flow.Key, flow))
+        {
+            Counters.TcpRefusedLimit++;
+            return false;
+        }
+
+        Counters.TcpFlowsOpened++;
+        return true;
+    }
+
+    internal bool HasTcpFlow(FlowKey key) => _tcpFlows.ContainsKey(key);
+
+    internal void RemoveTcpFlow(TcpFlow flow)
+    {
+        if (_tcpFlows.TryGetValue(flow.Key, out var current) && ReferenceEquals(current, flow))
+        {
+            _tcpFlows.Remove(flow.Key);
+        }
+
+        flow.Dispose();
+    }
+
+    /// <summary>Queues a flow for <see cref="Flush"/> at the end of the current batch.</summary>
+    internal void MarkDirty(TcpFlow flow) => _dirty.Add(flow);
+
+    /// <summary>After each batch: every touched flow sends what it can (data, ACKs, window updates) once.</summary>
+    private void Flush()
+    {
+        for (int i = 0; i < _dirty.Count; i++)
+        {
+            _dirty[i].Flush();
+        }
+
+        _dirty.Clear();
+    }
+
+    /// <summary>RST for a segment that has no connection (RFC 9293 §3.10.7.1).</summary>
+    internal void SendReset(FlowKey key, in TcpSegmentInfo received)
+    {
+        uint seq = 0;
+        uint ack = 0;
+        var flags = TcpFlags.Rst;
+        if ((received.Flags & TcpFlags.Ack) != 0)
+        {
+            seq = received.Ack;
+        }
+        else
+        {
+            flags |= TcpFlags.Ack;
+            ack = received.Seq + (uint)received.PayloadLength
+                + ((received.Flags & TcpFlags.Syn) != 0 ? 1u : 0u) + ((received.Flags & TcpFlags.Fin) != 0 ? 1u : 0u);
+        }
+
+        int l4 = WriteIpHeader(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, 20);
+        var h = _tx.AsSpan(l4, 20);
+        BinaryPrimitives.WriteUInt16BigEndian(h, key.RemotePort);
+        BinaryPrimitives.WriteUInt16BigEndian(h[2..], key.GuestPort);
+        BinaryPrimitives.WriteUInt32BigEndian(h[4..], seq);
+        BinaryPrimitives.WriteUInt32BigEndian(h[8..], ack);
+        h[12] = 5 << 4;
+        h[13] = (byte)flags;
+        BinaryPrimitives.WriteUInt32BigEndian(h[14..], 0); // window 0, checksum 0
+        BinaryPrimitives.WriteUInt16BigEndian(h[18..], 0);
+        FinishTransport(l4, 20, IpProtocol.Tcp, 16);
+        SendToGuest(key.GuestAddress, l4 + 20);
+    }
+
+    private void CloseAllFlows()
+    {
+        foreach (var flow in _tcpFlows.Values)
+        {
+            flow.Dispose();
+        }
+
+        _tcpFlows.Clear();
+        CloseUdpFlows();
+        _portForwards?.CloseAll();
+    }
+
+    /// <summary>Opens a non-blocking TCP socket of the family of <paramref name="address"/>, bound to the outbound address if one is set.</summary>
+    internal unsafe int OpenHostSocket(UInt128 address, int type)
+    {
+        bool v4 = IpAddr.IsV4(address);
+        int fd = Sys.socket(v4 ? Sys.AF_INET : Sys.AF_INET6, type | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            return -1;
+        }
+
+        var outbound = v4 ? _options.OutboundAddress : _options.OutboundAddress6;
+        if (outbound is not null && !IpAddr.IsLoopback(address))
+        {
+            byte* sa = stackalloc byte[IpAddr.SockAddrSize];
+            int len = IpAddr.WriteSockAddr(IpAddr.From(outbound), 0, new Span<byte>(sa, IpAddr.SockAddrSize));
+            if (Sys.bind(fd, sa, len) < 0)
+            {
+                Sys.close(fd);
+                return -1;
+            }
+        }
+
+        return fd;
+    }
+}

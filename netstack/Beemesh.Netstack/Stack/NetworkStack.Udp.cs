@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using Beemesh.Netstack.Dhcp;
+using Beemesh.Netstack.Nat;
+using Beemesh.Netstack.Wire;
+
+namespace Beemesh.Netstack.Stack;
+
+public sealed partial class NetworkStack
+{
+    private readonly Dictionary<FlowKey, UdpFlow> _udpFlows = new();
+    private readonly Dictionary<FlowKey, IcmpEchoFlow> _echoFlows = new();
+    private readonly DhcpServer _dhcp;
+
+    /// <summary>Live UDP mappings (loop thread).</summary>
+    internal int UdpFlowCount => _udpFlows.Count;
+
+    private static DhcpServer CreateDhcpServer(StackOptions o) => new(new DhcpServerOptions
+    {
+        Network = o.Network,
+        PrefixLength = o.PrefixLength,
+        Gateway = o.Gateway,
+        Dns = [o.Dns],
+        PoolStart = o.DhcpStart,
+    });
+
+    private void HandleUdp(UInt128 src, UInt128 dst, ReadOnlySpan<byte> srcDst, Span<byte> datagram, bool checksumTrusted, ulong srcMac)
+    {
+        if (!UdpPacket.TryCreate(datagram, out var udp))
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        // A zero checksum means "none" for UDP over IPv4 only (RFC 768; RFC 8200 §8.1 forbids it for IPv6).
+        bool hasChecksum = udp.Checksum != 0 || !IpAddr.IsV4(src);
+        var length = BinaryPrimitives.ReadUInt16BigEndian(datagram[4..]);
+        if (!checksumTrusted && hasChecksum && !VerifyTransportChecksum(srcDst, IpProtocol.Udp, datagram[..length]))
+        {
+            Counters.BadChecksums++;
+            return;
+        }
+
+        ushort srcPort = udp.SourcePort;
+        ushort dstPort = udp.DestinationPort;
+        if (dstPort == 67 && IpAddr.IsV4(dst) && (IpAddr.ToV4(dst) == uint.MaxValue || dst == Gateway4))
+        {
+            HandleDhcp(udp.Payload, srcMac);
+            return;
+        }
+
+        var key = new FlowKey(src, srcPort, dst, dstPort);
+        if (!_udpFlows.TryGetValue(key, out var flow))
+        {
+            if (_udpFlows.Count >= _options.MaxUdpFlows
+                || !TryMapOutbound(dst, dstPort, out var host, out ushort hostPort))
+            {
+                Counters.UdpSendErrors++;
+                return;
+            }
+
+            bool dns = dst == Dns4 || dst == Dns6;
+            flow = UdpFlow.Connect(this, key, host, hostPort, dns ? _options.DnsUdpTimeout : _options.UdpTimeout);
+            if (flow is null)
+            {
+                Counters.UdpSendErrors++;
+                return;
+            }
+
+            _udpFlows[key] = flow;
+        }
+
+        flow.SendFromGuest(udp.Payload);
+    }
+
+    private void HandleDhcp(ReadOnlySpan<byte> request, ulong clientMac)
+    {
+        const int UdpStart = 20; // IPv4 header without options
+        int l4 = _l2 + EthernetHeaderLength + UdpStart;
+        var reply = _tx.AsSpan(l4 + 8, 1500);
+        if (!_dhcp.TryHandle(request, reply, out int length, out bool broadcast))
+        {
+            return;
+        }
+
+        // yiaddr (RFC 2131 §2, offset 16) is where a unicast reply goes.
+        uint yiaddr = BinaryPrimitives.ReadUInt32BigEndian(reply[16..]);
+        var to = broadcast || yiaddr == 0 ? IpAddr.FromV4(uint.MaxValue) : IpAddr.FromV4(yiaddr);
+        WriteIpHeader(Gateway4, to, IpProtocol.Udp, 8 + length);
+        var h = _tx.AsSpan(l4, 8);
+        BinaryPrimitives.WriteUInt16BigEndian(h, 67);
+        BinaryPrimitives.WriteUInt16BigEndian(h[2..], 68);
+        BinaryPrimitives.WriteUInt16BigEndian(h[4..], (ushort)(8 + length));
+        FinishTransport(l4, 8 + length, IpProtocol.Udp, 6);
+        Counters.DhcpReplies++;
+        SendToMac(broadcast ? 0xFFFF_FFFF_FFFFUL : clientMac, l4 + 8 + length);
+    }
+
+    /// <summary>Adds a mapping created by a UDP port-forwarding listener.</summary>
+    internal bool TryAddUdpFlow(UdpFlow flow) => _udpFlows.Count < _options.MaxUdpFlows && _udpFlows.TryAdd(flow.Key, flow);
+
+    internal bool TryGetUdpFlow(FlowKey key, out UdpFlow flow) => _udpFlows.TryGetValue(key, out flow!);
+
+    internal void RemoveUdpFlow(UdpFlow flow)
+    {
+        if (_udpFlows.TryGetValue(flow.Key, out var current) && ReferenceEquals(current, flow))
+        {
+            _udpFlows.Remove(flow.Key);
+        }
+
+        flow.Dispose();
+    }
+
+    private void ForwardEcho(UInt128 src, UInt128 dst, ReadOnlySpan<byte> request)
+    {
+        if (!TryMapOutbound(dst, 0, out var host, out _))
+        {
+            Counters.IcmpDropped++;
+            return;
+        }
+
+        ushort id = BinaryPrimitives.ReadUInt16BigEndian(request[4..]);
+        var key = new FlowKey(src, id, dst, 0);
+        if (!_echoFlows.TryGetValue(key, out var flow))
+        {
+            flow = IcmpEchoFlow.Open(this, key, host);
+            if (flow is null)
+            {
+                Counters.IcmpDropped++; // no unprivileged ICMP socket here (net.ipv4.ping_group_range)
+                return;
+            }
+
+            _echoFlows[key] = flow;
+        }
+
+        flow.Send(request);
+    }
+
+    internal void RemoveEchoFlow(IcmpEchoFlow flow)
+    {
+        _echoFlows.Remove(flow.Key);
+        flow.Dispose();
+    }
+
+    private void CloseUdpFlows()
+    {
+        foreach (var flow in _udpFlows.Values)
+        {
+            flow.Dispose();
+        }
+
+        _udpFlows.Clear();
+        foreach (var flow in _echoFlows.Values)
+        {
+            flow.Dispose();
+        }
+
+        _echoFlows.Clear();
+    }
+}

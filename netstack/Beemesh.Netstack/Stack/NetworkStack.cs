@@ -1,0 +1,341 @@
+using System.Buffers.Binary;
+using System.Net;
+using Beemesh.Netstack.Link;
+using Beemesh.Netstack.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Beemesh.Netstack.Stack;
+
+/// <summary>
+/// The userland stack of one workload: reads frames from the guest's link, answers what it
+/// owns itself (ARP, NDP, ping to its addresses, DHCP), and maps every guest TCP/UDP flow onto
+/// a host socket (slirp behaviour, pasta's forwarding). Everything runs on one
+/// <see cref="EventLoop"/> thread; the public methods that other threads may call say so.
+/// </summary>
+/// <remarks>
+/// Buffer ownership: <c>_rx</c> holds the frame being processed and is only valid during
+/// its handler; <c>_tx</c> is the one frame being built; both belong to the loop thread.
+/// Frames that must wait for address resolution are copied into the neighbor queue.
+/// </remarks>
+public sealed partial class NetworkStack : IDisposable
+{
+    internal const int VnetHeaderLength = 10;
+    internal const int EthernetHeaderLength = 14;
+    private const int MaxFrame = 65536 + 64;
+    private const int ReadBatch = 64;
+
+    private readonly StackOptions _options;
+    private readonly ILinkDevice _link;
+    private readonly EventLoop _loop;
+    private readonly ILogger _logger;
+    private readonly Random _random;
+    private readonly byte[] _rx = new byte[MaxFrame];
+    private readonly byte[] _tx = new byte[MaxFrame];
+    private readonly int _l2; // offset of the Ethernet header in a frame buffer
+    private readonly ulong _routerMac;
+    private readonly LinkHandler _linkHandler;
+    private int _linkToken = -1;
+    private ushort _ipId;
+    private PortForwardTable? _portForwards;
+
+    // Addresses, pre-computed as flow-table keys.
+    internal readonly UInt128 Gateway4;
+    internal readonly UInt128 Dns4;
+    internal readonly UInt128 Guest4;
+    internal readonly UInt128 Gateway6;
+    internal readonly UInt128 Dns6;
+    internal readonly UInt128 RouterLinkLocal;
+    private readonly uint _network;
+    private readonly uint _netmask;
+    private readonly UInt128 _prefix6;
+
+    /// <summary>Creates a stack on <paramref name="link"/>. Call <see cref="Run"/> on the thread that will own it.</summary>
+    public NetworkStack(StackOptions options, ILinkDevice link, TimeProvider? time = null, ILogger? logger = null, Random? random = null)
+    {
+        _options = options;
+        _link = link;
+        _loop = new EventLoop(time ?? TimeProvider.System);
+        _logger = logger ?? NullLogger.Instance;
+        _random = random ?? new Random();
+        _l2 = link.VnetHeader ? VnetHeaderLength : 0;
+        _routerMac = ParseMac(options.RouterMac);
+        _network = IpAddr.ToV4(IpAddr.From(options.Network));
+        _netmask = options.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.PrefixLength);
+        Gateway4 = IpAddr.From(options.Gateway);
+        Dns4 = IpAddr.From(options.Dns);
+        Guest4 = IpAddr.From(options.Guest);
+        Gateway6 = IpAddr.From(options.Ipv6Gateway);
+        Dns6 = IpAddr.From(options.Ipv6Dns);
+        _prefix6 = IpAddr.From(options.Ipv6Prefix);
+        RouterLinkLocal = ((UInt128)0xFE80UL << 112) | 2;
+        _linkHandler = new LinkHandler(this);
+        _dhcp = CreateDhcpServer(options);
+        _loop.AfterBatch = Flush;
+    }
+
+    /// <summary>Drop and traffic counters.</summary>
+    public StackCounters Counters { get; } = new();
+
+    /// <summary>Options the stack runs with.</summary>
+    public StackOptions Options => _options;
+
+    /// <summary>The port-forwarding table (safe from any thread).</summary>
+    public Forwarding.IPortForwardTable PortForwards => _portForwards ??= new PortForwardTable(this);
+
+    /// <summary>Raised on the loop thread when the link reports that it is gone.</summary>
+    public event Action? LinkDown;
+
+    internal EventLoop Loop => _loop;
+
+    internal ILogger Logger => _logger;
+
+    internal TimeSpan Now => _loop.Now;
+
+    internal Random Random => _random;
+
+    /// <summary>Runs the stack on the calling thread until <see cref="Stop"/>.</summary>
+    public void Run()
+    {
+        if (_link.Fd >= 0)
+        {
+            _linkToken = _loop.Add(_link.Fd, Interop.Sys.EPOLLIN, _linkHandler);
+        }
+
+        if (_options.EnableIpv6)
+        {
+            SendRouterAdvertisement(UInt128.Zero);
+        }
+
+        _loop.Run();
+    }
+
+    /// <summary>Stops <see cref="Run"/>; safe from any thread.</summary>
+    public void Stop() => _loop.Stop();
+
+    /// <summary>Runs <paramref name="action"/> on the loop thread; safe from any thread.</summary>
+    public void Post(Action action) => _loop.Post(action);
+
+    /// <summary>Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on the loop thread.</summary>
+    public void Watch(int fd, Action onReady) => _loop.Post(() => _loop.Add(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)));
+
+    /// <summary>
+    /// Processes frames already in the link (for links without an fd, i.e. tests) and then
+    /// runs due timers and the flush, once. Loop thread only.
+    /// </summary>
+    internal void PumpOnce()
+    {
+        _linkHandler.OnReady(Interop.Sys.EPOLLIN);
+        Flush();
+    }
+
+    private sealed class LinkHandler(NetworkStack stack) : IEventHandler
+    {
+        public void OnReady(uint events)
+        {
+            for (int i = 0; i < ReadBatch; i++)
+            {
+                int n = stack._link.Read(stack._rx);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                if (n < 0)
+                {
+                    if (stack._linkToken >= 0)
+                    {
+                        stack._loop.Remove(stack._link.Fd, stack._linkToken);
+                        stack._linkToken = -1;
+                    }
+
+                    stack.LinkDown?.Invoke();
+                    return;
+                }
+
+                stack.Counters.FramesReceived++;
+                stack.ProcessFrame(stack._rx.AsSpan(0, n));
+            }
+        }
+
+        public void OnTimer()
+        {
+        }
+    }
+
+    private sealed class CallbackHandler(Action action) : IEventHandler
+    {
+        public void OnReady(uint events) => action();
+
+        public void OnTimer()
+        {
+        }
+    }
+
+    private void ProcessFrame(Span<byte> frame)
+    {
+        bool checksumTrusted = false;
+        if (_link.VnetHeader)
+        {
+            if (frame.Length < VnetHeaderLength)
+            {
+                Counters.MalformedFrames++;
+                return;
+            }
+
+            // VIRTIO_NET_HDR_F_NEEDS_CSUM (1) or DATA_VALID (2): the kernel vouches for the
+            // transport checksum (it may hold only the pseudo-header sum).
+            checksumTrusted = (frame[0] & 0x3) != 0;
+            frame = frame[VnetHeaderLength..];
+        }
+
+        if (frame.Length < EthernetHeaderLength)
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        ulong srcMac = ReadMac(frame[6..]);
+        ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
+        var payload = frame[EthernetHeaderLength..];
+        switch (etherType)
+        {
+            case 0x0806:
+                HandleArp(payload);
+                break;
+            case 0x0800:
+                HandleIpv4(payload, srcMac, checksumTrusted);
+                break;
+            case 0x86DD when _options.EnableIpv6:
+                HandleIpv6(payload, srcMac, checksumTrusted);
+                break;
+            default:
+                Counters.UnsupportedFrames++;
+                break;
+        }
+    }
+
+    private void HandleIpv4(Span<byte> packet, ulong srcMac, bool checksumTrusted)
+    {
+        if (!Ipv4Packet.TryCreate(packet, out var ip) || !ip.VerifyChecksum())
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        if (ip.IsFragment)
+        {
+            Counters.Fragments++;
+            return;
+        }
+
+        var src = IpAddr.Read(packet.Slice(12, 4));
+        var dst = IpAddr.Read(packet.Slice(16, 4));
+        int headerLength = (packet[0] & 0xF) * 4;
+        var l4 = packet.Slice(headerLength, ip.Payload.Length);
+        uint srcV4 = IpAddr.ToV4(src);
+        if (srcV4 != 0)
+        {
+            Learn(src, srcMac);
+        }
+
+        switch ((IpProtocol)packet[9])
+        {
+            case IpProtocol.Tcp:
+                HandleTcp(src, dst, packet.Slice(12, 8), l4, checksumTrusted);
+                break;
+            case IpProtocol.Udp:
+                HandleUdp(src, dst, packet.Slice(12, 8), l4, checksumTrusted, srcMac);
+                break;
+            case IpProtocol.Icmp:
+                HandleIcmpv4(src, dst, l4);
+                break;
+            default:
+                Counters.UnsupportedFrames++;
+                break;
+        }
+    }
+
+    private void HandleIpv6(Span<byte> packet, ulong srcMac, bool checksumTrusted)
+    {
+        if (!Ipv6Packet.TryCreate(packet, out var ip)
+            || !Ipv6Packet.TryFindUpperLayer(packet[..(40 + ip.Payload.Length)], out var protocol, out int offset))
+        {
+            Counters.MalformedFrames++;
+            return;
+        }
+
+        var src = IpAddr.Read(packet.Slice(8, 16));
+        var dst = IpAddr.Read(packet.Slice(24, 16));
+        var l4 = packet[offset..(40 + ip.Payload.Length)];
+        if (src != UInt128.Zero)
+        {
+            Learn(src, srcMac);
+        }
+
+        switch (protocol)
+        {
+            case IpProtocol.Tcp:
+                HandleTcp(src, dst, packet.Slice(8, 32), l4, checksumTrusted);
+                break;
+            case IpProtocol.Udp:
+                HandleUdp(src, dst, packet.Slice(8, 32), l4, checksumTrusted, srcMac);
+                break;
+            case IpProtocol.Icmpv6:
+                HandleIcmpv6(src, dst, packet.Slice(8, 32), l4, srcMac, ip.HopLimit);
+                break;
+            case IpProtocol.Ipv6Fragment:
+                Counters.Fragments++;
+                break;
+            default:
+                Counters.UnsupportedFrames++;
+                break;
+        }
+    }
+
+    /// <summary>True for IPv4 addresses inside the virtual network (gateway, DNS, guests).</summary>
+    internal bool InSubnet4(UInt128 a) => IpAddr.IsV4(a) && (IpAddr.ToV4(a) & _netmask) == _network;
+
+    /// <summary>True for addresses inside the IPv6 /64 prefix.</summary>
+    internal bool InPrefix6(UInt128 a) => !IpAddr.IsV4(a) && (a >> 64) == (_prefix6 >> 64);
+
+    /// <summary>Transport checksum over the pseudo-header (source and destination bytes, protocol, length) and the segment.</summary>
+    internal static bool VerifyTransportChecksum(ReadOnlySpan<byte> srcDst, IpProtocol protocol, ReadOnlySpan<byte> segment)
+    {
+        uint sum = InternetChecksum.Sum(srcDst);
+        sum += (uint)protocol + (uint)segment.Length;
+        sum = InternetChecksum.Sum(segment, sum);
+        return InternetChecksum.Fold(sum) == 0;
+    }
+
+    internal static ulong ParseMac(string text)
+    {
+        if (!MacAddress.TryParse(text, out var mac))
+        {
+            throw new ArgumentException($"invalid MAC address '{text}'");
+        }
+
+        Span<byte> b = stackalloc byte[6];
+        mac.CopyTo(b);
+        return ReadMac(b);
+    }
+
+    internal static ulong ReadMac(ReadOnlySpan<byte> b) =>
+        ((ulong)BinaryPrimitives.ReadUInt16BigEndian(b) << 32) | BinaryPrimitives.ReadUInt32BigEndian(b[2..]);
+
+    internal static void WriteMac(ulong mac, Span<byte> b)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)(mac >> 32));
+        BinaryPrimitives.WriteUInt32BigEndian(b[2..], (uint)mac);
+    }
+
+    internal static IPEndPoint ToEndPoint(UInt128 a, ushort port) => new(IpAddr.ToIPAddress(a), port);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        CloseAllFlows();
+        _loop.Dispose();
+        _link.Dispose();
+    }
+}
