@@ -113,6 +113,8 @@ public sealed class TcpConnection
     private bool _rttTiming;
     private uint _rttSeq;
     private TimeSpan _rttStart;
+    private uint _tsRtoFloor;
+    private bool _tsRtoFloorValid;
 
     // Persist, keepalive and TIME-WAIT.
     private TimeSpan? _persistDeadline;
@@ -896,6 +898,8 @@ public sealed class TcpConnection
         _highRxt = _sndUna;
         _rttTiming = false;
         _rto = Min(_rto + _rto, _options.MaxRto);
+        _tsRtoFloor = TsNow(now);
+        _tsRtoFloorValid = true;
         _sndNxt = _sndUna; // go back N: resend from the first unacknowledged byte as cwnd reopens.
         SendRange(_sndUna, _sndMax, now, output);
         _sndNxt = TcpSeq.Max(_sndNxt, _highRxt);
@@ -1319,6 +1323,13 @@ public sealed class TcpConnection
     private void TakeRttSample(uint tsEcr, TimeSpan now)
     {
         if (tsEcr == 0)
+        {
+            return;
+        }
+
+        // After a timeout the peer answers old duplicates with an old TS.Recent (RFC 7323 §4.3);
+        // such echoes measure our retransmission delay, not the path, so they are not samples.
+        if (_tsRtoFloorValid && TcpSeq.Lt(tsEcr, _tsRtoFloor))
         {
             return;
         }
