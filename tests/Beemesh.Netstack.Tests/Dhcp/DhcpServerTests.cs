@@ -281,6 +281,29 @@ public class DhcpServerTests
     }
 
     [Fact]
+    public void Handling_requests_allocates_nothing()
+    {
+        byte[] discover = BusyboxDiscover();
+        byte[] request = BusyboxRequest();
+        byte[] nak = Build(Request, 0x02_00_00_00_00_09, requested: 0xC0A8_0105);
+        var reply = new byte[DhcpServer.MaximumReplyLength];
+        _server.TryHandle(discover, reply, out _, out _);
+        _server.TryHandle(request, reply, out _, out _);
+        _server.TryHandle(nak, reply, out _, out _);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++)
+        {
+            _server.TryHandle(discover, reply, out _, out _);
+            _server.TryHandle(request, reply, out _, out _);
+            _server.TryHandle(nak, reply, out _, out _);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(101, _server.Naks);
+    }
+
+    [Fact]
     public void Configured_domain_mtu_and_dns_list_are_offered()
     {
         var server = new DhcpServer(new DhcpServerOptions
