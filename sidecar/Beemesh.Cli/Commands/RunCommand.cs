@@ -99,6 +99,11 @@ public static class RunCommand
             int status = runner.WaitForExitAsync().GetAwaiter().GetResult();
             stack.Stop();
             loop.Join(TimeSpan.FromSeconds(2));
+            if (debug)
+            {
+                Console.Error.Write(stack.Counters.ToPrometheus());
+            }
+
             return status;
         }
     }
