@@ -72,6 +72,7 @@ internal sealed class BenchRunner(BenchOptions options, CommandLog log, TextWrit
     private async Task MeasureAsync(NetstackImplementation impl, ImplementationResult result, string work, CancellationToken cancellationToken)
     {
         string name = impl.Name;
+        _notes = result.Notes;
         progress.WriteLine($"[{name}] starting in a fresh user+network namespace");
         await using NetworkNamespace ns = await NetworkNamespace.CreateAsync(log, name, cancellationToken).ConfigureAwait(false);
         RunningNetstack stack;
@@ -158,6 +159,8 @@ internal sealed class BenchRunner(BenchOptions options, CommandLog log, TextWrit
         progress.WriteLine($"[{name}] done");
     }
 
+    private List<string>? _notes;
+
     private int Seconds => (int)options.MeasureDuration.TotalSeconds;
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
@@ -210,6 +213,11 @@ internal sealed class BenchRunner(BenchOptions options, CommandLog log, TextWrit
 
         // The receiver's count is the delivered rate in either direction.
         double bitsPerSecond = end.GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
+        if (end.TryGetProperty("sum_sent", out JsonElement sent) && sent.TryGetProperty("retransmits", out JsonElement retransmits))
+        {
+            _notes?.Add($"iperf3{(reverse ? " -R" : "")}: {retransmits.GetInt64()} retransmits by the sender");
+        }
+
         return bitsPerSecond / 1e9;
     }
 
