@@ -1,1 +1,116 @@
-return 0;
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Beemesh.LoadTests.Bench;
+using Beemesh.LoadTests.Clients;
+using Beemesh.LoadTests.Scenarios;
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    // First Ctrl-C: stop measuring and clean up; a second one exits at once (guards still clean up).
+    if (!cancel.IsCancellationRequested)
+    {
+        e.Cancel = true;
+        cancel.Cancel();
+    }
+};
+using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    cancel.Cancel();
+});
+AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcesses.KillAll();
+
+if (args.Length == 0)
+{
+    return Usage();
+}
+
+try
+{
+    return args[0] switch
+    {
+        "bench" => await Bench(args[1..], cancel.Token),
+        "connect-client" when args.Length is 4 or 5 => PrintStats(ConnectClient.Run(
+            Address(args[1]), Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), args.Length == 5 ? Int(args[4]) : 4, cancel.Token)),
+        "pingpong-client" when args.Length == 4 => PrintStats(PingPongClient.Run(
+            Address(args[1]), Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), cancel.Token)),
+        "hold-client" when args.Length == 4 => await HoldClient.RunAsync(Address(args[1]), Int(args[2]), Int(args[3]), Console.Out, cancel.Token),
+        _ => Usage(),
+    };
+}
+catch (FormatException ex)
+{
+    Console.Error.WriteLine($"beemesh-loadtests: {ex.Message}");
+    return 2;
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine("beemesh-loadtests: interrupted; every started process and namespace was stopped");
+    return 130;
+}
+finally
+{
+    ChildProcesses.KillAll();
+}
+
+static async Task<int> Bench(string[] benchArgs, CancellationToken token)
+{
+    BenchOptions? options = BenchOptions.Parse(benchArgs, Console.Error);
+    if (options is null)
+    {
+        return 2;
+    }
+
+    var log = new CommandLog();
+    MachineInfo machine = MachineInfo.Collect();
+    IReadOnlyList<ImplementationResult> results = await new BenchRunner(options, log, Console.Error).RunAsync(token);
+    string? label = null;
+    if (results.All(static r => r.Name != "beemesh" || !r.Ran))
+    {
+        label = options.Quick
+            ? "Sample from a --quick run: reference implementations only, beemesh-slirp not measured. Indicative numbers, not a benchmark result."
+            : "beemesh-slirp not measured in this run: reference implementations only.";
+    }
+    else if (options.Quick)
+    {
+        label = "Quick run (short measurements): indicative numbers only.";
+    }
+
+    string report = MarkdownReport.Build(machine, options, ["bench", .. benchArgs], results, log, label);
+    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
+    if (directory is not null)
+    {
+        Directory.CreateDirectory(directory);
+    }
+
+    await File.WriteAllTextAsync(options.OutPath, report, token);
+    Console.WriteLine(report);
+    Console.Error.WriteLine($"report written to {options.OutPath}");
+    return 0;
+}
+
+static int PrintStats(ScenarioStats stats)
+{
+    Console.WriteLine(JsonSerializer.Serialize(stats, ScenarioStatsJsonContext.Default.ScenarioStats));
+    return 0;
+}
+
+static IPAddress Address(string text) =>
+    IPAddress.TryParse(text, out IPAddress? address) ? address : throw new FormatException($"not an IP address: '{text}'");
+
+static int Int(string text) =>
+    int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0
+        ? value
+        : throw new FormatException($"not a positive integer: '{text}'");
+
+static int Usage()
+{
+    Console.Error.WriteLine(BenchOptions.Usage);
+    Console.Error.WriteLine("       beemesh-loadtests connect-client HOST PORT SECONDS [COPIES]");
+    Console.Error.WriteLine("       beemesh-loadtests pingpong-client HOST PORT SECONDS");
+    Console.Error.WriteLine("       beemesh-loadtests hold-client HOST PORT COUNT");
+    return 2;
+}

@@ -1,0 +1,56 @@
+using System.Text;
+
+namespace Beemesh.LoadTests.Bench;
+
+/// <summary>Every external command the harness ran, in order, shell-quoted, for the report.</summary>
+internal sealed class CommandLog
+{
+    private readonly Lock _gate = new();
+    private readonly List<(string Scope, string Command)> _entries = [];
+
+    public void Add(string scope, IEnumerable<string> argv)
+    {
+        string line = Quote(argv);
+        lock (_gate)
+        {
+            _entries.Add((scope, line));
+        }
+    }
+
+    public IReadOnlyList<(string Scope, string Command)> Entries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _entries];
+            }
+        }
+    }
+
+    public static string Quote(IEnumerable<string> argv)
+    {
+        var sb = new StringBuilder();
+        foreach (string arg in argv)
+        {
+            if (sb.Length > 0)
+            {
+                sb.Append(' ');
+            }
+
+            sb.Append(QuoteOne(arg));
+        }
+
+        return sb.ToString();
+    }
+
+    public static string QuoteOne(string arg)
+    {
+        if (arg.Length > 0 && arg.All(static c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@%+".Contains(c)))
+        {
+            return arg;
+        }
+
+        return "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    }
+}
