@@ -124,39 +124,49 @@ internal sealed class EventLoop : IDisposable
                 timeout = wait <= TimeSpan.Zero ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds));
             }
 
-            if (!_posted.IsEmpty)
-            {
-                timeout = 0;
-            }
-
-            int n = Sys.EpollWait(_epfd, _events, timeout);
-            if (n < 0)
-            {
-                if (Sys.Errno == Sys.EINTR)
-                {
-                    continue;
-                }
-
-                throw new InvalidOperationException($"epoll_wait failed: errno {Sys.Errno}");
-            }
-
-            for (int i = 0; i < n; i++)
-            {
-                Sys.EpollEntry(_events, i, out uint flags, out ulong token);
-                if (token == ulong.MaxValue)
-                {
-                    DrainWake();
-                    continue;
-                }
-
-                var handler = token < (ulong)_handlers.Count ? _handlers[(int)token] : null;
-                handler?.OnReady(flags);
-            }
-
-            RunPosted();
-            RunTimers();
-            AfterBatch?.Invoke();
+            RunOnce(timeout);
         }
+    }
+
+    /// <summary>
+    /// One iteration: waits up to <paramref name="timeoutMs"/> (-1 = until something happens) for
+    /// readiness, then runs ready handlers, posted actions, due timers and <see cref="AfterBatch"/>.
+    /// Tests call it directly with 0 to drive the loop without a thread.
+    /// </summary>
+    public void RunOnce(int timeoutMs)
+    {
+        if (!_posted.IsEmpty)
+        {
+            timeoutMs = 0;
+        }
+
+        int n = Sys.EpollWait(_epfd, _events, timeoutMs);
+        if (n < 0)
+        {
+            if (Sys.Errno == Sys.EINTR)
+            {
+                return;
+            }
+
+            throw new InvalidOperationException($"epoll_wait failed: errno {Sys.Errno}");
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            Sys.EpollEntry(_events, i, out uint flags, out ulong token);
+            if (token == ulong.MaxValue)
+            {
+                DrainWake();
+                continue;
+            }
+
+            var handler = token < (ulong)_handlers.Count ? _handlers[(int)token] : null;
+            handler?.OnReady(flags);
+        }
+
+        RunPosted();
+        RunTimers();
+        AfterBatch?.Invoke();
     }
 
     private void RunPosted()

@@ -120,13 +120,18 @@ public sealed partial class NetworkStack : IDisposable
     public void Watch(int fd, Action onReady) => _loop.Post(() => _loop.Add(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)));
 
     /// <summary>
-    /// Processes frames already in the link (for links without an fd, i.e. tests) and then
-    /// runs due timers and the flush, once. Loop thread only.
+    /// Drives the stack once without a loop thread (tests): processes frames waiting in a link
+    /// that has no fd, then host-socket readiness (waiting up to <paramref name="timeoutMs"/>),
+    /// due timers and the flush.
     /// </summary>
-    internal void PumpOnce()
+    internal void PumpOnce(int timeoutMs = 0)
     {
-        _linkHandler.OnReady(Interop.Sys.EPOLLIN);
-        Flush();
+        if (_link.Fd < 0)
+        {
+            _linkHandler.OnReady(Interop.Sys.EPOLLIN);
+        }
+
+        _loop.RunOnce(timeoutMs);
     }
 
     private sealed class LinkHandler(NetworkStack stack) : IEventHandler
