@@ -108,4 +108,20 @@ public class Ipv4PacketTests
         Assert.True(Ipv4Repr.TryParse(packet, out Ipv4Repr repr, verifyChecksum: false));
         Assert.True(repr.IsFragment);
     }
+
+    [Fact]
+    public void LengthSettersCannotPushAccessorsOutOfRange()
+    {
+        byte[] bytes = Captures.TcpSyn[14..];
+        Assert.True(Ipv4Packet.TryCreate(bytes, out Ipv4Packet packet));
+        packet.TotalLength = ushort.MaxValue;
+        packet.HeaderLength = 60;
+        Assert.Equal(40, packet.Options.Length);
+        Assert.Equal(0, packet.Payload.Length);
+        packet.HeaderLength = 8;
+        packet.TotalLength = 4;
+        Assert.Equal(0, packet.Options.Length);
+        Assert.Equal(0, packet.Payload.Length);
+        Assert.Equal(8, packet.Header.Length);
+    }
 }

@@ -182,4 +182,34 @@ public class TcpPacketTests
         Assert.True(TcpPacket.TryCreate(bytes, out TcpPacket packet));
         Assert.False(TcpRepr.TryParse(packet, out _));
     }
+
+    [Fact]
+    public void SettersBuildTheCapturedSegmentInPlace()
+    {
+        byte[] bytes = new byte[Captures.TcpData.Length - 34];
+        bytes[12] = 0x80; // data offset 8 so the view can be created over zeroes
+        Assert.True(TcpPacket.TryCreate(bytes, out TcpPacket packet));
+        packet.SourcePort = 51078;
+        packet.DestinationPort = 45678;
+        packet.SequenceNumber = 2887017395;
+        packet.AcknowledgmentNumber = 4021007273;
+        packet.Flags = TcpFlags.Psh | TcpFlags.Ack;
+        packet.Window = 64;
+        TcpOptions options = new() { HasTimestamp = true, TsVal = 342384619, TsEcr = 172976642 };
+        Assert.Equal(12, TcpPacket.WriteOptions(options, packet.Options));
+        "hello"u8.CopyTo(packet.Payload);
+        packet.FillChecksumV4(Localhost, Localhost);
+        Assert.Equal(Captures.TcpData[34..], bytes);
+    }
+
+    [Fact]
+    public void HeaderLengthSetterCannotPushAccessorsOutOfRange()
+    {
+        byte[] bytes = new byte[24];
+        bytes[12] = 0x50;
+        Assert.True(TcpPacket.TryCreate(bytes, out TcpPacket packet));
+        packet.HeaderLength = 60;
+        Assert.Equal(4, packet.Options.Length);
+        Assert.Equal(0, packet.Payload.Length);
+    }
 }
