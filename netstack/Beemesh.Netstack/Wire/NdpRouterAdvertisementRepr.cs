@@ -91,12 +91,12 @@ public readonly record struct NdpRouterAdvertisementRepr
 
         NdpRouterAdvertisementRepr result = new()
         {
-            CurHopLimit = message[4],
-            Managed = (message[5] & FlagManaged) != 0,
-            OtherConfiguration = (message[5] & FlagOther) != 0,
-            RouterLifetime = BinaryPrimitives.ReadUInt16BigEndian(message[6..]),
-            ReachableTime = BinaryPrimitives.ReadUInt32BigEndian(message[8..]),
-            RetransTimer = BinaryPrimitives.ReadUInt32BigEndian(message[12..]),
+            CurHopLimit = message[Field.CurHopLimit],
+            Managed = (message[Field.Flags] & FlagManaged) != 0,
+            OtherConfiguration = (message[Field.Flags] & FlagOther) != 0,
+            RouterLifetime = BinaryPrimitives.ReadUInt16BigEndian(message[Field.RouterLifetime]),
+            ReachableTime = BinaryPrimitives.ReadUInt32BigEndian(message[Field.ReachableTime]),
+            RetransTimer = BinaryPrimitives.ReadUInt32BigEndian(message[Field.RetransTimer]),
         };
 
         NdpOptionReader reader = new(message[FixedLength..]);
@@ -106,29 +106,29 @@ public readonly record struct NdpRouterAdvertisementRepr
             switch (reader.Type)
             {
                 case NdpOptionType.SourceLinkLayerAddress when result.SourceLinkLayerAddress is null:
-                    result = result with { SourceLinkLayerAddress = MacAddress.ReadFrom(option[2..]) };
+                    result = result with { SourceLinkLayerAddress = MacAddress.ReadFrom(option[OptionField.LinkLayerAddress]) };
                     break;
                 case NdpOptionType.Mtu when result.Mtu == 0:
-                    result = result with { Mtu = BinaryPrimitives.ReadUInt32BigEndian(option[4..]) };
+                    result = result with { Mtu = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.Mtu]) };
                     break;
                 case NdpOptionType.PrefixInformation when !result.HasPrefix && option.Length >= PrefixOptionLength:
                     result = result with
                     {
                         HasPrefix = true,
-                        PrefixLength = option[2],
-                        OnLink = (option[3] & FlagOnLink) != 0,
-                        Autonomous = (option[3] & FlagAutonomous) != 0,
-                        ValidLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]),
-                        PreferredLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[8..]),
-                        Prefix = Ipv6Address.ReadFrom(option[16..]),
+                        PrefixLength = option[OptionField.PrefixLength],
+                        OnLink = (option[OptionField.PrefixFlags] & FlagOnLink) != 0,
+                        Autonomous = (option[OptionField.PrefixFlags] & FlagAutonomous) != 0,
+                        ValidLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.ValidLifetime]),
+                        PreferredLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.PreferredLifetime]),
+                        Prefix = Ipv6Address.ReadFrom(option[OptionField.Prefix]),
                     };
                     break;
                 case NdpOptionType.RecursiveDnsServer when result.DnsServer is null && option.Length >= RdnssOptionLength:
                     // RFC 8106 §5.1: length 3 + 2n; the first server follows the 8-byte option header.
                     result = result with
                     {
-                        DnsLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]),
-                        DnsServer = Ipv6Address.ReadFrom(option[8..]),
+                        DnsLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.DnsLifetime]),
+                        DnsServer = Ipv6Address.ReadFrom(option[OptionField.DnsServer]),
                     };
                     break;
                 default:
@@ -158,11 +158,11 @@ public readonly record struct NdpRouterAdvertisementRepr
         message.Clear();
         Icmpv6Packet icmp = Icmpv6Packet.CreateUnchecked(message);
         icmp.Type = Icmpv6Type.RouterAdvertisement;
-        message[4] = CurHopLimit;
-        message[5] = (byte)((Managed ? FlagManaged : 0) | (OtherConfiguration ? FlagOther : 0));
-        BinaryPrimitives.WriteUInt16BigEndian(message[6..], RouterLifetime);
-        BinaryPrimitives.WriteUInt32BigEndian(message[8..], ReachableTime);
-        BinaryPrimitives.WriteUInt32BigEndian(message[12..], RetransTimer);
+        message[Field.CurHopLimit] = CurHopLimit;
+        message[Field.Flags] = (byte)((Managed ? FlagManaged : 0) | (OtherConfiguration ? FlagOther : 0));
+        BinaryPrimitives.WriteUInt16BigEndian(message[Field.RouterLifetime], RouterLifetime);
+        BinaryPrimitives.WriteUInt32BigEndian(message[Field.ReachableTime], ReachableTime);
+        BinaryPrimitives.WriteUInt32BigEndian(message[Field.RetransTimer], RetransTimer);
 
         int at = FixedLength;
         if (SourceLinkLayerAddress is MacAddress mac)
@@ -173,32 +173,61 @@ public readonly record struct NdpRouterAdvertisementRepr
 
         if (Mtu != 0)
         {
-            message[at] = (byte)NdpOptionType.Mtu;
-            message[at + 1] = MtuOptionLength / 8;
-            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], Mtu);
+            Span<byte> option = message.Slice(at, MtuOptionLength);
+            option[OptionField.Type] = (byte)NdpOptionType.Mtu;
+            option[OptionField.Length] = MtuOptionLength / 8;
+            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.Mtu], Mtu);
             at += MtuOptionLength;
         }
 
         if (HasPrefix)
         {
-            message[at] = (byte)NdpOptionType.PrefixInformation;
-            message[at + 1] = PrefixOptionLength / 8;
-            message[at + 2] = PrefixLength;
-            message[at + 3] = (byte)((OnLink ? FlagOnLink : 0) | (Autonomous ? FlagAutonomous : 0));
-            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], ValidLifetime);
-            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 8)..], PreferredLifetime);
-            Prefix.CopyTo(message[(at + 16)..]);
+            Span<byte> option = message.Slice(at, PrefixOptionLength);
+            option[OptionField.Type] = (byte)NdpOptionType.PrefixInformation;
+            option[OptionField.Length] = PrefixOptionLength / 8;
+            option[OptionField.PrefixLength] = PrefixLength;
+            option[OptionField.PrefixFlags] = (byte)((OnLink ? FlagOnLink : 0) | (Autonomous ? FlagAutonomous : 0));
+            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.ValidLifetime], ValidLifetime);
+            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.PreferredLifetime], PreferredLifetime);
+            Prefix.CopyTo(option[OptionField.Prefix]);
             at += PrefixOptionLength;
         }
 
         if (DnsServer is Ipv6Address dns)
         {
-            message[at] = (byte)NdpOptionType.RecursiveDnsServer;
-            message[at + 1] = RdnssOptionLength / 8;
-            BinaryPrimitives.WriteUInt32BigEndian(message[(at + 4)..], DnsLifetime);
-            dns.CopyTo(message[(at + 8)..]);
+            Span<byte> option = message.Slice(at, RdnssOptionLength);
+            option[OptionField.Type] = (byte)NdpOptionType.RecursiveDnsServer;
+            option[OptionField.Length] = RdnssOptionLength / 8;
+            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.DnsLifetime], DnsLifetime);
+            dns.CopyTo(option[OptionField.DnsServer]);
         }
 
         icmp.FillChecksum(source, destination);
+    }
+
+    // RFC 4861 §4.2: the fixed part after the ICMPv6 type, code and checksum.
+    private static class Field
+    {
+        public const int CurHopLimit = 4;
+        public const int Flags = 5;
+        public static readonly Range RouterLifetime = 6..8;
+        public static readonly Range ReachableTime = 8..12;
+        public static readonly Range RetransTimer = 12..16;
+    }
+
+    // Offsets inside one option: RFC 4861 §4.6.1 (link-layer), §4.6.2 (prefix), §4.6.4 (MTU), RFC 8106 §5.1 (RDNSS).
+    private static class OptionField
+    {
+        public const int Type = 0;
+        public const int Length = 1;
+        public static readonly Range LinkLayerAddress = 2..8;
+        public const int PrefixLength = 2;
+        public const int PrefixFlags = 3;
+        public static readonly Range ValidLifetime = 4..8;
+        public static readonly Range PreferredLifetime = 8..12;
+        public static readonly Range Prefix = 16..32;
+        public static readonly Range Mtu = 4..8;
+        public static readonly Range DnsLifetime = 4..8;
+        public static readonly Range DnsServer = 8..24;
     }
 }

@@ -65,16 +65,16 @@ public readonly record struct TcpRepr(
             WireThrowHelper.BufferTooSmall("TCP header", headerLength, header.Length);
         }
 
+        // Clearing first zeroes the reserved bits next to the data offset (RFC 9293 §3.1).
+        header[..TcpPacket.MinHeaderLength].Clear();
         TcpPacket packet = TcpPacket.CreateUnchecked(header[..headerLength]);
         packet.SourcePort = SourcePort;
         packet.DestinationPort = DestinationPort;
         packet.SequenceNumber = SequenceNumber;
         packet.AcknowledgmentNumber = AcknowledgmentNumber;
-        header[12] = 0;
         packet.HeaderLength = headerLength;
         packet.Flags = Flags;
         packet.Window = Window;
-        packet.Checksum = 0;
         packet.UrgentPointer = UrgentPointer;
         TcpPacket.WriteOptions(Options, packet.Options);
     }
