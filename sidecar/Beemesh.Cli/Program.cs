@@ -4,5 +4,8 @@ using Beemesh.Cli.Commands;
 var root = new RootCommand("Beemesh: a network of its own, carrying its identity, for every workload")
 {
     RunCommand.Create(),
+    DemoCommand.Create(),
+    DemoServeCommand.Create(),
+    ProbeCommand.Create(),
 };
 return root.Parse(args).Invoke();
