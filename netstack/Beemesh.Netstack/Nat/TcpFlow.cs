@@ -24,6 +24,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 {
     private const uint SocketEvents = Sys.EPOLLIN | Sys.EPOLLOUT | Sys.EPOLLRDHUP | Sys.EPOLLET;
 
+    // The advertised window mirrors the host socket's free space, but the kernel counts buffer
+    // overhead, so send() may take less than the window promised. Bytes the guest sent inside
+    // the window are then kept here rather than dropped (a drop is a hole the guest repairs only
+    // by retransmission, and we keep no out-of-order queue). The short write arms EPOLLOUT,
+    // which drains this; meanwhile the window shrinks by what waits here.
+    private const int MaxPending = 4 << 20;
+
     private readonly NetworkStack _stack;
     private int _fd;
     private int _token = -1;
@@ -38,6 +45,10 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     private long _peekOffset;
     private ushort _peerMss = 536;
     private TimeSpan? _scheduled;
+    private byte[]? _pending;
+    private int _pendingOffset;
+    private int _pendingLength;
+    private bool _shutdownAfterPending;
 
     private TcpFlow(NetworkStack stack, FlowKey key, int fd, bool inbound)
     {
@@ -166,6 +177,11 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
             return;
         }
 
+        if ((events & Sys.EPOLLOUT) != 0 && _pendingLength > 0)
+        {
+            DrainPending();
+        }
+
         if ((events & (Sys.EPOLLRDHUP | Sys.EPOLLHUP)) != 0 && !_hostEof)
         {
             _hostEof = true;
@@ -271,8 +287,15 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         if ((events & TcpEvents.PeerFinished) != 0 && !_hostWriteShut && _fd >= 0)
         {
-            _hostWriteShut = true;
-            Sys.shutdown(_fd, Sys.SHUT_WR);
+            if (_pendingLength > 0)
+            {
+                _shutdownAfterPending = true;
+            }
+            else
+            {
+                _hostWriteShut = true;
+                Sys.shutdown(_fd, Sys.SHUT_WR);
+            }
         }
 
         if ((events & TcpEvents.Closed) != 0 || c.State == TcpState.Closed)
@@ -380,10 +403,11 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
                 return 0;
             }
 
-            // SO_SNDBUF reports twice the payload budget (the kernel doubles it for overhead).
-            int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF) / 2;
+            // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the
+            // kernel fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess.
+            int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
             int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
-            return Math.Max(0, sndbuf - Math.Max(0, queued));
+            return Math.Max(0, sndbuf - Math.Max(0, queued) - _pendingLength);
         }
     }
 
@@ -395,20 +419,89 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
             return 0;
         }
 
+        if (_pendingLength > 0)
+        {
+            return Hold(data); // keep the byte order: nothing may overtake what already waits
+        }
+
+        nint n;
         fixed (byte* p = data)
         {
-            nint n = Sys.send(_fd, p, data.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
-            if (n < 0)
-            {
-                if (Sys.Errno != Sys.EAGAIN)
-                {
-                    HostFailed();
-                }
+            n = Sys.send(_fd, p, data.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
+        }
 
+        if (n < 0)
+        {
+            if (Sys.Errno != Sys.EAGAIN)
+            {
+                HostFailed();
                 return 0;
             }
 
-            return (int)n;
+            n = 0;
+        }
+
+        return (int)n + Hold(data[(int)n..]);
+    }
+
+    /// <summary>Keeps bytes the host socket could not take yet; returns how many were kept.</summary>
+    private int Hold(ReadOnlySpan<byte> data)
+    {
+        int take = Math.Min(data.Length, MaxPending - _pendingLength);
+        if (take <= 0)
+        {
+            return 0;
+        }
+
+        if (_pending is null || _pendingOffset + _pendingLength + take > _pending.Length)
+        {
+            int needed = _pendingLength + take;
+            var buffer = _pending is not null && needed <= _pending.Length
+                ? _pending
+                : new byte[Math.Min(MaxPending, Math.Max(needed, Math.Max(64 * 1024, (_pending?.Length ?? 0) * 2)))];
+            if (_pendingLength > 0)
+            {
+                _pending.AsSpan(_pendingOffset, _pendingLength).CopyTo(buffer);
+            }
+
+            _pending = buffer;
+            _pendingOffset = 0;
+        }
+
+        data[..take].CopyTo(_pending.AsSpan(_pendingOffset + _pendingLength));
+        _pendingLength += take;
+        return take;
+    }
+
+    private unsafe void DrainPending()
+    {
+        nint n;
+        fixed (byte* p = _pending)
+        {
+            n = Sys.send(_fd, p + _pendingOffset, _pendingLength, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
+        }
+
+        if (n < 0)
+        {
+            if (Sys.Errno != Sys.EAGAIN)
+            {
+                HostFailed();
+            }
+
+            return;
+        }
+
+        _pendingOffset += (int)n;
+        _pendingLength -= (int)n;
+        if (_pendingLength == 0)
+        {
+            _pending = null; // most flows never need it again: give the memory back
+            _pendingOffset = 0;
+            if (_shutdownAfterPending && !_hostWriteShut)
+            {
+                _hostWriteShut = true;
+                Sys.shutdown(_fd, Sys.SHUT_WR);
+            }
         }
     }
 

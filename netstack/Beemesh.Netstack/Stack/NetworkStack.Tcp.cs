@@ -26,6 +26,10 @@ public sealed partial class NetworkStack
         {
             Mss = mss,
             MaxSegmentPayload = SegmentationOffload ? 65535 - 60 - 60 : 0,
+            // No SACK: we keep no out-of-order queue, so we could never send a SACK block, and a
+            // Linux sender that negotiated SACK waits for SACK blocks (not duplicate ACKs) before
+            // it fast-retransmits, falling back to a 200 ms RTO for every hole.
+            Sack = false,
             // The link is local: no old duplicate can linger for 2*MSL, so keep TIME-WAIT short
             // instead of holding thousands of flows after a burst of short connections.
             TimeWait = TimeSpan.FromSeconds(5),

@@ -81,6 +81,7 @@ public sealed class TcpConnection
     private int _rcvWndScale;
     private uint _lastAckSent;
     private bool _ackNow;
+    private bool _gapSeen; // data was dropped out of order; the next in-order data is ACKed at once
     private TimeSpan? _delayedAckDeadline;
 
     // Negotiated options.
@@ -927,6 +928,7 @@ public sealed class TcpConnection
         if (TcpSeq.Gt(seq, _rcvNxt))
         {
             _ackNow = true; // out of order: we keep no queue; a duplicate ACK tells the sender.
+            _gapSeen = true;
             return;
         }
 
@@ -957,8 +959,11 @@ public sealed class TcpConnection
             if (taken > 0)
             {
                 _rcvNxt += (uint)taken;
+                bool fillsGap = _gapSeen;
+                _gapSeen = taken < data.Length;
                 _events |= TcpEvents.DataReceived;
-                if (TcpSeq.Diff(_rcvNxt, _lastAckSent) >= 2 * _options.Mss)
+                // RFC 5681 §4.2: ACK at once when a segment fills a gap (the sender is recovering).
+                if (fillsGap || TcpSeq.Diff(_rcvNxt, _lastAckSent) >= 2 * _options.Mss)
                 {
                     _ackNow = true;
                 }
