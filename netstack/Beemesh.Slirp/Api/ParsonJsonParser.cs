@@ -40,7 +40,7 @@ internal ref struct ParsonJsonParser
             request = request[..nul];
         }
 
-        if (request.StartsWith("\xEF\xBB\xBF"u8))
+        if (request.Length >= 3 && request[0] == 0xEF && request[1] == 0xBB && request[2] == 0xBF)
         {
             request = request[3..];
         }

@@ -24,6 +24,7 @@ public sealed partial class SlirpApiServer : IDisposable
     public const int MaxPathBytes = 107;
 
     private const int MaxConcurrentConnections = 32;
+    private const int MaxDrainBytes = 1 << 20;
 
     private readonly IPortForwardTable _table;
     private readonly ILogger _logger;
@@ -237,9 +238,24 @@ public sealed partial class SlirpApiServer : IDisposable
                 }
             }
 
+            // The reply gets its own deadline: the request's may already have expired.
+            using var replyDeadline = new CancellationTokenSource(_requestTimeout, _time);
+            using var replyToken = CancellationTokenSource.CreateLinkedTokenSource(replyDeadline.Token, stopping);
             byte[] bytes = Encoding.UTF8.GetBytes(reply);
-            await client.SendAsync(bytes, SocketFlags.None, linked.Token).ConfigureAwait(false);
-            client.Shutdown(SocketShutdown.Both);
+            await client.SendAsync(bytes, SocketFlags.None, replyToken.Token).ConfigureAwait(false);
+            client.Shutdown(SocketShutdown.Send);
+            if (tooLarge)
+            {
+                // Closing with unread input makes the kernel report a reset to the client, which could
+                // then lose the reply; read and drop the rest of an oversized request first (bounded).
+                int drained = 0;
+                int read;
+                while (drained < MaxDrainBytes
+                    && (read = await client.ReceiveAsync(buffer.AsMemory(0, MaxRequestBytes), SocketFlags.None, replyToken.Token).ConfigureAwait(false)) > 0)
+                {
+                    drained += read;
+                }
+            }
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
         {
