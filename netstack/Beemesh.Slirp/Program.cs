@@ -1,7 +1,8 @@
+using Beemesh.Slirp;
 using Beemesh.Slirp.Cli;
 
-// Temporary entry: parses the slirp4netns command line and prints help, version and errors exactly
-// as slirp4netns does. Starting the stack is wired in separately.
+// Parses the slirp4netns command line (help, version and errors exactly as slirp4netns prints
+// them), then runs the stack until the exit fd closes or a signal arrives.
 SlirpParseResult result = SlirpCommandLine.Parse(args);
 Console.Out.Write(result.StandardOutput);
 Console.Out.Flush();
@@ -14,9 +15,8 @@ if (result.Outcome != SlirpParseOutcome.Run)
 
 if (result.Options!.TargetType == SlirpTargetType.Bess)
 {
-    Console.Error.WriteLine("--target-type=bess is not supported");
+    Console.Error.WriteLine("--target-type=bess is not supported by beemesh-slirp (only netns)");
     return 1;
 }
 
-Console.Error.WriteLine("the network stack is not started by this build");
-return 1;
+return SlirpHost.Run(result.Options, Console.Out, Console.Error);

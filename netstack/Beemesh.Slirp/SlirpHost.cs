@@ -1,0 +1,157 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Beemesh.Netstack.Dns;
+using Beemesh.Netstack.Interop;
+using Beemesh.Netstack.Link;
+using Beemesh.Netstack.Stack;
+using Beemesh.Slirp.Api;
+using Beemesh.Slirp.Cli;
+
+namespace Beemesh.Slirp;
+
+/// <summary>
+/// Runs the stack for a slirp4netns-style invocation: gets the tap from the target namespace
+/// (through <c>beemesh-nsenter</c>), serves it until the exit fd closes or a signal arrives, with
+/// the API socket, ready fd, seccomp and sandbox behaviour of slirp4netns.
+/// </summary>
+public static class SlirpHost
+{
+    /// <summary>Runs until told to stop; returns the process exit code.</summary>
+    public static int Run(SlirpOptions o, TextWriter stdout, TextWriter stderr)
+    {
+        var stackOptions = new StackOptions
+        {
+            Network = o.Network,
+            PrefixLength = o.PrefixLength,
+            Gateway = o.Gateway,
+            Dns = o.Dns,
+            Guest = o.Guest,
+            DhcpStart = o.DhcpStart,
+            EnableIpv6 = o.EnableIpv6,
+            Ipv6Prefix = o.Ipv6Prefix,
+            Ipv6Gateway = o.Ipv6Gateway,
+            Ipv6Dns = o.Ipv6Dns,
+            Mtu = o.Mtu,
+            DisableHostLoopback = o.DisableHostLoopback,
+            OutboundAddress = o.OutboundAddr,
+            OutboundAddress6 = o.OutboundAddr6,
+            DisableDns = o.DisableDns,
+        };
+        try
+        {
+            stackOptions.DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment();
+        }
+        catch (FormatException e)
+        {
+            stderr.WriteLine(e.Message);
+            return 1;
+        }
+
+        TapHandle tap;
+        try
+        {
+            tap = TapOpener.Open(
+                new TapOpenRequest
+                {
+                    Pid = o.NetnsType == SlirpNetnsType.Pid ? o.TargetPid : null,
+                    NetnsPath = o.NetnsType == SlirpNetnsType.Path ? o.NetnsPath ?? o.Target : null,
+                    UsernsPath = o.UsernsPath,
+                    TapName = o.TapName,
+                    VnetHeader = Environment.GetEnvironmentVariable("BEEMESH_NO_OFFLOAD") is null,
+                    Configure = o.Configure,
+                    Mtu = o.Mtu,
+                    Address = $"{o.Guest}/{o.PrefixLength}",
+                    Gateway = o.Gateway.ToString(),
+                    Mac = o.MacAddress is { } mac ? string.Join(":", mac.Select(b => b.ToString("x2"))) : null,
+                    Ipv6 = o.EnableIpv6,
+                },
+                TimeSpan.FromSeconds(30));
+        }
+        catch (TapOpenException e)
+        {
+            stderr.WriteLine(e.HelperMessage ?? e.Message);
+            return 1;
+        }
+
+        using var stack = new NetworkStack(stackOptions, new TapLink(tap));
+        stack.LinkDown += stack.Stop;
+        // slirp4netns prints the same progress lines; scripts sometimes look at them.
+        stdout.WriteLine($"sent tapfd={tap.FileDescriptor} for {o.TapName}");
+        stdout.WriteLine($"received tapfd={tap.FileDescriptor}");
+        stdout.WriteLine("Starting slirp");
+        stdout.WriteLine($"* MTU:             {o.Mtu}");
+        stdout.WriteLine($"* Network:         {o.Network}");
+        stdout.WriteLine($"* Netmask:         {o.Netmask}");
+        stdout.WriteLine($"* Gateway:         {o.Gateway}");
+        stdout.WriteLine($"* DNS:             {o.Dns}");
+        stdout.WriteLine($"* DHCP begin:      {o.DhcpStart}");
+        stdout.WriteLine($"* DHCP end:        {IpOffset(o.DhcpStart, 15)}");
+        stdout.WriteLine($"* Recommended IP:  {o.Guest}");
+        if (o.ApiSocket is not null)
+        {
+            stdout.WriteLine($"* API Socket:      {o.ApiSocket}");
+        }
+
+        if (o.EnableIpv6)
+        {
+            stdout.WriteLine($"* NetworkV6:       {o.Ipv6Prefix}");
+            stdout.WriteLine($"* GatewayV6:       {o.Ipv6Gateway}");
+            stdout.WriteLine($"* DNSV6:           {o.Ipv6Dns}");
+        }
+
+        stdout.Flush();
+
+        SlirpApiServer? api = null;
+        if (o.ApiSocket is not null)
+        {
+            try
+            {
+                api = new SlirpApiServer(o.ApiSocket, stack.PortForwards, null, o.Guest);
+                api.Start();
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"api_bindlisten: {e.Message}");
+                return 1;
+            }
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stack.Stop(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stack.Stop(); });
+        if (o.ExitFd is int exitFd)
+        {
+            stack.Watch(exitFd, stack.Stop);
+        }
+
+        if (o.EnableSeccomp && !SeccompFilter.TryInstall(out string? seccompError))
+        {
+            stderr.WriteLine($"seccomp: {seccompError}");
+            return 1;
+        }
+
+        if (o.ReadyFd is int readyFd)
+        {
+            stack.Post(() => SignalReady(readyFd));
+        }
+
+        stack.Run();
+        api?.Dispose();
+        return 0;
+    }
+
+    private static unsafe void SignalReady(int fd)
+    {
+        byte one = (byte)'1';
+        Sys.write(fd, &one, 1);
+        Sys.close(fd);
+    }
+
+    private static IPAddress IpOffset(IPAddress start, int add)
+    {
+        Span<byte> b = stackalloc byte[4];
+        start.TryWriteBytes(b, out _);
+        uint v = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b) + (uint)add;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(b, v);
+        return new IPAddress(b);
+    }
+}
