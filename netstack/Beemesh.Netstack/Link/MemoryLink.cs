@@ -41,6 +41,12 @@ public sealed class MemoryLink : ILinkDevice
     /// <summary>Frames the stack read that were longer than its buffer and were cut (as read(2) on a tap cuts them).</summary>
     public long TruncatedReads { get; private set; }
 
+    /// <summary>
+    /// Empty frames injected and discarded: a zero-length read means "nothing ready" in the
+    /// <see cref="ILinkDevice"/> contract (a tap never yields one), so they cannot be delivered.
+    /// </summary>
+    public long EmptyFramesDiscarded { get; private set; }
+
     /// <summary>Queues a frame for the stack to read (a copy is taken).</summary>
     public void Inject(ReadOnlySpan<byte> frame) => _inbound.Enqueue(frame.ToArray());
 
@@ -65,10 +71,20 @@ public sealed class MemoryLink : ILinkDevice
     /// <inheritdoc />
     public int Read(Span<byte> buffer)
     {
-        if (!_inbound.TryDequeue(out var frame))
+        byte[]? frame;
+        do
         {
-            return _closed ? -1 : 0;
+            if (!_inbound.TryDequeue(out frame))
+            {
+                return _closed ? -1 : 0;
+            }
+
+            if (frame.Length == 0)
+            {
+                EmptyFramesDiscarded++;
+            }
         }
+        while (frame.Length == 0);
 
         int n = Math.Min(frame.Length, buffer.Length);
         if (n < frame.Length)
