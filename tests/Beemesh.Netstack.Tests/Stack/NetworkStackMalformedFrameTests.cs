@@ -99,27 +99,27 @@ public class NetworkStackMalformedFrameTests
                 FillTransportChecksum4(GuestIp, UnusedIp, IpProtocol.Tcp, syn.AsSpan(L4), 16);
                 return (syn, malformed);
             case "TCP shorter than its header":
-            {
-                var seg = TcpSegment(40000, 80, 1, 0, TcpFlags.Syn)[..12];
-                return (Ethernet(0x0800, Ipv4(GuestIp, UnusedIp, IpProtocol.Tcp, seg)), malformed);
-            }
+                {
+                    var seg = TcpSegment(40000, 80, 1, 0, TcpFlags.Syn)[..12];
+                    return (Ethernet(0x0800, Ipv4(GuestIp, UnusedIp, IpProtocol.Tcp, seg)), malformed);
+                }
 
             case "bad TCP checksum":
                 syn[L4 + 16] ^= 0x10;
                 return (syn, badChecksum);
             case "bad UDP checksum":
-            {
-                var udp = Udp4Frame(GuestIp, GatewayIp, 5000, 5001, "data"u8);
-                udp[^1] ^= 0x01;
-                return (udp, badChecksum);
-            }
+                {
+                    var udp = Udp4Frame(GuestIp, GatewayIp, 5000, 5001, "data"u8);
+                    udp[^1] ^= 0x01;
+                    return (udp, badChecksum);
+                }
 
             case "UDP length beyond the datagram":
-            {
-                var udp = Udp4Frame(GuestIp, GatewayIp, 5000, 5001, "data"u8);
-                BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(L4 + 4), 200);
-                return (udp, malformed);
-            }
+                {
+                    var udp = Udp4Frame(GuestIp, GatewayIp, 5000, 5001, "data"u8);
+                    BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(L4 + 4), 200);
+                    return (udp, malformed);
+                }
 
             case "ICMP shorter than its header":
                 return (Ethernet(0x0800, Ipv4(GuestIp, GatewayIp, IpProtocol.Icmp, new byte[] { 8, 0, 0xF7, 0xFF })), malformed);
