@@ -73,9 +73,15 @@ public sealed partial class NetworkStack
 
     private void HandleIcmpv4(UInt128 src, UInt128 dst, Span<byte> message)
     {
-        if (!Icmpv4Packet.TryCreate(message, out _) || InternetChecksum.Fold(InternetChecksum.Sum(message)) != 0)
+        if (!Icmpv4Packet.TryCreate(message, out _))
         {
             Counters.MalformedFrames++;
+            return;
+        }
+
+        if (InternetChecksum.Fold(InternetChecksum.Sum(message)) != 0)
+        {
+            Counters.BadChecksums++;
             return;
         }
 
@@ -131,9 +137,15 @@ public sealed partial class NetworkStack
 
     private void HandleIcmpv6(UInt128 src, UInt128 dst, ReadOnlySpan<byte> srcDst, Span<byte> message, ulong srcMac, byte hopLimit)
     {
-        if (!Icmpv6Packet.TryCreate(message, out _) || !VerifyTransportChecksum(srcDst, IpProtocol.Icmpv6, message))
+        if (!Icmpv6Packet.TryCreate(message, out _))
         {
             Counters.MalformedFrames++;
+            return;
+        }
+
+        if (!VerifyTransportChecksum(srcDst, IpProtocol.Icmpv6, message))
+        {
+            Counters.BadChecksums++;
             return;
         }
 

@@ -6,6 +6,7 @@ namespace Beemesh.Netstack.Stack;
 public sealed partial class NetworkStack
 {
     private const int MaxQueuedPerNeighbor = 16;
+    private const int MaxWaitingNeighbors = 64;
     private readonly Dictionary<UInt128, ulong> _neighbors = new();
     private readonly Dictionary<UInt128, Queue<byte[]>> _waitingForNeighbor = new();
     private readonly Dictionary<UInt128, TimeSpan> _lastSolicit = new();
@@ -116,7 +117,15 @@ public sealed partial class NetworkStack
         var f = _tx.AsSpan(0, length);
         if (!_neighbors.TryGetValue(dst, out ulong mac))
         {
-            Enqueue(dst, f);
+            if (IsUnicastGuestAddress(dst))
+            {
+                Enqueue(dst, f);
+            }
+            else
+            {
+                Counters.NeighborQueueDrops++; // never resolve 0.0.0.0, broadcast or multicast
+            }
+
             return;
         }
 
@@ -146,6 +155,7 @@ public sealed partial class NetworkStack
         }
 
         _neighbors[ip] = mac;
+        _lastSolicit.Remove(ip);
         if (_waitingForNeighbor.Remove(ip, out var queue))
         {
             while (queue.TryDequeue(out var frame))
@@ -156,10 +166,46 @@ public sealed partial class NetworkStack
         }
     }
 
+    /// <summary>Drops queues for addresses that did not answer within 3 s (their frames are stale anyway).</summary>
+    private void ForgetUnansweredNeighbors()
+    {
+        var now = Now;
+        foreach (var (ip, asked) in _lastSolicit)
+        {
+            if (now - asked > TimeSpan.FromSeconds(3) && _waitingForNeighbor.Remove(ip, out var stale))
+            {
+                Counters.NeighborQueueDrops += stale.Count;
+                _lastSolicit.Remove(ip);
+            }
+        }
+    }
+
+    private bool IsUnicastGuestAddress(UInt128 a)
+    {
+        if (IpAddr.IsV4(a))
+        {
+            uint v = IpAddr.ToV4(a);
+            return v != 0 && v != uint.MaxValue && (v >> 28) != 0xE && v != (_network | ~_netmask);
+        }
+
+        return a != UInt128.Zero && (byte)(a >> 120) != 0xFF;
+    }
+
     private void Enqueue(UInt128 dst, ReadOnlySpan<byte> frame)
     {
         if (!_waitingForNeighbor.TryGetValue(dst, out var queue))
         {
+            if (_waitingForNeighbor.Count >= MaxWaitingNeighbors)
+            {
+                ForgetUnansweredNeighbors();
+            }
+
+            if (_waitingForNeighbor.Count >= MaxWaitingNeighbors)
+            {
+                Counters.NeighborQueueDrops++; // bounded: a guest cannot make us queue for any number of addresses
+                return;
+            }
+
             queue = new Queue<byte[]>();
             _waitingForNeighbor[dst] = queue;
         }
