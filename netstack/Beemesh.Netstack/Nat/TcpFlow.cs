@@ -163,7 +163,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         if (_connecting)
         {
             FinishConnect();
-            return;
+
+            // The same edge may already carry the peer's EOF (a server that accepts and closes):
+            // with EPOLLET it will not be reported again, so fall through and handle it now.
+            if (_connection is null || _disposed)
+            {
+                return;
+            }
         }
 
         if (_connection is null)
