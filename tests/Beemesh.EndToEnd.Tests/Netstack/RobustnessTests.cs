@@ -23,7 +23,9 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         long bytes = Math.Min(1L << 30, BeemeshEnvironment.ByteCount("BEEMESH_E2E_BYTES", 1L << 30));
         var timeout = TimeSpan.FromSeconds(120 + (bytes / 40e6));
         using var cts = new CancellationTokenSource(timeout);
-        using var sink = BulkTransferServer.StartSink(cts.Token);
+        // The sink reads slowly until the flood is over, so the flood always meets a live transfer.
+        var floodDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sink = BulkTransferServer.StartSink(cts.Token, floodDone.Task);
         await using var floodTarget = new TcpEchoServer();
         await using var echo = new TcpEchoServer();
         // Ports held bound but not listening: certainly closed, and no one else's service.
@@ -56,11 +58,16 @@ public sealed class RobustnessTests(ITestOutputHelper output)
                 python3 {client} 10.0.2.2 {echo.EndPoint.Port} 'still alive'
                 """;
 
-            var result = await BeemeshRun.RunAsync(["--debug"], script, timeout);
+            await using var run = BeemeshRun.Start(["--debug"], script);
+            bool flooded = await run.WaitForLineAsync("hostile-done", timeout);
+            floodDone.TrySetResult();
+            var result = await run.WaitAsync(timeout);
 
             output.WriteLine(result.ToString());
             output.WriteLine(result.CounterSummary());
+            Assert.True(flooded, "the hostile traffic never finished");
             Assert.Equal(0, result.ExitCode);
+            Assert.Contains("flood ended while the transfer ran\n", result.Stdout, StringComparison.Ordinal);
             Assert.Contains($"hostile-done syn={Syns + (Syns / 2)} junk={JunkFrames}", result.Stdout, StringComparison.Ordinal);
             var received = await sink.Completion.WaitAsync(TimeSpan.FromSeconds(30));
             output.WriteLine($"transfer under attack: {received}");

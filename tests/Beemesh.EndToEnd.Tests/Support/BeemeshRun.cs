@@ -88,15 +88,17 @@ public sealed class BeemeshRun : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until stdout holds a line equal to <paramref name="line"/>; false when the run ended or time ran out first.</summary>
-    /// <param name="line">The exact line to wait for.</param>
+    /// <summary>Waits until stdout holds a line starting with <paramref name="prefix"/>; false when the run ended or time ran out first.</summary>
+    /// <param name="prefix">The start of the line to wait for.</param>
     /// <param name="timeout">How long to wait.</param>
-    public async Task<bool> WaitForLineAsync(string line, TimeSpan timeout)
+    public async Task<bool> WaitForLineAsync(string prefix, TimeSpan timeout)
     {
+        bool Seen() => Stdout.Split('\n').Any(l => l.StartsWith(prefix, StringComparison.Ordinal));
+
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {
-            if (Stdout.Split('\n').Contains(line))
+            if (Seen())
             {
                 return true;
             }
@@ -104,7 +106,7 @@ public sealed class BeemeshRun : IAsyncDisposable
             if (_process.HasExited)
             {
                 await _stdoutClosed.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-                return Stdout.Split('\n').Contains(line);
+                return Seen();
             }
 
             await Task.Delay(50).ConfigureAwait(false);

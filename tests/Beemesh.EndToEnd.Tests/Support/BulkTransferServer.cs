@@ -31,10 +31,13 @@ public sealed class BulkTransferServer : IDisposable
 
     /// <summary>Starts a server that accepts one connection and hashes everything it receives.</summary>
     /// <param name="cancellation">Cancels the wait for the client and the transfer.</param>
-    public static BulkTransferServer StartSink(CancellationToken cancellation)
+    /// <param name="fullSpeed">When given, the sink reads at most <paramref name="throttledBytesPerSecond"/>
+    /// until this task completes, so a transfer is sure to outlast something the test does meanwhile.</param>
+    /// <param name="throttledBytesPerSecond">The read rate before <paramref name="fullSpeed"/> completes.</param>
+    public static BulkTransferServer StartSink(CancellationToken cancellation, Task? fullSpeed = null, double throttledBytesPerSecond = 64e6)
     {
         var server = new BulkTransferServer();
-        server.Completion = Task.Run(() => server.SinkAsync(cancellation), cancellation);
+        server.Completion = Task.Run(() => server.SinkAsync(cancellation, fullSpeed ?? Task.CompletedTask, throttledBytesPerSecond), cancellation);
         return server;
     }
 
@@ -51,7 +54,7 @@ public sealed class BulkTransferServer : IDisposable
     /// <inheritdoc />
     public void Dispose() => _listener.Dispose();
 
-    private async Task<TransferResult> SinkAsync(CancellationToken cancellation)
+    private async Task<TransferResult> SinkAsync(CancellationToken cancellation, Task fullSpeed, double throttledBytesPerSecond)
     {
         using Socket client = await _listener.AcceptAsync(cancellation).ConfigureAwait(false);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -68,6 +71,14 @@ public sealed class BulkTransferServer : IDisposable
 
             hash.AppendData(buffer, 0, n);
             total += n;
+            if (!fullSpeed.IsCompleted)
+            {
+                var due = TimeSpan.FromSeconds(total / throttledBytesPerSecond) - clock.Elapsed;
+                if (due > TimeSpan.Zero)
+                {
+                    await Task.WhenAny(Task.Delay(due, cancellation), fullSpeed).ConfigureAwait(false);
+                }
+            }
         }
 
         var elapsed = clock.Elapsed;
