@@ -58,9 +58,12 @@ public static class RunCommand
             mappings.Add(mapping!);
         }
 
-        using var loggerFactory = LoggerFactory.Create(b => b
-            .AddSimpleConsole(o => o.SingleLine = true)
-            .SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning));
+        // Logs go to stderr: stdout belongs to the command being run.
+        using var loggerFactory = LoggerFactory.Create(b =>
+        {
+            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
+            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        });
         var logger = loggerFactory.CreateLogger("beemesh.run");
         var options = new StackOptions { Mtu = mtu, EnableIpv6 = ipv6, DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment() };
 

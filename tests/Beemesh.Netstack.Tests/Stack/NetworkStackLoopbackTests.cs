@@ -52,6 +52,27 @@ public class NetworkStackLoopbackTests
     }
 
     [Fact]
+    public async Task ServerThatAcceptsAndClosesAtOnce_GuestGetsSynAckThenFin()
+    {
+        // The host's EOF can arrive on the same epoll edge as the connect completion; it must
+        // still become a FIN to the guest (it once did not, and such connections hung).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        var closer = Task.Run(() => listener.AcceptSocket().Close());
+        using var ctx = new StackTestContext();
+
+        ctx.Inject(Tcp4Frame(GuestIp, GatewayIp, 41002, port, 5000, 0, TcpFlags.Syn, options: MssOption));
+        var synAck = PumpUntilTcp(ctx, t => (t.Flags & TcpFlags.Syn) != 0);
+        await closer.WaitAsync(TimeSpan.FromSeconds(5));
+        ctx.Inject(Tcp4Frame(GuestIp, GatewayIp, 41002, port, 5001, synAck.SequenceNumber + 1, TcpFlags.Ack));
+        var fin = PumpUntilTcp(ctx, t => (t.Flags & TcpFlags.Fin) != 0);
+
+        Assert.Equal(synAck.SequenceNumber + 1, fin.SequenceNumber);
+        Assert.Equal(5001u, fin.AcknowledgmentNumber);
+    }
+
+    [Fact]
     public void SynToClosedLoopbackPort_IsAnsweredWithRstAck()
     {
         ushort port;
