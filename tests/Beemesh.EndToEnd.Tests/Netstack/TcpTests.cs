@@ -48,4 +48,41 @@ public sealed class TcpTests(ITestOutputHelper output)
         Assert.True(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 2000, "the refusal must be immediate: " + match.Value + " ms");
         Assert.True(result.Counter("tcp_connect_failures_total") >= 1, result.CounterSummary());
     }
+
+    [SkippableFact]
+    public async Task Many_short_connections_to_a_server_that_closes_at_once_all_complete()
+    {
+        BeemeshEnvironment.RequireReady("python3");
+        // The server accepts and closes immediately, so its EOF often arrives together with the
+        // connect completion: every connection must still end with the guest seeing EOF.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start(512);
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var c = await listener.AcceptSocketAsync(stop.Token);
+            }
+        });
+        using var files = new GuestFiles();
+        string client = files.Write("short_connections.py", """
+            import socket, sys, time
+            n = int(sys.argv[2]); t0 = time.time()
+            for i in range(n):
+                c = socket.create_connection(("10.0.2.2", int(sys.argv[1])), timeout=5)
+                if c.recv(1) != b"":
+                    sys.exit(2)
+                c.close()
+            print("done", n, round(n / (time.time() - t0)))
+            """);
+
+        var result = await BeemeshRun.RunAsync([], $"python3 {client} {port} 2000", Timeout);
+
+        await stop.CancelAsync();
+        output.WriteLine(result.ToString());
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("done 2000", result.Stdout, StringComparison.Ordinal);
+    }
 }
