@@ -33,29 +33,18 @@ public sealed partial class NetworkStack
             return;
         }
 
-        var f = _tx.AsSpan();
-        f[.._l2].Clear();
-        WriteMac(senderMac, f.Slice(_l2, 6));
-        WriteMac(_routerMac, f.Slice(_l2 + 6, 6));
-        BinaryPrimitives.WriteUInt16BigEndian(f[(_l2 + 12)..], 0x0806);
-        var a = f.Slice(_l2 + EthernetHeaderLength, 28);
-        BinaryPrimitives.WriteUInt16BigEndian(a, 1);
-        BinaryPrimitives.WriteUInt16BigEndian(a[2..], 0x0800);
-        a[4] = 6;
-        a[5] = 4;
-        BinaryPrimitives.WriteUInt16BigEndian(a[6..], 2);
-        WriteMac(_routerMac, a[8..]);
-        IpAddr.Write(targetIp, a[14..]);
-        WriteMac(senderMac, a[18..]);
-        IpAddr.Write(senderIp, a[24..]);
-        Transmit(f[..(_l2 + EthernetHeaderLength + 28)]);
+        SendArp(op: 2, ethernetTo: senderMac, senderIp: targetIp, targetMac: senderMac, targetIp: senderIp);
     }
 
-    private void SendArpRequest(UInt128 target)
+    private void SendArpRequest(UInt128 target) =>
+        SendArp(op: 1, ethernetTo: 0xFFFF_FFFF_FFFFUL, senderIp: Gateway4, targetMac: 0, targetIp: target);
+
+    /// <summary>Ethernet/IPv4 ARP (RFC 826) from the router MAC.</summary>
+    private void SendArp(ushort op, ulong ethernetTo, UInt128 senderIp, ulong targetMac, UInt128 targetIp)
     {
         var f = _tx.AsSpan();
         f[.._l2].Clear();
-        WriteMac(0xFFFF_FFFF_FFFFUL, f.Slice(_l2, 6));
+        WriteMac(ethernetTo, f.Slice(_l2, 6));
         WriteMac(_routerMac, f.Slice(_l2 + 6, 6));
         BinaryPrimitives.WriteUInt16BigEndian(f[(_l2 + 12)..], 0x0806);
         var a = f.Slice(_l2 + EthernetHeaderLength, 28);
@@ -63,11 +52,11 @@ public sealed partial class NetworkStack
         BinaryPrimitives.WriteUInt16BigEndian(a[2..], 0x0800);
         a[4] = 6;
         a[5] = 4;
-        BinaryPrimitives.WriteUInt16BigEndian(a[6..], 1);
+        BinaryPrimitives.WriteUInt16BigEndian(a[6..], op);
         WriteMac(_routerMac, a[8..]);
-        IpAddr.Write(Gateway4, a[14..]);
-        WriteMac(0, a[18..]);
-        IpAddr.Write(target, a[24..]);
+        IpAddr.Write(senderIp, a[14..]);
+        WriteMac(targetMac, a[18..]);
+        IpAddr.Write(targetIp, a[24..]);
         Transmit(f[..(_l2 + EthernetHeaderLength + 28)]);
     }
 
