@@ -4,6 +4,7 @@ using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Cli.Commands;
