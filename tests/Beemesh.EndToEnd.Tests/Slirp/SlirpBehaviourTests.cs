@@ -140,14 +140,30 @@ public sealed class SlirpBehaviourTests(ITestOutputHelper output)
     public async Task Api_socket_refuses_bad_requests_with_the_reference_texts(string implementation)
     {
         await using SlirpSandbox sandbox = await SlirpSandbox.StartAsync(implementation, output);
+        int taken = FreeTcpPort();
+        await AddForwardAsync(sandbox, "127.0.0.1", taken, 80);
+        string Add(string arguments) => $"{{\"execute\":\"add_hostfwd\",\"arguments\":{{{arguments}}}}}";
 
-        // The texts are slirp4netns 1.2.0's. (A request with "execute":"add_hostfwd" and no
-        // "arguments" crashes the reference with SIGSEGV, so it is not compared.)
+        // The texts are slirp4netns 1.2.0's. Left out on purpose: add_hostfwd without "arguments"
+        // or without "proto" crashes the reference (SIGSEGV); a guest_addr outside the network
+        // and a host_port above 65535 are accepted by the reference but refused by Beemesh.
         (string Request, string Desc)[] cases =
         [
             ("garbage", "bad request: cannot parse JSON"),
+            ("", "bad request: cannot parse JSON"),
+            ("[]", "bad request: json_object() failed"),
             ("{}", "bad request: no execute found"),
+            ("{\"execute\":5}", "bad request: no execute found"),
             ("{\"execute\":\"nope\"}", "bad request: unknown execute"),
+            (Add($"\"proto\":\"tcp\",\"host_addr\":\"127.0.0.1\",\"host_port\":{taken},\"guest_port\":81"),
+                "bad request: add_hostfwd: slirp_add_hostfwd failed"),
+            (Add("\"proto\":\"tcp\",\"host_addr\":\"bogus\",\"host_port\":45681,\"guest_port\":80"),
+                "bad request: add_hostfwd: bad arguments.host_addr"),
+            (Add("\"proto\":\"tcp\",\"host_addr\":\"::1\",\"host_port\":45681,\"guest_port\":80"),
+                "bad request: add_hostfwd: bad arguments.host_addr"),
+            (Add("\"proto\":\"tcp\",\"guest_port\":80"), "bad request: add_hostfwd: bad arguments.host_port"),
+            (Add("\"proto\":\"tcp\",\"host_port\":\"45685\",\"guest_port\":80"), "bad request: add_hostfwd: bad arguments.host_port"),
+            (Add("\"proto\":\"tcp\",\"host_port\":45683"), "bad request: add_hostfwd: bad arguments.guest_port"),
             ("{\"execute\":\"add_hostfwd\",\"arguments\":{\"proto\":\"sctp\",\"host_port\":34568,\"guest_port\":8080}}",
                 "bad request: add_hostfwd: bad arguments.proto"),
             ("{\"execute\":\"remove_hostfwd\",\"arguments\":{}}", "bad request: remove_hostfwd: bad arguments.id"),
@@ -166,6 +182,42 @@ public sealed class SlirpBehaviourTests(ITestOutputHelper output)
 
         Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
         Assert.False(sandbox.ImplementationExited, "the implementation died on a bad request");
+    }
+
+    [SkippableTheory]
+    [InlineData(SlirpImplementation.Reference)]
+    [InlineData(SlirpImplementation.Beemesh)]
+    public async Task Api_socket_udp_forward_reaches_a_guest_socket(string implementation)
+    {
+        await using SlirpSandbox sandbox = await SlirpSandbox.StartAsync(implementation, output);
+        const int guestPort = 5353;
+        sandbox.StartInGuest("ncat", "-u", "-l", "-k", guestPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--sh-exec", "echo peer=$NCAT_REMOTE_ADDR");
+        await sandbox.WaitForGuestListenerAsync(guestPort, udp: true);
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        int hostPort = ((IPEndPoint)client.Client.LocalEndPoint!).Port;
+        client.Dispose();
+
+        string reply = await sandbox.ApiAsync(
+            $"{{\"execute\":\"add_hostfwd\",\"arguments\":{{\"proto\":\"udp\",\"host_addr\":\"127.0.0.1\",\"host_port\":{hostPort},\"guest_port\":{guestPort}}}}}");
+        Assert.True(Json(reply)["return"]?["id"] is not null, reply);
+        using var sender = new UdpClient(AddressFamily.InterNetwork);
+        string? answer = null;
+        for (int attempt = 0; attempt < 3 && answer is null; attempt++)
+        {
+            await sender.SendAsync("hello"u8.ToArray(), new IPEndPoint(IPAddress.Loopback, hostPort));
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            try
+            {
+                answer = Encoding.ASCII.GetString((await sender.ReceiveAsync(wait.Token)).Buffer);
+            }
+            catch (OperationCanceledException)
+            {
+                // Lost or not yet served: send again.
+            }
+        }
+
+        Assert.Equal("peer=10.0.2.2\n", answer);
     }
 
     [SkippableTheory]

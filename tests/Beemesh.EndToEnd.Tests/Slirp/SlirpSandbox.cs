@@ -101,12 +101,14 @@ public sealed partial class SlirpSandbox : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until something in the guest listens on a TCP port.</summary>
+    /// <summary>Waits until something in the guest listens on a port.</summary>
     /// <param name="port">The port.</param>
-    public async Task WaitForGuestListenerAsync(int port)
+    /// <param name="udp">True for a UDP socket, false for a TCP listener.</param>
+    public async Task WaitForGuestListenerAsync(int port, bool udp = false)
     {
+        string kind = udp ? "-Hlun" : "-Hltn";
         CommandResult r = await GuestAsync(
-            $"for i in $(seq 200); do ss -Hltn 'sport = :{port}' | grep -q . && exit 0; sleep 0.05; done; exit 1");
+            $"for i in $(seq 200); do ss {kind} 'sport = :{port}' | grep -q . && exit 0; sleep 0.05; done; exit 1");
         Assert.True(r.ExitCode == 0, $"no guest listener on port {port}: {r}");
     }
 
