@@ -292,6 +292,7 @@ internal sealed class PolicyDocumentReader(List<PolicyError> errors)
 
     private PolicySource? ReadSource(YamlMappingNode map, string path)
     {
+        int errorsBefore = errors.Count;
         List<StringMatch> principals = [], notPrincipals = [], namespaces = [], notNamespaces = [];
         List<IPNetwork> ipBlocks = [], notIpBlocks = [];
         foreach ((YamlScalarNode key, YamlNode value, string childPath) in Fields(map, path))
@@ -316,6 +317,11 @@ internal sealed class PolicyDocumentReader(List<PolicyError> errors)
             }
         }
 
+        if (errors.Count != errorsBefore)
+        {
+            return null;
+        }
+
         if (principals.Count + notPrincipals.Count + namespaces.Count + notNamespaces.Count + ipBlocks.Count + notIpBlocks.Count == 0)
         {
             Error(map, path, "must set at least one field (omit `from` to match any source)");
@@ -335,6 +341,7 @@ internal sealed class PolicyDocumentReader(List<PolicyError> errors)
 
     private PolicyOperation? ReadOperation(YamlMappingNode map, string path)
     {
+        int errorsBefore = errors.Count;
         List<int> ports = [], notPorts = [];
         List<StringMatch> methods = [], notMethods = [], paths = [], notPaths = [], hosts = [], notHosts = [];
         foreach ((YamlScalarNode key, YamlNode value, string childPath) in Fields(map, path))
@@ -351,6 +358,11 @@ internal sealed class PolicyDocumentReader(List<PolicyError> errors)
                 case "notHosts": ReadMatches(value, childPath, notHosts); break;
                 default: Unknown(key, childPath, OperationFields); break;
             }
+        }
+
+        if (errors.Count != errorsBefore)
+        {
+            return null;
         }
 
         if (ports.Count + notPorts.Count + methods.Count + notMethods.Count + paths.Count + notPaths.Count + hosts.Count + notHosts.Count == 0)

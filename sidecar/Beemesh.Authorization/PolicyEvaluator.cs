@@ -86,10 +86,29 @@ public sealed class PolicyEvaluator
             return false;
         }
 
-        foreach (KeyValuePair<string, string> label in policy.Selector)
+        IReadOnlyDictionary<string, string> selector = policy.Selector;
+        if (selector.Count == 0)
         {
-            if (!request.WorkloadLabels.TryGetValue(label.Key, out string? value)
-                || !string.Equals(value, label.Value, StringComparison.Ordinal))
+            return true;
+        }
+
+        // The loader builds a Dictionary: walk it with its struct enumerator, not the boxed interface one.
+        if (selector is Dictionary<string, string> dictionary)
+        {
+            foreach (KeyValuePair<string, string> label in dictionary)
+            {
+                if (!HasLabel(request, label))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        foreach (KeyValuePair<string, string> label in selector)
+        {
+            if (!HasLabel(request, label))
             {
                 return false;
             }
@@ -97,6 +116,10 @@ public sealed class PolicyEvaluator
 
         return true;
     }
+
+    private static bool HasLabel(AuthorizationRequest request, KeyValuePair<string, string> label) =>
+        request.WorkloadLabels.TryGetValue(label.Key, out string? value)
+        && string.Equals(value, label.Value, StringComparison.Ordinal);
 
     private void Visit(AuthorizationPolicy policy, AuthorizationRequest request, ref EvaluationState state)
     {

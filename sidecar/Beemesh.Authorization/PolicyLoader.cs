@@ -51,6 +51,12 @@ public static class PolicyLoader
             found.Add(SyntaxError(e));
             return false;
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // The first pass parsed the same text, so this is not expected; refuse rather than throw.
+            found.Add(PolicyError.At(Mark.Empty, string.Empty, "YAML syntax error: " + e.Message));
+            return false;
+        }
 
         var reader = new PolicyDocumentReader(found);
         var loaded = new List<AuthorizationPolicy>();
@@ -95,10 +101,12 @@ public static class PolicyLoader
     {
         var parser = new Parser(new StringReader(yaml));
         int depth = 0;
+        Mark last = Mark.Empty;
         try
         {
             while (parser.MoveNext())
             {
+                last = parser.Current!.End;
                 switch (parser.Current)
                 {
                     case MappingStart or SequenceStart:
@@ -121,6 +129,13 @@ public static class PolicyLoader
         catch (YamlException e)
         {
             errors.Add(SyntaxError(e));
+            return false;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // YamlDotNet's scanner reports some malformed input (e.g. a NUL after "...") with plain
+            // .NET exceptions and no position; the last good event is the best place we know.
+            errors.Add(PolicyError.At(last, string.Empty, "YAML syntax error: " + e.Message));
             return false;
         }
 
