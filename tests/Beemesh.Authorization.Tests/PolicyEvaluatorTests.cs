@@ -78,7 +78,7 @@ public sealed class PolicyEvaluatorTests
         };
 
         Assert.True(PolicyEvaluator.Default.Evaluate([policy], Request("/")).Allowed);
-        Assert.False(PolicyEvaluator.Default.Evaluate([policy], Request("/") .WithPort(9)).Allowed);
+        Assert.False(PolicyEvaluator.Default.Evaluate([policy], Request("/").WithPort(9)).Allowed);
     }
 
     [Fact]
