@@ -24,10 +24,14 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
 
     public CertificateAuthority Authority { get; }
 
+    /// <summary>The attestor of each started server, in start order.</summary>
+    public List<RegisteredWorkloads> Workloads { get; } = [];
+
     /// <summary>Starts a server that gives this test process <paramref name="selfId"/> (or nothing when null) and returns a client for it.</summary>
     public async Task<WorkloadApiClient> StartServerAsync(string? selfId, int seed = 1)
     {
         var workloads = new RegisteredWorkloads();
+        Workloads.Add(workloads);
         if (selfId is not null)
         {
             Assert.True(workloads.Register(Environment.ProcessId, SpiffeId.Parse(selfId)));
