@@ -1,0 +1,373 @@
+using System.Buffers.Text;
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.Jwt;
+
+namespace Beemesh.Identity.Authority;
+
+/// <summary>
+/// The agent's development CA for one trust domain (production deployments use SPIRE instead).
+/// On first start it creates an ECDSA P-256 root and a JWT signing key in a state directory and
+/// reuses them on every later start, so SVIDs and bundles survive restarts. Key files are written
+/// atomically (temp file + rename) with mode 0600, so a crash never leaves a half-written or
+/// world-readable key. Issues X509-SVIDs following the SPIFFE X509-SVID standard and ES256
+/// JWT-SVIDs following the JWT-SVID standard. Thread-safe.
+/// </summary>
+public sealed class CertificateAuthority : IDisposable
+{
+    /// <summary>Trust domain used when none is configured.</summary>
+    public const string DefaultTrustDomain = "example.org";
+
+    /// <summary>File name of the root's private key (PKCS#8 PEM, mode 0600).</summary>
+    public const string KeyFileName = "ca.key";
+
+    /// <summary>File name of the root certificate (PEM).</summary>
+    public const string CertificateFileName = "ca.crt";
+
+    /// <summary>File name of the JWT signing key (PKCS#8 PEM, mode 0600).</summary>
+    public const string JwtKeyFileName = "jwt.key";
+
+    /// <summary>Default X509-SVID lifetime (SPIRE's default is also one hour).</summary>
+    public static readonly TimeSpan DefaultX509SvidTtl = TimeSpan.FromHours(1);
+
+    /// <summary>Default JWT-SVID lifetime: short, because a bearer token cannot be revoked.</summary>
+    public static readonly TimeSpan DefaultJwtSvidTtl = TimeSpan.FromMinutes(5);
+
+    /// <summary>Validity of a newly created root.</summary>
+    public static readonly TimeSpan RootValidity = TimeSpan.FromDays(3650);
+
+    // Leaves start slightly in the past so a peer whose clock lags a little still accepts them.
+    private static readonly TimeSpan Backdate = TimeSpan.FromSeconds(10);
+
+    private const UnixFileMode PrivateFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private readonly ECDsa _rootKey;
+    private readonly X509Certificate2 _signingRoot;
+    private readonly ECDsa _jwtKey;
+    private readonly string _jwtKeyId;
+    private readonly TimeProvider _timeProvider;
+    private readonly Lock _gate = new();
+    private Dictionary<string, X509Certificate2Collection> _federated = new(StringComparer.Ordinal);
+
+    private CertificateAuthority(string trustDomain, ECDsa rootKey, X509Certificate2 root, ECDsa jwtKey, TimeProvider timeProvider)
+    {
+        TrustDomain = trustDomain;
+        _rootKey = rootKey;
+        _signingRoot = root.HasPrivateKey ? root : root.CopyWithPrivateKey(rootKey);
+        Root = X509CertificateLoader.LoadCertificate(root.RawData);
+        _jwtKey = jwtKey;
+        _jwtKeyId = JwtBundle.KeyIdOf(jwtKey);
+        JwtBundle = new JwtBundle(new Dictionary<string, ECDsa> { [_jwtKeyId] = ECDsa.Create(jwtKey.ExportParameters(false)) });
+        _timeProvider = timeProvider;
+    }
+
+    /// <summary>The trust domain name, e.g. <c>example.org</c>.</summary>
+    public string TrustDomain { get; }
+
+    /// <summary>The root certificate, without its private key.</summary>
+    public X509Certificate2 Root { get; }
+
+    /// <summary>The X.509 trust bundle of <see cref="TrustDomain"/> (currently the single root).</summary>
+    public X509Certificate2Collection Bundle => [Root];
+
+    /// <summary>The JWT bundle (public JWT signing keys) of <see cref="TrustDomain"/>.</summary>
+    public JwtBundle JwtBundle { get; }
+
+    /// <summary>Bundles of federated trust domains, keyed by trust domain name (a snapshot).</summary>
+    public IReadOnlyDictionary<string, X509Certificate2Collection> FederatedBundles
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _federated;
+            }
+        }
+    }
+
+    /// <summary>Raised after a bundle changed, so Workload API streams can push the new state.</summary>
+    public event EventHandler? BundlesChanged;
+
+    /// <summary>
+    /// Loads the CA from <paramref name="stateDirectory"/>, creating the directory (mode 0700), root
+    /// and JWT key on first start. Throws <see cref="InvalidOperationException"/> when the stored root
+    /// belongs to another trust domain or does not match its key.
+    /// </summary>
+    public static CertificateAuthority LoadOrCreate(string stateDirectory, string trustDomain = DefaultTrustDomain, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
+        if (!SpiffeId.IsValidTrustDomain(trustDomain))
+        {
+            throw new ArgumentException($"'{trustDomain}' is not a valid trust domain name.", nameof(trustDomain));
+        }
+
+        timeProvider ??= TimeProvider.System;
+        Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string keyPath = Path.Combine(stateDirectory, KeyFileName);
+        string certPath = Path.Combine(stateDirectory, CertificateFileName);
+        string jwtPath = Path.Combine(stateDirectory, JwtKeyFileName);
+
+        ECDsa rootKey;
+        X509Certificate2 root;
+        if (File.Exists(keyPath) && File.Exists(certPath))
+        {
+            rootKey = ECDsa.Create();
+            rootKey.ImportFromPem(File.ReadAllText(keyPath));
+            root = X509CertificateLoader.LoadCertificateFromFile(certPath);
+            using ECDsa? certKey = root.GetECDsaPublicKey();
+            if (certKey is null || !certKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(rootKey.ExportSubjectPublicKeyInfo()))
+            {
+                throw new InvalidOperationException($"{certPath} does not match {keyPath}.");
+            }
+
+            if (Spiffe.X509.SvidValidator.TryGetSpiffeId(root, out SpiffeId? rootId) != Spiffe.X509.SvidValidationResult.Valid
+                || rootId!.TrustDomain != trustDomain)
+            {
+                throw new InvalidOperationException($"{certPath} belongs to another trust domain than '{trustDomain}'.");
+            }
+        }
+        else
+        {
+            rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            root = CreateRoot(trustDomain, rootKey, timeProvider.GetUtcNow());
+            // Key first: a crash between the two writes leaves a key without a certificate, which the
+            // next start replaces; never a certificate whose key is lost.
+            WriteAtomically(keyPath, rootKey.ExportPkcs8PrivateKeyPem(), PrivateFileMode);
+            WriteAtomically(certPath, root.ExportCertificatePem(), PrivateFileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
+
+        var jwtKey = ECDsa.Create();
+        if (File.Exists(jwtPath))
+        {
+            jwtKey.ImportFromPem(File.ReadAllText(jwtPath));
+        }
+        else
+        {
+            jwtKey.Dispose();
+            jwtKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            WriteAtomically(jwtPath, jwtKey.ExportPkcs8PrivateKeyPem(), PrivateFileMode);
+        }
+
+        return new CertificateAuthority(trustDomain, rootKey, root, jwtKey, timeProvider);
+    }
+
+    /// <summary>Issues an X509-SVID for the public half of <paramref name="key"/>.</summary>
+    public X509Certificate2 IssueX509Svid(string spiffeId, ECDsa key, TimeSpan? ttl = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var request = new CertificateRequest(new X500DistinguishedName("CN=unused"), key, HashAlgorithmName.SHA256);
+        return IssueX509Svid(spiffeId, request.PublicKey, ttl);
+    }
+
+    /// <summary>
+    /// Issues an X509-SVID (without private key) for <paramref name="publicKey"/>: exactly one URI SAN
+    /// (<paramref name="spiffeId"/>), basicConstraints CA:false (critical), keyUsage digitalSignature
+    /// (critical), extKeyUsage serverAuth+clientAuth, a random positive 128-bit serial repeated in the
+    /// subject, notBefore 10 s in the past, and a validity clipped to the root's.
+    /// Throws <see cref="ArgumentException"/> for an invalid ID or one of another trust domain.
+    /// </summary>
+    public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
+    {
+        ArgumentNullException.ThrowIfNull(publicKey);
+        SpiffeId id = CheckId(spiffeId);
+        TimeSpan lifetime = ttl ?? DefaultX509SvidTtl;
+        if (lifetime <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ttl), "The SVID lifetime must be positive.");
+        }
+
+        byte[] serial = NewSerial();
+        var subject = new X500DistinguishedNameBuilder();
+        subject.AddOrganizationName("beemesh");
+        // serialNumber (2.5.4.5) makes every subject unique, which some TLS stacks expect.
+        subject.Add("2.5.4.5", Convert.ToHexString(serial), UniversalTagNumber.PrintableString);
+
+        var request = new CertificateRequest(subject.Build(), publicKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        request.CertificateExtensions.Add(UriSan(id));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+
+        DateTimeOffset now = _timeProvider.GetUtcNow();
+        DateTimeOffset rootNotBefore = new(Root.NotBefore.ToUniversalTime());
+        DateTimeOffset rootNotAfter = new(Root.NotAfter.ToUniversalTime());
+        DateTimeOffset notBefore = Max(now - Backdate, rootNotBefore);
+        DateTimeOffset notAfter = Min(now + lifetime, rootNotAfter);
+        if (notAfter <= notBefore)
+        {
+            throw new InvalidOperationException("The CA root has expired; no SVID can be issued.");
+        }
+
+        lock (_gate)
+        {
+            return request.Create(_signingRoot, notBefore, notAfter, serial);
+        }
+    }
+
+    /// <summary>
+    /// Issues an ES256 JWT-SVID: header alg/kid/typ, claims sub, aud (array), exp and iat.
+    /// </summary>
+    public string IssueJwtSvid(string spiffeId, IReadOnlyList<string> audience, TimeSpan? ttl = null)
+    {
+        ArgumentNullException.ThrowIfNull(audience);
+        SpiffeId id = CheckId(spiffeId);
+        if (audience.Count == 0)
+        {
+            throw new ArgumentException("A JWT-SVID needs at least one audience.", nameof(audience));
+        }
+
+        DateTimeOffset now = _timeProvider.GetUtcNow();
+        string header = Base64Url.EncodeToString(Json(w =>
+        {
+            w.WriteString("alg", "ES256");
+            w.WriteString("kid", _jwtKeyId);
+            w.WriteString("typ", "JWT");
+        }));
+        string payload = Base64Url.EncodeToString(Json(w =>
+        {
+            w.WriteString("sub", id.ToString());
+            w.WriteStartArray("aud");
+            foreach (string a in audience)
+            {
+                w.WriteStringValue(a);
+            }
+
+            w.WriteEndArray();
+            w.WriteNumber("exp", (now + (ttl ?? DefaultJwtSvidTtl)).ToUnixTimeSeconds());
+            w.WriteNumber("iat", now.ToUnixTimeSeconds());
+        }));
+        string signingInput = header + "." + payload;
+        byte[] signature;
+        lock (_gate)
+        {
+            signature = _jwtKey.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        }
+
+        return signingInput + "." + Base64Url.EncodeToString(signature);
+    }
+
+    /// <summary>
+    /// Sets (or, with an empty collection, removes) the bundle of a federated trust domain and
+    /// notifies <see cref="BundlesChanged"/>.
+    /// </summary>
+    public void SetFederatedBundle(string trustDomain, X509Certificate2Collection roots)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        if (!SpiffeId.IsValidTrustDomain(trustDomain) || trustDomain == TrustDomain)
+        {
+            throw new ArgumentException($"'{trustDomain}' is not a valid foreign trust domain.", nameof(trustDomain));
+        }
+
+        lock (_gate)
+        {
+            // Copy-on-write so readers holding a snapshot never see it change.
+            var next = new Dictionary<string, X509Certificate2Collection>(_federated, StringComparer.Ordinal);
+            if (roots.Count == 0)
+            {
+                next.Remove(trustDomain);
+            }
+            else
+            {
+                next[trustDomain] = [.. roots];
+            }
+
+            _federated = next;
+        }
+
+        BundlesChanged?.Invoke(this, EventArgs.Empty);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _signingRoot.Dispose();
+        Root.Dispose();
+        _rootKey.Dispose();
+        _jwtKey.Dispose();
+    }
+
+    private SpiffeId CheckId(string spiffeId)
+    {
+        if (!SpiffeId.TryParse(spiffeId, out SpiffeId? id) || id.TrustDomain != TrustDomain)
+        {
+            throw new ArgumentException($"'{spiffeId}' is not a SPIFFE ID of trust domain '{TrustDomain}'.", nameof(spiffeId));
+        }
+
+        return id;
+    }
+
+    private static X509Certificate2 CreateRoot(string trustDomain, ECDsa key, DateTimeOffset now)
+    {
+        var subject = new X500DistinguishedNameBuilder();
+        subject.AddOrganizationName("beemesh");
+        subject.AddCommonName(trustDomain + " root CA");
+        var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        // X509-SVID §4: a signing certificate may carry the trust domain's SPIFFE ID.
+        request.CertificateExtensions.Add(UriSan(SpiffeId.FromParts(trustDomain, string.Empty)));
+        return request.CreateSelfSigned(now - TimeSpan.FromMinutes(1), now + RootValidity);
+    }
+
+    private static X509Extension UriSan(SpiffeId id)
+    {
+        // Written by hand rather than through Uri, which may re-escape the path.
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            writer.WriteCharacterString(UniversalTagNumber.IA5String, id.ToString(), new Asn1Tag(TagClass.ContextSpecific, 6));
+        }
+
+        return new X509Extension("2.5.29.17", writer.Encode(), critical: false);
+    }
+
+    private static byte[] NewSerial()
+    {
+        // RFC 5280 §4.1.2.2: positive, at most 20 octets. Setting bit 6 of the first byte keeps the
+        // DER minimal (no leading zero) and the value positive.
+        byte[] serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x40);
+        return serial;
+    }
+
+    private static byte[] Json(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            write(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static void WriteAtomically(string path, string contents, UnixFileMode mode)
+    {
+        string temp = path + ".tmp";
+        File.Delete(temp);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode };
+        using (var stream = new FileStream(temp, options))
+        {
+            stream.Write(Encoding.ASCII.GetBytes(contents));
+            stream.Flush(flushToDisk: true);
+        }
+
+        // The umask may only have removed bits; set the exact mode before the file becomes visible.
+        File.SetUnixFileMode(temp, mode);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+}

@@ -1,0 +1,267 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Beemesh.Identity.Attestation;
+using Beemesh.Identity.Authority;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.Jwt;
+using Beemesh.WorkloadApi.Protocol;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+
+namespace Beemesh.Identity.WorkloadApi;
+
+/// <summary>
+/// The SPIFFE Workload API methods. Every call first checks the <c>workload.spiffe.io: true</c>
+/// header (missing → InvalidArgument, as the standard requires, so clients do not retry) and
+/// attests the caller from its SO_PEERCRED (no identity → PermissionDenied, which clients retry).
+/// Streams send the full state in every message: a new message when the SVID reaches its rotation
+/// time or a bundle changes.
+/// </summary>
+internal sealed class WorkloadApiService(
+    CertificateAuthority authority,
+    IWorkloadAttestor attestor,
+    WorkloadApiServerOptions options,
+    TimeProvider timeProvider,
+    Random random,
+    CancellationToken shutdown) : SpiffeWorkloadAPI.SpiffeWorkloadAPIBase
+{
+    private readonly Lock _randomGate = new();
+
+    public override async Task FetchX509SVID(X509SVIDRequest request, IServerStreamWriter<X509SVIDResponse> responseStream, ServerCallContext context)
+    {
+        SpiffeId id = Attest(context);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, shutdown);
+        CancellationToken cancellationToken = linked.Token;
+        using var changed = new SemaphoreSlim(0, 1);
+        EventHandler onChange = (_, _) => Signal(changed);
+        authority.BundlesChanged += onChange;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                using X509Certificate2 certificate = authority.IssueX509Svid(id.ToString(), key, options.X509SvidTtl);
+                byte[] pkcs8 = key.ExportPkcs8PrivateKey();
+                DateTimeOffset rotateAt;
+                lock (_randomGate)
+                {
+                    rotateAt = SvidRotation.RotationTime(
+                        new DateTimeOffset(certificate.NotBefore.ToUniversalTime()),
+                        new DateTimeOffset(certificate.NotAfter.ToUniversalTime()),
+                        random);
+                }
+
+                do
+                {
+                    await responseStream.WriteAsync(X509Response(id, certificate, pkcs8), cancellationToken).ConfigureAwait(false);
+                }
+                while (await WaitForBundleChangeAsync(rotateAt, changed, cancellationToken).ConfigureAwait(false));
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller went away.
+        }
+        finally
+        {
+            authority.BundlesChanged -= onChange;
+        }
+    }
+
+    public override async Task FetchX509Bundles(X509BundlesRequest request, IServerStreamWriter<X509BundlesResponse> responseStream, ServerCallContext context)
+    {
+        Attest(context);
+        await StreamUntilCancelledAsync(
+            () =>
+            {
+                var response = new X509BundlesResponse();
+                response.Bundles.Add(SpiffeId.FromParts(authority.TrustDomain, string.Empty).ToString(), Concatenate(authority.Bundle));
+                AddFederated(response.Bundles);
+                return response;
+            },
+            responseStream,
+            context.CancellationToken).ConfigureAwait(false);
+    }
+
+    public override Task<JWTSVIDResponse> FetchJWTSVID(JWTSVIDRequest request, ServerCallContext context)
+    {
+        SpiffeId id = Attest(context);
+        if (request.Audience.Count == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "audience must be specified"));
+        }
+
+        if (request.SpiffeId.Length != 0 && request.SpiffeId != id.ToString())
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "caller is not entitled to the requested SPIFFE ID"));
+        }
+
+        var response = new JWTSVIDResponse();
+        response.Svids.Add(new JWTSVID
+        {
+            SpiffeId = id.ToString(),
+            Svid = authority.IssueJwtSvid(id.ToString(), [.. request.Audience], options.JwtSvidTtl),
+        });
+        return Task.FromResult(response);
+    }
+
+    public override async Task FetchJWTBundles(JWTBundlesRequest request, IServerStreamWriter<JWTBundlesResponse> responseStream, ServerCallContext context)
+    {
+        Attest(context);
+        await StreamUntilCancelledAsync(
+            () =>
+            {
+                var response = new JWTBundlesResponse();
+                response.Bundles.Add(SpiffeId.FromParts(authority.TrustDomain, string.Empty).ToString(), ByteString.CopyFrom(authority.JwtBundle.ToJwks()));
+                return response;
+            },
+            responseStream,
+            context.CancellationToken).ConfigureAwait(false);
+    }
+
+    public override Task<ValidateJWTSVIDResponse> ValidateJWTSVID(ValidateJWTSVIDRequest request, ServerCallContext context)
+    {
+        Attest(context);
+        if (request.Audience.Length == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "audience must be specified"));
+        }
+
+        if (request.Svid.Length == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "svid must be specified"));
+        }
+
+        JwtSvidValidationResult result = JwtSvidValidator.Validate(
+            request.Svid, request.Audience, authority.JwtBundle, authority.TrustDomain, timeProvider.GetUtcNow(), out SpiffeId? subject, out string? claimsJson);
+        if (result != JwtSvidValidationResult.Valid)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"invalid JWT-SVID: {result}"));
+        }
+
+        return Task.FromResult(new ValidateJWTSVIDResponse
+        {
+            SpiffeId = subject!.ToString(),
+            Claims = JsonParser.Default.Parse<Struct>(claimsJson!),
+        });
+    }
+
+    private SpiffeId Attest(ServerCallContext context)
+    {
+        if (context.RequestHeaders.Get(Spiffe.WorkloadApi.WorkloadApiClient.SecurityHeader)?.Value != "true")
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "security header missing from request"));
+        }
+
+        HttpContext http = context.GetHttpContext();
+        PeerCredentials? caller = http.Features.Get<PeerCredentialsFeature>()?.Credentials;
+        if (caller is null && http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            caller = PeerCredentials.FromSocket(socket);
+        }
+
+        if (caller is null)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "could not read the caller's credentials"));
+        }
+
+        return attestor.Attest(caller.Value)
+            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "no identity issued"));
+    }
+
+    private async Task StreamUntilCancelledAsync<T>(Func<T> build, IServerStreamWriter<T> responseStream, CancellationToken callCancelled)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(callCancelled, shutdown);
+        CancellationToken cancellationToken = linked.Token;
+        using var changed = new SemaphoreSlim(0, 1);
+        EventHandler onChange = (_, _) => Signal(changed);
+        authority.BundlesChanged += onChange;
+        try
+        {
+            do
+            {
+                await responseStream.WriteAsync(build(), cancellationToken).ConfigureAwait(false);
+            }
+            while (await WaitForBundleChangeAsync(DateTimeOffset.MaxValue, changed, cancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            authority.BundlesChanged -= onChange;
+        }
+    }
+
+    // True when a bundle changed before the deadline (resend the same SVID with the new bundles),
+    // false when the deadline passed (issue a new SVID). The deadline is absolute, so time that
+    // passed while the previous message was being written counts.
+    private async Task<bool> WaitForBundleChangeAsync(DateTimeOffset deadline, SemaphoreSlim changed, CancellationToken cancellationToken)
+    {
+        TimeSpan delay = deadline == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : deadline - timeProvider.GetUtcNow();
+        if (delay != Timeout.InfiniteTimeSpan && delay <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task timer = Task.Delay(delay, timeProvider, stop.Token);
+        Task<bool> signal = changed.WaitAsync(Timeout.Infinite, stop.Token);
+        Task first = await Task.WhenAny(timer, signal).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return first == signal && signal.IsCompletedSuccessfully;
+    }
+
+    private static void Signal(SemaphoreSlim changed)
+    {
+        try
+        {
+            changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A change is already pending; the next message carries the full state anyway.
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stream ended while the event was being raised.
+        }
+    }
+
+    private X509SVIDResponse X509Response(SpiffeId id, X509Certificate2 certificate, byte[] pkcs8)
+    {
+        var response = new X509SVIDResponse();
+        response.Svids.Add(new X509SVID
+        {
+            SpiffeId = id.ToString(),
+            X509Svid = ByteString.CopyFrom(certificate.RawData),
+            X509SvidKey = ByteString.CopyFrom(pkcs8),
+            Bundle = Concatenate(authority.Bundle),
+        });
+        AddFederated(response.FederatedBundles);
+        return response;
+    }
+
+    private void AddFederated(Google.Protobuf.Collections.MapField<string, ByteString> map)
+    {
+        foreach (KeyValuePair<string, X509Certificate2Collection> pair in authority.FederatedBundles)
+        {
+            map[SpiffeId.FromParts(pair.Key, string.Empty).ToString()] = Concatenate(pair.Value);
+        }
+    }
+
+    private static ByteString Concatenate(X509Certificate2Collection certificates)
+    {
+        using var buffer = new MemoryStream();
+        foreach (X509Certificate2 certificate in certificates)
+        {
+            buffer.Write(certificate.RawData);
+        }
+
+        return ByteString.CopyFrom(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+}

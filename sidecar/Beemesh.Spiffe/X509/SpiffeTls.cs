@@ -1,0 +1,88 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Beemesh.Spiffe.X509;
+
+/// <summary>
+/// Builds <see cref="SslStream"/> options for SPIFFE mutual TLS: TLS 1.3 only, the local certificate
+/// read from <see cref="X509Source.Current"/> on every handshake (so a rotated SVID is used from the
+/// next connection on, with no restart), and the peer checked with <see cref="SvidValidator"/>
+/// against the bundle of its trust domain, then with an authorization predicate on its SPIFFE ID.
+/// The system trust store and host names play no part (SPIFFE authenticates IDs, not DNS names).
+/// </summary>
+public static class SpiffeTls
+{
+    /// <summary>Server options: requires a client certificate and authorizes it with <paramref name="authorizePeer"/>.</summary>
+    public static SslServerAuthenticationOptions CreateServerOptions(X509Source source, Func<SpiffeId, bool> authorizePeer)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(authorizePeer);
+        return new SslServerAuthenticationOptions
+        {
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificateRequired = true,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            ServerCertificateSelectionCallback = (_, _) => source.Current.DefaultSvid.Certificate,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
+        };
+    }
+
+    /// <summary>
+    /// Client options: presents the current SVID and accepts only a server whose SVID validates and
+    /// satisfies <paramref name="authorizePeer"/>. <paramref name="targetHost"/> is only sent as SNI.
+    /// </summary>
+    public static SslClientAuthenticationOptions CreateClientOptions(X509Source source, Func<SpiffeId, bool> authorizePeer, string targetHost = "spiffe")
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(authorizePeer);
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = targetHost,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => source.Current.DefaultSvid.Certificate,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
+        };
+    }
+
+    /// <summary>
+    /// The SPIFFE checks used by both sides: <paramref name="certificate"/> must be a valid SVID of a
+    /// trust domain the source has a bundle for, at the source's current time, and be authorized.
+    /// The platform's own chain verdict is ignored on purpose: it used the system roots.
+    /// </summary>
+    public static bool ValidatePeer(X509Source source, X509Certificate? certificate, X509Chain? chain, Func<SpiffeId, bool> authorizePeer)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(authorizePeer);
+        if (certificate is not X509Certificate2 leaf || !source.HasContext)
+        {
+            return false;
+        }
+
+        if (SvidValidator.TryGetSpiffeId(leaf, out SpiffeId? claimed) != SvidValidationResult.Valid)
+        {
+            return false;
+        }
+
+        X509Context context = source.Current;
+        SvidValidationResult result = SvidValidator.Validate(
+            leaf,
+            chain?.ChainPolicy.ExtraStore,
+            context.BundleFor(claimed!.TrustDomain),
+            claimed.TrustDomain,
+            source.TimeProvider.GetUtcNow(),
+            out SpiffeId? id);
+        return result == SvidValidationResult.Valid && authorizePeer(id!);
+    }
+
+    /// <summary>The authenticated peer's SPIFFE ID after a successful handshake, or null.</summary>
+    public static SpiffeId? GetPeerId(SslStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return stream.RemoteCertificate is X509Certificate2 certificate
+            && SvidValidator.TryGetSpiffeId(certificate, out SpiffeId? id) == SvidValidationResult.Valid
+            ? id
+            : null;
+    }
+}
