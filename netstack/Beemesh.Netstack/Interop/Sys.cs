@@ -48,6 +48,7 @@ internal static unsafe partial class Sys
     public const int MSG_TRUNC = 0x20;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_MORE = 0x8000;
 
     public const int SHUT_RD = 0;
     public const int SHUT_WR = 1;

@@ -45,6 +45,12 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     private long _peekOffset;
     private ushort _peerMss = 536;
     private TimeSpan? _scheduled;
+    private System.Net.IPEndPoint? _redirectedFrom;
+
+    // The guest's segment had no PSH: its sender has more bytes right behind it. send() then
+    // gets MSG_MORE so the host socket does not emit the segment's tail as a tiny packet (with
+    // TCP_NODELAY a 65480-byte write on a 65483-byte-MSS loopback would go out as 65471 + 9).
+    private bool _morePending;
     private byte[]? _pending;
     private int _pendingOffset;
     private int _pendingLength;
@@ -71,7 +77,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     public bool IsFinished => _disposed || (_connection is { } c && (c.State == TcpState.TimeWait || c.State == TcpState.Closed));
 
     /// <summary>Starts the host connect for a guest SYN; null when the socket could not even be created.</summary>
-    public static unsafe TcpFlow? Connect(NetworkStack stack, FlowKey key, UInt128 host, ushort port, in TcpSegmentInfo syn)
+    public static unsafe TcpFlow? Connect(NetworkStack stack, FlowKey key, UInt128 host, ushort port, in TcpSegmentInfo syn, System.Net.IPEndPoint? redirectedFrom = null)
     {
         int fd = stack.OpenHostSocket(host, Sys.SOCK_STREAM);
         if (fd < 0)
@@ -88,7 +94,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
             return null;
         }
 
-        var flow = new TcpFlow(stack, key, fd, inbound: false) { _syn = syn, _connecting = true };
+        var flow = new TcpFlow(stack, key, fd, inbound: false) { _syn = syn, _connecting = true, _redirectedFrom = redirectedFrom };
         if (syn.Options.Mss != 0)
         {
             flow._peerMss = syn.Options.Mss;
@@ -143,7 +149,9 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         bool wasEstablished = _connection.State >= TcpState.Established;
+        _morePending = (segment.Flags & (TcpFlags.Psh | TcpFlags.Fin)) == 0;
         _connection.OnSegment(segment, payload, _stack.Now, this);
+        _morePending = false;
         if (!wasEstablished && Inbound && _connection.State >= TcpState.Established && _token < 0 && _fd >= 0)
         {
             _token = _stack.Loop.Add(_fd, SocketEvents, this);
@@ -260,10 +268,24 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         _stack.ConnectFinished(this, ok: true);
+        if (_redirectedFrom is not null && _stack.FlowRedirector is { } redirector && LocalEndPoint() is { } local)
+        {
+            redirector.Connected(_redirectedFrom, local);
+        }
+
         EnablePeekOffset();
         _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, (uint)_stack.Random.Next());
         _connection.AcceptSyn(_syn, _stack.Now, this);
         AfterCall();
+    }
+
+    private unsafe System.Net.IPEndPoint? LocalEndPoint()
+    {
+        byte* sa = stackalloc byte[IpAddr.SockAddrSize];
+        int len = IpAddr.SockAddrSize;
+        return Sys.getsockname(_fd, sa, &len) == 0 && IpAddr.ReadSockAddr(new ReadOnlySpan<byte>(sa, len), out var a, out ushort p)
+            ? NetworkStack.ToEndPoint(a, p)
+            : null;
     }
 
     private void EnablePeekOffset()
@@ -433,7 +455,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         nint n;
         fixed (byte* p = data)
         {
-            n = Sys.send(_fd, p, data.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
+            n = Sys.send(_fd, p, data.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL | (_morePending ? Sys.MSG_MORE : 0));
         }
 
         if (n < 0)

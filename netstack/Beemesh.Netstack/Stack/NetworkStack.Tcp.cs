@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Nat;
 using Beemesh.Netstack.Tcp;
@@ -103,14 +105,24 @@ public sealed partial class NetworkStack
             return;
         }
 
-        if (!TryMapOutbound(key.RemoteAddress, key.RemotePort, out var hostAddress, out ushort hostPort))
+        UInt128 hostAddress;
+        ushort hostPort;
+        IPEndPoint? redirectedFrom = null;
+        if (FlowRedirector is { } redirector
+            && redirector.TryRedirect(ToEndPoint(key.RemoteAddress, key.RemotePort), out var target))
+        {
+            redirectedFrom = ToEndPoint(key.RemoteAddress, key.RemotePort);
+            hostAddress = IpAddr.From(target.Address);
+            hostPort = (ushort)target.Port;
+        }
+        else if (!TryMapOutbound(key.RemoteAddress, key.RemotePort, out hostAddress, out hostPort))
         {
             Counters.TcpConnectFailures++;
             SendReset(key, syn);
             return;
         }
 
-        var flow = TcpFlow.Connect(this, key, hostAddress, hostPort, syn);
+        var flow = TcpFlow.Connect(this, key, hostAddress, hostPort, syn, redirectedFrom);
         if (flow is null)
         {
             Counters.TcpConnectFailures++;
@@ -172,6 +184,41 @@ public sealed partial class NetworkStack
         {
             Counters.TcpConnectFailures++;
         }
+    }
+
+    /// <summary>
+    /// Claims outbound flows before the stack's own rules (the sidecar's mesh hook); set it before
+    /// <see cref="Run"/>. Called on the loop thread.
+    /// </summary>
+    public IFlowRedirector? FlowRedirector { get; set; }
+
+    /// <summary>
+    /// Opens a TCP connection into the guest that appears to come from
+    /// <paramref name="source"/>:<paramref name="sourcePort"/> and splices it onto the connected
+    /// stream socket <paramref name="fd"/> (the sidecar's inbound path: the guest sees the caller's
+    /// mesh address). Ownership of <paramref name="fd"/> moves to the stack, which closes it when
+    /// the flow ends. Safe from any thread; returns false when the flow could not be created.
+    /// </summary>
+    public bool AttachGuestConnection(int fd, IPAddress source, int sourcePort, int guestPort)
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Attach()
+        {
+            bool v4 = source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+            var key = new FlowKey(v4 ? Guest4 : Gateway6, (ushort)guestPort, IpAddr.From(source), (ushort)sourcePort);
+            done.TrySetResult(!HasTcpFlow(key) && TcpFlow.Accept(this, key, fd) is not null);
+        }
+
+        if (_loop.OnLoopThread)
+        {
+            Attach();
+        }
+        else
+        {
+            _loop.Post(Attach);
+        }
+
+        return done.Task.Wait(TimeSpan.FromSeconds(10)) && done.Task.Result;
     }
 
     /// <summary>Adds a flow created by a port-forwarding listener.</summary>
