@@ -28,7 +28,9 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // overhead, so send() may take less than the window promised. Bytes the guest sent inside
     // the window are then kept here rather than dropped (a drop is a hole the guest repairs only
     // by retransmission, and we keep no out-of-order queue). The short write arms EPOLLOUT,
-    // which drains this; meanwhile the window shrinks by what waits here.
+    // which drains this; meanwhile the window shrinks by what waits here. What waits is bounded
+    // by the window already promised (MaxReceiveWindow, 2 MiB); the cap is twice that so that a
+    // promise made just before the host socket stalled is always kept.
     private const int MaxPending = 4 << 20;
 
     private readonly NetworkStack _stack;

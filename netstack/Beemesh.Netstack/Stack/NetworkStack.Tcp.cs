@@ -28,6 +28,13 @@ public sealed partial class NetworkStack
         {
             Mss = mss,
             MaxSegmentPayload = SegmentationOffload ? 65535 - 60 - 60 : 0,
+            // 2 MiB is 160 Gbit/s at a 100 µs RTT: plenty for a local link, and it bounds what a
+            // flow may have to hold when its host socket stalls (see TcpFlow).
+            MaxReceiveWindow = 2 << 20,
+            // ACK at the end of each batch of frames rather than after up to 40 ms: the batch
+            // already coalesces ACKs, and at MTU 65520 a window holds only ~32 segments, so a
+            // delayed ACK for a lone segment stalls the sender.
+            DelayedAck = TimeSpan.Zero,
             // No SACK: we keep no out-of-order queue, so we could never send a SACK block, and a
             // Linux sender that negotiated SACK waits for SACK blocks (not duplicate ACKs) before
             // it fast-retransmits, falling back to a 200 ms RTO for every hole.
