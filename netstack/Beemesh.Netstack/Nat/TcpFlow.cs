@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
@@ -485,13 +486,21 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         if (_pending is null || _pendingOffset + _pendingLength + take > _pending.Length)
         {
+            // Buffers come from the shared pool and go back once drained: a flow only holds
+            // bytes while its host socket is full, and a fresh array each time would leave the
+            // process at its high-water mark after one busy transfer.
             int needed = _pendingLength + take;
             var buffer = _pending is not null && needed <= _pending.Length
                 ? _pending
-                : new byte[Math.Min(MaxPending, Math.Max(needed, Math.Max(64 * 1024, (_pending?.Length ?? 0) * 2)))];
+                : ArrayPool<byte>.Shared.Rent(Math.Max(needed, 64 * 1024));
             if (_pendingLength > 0)
             {
                 _pending.AsSpan(_pendingOffset, _pendingLength).CopyTo(buffer);
+            }
+
+            if (_pending is not null && !ReferenceEquals(buffer, _pending))
+            {
+                ArrayPool<byte>.Shared.Return(_pending);
             }
 
             _pending = buffer;
@@ -525,7 +534,8 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         _pendingLength -= (int)n;
         if (_pendingLength == 0)
         {
-            _pending = null; // most flows never need it again: give the memory back
+            ArrayPool<byte>.Shared.Return(_pending!); // most flows never need it again
+            _pending = null;
             _pendingOffset = 0;
             if (_shutdownAfterPending && !_hostWriteShut)
             {
@@ -590,6 +600,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         _disposed = true;
+        if (_pending is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_pending);
+            _pending = null;
+            _pendingLength = 0;
+        }
+
         if (_connecting)
         {
             _connecting = false;
