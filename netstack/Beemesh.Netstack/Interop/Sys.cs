@@ -201,6 +201,23 @@ internal static unsafe partial class Sys
         close(fd);
     }
 
+    public const int TCP_CONGESTION = 13;
+
+    /// <summary>
+    /// Switches a loopback socket to CUBIC when the host default is a pacing algorithm such as
+    /// BBR: the guest's own congestion control already governs the flow end to end, and pacing a
+    /// zero-RTT loopback hop only throttles it (measured: 1.2–3 Gbit/s with BBR, 5.4–6.2 with
+    /// CUBIC at MTU 65520). Failure (CUBIC not available) leaves the default in place.
+    /// </summary>
+    public static void UnpacedCongestionControl(int fd)
+    {
+        ReadOnlySpan<byte> cubic = "cubic"u8;
+        fixed (byte* p = cubic)
+        {
+            setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, p, cubic.Length);
+        }
+    }
+
     /// <summary>The errno of the last call on this thread.</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
 }

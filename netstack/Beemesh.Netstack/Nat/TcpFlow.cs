@@ -89,6 +89,11 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
+        if (IpAddr.IsLoopback(host))
+        {
+            Sys.UnpacedCongestionControl(fd);
+        }
+
         byte* sa = stackalloc byte[IpAddr.SockAddrSize];
         int len = IpAddr.WriteSockAddr(host, port, new Span<byte>(sa, IpAddr.SockAddrSize));
         if (Sys.connect(fd, sa, len) < 0 && Sys.Errno != Sys.EINPROGRESS)
@@ -118,6 +123,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
+        Sys.UnpacedCongestionControl(fd); // accepted sockets of loopback clients or the sidecar; harmless elsewhere
         flow.EnablePeekOffset();
         flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, (uint)stack.Random.Next());
         flow._connection.Connect(stack.Now, flow);
