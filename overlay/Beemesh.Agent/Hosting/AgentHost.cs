@@ -70,6 +70,12 @@ public sealed class AgentHost : IAsyncDisposable
         Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);
         File.SetUnixFileMode(stateDirectory, OwnerOnlyDirectory);
 
+        if (IsServing(Path.Combine(stateDirectory, AdminSocketName)))
+        {
+            // Starting would unlink the live sockets and silently take over another agent's workloads.
+            throw new InvalidOperationException($"an agent is already running in {stateDirectory}");
+        }
+
         CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
         var attestor = new RegisteredWorkloads(options.ProcRoot);
         WorkloadApiServer? workloadApi = null;
@@ -97,6 +103,25 @@ public sealed class AgentHost : IAsyncDisposable
 
             authority.Dispose();
             throw;
+        }
+    }
+
+    private static bool IsServing(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
         }
     }
 

@@ -135,10 +135,13 @@ internal sealed class PolicyStore
             changed = _changed.Task;
         }
 
+        // The timeout is armed before the watch counts as waiting, so whoever observes the count
+        // (tests advancing a fake clock) knows the timer exists.
+        Task timed = changed.WaitAsync(timeout, _time, cancellationToken);
         Interlocked.Increment(ref _waiters);
         try
         {
-            await changed.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+            await timed.ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

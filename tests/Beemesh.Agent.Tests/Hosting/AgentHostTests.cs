@@ -112,6 +112,16 @@ public sealed class AgentHostTests
     }
 
     [Fact]
+    public async Task SecondAgentOnTheSameDirectoryIsRefused()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            Beemesh.Agent.Hosting.AgentHost.StartAsync(new Beemesh.Agent.Hosting.AgentOptions { StateDirectory = agent.Host.Options.StateDirectory }));
+        Assert.Contains("already running", e.Message, StringComparison.Ordinal);
+        Assert.NotNull(await agent.Client.GetStatusAsync());
+    }
+
+    [Fact]
     public async Task ClientReportsAMissingAgentAsASocketError()
     {
         string dir = Directory.CreateTempSubdirectory("bm-ag-").FullName;
