@@ -80,6 +80,29 @@ public sealed class PolicyApiTests
     }
 
     [Fact]
+    public async Task RefusalIsOneLineOfJsonWithItemizedErrors()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/policies") { Content = new StringContent(BadSecondDocument) };
+        using HttpResponseMessage response = await agent.Client.SendRawAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(body.Length - 1, body.IndexOf('\n', StringComparison.Ordinal));
+        Assert.Contains("\"details\":[\"line 11, column", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReapplyingReplacesThePolicyOfTheSameName()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        await agent.Client.ApplyPoliciesAsync(TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(TwoPolicies.Replace("action: DENY", "action: AUDIT", StringComparison.Ordinal));
+        PolicySet set = await agent.Client.ListPoliciesAsync();
+        Assert.Equal(["ALLOW", "AUDIT"], set.Policies.Select(p => p.Action));
+        Assert.Contains("AUDIT", set.Policies[1].Yaml, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EveryChangeBumpsTheVersionAndDeleteRemoves()
     {
         await using var agent = await AgentFixture.StartAsync();
