@@ -7,5 +7,8 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     DemoCommand.Create(),
     DemoServeCommand.Create(),
     ProbeCommand.Create(),
+    AgentCommand.Create(),
+    PolicyCommand.Create(),
+    StatusCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -1,0 +1,17 @@
+using System.Text.Json.Serialization;
+
+namespace Beemesh.Agent.Api;
+
+/// <summary>Source-generated JSON metadata for the admin API (no reflection, so NativeAOT-safe).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(WorkloadRegistration))]
+[JsonSerializable(typeof(WorkloadRecord))]
+[JsonSerializable(typeof(List<WorkloadRecord>))]
+[JsonSerializable(typeof(PolicySet))]
+[JsonSerializable(typeof(PolicyApplyResult))]
+[JsonSerializable(typeof(ConnectionReport))]
+[JsonSerializable(typeof(AgentStatus))]
+[JsonSerializable(typeof(ErrorResponse))]
+internal sealed partial class AgentJsonContext : JsonSerializerContext
+{
+}

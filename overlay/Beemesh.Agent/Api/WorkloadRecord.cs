@@ -1,0 +1,29 @@
+namespace Beemesh.Agent.Api;
+
+/// <summary>A registered workload: what the agent knows and what other sidecars resolve.</summary>
+public sealed class WorkloadRecord
+{
+    /// <summary>Opaque id, used to delete the registration and report connections.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Service account name.</summary>
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>Namespace.</summary>
+    public string Namespace { get; set; } = string.Empty;
+
+    /// <summary>The attested process.</summary>
+    public int Pid { get; set; }
+
+    /// <summary><c>spiffe://TD/ns/NAMESPACE/sa/NAME</c>.</summary>
+    public string SpiffeId { get; set; } = string.Empty;
+
+    /// <summary>The address the name resolves to inside every workload's network; stable per name and namespace.</summary>
+    public string MeshAddress { get; set; } = string.Empty;
+
+    /// <summary>Where the workload's sidecar accepts mesh tunnels.</summary>
+    public string TunnelEndpoint { get; set; } = string.Empty;
+
+    /// <summary>Ports the workload serves.</summary>
+    public List<WorkloadPort> Ports { get; set; } = [];
+}

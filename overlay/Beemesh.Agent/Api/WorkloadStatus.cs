@@ -1,0 +1,17 @@
+namespace Beemesh.Agent.Api;
+
+/// <summary>One workload as <c>GET /v1/status</c> shows it.</summary>
+public sealed class WorkloadStatus
+{
+    /// <summary>The registration.</summary>
+    public WorkloadRecord Workload { get; set; } = new();
+
+    /// <summary>Whether the attested process still exists.</summary>
+    public bool PidAlive { get; set; }
+
+    /// <summary>The last connection report of its sidecar (empty when none).</summary>
+    public List<LiveConnection> Connections { get; set; } = [];
+
+    /// <summary>When the sidecar last reported connections; null when never.</summary>
+    public DateTimeOffset? ConnectionsReportedAt { get; set; }
+}

@@ -1,0 +1,356 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Beemesh.Agent.Api;
+using Beemesh.Agent.Policies;
+using Beemesh.Agent.Workloads;
+using Beemesh.Authorization;
+using Beemesh.Identity.Attestation;
+using Beemesh.Identity.Authority;
+using Microsoft.AspNetCore.Http;
+
+namespace Beemesh.Agent.Hosting;
+
+/// <summary>
+/// The admin API's request handling: a small hand-written router rather than minimal-API binding,
+/// which keeps it free of reflection and lets every malformed request end in the same one-line
+/// JSON error (400) while the agent keeps serving.
+/// </summary>
+internal sealed class AdminApi
+{
+    private const int MaxBodyBytes = 1 << 20;
+
+    private readonly WorkloadRegistry _workloads;
+    private readonly PolicyStore _policies;
+    private readonly RegisteredWorkloads _attestor;
+    private readonly CertificateAuthority _authority;
+    private readonly AgentOptions _options;
+    private readonly AgentMetrics _metrics;
+    private readonly string _workloadSocket;
+    private readonly string _adminSocket;
+    private readonly CancellationTokenSource _stopping = new();
+
+    public AdminApi(WorkloadRegistry workloads, PolicyStore policies, RegisteredWorkloads attestor, CertificateAuthority authority, AgentOptions options, AgentMetrics metrics, string workloadSocket, string adminSocket)
+    {
+        _workloads = workloads;
+        _policies = policies;
+        _attestor = attestor;
+        _authority = authority;
+        _options = options;
+        _metrics = metrics;
+        _workloadSocket = workloadSocket;
+        _adminSocket = adminSocket;
+    }
+
+    /// <summary>Ends every waiting watch (with the unchanged set) so shutdown does not wait for long polls.</summary>
+    public void Stop() => _stopping.Cancel();
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        _metrics.CountRequest();
+        try
+        {
+            await RouteAsync(context).ConfigureAwait(false);
+        }
+        catch (BadRequestException e)
+        {
+            await BadRequestAsync(context, e.Message, e.Details).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            await BadRequestAsync(context, "malformed JSON: " + FirstLine(e.Message), null).ConfigureAwait(false);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+        {
+            await BadRequestAsync(context, FirstLine(e.Message), null).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RouteAsync(HttpContext context)
+    {
+        HttpRequest request = context.Request;
+        string method = request.Method;
+        string[] path = (request.Path.Value ?? "/").Trim('/').Split('/');
+        CancellationToken aborted = context.RequestAborted;
+
+        switch (path)
+        {
+            case ["v1", "workloads"] when method == "POST":
+                await RegisterAsync(context).ConfigureAwait(false);
+                return;
+            case ["v1", "workloads"] when method == "GET":
+                await WriteAsync(context, 200, _workloads.List(), AgentJsonContext.Default.ListWorkloadRecord).ConfigureAwait(false);
+                return;
+            case ["v1", "workloads", var id] when method == "DELETE":
+                await UnregisterAsync(context, id).ConfigureAwait(false);
+                return;
+            case ["v1", "resolve"] when method == "GET":
+                await WriteFoundAsync(context, _workloads.Resolve(RequiredQuery(request, "name")), "no workload is named " + request.Query["name"]).ConfigureAwait(false);
+                return;
+            case ["v1", "resolve-address"] when method == "GET":
+                string text = RequiredQuery(request, "address");
+                if (!IPAddress.TryParse(text, out IPAddress? address))
+                {
+                    throw new BadRequestException($"'{text}' is not an IP address");
+                }
+
+                await WriteFoundAsync(context, _workloads.ResolveAddress(address), "no workload has mesh address " + text).ConfigureAwait(false);
+                return;
+            case ["v1", "policies"] when method == "POST":
+                await ApplyPoliciesAsync(context).ConfigureAwait(false);
+                return;
+            case ["v1", "policies"] when method == "GET":
+                await WriteAsync(context, 200, _policies.Snapshot(), AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
+                return;
+            case ["v1", "policies", "watch"] when method == "GET":
+                long since = LongQuery(request, "since", -1);
+                long seconds = LongQuery(request, "timeout", (long)_options.MaxWatchWait.TotalSeconds);
+                TimeSpan wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 0, (long)_options.MaxWatchWait.TotalSeconds));
+                PolicySet set;
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token))
+                {
+                    try
+                    {
+                        set = await _policies.WatchAsync(since, wait, linked.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                    {
+                        set = _policies.Snapshot();
+                    }
+                }
+
+                await WriteAsync(context, 200, set, AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
+                return;
+            case ["v1", "policies", var ns, var name] when method == "DELETE":
+                if (_policies.Delete(ns, name) is null)
+                {
+                    await ErrorAsync(context, 404, $"no policy {ns}/{name}").ConfigureAwait(false);
+                    return;
+                }
+
+                await WriteAsync(context, 200, _policies.Snapshot(), AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
+                return;
+            case ["v1", "connections"] when method == "POST":
+                await ReportAsync(context).ConfigureAwait(false);
+                return;
+            case ["v1", "status"] when method == "GET":
+                await WriteAsync(context, 200, Status(), AgentJsonContext.Default.AgentStatus).ConfigureAwait(false);
+                return;
+            case ["metrics"] when method == "GET":
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await context.Response.WriteAsync(_metrics.Render(_workloads.Count, _policies.Count, _policies.Version, _workloads.ConnectionCount), aborted).ConfigureAwait(false);
+                return;
+            default:
+                await ErrorAsync(context, 404, $"no such endpoint: {method} {request.Path}").ConfigureAwait(false);
+                return;
+        }
+    }
+
+    private async Task RegisterAsync(HttpContext context)
+    {
+        WorkloadRegistration request = await ReadJsonAsync(context, AgentJsonContext.Default.WorkloadRegistration).ConfigureAwait(false);
+        if (WorkloadRegistry.Validate(request) is { } problem)
+        {
+            throw new BadRequestException(problem);
+        }
+
+        string ns = request.Namespace ?? "default";
+        if (!_attestor.Register(request.Pid, _workloads.IdentityOf(request.Name!, ns)))
+        {
+            throw new BadRequestException($"process {request.Pid} does not exist");
+        }
+
+        WorkloadRecord? record = _workloads.Add(request);
+        if (record is null)
+        {
+            if (!_workloads.IsPidRegistered(request.Pid))
+            {
+                _attestor.Unregister(request.Pid);
+            }
+
+            await ErrorAsync(context, 409, $"mesh range {_options.MeshCidr} has no free address").ConfigureAwait(false);
+            return;
+        }
+
+        await WriteAsync(context, 201, record, AgentJsonContext.Default.WorkloadRecord).ConfigureAwait(false);
+    }
+
+    private async Task UnregisterAsync(HttpContext context, string id)
+    {
+        WorkloadRecord? removed = _workloads.Remove(id);
+        if (removed is null)
+        {
+            await ErrorAsync(context, 404, $"no workload {id}").ConfigureAwait(false);
+            return;
+        }
+
+        if (!_workloads.IsPidRegistered(removed.Pid))
+        {
+            _attestor.Unregister(removed.Pid);
+        }
+
+        await WriteAsync(context, 200, removed, AgentJsonContext.Default.WorkloadRecord).ConfigureAwait(false);
+    }
+
+    private async Task ApplyPoliciesAsync(HttpContext context)
+    {
+        string yaml = await ReadTextAsync(context).ConfigureAwait(false);
+        if (!_policies.Apply(yaml, out PolicyApplyResult? result, out IReadOnlyList<PolicyError> errors))
+        {
+            var details = new List<string>(errors.Count);
+            foreach (PolicyError error in errors)
+            {
+                details.Add(error.ToString());
+            }
+
+            throw new BadRequestException($"policy file refused ({errors.Count} error{(errors.Count == 1 ? "" : "s")}); nothing was applied", details);
+        }
+
+        await WriteAsync(context, 200, result!, AgentJsonContext.Default.PolicyApplyResult).ConfigureAwait(false);
+    }
+
+    private async Task ReportAsync(HttpContext context)
+    {
+        ConnectionReport report = await ReadJsonAsync(context, AgentJsonContext.Default.ConnectionReport).ConfigureAwait(false);
+        if (string.IsNullOrEmpty(report.WorkloadId))
+        {
+            throw new BadRequestException("workloadId is required");
+        }
+
+        var connections = new List<LiveConnection>();
+        foreach (LiveConnection? connection in report.Connections ?? [])
+        {
+            if (connection is null || connection.Port is < 0 or > 65535)
+            {
+                throw new BadRequestException("connections[] must be objects with a port between 0 and 65535");
+            }
+
+            connections.Add(connection);
+        }
+
+        if (!_workloads.Report(report.WorkloadId, connections, _options.TimeProvider.GetUtcNow()))
+        {
+            await ErrorAsync(context, 404, $"no workload {report.WorkloadId}").ConfigureAwait(false);
+            return;
+        }
+
+        context.Response.StatusCode = 204;
+    }
+
+    private AgentStatus Status()
+    {
+        var status = new AgentStatus
+        {
+            TrustDomain = _authority.TrustDomain,
+            WorkloadApiSocket = _workloadSocket,
+            AdminSocket = _adminSocket,
+            SvidTtlSeconds = (long)_options.X509SvidTtl.TotalSeconds,
+            RootExpires = new DateTimeOffset(_authority.Root.NotAfter.ToUniversalTime()),
+            PolicyVersion = _policies.Version,
+            PolicyCount = _policies.Count,
+        };
+        foreach (WorkloadRecord record in _workloads.List())
+        {
+            (List<LiveConnection> connections, DateTimeOffset? at) = _workloads.ReportOf(record.Id);
+            status.Workloads.Add(new WorkloadStatus
+            {
+                Workload = record,
+                PidAlive = Directory.Exists(Path.Combine(_options.ProcRoot, record.Pid.ToString(CultureInfo.InvariantCulture))),
+                Connections = connections,
+                ConnectionsReportedAt = at,
+            });
+        }
+
+        return status;
+    }
+
+    private static async Task<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> type)
+        where T : class
+    {
+        string body = await ReadTextAsync(context).ConfigureAwait(false);
+        return JsonSerializer.Deserialize(body, type) ?? throw new BadRequestException("the body must be a JSON object");
+    }
+
+    private static async Task<string> ReadTextAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > MaxBodyBytes)
+        {
+            throw new BadRequestException($"the body exceeds {MaxBodyBytes} bytes");
+        }
+
+        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+        char[] buffer = new char[4096];
+        var text = new StringBuilder();
+        int read;
+        while ((read = await reader.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            text.Append(buffer, 0, read);
+            if (text.Length > MaxBodyBytes)
+            {
+                throw new BadRequestException($"the body exceeds {MaxBodyBytes} bytes");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static string RequiredQuery(HttpRequest request, string name)
+    {
+        string? value = request.Query[name];
+        return string.IsNullOrEmpty(value) ? throw new BadRequestException($"query parameter '{name}' is required") : value;
+    }
+
+    private static long LongQuery(HttpRequest request, string name, long fallback)
+    {
+        string? value = request.Query[name];
+        if (string.IsNullOrEmpty(value))
+        {
+            return fallback;
+        }
+
+        return long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long parsed)
+            ? parsed
+            : throw new BadRequestException($"query parameter '{name}' must be an integer");
+    }
+
+    private static Task WriteFoundAsync(HttpContext context, WorkloadRecord? record, string notFound) =>
+        record is null ? ErrorAsync(context, 404, notFound) : WriteAsync(context, 200, record, AgentJsonContext.Default.WorkloadRecord);
+
+    private Task BadRequestAsync(HttpContext context, string message, List<string>? details)
+    {
+        _metrics.CountBadRequest();
+        return ErrorAsync(context, 400, message, details);
+    }
+
+    private static Task ErrorAsync(HttpContext context, int status, string message, List<string>? details = null) =>
+        WriteAsync(context, status, new ErrorResponse { Error = message, Details = details }, AgentJsonContext.Default.ErrorResponse);
+
+    private static async Task WriteAsync<T>(HttpContext context, int status, T value, JsonTypeInfo<T> type)
+    {
+        if (context.Response.HasStarted)
+        {
+            return;
+        }
+
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(value, type);
+        await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+        await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static string FirstLine(string text)
+    {
+        int newline = text.IndexOf('\n', StringComparison.Ordinal);
+        return newline < 0 ? text : text[..newline].TrimEnd('\r');
+    }
+
+    /// <summary>A request the agent refuses with 400.</summary>
+    private sealed class BadRequestException(string message, List<string>? details = null) : Exception(message)
+    {
+        public List<string>? Details { get; } = details;
+    }
+}

@@ -1,0 +1,175 @@
+using Beemesh.Agent.Policies;
+using Beemesh.Agent.Workloads;
+using Beemesh.Identity.Attestation;
+using Beemesh.Identity.Authority;
+using Beemesh.Identity.WorkloadApi;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Agent.Hosting;
+
+/// <summary>
+/// A running node agent: the trust domain's CA, the SPIFFE Workload API on
+/// <c>STATE/agent.sock</c> (callers attested against the registered workloads) and the admin API
+/// (HTTP/1.1 JSON) on <c>STATE/admin.sock</c>, which only the owner may connect to.
+/// </summary>
+public sealed class AgentHost : IAsyncDisposable
+{
+    /// <summary>File name of the Workload API socket inside the state directory.</summary>
+    public const string WorkloadApiSocketName = "agent.sock";
+
+    /// <summary>File name of the admin socket inside the state directory.</summary>
+    public const string AdminSocketName = "admin.sock";
+
+    private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    private readonly WebApplication _admin;
+    private readonly WorkloadApiServer _workloadApi;
+    private readonly AdminApi _api;
+    private int _disposed;
+
+    private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket, PolicyStore policies)
+    {
+        _api = api;
+        Options = options;
+        Authority = authority;
+        _workloadApi = workloadApi;
+        _admin = admin;
+        AdminSocketPath = adminSocket;
+        Policies = policies;
+    }
+
+    /// <summary>The settings the agent runs with.</summary>
+    public AgentOptions Options { get; }
+
+    /// <summary>The trust domain's CA.</summary>
+    public CertificateAuthority Authority { get; }
+
+    /// <summary>Path of the SPIFFE Workload API socket.</summary>
+    public string WorkloadApiSocketPath => _workloadApi.SocketPath;
+
+    /// <summary>Path of the admin API socket.</summary>
+    public string AdminSocketPath { get; }
+
+    internal PolicyStore Policies { get; }
+
+    /// <summary>
+    /// Creates the state directory (0700), loads or creates the CA and starts both servers.
+    /// Throws <see cref="ArgumentException"/> for bad options and <see cref="InvalidOperationException"/>
+    /// when stored CA state does not fit them.
+    /// </summary>
+    public static async Task<AgentHost> StartAsync(AgentOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(options.StateDirectory, nameof(options.StateDirectory));
+        string stateDirectory = Path.GetFullPath(options.StateDirectory);
+        var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr);
+        Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);
+        File.SetUnixFileMode(stateDirectory, OwnerOnlyDirectory);
+
+        if (IsServing(Path.Combine(stateDirectory, AdminSocketName)))
+        {
+            // Starting would unlink the live sockets and silently take over another agent's workloads.
+            throw new InvalidOperationException($"an agent is already running in {stateDirectory}");
+        }
+
+        CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
+        var attestor = new RegisteredWorkloads(options.ProcRoot);
+        WorkloadApiServer? workloadApi = null;
+        try
+        {
+            workloadApi = await WorkloadApiServer.StartAsync(
+                new WorkloadApiServerOptions { SocketPath = Path.Combine(stateDirectory, WorkloadApiSocketName), X509SvidTtl = options.X509SvidTtl },
+                authority,
+                attestor,
+                loggerFactory: loggerFactory,
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+
+            string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
+            var policies = new PolicyStore(options.TimeProvider);
+            var api = new AdminApi(registry, policies, attestor, authority, options, new AgentMetrics(), workloadApi.SocketPath, adminSocket);
+            WebApplication admin = await StartAdminAsync(adminSocket, api, loggerFactory, cancellationToken).ConfigureAwait(false);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies);
+        }
+        catch
+        {
+            if (workloadApi is not null)
+            {
+                await workloadApi.DisposeAsync().ConfigureAwait(false);
+            }
+
+            authority.Dispose();
+            throw;
+        }
+    }
+
+    private static bool IsServing(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<WebApplication> StartAdminAsync(string socketPath, AdminApi api, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
+    {
+        if (File.Exists(socketPath))
+        {
+            File.Delete(socketPath);
+        }
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (loggerFactory is not null)
+        {
+            builder.Services.AddSingleton(loggerFactory);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = 1 << 20;
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        WebApplication app = builder.Build();
+        app.Run(api.HandleAsync);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        // The socket is created with the process umask; the 0700 state directory already keeps other
+        // users from reaching it in the moment before this narrows the socket itself to its owner.
+        File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return app;
+    }
+
+    /// <summary>Stops both servers, removes their sockets and releases the CA. Idempotent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _api.Stop();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await _admin.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+
+        await _admin.DisposeAsync().ConfigureAwait(false);
+        File.Delete(AdminSocketPath);
+        await _workloadApi.DisposeAsync().ConfigureAwait(false);
+        Authority.Dispose();
+    }
+}

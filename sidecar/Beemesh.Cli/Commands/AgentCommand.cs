@@ -1,0 +1,125 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Beemesh.Agent.Api;
+using Beemesh.Agent.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Cli.Commands;
+
+/// <summary>
+/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR]</c>: runs the node agent
+/// (CA, SPIFFE Workload API, admin API) until SIGINT or SIGTERM.
+/// </summary>
+public static class AgentCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var stateDir = new Option<string>("--state-dir") { Description = "Directory for the CA and the sockets", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
+        var trustDomain = new Option<string>("--trust-domain") { Description = "Trust domain of the agent's CA", DefaultValueFactory = _ => "example.org" };
+        var meshCidr = new Option<string>("--mesh-cidr") { Description = "IPv4 range mesh addresses are taken from", DefaultValueFactory = _ => "10.200.0.0/16" };
+        var debug = new Option<bool>("--debug") { Description = "Log the agent's decisions to stderr" };
+        var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
+        {
+            stateDir, trustDomain, meshCidr, debug,
+        };
+        agent.SetAction((parse, cancellationToken) => RunAsync(
+            parse,
+            new AgentOptions { StateDirectory = parse.GetValue(stateDir)!, TrustDomain = parse.GetValue(trustDomain)!, MeshCidr = parse.GetValue(meshCidr)! },
+            parse.GetValue(debug),
+            cancellationToken));
+        return agent;
+    }
+
+    /// <summary>The <c>--agent DIR</c> option every agent client command takes.</summary>
+    internal static Option<string> AgentDirectoryOption() =>
+        new("--agent") { Description = "State directory of the agent to talk to", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
+
+    /// <summary>
+    /// Runs <paramref name="action"/> against the agent in <paramref name="directory"/>, turning the
+    /// failures a user can cause into one line on stderr (plus the agent's itemized reasons) and exit 1.
+    /// </summary>
+    internal static async Task<int> WithClientAsync(ParseResult parse, string commandName, string directory, Func<AgentClient, TextWriter, Task<int>> action)
+    {
+        TextWriter output = parse.InvocationConfiguration.Output;
+        TextWriter error = parse.InvocationConfiguration.Error;
+        using var client = new AgentClient(directory);
+        try
+        {
+            return await action(client, output).ConfigureAwait(false);
+        }
+        catch (AgentApiException e)
+        {
+            await error.WriteLineAsync($"beemesh {commandName}: {e.Message}").ConfigureAwait(false);
+            foreach (string detail in e.Details)
+            {
+                await error.WriteLineAsync("  " + detail).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            await error.WriteLineAsync($"beemesh {commandName}: cannot reach the agent at {client.AdminSocketPath} ({e.InnerException?.Message ?? e.Message}); is 'beemesh agent' running?").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, AgentOptions options, bool debug, CancellationToken cancellationToken)
+    {
+        TextWriter output = parse.InvocationConfiguration.Output;
+        TextWriter error = parse.InvocationConfiguration.Error;
+        using var loggerFactory = LoggerFactory.Create(b =>
+        {
+            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
+            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        });
+
+        // SIGTERM (systemd, podman, kill) stops the agent as cleanly as Ctrl+C does.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+
+        AgentHost host;
+        try
+        {
+            host = await AgentHost.StartAsync(options, loggerFactory, stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"beemesh agent: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+
+        await using (host.ConfigureAwait(false))
+        {
+            await output.WriteLineAsync($"trust domain: {host.Authority.TrustDomain}").ConfigureAwait(false);
+            await output.WriteLineAsync($"workload API: unix://{host.WorkloadApiSocketPath}").ConfigureAwait(false);
+            await output.WriteLineAsync($"admin API:    unix://{host.AdminSocketPath}").ConfigureAwait(false);
+            await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return 0;
+    }
+}

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using System.Globalization;
+using Beemesh.Agent.Api;
+
+namespace Beemesh.Cli.Commands;
+
+/// <summary><c>beemesh status [--agent DIR]</c>: the agent's workloads, identities, SVID lifetimes, live connections and policies.</summary>
+public static class StatusCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var agentDir = AgentCommand.AgentDirectoryOption();
+        var status = new Command("status", "Show the agent's workloads, identities, connections and policies") { agentDir };
+        status.SetAction((parse, cancellationToken) => AgentCommand.WithClientAsync(parse, "status", parse.GetValue(agentDir)!, async (client, output) =>
+        {
+            AgentStatus s = await client.GetStatusAsync(cancellationToken).ConfigureAwait(false);
+            await output.WriteLineAsync($"trust domain  {s.TrustDomain}").ConfigureAwait(false);
+            await output.WriteLineAsync($"workload API  unix://{s.WorkloadApiSocket}").ConfigureAwait(false);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"SVIDs         valid {TimeSpan.FromSeconds(s.SvidTtlSeconds)}, rotated at half-life; root CA expires {s.RootExpires:yyyy-MM-dd}")).ConfigureAwait(false);
+            await output.WriteLineAsync($"policies      {s.PolicyCount} (version {s.PolicyVersion})").ConfigureAwait(false);
+            await output.WriteLineAsync($"workloads     {s.Workloads.Count}").ConfigureAwait(false);
+            foreach (WorkloadStatus w in s.Workloads)
+            {
+                WorkloadRecord r = w.Workload;
+                string ports = string.Join(',', r.Ports.Select(p => p.Protocol == "tcp" ? p.Port.ToString(CultureInfo.InvariantCulture) : $"{p.Port}/{p.Protocol}"));
+                await output.WriteLineAsync($"  {r.Name}.{r.Namespace} [{r.Id}]  {r.SpiffeId}  mesh {r.MeshAddress}  pid {r.Pid} ({(w.PidAlive ? "alive" : "gone")})  tunnel {r.TunnelEndpoint}  ports {(ports.Length == 0 ? "-" : ports)}").ConfigureAwait(false);
+                foreach (LiveConnection c in w.Connections)
+                {
+                    string by = c.Policy.Length == 0 ? "allowed by default" : c.Rule >= 0 ? $"{c.Policy} rule {c.Rule}" : c.Policy;
+                    await output.WriteLineAsync($"    {c.Direction} {c.Peer} port {c.Port}: {by}").ConfigureAwait(false);
+                }
+            }
+
+            return 0;
+        }));
+        return status;
+    }
+}

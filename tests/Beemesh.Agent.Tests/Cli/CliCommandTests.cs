@@ -1,0 +1,134 @@
+using System.CommandLine;
+using Beemesh.Agent.Api;
+using Beemesh.Agent.Tests.Policies;
+using Beemesh.Cli.Commands;
+
+namespace Beemesh.Agent.Tests.Cli;
+
+public sealed class CliCommandTests
+{
+    [Fact]
+    public async Task PolicyApplyListDeleteAgainstARunningAgent()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        string dir = agent.Host.Options.StateDirectory;
+        string file = Path.Combine(agent.Root, "policies.yaml");
+        await File.WriteAllTextAsync(file, PolicyApiTests.TwoPolicies);
+
+        var apply = await RunAsync("policy", "apply", "-f", file, "--agent", dir);
+        Assert.Equal(0, apply.Exit);
+        Assert.Contains("authorizationpolicy shop/allow-web applied", apply.Out, StringComparison.Ordinal);
+        Assert.Contains("policy version 1", apply.Out, StringComparison.Ordinal);
+
+        var list = await RunAsync("policy", "list", "--agent", dir);
+        Assert.Equal(0, list.Exit);
+        Assert.Contains("no-admin", list.Out, StringComparison.Ordinal);
+        Assert.Contains("DENY", list.Out, StringComparison.Ordinal);
+
+        var delete = await RunAsync("policy", "delete", "no-admin", "-n", "shop", "--agent", dir);
+        Assert.Equal(0, delete.Exit);
+        Assert.Single((await agent.Client.ListPoliciesAsync()).Policies);
+
+        var again = await RunAsync("policy", "delete", "no-admin", "--namespace", "shop", "--agent", dir);
+        Assert.Equal(1, again.Exit);
+        Assert.Equal("beemesh policy delete: no policy shop/no-admin\n", again.Err);
+    }
+
+    [Fact]
+    public async Task BadPolicyFilePrintsTheAgentsLineNumberedErrors()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        string file = Path.Combine(agent.Root, "bad.yaml");
+        await File.WriteAllTextAsync(file, PolicyApiTests.BadSecondDocument);
+        var result = await RunAsync("policy", "apply", "-f", file, "--agent", agent.Host.Options.StateDirectory);
+        Assert.Equal(1, result.Exit);
+        Assert.Contains($"{file}: line 11, column", result.Err, StringComparison.Ordinal);
+        Assert.Empty(result.Out);
+        Assert.Empty((await agent.Client.ListPoliciesAsync()).Policies);
+
+        var missing = await RunAsync("policy", "apply", "-f", Path.Combine(agent.Root, "nope.yaml"), "--agent", agent.Host.Options.StateDirectory);
+        Assert.Equal(1, missing.Exit);
+        Assert.StartsWith("beemesh policy apply: cannot read ", missing.Err, StringComparison.Ordinal);
+        Assert.Single(missing.Err.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public async Task StatusShowsWorkloadsAndIdentities()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        WorkloadRecord web = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport
+        {
+            WorkloadId = web.Id,
+            Connections = [new LiveConnection { Peer = "spiffe://example.org/ns/shop/sa/api", Port = 8080, Direction = "outbound", Policy = "shop/allow-web", Rule = 0 }],
+        });
+        var status = await RunAsync("status", "--agent", agent.Host.Options.StateDirectory);
+        Assert.Equal(0, status.Exit);
+        Assert.Contains("trust domain  example.org", status.Out, StringComparison.Ordinal);
+        Assert.Contains("web.shop", status.Out, StringComparison.Ordinal);
+        Assert.Contains("spiffe://example.org/ns/shop/sa/web", status.Out, StringComparison.Ordinal);
+        Assert.Contains("mesh 10.200.0.1", status.Out, StringComparison.Ordinal);
+        Assert.Contains("(alive)", status.Out, StringComparison.Ordinal);
+        Assert.Contains("outbound spiffe://example.org/ns/shop/sa/api port 8080: shop/allow-web rule 0", status.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoAgentIsOneLineAndExitOne()
+    {
+        string dir = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("status", "--agent", dir);
+        Directory.Delete(dir);
+        Assert.Equal(1, result.Exit);
+        Assert.StartsWith("beemesh status: cannot reach the agent at ", result.Err, StringComparison.Ordinal);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public async Task AgentCommandServesUntilCancelled()
+    {
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        string dir = Path.Combine(root, "state");
+        using var stop = new CancellationTokenSource();
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var config = new InvocationConfiguration { Output = output, Error = error };
+        Task<int> run = Root().Parse(["agent", "--state-dir", dir, "--trust-domain", "mesh.test"]).InvokeAsync(config, stop.Token);
+        string admin = Path.Combine(dir, "admin.sock");
+        for (int i = 0; i < 1000 && !run.IsCompleted && !(File.Exists(admin) && output.ToString().Contains("admin API", StringComparison.Ordinal)); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        using (var client = new AgentClient(dir))
+        {
+            Assert.Equal("mesh.test", (await client.GetStatusAsync()).TrustDomain);
+        }
+
+        Assert.Contains($"workload API: unix://{dir}/agent.sock", output.ToString(), StringComparison.Ordinal);
+        await stop.CancelAsync();
+        Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.False(File.Exists(admin));
+        Directory.Delete(root, recursive: true);
+    }
+
+    [Fact]
+    public async Task AgentCommandRefusesABadTrustDomainInOneLine()
+    {
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("agent", "--state-dir", Path.Combine(root, "s"), "--trust-domain", "Not A Domain");
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(1, result.Exit);
+        Assert.StartsWith("beemesh agent: ", result.Err, StringComparison.Ordinal);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+    }
+
+    private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create() };
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = await Root().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        return (exit, output.ToString(), error.ToString());
+    }
+}
