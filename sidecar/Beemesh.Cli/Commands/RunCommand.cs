@@ -1,5 +1,6 @@
 using System.CommandLine;
-using System.Net;
+using Beemesh.Agent.Api;
+using Beemesh.Cli.Mesh;
 using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;
@@ -10,9 +11,11 @@ using Microsoft.Extensions.Logging;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh run [--mtu N] [-p HOST:GUEST]... [--ipv6] -- CMD ARGS...</c>: runs CMD in a new user
-/// and network namespace whose only network is Beemesh's userland stack (like <c>pasta -- CMD</c>),
-/// and exits with CMD's status.
+/// <c>beemesh run [--mtu N] [-p HOST:GUEST]... [--ipv6] [--name NAME [--namespace NS] [--port P[/http]]... [--agent DIR]] -- CMD ARGS...</c>:
+/// runs CMD in a new user and network namespace whose only network is Beemesh's userland stack
+/// (like <c>pasta -- CMD</c>), and exits with CMD's status. With <c>--name</c> the workload joins the
+/// mesh as <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS
+/// tunnels, and inbound callers are authorized by the agent's policies.
 /// </summary>
 public static class RunCommand
 {
@@ -24,31 +27,47 @@ public static class RunCommand
         var ipv6 = new Option<bool>("--ipv6", "-6") { Description = "Also give the guest IPv6 (fd00::/64)" };
         var noOffload = new Option<bool>("--no-offload") { Description = "Do not use the tap's segmentation offload" };
         var verbose = new Option<bool>("--debug") { Description = "Log the stack's decisions to stderr" };
+        var name = new Option<string?>("--name") { Description = "Join the mesh as this workload (service account) name" };
+        var ns = new Option<string>("--namespace") { Description = "Mesh namespace of the workload", DefaultValueFactory = _ => "default" };
+        var ports = new Option<string[]>("--port") { Description = "A port the workload serves to the mesh: PORT[/tcp|/http]", AllowMultipleArgumentsPerToken = false };
+        var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
+        var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
         var command = new Argument<string[]>("command") { Description = "The command to run and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Run a command in its own network namespace, networked by Beemesh's userland stack")
         {
-            mtu, publish, ipv6, noOffload, verbose, command,
+            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, command,
         };
-        run.SetAction(parse => Execute(
-            parse.GetValue(mtu),
-            parse.GetValue(publish) ?? [],
-            parse.GetValue(ipv6),
-            !parse.GetValue(noOffload),
-            parse.GetValue(verbose),
-            parse.GetValue(command) ?? []));
+        run.SetAction((parse, cancel) => ExecuteAsync(
+            new RunSettings(
+                parse.GetValue(mtu),
+                parse.GetValue(publish) ?? [],
+                parse.GetValue(ipv6),
+                !parse.GetValue(noOffload),
+                parse.GetValue(verbose),
+                parse.GetValue(name),
+                parse.GetValue(ns)!,
+                parse.GetValue(ports) ?? [],
+                parse.GetValue(agent)!,
+                parse.GetValue(meshCidr)!,
+                parse.GetValue(command) ?? []),
+            cancel));
         return run;
     }
 
-    private static int Execute(int mtu, string[] publish, bool ipv6, bool offload, bool debug, string[] command)
+    private sealed record RunSettings(
+        int Mtu, string[] Publish, bool Ipv6, bool Offload, bool Debug, string? Name, string Namespace, string[] Ports,
+        string Agent, string MeshCidr, string[] Command);
+
+    private static async Task<int> ExecuteAsync(RunSettings s, CancellationToken cancel)
     {
-        if (mtu is < 576 or > 65521)
+        if (s.Mtu is < 576 or > 65521)
         {
-            Console.Error.WriteLine($"beemesh run: invalid MTU {mtu}: must be between 576 and 65521");
+            Console.Error.WriteLine($"beemesh run: invalid MTU {s.Mtu}: must be between 576 and 65521");
             return 2;
         }
 
         var mappings = new List<PortMapping>();
-        foreach (string p in publish)
+        foreach (string p in s.Publish)
         {
             if (!PortMapping.TryParse(p, out var mapping, out string? error))
             {
@@ -59,20 +78,40 @@ public static class RunCommand
             mappings.Add(mapping!);
         }
 
+        var meshPorts = new List<WorkloadPort>();
+        foreach (string p in s.Ports)
+        {
+            string[] parts = p.Split('/');
+            if (!int.TryParse(parts[0], out int port) || port is < 1 or > 65535 || parts.Length > 2
+                || (parts.Length == 2 && parts[1] is not ("tcp" or "http")))
+            {
+                Console.Error.WriteLine($"beemesh run: invalid --port '{p}': expected PORT[/tcp|/http] with PORT 1-65535");
+                return 2;
+            }
+
+            meshPorts.Add(new WorkloadPort { Port = port, Protocol = parts.Length == 2 ? parts[1] : "tcp" });
+        }
+
+        if (s.Name is null && s.Ports.Length > 0)
+        {
+            Console.Error.WriteLine("beemesh run: --port needs --name (ports are served to the mesh)");
+            return 2;
+        }
+
         // Logs go to stderr: stdout belongs to the command being run.
         using var loggerFactory = LoggerFactory.Create(b =>
         {
-            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
+            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(s.Debug ? LogLevel.Debug : LogLevel.Warning);
             b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         });
         var logger = loggerFactory.CreateLogger("beemesh.run");
-        var options = new StackOptions { Mtu = mtu, EnableIpv6 = ipv6, DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment() };
+        var options = new StackOptions { Mtu = s.Mtu, EnableIpv6 = s.Ipv6, DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment() };
 
         TapRunner runner;
         try
         {
             runner = TapRunner.Start(
-                new TapRunRequest { Command = command, Mtu = mtu, Ipv6 = ipv6, VnetHeader = offload, Address = $"{options.Guest}/{options.PrefixLength}", Gateway = options.Gateway.ToString() },
+                new TapRunRequest { Command = s.Command, Mtu = s.Mtu, Ipv6 = s.Ipv6, VnetHeader = s.Offload, Address = $"{options.Guest}/{options.PrefixLength}", Gateway = options.Gateway.ToString() },
                 TimeSpan.FromSeconds(10));
         }
         catch (TapOpenException e)
@@ -97,18 +136,40 @@ public static class RunCommand
                 }
             }
 
-            var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
-            loop.Start();
-            runner.Release();
-            int status = runner.WaitForExitAsync().GetAwaiter().GetResult();
-            stack.Stop();
-            loop.Join(TimeSpan.FromSeconds(2));
-            if (debug)
+            MeshSidecar? sidecar = null;
+            if (s.Name is not null)
             {
-                Console.Error.Write(stack.Counters.ToPrometheus());
+                try
+                {
+                    using var startup = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                    startup.CancelAfter(TimeSpan.FromSeconds(15));
+                    sidecar = await MeshSidecar.StartAsync(s.Agent, s.Name, s.Namespace, meshPorts, stack, options.DnsUpstream!, s.MeshCidr, loggerFactory, startup.Token);
+                }
+                catch (Exception e) when (e is HttpRequestException or AgentApiException or OperationCanceledException or InvalidOperationException)
+                {
+                    Console.Error.WriteLine($"beemesh run: cannot join the mesh through the agent at {s.Agent}: {e.Message}");
+                    return 1;
+                }
+
+                options.DnsUpstream = sidecar.DnsEndPoint;
+                Console.Error.WriteLine($"beemesh run: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}");
             }
 
-            return status;
+            await using (sidecar)
+            {
+                var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
+                loop.Start();
+                runner.Release();
+                int status = await runner.WaitForExitAsync(CancellationToken.None);
+                stack.Stop();
+                loop.Join(TimeSpan.FromSeconds(2));
+                if (s.Debug)
+                {
+                    Console.Error.Write(stack.Counters.ToPrometheus());
+                }
+
+                return status;
+            }
         }
     }
 }

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Sockets;
+using Beemesh.Agent.Api;
+using Beemesh.Netstack.Stack;
+using Beemesh.Sidecar.Inbound;
+using Beemesh.Sidecar.Outbound;
+using Beemesh.Sidecar.Tunnel;
+using Beemesh.Spiffe.WorkloadApi;
+using Beemesh.Spiffe.X509;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Cli.Mesh;
+
+/// <summary>
+/// Turns a workload's stack into a mesh member: registers the workload with the node agent,
+/// takes its SVID from the Workload API, serves the mTLS tunnel for inbound callers (verify,
+/// authorize continuously, open TCP into the guest from the caller's mesh address), sends guest
+/// connections to mesh addresses through tunnels, and answers mesh names in DNS.
+/// </summary>
+public sealed class MeshSidecar : IAsyncDisposable
+{
+    private readonly AgentClient _agent;
+    private readonly WorkloadRecord _record;
+    private readonly X509Source _source;
+    private readonly AgentMeshDirectory _directory;
+    private readonly AgentPolicySource _policies;
+    private readonly TunnelServer _tunnel;
+    private readonly TunnelClientPool _pool;
+    private readonly OutboundListener _outbound;
+    private readonly MeshDnsServer _dns;
+
+    private MeshSidecar(AgentClient agent, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
+        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener outbound, MeshDnsServer dns)
+    {
+        _agent = agent;
+        _record = record;
+        _source = source;
+        _directory = directory;
+        _policies = policies;
+        _tunnel = tunnel;
+        _pool = pool;
+        _outbound = outbound;
+        _dns = dns;
+    }
+
+    /// <summary>This workload's registration (SPIFFE ID, mesh address).</summary>
+    public WorkloadRecord Workload => _record;
+
+    /// <summary>Where the stack's DNS forwarder should send queries.</summary>
+    public IPEndPoint DnsEndPoint => _dns.EndPoint;
+
+    /// <summary>Live inbound tunnelled connections.</summary>
+    public LiveConnectionRegistry Connections => _tunnel.Connections;
+
+    /// <summary>Registers the workload and starts every piece; the stack must not run yet.</summary>
+    public static async Task<MeshSidecar> StartAsync(
+        string agentDirectory, string name, string @namespace, IReadOnlyList<WorkloadPort> ports, NetworkStack stack,
+        IPEndPoint dnsUpstream, string meshCidr, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var agent = new AgentClient(agentDirectory);
+        int tunnelPort = FreePort();
+        var record = await agent.RegisterWorkloadAsync(
+            new WorkloadRegistration
+            {
+                Name = name,
+                Namespace = @namespace,
+                Pid = Environment.ProcessId,
+                Ports = [.. ports],
+                TunnelEndpoint = $"127.0.0.1:{tunnelPort}",
+            },
+            cancellationToken).ConfigureAwait(false);
+
+        // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
+        var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
+            ? WorkloadApiClient.FromEnvironment()
+            : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
+        var source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
+        var directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
+        var policies = new AgentPolicySource(agent);
+        await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
+        var tunnel = await TunnelServer.StartAsync(
+            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, tunnelPort), WorkloadNamespace = @namespace },
+            source, directory, policies, new NetstackGuestConnector(stack), loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var pool = new TunnelClientPool(source);
+        var outbound = new OutboundListener(directory, pool, loggerFactory.CreateLogger("beemesh.outbound"));
+        outbound.Start();
+        stack.FlowRedirector = outbound;
+        var dns = new MeshDnsServer(directory.ResolveName, dnsUpstream);
+        return new MeshSidecar(agent, record, source, directory, policies, tunnel, pool, outbound, dns);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _agent.UnregisterWorkloadAsync(_record.Id, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException)
+        {
+            // The agent is gone or slow; its status shows the dead pid.
+        }
+
+        await _dns.DisposeAsync().ConfigureAwait(false);
+        await _outbound.DisposeAsync().ConfigureAwait(false);
+        await _tunnel.DisposeAsync().ConfigureAwait(false);
+        _pool.Dispose();
+        _policies.Dispose();
+        _directory.Dispose();
+        await _source.DisposeAsync().ConfigureAwait(false);
+        _agent.Dispose();
+    }
+}

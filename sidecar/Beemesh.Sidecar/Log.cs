@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Sidecar;
+
+/// <summary>Source-generated log messages of the sidecar; every event id lives here.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning,
+        Message = "audit action={Action} caller={Caller} port={Port} policy={Policy} rule={Rule} trigger={Trigger} reason=\"{Reason}\" duration_ms={DurationMs} bytes_in={BytesIn} bytes_out={BytesOut}")]
+    public static partial void Audit(ILogger logger, string action, string caller, int port, string? policy, int rule, string trigger, string reason, long durationMs, long bytesIn, long bytesOut);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Debug, Message = "tunnel flow from {Caller} to port {Port} ended: {Error}")]
+    public static partial void FlowEnded(ILogger logger, string caller, int port, string? error);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "outbound flow to {Destination} failed: {Error}")]
+    public static partial void OutboundFailed(ILogger logger, string destination, string error);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "guest connection to port {Port} failed: {Error}")]
+    public static partial void GuestConnectFailed(ILogger logger, int port, string error);
+}

@@ -1,0 +1,10 @@
+using System.Net;
+using Beemesh.Spiffe;
+
+namespace Beemesh.Sidecar.Mesh;
+
+/// <summary>One workload of the mesh as the directory knows it.</summary>
+/// <param name="SpiffeId">The identity its sidecar must present on the tunnel.</param>
+/// <param name="TunnelEndpoint">Where its sidecar's mTLS tunnel server listens.</param>
+/// <param name="MeshAddress">The workload's mesh address (what other guests dial).</param>
+public sealed record MeshPeer(SpiffeId SpiffeId, IPEndPoint TunnelEndpoint, IPAddress MeshAddress);

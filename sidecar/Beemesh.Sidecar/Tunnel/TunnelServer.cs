@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Beemesh.Authorization;
+using Beemesh.Sidecar.Inbound;
+using Beemesh.Sidecar.Mesh;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.X509;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Beemesh.Sidecar.Tunnel;
+
+/// <summary>
+/// The inbound half of the sidecar: Kestrel on HTTP/2 over TLS 1.3 with a required client SVID
+/// (checked by <see cref="SpiffeTls"/> against the trust bundle). Each extended CONNECT stream is
+/// authorized with the caller's identity, then spliced onto a connection into the workload from
+/// <see cref="IGuestConnector"/> and tracked by <see cref="Connections"/> until it ends or is revoked.
+/// </summary>
+public sealed class TunnelServer : IAsyncDisposable
+{
+    private readonly TunnelServerOptions _options;
+    private readonly IMeshDirectory _directory;
+    private readonly IGuestConnector _guests;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private WebApplication? _app;
+    private long _handshakes;
+
+    private TunnelServer(TunnelServerOptions options, IMeshDirectory directory, IGuestConnector guests, LiveConnectionRegistry registry, ILogger logger, TimeProvider time)
+    {
+        _options = options;
+        _directory = directory;
+        _guests = guests;
+        Connections = registry;
+        _logger = logger;
+        _time = time;
+        Endpoint = options.ListenEndpoint;
+    }
+
+    /// <summary>Where the server listens (the real port when 0 was asked for).</summary>
+    public IPEndPoint Endpoint { get; private set; }
+
+    /// <summary>The live tunnelled connections, re-authorized on every change.</summary>
+    public LiveConnectionRegistry Connections { get; }
+
+    /// <summary>TLS handshakes started by callers so far (one per tunnel connection).</summary>
+    public long HandshakesStarted => Interlocked.Read(ref _handshakes);
+
+    /// <summary>Starts a server with the identity of <paramref name="source"/>.</summary>
+    public static async Task<TunnelServer> StartAsync(
+        TunnelServerOptions options,
+        X509Source source,
+        IMeshDirectory directory,
+        IPolicySource policies,
+        IGuestConnector guests,
+        ILoggerFactory? loggerFactory = null,
+        TimeProvider? timeProvider = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(guests);
+        loggerFactory ??= NullLoggerFactory.Instance;
+        TimeProvider time = timeProvider ?? source.TimeProvider;
+        ILogger logger = loggerFactory.CreateLogger("Beemesh.Sidecar.Tunnel");
+        var registry = new LiveConnectionRegistry(policies, source, null, logger, time);
+        var server = new TunnelServer(options, directory, guests, registry, logger, time);
+
+        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // A tunnel stream is a long-lived TCP flow, not a request with a body to time out.
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Listen(options.ListenEndpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ =>
+                    {
+                        Interlocked.Increment(ref server._handshakes);
+                        SslServerAuthenticationOptions ssl = SpiffeTls.CreateServerOptions(source, static _ => true);
+                        ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+                        return ValueTask.FromResult(ssl);
+                    },
+                });
+            });
+        });
+        WebApplication app = builder.Build();
+        app.Run(server.HandleAsync);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        server._app = app;
+        string? address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+        if (address is not null && Uri.TryCreate(address, UriKind.Absolute, out Uri? uri))
+        {
+            server.Endpoint = new IPEndPoint(options.ListenEndpoint.Address, uri.Port);
+        }
+
+        return server;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Connections.Dispose();
+        if (_app is not null)
+        {
+            // Live tunnels never finish on their own: give them a short grace, then abort.
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await _app.StopAsync(grace.Token).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The caller's principal as policies name it: the SPIFFE ID without <c>spiffe://</c>.</summary>
+    internal static string Principal(SpiffeId id) => id.TrustDomain + id.Path;
+
+    /// <summary>The namespace from a Kubernetes-style path <c>/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>, or null.</summary>
+    internal static string? NamespaceOf(SpiffeId id)
+    {
+        ReadOnlySpan<char> path = id.Path;
+        if (!path.StartsWith("/ns/"))
+        {
+            return null;
+        }
+
+        path = path[4..];
+        int slash = path.IndexOf('/');
+        return slash < 0 ? path.ToString() : path[..slash].ToString();
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        IHttpExtendedConnectFeature? connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        if (connect is not { IsExtendedConnect: true } || connect.Protocol != TunnelProtocol.Name
+            || context.Request.Host.Port is not int port || port is < 1 or > 65535)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+
+        // Kestrel completed the handshake with SpiffeTls, so the certificate is a verified SVID.
+        X509Certificate2? certificate = context.Connection.ClientCertificate;
+        if (certificate is null || SvidValidator.TryGetSpiffeId(certificate, out SpiffeId? caller) != SvidValidationResult.Valid)
+        {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        MeshPeer? callerPeer = _directory.ResolveIdentity(caller!);
+        var request = new AuthorizationRequest
+        {
+            WorkloadNamespace = _options.WorkloadNamespace,
+            WorkloadLabels = _options.WorkloadLabels,
+            SourcePrincipal = Principal(caller!),
+            SourceNamespace = NamespaceOf(caller!),
+            SourceAddress = callerPeer?.MeshAddress,
+            DestinationPort = port,
+        };
+        AuthorizationDecision decision = Connections.Authorize(request);
+        if (!decision.Allowed)
+        {
+            Connections.AuditDenied(caller!, port, decision);
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        Stream guest;
+        try
+        {
+            guest = await _guests.ConnectAsync(callerPeer?.MeshAddress ?? IPAddress.Any, port, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            Log.GuestConnectFailed(_logger, port, e.Message);
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            return;
+        }
+
+        Stream tunnel = await connect.AcceptAsync().ConfigureAwait(false);
+        // Send the 200 HEADERS now: the caller's CONNECT completes on them, before any payload.
+        await tunnel.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        var live = new LiveConnection(caller!, certificate, request, decision, _time.GetUtcNow(), () =>
+        {
+            // RST_STREAM towards the caller, RST towards the workload.
+            context.Abort();
+            StreamSplicer.Reset(guest);
+        });
+        using IDisposable registration = Connections.Add(live);
+        string? error = null;
+        try
+        {
+            await StreamSplicer.SpliceAsync(
+                tunnel,
+                async () => await context.Response.CompleteAsync().ConfigureAwait(false),
+                guest,
+                () => StreamSplicer.ShutdownWrite(guest),
+                live.Count,
+                context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            error = e.Message;
+            if (!live.IsRevoked)
+            {
+                context.Abort();
+                StreamSplicer.Reset(guest);
+            }
+        }
+        finally
+        {
+            await guest.DisposeAsync().ConfigureAwait(false);
+            Log.FlowEnded(_logger, caller!.ToString(), port, error);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+namespace Beemesh.Sidecar.Tunnel;
+
+/// <summary>
+/// One tunnelled flow as seen by the calling side: reads come from the CONNECT response body,
+/// writes go out as request DATA frames on the same HTTP/2 stream. Disposing resets the stream
+/// (RST_STREAM) if it is still open. Owned by whoever opened it.
+/// Limitation: .NET's HttpClient offers no way to send END_STREAM on an extended CONNECT stream
+/// without resetting it, so the calling side cannot half-close; see <see cref="ShutdownWriteAsync"/>.
+/// </summary>
+public sealed class TunnelStream : Stream
+{
+    private readonly HttpResponseMessage _response;
+    private readonly Stream _down;
+    private readonly Stream _up;
+
+    internal TunnelStream(HttpResponseMessage response, Stream duplex)
+    {
+        _response = response;
+        _down = duplex;
+        _up = duplex;
+    }
+
+    /// <inheritdoc />
+    public override bool CanRead => true;
+
+    /// <inheritdoc />
+    public override bool CanWrite => true;
+
+    /// <inheritdoc />
+    public override bool CanSeek => false;
+
+    /// <inheritdoc />
+    public override long Length => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    /// <summary>
+    /// Ends the upstream direction as far as HttpClient allows: nothing more is written, reading goes
+    /// on until the destination ends its side. The destination does not see a FIN (HttpClient cannot
+    /// send END_STREAM on an extended CONNECT stream), so a peer that waits for one waits until the
+    /// caller closes the whole flow.
+    /// </summary>
+    public ValueTask ShutdownWriteAsync() => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _down.ReadAsync(buffer, cancellationToken);
+
+    /// <inheritdoc />
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _down.ReadAsync(buffer, offset, count, cancellationToken);
+
+    /// <inheritdoc />
+    public override int Read(byte[] buffer, int offset, int count) => _down.Read(buffer, offset, count);
+
+    /// <inheritdoc />
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _up.WriteAsync(buffer, cancellationToken);
+
+    /// <inheritdoc />
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _up.WriteAsync(buffer, offset, count, cancellationToken);
+
+    /// <inheritdoc />
+    public override void Write(byte[] buffer, int offset, int count) => _up.Write(buffer, offset, count);
+
+    /// <inheritdoc />
+    public override Task FlushAsync(CancellationToken cancellationToken) => _up.FlushAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public override void Flush() => _up.Flush();
+
+    /// <inheritdoc />
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _down.Dispose();
+            _response.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,29 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Beemesh.Sidecar.Mesh;
+using Beemesh.Spiffe;
+
+namespace Beemesh.Sidecar.Tests.Tunnel;
+
+/// <summary>A directory filled by the test.</summary>
+internal sealed class StaticMeshDirectory : IMeshDirectory
+{
+    private readonly ConcurrentDictionary<IPAddress, MeshPeer> _byAddress = new();
+
+    public void Add(MeshPeer peer) => _byAddress[peer.MeshAddress] = peer;
+
+    public MeshPeer? ResolveAddress(IPAddress address) => _byAddress.TryGetValue(address, out MeshPeer? peer) ? peer : null;
+
+    public MeshPeer? ResolveIdentity(SpiffeId id)
+    {
+        foreach (MeshPeer peer in _byAddress.Values)
+        {
+            if (peer.SpiffeId == id)
+            {
+                return peer;
+            }
+        }
+
+        return null;
+    }
+}

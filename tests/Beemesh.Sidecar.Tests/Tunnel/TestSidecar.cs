@@ -1,0 +1,67 @@
+using System.Net;
+using Beemesh.Identity.Attestation;
+using Beemesh.Identity.Authority;
+using Beemesh.Identity.WorkloadApi;
+using Beemesh.Sidecar.Inbound;
+using Beemesh.Sidecar.Mesh;
+using Beemesh.Sidecar.Outbound;
+using Beemesh.Sidecar.Tunnel;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.WorkloadApi;
+using Beemesh.Spiffe.X509;
+
+namespace Beemesh.Sidecar.Tests.Tunnel;
+
+/// <summary>One sidecar in the test process: its own Workload API server (its SVID), tunnel server, client pool and outbound listener.</summary>
+internal sealed class TestSidecar : IAsyncDisposable
+{
+    private WorkloadApiServer _api = null!;
+    private WorkloadApiClient _client = null!;
+
+    public required SpiffeId Id { get; init; }
+
+    public required IPAddress MeshAddress { get; init; }
+
+    public X509Source Source { get; private set; } = null!;
+
+    public InMemoryPolicySource Policies { get; } = new();
+
+    public EchoGuestConnector Guest { get; } = new();
+
+    public TunnelServer Server { get; private set; } = null!;
+
+    public TunnelClientPool Pool { get; private set; } = null!;
+
+    public OutboundListener Outbound { get; private set; } = null!;
+
+    public MeshPeer Peer => new(Id, Server.Endpoint, MeshAddress);
+
+    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory)
+    {
+        var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
+        var workloads = new RegisteredWorkloads();
+        Assert.True(workloads.Register(Environment.ProcessId, sidecar.Id));
+        sidecar._api = await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = socketPath }, authority, workloads);
+        sidecar._client = new WorkloadApiClient(socketPath);
+        sidecar.Source = await X509Source.StartAsync(sidecar._client);
+        sidecar.Server = await TunnelServer.StartAsync(
+            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default" },
+            sidecar.Source, directory, sidecar.Policies, sidecar.Guest);
+        sidecar.Pool = new TunnelClientPool(sidecar.Source);
+        sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
+        sidecar.Outbound.Start();
+        directory.Add(sidecar.Peer);
+        return sidecar;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Outbound.DisposeAsync();
+        Pool.Dispose();
+        await Server.DisposeAsync();
+        await Guest.DisposeAsync();
+        await Source.DisposeAsync();
+        _client.Dispose();
+        await _api.DisposeAsync();
+    }
+}
