@@ -6,6 +6,10 @@ namespace Beemesh.Sidecar.Tunnel;
 /// address and port. Extended rather than plain CONNECT (RFC 9113 section 8.5) because .NET's
 /// HttpClient sends CONNECT over HTTP/2 only in its extended form (the one it uses for WebSockets),
 /// while Kestrel accepts both; the payload is the raw TCP byte stream either way.
+/// Half-close: the server side passes the workload's FIN on as END_STREAM, but HttpClient cannot
+/// end the request side of an extended CONNECT stream without resetting it, so a caller's FIN is
+/// not forwarded (see <see cref="TunnelStream.ShutdownWriteAsync"/>). Revocation is an RST_STREAM
+/// (INTERNAL_ERROR) towards the caller and a TCP RST towards the workload.
 /// </summary>
 public static class TunnelProtocol
 {

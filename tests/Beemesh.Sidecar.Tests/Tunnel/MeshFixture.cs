@@ -13,6 +13,10 @@ internal sealed class MeshFixture : IAsyncDisposable
     private readonly TempDirectory _dir = new();
     private readonly List<TestSidecar> _sidecars = [];
     private CertificateAuthority _authority = null!;
+
+    public CertificateAuthority Authority => _authority;
+
+    public CertificateAuthority ForeignAuthority => _foreignAuthority;
     private CertificateAuthority _foreignAuthority = null!;
 
     public StaticMeshDirectory Directory { get; } = new();
