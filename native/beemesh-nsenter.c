@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -78,6 +79,7 @@ struct options {
     bool have_mac;
     unsigned char mac[6]; /* --mac */
     bool ipv6;            /* --ipv6 */
+    const char *resolv_conf; /* run --resolv-conf FILE: shown to CMD as /etc/resolv.conf */
     char **argv;          /* run: the command after "--" */
 };
 
@@ -151,7 +153,8 @@ static void usage(FILE *out)
           "      [--configure --mtu N --address A.B.C.D/PREFIX --gateway A.B.C.D\n"
           "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
           "  " PROGRAM " run --socket PATH [--tap NAME] [--vnet-hdr] --mtu N\n"
-          "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6] -- CMD [ARGS...]\n"
+          "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6]\n"
+          "      [--resolv-conf FILE] -- CMD [ARGS...]\n"
           "\n"
           "Creates the tap device (default " DEFAULT_TAP ") inside the target network namespace and\n"
           "sends its fd over the unix socket PATH with the line \"ok vnet=V offload=O\".\n",
@@ -292,6 +295,8 @@ static void parse_arguments(int argc, char **argv, struct options *o)
             parse_mac(option_value(argc, argv, &i, "--mac"), o);
         } else if (strcmp(arg, "--ipv6") == 0) {
             o->ipv6 = true;
+        } else if (is_option(arg, "--resolv-conf")) {
+            o->resolv_conf = option_value(argc, argv, &i, "--resolv-conf");
         } else {
             fail("unknown option '%s'; see --help", arg);
         }
@@ -475,6 +480,24 @@ static void unshare_namespaces(void)
     write_file("/proc/self/gid_map", map);
 }
 
+/*
+ * run --resolv-conf FILE: the command shares the host's file system, whose
+ * /etc/resolv.conf names the host's resolver, unreachable from the new network
+ * namespace. A private mount namespace (ours: we own the user namespace) gets
+ * FILE bind-mounted over it, so names go to the stack's DNS address. mount(2)
+ * follows a symlinked /etc/resolv.conf to the file it names.
+ */
+static void mount_resolv_conf(const char *file)
+{
+    if (unshare(CLONE_NEWNS) < 0)
+        fail("cannot create a mount namespace: %s", strerror(errno));
+    /* Keep our mounts from propagating back to the host's namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail("cannot make / private in the new mount namespace: %s", strerror(errno));
+    if (mount(file, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0)
+        fail("cannot bind-mount %s over /etc/resolv.conf: %s", file, strerror(errno));
+}
+
 /* ---- tap device ------------------------------------------------------- */
 
 static int open_tap(const struct options *o, bool *offload)
@@ -630,10 +653,13 @@ int main(int argc, char **argv)
     connect_control(o.socket_path);
 
     bool run = strcmp(o.command, "run") == 0;
-    if (run)
+    if (run) {
         unshare_namespaces();
-    else
+        if (o.resolv_conf != NULL)
+            mount_resolv_conf(o.resolv_conf);
+    } else {
         join_namespaces(&o);
+    }
 
     bool offload = false;
     int tap_fd = open_tap(&o, &offload);

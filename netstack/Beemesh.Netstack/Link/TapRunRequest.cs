@@ -35,4 +35,7 @@ public sealed record TapRunRequest
 
     /// <summary>Capture the command's stdout in <see cref="System.Diagnostics.Process.StandardOutput"/>. Default false (inherited).</summary>
     public bool RedirectStandardOutput { get; init; }
+
+    /// <summary>A file the command sees as /etc/resolv.conf (a private mount namespace), or null to keep the host's.</summary>
+    public string? ResolvConf { get; init; }
 }

@@ -48,6 +48,12 @@ public sealed class TapRunner : IDisposable
         var arguments = new List<string>();
         NsenterSession.AddTapArguments(
             arguments, request.TapName, request.VnetHeader, configure: true, request.Mtu, request.Address, request.Gateway, request.Mac, request.Ipv6);
+        if (request.ResolvConf is not null)
+        {
+            arguments.Add("--resolv-conf");
+            arguments.Add(request.ResolvConf);
+        }
+
         arguments.Add("--");
         arguments.AddRange(request.Command);
 

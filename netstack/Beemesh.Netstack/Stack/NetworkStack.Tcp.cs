@@ -213,7 +213,14 @@ public sealed partial class NetworkStack
         {
             bool v4 = source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
             var key = new FlowKey(v4 ? Guest4 : Gateway6, (ushort)guestPort, IpAddr.From(source), (ushort)sourcePort);
-            done.TrySetResult(!HasTcpFlow(key) && TcpFlow.Accept(this, key, fd) is not null);
+            if (HasTcpFlow(key))
+            {
+                Interop.Sys.CloseWithReset(fd); // the fd is ours either way
+                done.TrySetResult(false);
+                return;
+            }
+
+            done.TrySetResult(TcpFlow.Accept(this, key, fd) is not null); // Accept closes the fd when it refuses
         }
 
         if (_loop.OnLoopThread)

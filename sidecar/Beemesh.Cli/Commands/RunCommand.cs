@@ -107,17 +107,33 @@ public static class RunCommand
         var logger = loggerFactory.CreateLogger("beemesh.run");
         var options = new StackOptions { Mtu = s.Mtu, EnableIpv6 = s.Ipv6, DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment() };
 
+        // The command shares the host's files, but the host's resolver is not reachable from its
+        // namespace: it sees a resolv.conf naming the stack's DNS address (and, in the mesh, the
+        // cluster search domains, so "api" and "api.default" resolve as in Kubernetes).
+        string resolvConf = Path.Combine(Path.GetTempPath(), $"beemesh-resolv-{Environment.ProcessId}.conf");
+        File.WriteAllText(resolvConf,
+            $"nameserver {options.Dns}\n" + (s.Ipv6 ? $"nameserver {options.Ipv6Dns}\n" : string.Empty) +
+            (s.Name is not null ? $"search {s.Namespace}.svc.cluster.local svc.cluster.local cluster.local\n" : string.Empty));
         TapRunner runner;
         try
         {
             runner = TapRunner.Start(
-                new TapRunRequest { Command = s.Command, Mtu = s.Mtu, Ipv6 = s.Ipv6, VnetHeader = s.Offload, Address = $"{options.Guest}/{options.PrefixLength}", Gateway = options.Gateway.ToString() },
+                new TapRunRequest
+                {
+                    Command = s.Command, Mtu = s.Mtu, Ipv6 = s.Ipv6, VnetHeader = s.Offload, ResolvConf = resolvConf,
+                    Address = $"{options.Guest}/{options.PrefixLength}", Gateway = options.Gateway.ToString(),
+                },
                 TimeSpan.FromSeconds(10));
         }
         catch (TapOpenException e)
         {
             Console.Error.WriteLine($"beemesh run: {e.Message}");
             return 1;
+        }
+        finally
+        {
+            // The bind mount holds the file open; the name is not needed any more.
+            File.Delete(resolvConf);
         }
 
         using (runner)
@@ -155,21 +171,32 @@ public static class RunCommand
                 Console.Error.WriteLine($"beemesh run: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}");
             }
 
-            await using (sidecar)
+            var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
+            loop.Start();
+            runner.Release();
+            int status = await runner.WaitForExitAsync(CancellationToken.None);
+            if (sidecar is not null)
             {
-                var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
-                loop.Start();
-                runner.Release();
-                int status = await runner.WaitForExitAsync(CancellationToken.None);
-                stack.Stop();
-                loop.Join(TimeSpan.FromSeconds(2));
-                if (s.Debug)
+                // Leave the mesh first (the agent forgets us); live tunnels are cut, not drained:
+                // the workload that used them is gone.
+                try
                 {
-                    Console.Error.Write(stack.Counters.ToPrometheus());
+                    await sidecar.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(3));
                 }
-
-                return status;
+                catch (TimeoutException)
+                {
+                    logger.LogWarning("the sidecar did not shut down within 3 s");
+                }
             }
+
+            stack.Stop();
+            loop.Join(TimeSpan.FromSeconds(2));
+            if (s.Debug)
+            {
+                Console.Error.Write(stack.Counters.ToPrometheus());
+            }
+
+            return status;
         }
     }
 }

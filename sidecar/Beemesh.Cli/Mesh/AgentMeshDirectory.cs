@@ -44,7 +44,19 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     }
 
     /// <inheritdoc />
-    public MeshPeer? ResolveIdentity(SpiffeId id) => _snapshot.ByIdentity.GetValueOrDefault(id.ToString());
+    public MeshPeer? ResolveIdentity(SpiffeId id)
+    {
+        // A caller that registered a moment ago may not be in the last refresh yet; without its
+        // mesh address the guest would see the connection come from nowhere.
+        string key = id.ToString();
+        if (_snapshot.ByIdentity.TryGetValue(key, out var peer))
+        {
+            return peer;
+        }
+
+        RefreshOnMiss();
+        return _snapshot.ByIdentity.GetValueOrDefault(key);
+    }
 
     /// <summary>Resolves NAME.NAMESPACE or NAME.NAMESPACE.svc.cluster.local (case-insensitive) to a mesh address.</summary>
     public IPAddress? ResolveName(string name)

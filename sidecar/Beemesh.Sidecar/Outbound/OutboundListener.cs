@@ -139,7 +139,11 @@ public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException or TimeoutException or ObjectDisposedException)
         {
-            Log.OutboundFailed(_logger, where, e.Message);
+            if (!_stop.IsCancellationRequested)
+            {
+                Log.OutboundFailed(_logger, where, e.Message); // at shutdown every flow ends this way: not news
+            }
+
             StreamSplicer.Reset(guest);
         }
         finally
