@@ -7,6 +7,8 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     DemoCommand.Create(),
     DemoServeCommand.Create(),
     ProbeCommand.Create(),
+    DemoTickerCommand.Create(),
+    DemoStreamCommand.Create(),
     AgentCommand.Create(),
     PolicyCommand.Create(),
     StatusCommand.Create(),

@@ -7,7 +7,7 @@ using System.Text;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh demo</c>: shows the userland stack on embedded defaults. It starts a line-echo server
+/// <c>beemesh demo</c>: shows the userland stack, then the mesh (see <see cref="MeshDemo"/>), on embedded defaults. It starts a line-echo server
 /// on host loopback, then runs a guest in its own network namespace (via <c>beemesh run</c>) that
 /// reaches the server through the gateway 10.0.2.2, and publishes a guest port back to the host
 /// so that the host reaches the guest. Everything stays on this machine.
@@ -63,7 +63,11 @@ public static class DemoCommand
         }
 
         bool ok = answer is not null && guest.ExitCode == 0;
-        Console.WriteLine(ok ? "demo: ok" : $"demo: failed (guest exit {guest.ExitCode})");
+        Console.WriteLine(ok ? "netstack: ok" : $"netstack: failed (guest exit {guest.ExitCode})");
+        Console.WriteLine();
+        bool meshOk = MeshDemo.RunAsync(self).GetAwaiter().GetResult();
+        ok &= meshOk;
+        Console.WriteLine(ok ? "demo: ok" : "demo: failed");
         return ok ? 0 : 1;
     }
 
