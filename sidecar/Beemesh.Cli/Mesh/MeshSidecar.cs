@@ -28,6 +28,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly TunnelClientPool _pool;
     private readonly OutboundListener _outbound;
     private readonly MeshDnsServer _dns;
+    private readonly CancellationTokenSource _stop = new();
 
     private MeshSidecar(AgentClient agent, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
         AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener outbound, MeshDnsServer dns)
@@ -41,6 +42,39 @@ public sealed class MeshSidecar : IAsyncDisposable
         _pool = pool;
         _outbound = outbound;
         _dns = dns;
+        _ = ReportLoopAsync();
+    }
+
+    /// <summary>Every 2 s, tells the agent which inbound connections are live (for <c>beemesh status</c>).</summary>
+    private async Task ReportLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), _stop.Token).ConfigureAwait(false);
+                var live = _tunnel.Connections.Connections
+                    .Where(c => !c.IsRevoked)
+                    .Select(c => new Agent.Api.LiveConnection
+                    {
+                        Peer = c.Caller.ToString(),
+                        Port = c.Request.DestinationPort,
+                        Direction = "inbound",
+                        Policy = c.Decision.PolicyName is { } name ? $"{c.Decision.PolicyNamespace}/{name}" : c.Decision.Outcome.ToString(),
+                        Rule = c.Decision.RuleIndex,
+                    })
+                    .ToList();
+                await _agent.ReportConnectionsAsync(new ConnectionReport { WorkloadId = _record.Id, Connections = live }, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or AgentApiException)
+            {
+                // The agent is restarting; the next report catches up.
+            }
+        }
     }
 
     /// <summary>This workload's registration (SPIFFE ID, mesh address).</summary>
@@ -98,6 +132,7 @@ public sealed class MeshSidecar : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
