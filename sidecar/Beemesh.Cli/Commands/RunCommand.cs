@@ -120,8 +120,13 @@ public static class RunCommand
             runner = TapRunner.Start(
                 new TapRunRequest
                 {
-                    Command = s.Command, Mtu = s.Mtu, Ipv6 = s.Ipv6, VnetHeader = s.Offload, ResolvConf = resolvConf,
-                    Address = $"{options.Guest}/{options.PrefixLength}", Gateway = options.Gateway.ToString(),
+                    Command = s.Command,
+                    Mtu = s.Mtu,
+                    Ipv6 = s.Ipv6,
+                    VnetHeader = s.Offload,
+                    ResolvConf = resolvConf,
+                    Address = $"{options.Guest}/{options.PrefixLength}",
+                    Gateway = options.Gateway.ToString(),
                 },
                 TimeSpan.FromSeconds(10));
         }
