@@ -97,6 +97,11 @@ public sealed class TunnelClientPool : IDisposable
             // Many flows, one connection: HTTP/2 multiplexing is the point of the tunnel.
             EnableMultipleHttp2Connections = false,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            // The connection carries the SVID of its handshake, and the peer cuts every flow on
+            // it when that SVID expires. SVIDs rotate at half-life (30 min of a 1 h TTL), so a
+            // connection older than 10 min is not reused for new flows: new flows always ride
+            // a handshake made with a current SVID; flows already on it keep going.
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             SslOptions = ssl,
