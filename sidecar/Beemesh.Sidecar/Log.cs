@@ -17,4 +17,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "guest connection to port {Port} failed: {Error}")]
     public static partial void GuestConnectFailed(ILogger logger, int port, string error);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "refused {Caller} to port {Port}: not in the mesh directory")]
+    public static partial void UnknownCaller(ILogger logger, string caller, int port);
 }

@@ -164,14 +164,24 @@ public sealed class TunnelServer : IAsyncDisposable
             return;
         }
 
+        // The workload sees the caller's mesh address as the connection's source; a caller the
+        // directory does not know has none, and a made-up source would be a lie (or a martian
+        // the guest drops), so it is refused like a denied one.
         MeshPeer? callerPeer = _directory.ResolveIdentity(caller!);
+        if (callerPeer is null)
+        {
+            Log.UnknownCaller(_logger, caller!.ToString(), port);
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
         var request = new AuthorizationRequest
         {
             WorkloadNamespace = _options.WorkloadNamespace,
             WorkloadLabels = _options.WorkloadLabels,
             SourcePrincipal = Principal(caller!),
             SourceNamespace = NamespaceOf(caller!),
-            SourceAddress = callerPeer?.MeshAddress,
+            SourceAddress = callerPeer.MeshAddress,
             DestinationPort = port,
         };
         AuthorizationDecision decision = Connections.Authorize(request);
@@ -185,7 +195,7 @@ public sealed class TunnelServer : IAsyncDisposable
         Stream guest;
         try
         {
-            guest = await _guests.ConnectAsync(callerPeer?.MeshAddress ?? IPAddress.Any, port, context.RequestAborted).ConfigureAwait(false);
+            guest = await _guests.ConnectAsync(callerPeer.MeshAddress, port, context.RequestAborted).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
         {

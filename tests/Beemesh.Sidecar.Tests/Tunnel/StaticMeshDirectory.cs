@@ -12,6 +12,8 @@ internal sealed class StaticMeshDirectory : IMeshDirectory
 
     public void Add(MeshPeer peer) => _byAddress[peer.MeshAddress] = peer;
 
+    public void Remove(IPAddress meshAddress) => _byAddress.TryRemove(meshAddress, out _);
+
     public MeshPeer? ResolveAddress(IPAddress address) => _byAddress.TryGetValue(address, out MeshPeer? peer) ? peer : null;
 
     public MeshPeer? ResolveIdentity(SpiffeId id)

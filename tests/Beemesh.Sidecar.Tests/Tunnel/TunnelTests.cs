@@ -63,6 +63,20 @@ public sealed class TunnelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task CallerUnknownToTheDirectory_IsRefusedWith403()
+    {
+        // A verified SVID is not enough: without a mesh address the workload could not be told
+        // who called, so the connection is refused rather than presented from a made-up source.
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        mesh.Directory.Remove(mesh.Evil.MeshAddress);
+
+        TunnelRefusedException refused = await Assert.ThrowsAsync<TunnelRefusedException>(() => mesh.Evil.Pool.OpenAsync(mesh.Api.Peer, 8080));
+
+        Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+        Assert.Empty(mesh.Api.Guest.Calls);
+    }
+
+    [Fact]
     public async Task AllowPolicyForWeb_RefusesEvilWith403AndAudits()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();
