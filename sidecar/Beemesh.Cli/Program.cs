@@ -12,5 +12,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     AgentCommand.Create(),
     PolicyCommand.Create(),
     StatusCommand.Create(),
+    SidecarCommand.Create(),
 };
 return root.Parse(args).Invoke();

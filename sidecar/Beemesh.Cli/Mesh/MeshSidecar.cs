@@ -26,12 +26,12 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly AgentPolicySource _policies;
     private readonly TunnelServer _tunnel;
     private readonly TunnelClientPool _pool;
-    private readonly OutboundListener _outbound;
-    private readonly MeshDnsServer _dns;
+    private readonly OutboundListener? _outbound;
+    private readonly MeshDnsServer? _dns;
     private readonly CancellationTokenSource _stop = new();
 
     private MeshSidecar(AgentClient agent, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
-        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener outbound, MeshDnsServer dns)
+        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns)
     {
         _agent = agent;
         _record = record;
@@ -80,19 +80,37 @@ public sealed class MeshSidecar : IAsyncDisposable
     /// <summary>This workload's registration (SPIFFE ID, mesh address).</summary>
     public WorkloadRecord Workload => _record;
 
-    /// <summary>Where the stack's DNS forwarder should send queries.</summary>
-    public IPEndPoint DnsEndPoint => _dns.EndPoint;
+    /// <summary>Where the stack's DNS forwarder should send queries (stack mode only).</summary>
+    public IPEndPoint DnsEndPoint => _dns?.EndPoint ?? throw new InvalidOperationException("no stack: no DNS server");
+
+    /// <summary>The mesh as this sidecar sees it.</summary>
+    public AgentMeshDirectory Directory => _directory;
+
+    /// <summary>Pooled mTLS tunnels to peers.</summary>
+    public TunnelClientPool Pool => _pool;
 
     /// <summary>Live inbound tunnelled connections.</summary>
     public LiveConnectionRegistry Connections => _tunnel.Connections;
 
-    /// <summary>Registers the workload and starts every piece; the stack must not run yet.</summary>
-    public static async Task<MeshSidecar> StartAsync(
+    /// <summary>Registers the workload and starts every piece for a workload behind our stack; the stack must not run yet.</summary>
+    public static Task<MeshSidecar> StartAsync(
         string agentDirectory, string name, string @namespace, IReadOnlyList<WorkloadPort> ports, NetworkStack stack,
-        IPEndPoint dnsUpstream, string meshCidr, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        IPEndPoint dnsUpstream, string meshCidr, ILoggerFactory loggerFactory, CancellationToken cancellationToken) =>
+        StartAsync(agentDirectory, name, @namespace, ports, new NetstackGuestConnector(stack), new IPEndPoint(IPAddress.Loopback, FreePort()),
+            stack, dnsUpstream, meshCidr, loggerFactory, cancellationToken);
+
+    /// <summary>
+    /// Registers the workload and starts the sidecar. With a <paramref name="stack"/>, guest flows to
+    /// mesh addresses are claimed and mesh names answered; without one (a sidecar sharing its pod's
+    /// network), only the inbound tunnel runs and callers use <see cref="Pool"/> themselves.
+    /// </summary>
+    public static async Task<MeshSidecar> StartAsync(
+        string agentDirectory, string name, string @namespace, IReadOnlyList<WorkloadPort> ports, IGuestConnector guests,
+        IPEndPoint tunnelListen, NetworkStack? stack, IPEndPoint? dnsUpstream, string meshCidr, ILoggerFactory loggerFactory,
+        CancellationToken cancellationToken)
     {
         var agent = new AgentClient(agentDirectory);
-        int tunnelPort = FreePort();
+        var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
         var record = await agent.RegisterWorkloadAsync(
             new WorkloadRegistration
             {
@@ -100,7 +118,7 @@ public sealed class MeshSidecar : IAsyncDisposable
                 Namespace = @namespace,
                 Pid = Environment.ProcessId,
                 Ports = [.. ports],
-                TunnelEndpoint = $"127.0.0.1:{tunnelPort}",
+                TunnelEndpoint = advertised.ToString(),
             },
             cancellationToken).ConfigureAwait(false);
 
@@ -113,13 +131,19 @@ public sealed class MeshSidecar : IAsyncDisposable
         var policies = new AgentPolicySource(agent);
         await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
         var tunnel = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, tunnelPort), WorkloadNamespace = @namespace },
-            source, directory, policies, new NetstackGuestConnector(stack), loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace },
+            source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pool = new TunnelClientPool(source);
-        var outbound = new OutboundListener(directory, pool, loggerFactory.CreateLogger("beemesh.outbound"));
-        outbound.Start();
-        stack.FlowRedirector = outbound;
-        var dns = new MeshDnsServer(directory.ResolveName, dnsUpstream);
+        OutboundListener? outbound = null;
+        MeshDnsServer? dns = null;
+        if (stack is not null)
+        {
+            outbound = new OutboundListener(directory, pool, loggerFactory.CreateLogger("beemesh.outbound"));
+            outbound.Start();
+            stack.FlowRedirector = outbound;
+            dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
+        }
+
         return new MeshSidecar(agent, record, source, directory, policies, tunnel, pool, outbound, dns);
     }
 
@@ -143,8 +167,16 @@ public sealed class MeshSidecar : IAsyncDisposable
             // The agent is gone or slow; its status shows the dead pid.
         }
 
-        await _dns.DisposeAsync().ConfigureAwait(false);
-        await _outbound.DisposeAsync().ConfigureAwait(false);
+        if (_dns is not null)
+        {
+            await _dns.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_outbound is not null)
+        {
+            await _outbound.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _tunnel.DisposeAsync().ConfigureAwait(false);
         _pool.Dispose();
         _policies.Dispose();

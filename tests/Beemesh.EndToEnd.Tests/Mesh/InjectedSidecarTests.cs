@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Beemesh.EndToEnd.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Beemesh.EndToEnd.Tests.Mesh;
+
+/// <summary>
+/// Injected-container mode: sidecars without a tap (they share the workload's network), one
+/// terminating inbound mTLS for an app on localhost, one exposing that app as a local upstream.
+/// </summary>
+[Collection(NamespacesCollection.Name)]
+public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-injected-").FullName;
+    private readonly List<Process> _processes = [];
+
+    [SkippableFact]
+    public async Task Upstream_port_reaches_the_app_behind_the_other_sidecar_and_policy_applies()
+    {
+        Skip.If(BeemeshEnvironment.BinDirectory is null || !File.Exists(BeemeshEnvironment.BeemeshPath), "out/bin/beemesh is missing: run ./scripts/build");
+        using var app = new TcpListener(IPAddress.Loopback, 0);
+        app.Start();
+        int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
+        _ = ServeAsync(app);
+        Start("agent", "--state-dir", _dir);
+        await WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        int apiTunnel = FreePort(), webTunnel = FreePort(), local = FreePort();
+        var api = Start("sidecar", "--agent", _dir, "--name", "api", "--inbound", $"{apiTunnel}", "--port", $"{appPort}");
+        var web = Start("sidecar", "--agent", _dir, "--name", "web", "--inbound", $"{webTunnel}", "--upstream", $"api.default:{appPort}={local}");
+
+        string? answer = null;
+        var clock = Stopwatch.StartNew();
+        while (answer is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            answer = await TryAskAsync(local);
+            if (answer is null)
+            {
+                await Task.Delay(200);
+            }
+        }
+
+        Assert.Equal("hello from the app", answer);
+
+        // ALLOW only someone else: web's flows are now refused at api's sidecar.
+        string policy = Path.Combine(_dir, "allow-other.yaml");
+        await File.WriteAllTextAsync(policy, """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata:
+              name: api-allow-other
+              namespace: default
+            spec:
+              action: ALLOW
+              rules:
+              - from:
+                - source:
+                    principals: ["example.org/ns/default/sa/other"]
+            """);
+        var apply = Start("policy", "apply", "-f", policy, "--agent", _dir);
+        Assert.True(apply.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, apply.ExitCode);
+        await Task.Delay(300); // the sidecar's policy watch wakes at once; new flows see it
+        Assert.Null(await TryAskAsync(local));
+        output.WriteLine($"api sidecar pid {api.Id}, web sidecar pid {web.Id}");
+    }
+
+    private Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _processes.Add(p);
+        return p;
+    }
+
+    private static async Task ServeAsync(TcpListener app)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await app.AcceptSocketAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            using (client)
+            {
+                await client.SendAsync(Encoding.UTF8.GetBytes("hello from the app\n"));
+                client.Shutdown(SocketShutdown.Send);
+            }
+        }
+    }
+
+    private static async Task<string?> TryAskAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            using var reader = new StreamReader(client.GetStream());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            return await reader.ReadLineAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task WaitForFileAsync(string path)
+    {
+        for (int i = 0; i < 100 && !File.Exists(path); i++)
+        {
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit(TimeSpan.FromSeconds(5));
+            }
+
+            p.Dispose();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+}
