@@ -97,6 +97,7 @@ public sealed class TunnelClientPool : IDisposable
             // Many flows, one connection: HTTP/2 multiplexing is the point of the tunnel.
             EnableMultipleHttp2Connections = false,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            InitialHttp2StreamWindowSize = 8 << 20, // as the server's: one stream may carry a bulk flow
             // The connection carries the SVID of its handshake, and the peer cuts every flow on
             // it when that SVID expires. SVIDs rotate at half-life (30 min of a 1 h TTL), so a
             // connection older than 10 min is not reused for new flows: new flows always ride

@@ -84,6 +84,10 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // Flow-control windows sized for bulk flows between sidecars on one host: the defaults
+            // (768 KiB per stream) cap a stream at window / RTT.
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
             // A tunnel stream is a long-lived TCP flow, not a request with a body to time out.
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
