@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Beemesh.LoadTests.Bench;
 using Beemesh.LoadTests.Clients;
+using Beemesh.LoadTests.MeshBench;
 using Beemesh.LoadTests.Scenarios;
 
 using var cancel = new CancellationTokenSource();
@@ -33,6 +34,10 @@ try
     return args[0] switch
     {
         "bench" => await Bench(args[1..], cancel.Token),
+        "mesh-bench" => await MeshBenchCommand(args[1..], cancel.Token),
+        "rate-client" when args.Length == 5 => PrintStats(RateClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
+        "conn-client" when args.Length == 5 => PrintStats(NewConnectionClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
+        "echo-server" when args.Length == 3 => await EchoServer.RunAsync(Address(args[1]), Int(args[2]), cancel.Token),
         "connect-client" when args.Length is 4 or 5 => PrintStats(ConnectClient.Run(
             Address(args[1]), Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), args.Length == 5 ? Int(args[4]) : 4, cancel.Token)),
         "pingpong-client" when args.Length == 4 => PrintStats(PingPongClient.Run(
@@ -92,6 +97,30 @@ static async Task<int> Bench(string[] benchArgs, CancellationToken token)
     return 0;
 }
 
+static async Task<int> MeshBenchCommand(string[] meshArgs, CancellationToken token)
+{
+    MeshBenchOptions? options = MeshBenchOptions.Parse(meshArgs, Console.Error);
+    if (options is null)
+    {
+        return 2;
+    }
+
+    var log = new CommandLog();
+    MachineInfo machine = MachineInfo.Collect();
+    MeshBenchResults results = await new MeshBenchRunner(options, log, Console.Error).RunAsync(token);
+    string report = MeshReport.Build(machine, options, ["mesh-bench", .. meshArgs], results, log);
+    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
+    if (directory is not null)
+    {
+        Directory.CreateDirectory(directory);
+    }
+
+    await File.WriteAllTextAsync(options.OutPath, report, token);
+    Console.WriteLine(report);
+    Console.Error.WriteLine($"report written to {options.OutPath}");
+    return 0;
+}
+
 static int PrintStats(ScenarioStats stats)
 {
     Console.WriteLine(JsonSerializer.Serialize(stats, ScenarioStatsJsonContext.Default.ScenarioStats));
@@ -112,5 +141,9 @@ static int Usage()
     Console.Error.WriteLine("       beemesh-loadtests connect-client HOST PORT SECONDS [COPIES]");
     Console.Error.WriteLine("       beemesh-loadtests pingpong-client HOST PORT SECONDS");
     Console.Error.WriteLine("       beemesh-loadtests hold-client HOST PORT COUNT");
+    Console.Error.WriteLine("       " + MeshBenchOptions.Usage["usage: ".Length..]);
+    Console.Error.WriteLine("       beemesh-loadtests rate-client HOST PORT SECONDS RATE");
+    Console.Error.WriteLine("       beemesh-loadtests conn-client HOST PORT SECONDS COPIES");
+    Console.Error.WriteLine("       beemesh-loadtests echo-server ADDRESS PORT");
     return 2;
 }

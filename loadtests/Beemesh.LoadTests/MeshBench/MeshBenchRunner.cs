@@ -1,0 +1,344 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Beemesh.LoadTests.Bench;
+using Beemesh.LoadTests.Scenarios;
+
+namespace Beemesh.LoadTests.MeshBench;
+
+/// <summary>
+/// Runs the mesh measurements side by side: a node agent in a temp directory, an <c>api</c>
+/// workload (iperf3 server, echo server, ticker) and <c>web</c> callers, against the direct path
+/// through the stack and a haproxy mutual-TLS pair on loopback. Everything it starts is killed
+/// on the way out, also on Ctrl-C.
+/// </summary>
+internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, TextWriter progress)
+{
+    private const int IperfPort = 5201;
+    private const int EchoPort = 7000;
+    private const int TickerPort = 9000;
+    private const string DenyName = "api-deny-web";
+
+    private const string DenyWeb = """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata:
+          name: api-deny-web
+          namespace: default
+        spec:
+          action: DENY
+          rules:
+          - from:
+            - source:
+                principals: ["example.org/ns/default/sa/web"]
+        """;
+
+    private readonly string _self = Environment.ProcessPath ?? Path.Combine(AppContext.BaseDirectory, "beemesh-loadtests");
+    private readonly MeshBenchResults _results = new();
+    private string _work = "";
+    private string _agentDir = "";
+
+    public async Task<MeshBenchResults> RunAsync(CancellationToken token)
+    {
+        _work = Directory.CreateTempSubdirectory("beemesh-meshbench-").FullName;
+        _agentDir = Path.Combine(_work, "agent");
+        Directory.CreateDirectory(_agentDir);
+        try
+        {
+            await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", _agentDir], Log("agent"), log, "setup");
+            using var admin = new AdminSocketClient(_agentDir);
+            await WaitAsync(() => admin.ResolvesAsync("nothing.default", token).ContinueWith(_ => File.Exists(Path.Combine(_agentDir, "admin.sock")), token), "agent admin socket", token).ConfigureAwait(false);
+
+            await using IperfServer iperf = await IperfServer.StartAsync(_work, "host", log, token).ConfigureAwait(false);
+            await using HostTcpServer echo = HostTcpServer.Echo();
+            log.Add("setup", ["(in-process echo server on 127.0.0.1:" + echo.Port.ToString(CultureInfo.InvariantCulture) + ")"]);
+            await using HaproxyPair haproxy = await HaproxyPair.StartAsync(_work, [iperf.Port, echo.Port], log, token).ConfigureAwait(false);
+
+            string guestScript = $"iperf3 -s -p {IperfPort} & ncat -l -k {TickerPort} -c 'while true; do echo tick; sleep 0.05; done' & exec {CommandLog.QuoteOne(_self)} echo-server 0.0.0.0 {EchoPort}";
+            await using MeshProcess api = MeshProcess.Start(
+                [options.BeemeshPath, "run", "--agent", _agentDir, "--name", "api", "--port", $"{IperfPort}", "--port", $"{EchoPort}", "--port", $"{TickerPort}", "--", "/bin/sh", "-c", guestScript],
+                Log("api"), log, "setup", marker: "echo-server listening");
+            await api.Marker.WaitAsync(TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
+            await WaitAsync(() => admin.ResolvesAsync("api.default", token), "api registration", token).ConfigureAwait(false);
+            await Task.Delay(1000, token).ConfigureAwait(false);
+
+            await ThroughputAsync(iperf.Port, haproxy.Fronts[0], token).ConfigureAwait(false);
+            await LatencyAsync(echo.Port, haproxy.Fronts[1], token).ConfigureAwait(false);
+            await ConnectionsAsync(echo.Port, haproxy.Fronts[1], admin, token).ConfigureAwait(false);
+            await IdleRssAsync(admin, token).ConfigureAwait(false);
+            await RevocationAsync(admin, token).ConfigureAwait(false);
+            return _results;
+        }
+        finally
+        {
+            ChildProcesses.KillAll();
+            try
+            {
+                Directory.Delete(_work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private string[] Mesh(string? name, params string[] command)
+    {
+        var argv = new List<string> { options.BeemeshPath, "run", "--agent", _agentDir };
+        if (name is not null)
+        {
+            argv.Add("--name");
+            argv.Add(name);
+        }
+
+        argv.Add("--");
+        argv.AddRange(command);
+        return [.. argv];
+    }
+
+    private async Task ThroughputAsync(int hostIperf, int haproxyFront, CancellationToken token)
+    {
+        string s = options.ThroughputSeconds.ToString(CultureInfo.InvariantCulture);
+        string p = hostIperf.ToString(CultureInfo.InvariantCulture);
+        string h = haproxyFront.ToString(CultureInfo.InvariantCulture);
+        await IperfAsync("loopback (no stack)", ["iperf3", "-c", "127.0.0.1", "-p", p, "-t", s, "-J"], token).ConfigureAwait(false);
+        await IperfAsync("direct (guest -> 10.0.2.2)", Mesh(null, "iperf3", "-c", "10.0.2.2", "-p", p, "-t", s, "-J"), token).ConfigureAwait(false);
+        await IperfAsync("haproxy mTLS pair", ["iperf3", "-c", "127.0.0.1", "-p", h, "-t", s, "-J"], token).ConfigureAwait(false);
+        await IperfAsync("beemesh tunnel (web -> api)", Mesh("web", "iperf3", "-c", "api", "-p", IperfPort.ToString(CultureInfo.InvariantCulture), "-t", s, "-J"), token).ConfigureAwait(false);
+    }
+
+    private async Task IperfAsync(string path, string[] argv, CancellationToken token)
+    {
+        progress.WriteLine($"mesh-bench: throughput, {path}");
+        log.Add("throughput", argv);
+        ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(options.ThroughputSeconds + 60), token).ConfigureAwait(false);
+        try
+        {
+            int start = run.StandardOutput.IndexOf('{', StringComparison.Ordinal);
+            using JsonDocument json = JsonDocument.Parse(start >= 0 ? run.StandardOutput[start..] : "{}");
+            if (json.RootElement.TryGetProperty("error", out JsonElement error))
+            {
+                throw new InvalidOperationException(error.GetString());
+            }
+
+            double bps = json.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
+            _results.ThroughputGbps[path] = bps / 1e9;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            _results.ThroughputGbps[path] = null;
+            _results.Notes.Add($"throughput {path}: failed ({ex.Message}; exit {run.ExitCode}; {Last(run.StandardError)})");
+        }
+    }
+
+    private async Task LatencyAsync(int hostEcho, int haproxyFront, CancellationToken token)
+    {
+        string s = options.LatencySeconds.ToString(CultureInfo.InvariantCulture);
+        string rate = MeshBenchOptions.RequestRate.ToString(CultureInfo.InvariantCulture);
+        string e = hostEcho.ToString(CultureInfo.InvariantCulture);
+        await ClientAsync(_results.Latency, "latency", "loopback (no stack)", [_self, "rate-client", "127.0.0.1", e, s, rate], RateClient.StepName, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", "direct (guest -> 10.0.2.2)", Mesh(null, _self, "rate-client", "10.0.2.2", e, s, rate), RateClient.StepName, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", "haproxy mTLS pair", [_self, "rate-client", "127.0.0.1", haproxyFront.ToString(CultureInfo.InvariantCulture), s, rate], RateClient.StepName, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", "beemesh tunnel (web -> api)", Mesh("web", _self, "rate-client", "api", EchoPort.ToString(CultureInfo.InvariantCulture), s, rate), RateClient.StepName, token).ConfigureAwait(false);
+    }
+
+    private async Task ConnectionsAsync(int hostEcho, int haproxyFront, AdminSocketClient admin, CancellationToken token)
+    {
+        string s = options.ConnectionSeconds.ToString(CultureInfo.InvariantCulture);
+        string copies = MeshBenchOptions.ConnectionCopies.ToString(CultureInfo.InvariantCulture);
+        string e = hostEcho.ToString(CultureInfo.InvariantCulture);
+        await ClientAsync(_results.Connections, "connections", "direct (guest -> 10.0.2.2)", Mesh(null, _self, "conn-client", "10.0.2.2", e, s, copies), NewConnectionClient.StepName, token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", "haproxy mTLS pair", [_self, "conn-client", "127.0.0.1", haproxyFront.ToString(CultureInfo.InvariantCulture), s, copies], NewConnectionClient.StepName, token).ConfigureAwait(false);
+        string before = await admin.MetricsAsync(token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", "beemesh tunnel (web -> api)", Mesh("web", _self, "conn-client", "api", EchoPort.ToString(CultureInfo.InvariantCulture), s, copies), NewConnectionClient.StepName, token).ConfigureAwait(false);
+        string after = await admin.MetricsAsync(token).ConfigureAwait(false);
+        string? handshakes = HandshakeDelta(before, after);
+        _results.MeshHandshakes = handshakes ?? "not visible in the agent's metrics (tunnels are pooled: one HTTP/2 connection per peer per sidecar run)";
+    }
+
+    private static string? HandshakeDelta(string before, string after)
+    {
+        static Dictionary<string, double> Parse(string text)
+        {
+            var values = new Dictionary<string, double>();
+            foreach (string line in text.Split('\n'))
+            {
+                if (line.StartsWith('#') || !line.Contains("handshake", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                int space = line.LastIndexOf(' ');
+                if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+                {
+                    values[line[..space]] = value;
+                }
+            }
+
+            return values;
+        }
+
+        Dictionary<string, double> a = Parse(before);
+        Dictionary<string, double> b = Parse(after);
+        if (b.Count == 0)
+        {
+            return null;
+        }
+
+        return string.Join(", ", b.Select(kv => $"{kv.Key} +{kv.Value - a.GetValueOrDefault(kv.Key):0}"));
+    }
+
+    private async Task ClientAsync(Dictionary<string, StepStats?> into, string scope, string path, string[] argv, string step, CancellationToken token)
+    {
+        progress.WriteLine($"mesh-bench: {scope}, {path}");
+        log.Add(scope, argv);
+        ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(120), token).ConfigureAwait(false);
+        string? jsonLine = run.StandardOutput.Split('\n').LastOrDefault(static l => l.TrimStart().StartsWith('{'));
+        try
+        {
+            ScenarioStats stats = JsonSerializer.Deserialize(jsonLine ?? "", ScenarioStatsJsonContext.Default.ScenarioStats)
+                ?? throw new JsonException("no stats");
+            StepStats stepStats = stats.GetStep(step);
+            into[path] = stepStats;
+            if (stepStats.FailCount > 0)
+            {
+                _results.Notes.Add($"{scope} {path}: {stepStats.FailCount} of {stepStats.RequestCount} failed (first: {stepStats.FirstFailure})");
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            into[path] = null;
+            _results.Notes.Add($"{scope} {path}: failed (exit {run.ExitCode}; {Last(run.StandardError)})");
+        }
+    }
+
+    private async Task IdleRssAsync(AdminSocketClient admin, CancellationToken token)
+    {
+        progress.WriteLine("mesh-bench: idle sidecar RSS");
+        await using MeshProcess idle = MeshProcess.Start(Mesh("idle", "sleep", "600"), Log("idle"), log, "rss");
+        await WaitAsync(() => admin.ResolvesAsync("idle.default", token), "idle registration", token).ConfigureAwait(false);
+        await Task.Delay(2000, token).ConfigureAwait(false);
+        _results.IdleSidecarRssKib = VmRssKib(idle.Pid);
+        foreach (int child in Children(idle.Pid))
+        {
+            _results.IdleGuestRssKib = (_results.IdleGuestRssKib ?? 0) + (VmRssKib(child) ?? 0);
+        }
+    }
+
+    private async Task RevocationAsync(AdminSocketClient admin, CancellationToken token)
+    {
+        for (int i = 0; i < options.RevocationTries; i++)
+        {
+            progress.Write(i == 0 ? "mesh-bench: revocation " : ".");
+            await using MeshProcess web = MeshProcess.Start(Mesh("web", "ncat", "--recv-only", "api", TickerPort.ToString(CultureInfo.InvariantCulture)),
+                Log("revocation"), i == 0 ? log : new CommandLog(), "revocation", marker: "tick");
+            try
+            {
+                await web.Marker.WaitAsync(TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _results.RevocationFailures++;
+                _results.Notes.Add($"revocation try {i + 1}: the stream never started ({web.Tail()})");
+                continue;
+            }
+
+            if (i == 0)
+            {
+                log.Add("revocation", ["POST", "admin.sock:/v1/policies", "(DENY principals example.org/ns/default/sa/web)"]);
+                log.Add("revocation", ["DELETE", "admin.sock:/v1/policies/default/" + DenyName]);
+            }
+
+            await admin.ApplyPolicyAsync(DenyWeb, token).ConfigureAwait(false);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                await web.WaitForExitAsync(token).WaitAsync(TimeSpan.FromSeconds(10), token).ConfigureAwait(false);
+                _results.RevocationMs.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            catch (TimeoutException)
+            {
+                _results.RevocationFailures++;
+                _results.Notes.Add($"revocation try {i + 1}: the stream was not cut within 10 s");
+            }
+            finally
+            {
+                await admin.DeletePolicyAsync("default", DenyName, token).ConfigureAwait(false);
+            }
+        }
+
+        progress.WriteLine();
+    }
+
+    private async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new InvalidOperationException($"timed out waiting for {what}");
+            }
+
+            await Task.Delay(50, token).ConfigureAwait(false);
+        }
+    }
+
+    private string Log(string name) => Path.Combine(_work, name + ".log");
+
+    private static string Last(string text)
+    {
+        string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return lines.Length == 0 ? "no output" : lines[^1];
+    }
+
+    private static long? VmRssKib(int pid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+
+    private static IEnumerable<int> Children(int pid)
+    {
+        var result = new List<int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int candidate))
+            {
+                continue;
+            }
+
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == pid)
+                {
+                    result.Add(candidate);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return result;
+    }
+
+}

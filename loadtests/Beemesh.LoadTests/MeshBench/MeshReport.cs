@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text;
+using Beemesh.LoadTests.Bench;
+using Beemesh.LoadTests.Scenarios;
+
+namespace Beemesh.LoadTests.MeshBench;
+
+/// <summary>Renders a mesh-bench run as Markdown: tables, then every command that ran.</summary>
+internal static class MeshReport
+{
+    private const string Direct = "direct (guest -> 10.0.2.2)";
+    private const string Haproxy = "haproxy mTLS pair";
+    private const string Mesh = "beemesh tunnel (web -> api)";
+
+    public static string Build(MachineInfo machine, MeshBenchOptions options, IReadOnlyList<string> args, MeshBenchResults r, CommandLog log)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Beemesh mesh benchmark");
+        sb.AppendLine();
+        if (options.Quick)
+        {
+            sb.AppendLine("**Quick run (3 s measurements, 20 revocations): indicative numbers only.**");
+            sb.AppendLine();
+        }
+
+        sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-mesh`)  "));
+        sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}. The machine is shared with other builds: expect noise."));
+        sb.AppendLine();
+        sb.AppendLine("Paths: **loopback** = host process to host 127.0.0.1, no stack. **direct** = a `beemesh run` guest (no mesh name) to the host's 127.0.0.1 via 10.0.2.2, the baseline through the stack. " +
+            "**haproxy** = client -> haproxy (TCP mode, originates TLS 1.3 with a client certificate) -> haproxy (terminates TLS, requires the client certificate) -> server, all on 127.0.0.1, throwaway ECDSA P-256 CA from openssl. " +
+            "**beemesh** = guest `web` -> its sidecar -> HTTP/2 extended CONNECT over mutual TLS 1.3 with SVIDs -> `api`'s sidecar -> `api`'s guest, by name (`api`).");
+        sb.AppendLine();
+
+        sb.AppendLine(Inv($"## 1. Throughput, one TCP stream (iperf3, {options.ThroughputSeconds} s)"));
+        sb.AppendLine();
+        sb.AppendLine("| path | Gbit/s | vs direct | vs haproxy |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        double? direct = r.ThroughputGbps.GetValueOrDefault(Direct);
+        double? haproxy = r.ThroughputGbps.GetValueOrDefault(Haproxy);
+        foreach ((string path, double? gbps) in r.ThroughputGbps)
+        {
+            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {Ratio(gbps, direct)} | {Ratio(gbps, haproxy)} |"));
+        }
+
+        sb.AppendLine();
+        sb.AppendLine(Inv($"## 2. Request/response latency at {MeshBenchOptions.RequestRate} req/s ({options.LatencySeconds} s, after 1 s warm-up)"));
+        sb.AppendLine();
+        sb.AppendLine(Inv($"Open loop (LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection (established before measuring), so connection setup is not in these numbers; a request injected while the previous one is in flight waits, and the wait counts. ") +
+            "The client runs where the path starts (on the host, or inside the guest through `beemesh run -- beemesh-loadtests rate-client ...`) and prints JSON stats. The echo server runs on the host (loopback, direct, haproxy) or inside `api`'s guest (beemesh). Added = p minus the same percentile of direct.");
+        sb.AppendLine();
+        sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | added p50 | added p99 | added p99.9 |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        StepStats? directLatency = r.Latency.GetValueOrDefault(Direct);
+        foreach ((string path, StepStats? s) in r.Latency)
+        {
+            if (s is null)
+            {
+                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | |"));
+                continue;
+            }
+
+            LatencyStats l = s.Latency;
+            LatencyStats? d = directLatency?.Latency;
+            sb.AppendLine(Inv($"| {path} | {s.RequestCount} | {s.FailCount} | {l.P50Us:0} | {l.P99Us:0} | {l.P999Us:0} | {l.MaxUs:0} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
+        }
+
+        sb.AppendLine();
+        sb.AppendLine(Inv($"## 3. New connections per second ({options.ConnectionSeconds} s, {MeshBenchOptions.ConnectionCopies} concurrent loops: connect, 1-byte round trip, close)"));
+        sb.AppendLine();
+        sb.AppendLine("| path | connections/s | failed | p50 µs | p99 µs |");
+        sb.AppendLine("|---|---:|---:|---:|---:|");
+        foreach ((string path, StepStats? s) in r.Connections)
+        {
+            sb.AppendLine(s is null
+                ? Inv($"| {path} | failed | | | |")
+                : Inv($"| {path} | {s.Rps:0} | {s.FailCount} | {s.Latency.P50Us:0} | {s.Latency.P99Us:0} |"));
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("Every haproxy connection is a new TLS 1.3 handshake between the two haproxy processes (TCP mode does not pool). " +
+            "Every beemesh connection is a new guest TCP flow and a new HTTP/2 stream; the TLS connection between the sidecars is pooled, so the handshake count is per sidecar run, not per flow. " +
+            Inv($"TLS handshakes during the beemesh test: {r.MeshHandshakes}."));
+        sb.AppendLine();
+
+        sb.AppendLine("## 4. Idle sidecar memory");
+        sb.AppendLine();
+        sb.AppendLine(Inv($"VmRSS of the `beemesh run --name idle -- sleep 600` process (stack + sidecar, shared .NET runtime, not NativeAOT), 2 s after it registered: **{Num(r.IdleSidecarRssKib / 1024.0, "0.0")} MiB**") +
+            Inv($" (its guest `sleep`: {Num(r.IdleGuestRssKib / 1024.0, "0.0")} MiB, not included)."));
+        sb.AppendLine();
+
+        sb.AppendLine(Inv($"## 5. Revocation latency ({options.RevocationTries} tries)"));
+        sb.AppendLine();
+        sb.AppendLine("`web` holds a live stream (`ncat --recv-only api 9000`; `api`'s guest ticks every 50 ms); the harness POSTs a DENY for web to the agent's admin socket and measures, on the host, " +
+            "from the POST returning to the `beemesh run --name web` process exiting (the stream's reset reaches ncat, ncat exits, the sidecar shuts down). Then it DELETEs the policy and starts a new stream.");
+        sb.AppendLine();
+        sb.AppendLine("| tries cut | not cut | min ms | p50 ms | p90 ms | p99 ms | max ms |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
+        List<double> ms = [.. r.RevocationMs];
+        ms.Sort();
+        sb.AppendLine(ms.Count == 0
+            ? Inv($"| 0 | {r.RevocationFailures} | | | | | |")
+            : Inv($"| {ms.Count} | {r.RevocationFailures} | {ms[0]:0.0} | {Pct(ms, 50):0.0} | {Pct(ms, 90):0.0} | {Pct(ms, 99):0.0} | {ms[^1]:0.0} |"));
+        sb.AppendLine();
+
+        if (r.Notes.Count > 0)
+        {
+            sb.AppendLine("## Notes from this run");
+            sb.AppendLine();
+            foreach (string note in r.Notes)
+            {
+                sb.AppendLine("- " + note);
+            }
+
+            sb.AppendLine();
+        }
+
+        sb.AppendLine("## Commands");
+        sb.AppendLine();
+        sb.AppendLine("Temp paths and ports differ per run. Guests reach the host's 127.0.0.1 as 10.0.2.2.");
+        sb.AppendLine();
+        sb.AppendLine("```sh");
+        foreach ((string scope, string command) in log.Entries)
+        {
+            sb.AppendLine(Inv($"# {scope}"));
+            sb.AppendLine(command);
+        }
+
+        sb.AppendLine("```");
+        return sb.ToString();
+    }
+
+    private static double Pct(List<double> sorted, double p)
+    {
+        int index = (int)Math.Ceiling(p / 100 * sorted.Count) - 1;
+        return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+    }
+
+    private static string Num(double? value, string format) => value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "failed";
+
+    private static string Ratio(double? value, double? baseline) =>
+        value is { } v && baseline is { } b && b > 0 ? (v / b).ToString("0.00", CultureInfo.InvariantCulture) + "x" : "-";
+
+    private static string Added(double value, double? baseline) =>
+        baseline is { } b ? (value - b).ToString("+0;-0", CultureInfo.InvariantCulture) : "-";
+
+    private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
