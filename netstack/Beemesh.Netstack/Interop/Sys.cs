@@ -125,6 +125,11 @@ internal static unsafe partial class Sys
     public static partial int eventfd(uint initval, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    public const int SIGTERM = 15;
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial nint read(int fd, byte* buf, nint count);
 
     [LibraryImport("libc", SetLastError = true)]

@@ -179,6 +179,17 @@ public static class RunCommand
             var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
             loop.Start();
             runner.Release();
+
+            // SIGTERM/SIGINT go to the command (as with pasta): we exit when it does, with its status.
+            int child = runner.Process.Id;
+            void Forward(System.Runtime.InteropServices.PosixSignalContext c)
+            {
+                c.Cancel = true;
+                Beemesh.Netstack.Interop.Sys.kill(child, Beemesh.Netstack.Interop.Sys.SIGTERM);
+            }
+
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Forward);
+            using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Forward);
             int status = await runner.WaitForExitAsync(CancellationToken.None);
             if (sidecar is not null)
             {
