@@ -222,7 +222,7 @@ public sealed class TunnelServer : IAsyncDisposable
         try
         {
             await StreamSplicer.SpliceAsync(
-                tunnel,
+                new FramedInboundStream(tunnel),
                 async () => await context.Response.CompleteAsync().ConfigureAwait(false),
                 guest,
                 () => StreamSplicer.ShutdownWrite(guest),

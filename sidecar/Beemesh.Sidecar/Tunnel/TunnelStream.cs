@@ -4,8 +4,8 @@ namespace Beemesh.Sidecar.Tunnel;
 /// One tunnelled flow as seen by the calling side: reads come from the CONNECT response body,
 /// writes go out as request DATA frames on the same HTTP/2 stream. Disposing resets the stream
 /// (RST_STREAM) if it is still open. Owned by whoever opened it.
-/// Limitation: .NET's HttpClient offers no way to send END_STREAM on an extended CONNECT stream
-/// without resetting it, so the calling side cannot half-close; see <see cref="ShutdownWriteAsync"/>.
+/// Writes are framed (<see cref="TunnelFraming"/>): .NET's HttpClient cannot send END_STREAM on an
+/// extended CONNECT stream without resetting it, so the caller's half-close travels as a FIN frame.
 /// </summary>
 public sealed class TunnelStream : Stream
 {
@@ -36,12 +36,10 @@ public sealed class TunnelStream : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>
-    /// Ends the upstream direction as far as HttpClient allows: nothing more is written, reading goes
-    /// on until the destination ends its side. The destination does not see a FIN (HttpClient cannot
-    /// send END_STREAM on an extended CONNECT stream), so a peer that waits for one waits until the
-    /// caller closes the whole flow.
+    /// Half-closes the upstream direction: sends the FIN frame, which the destination's sidecar
+    /// turns into a FIN to its workload; reading goes on until the destination ends its side.
     /// </summary>
-    public ValueTask ShutdownWriteAsync() => ValueTask.CompletedTask;
+    public ValueTask ShutdownWriteAsync() => TunnelFraming.WriteFinAsync(_up, CancellationToken.None);
 
     /// <inheritdoc />
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _down.ReadAsync(buffer, cancellationToken);
@@ -53,13 +51,13 @@ public sealed class TunnelStream : Stream
     public override int Read(byte[] buffer, int offset, int count) => _down.Read(buffer, offset, count);
 
     /// <inheritdoc />
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _up.WriteAsync(buffer, cancellationToken);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => TunnelFraming.WriteChunkAsync(_up, buffer, cancellationToken);
 
     /// <inheritdoc />
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _up.WriteAsync(buffer, offset, count, cancellationToken);
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => TunnelFraming.WriteChunkAsync(_up, buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => _up.Write(buffer, offset, count);
+    public override void Write(byte[] buffer, int offset, int count) => TunnelFraming.WriteChunkAsync(_up, buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
 
     /// <inheritdoc />
     public override Task FlushAsync(CancellationToken cancellationToken) => _up.FlushAsync(cancellationToken);

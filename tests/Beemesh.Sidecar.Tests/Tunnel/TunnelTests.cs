@@ -63,6 +63,25 @@ public sealed class TunnelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task CallerHalfClose_ReachesWorkloadAsFin_AndTheFlowEnds()
+    {
+        // HttpClient cannot end the request side of an extended CONNECT, so the FIN travels as a
+        // frame. Without it a flow whose caller closes first stays open forever on both sides,
+        // and the pooled connection runs out of streams.
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+
+        await using TunnelStream tunnel = await mesh.Web.Outbound.OpenAsync(new IPEndPoint(mesh.Api.MeshAddress, 8080));
+        await tunnel.WriteAsync("last words"u8.ToArray());
+        await tunnel.FlushAsync();
+        await tunnel.ShutdownWriteAsync();
+        string echoed = await ReadToEndAsync(tunnel);
+
+        Assert.Equal("last words", echoed); // the workload echoed, saw the FIN, and closed: end of stream
+        Assert.True(await WaitUntilAsync(() => mesh.Api.Guest.Endings.Contains("fin")));
+        Assert.True(await WaitUntilAsync(() => mesh.Api.Server.Connections.Count == 0));
+    }
+
+    [Fact]
     public async Task CallerUnknownToTheDirectory_IsRefusedWith403()
     {
         // A verified SVID is not enough: without a mesh address the workload could not be told
