@@ -71,11 +71,7 @@ public static class AgentCommand
     {
         TextWriter output = parse.InvocationConfiguration.Output;
         TextWriter error = parse.InvocationConfiguration.Error;
-        using var loggerFactory = LoggerFactory.Create(b =>
-        {
-            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
-            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        });
+        using var loggerFactory = CliSupport.CreateLoggerFactory(debug);
 
         // SIGTERM (systemd, podman, kill) stops the agent as cleanly as Ctrl+C does.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -31,7 +31,7 @@ public static class DemoCommand
         _ = ServeAsync(server);
         Console.WriteLine($"host: echo server on 127.0.0.1:{port}");
 
-        int published = FreePort();
+        int published = CliSupport.FreeLoopbackPort();
         // The guest: reach the host through the gateway, then serve one line on 8080 for the host.
         string guestScript =
             $"\"{self}\" probe 10.0.2.2 {port} 'hello from the guest' && " +
@@ -110,10 +110,4 @@ public static class DemoCommand
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

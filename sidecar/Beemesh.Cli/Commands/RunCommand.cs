@@ -81,15 +81,13 @@ public static class RunCommand
         var meshPorts = new List<WorkloadPort>();
         foreach (string p in s.Ports)
         {
-            string[] parts = p.Split('/');
-            if (!int.TryParse(parts[0], out int port) || port is < 1 or > 65535 || parts.Length > 2
-                || (parts.Length == 2 && parts[1] is not ("tcp" or "http")))
+            if (!CliSupport.TryParseMeshPort(p, out var port, out string? error))
             {
-                Console.Error.WriteLine($"beemesh run: invalid --port '{p}': expected PORT[/tcp|/http] with PORT 1-65535");
+                Console.Error.WriteLine($"beemesh run: {error}");
                 return 2;
             }
 
-            meshPorts.Add(new WorkloadPort { Port = port, Protocol = parts.Length == 2 ? parts[1] : "tcp" });
+            meshPorts.Add(port!);
         }
 
         if (s.Name is null && s.Ports.Length > 0)
@@ -99,11 +97,7 @@ public static class RunCommand
         }
 
         // Logs go to stderr: stdout belongs to the command being run.
-        using var loggerFactory = LoggerFactory.Create(b =>
-        {
-            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(s.Debug ? LogLevel.Debug : LogLevel.Warning);
-            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        });
+        using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         var logger = loggerFactory.CreateLogger("beemesh.run");
         var options = new StackOptions { Mtu = s.Mtu, EnableIpv6 = s.Ipv6, DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment() };
 

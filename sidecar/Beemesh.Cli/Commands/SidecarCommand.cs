@@ -68,21 +68,16 @@ public static class SidecarCommand
         var ports = new List<WorkloadPort>();
         foreach (string p in portTexts)
         {
-            string[] parts = p.Split('/');
-            if (!int.TryParse(parts[0], out int port) || port is < 1 or > 65535 || parts.Length > 2 || (parts.Length == 2 && parts[1] is not ("tcp" or "http")))
+            if (!CliSupport.TryParseMeshPort(p, out var port, out string? error))
             {
-                Console.Error.WriteLine($"beemesh sidecar: invalid --port '{p}': expected PORT[/tcp|/http]");
+                Console.Error.WriteLine($"beemesh sidecar: {error}");
                 return 2;
             }
 
-            ports.Add(new WorkloadPort { Port = port, Protocol = parts.Length == 2 ? parts[1] : "tcp" });
+            ports.Add(port!);
         }
 
-        using var loggerFactory = LoggerFactory.Create(b =>
-        {
-            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
-            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        });
+        using var loggerFactory = CliSupport.CreateLoggerFactory(debug);
         MeshSidecar sidecar;
         try
         {

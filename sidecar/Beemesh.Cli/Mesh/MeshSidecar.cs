@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Beemesh.Agent.Api;
+using Beemesh.Cli.Commands;
 using Beemesh.Netstack.Stack;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Outbound;
@@ -96,7 +97,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     public static Task<MeshSidecar> StartAsync(
         string agentDirectory, string name, string @namespace, IReadOnlyList<WorkloadPort> ports, NetworkStack stack,
         IPEndPoint dnsUpstream, string meshCidr, ILoggerFactory loggerFactory, CancellationToken cancellationToken) =>
-        StartAsync(agentDirectory, name, @namespace, ports, new NetstackGuestConnector(stack), new IPEndPoint(IPAddress.Loopback, FreePort()),
+        StartAsync(agentDirectory, name, @namespace, ports, new NetstackGuestConnector(stack), new IPEndPoint(IPAddress.Loopback, CliSupport.FreeLoopbackPort()),
             stack, dnsUpstream, meshCidr, loggerFactory, cancellationToken);
 
     /// <summary>
@@ -147,12 +148,6 @@ public sealed class MeshSidecar : IAsyncDisposable
         return new MeshSidecar(agent, record, source, directory, policies, tunnel, pool, outbound, dns);
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Sockets;
+using Beemesh.Agent.Api;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Cli.Commands;
+
+/// <summary>Small pieces every command needs the same way.</summary>
+public static class CliSupport
+{
+    /// <summary>
+    /// Single-line console logs on stderr (stdout belongs to the command or to the output the
+    /// user asked for): warnings and up, or everything with <paramref name="debug"/>.
+    /// </summary>
+    public static ILoggerFactory CreateLoggerFactory(bool debug) => LoggerFactory.Create(b =>
+    {
+        b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
+        b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+
+    /// <summary>Parses a <c>--port</c> value, <c>PORT[/tcp|/http]</c>; on failure <paramref name="error"/> says why.</summary>
+    public static bool TryParseMeshPort(string text, out WorkloadPort? port, out string? error)
+    {
+        port = null;
+        error = null;
+        string[] parts = text.Split('/');
+        if (!int.TryParse(parts[0], out int number) || number is < 1 or > 65535 || parts.Length > 2
+            || (parts.Length == 2 && parts[1] is not ("tcp" or "http")))
+        {
+            error = $"invalid --port '{text}': expected PORT[/tcp|/http] with PORT 1-65535";
+            return false;
+        }
+
+        port = new WorkloadPort { Port = number, Protocol = parts.Length == 2 ? parts[1] : "tcp" };
+        return true;
+    }
+
+    /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the caller binds it next).</summary>
+    public static int FreeLoopbackPort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+}
