@@ -58,7 +58,7 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
 
         byte* sa = stackalloc byte[IpAddr.SockAddrSize];
         var span = new Span<byte>(sa, IpAddr.SockAddrSize);
-        int len = v6 ? WriteV6(host, (ushort)rule.HostPort, span) : IpAddr.WriteSockAddr(host, (ushort)rule.HostPort, span);
+        int len = IpAddr.WriteSockAddr(host, (ushort)rule.HostPort, span, ipv6: v6);
         if (Sys.bind(fd, sa, len) < 0 || (tcp && Sys.listen(fd, 1024) < 0))
         {
             int errno = Sys.Errno;
@@ -69,16 +69,6 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
         var listener = new PortForwardListener(stack, rule, fd);
         listener._token = stack.Loop.Add(fd, Sys.EPOLLIN, listener);
         return listener;
-    }
-
-    // "::" must stay an IPv6 sockaddr even though it is not IPv4-mapped.
-    private static int WriteV6(UInt128 host, ushort port, Span<byte> sa)
-    {
-        sa.Clear();
-        BinaryPrimitives.WriteUInt16LittleEndian(sa, Sys.AF_INET6);
-        BinaryPrimitives.WriteUInt16BigEndian(sa[2..], port);
-        BinaryPrimitives.WriteUInt128BigEndian(sa[8..], host);
-        return 28;
     }
 
     /// <inheritdoc />

@@ -66,11 +66,14 @@ internal static class IpAddr
 
     public static readonly UInt128 V4Loopback = FromV4(0x7F000001);
 
-    /// <summary>Writes a sockaddr for (address, port); returns its length.</summary>
-    public static int WriteSockAddr(UInt128 a, ushort port, Span<byte> sa)
+    /// <summary>
+    /// Writes a sockaddr for (address, port); returns its length. IPv4-mapped values become
+    /// sockaddr_in unless <paramref name="ipv6"/> asks for sockaddr_in6 (an AF_INET6 socket).
+    /// </summary>
+    public static int WriteSockAddr(UInt128 a, ushort port, Span<byte> sa, bool ipv6 = false)
     {
         sa.Clear();
-        if (IsV4(a))
+        if (IsV4(a) && !ipv6)
         {
             BinaryPrimitives.WriteUInt16LittleEndian(sa, Sys.AF_INET);
             BinaryPrimitives.WriteUInt16BigEndian(sa[2..], port);

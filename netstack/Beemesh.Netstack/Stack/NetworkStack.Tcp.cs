@@ -208,31 +208,25 @@ public sealed partial class NetworkStack
     /// </summary>
     public bool AttachGuestConnection(int fd, IPAddress source, int sourcePort, int guestPort)
     {
-        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Attach()
+        try
         {
-            bool v4 = source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
-            var key = new FlowKey(v4 ? Guest4 : Gateway6, (ushort)guestPort, IpAddr.From(source), (ushort)sourcePort);
-            if (HasTcpFlow(key))
+            return InvokeOnLoop(() =>
             {
-                Interop.Sys.CloseWithReset(fd); // the fd is ours either way
-                done.TrySetResult(false);
-                return;
-            }
+                bool v4 = source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+                var key = new FlowKey(v4 ? Guest4 : Gateway6, (ushort)guestPort, IpAddr.From(source), (ushort)sourcePort);
+                if (HasTcpFlow(key))
+                {
+                    Interop.Sys.CloseWithReset(fd); // the fd is ours either way
+                    return false;
+                }
 
-            done.TrySetResult(TcpFlow.Accept(this, key, fd) is not null); // Accept closes the fd when it refuses
+                return TcpFlow.Accept(this, key, fd) is not null; // Accept closes the fd when it refuses
+            });
         }
-
-        if (_loop.OnLoopThread)
+        catch (PortForwardException)
         {
-            Attach();
+            return false; // the loop did not answer
         }
-        else
-        {
-            _loop.Post(Attach);
-        }
-
-        return done.Task.Wait(TimeSpan.FromSeconds(10)) && done.Task.Result;
     }
 
     /// <summary>Adds a flow created by a port-forwarding listener.</summary>

@@ -116,6 +116,40 @@ public sealed partial class NetworkStack : IDisposable
     /// <summary>Runs <paramref name="action"/> on the loop thread; safe from any thread.</summary>
     public void Post(Action action) => _loop.Post(action);
 
+    /// <summary>
+    /// Runs <paramref name="action"/> on the loop thread and waits for its result (directly when
+    /// already there, or before the loop runs). Throws <see cref="Forwarding.PortForwardException"/>
+    /// when the loop does not answer within 10 s; the action's own exception is rethrown.
+    /// </summary>
+    internal T InvokeOnLoop<T>(Func<T> action)
+    {
+        if (_loop.OnLoopThread)
+        {
+            return action();
+        }
+
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop.Post(() =>
+        {
+            try
+            {
+                done.SetResult(action());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        });
+        try
+        {
+            return done.Task.WaitAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+        }
+        catch (TimeoutException e)
+        {
+            throw new Forwarding.PortForwardException("the network stack did not answer in time", e);
+        }
+    }
+
     /// <summary>Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on the loop thread.</summary>
     public void Watch(int fd, Action onReady) => _loop.Post(() => _loop.Add(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)));
 

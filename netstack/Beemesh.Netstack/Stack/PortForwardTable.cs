@@ -15,7 +15,7 @@ internal sealed class PortForwardTable(NetworkStack stack) : IPortForwardTable
     private int _nextId = 1;
 
     public PortForwardRule Add(ForwardProtocol protocol, IPAddress hostAddress, int hostPort, IPAddress guestAddress, int guestPort) =>
-        OnLoop(() =>
+        stack.InvokeOnLoop(() =>
         {
             var rule = new PortForwardRule(_nextId, protocol, hostAddress, hostPort, guestAddress, guestPort);
             var listener = PortForwardListener.Open(stack, rule);
@@ -24,9 +24,9 @@ internal sealed class PortForwardTable(NetworkStack stack) : IPortForwardTable
             return rule;
         });
 
-    public IReadOnlyList<PortForwardRule> List() => OnLoop(() => (IReadOnlyList<PortForwardRule>)_rules.Values.Select(l => l.Rule).ToArray());
+    public IReadOnlyList<PortForwardRule> List() => stack.InvokeOnLoop(() => (IReadOnlyList<PortForwardRule>)_rules.Values.Select(l => l.Rule).ToArray());
 
-    public bool Remove(int id) => OnLoop(() =>
+    public bool Remove(int id) => stack.InvokeOnLoop(() =>
     {
         if (!_rules.Remove(id, out var listener))
         {
@@ -46,34 +46,5 @@ internal sealed class PortForwardTable(NetworkStack stack) : IPortForwardTable
         }
 
         _rules.Clear();
-    }
-
-    private T OnLoop<T>(Func<T> action)
-    {
-        if (stack.Loop.OnLoopThread)
-        {
-            return action();
-        }
-
-        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        stack.Post(() =>
-        {
-            try
-            {
-                done.SetResult(action());
-            }
-            catch (Exception e)
-            {
-                done.SetException(e);
-            }
-        });
-        try
-        {
-            return done.Task.WaitAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
-        }
-        catch (TimeoutException e)
-        {
-            throw new PortForwardException("the network stack did not answer in time", e);
-        }
     }
 }
