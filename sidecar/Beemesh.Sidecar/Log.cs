@@ -20,4 +20,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "refused {Caller} to port {Port}: not in the mesh directory")]
     public static partial void UnknownCaller(ILogger logger, string caller, int port);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Debug, Message = "kept {Caller} to port {Port}: handshake SVID expired at {NotAfter:O}, identity still current; next check at {NextCheck:O}")]
+    public static partial void KeptPastSvidExpiry(ILogger logger, string caller, int port, DateTimeOffset notAfter, DateTimeOffset nextCheck);
 }

@@ -8,4 +8,7 @@ public sealed class ConnectionReport
 
     /// <summary>Its live connections.</summary>
     public List<LiveConnection>? Connections { get; set; }
+
+    /// <summary>The sidecar's cumulative mesh counters; null from sidecars that do not count.</summary>
+    public MeshCounterReport? Mesh { get; set; }
 }

@@ -192,6 +192,7 @@ internal sealed class AdminApi
             _attestor.Unregister(removed.Pid);
         }
 
+        _metrics.Mesh.Depart(removed.Id);
         await WriteAsync(context, 200, removed, AgentJsonContext.Default.WorkloadRecord).ConfigureAwait(false);
     }
 
@@ -231,10 +232,15 @@ internal sealed class AdminApi
             connections.Add(connection);
         }
 
-        if (!_workloads.Report(report.WorkloadId, connections, _options.TimeProvider.GetUtcNow()))
+        if (!_workloads.Report(report.WorkloadId, connections, _options.TimeProvider.GetUtcNow(), out WorkloadRecord? reporter))
         {
             await ErrorAsync(context, 404, $"no workload {report.WorkloadId}").ConfigureAwait(false);
             return;
+        }
+
+        if (report.Mesh is not null)
+        {
+            _metrics.Mesh.Update(reporter!.Id, reporter.Name + "." + reporter.Namespace, report.Mesh);
         }
 
         context.Response.StatusCode = 204;

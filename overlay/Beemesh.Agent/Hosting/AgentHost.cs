@@ -65,6 +65,11 @@ public sealed class AgentHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.StateDirectory, nameof(options.StateDirectory));
+        if (CertificateAuthority.CheckX509SvidTtl(options.X509SvidTtl) is { } badTtl)
+        {
+            throw new ArgumentException(badTtl, nameof(options));
+        }
+
         string stateDirectory = Path.GetFullPath(options.StateDirectory);
         var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr);
         Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);

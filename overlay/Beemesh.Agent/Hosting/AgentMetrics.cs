@@ -9,6 +9,9 @@ internal sealed class AgentMetrics
     private long _adminRequests;
     private long _badRequests;
 
+    /// <summary>The sidecars' mesh counters, summed across workloads.</summary>
+    public MeshTotals Mesh { get; } = new();
+
     public long AdminRequests => Interlocked.Read(ref _adminRequests);
 
     public long BadRequests => Interlocked.Read(ref _badRequests);
@@ -26,6 +29,7 @@ internal sealed class AgentMetrics
         Append(text, "beemesh_agent_live_connections", "gauge", "Live connections the sidecars last reported.", connections);
         Append(text, "beemesh_agent_admin_requests_total", "counter", "Admin API requests served.", AdminRequests);
         Append(text, "beemesh_agent_admin_bad_requests_total", "counter", "Admin API requests refused as malformed or invalid.", BadRequests);
+        Mesh.Render(text);
         return text.ToString();
     }
 

@@ -12,7 +12,10 @@ public sealed class AgentOptions
     /// <summary>IPv4 range mesh addresses are taken from.</summary>
     public string MeshCidr { get; set; } = "10.200.0.0/16";
 
-    /// <summary>Lifetime of issued X509-SVIDs.</summary>
+    /// <summary>
+    /// Lifetime of issued X509-SVIDs; default 1 h, at least <see cref="Beemesh.Identity.Authority.CertificateAuthority.MinimumX509SvidTtl"/>
+    /// (checked at start). Workloads rotate them at half-life; live connections survive rotation.
+    /// </summary>
     public TimeSpan X509SvidTtl { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Longest a policy watch waits for a change before answering with the unchanged set.</summary>

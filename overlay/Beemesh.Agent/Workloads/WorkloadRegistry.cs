@@ -183,11 +183,14 @@ internal sealed class WorkloadRegistry
     }
 
     /// <summary>Replaces a workload's connection report; false when the workload is unknown.</summary>
-    public bool Report(string id, List<LiveConnection> connections, DateTimeOffset at)
+    public bool Report(string id, List<LiveConnection> connections, DateTimeOffset at) => Report(id, connections, at, out _);
+
+    /// <summary>Replaces a workload's connection report and returns its registration; false when the workload is unknown.</summary>
+    public bool Report(string id, List<LiveConnection> connections, DateTimeOffset at, out WorkloadRecord? record)
     {
         lock (_lock)
         {
-            if (!_byId.ContainsKey(id))
+            if (!_byId.TryGetValue(id, out record))
             {
                 return false;
             }

@@ -34,6 +34,16 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Default X509-SVID lifetime (SPIRE's default is also one hour).</summary>
     public static readonly TimeSpan DefaultX509SvidTtl = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Shortest X509-SVID lifetime an agent may be configured with: SVIDs rotate at half-life, and
+    /// below this a rotation would race the handshakes, the sidecars' reports and clock skew
+    /// between peers (certificates are also backdated by 10 s).
+    /// </summary>
+    public static readonly TimeSpan MinimumX509SvidTtl = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest X509-SVID lifetime an agent may be configured with (the root outlives it by far).</summary>
+    public static readonly TimeSpan MaximumX509SvidTtl = TimeSpan.FromDays(30);
+
     /// <summary>Default JWT-SVID lifetime: short, because a bearer token cannot be revoked.</summary>
     public static readonly TimeSpan DefaultJwtSvidTtl = TimeSpan.FromMinutes(5);
 
@@ -154,6 +164,12 @@ public sealed class CertificateAuthority : IDisposable
 
         return new CertificateAuthority(trustDomain, rootKey, root, jwtKey, timeProvider);
     }
+
+    /// <summary>Null when <paramref name="ttl"/> is an acceptable configured X509-SVID lifetime; otherwise why not, in one line.</summary>
+    public static string? CheckX509SvidTtl(TimeSpan ttl) =>
+        ttl < MinimumX509SvidTtl ? $"the SVID lifetime must be at least {MinimumX509SvidTtl.TotalSeconds:0} s (got {ttl.TotalSeconds:0.###} s)"
+        : ttl > MaximumX509SvidTtl ? $"the SVID lifetime must be at most {MaximumX509SvidTtl.TotalDays:0} days"
+        : null;
 
     /// <summary>Issues an X509-SVID for the public half of <paramref name="key"/>.</summary>
     public X509Certificate2 IssueX509Svid(string spiffeId, ECDsa key, TimeSpan? ttl = null)

@@ -9,8 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR]</c>: runs the node agent
-/// (CA, SPIFFE Workload API, admin API) until SIGINT or SIGTERM.
+/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--svid-ttl DURATION]</c>:
+/// runs the node agent (CA, SPIFFE Workload API, admin API) until SIGINT or SIGTERM.
 /// </summary>
 public static class AgentCommand
 {
@@ -20,17 +20,82 @@ public static class AgentCommand
         var stateDir = new Option<string>("--state-dir") { Description = "Directory for the CA and the sockets", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var trustDomain = new Option<string>("--trust-domain") { Description = "Trust domain of the agent's CA", DefaultValueFactory = _ => "example.org" };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "IPv4 range mesh addresses are taken from", DefaultValueFactory = _ => "10.200.0.0/16" };
+        var svidTtl = new Option<string>("--svid-ttl") { Description = "Lifetime of issued X509-SVIDs, e.g. 30s, 10m, 1h (rotated at half-life)", DefaultValueFactory = _ => "1h" };
         var debug = new Option<bool>("--debug") { Description = "Log the agent's decisions to stderr" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, debug,
+            stateDir, trustDomain, meshCidr, svidTtl, debug,
         };
-        agent.SetAction((parse, cancellationToken) => RunAsync(
-            parse,
-            new AgentOptions { StateDirectory = parse.GetValue(stateDir)!, TrustDomain = parse.GetValue(trustDomain)!, MeshCidr = parse.GetValue(meshCidr)! },
-            parse.GetValue(debug),
-            cancellationToken));
+        agent.SetAction(async (parse, cancellationToken) =>
+        {
+            string ttlText = parse.GetValue(svidTtl)!;
+            if (!TryParseDuration(ttlText, out TimeSpan ttl))
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --svid-ttl '{ttlText}': expected a number with a unit s, m or h (e.g. 30s, 10m, 1h)").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (Identity.Authority.CertificateAuthority.CheckX509SvidTtl(ttl) is { } problem)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --svid-ttl '{ttlText}': {problem}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await RunAsync(
+                parse,
+                new AgentOptions { StateDirectory = parse.GetValue(stateDir)!, TrustDomain = parse.GetValue(trustDomain)!, MeshCidr = parse.GetValue(meshCidr)!, X509SvidTtl = ttl },
+                parse.GetValue(debug),
+                cancellationToken).ConfigureAwait(false);
+        });
         return agent;
+    }
+
+    /// <summary>
+    /// Parses a duration written as a positive whole number followed by <c>s</c>, <c>m</c> or <c>h</c>
+    /// (<c>30s</c>, <c>10m</c>, <c>1h</c>); units may be combined largest first (<c>1h30m</c>).
+    /// </summary>
+    internal static bool TryParseDuration(string text, out TimeSpan duration)
+    {
+        duration = TimeSpan.Zero;
+        ReadOnlySpan<char> rest = text.AsSpan().Trim();
+        int lastRank = int.MaxValue;
+        if (rest.IsEmpty)
+        {
+            return false;
+        }
+
+        while (!rest.IsEmpty)
+        {
+            int digits = 0;
+            while (digits < rest.Length && char.IsAsciiDigit(rest[digits]))
+            {
+                digits++;
+            }
+
+            if (digits == 0 || digits == rest.Length || digits > 9)
+            {
+                return false;
+            }
+
+            long value = long.Parse(rest[..digits], System.Globalization.CultureInfo.InvariantCulture);
+            (int rank, TimeSpan unit) = rest[digits] switch
+            {
+                'h' => (3, TimeSpan.FromHours(1)),
+                'm' => (2, TimeSpan.FromMinutes(1)),
+                's' => (1, TimeSpan.FromSeconds(1)),
+                _ => (0, TimeSpan.Zero),
+            };
+            if (rank == 0 || rank >= lastRank)
+            {
+                return false;
+            }
+
+            lastRank = rank;
+            duration += unit * value;
+            rest = rest[(digits + 1)..];
+        }
+
+        return duration > TimeSpan.Zero;
     }
 
     /// <summary>The <c>--agent DIR</c> option every agent client command takes.</summary>

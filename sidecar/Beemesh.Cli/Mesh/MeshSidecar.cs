@@ -5,6 +5,7 @@ using Beemesh.Cli.Commands;
 using Beemesh.Netstack.Stack;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Outbound;
+using Beemesh.Sidecar.Telemetry;
 using Beemesh.Sidecar.Tunnel;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
@@ -30,6 +31,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly OutboundListener? _outbound;
     private readonly MeshDnsServer? _dns;
     private readonly CancellationTokenSource _stop = new();
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? _ownSvid;
 
     private MeshSidecar(AgentClient agent, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
         AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns)
@@ -43,10 +45,43 @@ public sealed class MeshSidecar : IAsyncDisposable
         _pool = pool;
         _outbound = outbound;
         _dns = dns;
+        _ownSvid = source.HasContext ? source.Current.DefaultSvid.Certificate : null;
+        source.Updated += OnSvidUpdated;
         _ = ReportLoopAsync();
     }
 
-    /// <summary>Every 2 s, tells the agent which inbound connections are live (for <c>beemesh status</c>).</summary>
+    /// <summary>Counts a rotation when the Workload API hands over an SVID other than the one we had (bundle-only updates resend the same one).</summary>
+    private void OnSvidUpdated(object? sender, X509Context context)
+    {
+        var svid = context.DefaultSvid.Certificate;
+        var previous = Interlocked.Exchange(ref _ownSvid, svid);
+        if (previous is not null && !previous.Equals(svid))
+        {
+            Counters.CountSvidRotation();
+        }
+    }
+
+    /// <summary>The sidecar's mesh counters (inbound, outbound handshakes, decisions, revocations, rotations).</summary>
+    public MeshCounters Counters => _tunnel.Connections.Counters;
+
+    /// <summary>The report the agent gets: live inbound connections (for <c>beemesh status</c>) and the cumulative counters (for <c>/metrics</c>).</summary>
+    private ConnectionReport BuildReport()
+    {
+        var live = _tunnel.Connections.Connections
+            .Where(c => !c.IsRevoked)
+            .Select(c => new Agent.Api.LiveConnection
+            {
+                Peer = c.Caller.ToString(),
+                Port = c.Request.DestinationPort,
+                Direction = "inbound",
+                Policy = c.Decision.PolicyName is { } name ? $"{c.Decision.PolicyNamespace}/{name}" : c.Decision.Outcome.ToString(),
+                Rule = c.Decision.RuleIndex,
+            })
+            .ToList();
+        return new ConnectionReport { WorkloadId = _record.Id, Connections = live, Mesh = MeshCounterReports.From(Counters, live.Count) };
+    }
+
+    /// <summary>Every 2 s, sends the agent the current report.</summary>
     private async Task ReportLoopAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -54,18 +89,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(2), _stop.Token).ConfigureAwait(false);
-                var live = _tunnel.Connections.Connections
-                    .Where(c => !c.IsRevoked)
-                    .Select(c => new Agent.Api.LiveConnection
-                    {
-                        Peer = c.Caller.ToString(),
-                        Port = c.Request.DestinationPort,
-                        Direction = "inbound",
-                        Policy = c.Decision.PolicyName is { } name ? $"{c.Decision.PolicyNamespace}/{name}" : c.Decision.Outcome.ToString(),
-                        Rule = c.Decision.RuleIndex,
-                    })
-                    .ToList();
-                await _agent.ReportConnectionsAsync(new ConnectionReport { WorkloadId = _record.Id, Connections = live }, _stop.Token).ConfigureAwait(false);
+                await _agent.ReportConnectionsAsync(BuildReport(), _stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -134,7 +158,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         var tunnel = await TunnelServer.StartAsync(
             new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace },
             source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var pool = new TunnelClientPool(source);
+        var pool = new TunnelClientPool(source, tunnel.Connections.Counters);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
         if (stack is not null)
@@ -149,12 +173,15 @@ public sealed class MeshSidecar : IAsyncDisposable
     }
 
 
+    /// <summary>Sends a last report (so the agent's totals include everything counted), unregisters and stops every piece.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        _source.Updated -= OnSvidUpdated;
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _agent.ReportConnectionsAsync(BuildReport(), timeout.Token).ConfigureAwait(false);
             await _agent.UnregisterWorkloadAsync(_record.Id, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Beemesh.Authorization;
+using Beemesh.Sidecar.Telemetry;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 using Microsoft.Extensions.Logging;
@@ -9,15 +10,36 @@ namespace Beemesh.Sidecar.Inbound;
 
 /// <summary>
 /// Continuous authorization: every live tunnelled inbound connection, re-authorized when the
-/// policies change, when the trust bundle changes (<see cref="X509Source.Updated"/>) and when a
-/// caller's SVID expires (a timer on the earliest NotAfter). A connection no longer allowed is
-/// revoked at once, on the thread that reported the change, with one audit record; so the bound
-/// is the time to walk the live set, not a polling period.
+/// policies change, when the trust bundle changes (<see cref="X509Source.Updated"/>) and when the
+/// SVID the caller presented at the tunnel handshake expires (a timer on the earliest
+/// <see cref="LiveConnection.IdentityCheckAt"/>). A connection no longer allowed is revoked at once,
+/// on the thread that reported the change, with one audit record; so the bound is the time to walk
+/// the live set, not a polling period.
 /// </summary>
+/// <remarks>
+/// The handshake SVID's expiry does not by itself end a connection: callers rotate their SVIDs at
+/// half-life, and a long flow must not be dropped because the tunnel connection it rides was
+/// handshaken with an SVID that has since been replaced. At the identity check a connection is
+/// <list type="bullet">
+/// <item>kept when the caller is still a workload of the mesh (the injected "is current" check, the
+/// directory's <c>ResolveIdentity(caller) != null</c>) and its certificate chain still verifies
+/// against the CURRENT trust bundle, apart from the validity period; the next check is then one SVID
+/// lifetime later, so a caller that leaves the mesh is cut within one lifetime;</item>
+/// <item>cut (trigger <c>svid-expired</c>, audit record) when the identity is no longer current, or
+/// when no "is current" check was given (strict mode: the handshake SVID bounds the connection).</item>
+/// </list>
+/// A trust-bundle change that no longer verifies the chain cuts (<c>bundle-changed</c>) and a policy
+/// change that no longer allows the connection cuts (<c>policy-changed</c>), expired or not.
+/// Every decision and revocation is counted in <see cref="Counters"/>.
+/// </remarks>
 public sealed class LiveConnectionRegistry : IDisposable
 {
     /// <summary>Trigger names used in audit records.</summary>
     public const string TriggerConnect = "connect", TriggerPolicy = "policy-changed", TriggerBundle = "bundle-changed", TriggerExpiry = "svid-expired";
+
+    // Identity checks of kept connections never come closer together than this, even for SVIDs
+    // with absurdly short lifetimes, so a misissued certificate cannot make the timer spin.
+    private static readonly TimeSpan MinimumRecheck = TimeSpan.FromSeconds(1);
 
     private readonly ConcurrentDictionary<LiveConnection, byte> _live = new();
     private readonly IPolicySource _policies;
@@ -27,9 +49,21 @@ public sealed class LiveConnectionRegistry : IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _expiryTimer;
     private readonly Lock _reevaluating = new();
+    private readonly Func<SpiffeId, bool>? _isCallerCurrent;
 
-    /// <summary>Creates a registry and subscribes to policy and bundle changes.</summary>
-    public LiveConnectionRegistry(IPolicySource policies, X509Source source, PolicyEvaluator? evaluator = null, ILogger? logger = null, TimeProvider? timeProvider = null)
+    /// <summary>
+    /// Creates a registry and subscribes to policy and bundle changes. <paramref name="isCallerCurrent"/>
+    /// says whether a caller identity is still a workload of the mesh (connections whose handshake SVID
+    /// expired are kept while it says yes); null cuts every connection at its handshake SVID's expiry.
+    /// </summary>
+    public LiveConnectionRegistry(
+        IPolicySource policies,
+        X509Source source,
+        PolicyEvaluator? evaluator = null,
+        ILogger? logger = null,
+        TimeProvider? timeProvider = null,
+        Func<SpiffeId, bool>? isCallerCurrent = null,
+        MeshCounters? counters = null)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(source);
@@ -38,6 +72,8 @@ public sealed class LiveConnectionRegistry : IDisposable
         _evaluator = evaluator ?? PolicyEvaluator.Default;
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? source.TimeProvider;
+        _isCallerCurrent = isCallerCurrent;
+        Counters = counters ?? new MeshCounters();
         _expiryTimer = _time.CreateTimer(static state => ((LiveConnectionRegistry)state!).Reevaluate(TriggerExpiry), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _policies.Changed += OnPolicyChanged;
         _source.Updated += OnBundleChanged;
@@ -46,23 +82,29 @@ public sealed class LiveConnectionRegistry : IDisposable
     /// <summary>Raised for every audit record (after it was logged).</summary>
     public event EventHandler<AuditRecord>? Audited;
 
+    /// <summary>The counters every decision, connection, byte and revocation of this registry goes to.</summary>
+    public MeshCounters Counters { get; }
+
     /// <summary>Number of live connections.</summary>
     public int Count => _live.Count;
 
     /// <summary>A snapshot of the live connections.</summary>
     public IReadOnlyCollection<LiveConnection> Connections => [.. _live.Keys];
 
-    /// <summary>Decides <paramref name="request"/> against the current policies.</summary>
-    public AuthorizationDecision Authorize(AuthorizationRequest request) => _evaluator.Evaluate(_policies.Current, request);
+    /// <summary>Decides <paramref name="request"/> (a new flow or request) against the current policies; counted with trigger <c>connect</c>.</summary>
+    public AuthorizationDecision Authorize(AuthorizationRequest request) => Decide(request, TriggerConnect, count: true);
 
     /// <summary>Tracks <paramref name="connection"/> until the returned handle is disposed.</summary>
     public IDisposable Add(LiveConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        connection.Counters = Counters;
+        Counters.CountConnectionOpened();
         _live.TryAdd(connection, 0);
         ScheduleExpiry();
-        // A change that raced with the CONNECT (after Authorize, before Add) must not be missed.
-        string? why = Check(connection, out AuthorizationDecision decision, out string trigger);
+        // A change that raced with the CONNECT (after Authorize, before Add) must not be missed; the
+        // decision itself was counted by Authorize already.
+        string? why = Check(connection, TriggerConnect, countDecision: false, out AuthorizationDecision decision, out string trigger);
         if (why is not null)
         {
             Revoke(connection, decision, trigger, why);
@@ -83,7 +125,7 @@ public sealed class LiveConnectionRegistry : IDisposable
         {
             foreach (LiveConnection connection in _live.Keys)
             {
-                string? why = Check(connection, out AuthorizationDecision decision, out string actualTrigger);
+                string? why = Check(connection, trigger, countDecision: true, out AuthorizationDecision decision, out string actualTrigger);
                 if (why is null)
                 {
                     connection.Decision = decision;
@@ -111,22 +153,49 @@ public sealed class LiveConnectionRegistry : IDisposable
 
     private void OnBundleChanged(object? sender, X509Context e) => Reevaluate(TriggerBundle);
 
+    private AuthorizationDecision Decide(AuthorizationRequest request, string trigger, bool count)
+    {
+        AuthorizationDecision decision = _evaluator.Evaluate(_policies.Current, request);
+        if (count)
+        {
+            Counters.CountDecision(decision.Allowed, trigger);
+        }
+
+        return decision;
+    }
+
     /// <summary>Null when still allowed; otherwise why not, and which kind of check failed.</summary>
-    private string? Check(LiveConnection connection, out AuthorizationDecision decision, out string trigger)
+    private string? Check(LiveConnection connection, string reason, bool countDecision, out AuthorizationDecision decision, out string trigger)
     {
         DateTimeOffset now = _time.GetUtcNow();
         decision = default;
-        if (now >= connection.CallerNotAfter)
+        if (now >= connection.IdentityCheckAt)
         {
-            trigger = TriggerExpiry;
-            return $"caller SVID expired at {connection.CallerNotAfter:O}";
+            if (_isCallerCurrent is null || !_isCallerCurrent(connection.Caller))
+            {
+                trigger = TriggerExpiry;
+                return _isCallerCurrent is null
+                    ? $"caller SVID expired at {connection.CallerNotAfter:O}"
+                    : $"caller SVID expired at {connection.CallerNotAfter:O} and {connection.Caller} is no longer a workload of the mesh";
+            }
+
+            Renew(connection, now);
         }
 
         if (_source.HasContext)
         {
+            // The chain is checked against the bundle as it is NOW, at a time inside the handshake
+            // SVID's validity: an expired but rotated caller is judged by its identity (above), a
+            // caller whose root left the bundle is still cut.
+            DateTimeOffset at = now < connection.CallerNotAfter ? now : connection.CallerNotAfter;
+            if (at < connection.CallerNotBefore)
+            {
+                at = connection.CallerNotBefore;
+            }
+
             string trustDomain = connection.Caller.TrustDomain;
             SvidValidationResult valid = SvidValidator.Validate(
-                connection.CallerCertificate, null, _source.Current.BundleFor(trustDomain), trustDomain, now, out _);
+                connection.CallerCertificate, null, _source.Current.BundleFor(trustDomain), trustDomain, at, out _);
             if (valid != SvidValidationResult.Valid)
             {
                 trigger = TriggerBundle;
@@ -135,8 +204,29 @@ public sealed class LiveConnectionRegistry : IDisposable
         }
 
         trigger = TriggerPolicy;
-        decision = Authorize(connection.Request);
+        decision = Decide(connection.Request, reason, countDecision);
         return decision.Allowed ? null : decision.Reason;
+    }
+
+    /// <summary>The caller is still current: push the next identity check one SVID lifetime past now.</summary>
+    private void Renew(LiveConnection connection, DateTimeOffset now)
+    {
+        TimeSpan lifetime = connection.CallerNotAfter - connection.CallerNotBefore;
+        if (lifetime < MinimumRecheck)
+        {
+            lifetime = MinimumRecheck;
+        }
+
+        DateTimeOffset next = connection.IdentityCheckAt;
+        while (next <= now)
+        {
+            next += lifetime;
+        }
+
+        connection.IdentityCheckAt = next;
+        connection.IdentityRenewals++;
+        Counters.CountKeptAtSvidExpiry();
+        Log.KeptPastSvidExpiry(_logger, connection.Caller.ToString(), connection.Request.DestinationPort, connection.CallerNotAfter, next);
     }
 
     private bool Revoke(LiveConnection connection, AuthorizationDecision decision, string trigger, string why)
@@ -147,6 +237,7 @@ public sealed class LiveConnectionRegistry : IDisposable
         }
 
         _live.TryRemove(connection, out _);
+        Counters.CountRevocation(trigger);
         DateTimeOffset now = _time.GetUtcNow();
         Emit(new AuditRecord(now, "revoked", connection.Caller.ToString(), connection.Request.DestinationPort,
             decision.Policy?.ToString(), decision.RuleIndex, trigger, why, now - connection.StartedAt,
@@ -166,9 +257,10 @@ public sealed class LiveConnectionRegistry : IDisposable
         DateTimeOffset earliest = DateTimeOffset.MaxValue;
         foreach (LiveConnection connection in _live.Keys)
         {
-            if (connection.CallerNotAfter < earliest)
+            DateTimeOffset checkAt = connection.IdentityCheckAt;
+            if (checkAt < earliest)
             {
-                earliest = connection.CallerNotAfter;
+                earliest = checkAt;
             }
         }
 

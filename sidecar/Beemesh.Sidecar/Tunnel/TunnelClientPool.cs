@@ -2,7 +2,10 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Beemesh.Sidecar.Mesh;
+using Beemesh.Sidecar.Telemetry;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 
@@ -10,24 +13,58 @@ namespace Beemesh.Sidecar.Tunnel;
 
 /// <summary>
 /// Opens tunnel streams to other sidecars: ONE pooled HTTP/2 mTLS connection per destination
-/// sidecar (endpoint and expected identity), on which every flow is a CONNECT stream. The server
-/// must present an SVID of exactly the directory's SPIFFE ID, or the handshake fails.
+/// sidecar (endpoint and expected identity) and SVID generation, on which every flow is a CONNECT
+/// stream. The server must present an SVID of exactly the directory's SPIFFE ID, or the handshake fails.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Pool generations, one per SVID of our own: a tunnel connection carries the client SVID of its
+/// handshake, so once our SVID has rotated no NEW flow may ride a connection handshaken with the old
+/// one. Each destination therefore keeps a current generation (an HTTP client whose connections were
+/// all handshaken while one SVID was current); the first flow opened after a rotation starts a new
+/// generation, and the old one is retired: it takes no new flows and is disposed (closing its
+/// connection) when its last flow ends. Flows already on the old connection keep going; the peer
+/// keeps them past the old SVID's expiry as long as we are still a mesh workload.
+/// </para>
+/// <para>
+/// Generations were chosen over a <c>PooledConnectionLifetime</c> derived from the SVID TTL because
+/// the rotation time is jittered and decided by the Workload API server (ours or SPIRE's), and the
+/// TTL can change at run time: following the actual SVID is exact, costs one reference comparison
+/// per new flow, and never opens a connection while the SVID is unchanged.
+/// </para>
+/// </remarks>
 public sealed class TunnelClientPool : IDisposable
 {
-    private readonly X509Source _source;
-    private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id), HttpMessageInvoker> _clients = new();
-    private long _connectionsOpened;
+    private static readonly HttpRequestOptionsKey<long> ConnectedAt = new("beemesh.connected-at");
 
-    /// <summary>Creates a pool presenting the SVIDs of <paramref name="source"/>.</summary>
-    public TunnelClientPool(X509Source source)
+    private readonly X509Source _source;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id), Destination> _destinations = new();
+    private readonly ConcurrentDictionary<Generation, byte> _alive = new();
+    private long _connectionsOpened;
+    private long _generationsStarted;
+    private int _disposed;
+
+    /// <summary>Creates a pool presenting the SVIDs of <paramref name="source"/>; handshakes are counted in <paramref name="counters"/>.</summary>
+    public TunnelClientPool(X509Source source, MeshCounters? counters = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         _source = source;
+        _time = source.TimeProvider;
+        Counters = counters ?? new MeshCounters();
     }
+
+    /// <summary>The counters client handshakes go to.</summary>
+    public MeshCounters Counters { get; }
 
     /// <summary>TCP connections (hence TLS handshakes) opened so far, over all destinations.</summary>
     public long ConnectionsOpened => Interlocked.Read(ref _connectionsOpened);
+
+    /// <summary>Pool generations started so far (one per destination and SVID of ours that carried a flow).</summary>
+    public long GenerationsStarted => Interlocked.Read(ref _generationsStarted);
+
+    /// <summary>Generations not yet disposed: the current ones plus retired ones that still carry flows.</summary>
+    public int LiveGenerations => _alive.Count;
 
     /// <summary>
     /// Opens a flow to <paramref name="peer"/>'s mesh address, port <paramref name="port"/>.
@@ -37,7 +74,9 @@ public sealed class TunnelClientPool : IDisposable
     public async Task<TunnelStream> OpenAsync(MeshPeer peer, int port, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        HttpMessageInvoker client = _clients.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId), static (key, pool) => pool.CreateClient(key.Endpoint, key.Id), this);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Destination destination = _destinations.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId), static (key, pool) => new Destination(pool, key.Endpoint, key.Id), this);
+        Generation generation = destination.Acquire(_source.Current.DefaultSvid.Certificate);
         var request = new HttpRequestMessage(HttpMethod.Connect, new Uri($"https://{peer.TunnelEndpoint}/"))
         {
             Version = HttpVersion.Version20,
@@ -50,11 +89,17 @@ public sealed class TunnelClientPool : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            response = await generation.Client.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
+            if (e is HttpRequestException { InnerException: AuthenticationException })
+            {
+                Counters.ClientHandshakes.Fail();
+            }
+
             request.Dispose();
+            generation.Release();
             throw;
         }
 
@@ -68,11 +113,12 @@ public sealed class TunnelClientPool : IDisposable
             // For an extended CONNECT HttpClient hands back one read-write stream: reads are the
             // response DATA frames, writes go out as request DATA frames on the same HTTP/2 stream.
             Stream duplex = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new TunnelStream(response, duplex);
+            return new TunnelStream(response, new GenerationFlowStream(duplex, generation));
         }
         catch
         {
             response.Dispose();
+            generation.Release();
             throw;
         }
     }
@@ -80,12 +126,31 @@ public sealed class TunnelClientPool : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (HttpMessageInvoker client in _clients.Values)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            client.Dispose();
+            return;
         }
 
-        _clients.Clear();
+        foreach (Generation generation in _alive.Keys)
+        {
+            generation.Dispose();
+        }
+
+        _alive.Clear();
+        _destinations.Clear();
+    }
+
+    private Generation StartGeneration(IPEndPoint endpoint, SpiffeId expected, X509Certificate2 svid)
+    {
+        Interlocked.Increment(ref _generationsStarted);
+        var generation = new Generation(this, CreateClient(endpoint, expected), svid);
+        _alive.TryAdd(generation, 0);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            generation.Dispose();
+        }
+
+        return generation;
     }
 
     private HttpMessageInvoker CreateClient(IPEndPoint endpoint, SpiffeId expected)
@@ -98,22 +163,20 @@ public sealed class TunnelClientPool : IDisposable
             EnableMultipleHttp2Connections = false,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             InitialHttp2StreamWindowSize = 8 << 20, // as the server's: one stream may carry a bulk flow
-            // The connection carries the SVID of its handshake, and the peer cuts every flow on
-            // it when that SVID expires. SVIDs rotate at half-life (30 min of a 1 h TTL), so a
-            // connection older than 10 min is not reused for new flows: new flows always ride
-            // a handshake made with a current SVID; flows already on it keep going.
-            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            // No PooledConnectionLifetime: the generation (one SVID) bounds which flows a connection takes.
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             SslOptions = ssl,
             UseProxy = false,
-            ConnectCallback = async (_, ct) =>
+            ConnectCallback = async (context, ct) =>
             {
                 Interlocked.Increment(ref _connectionsOpened);
                 var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try
                 {
                     await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+                    // The TLS handshake starts when this returns; it ends when the plaintext filter runs.
+                    context.InitialRequestMessage.Options.Set(ConnectedAt, _time.GetTimestamp());
                     return new NetworkStream(socket, ownsSocket: true);
                 }
                 catch
@@ -122,7 +185,175 @@ public sealed class TunnelClientPool : IDisposable
                     throw;
                 }
             },
+            PlaintextStreamFilter = (context, _) =>
+            {
+                if (context.InitialRequestMessage.Options.TryGetValue(ConnectedAt, out long start))
+                {
+                    Counters.ClientHandshakes.Observe(_time.GetElapsedTime(start));
+                }
+
+                return ValueTask.FromResult(context.PlaintextStream);
+            },
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    /// <summary>One destination sidecar: its current generation.</summary>
+    private sealed class Destination(TunnelClientPool pool, IPEndPoint endpoint, SpiffeId expected)
+    {
+        private readonly Lock _gate = new();
+        private Generation? _current;
+
+        /// <summary>The generation for our SVID <paramref name="svid"/>, with one more flow counted on it.</summary>
+        public Generation Acquire(X509Certificate2 svid)
+        {
+            Generation? retired = null;
+            Generation current;
+            lock (_gate)
+            {
+                if (_current is null || !_current.IsFor(svid))
+                {
+                    retired = _current;
+                    _current = pool.StartGeneration(endpoint, expected, svid);
+                }
+
+                current = _current;
+                current.AddFlow();
+            }
+
+            retired?.Retire();
+            return current;
+        }
+    }
+
+    /// <summary>
+    /// An HTTP client whose connections were handshaken while one SVID of ours was current, and the
+    /// number of flows on it. Disposed once retired and without flows (or with the pool).
+    /// </summary>
+    private sealed class Generation(TunnelClientPool pool, HttpMessageInvoker client, X509Certificate2 svid) : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private int _flows;
+        private bool _retired;
+        private bool _disposed;
+
+        public HttpMessageInvoker Client => client;
+
+        // Same object in the common case; otherwise the same issuer and serial number (a bundle-only
+        // update of the Workload API stream resends the same SVID as new objects).
+        public bool IsFor(X509Certificate2 certificate) => ReferenceEquals(certificate, svid) || certificate.Equals(svid);
+
+        public void AddFlow()
+        {
+            lock (_gate)
+            {
+                _flows++;
+            }
+        }
+
+        public void Release()
+        {
+            lock (_gate)
+            {
+                _flows--;
+                if (!_retired || _flows > 0)
+                {
+                    return;
+                }
+            }
+
+            Dispose();
+        }
+
+        public void Retire()
+        {
+            lock (_gate)
+            {
+                _retired = true;
+                if (_flows > 0)
+                {
+                    return;
+                }
+            }
+
+            Dispose();
+        }
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                _disposed = true;
+            }
+
+            pool._alive.TryRemove(this, out _);
+            client.Dispose();
+        }
+    }
+
+    /// <summary>A flow's duplex stream that releases its generation when disposed (once).</summary>
+    private sealed class GenerationFlowStream(Stream inner, Generation generation) : Stream
+    {
+        private int _released;
+
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanWrite => inner.CanWrite;
+
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.WriteAsync(buffer, offset, count, cancellationToken);
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override void Flush() => inner.Flush();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+                if (Interlocked.Exchange(ref _released, 1) == 0)
+                {
+                    generation.Release();
+                }
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                generation.Release();
+            }
+
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Beemesh.Authorization;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Mesh;
+using Beemesh.Sidecar.Telemetry;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 using Microsoft.AspNetCore.Builder;
@@ -75,7 +76,8 @@ public sealed class TunnelServer : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         TimeProvider time = timeProvider ?? source.TimeProvider;
         ILogger logger = loggerFactory.CreateLogger("Beemesh.Sidecar.Tunnel");
-        var registry = new LiveConnectionRegistry(policies, source, null, logger, time);
+        // A caller whose handshake SVID expired keeps its flows while it is still a mesh workload.
+        var registry = new LiveConnectionRegistry(policies, source, null, logger, time, id => directory.ResolveIdentity(id) is not null);
         var server = new TunnelServer(options, directory, guests, registry, logger, time);
 
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -95,6 +97,8 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Listen(options.ListenEndpoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
+                // Middleware before UseHttps sees the raw connection, after it the finished handshake.
+                listen.Use(next => context => HandshakeTimer.AroundAsync(next, context, time, registry.Counters.ServerHandshakes));
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     OnConnection = _ =>
@@ -105,6 +109,7 @@ public sealed class TunnelServer : IAsyncDisposable
                         return ValueTask.FromResult(ssl);
                     },
                 });
+                listen.Use(next => context => HandshakeTimer.CompletedAsync(next, context, time, registry.Counters.ServerHandshakes));
             });
         });
         WebApplication app = builder.Build();

@@ -1,0 +1,275 @@
+using System.Globalization;
+using System.Text;
+using Beemesh.Agent.Api;
+
+namespace Beemesh.Agent.Hosting;
+
+/// <summary>
+/// The mesh counters of every sidecar, summed for <c>/metrics</c>: the latest cumulative report of
+/// each registered workload, plus the final totals of workloads that left (folded into the series
+/// <c>workload="(departed)"</c>), so the sum of every counter family never goes backwards when a
+/// workload unregisters. Registrations sharing a name and namespace are summed under one label.
+/// Thread-safe (one lock; reports arrive every few seconds per sidecar).
+/// </summary>
+internal sealed class MeshTotals
+{
+    /// <summary>Label value under which workloads that left are kept.</summary>
+    public const string Departed = "(departed)";
+
+    /// <summary>Histogram bounds the agent renders; reports with other bounds contribute no histogram.</summary>
+    public static readonly IReadOnlyList<double> HandshakeBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (string Label, MeshCounterReport Report)> _current = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _departedIds = new(StringComparer.Ordinal);
+    private Totals? _departed;
+
+    /// <summary>Replaces the counters of workload <paramref name="id"/> (shown as <paramref name="label"/>).</summary>
+    public void Update(string id, string label, MeshCounterReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        lock (_gate)
+        {
+            // A report that raced with the unregistration must not bring the workload back.
+            if (!_departedIds.Contains(id))
+            {
+                _current[id] = (label, report);
+            }
+        }
+    }
+
+    /// <summary>Workload <paramref name="id"/> left: its last counters move to the departed totals.</summary>
+    public void Depart(string id)
+    {
+        lock (_gate)
+        {
+            _departedIds.Add(id);
+            if (_current.Remove(id, out var entry))
+            {
+                _departed ??= new Totals();
+                _departed.Add(entry.Report, includeGauges: false);
+            }
+        }
+    }
+
+    /// <summary>Appends every <c>beemesh_mesh_*</c> family with HELP and TYPE lines.</summary>
+    public void Render(StringBuilder text)
+    {
+        var byLabel = new SortedDictionary<string, Totals>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            foreach ((string label, MeshCounterReport report) in _current.Values)
+            {
+                if (!byLabel.TryGetValue(label, out Totals? totals))
+                {
+                    byLabel[label] = totals = new Totals();
+                }
+
+                totals.Add(report, includeGauges: true);
+            }
+
+            if (_departed is not null)
+            {
+                byLabel[Departed] = _departed.Copy();
+            }
+        }
+
+        Family(text, "beemesh_mesh_connections_opened_total", "counter", "Inbound mesh connections accepted by the sidecars.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_connections_opened_total", label, null, t.ConnectionsOpened);
+        }
+
+        Family(text, "beemesh_mesh_connections_active", "gauge", "Inbound mesh connections live at the sidecars' last report.");
+        foreach (var (label, t) in byLabel)
+        {
+            if (label != Departed)
+            {
+                Sample(text, "beemesh_mesh_connections_active", label, null, t.ConnectionsActive);
+            }
+        }
+
+        Family(text, "beemesh_mesh_bytes_total", "counter", "Bytes carried through inbound mesh connections, by direction relative to the workload.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_bytes_total", label, "direction=\"to_workload\"", t.BytesToWorkload);
+            Sample(text, "beemesh_mesh_bytes_total", label, "direction=\"from_workload\"", t.BytesFromWorkload);
+        }
+
+        Family(text, "beemesh_mesh_tls_handshakes_total", "counter", "mTLS handshakes of tunnel connections, by side (server: inbound, client: outbound) and result.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_tls_handshakes_total", label, "side=\"server\",result=\"ok\"", t.Server.Count);
+            Sample(text, "beemesh_mesh_tls_handshakes_total", label, "side=\"server\",result=\"failed\"", t.Server.Failures);
+            Sample(text, "beemesh_mesh_tls_handshakes_total", label, "side=\"client\",result=\"ok\"", t.Client.Count);
+            Sample(text, "beemesh_mesh_tls_handshakes_total", label, "side=\"client\",result=\"failed\"", t.Client.Failures);
+        }
+
+        Family(text, "beemesh_mesh_tls_handshake_duration_seconds", "histogram", "Duration of completed mTLS handshakes of tunnel connections.");
+        foreach (var (label, t) in byLabel)
+        {
+            Histogram(text, label, "server", t.Server);
+            Histogram(text, label, "client", t.Client);
+        }
+
+        Family(text, "beemesh_mesh_authorization_decisions_total", "counter", "Authorization decisions of the sidecars, by decision and trigger (connect: new flow; the others: re-evaluation of live connections).");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (var (trigger, value) in t.Allowed)
+            {
+                Sample(text, "beemesh_mesh_authorization_decisions_total", label, $"decision=\"allow\",trigger=\"{Escape(trigger)}\"", value);
+            }
+
+            foreach (var (trigger, value) in t.Denied)
+            {
+                Sample(text, "beemesh_mesh_authorization_decisions_total", label, $"decision=\"deny\",trigger=\"{Escape(trigger)}\"", value);
+            }
+        }
+
+        Family(text, "beemesh_mesh_revocations_total", "counter", "Live mesh connections cut by continuous authorization, by trigger.");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (var (trigger, value) in t.Revocations)
+            {
+                Sample(text, "beemesh_mesh_revocations_total", label, $"trigger=\"{Escape(trigger)}\"", value);
+            }
+        }
+
+        Family(text, "beemesh_mesh_connections_kept_at_svid_expiry_total", "counter", "Live connections kept when their handshake SVID expired because the caller was still a mesh workload.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_connections_kept_at_svid_expiry_total", label, null, t.KeptAtSvidExpiry);
+        }
+
+        Family(text, "beemesh_mesh_svid_rotations_total", "counter", "Rotations of the sidecars' own X509-SVIDs.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_svid_rotations_total", label, null, t.SvidRotations);
+        }
+    }
+
+    private static void Histogram(StringBuilder text, string label, string side, HandshakeTotals h)
+    {
+        const string name = "beemesh_mesh_tls_handshake_duration_seconds";
+        long cumulative = 0;
+        for (int i = 0; i < HandshakeBounds.Count; i++)
+        {
+            cumulative += h.Buckets[i];
+            Sample(text, name + "_bucket", label, $"side=\"{side}\",le=\"{HandshakeBounds[i].ToString(CultureInfo.InvariantCulture)}\"", cumulative);
+        }
+
+        cumulative += h.Buckets[HandshakeBounds.Count];
+        Sample(text, name + "_bucket", label, $"side=\"{side}\",le=\"+Inf\"", cumulative);
+        text.Append(name).Append("_sum{workload=\"").Append(Escape(label)).Append("\",side=\"").Append(side).Append("\"} ")
+            .Append(h.SumSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        Sample(text, name + "_count", label, $"side=\"{side}\"", cumulative);
+    }
+
+    private static void Family(StringBuilder text, string name, string type, string help)
+    {
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+    }
+
+    private static void Sample(StringBuilder text, string name, string label, string? labels, long value)
+    {
+        text.Append(name).Append("{workload=\"").Append(Escape(label)).Append('"');
+        if (labels is not null)
+        {
+            text.Append(',').Append(labels);
+        }
+
+        text.Append("} ").Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    /// <summary>Escapes a label value as the text format requires (backslash, quote, newline).</summary>
+    private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
+    /// <summary>Counters summed over several reports.</summary>
+    private sealed class Totals
+    {
+        public long ConnectionsOpened;
+        public long ConnectionsActive;
+        public long BytesToWorkload;
+        public long BytesFromWorkload;
+        public long KeptAtSvidExpiry;
+        public long SvidRotations;
+        public HandshakeTotals Server = new();
+        public HandshakeTotals Client = new();
+        public SortedDictionary<string, long> Allowed = new(StringComparer.Ordinal);
+        public SortedDictionary<string, long> Denied = new(StringComparer.Ordinal);
+        public SortedDictionary<string, long> Revocations = new(StringComparer.Ordinal);
+
+        public void Add(MeshCounterReport r, bool includeGauges)
+        {
+            ConnectionsOpened += r.ConnectionsOpened;
+            if (includeGauges)
+            {
+                ConnectionsActive += r.ConnectionsActive;
+            }
+
+            BytesToWorkload += r.BytesToWorkload;
+            BytesFromWorkload += r.BytesFromWorkload;
+            KeptAtSvidExpiry += r.KeptAtSvidExpiry;
+            SvidRotations += r.SvidRotations;
+            Server.Add(r.ServerHandshakes);
+            Client.Add(r.ClientHandshakes);
+            AddAll(Allowed, r.Allowed);
+            AddAll(Denied, r.Denied);
+            AddAll(Revocations, r.Revocations);
+        }
+
+        public Totals Copy()
+        {
+            var copy = (Totals)MemberwiseClone();
+            copy.Server = Server.Copy();
+            copy.Client = Client.Copy();
+            copy.Allowed = new(Allowed, StringComparer.Ordinal);
+            copy.Denied = new(Denied, StringComparer.Ordinal);
+            copy.Revocations = new(Revocations, StringComparer.Ordinal);
+            return copy;
+        }
+
+        private static void AddAll(SortedDictionary<string, long> into, Dictionary<string, long>? from)
+        {
+            foreach (var (key, value) in from ?? [])
+            {
+                into[key] = into.GetValueOrDefault(key) + value;
+            }
+        }
+    }
+
+    /// <summary>A handshake histogram summed over several reports.</summary>
+    private sealed class HandshakeTotals
+    {
+        public long Count;
+        public long Failures;
+        public double SumSeconds;
+        public long[] Buckets = new long[HandshakeBounds.Count + 1];
+
+        public void Add(HandshakeReport? r)
+        {
+            if (r is null)
+            {
+                return;
+            }
+
+            Failures += r.Failures;
+            if (r.Bounds.Count != HandshakeBounds.Count || r.Buckets.Count != HandshakeBounds.Count + 1 || !r.Bounds.SequenceEqual(HandshakeBounds))
+            {
+                // Another bucket layout cannot be merged; its handshakes still count in the totals.
+                Count += r.Count;
+                return;
+            }
+
+            Count += r.Count;
+            SumSeconds += r.SumSeconds;
+            for (int i = 0; i < Buckets.Length; i++)
+            {
+                Buckets[i] += r.Buckets[i];
+            }
+        }
+
+        public HandshakeTotals Copy() => new() { Count = Count, Failures = Failures, SumSeconds = SumSeconds, Buckets = (long[])Buckets.Clone() };
+    }
+}

@@ -1,0 +1,37 @@
+using Beemesh.Agent.Api;
+using Beemesh.Sidecar.Telemetry;
+
+namespace Beemesh.Cli.Mesh;
+
+/// <summary>Turns the sidecar's <see cref="MeshCounters"/> into the agent's wire form.</summary>
+public static class MeshCounterReports
+{
+    /// <summary>The current values of <paramref name="counters"/>, with <paramref name="active"/> live inbound connections.</summary>
+    public static MeshCounterReport From(MeshCounters counters, int active)
+    {
+        ArgumentNullException.ThrowIfNull(counters);
+        return new MeshCounterReport
+        {
+            ConnectionsOpened = counters.ConnectionsOpened,
+            ConnectionsActive = active,
+            BytesToWorkload = counters.BytesToWorkload,
+            BytesFromWorkload = counters.BytesFromWorkload,
+            ServerHandshakes = From(counters.ServerHandshakes),
+            ClientHandshakes = From(counters.ClientHandshakes),
+            Allowed = new Dictionary<string, long>(counters.Allowed, StringComparer.Ordinal),
+            Denied = new Dictionary<string, long>(counters.Denied, StringComparer.Ordinal),
+            Revocations = new Dictionary<string, long>(counters.Revocations, StringComparer.Ordinal),
+            KeptAtSvidExpiry = counters.KeptAtSvidExpiry,
+            SvidRotations = counters.SvidRotations,
+        };
+    }
+
+    private static HandshakeReport From(HandshakeHistogram histogram) => new()
+    {
+        Buckets = [.. histogram.BucketCounts()],
+        Count = histogram.Count,
+        Failures = histogram.Failures,
+        SumSeconds = histogram.SumSeconds,
+        Bounds = [.. HandshakeHistogram.Bounds],
+    };
+}

@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+
+namespace Beemesh.Sidecar.Telemetry;
+
+/// <summary>
+/// The sidecar's cumulative mesh counters: inbound connections, bytes, TLS handshakes on both
+/// sides, authorization decisions and revocations by trigger, and SVID lifecycle events. Every
+/// member is thread-safe and allocation-free once a trigger name has been seen; the sidecar ships
+/// their current values to the node agent with every connection report, and the agent sums
+/// them. Counters only grow for the life of the sidecar.
+/// </summary>
+public sealed class MeshCounters
+{
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _allowed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _denied = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _revoked = new(StringComparer.Ordinal);
+    private long _connectionsOpened;
+    private long _bytesToWorkload;
+    private long _bytesFromWorkload;
+    private long _keptAtSvidExpiry;
+    private long _svidRotations;
+
+    /// <summary>Server-side (inbound) TLS handshakes of the tunnel.</summary>
+    public HandshakeHistogram ServerHandshakes { get; } = new();
+
+    /// <summary>Client-side (outbound) TLS handshakes of pooled tunnel connections.</summary>
+    public HandshakeHistogram ClientHandshakes { get; } = new();
+
+    /// <summary>Inbound tunnelled connections accepted (authorized and tracked) so far.</summary>
+    public long ConnectionsOpened => Interlocked.Read(ref _connectionsOpened);
+
+    /// <summary>Bytes carried from callers into the workload.</summary>
+    public long BytesToWorkload => Interlocked.Read(ref _bytesToWorkload);
+
+    /// <summary>Bytes carried from the workload back to callers.</summary>
+    public long BytesFromWorkload => Interlocked.Read(ref _bytesFromWorkload);
+
+    /// <summary>Live connections that outlived the SVID of their handshake because the caller was still a mesh workload.</summary>
+    public long KeptAtSvidExpiry => Interlocked.Read(ref _keptAtSvidExpiry);
+
+    /// <summary>Times this sidecar received a new SVID of its own (rotation).</summary>
+    public long SvidRotations => Interlocked.Read(ref _svidRotations);
+
+    /// <summary>Counts an accepted inbound connection.</summary>
+    public void CountConnectionOpened() => Interlocked.Increment(ref _connectionsOpened);
+
+    /// <summary>Counts <paramref name="bytes"/> carried in one direction.</summary>
+    public void CountBytes(bool toWorkload, long bytes)
+    {
+        if (toWorkload)
+        {
+            Interlocked.Add(ref _bytesToWorkload, bytes);
+        }
+        else
+        {
+            Interlocked.Add(ref _bytesFromWorkload, bytes);
+        }
+    }
+
+    /// <summary>Counts one authorization decision taken for <paramref name="trigger"/>.</summary>
+    public void CountDecision(bool allowed, string trigger)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        Increment(allowed ? _allowed : _denied, trigger);
+    }
+
+    /// <summary>Counts a live connection revoked by <paramref name="trigger"/>.</summary>
+    public void CountRevocation(string trigger)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        Increment(_revoked, trigger);
+    }
+
+    /// <summary>Counts a live connection kept past its handshake SVID's expiry.</summary>
+    public void CountKeptAtSvidExpiry() => Interlocked.Increment(ref _keptAtSvidExpiry);
+
+    /// <summary>Counts a rotation of this sidecar's own SVID.</summary>
+    public void CountSvidRotation() => Interlocked.Increment(ref _svidRotations);
+
+    /// <summary>Allow decisions by trigger.</summary>
+    public IReadOnlyDictionary<string, long> Allowed => Copy(_allowed);
+
+    /// <summary>Deny decisions by trigger.</summary>
+    public IReadOnlyDictionary<string, long> Denied => Copy(_denied);
+
+    /// <summary>Revocations by trigger.</summary>
+    public IReadOnlyDictionary<string, long> Revocations => Copy(_revoked);
+
+    private static void Increment(ConcurrentDictionary<string, StrongBox<long>> counters, string key) =>
+        Interlocked.Increment(ref counters.GetOrAdd(key, static _ => new StrongBox<long>()).Value);
+
+    private static Dictionary<string, long> Copy(ConcurrentDictionary<string, StrongBox<long>> counters)
+    {
+        var copy = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (KeyValuePair<string, StrongBox<long>> pair in counters)
+        {
+            copy[pair.Key] = Interlocked.Read(ref pair.Value.Value);
+        }
+
+        return copy;
+    }
+}
