@@ -187,7 +187,10 @@ public sealed class LiveConnectionRegistry : IDisposable
             // The chain is checked against the bundle as it is NOW, at a time inside the handshake
             // SVID's validity: an expired but rotated caller is judged by its identity (above), a
             // caller whose root left the bundle is still cut.
-            DateTimeOffset at = now < connection.CallerNotAfter ? now : connection.CallerNotAfter;
+            // (One second inside: certificate times have whole-second precision and path building
+            // treats the NotAfter instant itself as outside the validity.)
+            DateTimeOffset lastValid = connection.CallerNotAfter - TimeSpan.FromSeconds(1);
+            DateTimeOffset at = now < lastValid ? now : lastValid;
             if (at < connection.CallerNotBefore)
             {
                 at = connection.CallerNotBefore;

@@ -40,6 +40,124 @@ public sealed class LiveConnectionRegistryTests
     }
 
     [Fact]
+    public async Task ExpiredHandshakeSvid_IsKeptWhileCallerIsAMeshWorkload_ThenCutOnceItLeft()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        bool webIsMember = true;
+        using var registry = new LiveConnectionRegistry(new InMemoryPolicySource(), mesh.Api.Source, timeProvider: time,
+            isCallerCurrent: id => webIsMember && id.ToString() == WebId);
+        var audits = new List<AuditRecord>();
+        registry.Audited += (_, record) => audits.Add(record);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        X509Certificate2 svid = mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(1));
+        int aborts = 0;
+        LiveConnection connection = NewConnection(svid, time, () => aborts++);
+        TimeSpan lifetime = connection.CallerNotAfter - connection.CallerNotBefore;
+
+        using IDisposable registration = registry.Add(connection);
+        time.Advance(TimeSpan.FromSeconds(75)); // past the handshake SVID's NotAfter
+
+        Assert.Equal(0, aborts);
+        Assert.Empty(audits);
+        Assert.Equal(1, registry.Count);
+        Assert.Equal(1, connection.IdentityRenewals);
+        Assert.Equal(connection.CallerNotAfter + lifetime, connection.IdentityCheckAt);
+        Assert.Equal(1, registry.Counters.KeptAtSvidExpiry);
+
+        // Still a member at the next check: kept again.
+        time.Advance(lifetime);
+        Assert.Equal(0, aborts);
+        Assert.Equal(2, connection.IdentityRenewals);
+
+        // The caller left the mesh: cut at the next identity check, with an audit record.
+        webIsMember = false;
+        time.Advance(lifetime);
+
+        Assert.Equal(1, aborts);
+        Assert.Equal(0, registry.Count);
+        AuditRecord audit = Assert.Single(audits);
+        Assert.Equal("revoked", audit.Action);
+        Assert.Equal(LiveConnectionRegistry.TriggerExpiry, audit.Trigger);
+        Assert.Contains("no longer a workload of the mesh", audit.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerExpiry]);
+    }
+
+    [Fact]
+    public async Task ExpiredHandshakeSvid_OfACallerThatLeft_IsCutAtNotAfter()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var registry = new LiveConnectionRegistry(new InMemoryPolicySource(), mesh.Api.Source, timeProvider: time, isCallerCurrent: _ => false);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        LiveConnection connection = NewConnection(mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(1)), time, () => { });
+
+        using IDisposable registration = registry.Add(connection);
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.False(connection.IsRevoked);
+        time.Advance(TimeSpan.FromSeconds(45));
+
+        Assert.True(connection.IsRevoked);
+        Assert.Equal(0, connection.IdentityRenewals);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerExpiry]);
+    }
+
+    [Fact]
+    public async Task KeptExpiredConnection_IsStillJudgedByPolicy_NotRevokedAsExpiredOnReevaluation()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var policies = new InMemoryPolicySource();
+        using var registry = new LiveConnectionRegistry(policies, mesh.Api.Source, timeProvider: time, isCallerCurrent: _ => true);
+        var audits = new List<AuditRecord>();
+        registry.Audited += (_, record) => audits.Add(record);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        LiveConnection connection = NewConnection(mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(1)), time, () => { });
+        using IDisposable registration = registry.Add(connection);
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.False(connection.IsRevoked);
+
+        // The chain is checked against the current bundle apart from the validity period, so an
+        // unrelated policy change keeps the (expired, rotated) connection...
+        policies.Set([MeshFixture.Policy("allow-web", PolicyAction.Allow, "example.org/ns/default/sa/web")]);
+        Assert.False(connection.IsRevoked);
+        Assert.Equal(1, registry.Counters.Allowed[LiveConnectionRegistry.TriggerPolicy]);
+
+        // ...and a DENY still cuts it, as a policy change.
+        policies.Set([MeshFixture.Policy("deny-web", PolicyAction.Deny, "example.org/ns/default/sa/web")]);
+        Assert.True(connection.IsRevoked);
+        AuditRecord audit = Assert.Single(audits);
+        Assert.Equal(LiveConnectionRegistry.TriggerPolicy, audit.Trigger);
+        Assert.Equal(1, registry.Counters.Denied[LiveConnectionRegistry.TriggerPolicy]);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerPolicy]);
+    }
+
+    [Fact]
+    public async Task Decisions_AreCountedOncePerAuthorizeAndPerReevaluation()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var policies = new InMemoryPolicySource();
+        using var registry = new LiveConnectionRegistry(policies, mesh.Api.Source);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        LiveConnection web = NewConnection(mesh.Authority.IssueX509Svid(WebId, key), TimeProvider.System, () => { });
+
+        Assert.True(registry.Authorize(web.Request).Allowed);
+        using IDisposable registration = registry.Add(web);
+        web.Count(toWorkload: true, 100);
+        web.Count(toWorkload: false, 7);
+        policies.Set([MeshFixture.Policy("allow-evil", PolicyAction.Allow, "example.org/ns/evil/sa/evil")]);
+        Assert.False(registry.Authorize(web.Request).Allowed);
+
+        Assert.Equal(1, registry.Counters.Allowed[LiveConnectionRegistry.TriggerConnect]);
+        Assert.Equal(1, registry.Counters.Denied[LiveConnectionRegistry.TriggerConnect]);
+        Assert.Equal(1, registry.Counters.Denied[LiveConnectionRegistry.TriggerPolicy]);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerPolicy]);
+        Assert.Equal(1, registry.Counters.ConnectionsOpened);
+        Assert.Equal(100, registry.Counters.BytesToWorkload);
+        Assert.Equal(7, registry.Counters.BytesFromWorkload);
+    }
+
+    [Fact]
     public async Task CallerOutsideTrustBundle_IsRevokedOnAdd()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();

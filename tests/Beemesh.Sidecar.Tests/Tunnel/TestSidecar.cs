@@ -36,18 +36,18 @@ internal sealed class TestSidecar : IAsyncDisposable
 
     public MeshPeer Peer => new(Id, Server.Endpoint, MeshAddress);
 
-    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory)
+    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null)
     {
         var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
         var workloads = new RegisteredWorkloads();
         Assert.True(workloads.Register(Environment.ProcessId, sidecar.Id));
-        sidecar._api = await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = socketPath }, authority, workloads);
+        sidecar._api = await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = socketPath }, authority, workloads, workloadApiTime);
         sidecar._client = new WorkloadApiClient(socketPath);
         sidecar.Source = await X509Source.StartAsync(sidecar._client);
         sidecar.Server = await TunnelServer.StartAsync(
             new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default" },
             sidecar.Source, directory, sidecar.Policies, sidecar.Guest);
-        sidecar.Pool = new TunnelClientPool(sidecar.Source);
+        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters);
         sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
         sidecar.Outbound.Start();
         directory.Add(sidecar.Peer);
