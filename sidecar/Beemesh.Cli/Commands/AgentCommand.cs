@@ -54,7 +54,7 @@ public static class AgentCommand
     /// Parses a duration written as a positive whole number followed by <c>s</c>, <c>m</c> or <c>h</c>
     /// (<c>30s</c>, <c>10m</c>, <c>1h</c>); units may be combined largest first (<c>1h30m</c>).
     /// </summary>
-    internal static bool TryParseDuration(string text, out TimeSpan duration)
+    public static bool TryParseDuration(string text, out TimeSpan duration)
     {
         duration = TimeSpan.Zero;
         ReadOnlySpan<char> rest = text.AsSpan().Trim();

@@ -122,6 +122,36 @@ public sealed class CliCommandTests
         Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
     }
 
+    [Theory]
+    [InlineData("30s", 30)]
+    [InlineData("10m", 600)]
+    [InlineData("1h", 3600)]
+    [InlineData("1h30m", 5400)]
+    public void SvidTtl_ParsesDurations(string text, int seconds)
+    {
+        Assert.True(AgentCommand.TryParseDuration(text, out TimeSpan ttl));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), ttl);
+    }
+
+    [Theory]
+    [InlineData("", "expected a number with a unit")]
+    [InlineData("30", "expected a number with a unit")]
+    [InlineData("5x", "expected a number with a unit")]
+    [InlineData("10s1h", "expected a number with a unit")]
+    [InlineData("-5s", "expected a number with a unit")]
+    [InlineData("5s", "at least 10 s")]
+    [InlineData("999h", "at most 30 days")]
+    public async Task AgentCommandRefusesABadSvidTtlInOneLine(string ttl, string message)
+    {
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("agent", "--state-dir", Path.Combine(root, "s"), "--svid-ttl", ttl);
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith("beemesh agent: invalid --svid-ttl", result.Err, StringComparison.Ordinal);
+        Assert.Contains(message, result.Err, StringComparison.Ordinal);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+    }
+
     private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create() };
 
     private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
