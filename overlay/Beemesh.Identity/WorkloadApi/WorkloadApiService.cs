@@ -48,10 +48,12 @@ internal sealed class WorkloadApiService(
                 DateTimeOffset rotateAt;
                 lock (_randomGate)
                 {
-                    rotateAt = SvidRotation.RotationTime(
-                        new DateTimeOffset(certificate.NotBefore.ToUniversalTime()),
-                        new DateTimeOffset(certificate.NotAfter.ToUniversalTime()),
-                        random);
+                    // Half of the lifetime asked for, not of the backdated validity: with short TTLs the
+                    // 10 s backdate would otherwise pull the rotation far ahead of half-life.
+                    DateTimeOffset notBefore = new(certificate.NotBefore.ToUniversalTime());
+                    DateTimeOffset notAfter = new(certificate.NotAfter.ToUniversalTime());
+                    DateTimeOffset issued = notAfter - options.X509SvidTtl;
+                    rotateAt = SvidRotation.RotationTime(issued > notBefore ? issued : notBefore, notAfter, random);
                 }
 
                 do
