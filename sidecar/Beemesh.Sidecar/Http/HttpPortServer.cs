@@ -184,6 +184,7 @@ internal sealed class HttpPortServer : IAsyncDisposable
             _registry.AuditDenied(caller.Id, request, decision);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             context.Response.ContentType = "text/plain";
+            context.Response.ContentLength = DeniedBody.Length; // ASCII: one byte per char
             await context.Response.WriteAsync(DeniedBody, context.RequestAborted).ConfigureAwait(false);
             return;
         }

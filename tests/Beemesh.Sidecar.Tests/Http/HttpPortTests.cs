@@ -98,6 +98,30 @@ public sealed class HttpPortTests
         Assert.Equal(HttpStatusCode.Forbidden, other);
     }
 
+    [Theory]
+    [InlineData("/admin")]
+    [InlineData("/%61dmin")]
+    [InlineData("/public/../admin")]
+    [InlineData("/admin?x=/public")]
+    public async Task PathIsMatchedAsTheServerWillSeeIt_DecodedAndWithoutDotSegments(string target)
+    {
+        // Raw bytes, because HttpClient would normalize the target itself.
+        await using MeshFixture mesh = await MeshFixture.StartAsync(HttpPorts);
+        mesh.Api.Policies.Set([PathPolicy("no-admin", PolicyAction.Deny, "/admin")]);
+
+        await using TunnelStream tunnel = await mesh.Web.Pool.OpenAsync(mesh.Api.Peer, HttpPort);
+        await tunnel.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"));
+        await tunnel.FlushAsync();
+        using var cancel = new CancellationTokenSource(Functional);
+        using var answer = new MemoryStream();
+        await tunnel.CopyToAsync(answer, cancel.Token);
+        string response = Encoding.ASCII.GetString(answer.ToArray());
+
+        Assert.StartsWith("HTTP/1.1 403 Forbidden", response);
+        Assert.EndsWith("\r\n\r\nRBAC: access denied", response);
+        Assert.Empty(mesh.Api.HttpGuest!.Calls);
+    }
+
     [Fact]
     public async Task SpoofedXfcc_IsReplacedByTheVerifiedCaller()
     {
