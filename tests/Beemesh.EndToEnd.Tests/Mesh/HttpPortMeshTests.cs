@@ -85,30 +85,30 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine(text);
         Assert.Equal(0, code);
 
-        // Each curl asks for /admin and then / on one connection: the first is refused, the second passes.
+        // HTTP/1.1 asks for /admin and then / on one connection: the first is refused, the second passes.
         BeemeshRunResult denied = await CurlAsync("/admin", "/");
         Assert.Contains("h1 /admin 403 RBAC: access denied", denied.Stdout, StringComparison.Ordinal);
         Assert.Contains("h1 / 200 root-page", denied.Stdout, StringComparison.Ordinal);
         Assert.Contains("h2 /admin 403 RBAC: access denied", denied.Stdout, StringComparison.Ordinal);
         Assert.Contains("h2 / 200 root-page", denied.Stdout, StringComparison.Ordinal);
-        Assert.Contains("connections=1", denied.Stdout, StringComparison.Ordinal);
-        Assert.DoesNotContain("connections=2", denied.Stdout, StringComparison.Ordinal);
+        Assert.Contains("h1 connections=1", denied.Stdout, StringComparison.Ordinal);
     }
 
     private string[] Mesh(string name, params string[] ports) =>
         ["--agent", _dir, "--name", name, .. ports.SelectMany(p => new[] { "--port", p })];
 
     /// <summary>
-    /// From a web workload, one curl per protocol fetching <paramref name="paths"/> in order on one
-    /// connection; prints <c>h1|h2 PATH STATUS BODY</c> per request and the connections each curl opened.
+    /// From a web workload: one HTTP/1.1 curl fetching <paramref name="paths"/> in order on one
+    /// connection, then one HTTP/2 (prior knowledge) curl per path — curl 7.88 sends nothing for a
+    /// second URL on a reused h2c connection, even to a plain Kestrel (HTTP/2 reuse is covered by the
+    /// in-process tests). Prints <c>h1|h2 PATH STATUS BODY</c> per request and <c>h1 connections=N</c>.
     /// </summary>
     private async Task<BeemeshRunResult> CurlAsync(params string[] paths)
     {
         string urls = string.Join(' ', paths.Select(p => $"http://api.default:{Port}{p}"));
-        string format = "%{url_effective} %{http_code} ";
-        string script =
-            $"curl -s --max-time 10 -w '\\nmeta {format}%{{num_connects}}\\n' {urls} | sed 's/^/h1 /'; " +
-            $"curl -s --max-time 10 --http2-prior-knowledge -w '\\nmeta {format}%{{num_connects}}\\n' {urls} | sed 's/^/h2 /'";
+        const string Format = "'\\nmeta %{url_effective} %{http_code} %{num_connects}\\n'";
+        string script = $"curl -s --max-time 10 -w {Format} {urls} | sed 's/^/h1 /'; " +
+            string.Concat(paths.Select(p => $"curl -s --max-time 10 --http2-prior-knowledge -w {Format} http://api.default:{Port}{p} | sed 's/^/h2 /'; "));
         BeemeshRunResult result = await BeemeshRun.RunAsync(Mesh("web"), script, Timeout);
         output.WriteLine(result.ToString());
         return new BeemeshRunResult(result.ExitCode, Summarize(result.Stdout), result.Stderr, result.TimedOut, result.Elapsed);
@@ -127,7 +127,7 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
             string rest = raw.Length > 3 ? raw[3..] : "";
             if (proto != protocol && protocol is not null)
             {
-                lines.Add($"connections={connections}");
+                lines.Add($"{protocol} connections={connections}");
                 connections = 0;
             }
 
@@ -146,7 +146,7 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
             }
         }
 
-        lines.Add($"connections={connections}");
+        lines.Add($"{protocol} connections={connections}");
         return string.Join('\n', lines);
     }
 
