@@ -18,6 +18,16 @@ internal static partial class Log
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "guest connection to port {Port} failed: {Error}")]
     public static partial void GuestConnectFailed(ILogger logger, int port, string error);
 
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning,
+        Message = "audit action={Action} caller={Caller} port={Port} method={Method} path={Path} policy={Policy} rule={Rule} trigger={Trigger} reason=\"{Reason}\" duration_ms={DurationMs}")]
+    public static partial void AuditHttp(ILogger logger, string action, string caller, int port, string method, string? path, string? policy, int rule, string trigger, string reason, long durationMs);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Debug, Message = "HTTP request {Method} {Path} from {Caller} to port {Port} failed upstream: {Error}")]
+    public static partial void HttpForwardFailed(ILogger logger, string method, string path, string caller, int port, string error);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "HTTP tunnel flow from {Caller} to port {Port} ended: {Error}")]
+    public static partial void HttpFlowEnded(ILogger logger, string caller, int port, string? error);
+
     [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "refused {Caller} to port {Port}: not in the mesh directory")]
     public static partial void UnknownCaller(ILogger logger, string caller, int port);
 

@@ -156,7 +156,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         var policies = new AgentPolicySource(agent);
         await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
         var tunnel = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace },
+            new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
             source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pool = new TunnelClientPool(source, tunnel.Connections.Counters);
         OutboundListener? outbound = null;
@@ -172,6 +172,20 @@ public sealed class MeshSidecar : IAsyncDisposable
         return new MeshSidecar(agent, record, source, directory, policies, tunnel, pool, outbound, dns);
     }
 
+    /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>
+    private static HashSet<int> HttpPortsOf(IReadOnlyList<WorkloadPort> ports)
+    {
+        var http = new HashSet<int>();
+        foreach (WorkloadPort port in ports)
+        {
+            if (port.Protocol == "http")
+            {
+                http.Add(port.Port);
+            }
+        }
+
+        return http;
+    }
 
     /// <summary>Sends a last report (so the agent's totals include everything counted), unregisters and stops every piece.</summary>
     public async ValueTask DisposeAsync()

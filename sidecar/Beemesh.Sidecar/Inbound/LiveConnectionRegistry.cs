@@ -117,6 +117,18 @@ public sealed class LiveConnectionRegistry : IDisposable
     public void AuditDenied(SpiffeId caller, int port, AuthorizationDecision decision) =>
         Emit(new AuditRecord(_time.GetUtcNow(), "denied", caller.ToString(), port, decision.Policy?.ToString(), decision.RuleIndex, TriggerConnect, decision.Reason, TimeSpan.Zero, 0, 0));
 
+    /// <summary>
+    /// Records a refused flow or, when <paramref name="request"/> carries <see cref="AuthorizationRequest.Http"/>,
+    /// a refused HTTP request (with its method and path).
+    /// </summary>
+    public void AuditDenied(SpiffeId caller, AuthorizationRequest request, AuthorizationDecision decision)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(request);
+        Emit(new AuditRecord(_time.GetUtcNow(), "denied", caller.ToString(), request.DestinationPort, decision.Policy?.ToString(), decision.RuleIndex,
+            TriggerConnect, decision.Reason, TimeSpan.Zero, 0, 0, request.Http?.Method, request.Http?.Path));
+    }
+
     /// <summary>Re-authorizes every live connection; returns how many were revoked.</summary>
     public int Reevaluate(string trigger)
     {
@@ -244,14 +256,22 @@ public sealed class LiveConnectionRegistry : IDisposable
         DateTimeOffset now = _time.GetUtcNow();
         Emit(new AuditRecord(now, "revoked", connection.Caller.ToString(), connection.Request.DestinationPort,
             decision.Policy?.ToString(), decision.RuleIndex, trigger, why, now - connection.StartedAt,
-            connection.BytesToWorkload, connection.BytesFromWorkload));
+            connection.BytesToWorkload, connection.BytesFromWorkload, connection.Request.Http?.Method, connection.Request.Http?.Path));
         return true;
     }
 
     private void Emit(AuditRecord record)
     {
-        Log.Audit(_logger, record.Action, record.Caller, record.DestinationPort, record.Policy, record.Rule, record.Trigger, record.Reason,
-            (long)record.Duration.TotalMilliseconds, record.BytesToWorkload, record.BytesFromWorkload);
+        if (record.Method is not null)
+        {
+            Log.AuditHttp(_logger, record.Action, record.Caller, record.DestinationPort, record.Method, record.Path, record.Policy, record.Rule, record.Trigger, record.Reason,
+                (long)record.Duration.TotalMilliseconds);
+        }
+        else
+        {
+            Log.Audit(_logger, record.Action, record.Caller, record.DestinationPort, record.Policy, record.Rule, record.Trigger, record.Reason,
+                (long)record.Duration.TotalMilliseconds, record.BytesToWorkload, record.BytesFromWorkload);
+        }
         Audited?.Invoke(this, record);
     }
 

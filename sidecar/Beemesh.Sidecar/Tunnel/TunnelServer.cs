@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Beemesh.Authorization;
+using Beemesh.Sidecar.Http;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Telemetry;
@@ -35,6 +36,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private WebApplication? _app;
+    private HttpPortServer? _http;
     private long _handshakes;
 
     private TunnelServer(TunnelServerOptions options, IMeshDirectory directory, IGuestConnector guests, LiveConnectionRegistry registry, ILogger logger, TimeProvider time)
@@ -79,6 +81,11 @@ public sealed class TunnelServer : IAsyncDisposable
         // A caller whose handshake SVID expired keeps its flows while it is still a mesh workload.
         var registry = new LiveConnectionRegistry(policies, source, null, logger, time, id => directory.ResolveIdentity(id) is not null);
         var server = new TunnelServer(options, directory, guests, registry, logger, time);
+        if (options.HttpPorts.Count != 0)
+        {
+            server._http = await HttpPortServer.StartAsync(
+                options, registry, guests, () => source.Current.DefaultSvid.Id.ToString(), loggerFactory, time, cancellationToken).ConfigureAwait(false);
+        }
 
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton(loggerFactory);
@@ -136,6 +143,11 @@ public sealed class TunnelServer : IAsyncDisposable
             await _app.StopAsync(grace.Token).ConfigureAwait(false);
             await _app.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_http is not null)
+        {
+            await _http.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>The caller's principal as policies name it: the SPIFFE ID without <c>spiffe://</c>.</summary>
@@ -181,6 +193,14 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             Log.UnknownCaller(_logger, caller!.ToString(), port);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        // A port declared HTTP is authorized per request (with method, path and host), not per flow:
+        // deciding the flow as TCP would let a DENY on a path refuse every request.
+        if (_http is not null && _options.HttpPorts.Contains(port))
+        {
+            await _http.ServeAsync(context, connect, new MeshCaller(caller!, certificate, callerPeer.MeshAddress, port)).ConfigureAwait(false);
             return;
         }
 

@@ -14,6 +14,13 @@ public sealed class TunnelServerOptions
     /// <summary>Labels of the workload, matched against policy selectors; default none.</summary>
     public IReadOnlyDictionary<string, string> WorkloadLabels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Workload ports declared HTTP (<c>--port N/http</c>): their flows are served as HTTP/1.1 or HTTP/2
+    /// (prior knowledge) by the sidecar itself, every request authorized with its method, path and
+    /// host and forwarded to the workload over HTTP/1.1; default none (every port a TCP tunnel).
+    /// </summary>
+    public IReadOnlySet<int> HttpPorts { get; init; } = new HashSet<int>();
+
     /// <summary>Concurrent flows per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); default 1000.</summary>
     public int MaxStreamsPerConnection { get; init; } = 1000;
 }

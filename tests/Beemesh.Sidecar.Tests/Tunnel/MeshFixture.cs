@@ -29,13 +29,14 @@ internal sealed class MeshFixture : IAsyncDisposable
 
     public TestSidecar Foreign { get; private set; } = null!;
 
-    public static async Task<MeshFixture> StartAsync()
+    /// <summary>Starts the mesh; <paramref name="apiHttpPorts"/> are the ports api declares HTTP.</summary>
+    public static async Task<MeshFixture> StartAsync(IReadOnlySet<int>? apiHttpPorts = null)
     {
         var fixture = new MeshFixture();
         fixture._authority = CertificateAuthority.LoadOrCreate(fixture._dir.File("ca"));
         fixture._foreignAuthority = CertificateAuthority.LoadOrCreate(fixture._dir.File("ca2"), "other.org");
         fixture.Web = await fixture.AddAsync(fixture._authority, "/ns/default/sa/web", "10.200.0.4");
-        fixture.Api = await fixture.AddAsync(fixture._authority, "/ns/default/sa/api", "10.200.0.5");
+        fixture.Api = await fixture.AddAsync(fixture._authority, "/ns/default/sa/api", "10.200.0.5", apiHttpPorts);
         fixture.Evil = await fixture.AddAsync(fixture._authority, "/ns/evil/sa/evil", "10.200.0.6");
         fixture.Foreign = await fixture.AddAsync(fixture._foreignAuthority, "/ns/default/sa/web", "10.200.0.7");
         return fixture;
@@ -72,9 +73,9 @@ internal sealed class MeshFixture : IAsyncDisposable
         _dir.Dispose();
     }
 
-    private async Task<TestSidecar> AddAsync(CertificateAuthority authority, string path, string meshAddress)
+    private async Task<TestSidecar> AddAsync(CertificateAuthority authority, string path, string meshAddress, IReadOnlySet<int>? httpPorts = null)
     {
-        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), Directory);
+        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), Directory, httpPorts: httpPorts);
         _sidecars.Add(sidecar);
         return sidecar;
     }

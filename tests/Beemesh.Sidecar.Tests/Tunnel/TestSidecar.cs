@@ -5,10 +5,12 @@ using Beemesh.Identity.WorkloadApi;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Outbound;
+using Beemesh.Sidecar.Tests.Http;
 using Beemesh.Sidecar.Tunnel;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
+using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Sidecar.Tests.Tunnel;
 
@@ -28,6 +30,9 @@ internal sealed class TestSidecar : IAsyncDisposable
 
     public EchoGuestConnector Guest { get; } = new();
 
+    /// <summary>The HTTP workload behind the ports declared HTTP; null when none are.</summary>
+    public HttpGuest? HttpGuest { get; private set; }
+
     public TunnelServer Server { get; private set; } = null!;
 
     public TunnelClientPool Pool { get; private set; } = null!;
@@ -36,7 +41,7 @@ internal sealed class TestSidecar : IAsyncDisposable
 
     public MeshPeer Peer => new(Id, Server.Endpoint, MeshAddress);
 
-    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null)
+    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null, IReadOnlySet<int>? httpPorts = null)
     {
         var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
         var workloads = new RegisteredWorkloads();
@@ -44,9 +49,16 @@ internal sealed class TestSidecar : IAsyncDisposable
         sidecar._api = await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = socketPath }, authority, workloads, workloadApiTime);
         sidecar._client = new WorkloadApiClient(socketPath);
         sidecar.Source = await X509Source.StartAsync(sidecar._client);
+        httpPorts ??= new HashSet<int>();
+        if (httpPorts.Count != 0)
+        {
+            sidecar.HttpGuest = await HttpGuest.StartAsync();
+        }
+
         sidecar.Server = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default" },
-            sidecar.Source, directory, sidecar.Policies, sidecar.Guest);
+            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default", HttpPorts = httpPorts },
+            sidecar.Source, directory, sidecar.Policies, new PortRoutingGuestConnector(httpPorts, () => sidecar.HttpGuest!, sidecar.Guest),
+            httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null);
         sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters);
         sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
         sidecar.Outbound.Start();
@@ -60,6 +72,11 @@ internal sealed class TestSidecar : IAsyncDisposable
         Pool.Dispose();
         await Server.DisposeAsync();
         await Guest.DisposeAsync();
+        if (HttpGuest is not null)
+        {
+            await HttpGuest.DisposeAsync();
+        }
+
         await Source.DisposeAsync();
         _client.Dispose();
         await _api.DisposeAsync();
