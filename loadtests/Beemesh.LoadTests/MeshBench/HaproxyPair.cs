@@ -94,7 +94,8 @@ internal sealed class HaproxyPair : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>A port free on 127.0.0.1 right now (the kernel's pick).</summary>
+    internal static int FreePort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));

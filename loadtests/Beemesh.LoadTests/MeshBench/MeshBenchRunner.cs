@@ -52,7 +52,17 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
             await using IperfServer iperf = await IperfServer.StartAsync(_work, "host", log, token).ConfigureAwait(false);
             await using HostTcpServer echo = HostTcpServer.Echo();
             log.Add("setup", ["(in-process echo server on 127.0.0.1:" + echo.Port.ToString(CultureInfo.InvariantCulture) + ")"]);
-            await using HaproxyPair haproxy = await HaproxyPair.StartAsync(_work, [iperf.Port, echo.Port], log, token).ConfigureAwait(false);
+            // The fair comparison for the tunnel: the same servers inside a plain guest, published
+            // with -p, so a client in another plain guest crosses two stacks like web -> api does.
+            int guestIperf = HaproxyPair.FreePort();
+            int guestEcho = HaproxyPair.FreePort();
+            string serversScript = $"iperf3 -s -p {IperfPort} & exec {CommandLog.QuoteOne(_self)} echo-server 0.0.0.0 {EchoPort}";
+            await using MeshProcess servers = MeshProcess.Start(
+                [options.BeemeshPath, "run", "-p", $"127.0.0.1:{guestIperf}:{IperfPort}", "-p", $"127.0.0.1:{guestEcho}:{EchoPort}", "--", "/bin/sh", "-c", serversScript],
+                Log("servers"), log, "setup", marker: "echo-server listening");
+            await servers.Marker.WaitAsync(TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
+            await using HaproxyPair haproxy = await HaproxyPair.StartAsync(_work, [iperf.Port, echo.Port, guestIperf, guestEcho], log, token).ConfigureAwait(false);
+            var ports = new BenchPorts(iperf.Port, echo.Port, guestIperf, guestEcho, haproxy.Fronts[0], haproxy.Fronts[1], haproxy.Fronts[2], haproxy.Fronts[3]);
 
             string guestScript = $"iperf3 -s -p {IperfPort} & ncat -l -k {TickerPort} -c 'while true; do echo tick; sleep 0.05; done' & exec {CommandLog.QuoteOne(_self)} echo-server 0.0.0.0 {EchoPort}";
             await using MeshProcess api = MeshProcess.Start(
@@ -62,9 +72,9 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
             await WaitAsync(() => admin.ResolvesAsync("api.default", token), "api registration", token).ConfigureAwait(false);
             await Task.Delay(1000, token).ConfigureAwait(false);
 
-            await ThroughputAsync(iperf.Port, haproxy.Fronts[0], token).ConfigureAwait(false);
-            await LatencyAsync(echo.Port, haproxy.Fronts[1], token).ConfigureAwait(false);
-            await ConnectionsAsync(echo.Port, haproxy.Fronts[1], admin, token).ConfigureAwait(false);
+            await ThroughputAsync(ports, token).ConfigureAwait(false);
+            await LatencyAsync(ports, token).ConfigureAwait(false);
+            await ConnectionsAsync(ports, admin, token).ConfigureAwait(false);
             await IdleRssAsync(admin, token).ConfigureAwait(false);
             await RevocationAsync(admin, token).ConfigureAwait(false);
             return _results;
@@ -99,16 +109,18 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         return [.. argv];
     }
 
-    private async Task ThroughputAsync(int hostIperf, int haproxyFront, CancellationToken token)
+    private async Task ThroughputAsync(BenchPorts ports, CancellationToken token)
     {
         string s = options.ThroughputSeconds.ToString(CultureInfo.InvariantCulture);
-        string p = hostIperf.ToString(CultureInfo.InvariantCulture);
-        string h = haproxyFront.ToString(CultureInfo.InvariantCulture);
-        await IperfAsync("loopback (no stack)", ["iperf3", "-c", "127.0.0.1", "-p", p, "-t", s, "-J"], token).ConfigureAwait(false);
-        await IperfAsync("direct (guest -> 10.0.2.2)", Mesh(null, "iperf3", "-c", "10.0.2.2", "-p", p, "-t", s, "-J"), token).ConfigureAwait(false);
-        await IperfAsync("haproxy mTLS pair", ["iperf3", "-c", "127.0.0.1", "-p", h, "-t", s, "-J"], token).ConfigureAwait(false);
-        await IperfAsync("beemesh tunnel (web -> api)", Mesh("web", "iperf3", "-c", "api", "-p", IperfPort.ToString(CultureInfo.InvariantCulture), "-t", s, "-J"), token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.Loopback, ["iperf3", "-c", "127.0.0.1", "-p", Port(ports.HostIperf), "-t", s, "-J"], token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.Direct, Mesh(null, "iperf3", "-c", "10.0.2.2", "-p", Port(ports.HostIperf), "-t", s, "-J"), token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.Haproxy, ["iperf3", "-c", "127.0.0.1", "-p", Port(ports.HaproxyHostIperf), "-t", s, "-J"], token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.GuestDirect, Mesh(null, "iperf3", "-c", "10.0.2.2", "-p", Port(ports.GuestIperf), "-t", s, "-J"), token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.HaproxyGuests, Mesh(null, "iperf3", "-c", "10.0.2.2", "-p", Port(ports.HaproxyGuestIperf), "-t", s, "-J"), token).ConfigureAwait(false);
+        await IperfAsync(MeshReport.Mesh, Mesh("web", "iperf3", "-c", "api", "-p", Port(IperfPort), "-t", s, "-J"), token).ConfigureAwait(false);
     }
+
+    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 
     private async Task IperfAsync(string path, string[] argv, CancellationToken token)
     {
@@ -134,26 +146,30 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         }
     }
 
-    private async Task LatencyAsync(int hostEcho, int haproxyFront, CancellationToken token)
+    private async Task LatencyAsync(BenchPorts ports, CancellationToken token)
     {
         string s = options.LatencySeconds.ToString(CultureInfo.InvariantCulture);
         string rate = MeshBenchOptions.RequestRate.ToString(CultureInfo.InvariantCulture);
-        string e = hostEcho.ToString(CultureInfo.InvariantCulture);
-        await ClientAsync(_results.Latency, "latency", "loopback (no stack)", [_self, "rate-client", "127.0.0.1", e, s, rate], RateClient.StepName, token).ConfigureAwait(false);
-        await ClientAsync(_results.Latency, "latency", "direct (guest -> 10.0.2.2)", Mesh(null, _self, "rate-client", "10.0.2.2", e, s, rate), RateClient.StepName, token).ConfigureAwait(false);
-        await ClientAsync(_results.Latency, "latency", "haproxy mTLS pair", [_self, "rate-client", "127.0.0.1", haproxyFront.ToString(CultureInfo.InvariantCulture), s, rate], RateClient.StepName, token).ConfigureAwait(false);
-        await ClientAsync(_results.Latency, "latency", "beemesh tunnel (web -> api)", Mesh("web", _self, "rate-client", "api", EchoPort.ToString(CultureInfo.InvariantCulture), s, rate), RateClient.StepName, token).ConfigureAwait(false);
+        const string step = RateClient.StepName;
+        await ClientAsync(_results.Latency, "latency", MeshReport.Loopback, [_self, "rate-client", "127.0.0.1", Port(ports.HostEcho), s, rate], step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", MeshReport.Direct, Mesh(null, _self, "rate-client", "10.0.2.2", Port(ports.HostEcho), s, rate), step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", MeshReport.Haproxy, [_self, "rate-client", "127.0.0.1", Port(ports.HaproxyHostEcho), s, rate], step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", MeshReport.GuestDirect, Mesh(null, _self, "rate-client", "10.0.2.2", Port(ports.GuestEcho), s, rate), step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", MeshReport.HaproxyGuests, Mesh(null, _self, "rate-client", "10.0.2.2", Port(ports.HaproxyGuestEcho), s, rate), step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Latency, "latency", MeshReport.Mesh, Mesh("web", _self, "rate-client", "api", Port(EchoPort), s, rate), step, token).ConfigureAwait(false);
     }
 
-    private async Task ConnectionsAsync(int hostEcho, int haproxyFront, AdminSocketClient admin, CancellationToken token)
+    private async Task ConnectionsAsync(BenchPorts ports, AdminSocketClient admin, CancellationToken token)
     {
         string s = options.ConnectionSeconds.ToString(CultureInfo.InvariantCulture);
         string copies = MeshBenchOptions.ConnectionCopies.ToString(CultureInfo.InvariantCulture);
-        string e = hostEcho.ToString(CultureInfo.InvariantCulture);
-        await ClientAsync(_results.Connections, "connections", "direct (guest -> 10.0.2.2)", Mesh(null, _self, "conn-client", "10.0.2.2", e, s, copies), NewConnectionClient.StepName, token).ConfigureAwait(false);
-        await ClientAsync(_results.Connections, "connections", "haproxy mTLS pair", [_self, "conn-client", "127.0.0.1", haproxyFront.ToString(CultureInfo.InvariantCulture), s, copies], NewConnectionClient.StepName, token).ConfigureAwait(false);
+        const string step = NewConnectionClient.StepName;
+        await ClientAsync(_results.Connections, "connections", MeshReport.Direct, Mesh(null, _self, "conn-client", "10.0.2.2", Port(ports.HostEcho), s, copies), step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", MeshReport.Haproxy, [_self, "conn-client", "127.0.0.1", Port(ports.HaproxyHostEcho), s, copies], step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", MeshReport.GuestDirect, Mesh(null, _self, "conn-client", "10.0.2.2", Port(ports.GuestEcho), s, copies), step, token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", MeshReport.HaproxyGuests, Mesh(null, _self, "conn-client", "10.0.2.2", Port(ports.HaproxyGuestEcho), s, copies), step, token).ConfigureAwait(false);
         string before = await admin.MetricsAsync(token).ConfigureAwait(false);
-        await ClientAsync(_results.Connections, "connections", "beemesh tunnel (web -> api)", Mesh("web", _self, "conn-client", "api", EchoPort.ToString(CultureInfo.InvariantCulture), s, copies), NewConnectionClient.StepName, token).ConfigureAwait(false);
+        await ClientAsync(_results.Connections, "connections", MeshReport.Mesh, Mesh("web", _self, "conn-client", "api", Port(EchoPort), s, copies), step, token).ConfigureAwait(false);
         string after = await admin.MetricsAsync(token).ConfigureAwait(false);
         string? handshakes = HandshakeDelta(before, after);
         _results.MeshHandshakes = handshakes ?? "not visible in the agent's metrics (tunnels are pooled: one HTTP/2 connection per peer per sidecar run)";

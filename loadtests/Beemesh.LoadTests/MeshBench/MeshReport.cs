@@ -8,9 +8,25 @@ namespace Beemesh.LoadTests.MeshBench;
 /// <summary>Renders a mesh-bench run as Markdown: tables, then every command that ran.</summary>
 internal static class MeshReport
 {
-    private const string Direct = "direct (guest -> 10.0.2.2)";
-    private const string Haproxy = "haproxy mTLS pair";
-    private const string Mesh = "beemesh tunnel (web -> api)";
+    public const string Loopback = "loopback (no stack)";
+    public const string Direct = "direct (guest -> 10.0.2.2)";
+    public const string Haproxy = "haproxy mTLS pair (host only)";
+    public const string GuestDirect = "direct guest -> guest (-p)";
+    public const string HaproxyGuests = "haproxy between guests";
+    public const string Mesh = "beemesh tunnel (web -> api)";
+
+    /// <summary>
+    /// What each path is measured against: a path with stacks against the same hops without the
+    /// proxy. The tunnel and haproxy-between-guests both cross two stacks (a guest's out, a
+    /// guest's in), so their baseline is the plain guest-to-guest path through a port forward;
+    /// the host-only paths compare with loopback.
+    /// </summary>
+    private static string? BaselineOf(string path) => path switch
+    {
+        Loopback => null,
+        HaproxyGuests or Mesh => GuestDirect,
+        _ => Loopback,
+    };
 
     public static string Build(MachineInfo machine, MeshBenchOptions options, IReadOnlyList<string> args, MeshBenchResults r, CommandLog log)
     {
@@ -26,42 +42,46 @@ internal static class MeshReport
         sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-mesh`)  "));
         sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}. The machine is shared with other builds: expect noise."));
         sb.AppendLine();
-        sb.AppendLine("Paths: **loopback** = host process to host 127.0.0.1, no stack. **direct** = a `beemesh run` guest (no mesh name) to the host's 127.0.0.1 via 10.0.2.2, the baseline through the stack. " +
-            "**haproxy** = client -> haproxy (TCP mode, originates TLS 1.3 with a client certificate) -> haproxy (terminates TLS, requires the client certificate) -> server, all on 127.0.0.1, throwaway ECDSA P-256 CA from openssl. " +
-            "**beemesh** = guest `web` -> its sidecar -> HTTP/2 extended CONNECT over mutual TLS 1.3 with SVIDs -> `api`'s sidecar -> `api`'s guest, by name (`api`).");
+        sb.AppendLine("Paths: **loopback** = host process to host 127.0.0.1, no stack. **direct** = a `beemesh run` guest (no mesh name) to the host's 127.0.0.1 via 10.0.2.2: one stack. " +
+            "**haproxy (host only)** = client -> haproxy (TCP mode, originates TLS 1.3 with a client certificate) -> haproxy (terminates TLS, requires the client certificate) -> server, all host processes on 127.0.0.1, no stack; throwaway ECDSA P-256 CA from openssl. " +
+            "**direct guest -> guest** = a client in a plain `beemesh run` guest -> 10.0.2.2 -> a port published with `-p` -> the same server inside another plain guest: two stacks, no proxy. " +
+            "**haproxy between guests** = a client in a plain guest -> 10.0.2.2:haproxy front -> TLS -> haproxy back -> the published port -> the server in the other guest: the same two stack hops as the tunnel, plus the haproxy pair. " +
+            "**beemesh** = guest `web` -> its sidecar -> HTTP/2 extended CONNECT over mutual TLS 1.3 with SVIDs -> `api`'s sidecar -> `api`'s guest, by name (`api`). " +
+            "Each path is compared with its baseline: the tunnel and haproxy between guests with direct guest -> guest (same stack hops, no proxy), every other path with loopback. The fair proxy-to-proxy comparison is beemesh vs haproxy between guests.");
         sb.AppendLine();
 
         sb.AppendLine(Inv($"## 1. Throughput, one TCP stream (iperf3, {options.ThroughputSeconds} s)"));
         sb.AppendLine();
-        sb.AppendLine("| path | Gbit/s | vs direct | vs haproxy |");
-        sb.AppendLine("|---|---:|---:|---:|");
-        double? direct = r.ThroughputGbps.GetValueOrDefault(Direct);
-        double? haproxy = r.ThroughputGbps.GetValueOrDefault(Haproxy);
+        sb.AppendLine("| path | Gbit/s | baseline | vs baseline | vs haproxy between guests |");
+        sb.AppendLine("|---|---:|---|---:|---:|");
+        double? haproxy = r.ThroughputGbps.GetValueOrDefault(HaproxyGuests);
         foreach ((string path, double? gbps) in r.ThroughputGbps)
         {
-            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {Ratio(gbps, direct)} | {Ratio(gbps, haproxy)} |"));
+            string? baseline = BaselineOf(path);
+            double? b = baseline is null ? null : r.ThroughputGbps.GetValueOrDefault(baseline);
+            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {baseline ?? "-"} | {Ratio(gbps, b)} | {Ratio(gbps, haproxy)} |"));
         }
 
         sb.AppendLine();
         sb.AppendLine(Inv($"## 2. Request/response latency at {MeshBenchOptions.RequestRate} req/s ({options.LatencySeconds} s, after 1 s warm-up)"));
         sb.AppendLine();
         sb.AppendLine(Inv($"Open loop (LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection (established before measuring), so connection setup is not in these numbers; a request injected while the previous one is in flight waits, and the wait counts. ") +
-            "The client runs where the path starts (on the host, or inside the guest through `beemesh run -- beemesh-loadtests rate-client ...`) and prints JSON stats. The echo server runs on the host (loopback, direct, haproxy) or inside `api`'s guest (beemesh). Added = p minus the same percentile of direct.");
+            "The client runs where the path starts (on the host, or inside the guest through `beemesh run -- beemesh-loadtests rate-client ...`) and prints JSON stats. The echo server runs on the host (loopback, direct, haproxy host only), inside the plain published guest (guest -> guest, haproxy between guests) or inside `api`'s guest (beemesh). Added = p minus the same percentile of the row's baseline.");
         sb.AppendLine();
-        sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | added p50 | added p99 | added p99.9 |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        StepStats? directLatency = r.Latency.GetValueOrDefault(Direct);
+        sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | baseline | added p50 | added p99 | added p99.9 |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
         foreach ((string path, StepStats? s) in r.Latency)
         {
             if (s is null)
             {
-                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | |"));
+                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | | |"));
                 continue;
             }
 
             LatencyStats l = s.Latency;
-            LatencyStats? d = directLatency?.Latency;
-            sb.AppendLine(Inv($"| {path} | {s.RequestCount} | {s.FailCount} | {l.P50Us:0} | {l.P99Us:0} | {l.P999Us:0} | {l.MaxUs:0} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
+            string? baseline = BaselineOf(path);
+            LatencyStats? d = baseline is null ? null : r.Latency.GetValueOrDefault(baseline)?.Latency;
+            sb.AppendLine(Inv($"| {path} | {s.RequestCount} | {s.FailCount} | {l.P50Us:0} | {l.P99Us:0} | {l.P999Us:0} | {l.MaxUs:0} | {baseline ?? "-"} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
         }
 
         sb.AppendLine();

@@ -59,6 +59,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     private int _pendingLength;
     private bool _shutdownAfterPending;
 
+    // One guest segment asks for the host socket's free space up to three times (window checks,
+    // the ACK's window); each ask is a getsockopt and an ioctl. While one segment is handled the
+    // answer is kept here and lowered by what Write hands over, so a segment costs two syscalls.
+    // The kernel may drain meanwhile, so the kept value can only be too small, never too large.
+    private bool _inSegment;
+    private long _freeSpace = -1;
+
     private TcpFlow(NetworkStack stack, FlowKey key, int fd, bool inbound)
     {
         _stack = stack;
@@ -159,8 +166,18 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         bool wasEstablished = _connection.State >= TcpState.Established;
         _morePending = (segment.Flags & (TcpFlags.Psh | TcpFlags.Fin)) == 0;
-        _connection.OnSegment(segment, payload, _stack.Now, this);
-        _morePending = false;
+        _inSegment = true;
+        _freeSpace = -1;
+        try
+        {
+            _connection.OnSegment(segment, payload, _stack.Now, this);
+        }
+        finally
+        {
+            _inSegment = false;
+            _morePending = false;
+        }
+
         if (!wasEstablished && Inbound && _connection.State >= TcpState.Established && _token < 0 && _fd >= 0)
         {
             _token = _stack.Loop.Add(_fd, SocketEvents, this);
@@ -440,16 +457,39 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
                 return 0;
             }
 
+            if (_inSegment && _freeSpace >= 0)
+            {
+                return _freeSpace;
+            }
+
             // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the
             // kernel fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess.
+            // SO_SNDBUF is asked every time: the kernel grows it as the connection's window grows.
             int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
             int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
-            return Math.Max(0, sndbuf - Math.Max(0, queued) - _pendingLength);
+            long free = Math.Max(0, sndbuf - Math.Max(0, queued) - _pendingLength);
+            if (_inSegment)
+            {
+                _freeSpace = free;
+            }
+
+            return free;
         }
     }
 
     /// <inheritdoc />
-    public unsafe int Write(ReadOnlySpan<byte> data)
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        int taken = WriteToHost(data);
+        if (_freeSpace >= 0)
+        {
+            _freeSpace = Math.Max(0, _freeSpace - taken);
+        }
+
+        return taken;
+    }
+
+    private unsafe int WriteToHost(ReadOnlySpan<byte> data)
     {
         if (_fd < 0 || _hostWriteShut || _hostFailed)
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 
 namespace Beemesh.Sidecar.Tunnel;
@@ -18,18 +19,45 @@ public static class TunnelFraming
     /// <summary>Largest chunk a frame may carry; a larger length is a protocol violation.</summary>
     public const int MaxChunk = 1 << 20;
 
-    /// <summary>Writes one data frame (empty chunks are skipped: length 0 means FIN).</summary>
+    /// <summary>
+    /// Writes <paramref name="chunk"/> as data frames (empty chunks are skipped: length 0 means
+    /// FIN). Each frame goes out as ONE write of header and bytes, so it rides one HTTP/2 DATA
+    /// frame rather than a 4-byte frame followed by the payload's.
+    /// </summary>
     public static async ValueTask WriteChunkAsync(Stream stream, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(stream);
         while (!chunk.IsEmpty)
         {
             int n = Math.Min(chunk.Length, MaxChunk);
-            byte[] header = new byte[HeaderLength];
-            BinaryPrimitives.WriteInt32BigEndian(header, n);
-            await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(chunk[..n], cancellationToken).ConfigureAwait(false);
+            byte[] frame = ArrayPool<byte>.Shared.Rent(HeaderLength + n);
+            try
+            {
+                chunk.Span[..n].CopyTo(frame.AsSpan(HeaderLength));
+                await WriteFrameAsync(stream, frame.AsMemory(0, HeaderLength + n), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(frame);
+            }
+
             chunk = chunk[n..];
         }
+    }
+
+    /// <summary>
+    /// Writes one data frame whose bytes already sit at <paramref name="frame"/>[HeaderLength..]:
+    /// the header is written into the first <see cref="HeaderLength"/> bytes, and the whole frame
+    /// goes out in one write without a copy. The chunk must not be empty nor over <see cref="MaxChunk"/>.
+    /// </summary>
+    public static ValueTask WriteFrameAsync(Stream stream, Memory<byte> frame, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        int length = frame.Length - HeaderLength;
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(frame));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxChunk, nameof(frame));
+        BinaryPrimitives.WriteInt32BigEndian(frame.Span, length);
+        return stream.WriteAsync(frame, cancellationToken);
     }
 
     /// <summary>Writes the FIN frame.</summary>

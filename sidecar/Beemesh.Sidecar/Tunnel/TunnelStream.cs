@@ -41,6 +41,13 @@ public sealed class TunnelStream : Stream
     /// </summary>
     public ValueTask ShutdownWriteAsync() => TunnelFraming.WriteFinAsync(_up, CancellationToken.None);
 
+    /// <summary>
+    /// Writes one frame whose payload already sits after <see cref="TunnelFraming.HeaderLength"/>
+    /// reserved bytes at the start of <paramref name="frame"/> (see <see cref="TunnelFraming.WriteFrameAsync"/>):
+    /// the splicer reads into its buffer past that room, so a chunk goes out without a copy.
+    /// </summary>
+    public ValueTask WriteFrameAsync(Memory<byte> frame, CancellationToken cancellationToken = default) => TunnelFraming.WriteFrameAsync(_up, frame, cancellationToken);
+
     /// <inheritdoc />
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _down.ReadAsync(buffer, cancellationToken);
 
