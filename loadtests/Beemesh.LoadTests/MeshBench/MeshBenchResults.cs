@@ -20,6 +20,12 @@ internal sealed class MeshBenchResults
     /// <summary>VmRSS of an idle <c>beemesh run --name</c> process, KiB.</summary>
     public long? IdleSidecarRssKib { get; set; }
 
+    /// <summary>Proportional set size of that process (shared pages divided among their users), KiB.</summary>
+    public long? IdleSidecarPssKib { get; set; }
+
+    /// <summary>Pages of that process no other process shares (clean + dirty), KiB: the cost of one more sidecar.</summary>
+    public long? IdleSidecarPrivateKib { get; set; }
+
     /// <summary>VmRSS of the guest's command in that run (sleep), KiB, to show what is not the sidecar.</summary>
     public long? IdleGuestRssKib { get; set; }
 

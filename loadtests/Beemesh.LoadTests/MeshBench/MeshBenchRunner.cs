@@ -175,36 +175,41 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         _results.MeshHandshakes = handshakes ?? "not visible in the agent's metrics (tunnels are pooled: one HTTP/2 connection per peer per sidecar run)";
     }
 
+    /// <summary>
+    /// New completed TLS handshakes per side during the test: the sum over workloads of
+    /// <c>beemesh_mesh_tls_handshakes_total{side=...,result="ok"}</c>, after minus before.
+    /// </summary>
     private static string? HandshakeDelta(string before, string after)
     {
-        static Dictionary<string, double> Parse(string text)
+        static Dictionary<string, double> Sum(string text)
         {
-            var values = new Dictionary<string, double>();
+            var sums = new Dictionary<string, double>();
             foreach (string line in text.Split('\n'))
             {
-                if (line.StartsWith('#') || !line.Contains("handshake", StringComparison.OrdinalIgnoreCase))
+                if (!line.StartsWith("beemesh_mesh_tls_handshakes_total{", StringComparison.Ordinal) || !line.Contains("result=\"ok\"", StringComparison.Ordinal))
                 {
                     continue;
                 }
 
+                string side = line.Contains("side=\"server\"", StringComparison.Ordinal) ? "server" : "client";
                 int space = line.LastIndexOf(' ');
                 if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
                 {
-                    values[line[..space]] = value;
+                    sums[side] = sums.GetValueOrDefault(side) + value;
                 }
             }
 
-            return values;
+            return sums;
         }
 
-        Dictionary<string, double> a = Parse(before);
-        Dictionary<string, double> b = Parse(after);
+        Dictionary<string, double> a = Sum(before);
+        Dictionary<string, double> b = Sum(after);
         if (b.Count == 0)
         {
             return null;
         }
 
-        return string.Join(", ", b.Select(kv => $"{kv.Key} +{kv.Value - a.GetValueOrDefault(kv.Key):0}"));
+        return string.Join(", ", b.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Value - a.GetValueOrDefault(kv.Key):0} completed on the {kv.Key} side"));
     }
 
     private async Task ClientAsync(Dictionary<string, StepStats?> into, string scope, string path, string[] argv, string step, CancellationToken token)
@@ -238,6 +243,7 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         await WaitAsync(() => admin.ResolvesAsync("idle.default", token), "idle registration", token).ConfigureAwait(false);
         await Task.Delay(2000, token).ConfigureAwait(false);
         _results.IdleSidecarRssKib = VmRssKib(idle.Pid);
+        (_results.IdleSidecarPssKib, _results.IdleSidecarPrivateKib) = SmapsRollupKib(idle.Pid);
         foreach (int child in Children(idle.Pid))
         {
             _results.IdleGuestRssKib = (_results.IdleGuestRssKib ?? 0) + (VmRssKib(child) ?? 0);
@@ -328,6 +334,38 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         }
 
         return null;
+    }
+
+    /// <summary>Pss and Private_Clean + Private_Dirty from /proc/PID/smaps_rollup: what one more sidecar costs.</summary>
+    private static (long? Pss, long? Private) SmapsRollupKib(int pid)
+    {
+        long? pss = null, priv = null;
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{pid}/smaps_rollup"))
+            {
+                string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length < 2 || !long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out long kib))
+                {
+                    continue;
+                }
+
+                switch (parts[0])
+                {
+                    case "Pss:":
+                        pss = kib;
+                        break;
+                    case "Private_Clean:" or "Private_Dirty:":
+                        priv = (priv ?? 0) + kib;
+                        break;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return (pss, priv);
     }
 
     private static IEnumerable<int> Children(int pid)

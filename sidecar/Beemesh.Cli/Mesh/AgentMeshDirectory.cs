@@ -7,15 +7,27 @@ namespace Beemesh.Cli.Mesh;
 
 /// <summary>
 /// The mesh directory of a workload's sidecar, kept from the agent's workload list: refreshed
-/// every second in the background and at once on a miss (at most every 200 ms), so lookups on
-/// the stack's loop thread never wait for the agent.
+/// every second in the background and on a miss, so lookups on the stack's loop thread never
+/// wait for the agent longer than one list request.
 /// </summary>
+/// <remarks>
+/// Every list request takes a sequence number when it starts, and a snapshot is installed only
+/// if it was requested after the one in place, so a slow background refresh can never put back a
+/// list older than one a miss already fetched. A miss in <see cref="ResolveIdentityAsync"/> (a
+/// workload that registered a moment ago and calls at once) awaits a list requested after the
+/// miss — one request serves every miss that was waiting — without holding a thread, so a burst of
+/// new callers cannot starve the thread pool the request itself needs. <see cref="ResolveIdentity"/>
+/// answers from the last list only. Misses for addresses and names come from the stack's loop
+/// thread and from the guest, so those refresh at most every 200 ms.
+/// </remarks>
 public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 {
     private readonly AgentClient _agent;
     private readonly IPNetwork _meshNetwork;
     private readonly CancellationTokenSource _stop = new();
-    private volatile Snapshot _snapshot = new([]);
+    private readonly SemaphoreSlim _missRefresh = new(1, 1);
+    private volatile Snapshot _snapshot = new([], 0);
+    private long _requests;
     private long _lastMissRefresh;
 
     public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork)
@@ -44,7 +56,10 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     }
 
     /// <inheritdoc />
-    public MeshPeer? ResolveIdentity(SpiffeId id)
+    public MeshPeer? ResolveIdentity(SpiffeId id) => _snapshot.ByIdentity.GetValueOrDefault(id.ToString());
+
+    /// <inheritdoc />
+    public async ValueTask<MeshPeer?> ResolveIdentityAsync(SpiffeId id, CancellationToken cancellationToken = default)
     {
         // A caller that registered a moment ago may not be in the last refresh yet; without its
         // mesh address the guest would see the connection come from nowhere.
@@ -54,7 +69,20 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             return peer;
         }
 
-        RefreshOnMiss();
+        long seen = Interlocked.Read(ref _requests);
+        await _missRefresh.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_snapshot.Request <= seen)
+            {
+                await RefreshAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _missRefresh.Release();
+        }
+
         return _snapshot.ByIdentity.GetValueOrDefault(key);
     }
 
@@ -83,17 +111,48 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         if (now - Interlocked.Read(ref _lastMissRefresh) > 200)
         {
             Interlocked.Exchange(ref _lastMissRefresh, now);
-            Refresh();
+            RefreshAfter(Interlocked.Read(ref _requests));
         }
     }
 
-    private void Refresh()
+    /// <summary>Returns once the snapshot comes from a request started after request number <paramref name="seen"/>.</summary>
+    private void RefreshAfter(long seen)
     {
+        _missRefresh.Wait();
+        try
+        {
+            if (_snapshot.Request <= seen)
+            {
+                Refresh(); // else another miss fetched a list after ours was noticed
+            }
+        }
+        finally
+        {
+            _missRefresh.Release();
+        }
+    }
+
+    private void Refresh() => RefreshAsync().GetAwaiter().GetResult();
+
+    private async Task RefreshAsync()
+    {
+        long request = Interlocked.Increment(ref _requests);
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            var list = _agent.ListWorkloadsAsync(timeout.Token).GetAwaiter().GetResult();
-            _snapshot = new Snapshot(list);
+            var list = await _agent.ListWorkloadsAsync(timeout.Token).ConfigureAwait(false);
+            var fresh = new Snapshot(list, request);
+            Snapshot current = _snapshot;
+            while (current.Request < request)
+            {
+                Snapshot seen = Interlocked.CompareExchange(ref _snapshot, fresh, current);
+                if (ReferenceEquals(seen, current))
+                {
+                    break;
+                }
+
+                current = seen;
+            }
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException)
         {
@@ -114,16 +173,19 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 return;
             }
 
-            Refresh();
+            await RefreshAsync().ConfigureAwait(false);
         }
     }
 
+    // The miss gate is not disposed: a flow arriving during shutdown may still wait on it, and a
+    // SemaphoreSlim whose wait handle was never asked for holds nothing to release.
     public void Dispose() => _stop.Cancel();
 
     private sealed class Snapshot
     {
-        public Snapshot(List<WorkloadRecord> workloads)
+        public Snapshot(List<WorkloadRecord> workloads, long request)
         {
+            Request = request;
             foreach (var w in workloads)
             {
                 if (!IPAddress.TryParse(w.MeshAddress, out var mesh) || !IPEndPoint.TryParse(w.TunnelEndpoint, out var tunnel)
@@ -138,6 +200,9 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 ByName[$"{w.Name}.{w.Namespace}".ToLowerInvariant()] = mesh;
             }
         }
+
+        /// <summary>The sequence number of the list request this snapshot answers.</summary>
+        public long Request { get; }
 
         public Dictionary<IPAddress, MeshPeer> ByAddress { get; } = new();
 

@@ -13,6 +13,13 @@ public interface IMeshDirectory
     /// <summary>The workload owning mesh address <paramref name="address"/>, or null when it is not a mesh address.</summary>
     MeshPeer? ResolveAddress(IPAddress address);
 
-    /// <summary>The workload with identity <paramref name="id"/>, or null when unknown (used for the caller's mesh address).</summary>
+    /// <summary>The workload with identity <paramref name="id"/> as last known, or null when unknown; answers from memory.</summary>
     MeshPeer? ResolveIdentity(SpiffeId id);
+
+    /// <summary>
+    /// The workload with identity <paramref name="id"/> for a new inbound flow (the caller's mesh
+    /// address). Unlike <see cref="ResolveIdentity"/> it may ask the source of truth on a miss, since
+    /// a workload that registered a moment ago may call before the last refresh saw it.
+    /// </summary>
+    ValueTask<MeshPeer?> ResolveIdentityAsync(SpiffeId id, CancellationToken cancellationToken = default) => ValueTask.FromResult(ResolveIdentity(id));
 }

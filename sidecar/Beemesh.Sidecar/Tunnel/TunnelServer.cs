@@ -188,7 +188,7 @@ public sealed class TunnelServer : IAsyncDisposable
         // The workload sees the caller's mesh address as the connection's source; a caller the
         // directory does not know has none, and a made-up source would be a lie (or a martian
         // the guest drops), so it is refused like a denied one.
-        MeshPeer? callerPeer = _directory.ResolveIdentity(caller!);
+        MeshPeer? callerPeer = await _directory.ResolveIdentityAsync(caller!, context.RequestAborted).ConfigureAwait(false);
         if (callerPeer is null)
         {
             Log.UnknownCaller(_logger, caller!.ToString(), port);

@@ -84,7 +84,8 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
         await using var api = await StartApiAsync(9000);
 
         // 1. No ALLOW policy yet: everything is allowed (Istio semantics). web finds api by name.
-        var web = await BeemeshRun.RunAsync(Mesh("web"), "timeout 5 ncat api.default.svc.cluster.local 9000 </dev/null | head -1", Timeout);
+        // The first flow pays for the tunnel handshake and both sidecars warming up; on a loaded machine that has taken over 5 s.
+        var web = await BeemeshRun.RunAsync(Mesh("web"), "timeout 20 ncat api.default.svc.cluster.local 9000 </dev/null | head -1", Timeout);
         output.WriteLine(web.ToString());
         Assert.Contains("hello-from-api", web.Stdout, StringComparison.Ordinal);
 
@@ -104,7 +105,7 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
             """);
         output.WriteLine(text);
         Assert.Equal(0, code);
-        var evil = await BeemeshRun.RunAsync(Mesh("evil"), "timeout 5 ncat api.default 9000 </dev/null | head -1; echo done", Timeout);
+        var evil = await BeemeshRun.RunAsync(Mesh("evil"), "timeout 20 ncat api.default 9000 </dev/null | head -1; echo done", Timeout);
         output.WriteLine(evil.ToString());
         Assert.Contains("done", evil.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("hello-from-api", evil.Stdout, StringComparison.Ordinal);

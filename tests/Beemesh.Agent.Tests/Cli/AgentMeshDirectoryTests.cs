@@ -1,0 +1,50 @@
+using System.Net;
+using Beemesh.Agent.Api;
+using Beemesh.Cli.Mesh;
+using Beemesh.Sidecar.Mesh;
+using Beemesh.Spiffe;
+
+namespace Beemesh.Agent.Tests.Cli;
+
+public sealed class AgentMeshDirectoryTests
+{
+    [Fact]
+    public async Task A_caller_that_registered_a_moment_ago_is_resolved_on_its_first_call()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"));
+
+        // Back to back, well inside any rate limit: each new caller must be found at once.
+        for (int i = 0; i < 20; i++)
+        {
+            WorkloadRecord record = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload($"caller{i}"));
+            MeshPeer? peer = await directory.ResolveIdentityAsync(SpiffeId.Parse(record.SpiffeId));
+            Assert.NotNull(peer);
+            Assert.Equal(IPAddress.Parse(record.MeshAddress), peer.MeshAddress);
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_misses_all_see_the_new_callers()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"));
+        var records = new List<WorkloadRecord>();
+        for (int i = 0; i < 8; i++)
+        {
+            records.Add(await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload($"burst{i}")));
+        }
+
+        MeshPeer?[] peers = await Task.WhenAll(records.Select(r => Task.Run(async () => await directory.ResolveIdentityAsync(SpiffeId.Parse(r.SpiffeId)))));
+        Assert.All(peers, p => Assert.NotNull(p));
+    }
+
+    [Fact]
+    public async Task An_identity_that_never_registered_stays_unknown()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"));
+        Assert.Null(await directory.ResolveIdentityAsync(SpiffeId.Parse("spiffe://example.org/ns/default/sa/nobody")));
+        Assert.Null(directory.ResolveIdentity(SpiffeId.Parse("spiffe://example.org/ns/default/sa/nobody")));
+    }
+}
