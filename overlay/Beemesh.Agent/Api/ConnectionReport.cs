@@ -9,6 +9,12 @@ public sealed class ConnectionReport
     /// <summary>Its live connections.</summary>
     public List<LiveConnection>? Connections { get; set; }
 
+    /// <summary>Serial number (hex) of the X.509-SVID the sidecar holds now; null when it has none yet.</summary>
+    public string? SvidSerial { get; set; }
+
+    /// <summary>When that SVID expires; null when the sidecar has none yet.</summary>
+    public DateTimeOffset? SvidNotAfter { get; set; }
+
     /// <summary>The sidecar's cumulative mesh counters; null from sidecars that do not count.</summary>
     public MeshCounterReport? Mesh { get; set; }
 }

@@ -12,6 +12,12 @@ public sealed class WorkloadStatus
     /// <summary>The last connection report of its sidecar (empty when none).</summary>
     public List<LiveConnection> Connections { get; set; } = [];
 
+    /// <summary>Serial number (hex) of the SVID its sidecar last reported holding; null when not reported.</summary>
+    public string? SvidSerial { get; set; }
+
+    /// <summary>When that SVID expires; null when not reported.</summary>
+    public DateTimeOffset? SvidNotAfter { get; set; }
+
     /// <summary>When the sidecar last reported connections; null when never.</summary>
     public DateTimeOffset? ConnectionsReportedAt { get; set; }
 }

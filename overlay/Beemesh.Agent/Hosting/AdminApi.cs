@@ -238,6 +238,11 @@ internal sealed class AdminApi
             return;
         }
 
+        if (report.SvidSerial is { Length: > 0 and <= 64 } serial && report.SvidNotAfter is DateTimeOffset notAfter)
+        {
+            _workloads.RecordSvid(report.WorkloadId, serial, notAfter);
+        }
+
         if (report.Mesh is not null)
         {
             _metrics.Mesh.Update(reporter!.Id, reporter.Name + "." + reporter.Namespace, report.Mesh);
@@ -267,6 +272,8 @@ internal sealed class AdminApi
                 PidAlive = Directory.Exists(Path.Combine(_options.ProcRoot, record.Pid.ToString(CultureInfo.InvariantCulture))),
                 Connections = connections,
                 ConnectionsReportedAt = at,
+                SvidSerial = _workloads.SvidOf(record.Id)?.Serial,
+                SvidNotAfter = _workloads.SvidOf(record.Id)?.NotAfter,
             });
         }
 

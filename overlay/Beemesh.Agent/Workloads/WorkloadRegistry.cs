@@ -17,6 +17,7 @@ internal sealed class WorkloadRegistry
     private readonly MeshAddressPool _pool;
     private readonly Dictionary<string, WorkloadRecord> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
     private long _nextId;
 
     public WorkloadRegistry(string trustDomain, string meshCidr)
@@ -118,6 +119,7 @@ internal sealed class WorkloadRegistry
             }
 
             _reports.Remove(id);
+            _svids.Remove(id);
             return record;
         }
     }
@@ -197,6 +199,27 @@ internal sealed class WorkloadRegistry
 
             _reports[id] = (connections, at);
             return true;
+        }
+    }
+
+    /// <summary>Records the SVID a workload's sidecar says it holds (from its connection report).</summary>
+    public void RecordSvid(string id, string serial, DateTimeOffset notAfter)
+    {
+        lock (_lock)
+        {
+            if (_byId.ContainsKey(id))
+            {
+                _svids[id] = (serial, notAfter);
+            }
+        }
+    }
+
+    /// <summary>The SVID a workload's sidecar last reported holding, or null.</summary>
+    public (string Serial, DateTimeOffset NotAfter)? SvidOf(string id)
+    {
+        lock (_lock)
+        {
+            return _svids.TryGetValue(id, out var svid) ? svid : null;
         }
     }
 

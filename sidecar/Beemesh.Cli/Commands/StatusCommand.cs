@@ -25,6 +25,9 @@ public static class StatusCommand
                 WorkloadRecord r = w.Workload;
                 string ports = string.Join(',', r.Ports.Select(p => p.Protocol == "tcp" ? p.Port.ToString(CultureInfo.InvariantCulture) : $"{p.Port}/{p.Protocol}"));
                 await output.WriteLineAsync($"  {r.Name}.{r.Namespace} [{r.Id}]  {r.SpiffeId}  mesh {r.MeshAddress}  pid {r.Pid} ({(w.PidAlive ? "alive" : "gone")})  tunnel {r.TunnelEndpoint}  ports {(ports.Length == 0 ? "-" : ports)}").ConfigureAwait(false);
+                await output.WriteLineAsync(w.SvidNotAfter is DateTimeOffset expires
+                    ? string.Create(CultureInfo.InvariantCulture, $"    svid serial {w.SvidSerial}, expires {expires:yyyy-MM-ddTHH:mm:ssZ} (in {Remaining(expires - DateTimeOffset.UtcNow)})")
+                    : "    svid not reported yet").ConfigureAwait(false);
                 foreach (LiveConnection c in w.Connections)
                 {
                     string by = c.Policy.Length == 0 ? "allowed by default" : c.Rule >= 0 ? $"{c.Policy} rule {c.Rule}" : c.Policy;
@@ -36,4 +39,9 @@ public static class StatusCommand
         }));
         return status;
     }
+
+    private static string Remaining(TimeSpan left) => left <= TimeSpan.Zero
+        ? "expired"
+        : left.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalHours}h{left.Minutes:00}m")
+        : string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalMinutes}m{left.Seconds:00}s");
 }

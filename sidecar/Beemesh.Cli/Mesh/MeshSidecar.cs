@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using System.Net.Sockets;
 using Beemesh.Agent.Api;
@@ -78,7 +79,15 @@ public sealed class MeshSidecar : IAsyncDisposable
                 Rule = c.Decision.RuleIndex,
             })
             .ToList();
-        return new ConnectionReport { WorkloadId = _record.Id, Connections = live, Mesh = MeshCounterReports.From(Counters, live.Count) };
+        X509Certificate2? svid = _source.HasContext ? _source.Current.DefaultSvid.Certificate : null;
+        return new ConnectionReport
+        {
+            WorkloadId = _record.Id,
+            Connections = live,
+            Mesh = MeshCounterReports.From(Counters, live.Count),
+            SvidSerial = svid?.SerialNumber,
+            SvidNotAfter = svid is null ? null : new DateTimeOffset(svid.NotAfter.ToUniversalTime()),
+        };
     }
 
     /// <summary>Every 2 s, sends the agent the current report.</summary>

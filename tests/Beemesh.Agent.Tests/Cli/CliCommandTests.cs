@@ -61,8 +61,11 @@ public sealed class CliCommandTests
         {
             WorkloadId = web.Id,
             Connections = [new LiveConnection { Peer = "spiffe://example.org/ns/shop/sa/api", Port = 8080, Direction = "outbound", Policy = "shop/allow-web", Rule = 0 }],
+            SvidSerial = "0A1B2C",
+            SvidNotAfter = new DateTimeOffset(2099, 1, 2, 3, 4, 5, TimeSpan.Zero),
         });
         var status = await RunAsync("status", "--agent", agent.Host.Options.StateDirectory);
+        Assert.Contains("svid serial 0A1B2C, expires 2099-01-02T03:04:05Z (in ", status.Out, StringComparison.Ordinal);
         Assert.Equal(0, status.Exit);
         Assert.Contains("trust domain  example.org", status.Out, StringComparison.Ordinal);
         Assert.Contains("web.shop", status.Out, StringComparison.Ordinal);

@@ -67,6 +67,8 @@ public sealed class AgentHostTests
         {
             WorkloadId = web.Id,
             Connections = [new LiveConnection { Peer = "spiffe://example.org/ns/shop/sa/api", Port = 8080, Direction = "outbound", Policy = "shop/allow-web", Rule = 0 }],
+            SvidSerial = "0A1B2C",
+            SvidNotAfter = DateTimeOffset.UtcNow.AddMinutes(30),
         });
         var unknown = await Assert.ThrowsAsync<AgentApiException>(() => agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = "w999", Connections = [] }));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
@@ -83,6 +85,19 @@ public sealed class AgentHostTests
         Assert.True(only.PidAlive);
         Assert.Equal("shop/allow-web", Assert.Single(only.Connections).Policy);
         Assert.NotNull(only.ConnectionsReportedAt);
+        Assert.Equal("0A1B2C", only.SvidSerial);
+        Assert.True(only.SvidNotAfter > DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
+    public async Task StatusSaysWhenNoSvidWasReported()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        WorkloadRecord web = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web"));
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = web.Id, Connections = [], SvidSerial = new string('F', 65), SvidNotAfter = DateTimeOffset.UtcNow });
+        WorkloadStatus only = Assert.Single((await agent.Client.GetStatusAsync()).Workloads);
+        Assert.Null(only.SvidSerial); // an absurd serial is not recorded
+        Assert.Null(only.SvidNotAfter);
     }
 
     [Fact]
