@@ -14,39 +14,18 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Port = 8088;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-agent-").FullName;
     private readonly string _www = Directory.CreateTempSubdirectory("beemesh-www-").FullName;
-    private Process? _agent;
+    private MeshAgentProcess? _agent;
 
-    public async Task InitializeAsync()
-    {
-        if (BeemeshEnvironment.BinDirectory is null || Environment.UserName != "root")
-        {
-            return;
-        }
-
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "agent", "--state-dir", _dir })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        _agent = Process.Start(psi)!;
-        for (int i = 0; i < 100 && !File.Exists(Path.Combine(_dir, "admin.sock")); i++)
-        {
-            await Task.Delay(100);
-        }
-    }
+    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
 
     public async Task DisposeAsync()
     {
-        if (_agent is { HasExited: false })
+        if (_agent is not null)
         {
-            _agent.Kill(entireProcessTree: true);
-            await _agent.WaitForExitAsync();
+            await _agent.DisposeAsync();
         }
 
-        Directory.Delete(_dir, recursive: true);
         Directory.Delete(_www, recursive: true);
     }
 
@@ -94,8 +73,7 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("h1 connections=1", denied.Stdout, StringComparison.Ordinal);
     }
 
-    private string[] Mesh(string name, params string[] ports) =>
-        ["--agent", _dir, "--name", name, .. ports.SelectMany(p => new[] { "--port", p })];
+    private string[] Mesh(string name, params string[] ports) => _agent!.Workload(name, ports);
 
     /// <summary>
     /// From a web workload: one HTTP/1.1 curl fetching <paramref name="paths"/> in order on one
@@ -150,19 +128,5 @@ public sealed class HttpPortMeshTests(ITestOutputHelper output) : IAsyncLifetime
         return string.Join('\n', lines);
     }
 
-    private async Task<(int Code, string Output)> PolicyAsync(string yaml)
-    {
-        string file = Path.Combine(_dir, $"policy-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(file, yaml);
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "policy", "apply", "-f", file, "--agent", _dir })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        string text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, text);
-    }
+    private Task<(int Code, string Output)> PolicyAsync(string yaml) => _agent!.ApplyPolicyAsync(yaml);
 }

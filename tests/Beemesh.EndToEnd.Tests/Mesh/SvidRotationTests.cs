@@ -30,8 +30,8 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
         _ = ServeHashesAsync(app);
         Start("agent", "--state-dir", _dir, "--svid-ttl", "20s");
-        await WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
-        int apiTunnel = FreePort(), webTunnel = FreePort(), local = FreePort();
+        await HostWaits.WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        int apiTunnel = HostWaits.FreeLoopbackPort(), webTunnel = HostWaits.FreeLoopbackPort(), local = HostWaits.FreeLoopbackPort();
         Start("sidecar", "--agent", _dir, "--name", "api", "--inbound", $"{apiTunnel}", "--port", $"{appPort}");
         Start("sidecar", "--agent", _dir, "--name", "web", "--inbound", $"{webTunnel}", "--upstream", $"api.default:{appPort}={local}");
 
@@ -248,21 +248,6 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         p.BeginErrorReadLine();
         _processes.Add(p);
         return p;
-    }
-
-    private static async Task WaitForFileAsync(string path)
-    {
-        for (int i = 0; i < 100 && !File.Exists(path); i++)
-        {
-            await Task.Delay(100);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public void Dispose()

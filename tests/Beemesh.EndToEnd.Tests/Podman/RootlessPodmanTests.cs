@@ -1,3 +1,4 @@
+using Beemesh.EndToEnd.Tests.Support;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -37,7 +38,7 @@ public sealed class RootlessPodmanTests(PodmanEnvironment env, ITestOutputHelper
     public void PublishedContainerPortAnswersOnTheHost(string portHandler)
     {
         Skip.If(env.SkipReason is not null, env.SkipReason);
-        int port = FreePort();
+        int port = HostWaits.FreeLoopbackPort();
         string name = $"beemesh-web-{portHandler}-{port}";
         var (code, text) = env.AsUser(
             $"podman run -d --name {name} -p 127.0.0.1:{port}:8080 --network slirp4netns:port_handler={portHandler} " +
@@ -95,10 +96,4 @@ public sealed class RootlessPodmanTests(PodmanEnvironment env, ITestOutputHelper
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }
