@@ -29,10 +29,22 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // overhead, so send() may take less than the window promised. Bytes the guest sent inside
     // the window are then kept here rather than dropped (a drop is a hole the guest repairs only
     // by retransmission, and we keep no out-of-order queue). The short write arms EPOLLOUT,
-    // which drains this; meanwhile the window shrinks by what waits here. What waits is bounded
-    // by the window already promised (MaxReceiveWindow, 2 MiB); the cap is twice that so that a
-    // promise made just before the host socket stalled is always kept.
+    // which drains this; meanwhile the window shrinks by what waits here.
     private const int MaxPending = 4 << 20;
+
+    // The window never promises more than the hold can still take. The kernel's free space alone
+    // is no bound: a whole batch of guest segments is handled before EPOLLOUT drains the hold, so
+    // sndbuf minus the queue (up to 4 MiB) plus the window already promised could overrun the
+    // hold, and a byte refused inside the window costs the guest (no SACK) a go-back-N of the rest.
+    // The slack covers the window scale's round-up (RFC 7323 §2.3), which may move the right edge
+    // by less than one scale unit per ACK beyond what the hold promised.
+    private const int HoldBudget = MaxPending - (256 << 10);
+
+    // Offered on top of the kernel's free space: while nothing is held, the window stays open by
+    // at least this much, so it can only close once a send() fell short. That short send is what
+    // arms EPOLLOUT (the kernel wakes a writer only after refusing it); a window closed by the
+    // estimate alone, with nothing held, would never be reopened when the host socket drains.
+    private const int HoldReserve = 256 << 10;
 
     private readonly NetworkStack _stack;
     private int _fd;
@@ -61,10 +73,11 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
     // One guest segment asks for the host socket's free space up to three times (window checks,
     // the ACK's window); each ask is a getsockopt and an ioctl. While one segment is handled the
-    // answer is kept here and lowered by what Write hands over, so a segment costs two syscalls.
-    // The kernel may drain meanwhile, so the kept value can only be too small, never too large.
+    // kernel's answer is kept here and lowered by what send() took, so a segment costs two
+    // syscalls. The kernel may drain meanwhile, so the kept value can only be too small. Only the
+    // kernel's part is kept: the hold's part is computed from _pendingLength on every ask.
     private bool _inSegment;
-    private long _freeSpace = -1;
+    private long _kernelFree = -1;
 
     private TcpFlow(NetworkStack stack, FlowKey key, int fd, bool inbound)
     {
@@ -167,7 +180,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         bool wasEstablished = _connection.State >= TcpState.Established;
         _morePending = (segment.Flags & (TcpFlags.Psh | TcpFlags.Fin)) == 0;
         _inSegment = true;
-        _freeSpace = -1;
+        _kernelFree = -1;
         try
         {
             _connection.OnSegment(segment, payload, _stack.Now, this);
@@ -457,37 +470,28 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
                 return 0;
             }
 
-            if (_inSegment && _freeSpace >= 0)
-            {
-                return _freeSpace;
-            }
-
-            // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the
-            // kernel fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess.
-            // SO_SNDBUF is asked every time: the kernel grows it as the connection's window grows.
-            int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
-            int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
-            long free = Math.Max(0, sndbuf - Math.Max(0, queued) - _pendingLength);
+            long kernelFree = _inSegment && _kernelFree >= 0 ? _kernelFree : KernelFreeSpace();
             if (_inSegment)
             {
-                _freeSpace = free;
+                _kernelFree = kernelFree;
             }
 
-            return free;
+            return Math.Max(0, Math.Min(kernelFree + HoldReserve, HoldBudget) - _pendingLength);
         }
+    }
+
+    // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the kernel
+    // fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess. SO_SNDBUF is
+    // asked every time: the kernel grows it as the connection's window grows.
+    private long KernelFreeSpace()
+    {
+        int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
+        int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
+        return Math.Max(0, sndbuf - Math.Max(0, queued));
     }
 
     /// <inheritdoc />
-    public int Write(ReadOnlySpan<byte> data)
-    {
-        int taken = WriteToHost(data);
-        if (_freeSpace >= 0)
-        {
-            _freeSpace = Math.Max(0, _freeSpace - taken);
-        }
-
-        return taken;
-    }
+    public int Write(ReadOnlySpan<byte> data) => WriteToHost(data);
 
     private unsafe int WriteToHost(ReadOnlySpan<byte> data)
     {
@@ -516,6 +520,11 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
             }
 
             n = 0;
+        }
+
+        if (_kernelFree >= 0)
+        {
+            _kernelFree = Math.Max(0, _kernelFree - n);
         }
 
         return (int)n + Hold(data[(int)n..]);
