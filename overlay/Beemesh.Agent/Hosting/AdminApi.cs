@@ -266,14 +266,15 @@ internal sealed class AdminApi
         foreach (WorkloadRecord record in _workloads.List())
         {
             (List<LiveConnection> connections, DateTimeOffset? at) = _workloads.ReportOf(record.Id);
+            (string Serial, DateTimeOffset NotAfter)? svid = _workloads.SvidOf(record.Id);
             status.Workloads.Add(new WorkloadStatus
             {
                 Workload = record,
                 PidAlive = Directory.Exists(Path.Combine(_options.ProcRoot, record.Pid.ToString(CultureInfo.InvariantCulture))),
                 Connections = connections,
                 ConnectionsReportedAt = at,
-                SvidSerial = _workloads.SvidOf(record.Id)?.Serial,
-                SvidNotAfter = _workloads.SvidOf(record.Id)?.NotAfter,
+                SvidSerial = svid?.Serial,
+                SvidNotAfter = svid?.NotAfter,
             });
         }
 

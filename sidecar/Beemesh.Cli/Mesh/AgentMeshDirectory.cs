@@ -18,7 +18,7 @@ namespace Beemesh.Cli.Mesh;
 /// miss — one request serves every miss that was waiting — without holding a thread, so a burst of
 /// new callers cannot starve the thread pool the request itself needs. <see cref="ResolveIdentity"/>
 /// answers from the last list only. Misses for addresses and names come from the stack's loop
-/// thread and from the guest, so those refresh at most every 200 ms.
+/// thread and from the guest, so those make their own request, at most every 200 ms.
 /// </remarks>
 public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 {
@@ -107,28 +107,13 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
     private void RefreshOnMiss()
     {
+        // Not behind the identity misses' gate: the stack's loop thread must not queue behind
+        // another request; it makes its own (snapshots never go backwards either way).
         long now = Environment.TickCount64;
         if (now - Interlocked.Read(ref _lastMissRefresh) > 200)
         {
             Interlocked.Exchange(ref _lastMissRefresh, now);
-            RefreshAfter(Interlocked.Read(ref _requests));
-        }
-    }
-
-    /// <summary>Returns once the snapshot comes from a request started after request number <paramref name="seen"/>.</summary>
-    private void RefreshAfter(long seen)
-    {
-        _missRefresh.Wait();
-        try
-        {
-            if (_snapshot.Request <= seen)
-            {
-                Refresh(); // else another miss fetched a list after ours was noticed
-            }
-        }
-        finally
-        {
-            _missRefresh.Release();
+            Refresh();
         }
     }
 

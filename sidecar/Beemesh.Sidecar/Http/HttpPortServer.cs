@@ -178,6 +178,7 @@ internal sealed class HttpPortServer : IAsyncDisposable
             DestinationPort = caller.Port,
             Http = Attributes(context.Request),
         };
+        long changes = _registry.ChangeCount;
         AuthorizationDecision decision = _registry.Authorize(request);
         if (!decision.Allowed)
         {
@@ -192,7 +193,7 @@ internal sealed class HttpPortServer : IAsyncDisposable
         // Aborting the HttpContext resets just this stream on HTTP/2 and the whole connection on HTTP/1.1
         // (the only way to stop a response mid-body there).
         var live = new LiveConnection(caller.Id, caller.Certificate, request, decision, _time.GetUtcNow(), context.Abort);
-        using IDisposable registration = _registry.Add(live);
+        using IDisposable registration = _registry.Add(live, changes);
         if (live.IsRevoked)
         {
             return;

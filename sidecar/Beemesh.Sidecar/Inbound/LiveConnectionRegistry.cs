@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using Beemesh.Authorization;
 using Beemesh.Sidecar.Telemetry;
 using Beemesh.Spiffe;
@@ -49,6 +51,12 @@ public sealed class LiveConnectionRegistry : IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _expiryTimer;
     private readonly Lock _reevaluating = new();
+    private readonly Lock _scheduling = new();
+    private DateTimeOffset _scheduledAt = DateTimeOffset.MaxValue;
+    private long _changes;
+
+    // Caller certificates whose chain verified, with the change count it verified at.
+    private readonly ConditionalWeakTable<X509Certificate2, StrongBox<long>> _verifiedChains = new();
     private readonly Func<SpiffeId, bool>? _isCallerCurrent;
 
     /// <summary>
@@ -94,20 +102,64 @@ public sealed class LiveConnectionRegistry : IDisposable
     /// <summary>Decides <paramref name="request"/> (a new flow or request) against the current policies; counted with trigger <c>connect</c>.</summary>
     public AuthorizationDecision Authorize(AuthorizationRequest request) => Decide(request, TriggerConnect, count: true);
 
+    /// <summary>
+    /// Counts policy and bundle changes. Read it before <see cref="Authorize"/> and pass it to
+    /// <see cref="Add(LiveConnection, long)"/>: when nothing changed in between, the decision just made
+    /// stands and is not computed again (an HTTP port registers every request).
+    /// </summary>
+    public long ChangeCount => Interlocked.Read(ref _changes);
+
     /// <summary>Tracks <paramref name="connection"/> until the returned handle is disposed.</summary>
-    public IDisposable Add(LiveConnection connection)
+    public IDisposable Add(LiveConnection connection) => Add(connection, -1);
+
+    /// <summary>
+    /// Tracks <paramref name="connection"/>, authorized when <see cref="ChangeCount"/> was
+    /// <paramref name="authorizedAtChange"/> (-1: unknown, check again), until the handle is disposed.
+    /// </summary>
+    public IDisposable Add(LiveConnection connection, long authorizedAtChange)
     {
         ArgumentNullException.ThrowIfNull(connection);
         connection.Counters = Counters;
         Counters.CountConnectionOpened();
+        // A flow on a tunnel whose handshake SVID expired (and was kept) starts with its identity
+        // check already due: settle it now rather than firing the timer for every such flow.
+        string? why = null;
+        AuthorizationDecision decision = connection.Decision;
+        string trigger = TriggerExpiry;
+        DateTimeOffset now = _time.GetUtcNow();
+        if (now >= connection.IdentityCheckAt)
+        {
+            if (_isCallerCurrent?.Invoke(connection.Caller) == true)
+            {
+                connection.IdentityCheckAt = NextIdentityCheck(connection, now);
+            }
+            else
+            {
+                why = $"caller SVID expired at {connection.CallerNotAfter:O}";
+            }
+        }
+
         _live.TryAdd(connection, 0);
-        ScheduleExpiry();
-        // A change that raced with the CONNECT (after Authorize, before Add) must not be missed; the
-        // decision itself was counted by Authorize already.
-        string? why = Check(connection, TriggerConnect, countDecision: false, out AuthorizationDecision decision, out string trigger);
+        if (why is null && (authorizedAtChange < 0 || authorizedAtChange != ChangeCount))
+        {
+            // A change that raced with the CONNECT (after Authorize, before Add) must not be missed;
+            // the decision itself was counted by Authorize already.
+            why = Check(connection, TriggerConnect, countDecision: false, out decision, out trigger);
+        }
+        else if (why is null && CheckChain(connection, now) is { } chain)
+        {
+            // The decision stands, but the bundle may have changed since this tunnel's handshake.
+            why = chain;
+            trigger = TriggerBundle;
+        }
+
         if (why is not null)
         {
             Revoke(connection, decision, trigger, why);
+        }
+        else
+        {
+            ScheduleExpiryIfEarlier(connection.IdentityCheckAt);
         }
 
         return new Registration(this, connection);
@@ -161,9 +213,17 @@ public sealed class LiveConnectionRegistry : IDisposable
         _expiryTimer.Dispose();
     }
 
-    private void OnPolicyChanged(object? sender, EventArgs e) => Reevaluate(TriggerPolicy);
+    private void OnPolicyChanged(object? sender, EventArgs e)
+    {
+        Interlocked.Increment(ref _changes);
+        Reevaluate(TriggerPolicy);
+    }
 
-    private void OnBundleChanged(object? sender, X509Context e) => Reevaluate(TriggerBundle);
+    private void OnBundleChanged(object? sender, X509Context e)
+    {
+        Interlocked.Increment(ref _changes);
+        Reevaluate(TriggerBundle);
+    }
 
     private AuthorizationDecision Decide(AuthorizationRequest request, string trigger, bool count)
     {
@@ -194,6 +254,31 @@ public sealed class LiveConnectionRegistry : IDisposable
             Renew(connection, now);
         }
 
+        string? chain = CheckChain(connection, now);
+        if (chain is not null)
+        {
+            trigger = TriggerBundle;
+            return chain;
+        }
+
+        trigger = TriggerPolicy;
+        decision = Decide(connection.Request, reason, countDecision);
+        return decision.Allowed ? null : decision.Reason;
+    }
+
+    /// <summary>
+    /// Null when the caller's handshake chain verifies against the current bundle. A certificate that
+    /// verified since the last bundle or policy change is not built again: every flow and HTTP request
+    /// on one tunnel connection presents the same certificate.
+    /// </summary>
+    private string? CheckChain(LiveConnection connection, DateTimeOffset now)
+    {
+        long changes = ChangeCount;
+        if (_verifiedChains.TryGetValue(connection.CallerCertificate, out StrongBox<long>? verifiedAt) && Interlocked.Read(ref verifiedAt.Value) == changes)
+        {
+            return null;
+        }
+
         if (_source.HasContext)
         {
             // The chain is checked against the bundle as it is NOW, at a time inside the handshake
@@ -213,18 +298,26 @@ public sealed class LiveConnectionRegistry : IDisposable
                 connection.CallerCertificate, null, _source.Current.BundleFor(trustDomain), trustDomain, at, out _);
             if (valid != SvidValidationResult.Valid)
             {
-                trigger = TriggerBundle;
                 return $"caller SVID no longer validates against the trust bundle: {valid}";
             }
         }
 
-        trigger = TriggerPolicy;
-        decision = Decide(connection.Request, reason, countDecision);
-        return decision.Allowed ? null : decision.Reason;
+        _verifiedChains.AddOrUpdate(connection.CallerCertificate, new StrongBox<long>(changes));
+        return null;
     }
 
     /// <summary>The caller is still current: push the next identity check one SVID lifetime past now.</summary>
     private void Renew(LiveConnection connection, DateTimeOffset now)
+    {
+        DateTimeOffset next = NextIdentityCheck(connection, now);
+        connection.IdentityCheckAt = next;
+        connection.IdentityRenewals++;
+        Counters.CountKeptAtSvidExpiry();
+        Log.KeptPastSvidExpiry(_logger, connection.Caller.ToString(), connection.Request.DestinationPort, connection.CallerNotAfter, next);
+    }
+
+    /// <summary>The first identity check after <paramref name="now"/>: whole SVID lifetimes past the due one.</summary>
+    private static DateTimeOffset NextIdentityCheck(LiveConnection connection, DateTimeOffset now)
     {
         TimeSpan lifetime = connection.CallerNotAfter - connection.CallerNotBefore;
         if (lifetime < MinimumRecheck)
@@ -232,16 +325,9 @@ public sealed class LiveConnectionRegistry : IDisposable
             lifetime = MinimumRecheck;
         }
 
-        DateTimeOffset next = connection.IdentityCheckAt;
-        while (next <= now)
-        {
-            next += lifetime;
-        }
-
-        connection.IdentityCheckAt = next;
-        connection.IdentityRenewals++;
-        Counters.CountKeptAtSvidExpiry();
-        Log.KeptPastSvidExpiry(_logger, connection.Caller.ToString(), connection.Request.DestinationPort, connection.CallerNotAfter, next);
+        DateTimeOffset due = connection.IdentityCheckAt;
+        long periods = (now - due).Ticks / lifetime.Ticks + 1;
+        return due + TimeSpan.FromTicks(lifetime.Ticks * periods);
     }
 
     private bool Revoke(LiveConnection connection, AuthorizationDecision decision, string trigger, string why)
@@ -275,19 +361,41 @@ public sealed class LiveConnectionRegistry : IDisposable
         Audited?.Invoke(this, record);
     }
 
+    /// <summary>Sets the timer to the earliest identity check of the live set (after a walk that may have moved them).</summary>
     private void ScheduleExpiry()
     {
-        DateTimeOffset earliest = DateTimeOffset.MaxValue;
-        foreach (LiveConnection connection in _live.Keys)
+        lock (_scheduling)
         {
-            DateTimeOffset checkAt = connection.IdentityCheckAt;
-            if (checkAt < earliest)
+            DateTimeOffset earliest = DateTimeOffset.MaxValue;
+            foreach (LiveConnection connection in _live.Keys)
             {
-                earliest = checkAt;
+                DateTimeOffset checkAt = connection.IdentityCheckAt;
+                if (checkAt < earliest)
+                {
+                    earliest = checkAt;
+                }
+            }
+
+            SetTimer(earliest);
+        }
+    }
+
+    /// <summary>A new connection moves the timer only when its identity check comes before the one set.</summary>
+    private void ScheduleExpiryIfEarlier(DateTimeOffset checkAt)
+    {
+        lock (_scheduling)
+        {
+            if (checkAt < _scheduledAt)
+            {
+                SetTimer(checkAt);
             }
         }
+    }
 
-        TimeSpan due = earliest == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : earliest - _time.GetUtcNow();
+    private void SetTimer(DateTimeOffset at)
+    {
+        _scheduledAt = at;
+        TimeSpan due = at == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : at - _time.GetUtcNow();
         if (due != Timeout.InfiniteTimeSpan && due < TimeSpan.Zero)
         {
             due = TimeSpan.Zero;

@@ -119,11 +119,32 @@ public sealed class TunnelServer : IAsyncDisposable
                 listen.Use(next => context => HandshakeTimer.CompletedAsync(next, context, time, registry.Counters.ServerHandshakes));
             });
         });
-        WebApplication app = builder.Build();
-        app.Run(server.HandleAsync);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        server._app = app;
-        string? address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+        try
+        {
+            WebApplication app = builder.Build();
+            server._app = app;
+            app.Run(server.HandleAsync);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The port is taken, or start-up was cancelled: release what was made before it.
+            registry.Dispose();
+            if (server._app is not null)
+            {
+                await server._app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (server._http is not null)
+            {
+                await server._http.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        WebApplication started = server._app;
+        string? address = started.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         if (address is not null && Uri.TryCreate(address, UriKind.Absolute, out Uri? uri))
         {
             server.Endpoint = new IPEndPoint(options.ListenEndpoint.Address, uri.Port);
@@ -213,6 +234,7 @@ public sealed class TunnelServer : IAsyncDisposable
             SourceAddress = callerPeer.MeshAddress,
             DestinationPort = port,
         };
+        long changes = Connections.ChangeCount;
         AuthorizationDecision decision = Connections.Authorize(request);
         if (!decision.Allowed)
         {
@@ -242,7 +264,7 @@ public sealed class TunnelServer : IAsyncDisposable
             context.Abort();
             StreamSplicer.Reset(guest);
         });
-        using IDisposable registration = Connections.Add(live);
+        using IDisposable registration = Connections.Add(live, changes);
         string? error = null;
         try
         {

@@ -75,7 +75,8 @@ public class NetworkStackSlowHostReaderTests
                     Thread.Sleep(1);
                 }
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         reader.Start();
 
         uint start = Isn + 1;

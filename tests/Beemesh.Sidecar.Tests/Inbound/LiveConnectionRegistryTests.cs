@@ -158,6 +158,65 @@ public sealed class LiveConnectionRegistryTests
     }
 
     [Fact]
+    public async Task FlowOnATunnelWhoseHandshakeSvidExpired_IsSettledOnAdd_WithoutReevaluatingEveryone()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var registry = new LiveConnectionRegistry(new InMemoryPolicySource(), mesh.Api.Source, timeProvider: time, isCallerCurrent: _ => true);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        X509Certificate2 svid = mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(1));
+        using IDisposable first = registry.Add(NewConnection(svid, time, () => { }));
+        time.Advance(TimeSpan.FromSeconds(75)); // the tunnel's handshake SVID expired; the caller is current
+        Assert.Equal(1, registry.Counters.KeptAtSvidExpiry);
+        long expiryDecisions = registry.Counters.Allowed[LiveConnectionRegistry.TriggerExpiry];
+
+        // New flows (or HTTP requests) on that tunnel present the expired handshake SVID.
+        var later = new List<IDisposable>();
+        for (int i = 0; i < 5; i++)
+        {
+            LiveConnection flow = NewConnection(svid, time, () => { });
+            later.Add(registry.Add(flow, registry.ChangeCount));
+            Assert.False(flow.IsRevoked);
+            Assert.True(flow.IdentityCheckAt > time.GetUtcNow());
+        }
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(6, registry.Count);
+        Assert.Equal(1, registry.Counters.KeptAtSvidExpiry); // settling a new flow is not a connection kept past expiry
+        Assert.Equal(expiryDecisions, registry.Counters.Allowed[LiveConnectionRegistry.TriggerExpiry]); // no re-evaluation fired
+        later.ForEach(r => r.Dispose());
+    }
+
+    [Fact]
+    public async Task Add_DecidesAgainOnlyWhenPoliciesChangedSinceAuthorize()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var policies = new CountingPolicySource();
+        using var registry = new LiveConnectionRegistry(policies, mesh.Api.Source);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        X509Certificate2 svid = mesh.Authority.IssueX509Svid(WebId, key);
+
+        LiveConnection unchanged = NewConnection(svid, TimeProvider.System, () => { });
+        long changes = registry.ChangeCount;
+        Assert.True(registry.Authorize(unchanged.Request).Allowed);
+        int reads = policies.Reads;
+        using IDisposable a = registry.Add(unchanged, changes);
+        Assert.Equal(reads, policies.Reads); // the decision just made stands
+        Assert.False(unchanged.IsRevoked);
+
+        // A DENY lands between Authorize and Add: Add must see it.
+        int aborts = 0;
+        LiveConnection raced = NewConnection(svid, TimeProvider.System, () => aborts++);
+        changes = registry.ChangeCount;
+        Assert.True(registry.Authorize(raced.Request).Allowed);
+        policies.Set([MeshFixture.Policy("deny-web", PolicyAction.Deny, "example.org/ns/default/sa/web")]);
+        Assert.True(unchanged.IsRevoked); // re-evaluated by the change itself
+        using IDisposable b = registry.Add(raced, changes);
+        Assert.Equal(1, aborts);
+        Assert.True(raced.IsRevoked);
+    }
+
+    [Fact]
     public async Task CallerOutsideTrustBundle_IsRevokedOnAdd()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();
@@ -214,5 +273,30 @@ public sealed class LiveConnectionRegistryTests
             DestinationPort = 8080,
         };
         return new LiveConnection(id!, svid, request, default, time.GetUtcNow(), abort);
+    }
+
+    private sealed class CountingPolicySource : IPolicySource
+    {
+        private IReadOnlyList<AuthorizationPolicy> _current = [];
+        private int _reads;
+
+        public event EventHandler? Changed;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public IReadOnlyList<AuthorizationPolicy> Current
+        {
+            get
+            {
+                Interlocked.Increment(ref _reads);
+                return _current;
+            }
+        }
+
+        public void Set(IReadOnlyList<AuthorizationPolicy> policies)
+        {
+            _current = policies;
+            Changed?.Invoke(this, EventArgs.Empty);
+        }
     }
 }
