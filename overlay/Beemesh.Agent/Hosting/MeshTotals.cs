@@ -21,7 +21,11 @@ internal sealed class MeshTotals
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (string Label, MeshCounterReport Report)> _current = new(StringComparer.Ordinal);
+    // Recently departed ids, so a report that raced with an unregistration is dropped. The race lasts
+    // one request, so only the latest ids are kept: an agent that runs for months must not grow.
+    private const int DepartedIdsKept = 1024;
     private readonly HashSet<string> _departedIds = new(StringComparer.Ordinal);
+    private readonly Queue<string> _departedOrder = new();
     private Totals? _departed;
 
     /// <summary>Replaces the counters of workload <paramref name="id"/> (shown as <paramref name="label"/>).</summary>
@@ -43,7 +47,15 @@ internal sealed class MeshTotals
     {
         lock (_gate)
         {
-            _departedIds.Add(id);
+            if (_departedIds.Add(id))
+            {
+                _departedOrder.Enqueue(id);
+                if (_departedOrder.Count > DepartedIdsKept)
+                {
+                    _departedIds.Remove(_departedOrder.Dequeue());
+                }
+            }
+
             if (_current.Remove(id, out var entry))
             {
                 _departed ??= new Totals();

@@ -165,10 +165,6 @@ public sealed class LiveConnectionRegistry : IDisposable
         return new Registration(this, connection);
     }
 
-    /// <summary>Records a flow refused at CONNECT.</summary>
-    public void AuditDenied(SpiffeId caller, int port, AuthorizationDecision decision) =>
-        Emit(new AuditRecord(_time.GetUtcNow(), "denied", caller.ToString(), port, decision.Policy?.ToString(), decision.RuleIndex, TriggerConnect, decision.Reason, TimeSpan.Zero, 0, 0));
-
     /// <summary>
     /// Records a refused flow or, when <paramref name="request"/> carries <see cref="AuthorizationRequest.Http"/>,
     /// a refused HTTP request (with its method and path).

@@ -238,7 +238,7 @@ public sealed class TunnelServer : IAsyncDisposable
         AuthorizationDecision decision = Connections.Authorize(request);
         if (!decision.Allowed)
         {
-            Connections.AuditDenied(caller!, port, decision);
+            Connections.AuditDenied(caller!, request, decision);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }
