@@ -48,7 +48,9 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
 
         // 1. No ALLOW policy yet: everything is allowed (Istio semantics). web finds api by name.
         // The first flow pays for the tunnel handshake and both sidecars warming up; on a loaded machine that has taken over 5 s.
-        var web = await BeemeshRun.RunAsync(Mesh("web"), "timeout 20 ncat api.default.svc.cluster.local 9000 </dev/null | head -1", Timeout);
+        // --recv-only: a client that half-closes at once races the greeting, since `ncat -l -c` ends the
+        // connection on the client's FIN (over plain TCP it loses every time); the mesh carries that FIN too.
+        var web = await BeemeshRun.RunAsync(Mesh("web"), "timeout 20 ncat --recv-only api.default.svc.cluster.local 9000 | head -1", Timeout);
         output.WriteLine(web.ToString());
         Assert.Contains("hello-from-api", web.Stdout, StringComparison.Ordinal);
 
@@ -68,15 +70,15 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
             """);
         output.WriteLine(text);
         Assert.Equal(0, code);
-        var evil = await BeemeshRun.RunAsync(Mesh("evil"), "timeout 20 ncat api.default 9000 </dev/null | head -1; echo done", Timeout);
+        var evil = await BeemeshRun.RunAsync(Mesh("evil"), "timeout 20 ncat --recv-only api.default 9000 | head -1; echo done", Timeout);
         output.WriteLine(evil.ToString());
         Assert.Contains("done", evil.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("hello-from-api", evil.Stdout, StringComparison.Ordinal);
         Assert.Contains("403", evil.Stderr, StringComparison.Ordinal);
 
         // 3. A live stream from web is cut when a DENY for web arrives.
-        await using var stream = BeemeshRun.Start(Mesh("web"), "ncat api 9000 </dev/null; echo stream-ended");
-        Assert.True(await stream.WaitForLineAsync("tick", TimeSpan.FromSeconds(15)), stream.Stdout + api.Stdout);
+        await using var stream = BeemeshRun.Start(Mesh("web"), "ncat --recv-only api 9000; echo stream-ended");
+        Assert.True(await stream.WaitForLineAsync("tick", TimeSpan.FromSeconds(15)), stream.Stdout + stream.Stderr + api.Stdout + api.Stderr);
         var applied = Stopwatch.StartNew();
         (code, text) = await PolicyAsync("""
             apiVersion: security.istio.io/v1

@@ -88,6 +88,18 @@ public sealed class BeemeshRun : IAsyncDisposable
         }
     }
 
+    /// <summary>Stderr so far (the sidecar's log lines and the guest's errors).</summary>
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
     /// <summary>Waits until stdout holds a line starting with <paramref name="prefix"/>; false when the run ended or time ran out first.</summary>
     /// <param name="prefix">The start of the line to wait for.</param>
     /// <param name="timeout">How long to wait.</param>
