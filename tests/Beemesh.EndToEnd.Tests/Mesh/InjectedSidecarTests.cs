@@ -15,7 +15,7 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-injected-").FullName;
-    private readonly List<Process> _processes = [];
+    private readonly BeemeshProcesses _beemesh = new(output);
 
     [SkippableFact]
     public async Task Upstream_port_reaches_the_app_behind_the_other_sidecar_and_policy_applies()
@@ -67,22 +67,7 @@ public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"api sidecar pid {api.Id}, web sidecar pid {web.Id}");
     }
 
-    private Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        _processes.Add(p);
-        return p;
-    }
+    private Process Start(params string[] args) => _beemesh.Start(args);
 
     private static async Task ServeAsync(TcpListener app)
     {
@@ -124,17 +109,7 @@ public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit(TimeSpan.FromSeconds(5));
-            }
-
-            p.Dispose();
-        }
-
+        _beemesh.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
 }

@@ -19,7 +19,7 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-rot-").FullName;
-    private readonly List<Process> _processes = [];
+    private readonly BeemeshProcesses _beemesh = new(output);
 
     [SkippableFact]
     public async Task Sixty_second_transfer_survives_svid_rotations_and_metrics_show_the_mesh()
@@ -233,36 +233,11 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         return samples;
     }
 
-    private Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        _processes.Add(p);
-        return p;
-    }
+    private Process Start(params string[] args) => _beemesh.Start(args);
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit(TimeSpan.FromSeconds(5));
-            }
-
-            p.Dispose();
-        }
-
+        _beemesh.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
 }
