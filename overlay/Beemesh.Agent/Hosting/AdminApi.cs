@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Agent.Policies;
 using Beemesh.Agent.Workloads;
 using Beemesh.Authorization;

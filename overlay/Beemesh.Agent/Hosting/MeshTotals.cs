@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 
 namespace Beemesh.Agent.Hosting;
 

@@ -1,4 +1,4 @@
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Authorization;
 
 namespace Beemesh.Agent.Policies;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Net;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Spiffe;
 
 namespace Beemesh.Agent.Workloads;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Agent.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -34,13 +32,5 @@ public static class CliSupport
 
         port = new WorkloadPort { Port = number, Protocol = parts.Length == 2 ? parts[1] : "tcp" };
         return true;
-    }
-
-    /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the caller binds it next).</summary>
-    public static int FreeLoopbackPort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 }

@@ -31,7 +31,7 @@ public static class DemoCommand
         _ = ServeAsync(server);
         Console.WriteLine($"host: echo server on 127.0.0.1:{port}");
 
-        int published = CliSupport.FreeLoopbackPort();
+        int published = Beemesh.Sidecar.LoopbackPort.Free();
         // The guest: reach the host through the gateway, then serve one line on 8080 for the host.
         string guestScript =
             $"\"{self}\" probe 10.0.2.2 {port} 'hello from the guest' && " +

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Agent.Hosting;
 
 namespace Beemesh.Cli.Commands;

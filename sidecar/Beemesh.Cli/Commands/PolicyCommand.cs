@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 
 namespace Beemesh.Cli.Commands;
 

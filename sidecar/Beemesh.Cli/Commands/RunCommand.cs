@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Beemesh.Agent.Api;
-using Beemesh.Cli.Mesh;
+using Beemesh.Agent.Client;
+using Beemesh.Sidecar.Mesh;
 using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 
 namespace Beemesh.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Agent.Tests.Policies;
 
 namespace Beemesh.Agent.Tests.Hosting;
@@ -62,7 +62,7 @@ public sealed class AgentHostTests
     {
         await using var agent = await AgentFixture.StartAsync();
         WorkloadRecord web = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web"));
-        await agent.Client.ApplyPoliciesAsync(PolicyApiTests.TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         await agent.Client.ReportConnectionsAsync(new ConnectionReport
         {
             WorkloadId = web.Id,
@@ -105,7 +105,7 @@ public sealed class AgentHostTests
     {
         await using var agent = await AgentFixture.StartAsync();
         await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web"));
-        await agent.Client.ApplyPoliciesAsync(PolicyApiTests.TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         string metrics = await agent.Client.GetMetricsAsync();
         Assert.Contains("# TYPE beemesh_agent_workloads gauge\nbeemesh_agent_workloads 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("beemesh_agent_policies 2\n", metrics, StringComparison.Ordinal);

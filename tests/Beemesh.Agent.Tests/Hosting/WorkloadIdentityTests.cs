@@ -1,4 +1,4 @@
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
 using Grpc.Core;

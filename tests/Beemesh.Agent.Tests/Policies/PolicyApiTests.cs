@@ -1,50 +1,17 @@
 using System.Diagnostics;
 using System.Net;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Authorization;
 
 namespace Beemesh.Agent.Tests.Policies;
 
 public sealed class PolicyApiTests
 {
-    internal const string TwoPolicies = """
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: allow-web, namespace: shop}
-        spec:
-          action: ALLOW
-          rules:
-          - from: [{source: {principals: ["example.org/ns/shop/sa/web"]}}]
-        ---
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: no-admin, namespace: shop}
-        spec:
-          action: DENY
-          rules:
-          - to: [{operation: {paths: ["/admin*"]}}]
-        """;
-
-    // Line 7 holds the bad port; the first document is valid but must not be applied either.
-    internal const string BadSecondDocument = """
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: fine, namespace: shop}
-        spec: {action: ALLOW, rules: [{}]}
-        ---
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: broken, namespace: shop}
-        spec:
-          rules:
-          - to: [{operation: {ports: ["http"]}}]
-        """;
-
     [Fact]
     public async Task MultiDocumentFileIsAppliedAndEachDocumentReloads()
     {
         await using var agent = await AgentFixture.StartAsync();
-        PolicyApplyResult result = await agent.Client.ApplyPoliciesAsync(TwoPolicies);
+        PolicyApplyResult result = await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         Assert.Equal(1, result.Version);
         Assert.Equal(["shop/allow-web", "shop/no-admin"], result.Applied);
 
@@ -67,7 +34,7 @@ public sealed class PolicyApiTests
     public async Task BadFileIsRefusedWholeWithLineNumbers()
     {
         await using var agent = await AgentFixture.StartAsync();
-        var refused = await Assert.ThrowsAsync<AgentApiException>(() => agent.Client.ApplyPoliciesAsync(BadSecondDocument));
+        var refused = await Assert.ThrowsAsync<AgentApiException>(() => agent.Client.ApplyPoliciesAsync(PolicyTexts.BadSecondDocument));
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         Assert.Contains("nothing was applied", refused.Message, StringComparison.Ordinal);
         string detail = Assert.Single(refused.Details);
@@ -83,7 +50,7 @@ public sealed class PolicyApiTests
     public async Task RefusalIsOneLineOfJsonWithItemizedErrors()
     {
         await using var agent = await AgentFixture.StartAsync();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/policies") { Content = new StringContent(BadSecondDocument) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/policies") { Content = new StringContent(PolicyTexts.BadSecondDocument) };
         using HttpResponseMessage response = await agent.Client.SendRawAsync(request);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         string body = await response.Content.ReadAsStringAsync();
@@ -95,8 +62,8 @@ public sealed class PolicyApiTests
     public async Task ReapplyingReplacesThePolicyOfTheSameName()
     {
         await using var agent = await AgentFixture.StartAsync();
-        await agent.Client.ApplyPoliciesAsync(TwoPolicies);
-        await agent.Client.ApplyPoliciesAsync(TwoPolicies.Replace("action: DENY", "action: AUDIT", StringComparison.Ordinal));
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies.Replace("action: DENY", "action: AUDIT", StringComparison.Ordinal));
         PolicySet set = await agent.Client.ListPoliciesAsync();
         Assert.Equal(["ALLOW", "AUDIT"], set.Policies.Select(p => p.Action));
         Assert.Contains("AUDIT", set.Policies[1].Yaml, StringComparison.Ordinal);
@@ -106,8 +73,8 @@ public sealed class PolicyApiTests
     public async Task EveryChangeBumpsTheVersionAndDeleteRemoves()
     {
         await using var agent = await AgentFixture.StartAsync();
-        Assert.Equal(1, (await agent.Client.ApplyPoliciesAsync(TwoPolicies)).Version);
-        Assert.Equal(2, (await agent.Client.ApplyPoliciesAsync(TwoPolicies)).Version);
+        Assert.Equal(1, (await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies)).Version);
+        Assert.Equal(2, (await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies)).Version);
         Assert.True(await agent.Client.DeletePolicyAsync("shop", "no-admin"));
         Assert.False(await agent.Client.DeletePolicyAsync("shop", "no-admin"));
         PolicySet set = await agent.Client.ListPoliciesAsync();
@@ -119,7 +86,7 @@ public sealed class PolicyApiTests
     public async Task WatchAnswersAtOnceWhenBehind()
     {
         await using var agent = await AgentFixture.StartAsync();
-        await agent.Client.ApplyPoliciesAsync(TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         PolicySet set = await agent.Client.WatchPoliciesAsync(0);
         Assert.Equal(1, set.Version);
         Assert.Equal(2, set.Policies.Count);
@@ -132,7 +99,7 @@ public sealed class PolicyApiTests
         Task<PolicySet> watch = agent.Client.WatchPoliciesAsync(0);
         await WaitForWaiterAsync(agent);
         var clock = Stopwatch.StartNew();
-        await agent.Client.ApplyPoliciesAsync(TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         PolicySet set = await watch.WaitAsync(TimeSpan.FromSeconds(10));
         clock.Stop();
         Assert.Equal(1, set.Version);
@@ -143,7 +110,7 @@ public sealed class PolicyApiTests
     public async Task WatchTimesOutCleanlyWithTheUnchangedSet()
     {
         await using var agent = await AgentFixture.StartAsync(fakeTime: true);
-        await agent.Client.ApplyPoliciesAsync(TwoPolicies);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
         Task<PolicySet> watch = agent.Client.WatchPoliciesAsync(1);
         await WaitForWaiterAsync(agent);
         Assert.False(watch.IsCompleted);

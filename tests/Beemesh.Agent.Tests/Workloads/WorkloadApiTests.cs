@@ -1,5 +1,5 @@
 using System.Net;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 
 namespace Beemesh.Agent.Tests.Workloads;
 

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>One workload as <c>GET /v1/status</c> shows it.</summary>
 public sealed class WorkloadStatus

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Source-generated JSON metadata for the admin API (no reflection, so NativeAOT-safe).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -12,6 +12,6 @@ namespace Beemesh.Agent.Api;
 [JsonSerializable(typeof(ConnectionReport))]
 [JsonSerializable(typeof(AgentStatus))]
 [JsonSerializable(typeof(ErrorResponse))]
-internal sealed partial class AgentJsonContext : JsonSerializerContext
+public sealed partial class AgentJsonContext : JsonSerializerContext
 {
 }

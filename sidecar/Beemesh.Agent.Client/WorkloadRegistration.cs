@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Body of <c>POST /v1/workloads</c>: a workload a sidecar is about to serve.</summary>
 public sealed class WorkloadRegistration

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>The agent refused a request; <see cref="Exception.Message"/> is its one-line reason.</summary>
 public sealed class AgentApiException : Exception

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>
 /// A sidecar's cumulative mesh counters since it started (sent with every connection report; the

@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>
 /// Typed client of the agent's admin API: HTTP/1.1 JSON over <c>DIR/admin.sock</c>. Refusals

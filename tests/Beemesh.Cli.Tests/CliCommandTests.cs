@@ -1,9 +1,10 @@
 using System.CommandLine;
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Tests;
 using Beemesh.Agent.Tests.Policies;
 using Beemesh.Cli.Commands;
 
-namespace Beemesh.Agent.Tests.Cli;
+namespace Beemesh.Cli.Tests;
 
 public sealed class CliCommandTests
 {
@@ -13,7 +14,7 @@ public sealed class CliCommandTests
         await using var agent = await AgentFixture.StartAsync();
         string dir = agent.Host.Options.StateDirectory;
         string file = Path.Combine(agent.Root, "policies.yaml");
-        await File.WriteAllTextAsync(file, PolicyApiTests.TwoPolicies);
+        await File.WriteAllTextAsync(file, PolicyTexts.TwoPolicies);
 
         var apply = await RunAsync("policy", "apply", "-f", file, "--agent", dir);
         Assert.Equal(0, apply.Exit);
@@ -39,7 +40,7 @@ public sealed class CliCommandTests
     {
         await using var agent = await AgentFixture.StartAsync();
         string file = Path.Combine(agent.Root, "bad.yaml");
-        await File.WriteAllTextAsync(file, PolicyApiTests.BadSecondDocument);
+        await File.WriteAllTextAsync(file, PolicyTexts.BadSecondDocument);
         var result = await RunAsync("policy", "apply", "-f", file, "--agent", agent.Host.Options.StateDirectory);
         Assert.Equal(1, result.Exit);
         Assert.Contains($"{file}: line 11, column", result.Err, StringComparison.Ordinal);

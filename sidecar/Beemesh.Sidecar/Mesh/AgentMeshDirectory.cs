@@ -1,9 +1,8 @@
 using System.Net;
-using Beemesh.Agent.Api;
-using Beemesh.Sidecar.Mesh;
+using Beemesh.Agent.Client;
 using Beemesh.Spiffe;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
 /// The mesh directory of a workload's sidecar, kept from the agent's workload list: refreshed
@@ -30,6 +29,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     private long _requests;
     private long _lastMissRefresh;
 
+    /// <summary>Starts a directory kept from <paramref name="agent"/>'s workload list; addresses outside <paramref name="meshNetwork"/> are never looked up.</summary>
     public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork)
     {
         _agent = agent;
@@ -164,6 +164,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
     // The miss gate is not disposed: a flow arriving during shutdown may still wait on it, and a
     // SemaphoreSlim whose wait handle was never asked for holds nothing to release.
+    /// <summary>Stops the background refresh.</summary>
     public void Dispose() => _stop.Cancel();
 
     private sealed class Snapshot

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>A sidecar's cumulative TLS handshake latency histogram, as it reports it.</summary>
 public sealed class HandshakeReport

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Answer to an accepted <c>POST /v1/policies</c>.</summary>
 public sealed class PolicyApplyResult

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>A port a workload serves on, and how the mesh carries it.</summary>
 public sealed class WorkloadPort

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
 /// The DNS server a meshed workload's stack forwards 10.0.2.3 to: A queries for
@@ -21,6 +21,7 @@ public sealed class MeshDnsServer : IAsyncDisposable
     private readonly Task _serving;
     private long _dropped;
 
+    /// <summary>Answers mesh names with <paramref name="resolve"/> and forwards every other query to <paramref name="upstream"/>.</summary>
     public MeshDnsServer(Func<string, IPAddress?> resolve, IPEndPoint upstream)
     {
         _resolve = resolve;
@@ -142,6 +143,7 @@ public sealed class MeshDnsServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops serving.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Answer to <c>GET /v1/status</c>.</summary>
 public sealed class AgentStatus

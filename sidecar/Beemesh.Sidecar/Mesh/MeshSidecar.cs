@@ -1,8 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using System.Net.Sockets;
-using Beemesh.Agent.Api;
-using Beemesh.Cli.Commands;
+using Beemesh.Agent.Client;
 using Beemesh.Netstack.Stack;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Outbound;
@@ -12,7 +11,7 @@ using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
 using Microsoft.Extensions.Logging;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
 /// Turns a workload's stack into a mesh member: registers the workload with the node agent,
@@ -70,7 +69,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     {
         var live = _tunnel.Connections.Connections
             .Where(c => !c.IsRevoked)
-            .Select(c => new Agent.Api.LiveConnection
+            .Select(c => new Agent.Client.LiveConnection
             {
                 Peer = c.Caller.ToString(),
                 Port = c.Request.DestinationPort,
@@ -130,7 +129,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     public static Task<MeshSidecar> StartAsync(
         string agentDirectory, string name, string @namespace, IReadOnlyList<WorkloadPort> ports, NetworkStack stack,
         IPEndPoint dnsUpstream, string meshCidr, ILoggerFactory loggerFactory, CancellationToken cancellationToken) =>
-        StartAsync(agentDirectory, name, @namespace, ports, new NetstackGuestConnector(stack), new IPEndPoint(IPAddress.Loopback, CliSupport.FreeLoopbackPort()),
+        StartAsync(agentDirectory, name, @namespace, ports, new NetstackGuestConnector(stack), new IPEndPoint(IPAddress.Loopback, Beemesh.Sidecar.LoopbackPort.Free()),
             stack, dnsUpstream, meshCidr, loggerFactory, cancellationToken);
 
     /// <summary>

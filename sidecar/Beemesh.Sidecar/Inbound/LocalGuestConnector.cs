@@ -1,8 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using Beemesh.Sidecar.Inbound;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Inbound;
 
 /// <summary>
 /// Inbound tunnel flows for a sidecar that shares its workload's network namespace (a pod):

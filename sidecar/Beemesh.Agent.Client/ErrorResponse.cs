@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Body of every refused admin request.</summary>
 public sealed class ErrorResponse

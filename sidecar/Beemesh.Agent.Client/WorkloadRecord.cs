@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>A registered workload: what the agent knows and what other sidecars resolve.</summary>
 public sealed class WorkloadRecord

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>One stored <c>AuthorizationPolicy</c>, with the YAML document it was applied from.</summary>
 public sealed class PolicyDocument

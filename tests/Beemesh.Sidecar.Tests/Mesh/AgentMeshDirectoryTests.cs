@@ -1,10 +1,10 @@
 using System.Net;
-using Beemesh.Agent.Api;
-using Beemesh.Cli.Mesh;
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Tests;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Spiffe;
 
-namespace Beemesh.Agent.Tests.Cli;
+namespace Beemesh.Sidecar.Tests.Mesh;
 
 public sealed class AgentMeshDirectoryTests
 {

@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>One connection a sidecar is carrying, as it reports it.</summary>
 public sealed class LiveConnection

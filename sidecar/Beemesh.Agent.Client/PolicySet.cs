@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Every stored policy at one version (the answer of list and watch).</summary>
 public sealed class PolicySet

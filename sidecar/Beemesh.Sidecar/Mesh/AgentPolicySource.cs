@@ -1,8 +1,8 @@
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Authorization;
 using Beemesh.Sidecar.Inbound;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
 /// The sidecar's view of the agent's policies: a long-poll watch that wakes as soon as the agent
@@ -15,6 +15,7 @@ public sealed class AgentPolicySource : IPolicySource, IDisposable
     private volatile IReadOnlyList<AuthorizationPolicy> _current = [];
     private long _version = -1;
 
+    /// <summary>Starts watching <paramref name="agent"/>'s policies.</summary>
     public AgentPolicySource(AgentClient agent)
     {
         _agent = agent;
@@ -89,5 +90,6 @@ public sealed class AgentPolicySource : IPolicySource, IDisposable
         Changed?.Invoke(this, EventArgs.Empty);
     }
 
+    /// <summary>Stops the watch.</summary>
     public void Dispose() => _stop.Cancel();
 }

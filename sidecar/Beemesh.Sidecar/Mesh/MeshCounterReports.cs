@@ -1,7 +1,7 @@
-using Beemesh.Agent.Api;
+using Beemesh.Agent.Client;
 using Beemesh.Sidecar.Telemetry;
 
-namespace Beemesh.Cli.Mesh;
+namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>Turns the sidecar's <see cref="MeshCounters"/> into the agent's wire form.</summary>
 public static class MeshCounterReports

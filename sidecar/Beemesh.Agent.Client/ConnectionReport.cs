@@ -1,4 +1,4 @@
-namespace Beemesh.Agent.Api;
+namespace Beemesh.Agent.Client;
 
 /// <summary>Body of <c>POST /v1/connections</c>: a sidecar's live connections, replacing its previous report.</summary>
 public sealed class ConnectionReport
