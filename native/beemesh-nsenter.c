@@ -9,8 +9,8 @@
  *
  * Commands (see usage() for the full syntax):
  *
- *   tap  join the user namespace (only when it differs from ours) and the
- *        network namespace of --pid PID or of --netns PATH [--userns PATH],
+ *   tap  join the user namespace (--userns PATH, else PID's; only when it
+ *        differs from ours) and the network namespace of --pid PID or --netns PATH,
  *        create the tap there, optionally configure it, send the fd, exit 0.
  *
  *   run  unshare a new user + network namespace (mapping our uid/gid to 0,
@@ -148,7 +148,7 @@ static void send_all(int fd, const char *text, size_t length)
 static void usage(FILE *out)
 {
     fputs("usage:\n"
-          "  " PROGRAM " tap --socket PATH (--pid PID | --netns PATH [--userns PATH])\n"
+          "  " PROGRAM " tap --socket PATH (--pid PID | --netns PATH) [--userns PATH]\n"
           "      [--tap NAME] [--vnet-hdr]\n"
           "      [--configure --mtu N --address A.B.C.D/PREFIX --gateway A.B.C.D\n"
           "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
@@ -316,8 +316,6 @@ static void parse_arguments(int argc, char **argv, struct options *o)
     } else {
         if ((o->pid != 0) == (o->netns_path != NULL))
             fail("tap needs exactly one of --pid PID or --netns PATH");
-        if (o->userns_path != NULL && o->pid != 0)
-            fail("--userns goes with --netns; with --pid the user namespace of PID is used");
         if (o->argv != NULL)
             fail("tap takes no command after '--'");
     }
@@ -394,13 +392,18 @@ static void send_tap(int tap_fd, bool vnet, bool offload)
 static void join_namespaces(const struct options *o)
 {
     char net_buffer[64], user_buffer[64];
+    int userns_error = 0;
     const char *net_path = o->netns_path;
     const char *user_path = o->userns_path;
     if (o->pid != 0) {
         snprintf(net_buffer, sizeof(net_buffer), "/proc/%d/ns/net", (int)o->pid);
-        snprintf(user_buffer, sizeof(user_buffer), "/proc/%d/ns/user", (int)o->pid);
         net_path = net_buffer;
-        user_path = user_buffer;
+        /* --userns with --pid names the user namespace to join instead of
+         * the target's own, as slirp4netns --userns-path does. */
+        if (user_path == NULL) {
+            snprintf(user_buffer, sizeof(user_buffer), "/proc/%d/ns/user", (int)o->pid);
+            user_path = user_buffer;
+        }
     }
 
     /* Open both before joining either: inside the target user namespace
@@ -426,14 +429,20 @@ static void join_namespaces(const struct options *o)
         if (fstat(user_fd, &theirs) < 0)
             fail("cannot stat user namespace %s: %s", user_path, strerror(errno));
         if (ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+            /* A user namespace we cannot join is not fatal by itself: slirp4netns
+             * goes on to the network namespace, which a privileged caller may
+             * still enter. Its failure then reports both reasons. */
             if (setns(user_fd, CLONE_NEWUSER) < 0)
-                fail("cannot join user namespace %s: %s", user_path, strerror(errno));
+                userns_error = errno;
         }
         if (close(user_fd) < 0)
             fail("close(user namespace): %s", strerror(errno));
     }
     if (setns(net_fd, CLONE_NEWNET) < 0) {
         int error = errno;
+        if (userns_error != 0)
+            fail("cannot join user namespace %s (%s), and then network namespace %s: %s", user_path,
+                 strerror(userns_error), net_path, strerror(error));
         if (error == EINVAL)
             fail("%s is not a network namespace", net_path);
         fail("cannot join network namespace %s: %s%s", net_path, strerror(error),

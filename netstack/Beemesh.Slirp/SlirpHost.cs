@@ -17,7 +17,11 @@ namespace Beemesh.Slirp;
 public static class SlirpHost
 {
     /// <summary>Runs until told to stop; returns the process exit code.</summary>
-    public static int Run(SlirpOptions o, TextWriter stdout, TextWriter stderr)
+    /// <param name="o">The parsed command line.</param>
+    /// <param name="args">The command line as given (the sandbox re-executes the program with it).</param>
+    /// <param name="stdout">Progress lines, as slirp4netns prints them.</param>
+    /// <param name="stderr">Error lines.</param>
+    public static int Run(SlirpOptions o, IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
         var stackOptions = new StackOptions
         {
@@ -56,7 +60,7 @@ public static class SlirpHost
                     Pid = o.NetnsType == SlirpNetnsType.Pid ? o.TargetPid : null,
                     NetnsPath = o.NetnsType == SlirpNetnsType.Path ? o.NetnsPath ?? o.Target : null,
                     UsernsPath = o.UsernsPath,
-                    TapName = o.TapName,
+                    TapName = KernelInterfaceName(o.TapName),
                     VnetHeader = Environment.GetEnvironmentVariable("BEEMESH_NO_OFFLOAD") is null,
                     Configure = o.Configure,
                     Mtu = o.Mtu,
@@ -118,25 +122,41 @@ public static class SlirpHost
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stack.Stop(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stack.Stop(); });
-        if (o.ExitFd is int exitFd)
-        {
-            stack.Watch(exitFd, stack.Stop);
-        }
-
         if (o.EnableSeccomp && !SeccompFilter.TryInstall(out string? seccompError))
         {
             stderr.WriteLine($"seccomp: {seccompError}");
             return 1;
         }
 
+        // slirp4netns's order: ready is written before the loop looks at the exit fd.
         if (o.ReadyFd is int readyFd)
         {
             stack.Post(() => SignalReady(readyFd));
         }
 
+        if (o.ExitFd is int exitFd)
+        {
+            stack.Watch(exitFd, stack.Stop);
+        }
+
         stack.Run();
         api?.Dispose();
         return 0;
+    }
+
+    /// <summary>
+    /// slirp4netns copies at most IFNAMSIZ - 1 = 15 bytes of the tap name into the TUNSETIFF request,
+    /// so a longer name is cut there rather than refused.
+    /// </summary>
+    private static string KernelInterfaceName(string name)
+    {
+        const int MaxBytes = 15;
+        while (System.Text.Encoding.UTF8.GetByteCount(name) > MaxBytes)
+        {
+            name = name[..^1];
+        }
+
+        return name;
     }
 
     private static unsafe void SignalReady(int fd)

@@ -150,8 +150,18 @@ public sealed partial class NetworkStack : IDisposable
         }
     }
 
-    /// <summary>Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on the loop thread.</summary>
-    public void Watch(int fd, Action onReady) => _loop.Post(() => _loop.Add(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)));
+    /// <summary>
+    /// Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on
+    /// the loop thread. An fd epoll refuses (closed, or a regular file) counts as ready at once: slirp4netns
+    /// polls its exit fd with poll(2), which reports such an fd as an event (POLLNVAL, or always readable).
+    /// </summary>
+    public void Watch(int fd, Action onReady) => _loop.Post(() =>
+    {
+        if (!_loop.TryAdd(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)))
+        {
+            onReady();
+        }
+    });
 
     /// <summary>
     /// Drives the stack once without a loop thread (tests): processes frames waiting in a link

@@ -24,6 +24,7 @@ public sealed class StackCounters
     public long IcmpEchoAnswered;
     public long IcmpEchoForwarded;
     public long IcmpDropped;
+    public long IcmpUnreachableSent;
     public long DhcpReplies;
     public long NeighborQueueDrops;
 
@@ -54,6 +55,7 @@ public sealed class StackCounters
         Add("icmp_echo_answered_total", IcmpEchoAnswered, "Echo requests answered by the stack itself.");
         Add("icmp_echo_forwarded_total", IcmpEchoForwarded, "Echo requests sent through host ICMP sockets.");
         Add("icmp_dropped_total", IcmpDropped, "ICMP messages dropped.");
+        Add("icmp_unreachable_sent_total", IcmpUnreachableSent, "Guest connections to a closed stack service answered with ICMP network unreachable.");
         Add("dhcp_replies_total", DhcpReplies, "DHCP replies sent.");
         Add("neighbor_queue_drops_total", NeighborQueueDrops, "Frames dropped while waiting for address resolution.");
         return sb.ToString();
