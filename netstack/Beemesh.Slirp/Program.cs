@@ -1,15 +1,23 @@
 using Beemesh.Slirp;
 using Beemesh.Slirp.Cli;
+using Beemesh.Slirp.Sandbox;
 
 // Parses the slirp4netns command line (help, version and errors exactly as slirp4netns prints
 // them), then runs the stack until the exit fd closes or a signal arrives.
 try
 {
     SlirpParseResult result = SlirpCommandLine.Parse(args);
-    Console.Out.Write(result.StandardOutput);
-    Console.Out.Flush();
-    Console.Error.Write(result.StandardError);
-    Console.Error.Flush();
+    // Inside the sandbox the same command line runs a second time: its warnings were printed once.
+    bool sandboxed = result.Options?.EnableSandbox == true
+        && Environment.GetEnvironmentVariable(SandboxHandoff.VariableName) is not null;
+    if (!sandboxed)
+    {
+        Console.Out.Write(result.StandardOutput);
+        Console.Out.Flush();
+        Console.Error.Write(result.StandardError);
+        Console.Error.Flush();
+    }
+
     if (result.Outcome != SlirpParseOutcome.Run)
     {
         return result.ExitCode;

@@ -6,6 +6,7 @@ using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
 using Beemesh.Slirp.Api;
 using Beemesh.Slirp.Cli;
+using Beemesh.Slirp.Sandbox;
 
 namespace Beemesh.Slirp;
 
@@ -51,16 +52,38 @@ public static class SlirpHost
             return 1;
         }
 
+        string tapName = KernelInterfaceName(o.TapName);
+        SandboxHandoff? handoff = null;
+        if (o.EnableSandbox)
+        {
+            string? state = Environment.GetEnvironmentVariable(SandboxHandoff.VariableName);
+            if (state is null)
+            {
+                // Returns only when the helper could not be executed.
+                stderr.WriteLine(SlirpSandboxLauncher.Exec(o, args, tapName));
+                return 1;
+            }
+
+            Environment.SetEnvironmentVariable(SandboxHandoff.VariableName, null);
+            if (!SandboxHandoff.TryParse(state, out handoff))
+            {
+                stderr.WriteLine($"{SandboxHandoff.VariableName} is malformed: '{state}'");
+                return 1;
+            }
+        }
+
         TapHandle tap;
         try
         {
-            tap = TapOpener.Open(
+            tap = handoff is not null
+                ? new TapHandle(handoff.TapFd, tapName, handoff.VnetHeader, handoff.Offload)
+                : TapOpener.Open(
                 new TapOpenRequest
                 {
                     Pid = o.NetnsType == SlirpNetnsType.Pid ? o.TargetPid : null,
                     NetnsPath = o.NetnsType == SlirpNetnsType.Path ? o.NetnsPath ?? o.Target : null,
                     UsernsPath = o.UsernsPath,
-                    TapName = KernelInterfaceName(o.TapName),
+                    TapName = tapName,
                     VnetHeader = Environment.GetEnvironmentVariable("BEEMESH_NO_OFFLOAD") is null,
                     Configure = o.Configure,
                     Mtu = o.Mtu,
@@ -74,6 +97,11 @@ public static class SlirpHost
         catch (TapOpenException e)
         {
             stderr.WriteLine(e.HelperMessage ?? e.Message);
+            return 1;
+        }
+        catch (IOException e)
+        {
+            stderr.WriteLine($"the sandbox's tap fd is unusable: {e.Message}");
             return 1;
         }
 
@@ -122,6 +150,13 @@ public static class SlirpHost
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stack.Stop(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stack.Stop(); });
+        // slirp4netns's order: the sandbox once everything is set up, then seccomp, then ready.
+        if (handoff is not null && SlirpSandboxLauncher.PivotIntoSandbox(handoff) is { } sandboxError)
+        {
+            stderr.WriteLine($"create_sandbox failed: {sandboxError}");
+            return 1;
+        }
+
         if (o.EnableSeccomp && !SeccompFilter.TryInstall(out string? seccompError))
         {
             stderr.WriteLine($"seccomp: {seccompError}");
