@@ -14,6 +14,12 @@ namespace Beemesh.Slirp.Api;
 internal sealed class SlirpApiRequestHandler
 {
     public const string TooLarge = "{\"error\":{\"desc\":\"bad request: too large message\"}}";
+
+    /// <summary>
+    /// Our own text, in slirp4netns's error shape, for a connection closed or refused because the
+    /// caller, or all callers together, hold too many connections (slirp4netns has no such limit).
+    /// </summary>
+    public const string TooManyConnections = "{\"error\":{\"desc\":\"bad request: too many connections\"}}";
     public const string CannotParse = "{\"error\":{\"desc\":\"bad request: cannot parse JSON\"}}";
     public const string NotAnObject = "{\"error\":{\"desc\":\"bad request: json_object() failed\"}}";
     public const string NoExecute = "{\"error\":{\"desc\":\"bad request: no execute found\"}}";
