@@ -138,7 +138,7 @@ public static class SlirpHost
         {
             try
             {
-                api = new SlirpApiServer(o.ApiSocket, stack.PortForwards, null, o.Guest);
+                api = new SlirpApiServer(o.ApiSocket, stack.PortForwards, null, o.Guest, enableIpv6: o.EnableIpv6);
                 api.Start();
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)

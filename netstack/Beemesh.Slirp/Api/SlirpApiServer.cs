@@ -61,13 +61,15 @@ public sealed partial class SlirpApiServer : IDisposable
     /// <param name="defaultGuestAddress">Guest address used when a request has no guest_addr; default 10.0.2.100 (network + 100).</param>
     /// <param name="timeProvider">Clock for the per-connection deadline; default the system clock.</param>
     /// <param name="requestTimeout">How long a client may take to send its request; default 5 seconds.</param>
+    /// <param name="enableIpv6">Accept IPv6 host and guest addresses (see <see cref="SlirpApiRequestHandler"/>); default false.</param>
     public SlirpApiServer(
         string path,
         IPortForwardTable table,
         ILogger? logger,
         IPAddress? defaultGuestAddress = null,
         TimeProvider? timeProvider = null,
-        TimeSpan? requestTimeout = null)
+        TimeSpan? requestTimeout = null,
+        bool enableIpv6 = false)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(table);
@@ -76,7 +78,7 @@ public sealed partial class SlirpApiServer : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         _requestTimeout = requestTimeout ?? TimeSpan.FromSeconds(5);
-        _handler = new SlirpApiRequestHandler(table, defaultGuestAddress ?? IPAddress.Parse("10.0.2.100"));
+        _handler = new SlirpApiRequestHandler(table, defaultGuestAddress ?? IPAddress.Parse("10.0.2.100"), enableIpv6);
     }
 
     /// <summary>The socket path.</summary>
