@@ -42,6 +42,10 @@ public sealed partial class NetworkStack
             // The link is local: no old duplicate can linger for 2*MSL, so keep TIME-WAIT short
             // instead of holding thousands of flows after a burst of short connections.
             TimeWait = TimeSpan.FromSeconds(5),
+            // Half-dead flows (the guest's socket gone without a word) are found by probing.
+            KeepAliveIdle = _options.TcpKeepAliveIdle,
+            KeepAliveInterval = _options.TcpKeepAliveInterval,
+            KeepAliveProbes = _options.TcpKeepAliveProbes,
         };
     }
 

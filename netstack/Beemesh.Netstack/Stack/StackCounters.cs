@@ -21,6 +21,8 @@ public sealed class StackCounters
     public long UdpDatagramsOut;
     public long UdpDatagramsIn;
     public long UdpSendErrors;
+    public long UdpFlowsEvicted;
+    public long DnsQueriesDropped;
     public long IcmpEchoAnswered;
     public long IcmpEchoForwarded;
     public long IcmpDropped;
@@ -62,6 +64,8 @@ public sealed class StackCounters
         Add("udp_datagrams_out_total", UdpDatagramsOut, "UDP datagrams forwarded from the guest.");
         Add("udp_datagrams_in_total", UdpDatagramsIn, "UDP datagrams delivered to the guest.");
         Add("udp_send_errors_total", UdpSendErrors, "UDP datagrams the host socket refused.");
+        Add("udp_flows_evicted_total", UdpFlowsEvicted, "UDP mappings evicted to make room (DNS share or table full).");
+        Add("dns_queries_dropped_total", DnsQueriesDropped, "DNS queries over one mapping's rate, dropped.");
         Add("icmp_echo_answered_total", IcmpEchoAnswered, "Echo requests answered by the stack itself.");
         Add("icmp_echo_forwarded_total", IcmpEchoForwarded, "Echo requests sent through host ICMP sockets.");
         Add("icmp_dropped_total", IcmpDropped, "ICMP messages dropped.");
