@@ -9,13 +9,16 @@
  *
  * Commands (see usage() for the full syntax):
  *
- *   tap  join the user namespace (only when it differs from ours) and the
- *        network namespace of --pid PID or of --netns PATH [--userns PATH],
+ *   tap  join the user namespace (--userns PATH, else PID's; only when it
+ *        differs from ours) and the network namespace of --pid PID or --netns PATH,
  *        create the tap there, optionally configure it, send the fd, exit 0.
  *
  *   run  unshare a new user + network namespace (mapping our uid/gid to 0,
  *        like `unshare -r`), create and configure the tap, send the fd, wait
  *        for one "go" byte from the parent, then execvp the command.
+ *
+ *   sandbox  open the tap as tap does, then build slirp4netns's
+ *        --enable-sandbox around PROGRAM and exec it (see "sandbox" below).
  *
  * Protocol on --socket PATH (a unix stream socket the parent listens on):
  * exactly one message from us, either the tap fd in SCM_RIGHTS with the text
@@ -37,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -50,16 +54,20 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROGRAM "beemesh-nsenter"
 #define DEFAULT_TAP "tap0"
 #define MIN_MTU 68    /* RFC 791: every IPv4 host must handle 68-byte datagrams */
 #define MAX_MTU 65521 /* the same ceiling slirp4netns enforces */
+#define MAX_KEEP 8    /* sandbox --keep and --keep-writable paths */
 
 struct options {
     const char *command;     /* "tap" or "run" */
@@ -81,6 +89,10 @@ struct options {
     bool ipv6;            /* --ipv6 */
     const char *resolv_conf; /* run --resolv-conf FILE: shown to CMD as /etc/resolv.conf */
     char **argv;          /* run: the command after "--" */
+    /* sandbox: paths the new root keeps (bind-mounted at the same place) */
+    const char *keep[MAX_KEEP];
+    bool keep_writable[MAX_KEEP];
+    int keep_count;
 };
 
 /* The control socket: set by connect_control(), used by fail() to report. */
@@ -148,13 +160,15 @@ static void send_all(int fd, const char *text, size_t length)
 static void usage(FILE *out)
 {
     fputs("usage:\n"
-          "  " PROGRAM " tap --socket PATH (--pid PID | --netns PATH [--userns PATH])\n"
+          "  " PROGRAM " tap --socket PATH (--pid PID | --netns PATH) [--userns PATH]\n"
           "      [--tap NAME] [--vnet-hdr]\n"
           "      [--configure --mtu N --address A.B.C.D/PREFIX --gateway A.B.C.D\n"
           "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
           "  " PROGRAM " run --socket PATH [--tap NAME] [--vnet-hdr] --mtu N\n"
           "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6]\n"
           "      [--resolv-conf FILE] -- CMD [ARGS...]\n"
+          "  " PROGRAM " sandbox (--pid PID | --netns PATH) [--userns PATH] [tap options as for tap]\n"
+          "      [--keep PATH]... [--keep-writable PATH]... -- PROGRAM ARGV0 [ARGS...]\n"
           "\n"
           "Creates the tap device (default " DEFAULT_TAP ") inside the target network namespace and\n"
           "sends its fd over the unix socket PATH with the line \"ok vnet=V offload=O\".\n",
@@ -253,8 +267,8 @@ static void parse_arguments(int argc, char **argv, struct options *o)
         exit(0);
     }
     o->command = argv[1];
-    if (strcmp(o->command, "tap") != 0 && strcmp(o->command, "run") != 0)
-        fail("unknown command '%s' (expected tap or run); see --help", o->command);
+    if (strcmp(o->command, "tap") != 0 && strcmp(o->command, "run") != 0 && strcmp(o->command, "sandbox") != 0)
+        fail("unknown command '%s' (expected tap, run or sandbox); see --help", o->command);
 
     /* Find --socket first, so every later parse error can be reported on it. */
     for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -297,12 +311,35 @@ static void parse_arguments(int argc, char **argv, struct options *o)
             o->ipv6 = true;
         } else if (is_option(arg, "--resolv-conf")) {
             o->resolv_conf = option_value(argc, argv, &i, "--resolv-conf");
+        } else if (is_option(arg, "--keep") || is_option(arg, "--keep-writable")) {
+            bool writable = is_option(arg, "--keep-writable");
+            const char *path = option_value(argc, argv, &i, writable ? "--keep-writable" : "--keep");
+            if (o->keep_count == MAX_KEEP)
+                fail("at most %d --keep and --keep-writable paths", MAX_KEEP);
+            if (path[0] != '/')
+                fail("--keep needs an absolute path, got '%s'", path);
+            o->keep[o->keep_count] = path;
+            o->keep_writable[o->keep_count] = writable;
+            o->keep_count++;
         } else {
             fail("unknown option '%s'; see --help", arg);
         }
     }
 
     /* Cross-checks. */
+    bool sandbox = strcmp(o->command, "sandbox") == 0;
+    if (sandbox) {
+        /* sandbox passes the tap over an internal socket pair, never --socket. */
+        if (o->socket_path != NULL)
+            fail("sandbox takes no --socket");
+        if ((o->pid != 0) == (o->netns_path != NULL))
+            fail("sandbox needs exactly one of --pid PID or --netns PATH");
+        if (o->argv == NULL || o->argv[0] == NULL || o->argv[1] == NULL)
+            fail("sandbox needs PROGRAM and ARGV0 after '--'");
+        o->socket_path = "";
+    } else if (o->keep_count > 0) {
+        fail("--keep and --keep-writable belong to sandbox");
+    }
     if (o->socket_path == NULL)
         fail("--socket PATH is required");
     check_tap_name(o->tap_name);
@@ -313,11 +350,9 @@ static void parse_arguments(int argc, char **argv, struct options *o)
         if (o->argv == NULL || o->argv[0] == NULL)
             fail("run needs a command after '--'");
         o->configure = true;
-    } else {
+    } else if (!sandbox) {
         if ((o->pid != 0) == (o->netns_path != NULL))
             fail("tap needs exactly one of --pid PID or --netns PATH");
-        if (o->userns_path != NULL && o->pid != 0)
-            fail("--userns goes with --netns; with --pid the user namespace of PID is used");
         if (o->argv != NULL)
             fail("tap takes no command after '--'");
     }
@@ -394,13 +429,18 @@ static void send_tap(int tap_fd, bool vnet, bool offload)
 static void join_namespaces(const struct options *o)
 {
     char net_buffer[64], user_buffer[64];
+    int userns_error = 0;
     const char *net_path = o->netns_path;
     const char *user_path = o->userns_path;
     if (o->pid != 0) {
         snprintf(net_buffer, sizeof(net_buffer), "/proc/%d/ns/net", (int)o->pid);
-        snprintf(user_buffer, sizeof(user_buffer), "/proc/%d/ns/user", (int)o->pid);
         net_path = net_buffer;
-        user_path = user_buffer;
+        /* --userns with --pid names the user namespace to join instead of
+         * the target's own, as slirp4netns --userns-path does. */
+        if (user_path == NULL) {
+            snprintf(user_buffer, sizeof(user_buffer), "/proc/%d/ns/user", (int)o->pid);
+            user_path = user_buffer;
+        }
     }
 
     /* Open both before joining either: inside the target user namespace
@@ -426,14 +466,20 @@ static void join_namespaces(const struct options *o)
         if (fstat(user_fd, &theirs) < 0)
             fail("cannot stat user namespace %s: %s", user_path, strerror(errno));
         if (ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+            /* A user namespace we cannot join is not fatal by itself: slirp4netns
+             * goes on to the network namespace, which a privileged caller may
+             * still enter. Its failure then reports both reasons. */
             if (setns(user_fd, CLONE_NEWUSER) < 0)
-                fail("cannot join user namespace %s: %s", user_path, strerror(errno));
+                userns_error = errno;
         }
         if (close(user_fd) < 0)
             fail("close(user namespace): %s", strerror(errno));
     }
     if (setns(net_fd, CLONE_NEWNET) < 0) {
         int error = errno;
+        if (userns_error != 0)
+            fail("cannot join user namespace %s (%s), and then network namespace %s: %s", user_path,
+                 strerror(userns_error), net_path, strerror(error));
         if (error == EINVAL)
             fail("%s is not a network namespace", net_path);
         fail("cannot join network namespace %s: %s%s", net_path, strerror(error),
@@ -628,6 +674,328 @@ static void configure(const struct options *o)
         fail("close(configuration socket): %s", strerror(errno));
 }
 
+/* ---- sandbox ---------------------------------------------------------- */
+
+/*
+ * sandbox: what slirp4netns --enable-sandbox does, split around an exec
+ * because the stack is a .NET program, multithreaded from its first
+ * instruction, and unshare(CLONE_NEWNS) and capset(2) act on one thread only:
+ *
+ *   1. a child opens (and optionally configures) the tap in the target
+ *      namespaces and passes the fd back, exactly as the tap command does;
+ *   2. without root, join the target's user namespace and become its root
+ *      (slirp4netns does the same before create_sandbox);
+ *   3. unshare a mount namespace and open the --keep paths there;
+ *   4. fork the pivot helper, which keeps every capability and waits;
+ *   5. drop every capability but CAP_NET_BIND_SERVICE (bounding set too),
+ *      set no_new_privs, and exec PROGRAM with the tap fd and
+ *      the pivot socket inherited, described in BEEMESH_SLIRP_SANDBOX as
+ *      "tap=FD vnet=V offload=O pivot=FD".
+ *
+ * PROGRAM sets itself up (binds its API socket, reads resolv.conf) while
+ * the old root is still visible, then writes one byte on the pivot socket.
+ * The helper then builds the new root, an empty tmpfs at SANDBOX_ROOT
+ * holding only the --keep paths, bound read-only (--keep-writable ones
+ * read-write), nosuid, nodev, noexec (built only now, since the tmpfs hides
+ * what PROGRAM may still have needed under SANDBOX_ROOT, such as its API
+ * socket's directory), and pivot_roots the mount namespace into it: the
+ * kernel moves the root and working directory of every process whose root
+ * was the old one, so PROGRAM (all its threads) ends up inside; the old
+ * root is detached and the tmpfs made read-only. The helper answers "ok\n"
+ * (or "error <message>\n") and exits; PROGRAM then chdirs to "/", so its
+ * working directory holds nothing of the old tree either.
+ */
+
+#define SANDBOX_ROOT "/tmp" /* where the tmpfs is built, as slirp4netns does */
+#define SANDBOX_ENV "BEEMESH_SLIRP_SANDBOX"
+
+/* Receives the tap fd and its "ok vnet=V offload=O" line from the tap child. */
+static int receive_tap(int sock, bool *vnet, bool *offload)
+{
+    char line[512];
+    struct iovec iov = { .iov_base = line, .iov_len = sizeof(line) - 1 };
+    union {
+        char bytes[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr message = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.bytes,
+        .msg_controllen = sizeof(control.bytes),
+    };
+    ssize_t got;
+    do {
+        got = recvmsg(sock, &message, MSG_CMSG_CLOEXEC);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0)
+        fail("cannot receive the tap fd: %s", strerror(errno));
+    line[got] = '\0';
+    int fd = -1;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&message); h != NULL; h = CMSG_NXTHDR(&message, h)) {
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&fd, CMSG_DATA(h), sizeof(int));
+    }
+    int v = 0, f = 0;
+    if (fd < 0 || sscanf(line, "ok vnet=%d offload=%d", &v, &f) != 2) {
+        /* The child already printed its one error line. */
+        exit(1);
+    }
+    *vnet = v != 0;
+    *offload = f != 0;
+    return fd;
+}
+
+/* Step 1: the tap, opened by a child so that we stay in our own namespaces. */
+static int sandbox_open_tap(const struct options *o, bool *vnet, bool *offload)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        fail("cannot create a socket pair: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0)
+        fail("cannot fork: %s", strerror(errno));
+    if (child == 0) {
+        close(pair[0]);
+        control_fd = pair[1]; /* fail() reports here */
+        join_namespaces(o);
+        bool tap_offload = false;
+        int tap_fd = open_tap(o, &tap_offload);
+        if (o->configure)
+            configure(o);
+        send_tap(tap_fd, o->vnet_hdr, tap_offload);
+        _exit(0);
+    }
+    close(pair[1]);
+    int fd = receive_tap(pair[0], vnet, offload);
+    close(pair[0]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return fd;
+}
+
+/* Step 2: root of the target's user namespace, when we are not root already. */
+static void sandbox_become_root(const struct options *o)
+{
+    if (geteuid() == 0)
+        return;
+    char buffer[64];
+    const char *path = o->userns_path;
+    if (path == NULL && o->pid != 0) {
+        snprintf(buffer, sizeof(buffer), "/proc/%d/ns/user", (int)o->pid);
+        path = buffer;
+    }
+    if (path == NULL)
+        fail("--enable-sandbox without root needs the target's user namespace (--userns-path)");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("cannot open user namespace %s: %s", path, strerror(errno));
+    if (setns(fd, CLONE_NEWUSER) < 0)
+        fail("cannot join user namespace %s: %s", path, strerror(errno));
+    close(fd);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        fail("cannot become root in user namespace %s: %s", path, strerror(errno));
+}
+
+/* What the new root keeps: opened in our mount namespace before the tmpfs
+ * can hide it (a path under /tmp), bound later from /proc/self/fd/N. */
+struct kept {
+    int fd;
+    bool is_dir;
+};
+
+/* Step 3: a private mount namespace, and the paths to keep held open. */
+static void sandbox_enter_mount_namespace(const struct options *o, struct kept *kept)
+{
+    if (unshare(CLONE_NEWNS) < 0)
+        fail("cannot unshare a mount namespace: %s", strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail("cannot make / private: %s", strerror(errno));
+    for (int i = 0; i < o->keep_count; i++) {
+        /* CLOEXEC: the program must not inherit them; the pivot helper does, by fork. */
+        kept[i].fd = open(o->keep[i], O_PATH | O_CLOEXEC);
+        if (kept[i].fd < 0)
+            fail("cannot open %s to keep in the sandbox: %s", o->keep[i], strerror(errno));
+        struct stat st;
+        if (fstat(kept[i].fd, &st) < 0)
+            fail("cannot stat %s: %s", o->keep[i], strerror(errno));
+        kept[i].is_dir = S_ISDIR(st.st_mode);
+    }
+}
+
+__attribute__((noreturn, format(printf, 2, 3))) static void pivot_fail(int sock, const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    int length = vsnprintf(message, sizeof(message), format, args);
+    va_end(args);
+    if (length < 0)
+        _exit(1);
+    send_all(sock, "error ", 6);
+    send_all(sock, message, strlen(message));
+    send_all(sock, "\n", 1);
+    _exit(1);
+}
+
+/* mkdir -p for the parents of a path inside the new root (our own tmpfs). */
+static bool make_parents(char *path)
+{
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        bool ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *p = '/';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* The new root: an empty tmpfs at SANDBOX_ROOT with the kept paths bound in
+ * at their own places, read-only unless --keep-writable, nosuid, nodev,
+ * noexec. Built only once the program is set up: the tmpfs hides SANDBOX_ROOT. */
+static void build_root(int sock, const struct options *o, const struct kept *kept)
+{
+    if (mount("tmpfs", SANDBOX_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0)
+        pivot_fail(sock, "cannot mount a tmpfs on " SANDBOX_ROOT ": %s", strerror(errno));
+    if (mkdir(SANDBOX_ROOT "/old", 0700) < 0)
+        pivot_fail(sock, "cannot create " SANDBOX_ROOT "/old: %s", strerror(errno));
+    for (int i = 0; i < o->keep_count; i++) {
+        char target[PATH_MAX];
+        char source[64];
+        if (snprintf(target, sizeof(target), SANDBOX_ROOT "%s", o->keep[i]) >= (int)sizeof(target))
+            pivot_fail(sock, "path too long: %s", o->keep[i]);
+        if (!make_parents(target))
+            pivot_fail(sock, "cannot create the parents of %s: %s", target, strerror(errno));
+        if (kept[i].is_dir) {
+            if (mkdir(target, 0755) < 0 && errno != EEXIST)
+                pivot_fail(sock, "cannot create %s: %s", target, strerror(errno));
+        } else {
+            int f = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (f < 0)
+                pivot_fail(sock, "cannot create %s: %s", target, strerror(errno));
+            close(f);
+        }
+        snprintf(source, sizeof(source), "/proc/self/fd/%d", kept[i].fd);
+        if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            pivot_fail(sock, "cannot bind %s into the sandbox: %s", o->keep[i], strerror(errno));
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        if (!o->keep_writable[i])
+            flags |= MS_RDONLY;
+        if (mount(NULL, target, NULL, flags, NULL) < 0)
+            pivot_fail(sock, "cannot restrict the sandbox's %s: %s", o->keep[i], strerror(errno));
+        close(kept[i].fd);
+    }
+}
+
+/* The pivot helper's body: wait for the word, build the root, move the
+ * namespace's root into it, answer. */
+static void run_pivot_helper(int sock, const struct options *o, const struct kept *kept)
+{
+    char go;
+    ssize_t got;
+    do {
+        got = read(sock, &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        _exit(0); /* the program is gone: nothing to move */
+    build_root(sock, o, kept);
+    if (chdir(SANDBOX_ROOT) < 0)
+        pivot_fail(sock, "cannot chdir to " SANDBOX_ROOT ": %s", strerror(errno));
+    if (syscall(SYS_pivot_root, ".", "old") < 0)
+        pivot_fail(sock, "cannot pivot_root to " SANDBOX_ROOT ": %s", strerror(errno));
+    if (chdir("/") < 0)
+        pivot_fail(sock, "cannot chdir to the new root: %s", strerror(errno));
+    if (umount2("/old", MNT_DETACH) < 0)
+        pivot_fail(sock, "cannot detach the old root: %s", strerror(errno));
+    if (rmdir("/old") < 0)
+        pivot_fail(sock, "cannot remove /old: %s", strerror(errno));
+    /* Read-only is a nicety slirp4netns also tolerates failing (its #163). */
+    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    send_all(sock, "ok\n", 3);
+    _exit(0);
+}
+
+/* Step 4: the helper is a grandchild, so the program never has to reap it. */
+static int sandbox_start_pivot_helper(int tap_fd, const struct options *o, const struct kept *kept)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        fail("cannot create a socket pair: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0)
+        fail("cannot fork: %s", strerror(errno));
+    if (child == 0) {
+        pid_t helper = fork();
+        if (helper < 0)
+            _exit(1);
+        if (helper > 0)
+            _exit(0);
+        close(pair[0]);
+        close(tap_fd);
+        run_pivot_helper(pair[1], o, kept);
+    }
+    close(pair[1]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("cannot start the sandbox's pivot helper");
+    return pair[0];
+}
+
+/* Step 5: only CAP_NET_BIND_SERVICE survives, in every set, across exec. */
+static void drop_capabilities(void)
+{
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        fail("cannot clear the ambient capabilities: %s", strerror(errno));
+    for (int cap = 0;; cap++) {
+        if (cap == CAP_NET_BIND_SERVICE)
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the last capability this kernel knows */
+            fail("cannot drop capability %d from the bounding set: %s", cap, strerror(errno));
+        }
+    }
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof(data));
+    data[0].effective = data[0].permitted = data[0].inheritable = 1u << CAP_NET_BIND_SERVICE;
+    if (syscall(SYS_capset, &header, data) < 0)
+        fail("cannot drop capabilities: %s", strerror(errno));
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail("cannot set no_new_privs: %s", strerror(errno));
+}
+
+static int sandbox_main(struct options *o)
+{
+    bool vnet = false, offload = false;
+    int tap_fd = sandbox_open_tap(o, &vnet, &offload);
+    sandbox_become_root(o);
+    struct kept kept[MAX_KEEP];
+    sandbox_enter_mount_namespace(o, kept);
+    int pivot_fd = sandbox_start_pivot_helper(tap_fd, o, kept);
+    for (int i = 0; i < o->keep_count; i++)
+        close(kept[i].fd);
+    drop_capabilities();
+
+    /* Both fds must survive the exec. */
+    if (fcntl(tap_fd, F_SETFD, 0) < 0 || fcntl(pivot_fd, F_SETFD, 0) < 0)
+        fail("cannot clear close-on-exec: %s", strerror(errno));
+    char value[96];
+    snprintf(value, sizeof(value), "tap=%d vnet=%d offload=%d pivot=%d", tap_fd, vnet ? 1 : 0, offload ? 1 : 0,
+             pivot_fd);
+    if (setenv(SANDBOX_ENV, value, 1) < 0)
+        fail("cannot set " SANDBOX_ENV ": %s", strerror(errno));
+    execv(o->argv[0], &o->argv[1]);
+    fail("cannot run %s: %s", o->argv[0], strerror(errno));
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static void wait_for_go(void)
@@ -648,6 +1016,8 @@ int main(int argc, char **argv)
     struct options o;
     outer_uid = getuid();
     parse_arguments(argc, argv, &o);
+    if (strcmp(o.command, "sandbox") == 0)
+        return sandbox_main(&o);
     /* Connect first: the socket path lives in our mount namespace, which we
      * never leave, and every later error can then be reported on it. */
     connect_control(o.socket_path);

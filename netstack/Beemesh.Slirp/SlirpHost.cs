@@ -6,6 +6,7 @@ using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
 using Beemesh.Slirp.Api;
 using Beemesh.Slirp.Cli;
+using Beemesh.Slirp.Sandbox;
 
 namespace Beemesh.Slirp;
 
@@ -17,7 +18,11 @@ namespace Beemesh.Slirp;
 public static class SlirpHost
 {
     /// <summary>Runs until told to stop; returns the process exit code.</summary>
-    public static int Run(SlirpOptions o, TextWriter stdout, TextWriter stderr)
+    /// <param name="o">The parsed command line.</param>
+    /// <param name="args">The command line as given (the sandbox re-executes the program with it).</param>
+    /// <param name="stdout">Progress lines, as slirp4netns prints them.</param>
+    /// <param name="stderr">Error lines.</param>
+    public static int Run(SlirpOptions o, IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
         var stackOptions = new StackOptions
         {
@@ -47,16 +52,38 @@ public static class SlirpHost
             return 1;
         }
 
+        string tapName = KernelInterfaceName(o.TapName);
+        SandboxHandoff? handoff = null;
+        if (o.EnableSandbox)
+        {
+            string? state = Environment.GetEnvironmentVariable(SandboxHandoff.VariableName);
+            if (state is null)
+            {
+                // Returns only when the helper could not be executed.
+                stderr.WriteLine(SlirpSandboxLauncher.Exec(o, args, tapName));
+                return 1;
+            }
+
+            Environment.SetEnvironmentVariable(SandboxHandoff.VariableName, null);
+            if (!SandboxHandoff.TryParse(state, out handoff))
+            {
+                stderr.WriteLine($"{SandboxHandoff.VariableName} is malformed: '{state}'");
+                return 1;
+            }
+        }
+
         TapHandle tap;
         try
         {
-            tap = TapOpener.Open(
+            tap = handoff is not null
+                ? new TapHandle(handoff.TapFd, tapName, handoff.VnetHeader, handoff.Offload)
+                : TapOpener.Open(
                 new TapOpenRequest
                 {
                     Pid = o.NetnsType == SlirpNetnsType.Pid ? o.TargetPid : null,
                     NetnsPath = o.NetnsType == SlirpNetnsType.Path ? o.NetnsPath ?? o.Target : null,
                     UsernsPath = o.UsernsPath,
-                    TapName = o.TapName,
+                    TapName = tapName,
                     VnetHeader = Environment.GetEnvironmentVariable("BEEMESH_NO_OFFLOAD") is null,
                     Configure = o.Configure,
                     Mtu = o.Mtu,
@@ -70,6 +97,11 @@ public static class SlirpHost
         catch (TapOpenException e)
         {
             stderr.WriteLine(e.HelperMessage ?? e.Message);
+            return 1;
+        }
+        catch (IOException e)
+        {
+            stderr.WriteLine($"the sandbox's tap fd is unusable: {e.Message}");
             return 1;
         }
 
@@ -106,7 +138,7 @@ public static class SlirpHost
         {
             try
             {
-                api = new SlirpApiServer(o.ApiSocket, stack.PortForwards, null, o.Guest);
+                api = new SlirpApiServer(o.ApiSocket, stack.PortForwards, null, o.Guest, enableIpv6: o.EnableIpv6);
                 api.Start();
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
@@ -118,9 +150,11 @@ public static class SlirpHost
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stack.Stop(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stack.Stop(); });
-        if (o.ExitFd is int exitFd)
+        // slirp4netns's order: the sandbox once everything is set up, then seccomp, then ready.
+        if (handoff is not null && SlirpSandboxLauncher.PivotIntoSandbox(handoff) is { } sandboxError)
         {
-            stack.Watch(exitFd, stack.Stop);
+            stderr.WriteLine($"create_sandbox failed: {sandboxError}");
+            return 1;
         }
 
         if (o.EnableSeccomp && !SeccompFilter.TryInstall(out string? seccompError))
@@ -129,14 +163,35 @@ public static class SlirpHost
             return 1;
         }
 
+        // slirp4netns's order: ready is written before the loop looks at the exit fd.
         if (o.ReadyFd is int readyFd)
         {
             stack.Post(() => SignalReady(readyFd));
         }
 
+        if (o.ExitFd is int exitFd)
+        {
+            stack.Watch(exitFd, stack.Stop);
+        }
+
         stack.Run();
         api?.Dispose();
         return 0;
+    }
+
+    /// <summary>
+    /// slirp4netns copies at most IFNAMSIZ - 1 = 15 bytes of the tap name into the TUNSETIFF request,
+    /// so a longer name is cut there rather than refused.
+    /// </summary>
+    private static string KernelInterfaceName(string name)
+    {
+        const int MaxBytes = 15;
+        while (System.Text.Encoding.UTF8.GetByteCount(name) > MaxBytes)
+        {
+            name = name[..^1];
+        }
+
+        return name;
     }
 
     private static unsafe void SignalReady(int fd)

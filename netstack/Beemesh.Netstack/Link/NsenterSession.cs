@@ -288,7 +288,7 @@ internal sealed class NsenterSession : IDisposable
         }
     }
 
-    private static string LocateHelper(string? helperPath)
+    internal static string LocateHelper(string? helperPath)
     {
         if (helperPath is not null)
         {

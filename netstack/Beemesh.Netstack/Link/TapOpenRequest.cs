@@ -16,7 +16,10 @@ public sealed record TapOpenRequest
     /// <summary>Enter the network namespace at this path (e.g. <c>/run/netns/x</c>) instead of a PID's.</summary>
     public string? NetnsPath { get; init; }
 
-    /// <summary>With <see cref="NetnsPath"/>: the user namespace that owns it, joined first. Null = stay in ours.</summary>
+    /// <summary>
+    /// The user namespace joined before the network namespace (slirp4netns <c>--userns-path</c>, with a
+    /// PID or a path target). Null = the PID's own user namespace, or ours with <see cref="NetnsPath"/>.
+    /// </summary>
     public string? UsernsPath { get; init; }
 
     /// <summary>Interface name to create. Default <c>tap0</c>.</summary>

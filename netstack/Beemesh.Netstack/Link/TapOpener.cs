@@ -25,10 +25,6 @@ public static class TapOpener
         {
             throw new ArgumentException("Set exactly one of Pid and NetnsPath.", nameof(request));
         }
-        if (request.UsernsPath is not null && request.NetnsPath is null)
-        {
-            throw new ArgumentException("UsernsPath goes with NetnsPath; with Pid the process's user namespace is used.", nameof(request));
-        }
 
         var arguments = new List<string>();
         if (request.Pid is int pid)
@@ -40,11 +36,11 @@ public static class TapOpener
         {
             arguments.Add("--netns");
             arguments.Add(request.NetnsPath!);
-            if (request.UsernsPath is not null)
-            {
-                arguments.Add("--userns");
-                arguments.Add(request.UsernsPath);
-            }
+        }
+        if (request.UsernsPath is not null)
+        {
+            arguments.Add("--userns");
+            arguments.Add(request.UsernsPath);
         }
         if (request.Configure)
         {

@@ -50,7 +50,14 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
             throw new PortForwardException($"socket: errno {Sys.Errno}");
         }
 
-        Sys.SetInt(fd, Sys.SOL_SOCKET, Sys.SO_REUSEADDR, 1);
+        if (tcp)
+        {
+            // A listener may rebind while old connections linger in TIME-WAIT. Never for UDP: there
+            // SO_REUSEADDR lets a second socket bind the very same address and port (socket(7)), so a
+            // duplicate forward would be accepted, where slirp4netns refuses it.
+            Sys.SetInt(fd, Sys.SOL_SOCKET, Sys.SO_REUSEADDR, 1);
+        }
+
         if (v6)
         {
             Sys.SetInt(fd, Sys.IPPROTO_IPV6, Sys.IPV6_V6ONLY, 1);

@@ -21,6 +21,10 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     private TimeSpan _lastActivity;
     private bool _timerArmed;
 
+    // DNS mappings: a token bucket (StackOptions.DnsQueriesPerSecondPerFlow), refilled by elapsed time.
+    private double _dnsTokens = -1;
+    private TimeSpan _dnsTokensAt;
+
     private UdpFlow(NetworkStack stack, FlowKey key, int fd, bool ownsFd, TimeSpan idleTimeout, ReadOnlySpan<byte> clientSockAddr)
     {
         _stack = stack;
@@ -40,10 +44,22 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     /// <summary>The mapping as the guest sees it.</summary>
     public FlowKey Key { get; }
 
+    /// <summary>A mapping to the DNS forwarder (it counts against <see cref="StackOptions.MaxDnsFlows"/>).</summary>
+    public bool IsDns { get; init; }
+
+    /// <summary>This flow's place in the stack's age list (least recently active first); owned by the stack.</summary>
+    internal LinkedListNode<UdpFlow>? AgeNode { get; set; }
+
+    /// <summary>When a datagram last went either way.</summary>
+    internal TimeSpan LastActivity => _lastActivity;
+
+    /// <summary>Idle time after which the mapping is forgotten.</summary>
+    internal TimeSpan IdleTimeout => _idleTimeout;
+
     private bool OwnsFd { get; }
 
     /// <summary>Opens a connected host socket to (host, port) for guest traffic to <paramref name="key"/>'s remote.</summary>
-    public static unsafe UdpFlow? Connect(NetworkStack stack, FlowKey key, UInt128 host, ushort port, TimeSpan idleTimeout)
+    public static unsafe UdpFlow? Connect(NetworkStack stack, FlowKey key, UInt128 host, ushort port, TimeSpan idleTimeout, bool dns = false)
     {
         int fd = stack.OpenHostSocket(host, Sys.SOCK_DGRAM);
         if (fd < 0)
@@ -59,9 +75,9 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
             return null;
         }
 
-        var flow = new UdpFlow(stack, key, fd, ownsFd: true, idleTimeout, default);
+        var flow = new UdpFlow(stack, key, fd, ownsFd: true, idleTimeout, default) { IsDns = dns };
         flow._token = stack.Loop.Add(fd, Sys.EPOLLIN, flow);
-        flow.ArmTimer();
+        flow.ArmTimer(); // after IsDns is set: DNS mappings are expired by the stack's sweeper
         return flow;
     }
 
@@ -76,7 +92,13 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     /// <summary>Sends a guest datagram's payload to the remote side.</summary>
     public unsafe void SendFromGuest(ReadOnlySpan<byte> payload)
     {
-        _lastActivity = _stack.Now;
+        if (IsDns && !TakeDnsToken())
+        {
+            _stack.Counters.DnsQueriesDropped++;
+            return;
+        }
+
+        Touch();
         fixed (byte* p = payload)
         {
             nint n;
@@ -128,7 +150,7 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     /// <summary>Wraps <paramref name="length"/> payload bytes already in the transmit buffer into a datagram to the guest.</summary>
     public void DeliverToGuest(int length)
     {
-        _lastActivity = _stack.Now;
+        Touch();
         int l4 = _stack.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, IpProtocol.Udp, 8 + length);
         var h = _stack.TxBuffer.Slice(l4, 8);
         BinaryPrimitives.WriteUInt16BigEndian(h, Key.RemotePort);
@@ -157,8 +179,36 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
         ArmTimer();
     }
 
+    private bool TakeDnsToken()
+    {
+        int rate = _stack.Options.DnsQueriesPerSecondPerFlow;
+        TimeSpan now = _stack.Now;
+        _dnsTokens = _dnsTokens < 0 ? rate : Math.Min(rate, _dnsTokens + ((now - _dnsTokensAt).TotalSeconds * rate));
+        _dnsTokensAt = now;
+        if (_dnsTokens < 1)
+        {
+            return false;
+        }
+
+        _dnsTokens--;
+        return true;
+    }
+
+    private void Touch()
+    {
+        _lastActivity = _stack.Now;
+        _stack.TouchUdpFlow(this);
+    }
+
     private void ArmTimer()
     {
+        // DNS mappings come and go by the thousand under a flood: one sweeper in the stack expires
+        // them from its activity-ordered list, so an evicted mapping leaves nothing in the timer heap.
+        if (IsDns)
+        {
+            return;
+        }
+
         if (!_timerArmed)
         {
             _timerArmed = true;

@@ -77,6 +77,20 @@ internal sealed class EventLoop : IDisposable
         return token;
     }
 
+    /// <summary>Registers an fd like <see cref="Add"/>, but returns false instead of throwing when epoll refuses it.</summary>
+    public bool TryAdd(int fd, uint events, IEventHandler handler)
+    {
+        try
+        {
+            Add(fd, events, handler);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Changes the events an fd is watched for.</summary>
     public void Modify(int fd, int token, uint events) => Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_MOD, fd, events, (ulong)token);
 

@@ -192,7 +192,8 @@ public sealed partial class NetworkStack
     private void SendNeighborSolicitation(UInt128 target)
     {
         const int Length = 32;
-        var solicitedNode = ((UInt128)0xFF02UL << 112) | ((UInt128)1 << 24) | (UInt128)0xFF000000 | (target & 0xFFFFFF);
+        // RFC 4291 §2.7.1: the solicited-node address is ff02::1:ff00:0/104 plus the target's low 24 bits.
+        var solicitedNode = ((UInt128)0xFF02UL << 112) | ((UInt128)1 << 32) | (UInt128)0xFF000000 | (target & 0xFFFFFF);
         int l4 = WriteIpHeader(RouterLinkLocal, solicitedNode, IpProtocol.Icmpv6, Length, hopLimit: 255);
         var m = _tx.AsSpan(l4, Length);
         m.Clear();

@@ -42,6 +42,10 @@ public sealed partial class NetworkStack
             // The link is local: no old duplicate can linger for 2*MSL, so keep TIME-WAIT short
             // instead of holding thousands of flows after a burst of short connections.
             TimeWait = TimeSpan.FromSeconds(5),
+            // Half-dead flows (the guest's socket gone without a word) are found by probing.
+            KeepAliveIdle = _options.TcpKeepAliveIdle,
+            KeepAliveInterval = _options.TcpKeepAliveInterval,
+            KeepAliveProbes = _options.TcpKeepAliveProbes,
         };
     }
 
@@ -125,7 +129,19 @@ public sealed partial class NetworkStack
         else if (!TryMapOutbound(key.RemoteAddress, key.RemotePort, out hostAddress, out hostPort))
         {
             Counters.TcpConnectFailures++;
-            SendReset(key, syn);
+            if (IsStackService(key.RemoteAddress))
+            {
+                // slirp4netns answers a closed service of its own (the gateway with
+                // --disable-host-loopback, the DNS address off port 53) with "network unreachable",
+                // which the guest reports as ENETUNREACH rather than ECONNREFUSED.
+                Counters.IcmpUnreachableSent++;
+                SendNetworkUnreachable(key, syn);
+            }
+            else
+            {
+                SendReset(key, syn);
+            }
+
             return;
         }
 
@@ -177,6 +193,56 @@ public sealed partial class NetworkStack
 
         // IPv6: refuse multicast, link-local and the rest of our own prefix.
         return (byte)(remote >> 120) != 0xFF && (ushort)(remote >> 112) != 0xFE80 && !InPrefix6(remote) && remote != UInt128.Zero;
+    }
+
+    /// <summary>The gateway and DNS addresses: the stack's own services, not hosts behind it.</summary>
+    private bool IsStackService(UInt128 address) =>
+        IpAddr.IsV4(address) ? address == Gateway4 || address == Dns4 : address == Gateway6 || address == Dns6;
+
+    /// <summary>
+    /// ICMP destination unreachable, network (RFC 792: type 3 code 0; RFC 4443 §3.1: type 1 code 0,
+    /// "no route to destination"), quoting the guest's SYN. The quote is rebuilt from the flow key:
+    /// the guest matches the error to its socket only by the inner addresses, protocol, ports and
+    /// sequence number (RFC 792 asks for the IP header and the first 64 bits of the datagram).
+    /// </summary>
+    private void SendNetworkUnreachable(FlowKey key, in TcpSegmentInfo syn)
+    {
+        bool v4 = IpAddr.IsV4(key.GuestAddress);
+        int ipHeader = v4 ? 20 : 40;
+        int quoted = ipHeader + 8;
+        int length = 8 + quoted;
+        int l4 = WriteIpHeader(key.RemoteAddress, key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, length);
+        var m = _tx.AsSpan(l4, length);
+        m.Clear();
+        m[0] = v4 ? (byte)3 : (byte)1;
+        var inner = m.Slice(8, ipHeader);
+        int segmentLength = 20 + syn.PayloadLength;
+        if (v4)
+        {
+            inner[0] = 0x45;
+            BinaryPrimitives.WriteUInt16BigEndian(inner[2..], (ushort)(20 + segmentLength));
+            inner[8] = 64;
+            inner[9] = (byte)IpProtocol.Tcp;
+            BinaryPrimitives.WriteUInt32BigEndian(inner[12..], IpAddr.ToV4(key.GuestAddress));
+            BinaryPrimitives.WriteUInt32BigEndian(inner[16..], IpAddr.ToV4(key.RemoteAddress));
+            BinaryPrimitives.WriteUInt16BigEndian(inner[10..], InternetChecksum.Fold(InternetChecksum.Sum(inner)));
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(inner, 0x60000000);
+            BinaryPrimitives.WriteUInt16BigEndian(inner[4..], (ushort)segmentLength);
+            inner[6] = (byte)IpProtocol.Tcp;
+            inner[7] = 64;
+            IpAddr.Write(key.GuestAddress, inner.Slice(8, 16));
+            IpAddr.Write(key.RemoteAddress, inner.Slice(24, 16));
+        }
+
+        var ports = m.Slice(8 + ipHeader, 8);
+        BinaryPrimitives.WriteUInt16BigEndian(ports, key.GuestPort);
+        BinaryPrimitives.WriteUInt16BigEndian(ports[2..], key.RemotePort);
+        BinaryPrimitives.WriteUInt32BigEndian(ports[4..], syn.Seq);
+        FinishIcmp(l4, length, v4);
+        SendToGuest(key.GuestAddress, l4 + length);
     }
 
     /// <summary>A host connect finished (either way); the flow stops counting as pending.</summary>

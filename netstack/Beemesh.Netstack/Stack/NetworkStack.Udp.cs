@@ -8,6 +8,10 @@ namespace Beemesh.Netstack.Stack;
 public sealed partial class NetworkStack
 {
     private readonly Dictionary<FlowKey, UdpFlow> _udpFlows = new();
+    private readonly LinkedList<UdpFlow> _udpByAge = new(); // mappings other than DNS, oldest first
+    private readonly LinkedList<UdpFlow> _dnsByAge = new(); // DNS forwarder mappings, least recently active first
+    private DnsSweeper? _dnsSweeper;
+    private TimeSpan? _dnsSweepAt;
     private readonly Dictionary<FlowKey, IcmpEchoFlow> _echoFlows = new();
     private readonly DhcpServer _dhcp;
 
@@ -51,22 +55,21 @@ public sealed partial class NetworkStack
         var key = new FlowKey(src, srcPort, dst, dstPort);
         if (!_udpFlows.TryGetValue(key, out var flow))
         {
-            if (_udpFlows.Count >= _options.MaxUdpFlows
-                || !TryMapOutbound(dst, dstPort, out var host, out ushort hostPort))
+            bool dns = dst == Dns4 || dst == Dns6;
+            if (!TryMapOutbound(dst, dstPort, out var host, out ushort hostPort) || !MakeRoomForUdpFlow(dns))
             {
                 Counters.UdpSendErrors++;
                 return;
             }
 
-            bool dns = dst == Dns4 || dst == Dns6;
-            flow = UdpFlow.Connect(this, key, host, hostPort, dns ? _options.DnsUdpTimeout : _options.UdpTimeout);
+            flow = UdpFlow.Connect(this, key, host, hostPort, dns ? _options.DnsUdpTimeout : _options.UdpTimeout, dns);
             if (flow is null)
             {
                 Counters.UdpSendErrors++;
                 return;
             }
 
-            _udpFlows[key] = flow;
+            AddUdpFlow(flow);
         }
 
         flow.SendFromGuest(udp.Payload);
@@ -96,7 +99,99 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>Adds a mapping created by a UDP port-forwarding listener.</summary>
-    internal bool TryAddUdpFlow(UdpFlow flow) => _udpFlows.Count < _options.MaxUdpFlows && _udpFlows.TryAdd(flow.Key, flow);
+    internal bool TryAddUdpFlow(UdpFlow flow)
+    {
+        if (_udpFlows.ContainsKey(flow.Key) || !MakeRoomForUdpFlow(flow.IsDns))
+        {
+            return false;
+        }
+
+        AddUdpFlow(flow);
+        return true;
+    }
+
+    private void AddUdpFlow(UdpFlow flow)
+    {
+        _udpFlows[flow.Key] = flow;
+        flow.AgeNode = (flow.IsDns ? _dnsByAge : _udpByAge).AddLast(flow);
+        if (flow.IsDns)
+        {
+            ScheduleDnsSweep();
+        }
+    }
+
+    /// <summary>A datagram went through <paramref name="flow"/>: a DNS mapping moves to the young end.</summary>
+    internal void TouchUdpFlow(UdpFlow flow)
+    {
+        if (flow.IsDns && flow.AgeNode is { List: { } list } node && node != list.Last)
+        {
+            list.Remove(node);
+            list.AddLast(node);
+        }
+    }
+
+    private void ScheduleDnsSweep()
+    {
+        if (_dnsByAge.First is not { } oldest)
+        {
+            return;
+        }
+
+        TimeSpan due = oldest.Value.LastActivity + oldest.Value.IdleTimeout;
+        if (_dnsSweepAt is not { } queued || due < queued)
+        {
+            _dnsSweepAt = due;
+            _loop.Schedule(_dnsSweeper ??= new DnsSweeper(this), due);
+        }
+    }
+
+    /// <summary>Forgets the idle DNS mappings, oldest first, then re-arms for the next one.</summary>
+    private sealed class DnsSweeper(NetworkStack stack) : IEventHandler
+    {
+        public void OnReady(uint events)
+        {
+        }
+
+        public void OnTimer()
+        {
+            stack._dnsSweepAt = null;
+            TimeSpan now = stack.Now;
+            while (stack._dnsByAge.First is { } oldest && now - oldest.Value.LastActivity >= oldest.Value.IdleTimeout)
+            {
+                stack.RemoveUdpFlow(oldest.Value);
+            }
+
+            stack.ScheduleDnsSweep();
+        }
+    }
+
+    /// <summary>
+    /// Evicts what a new mapping needs evicted: the oldest DNS mapping when DNS holds its whole share
+    /// (<see cref="StackOptions.MaxDnsFlows"/>), and the oldest mapping of the newcomer's kind (else of
+    /// the other kind) when the table is full. False only when nothing can be evicted.
+    /// </summary>
+    private bool MakeRoomForUdpFlow(bool dns)
+    {
+        if (dns && _dnsByAge.Count >= _options.MaxDnsFlows && _dnsByAge.First is { } oldestDns)
+        {
+            Counters.UdpFlowsEvicted++;
+            RemoveUdpFlow(oldestDns.Value);
+        }
+
+        if (_udpFlows.Count >= _options.MaxUdpFlows)
+        {
+            var victim = (dns ? _dnsByAge.First : _udpByAge.First) ?? _udpByAge.First ?? _dnsByAge.First;
+            if (victim is null)
+            {
+                return false;
+            }
+
+            Counters.UdpFlowsEvicted++;
+            RemoveUdpFlow(victim.Value);
+        }
+
+        return true;
+    }
 
     internal bool TryGetUdpFlow(FlowKey key, out UdpFlow flow) => _udpFlows.TryGetValue(key, out flow!);
 
@@ -105,6 +200,12 @@ public sealed partial class NetworkStack
         if (_udpFlows.TryGetValue(flow.Key, out var current) && ReferenceEquals(current, flow))
         {
             _udpFlows.Remove(flow.Key);
+        }
+
+        if (flow.AgeNode is { List: { } list } node)
+        {
+            list.Remove(node);
+            flow.AgeNode = null;
         }
 
         flow.Dispose();
@@ -149,6 +250,8 @@ public sealed partial class NetworkStack
         }
 
         _udpFlows.Clear();
+        _udpByAge.Clear();
+        _dnsByAge.Clear();
         foreach (var flow in _echoFlows.Values)
         {
             flow.Dispose();

@@ -38,6 +38,9 @@ public sealed partial class NetworkStack : IDisposable
     private int _linkToken = -1;
     private ushort _ipId;
     private PortForwardTable? _portForwards;
+    private readonly Ipv4Reassembler _reassembler;
+    private readonly ReassemblyTimer _reassemblyTimer;
+    private TimeSpan? _reassemblyTimerAt;
 
     // Addresses, pre-computed as flow-table keys.
     internal readonly UInt128 Gateway4;
@@ -70,6 +73,8 @@ public sealed partial class NetworkStack : IDisposable
         _prefix6 = IpAddr.From(options.Ipv6Prefix);
         RouterLinkLocal = ((UInt128)0xFE80UL << 112) | 2;
         _linkHandler = new LinkHandler(this);
+        _reassembler = new Ipv4Reassembler(counters: Counters.Reassembly);
+        _reassemblyTimer = new ReassemblyTimer(this);
         _dhcp = CreateDhcpServer(options);
         _loop.AfterBatch = Flush;
     }
@@ -150,8 +155,18 @@ public sealed partial class NetworkStack : IDisposable
         }
     }
 
-    /// <summary>Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on the loop thread.</summary>
-    public void Watch(int fd, Action onReady) => _loop.Post(() => _loop.Add(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)));
+    /// <summary>
+    /// Watches an extra fd on the loop (e.g. slirp4netns's --exit-fd); <paramref name="onReady"/> runs on
+    /// the loop thread. An fd epoll refuses (closed, or a regular file) counts as ready at once: slirp4netns
+    /// polls its exit fd with poll(2), which reports such an fd as an event (POLLNVAL, or always readable).
+    /// </summary>
+    public void Watch(int fd, Action onReady) => _loop.Post(() =>
+    {
+        if (!_loop.TryAdd(fd, Interop.Sys.EPOLLIN | Interop.Sys.EPOLLHUP, new CallbackHandler(onReady)))
+        {
+            onReady();
+        }
+    });
 
     /// <summary>
     /// Drives the stack once without a loop thread (tests): processes frames waiting in a link
@@ -199,6 +214,30 @@ public sealed partial class NetworkStack : IDisposable
 
         public void OnTimer()
         {
+        }
+    }
+
+    /// <summary>Arms the reassembly timer for the earliest pending deadline (see <see cref="EventLoop"/>'s re-arm rule).</summary>
+    private void ScheduleReassemblyExpiry()
+    {
+        if (_reassembler.NextDeadline is { } next && (_reassemblyTimerAt is not { } queued || next < queued))
+        {
+            _reassemblyTimerAt = next;
+            _loop.Schedule(_reassemblyTimer, next);
+        }
+    }
+
+    private sealed class ReassemblyTimer(NetworkStack stack) : IEventHandler
+    {
+        public void OnReady(uint events)
+        {
+        }
+
+        public void OnTimer()
+        {
+            stack._reassemblyTimerAt = null;
+            stack._reassembler.Expire(stack.Now);
+            stack.ScheduleReassemblyExpiry();
         }
     }
 
@@ -262,15 +301,21 @@ public sealed partial class NetworkStack : IDisposable
             return;
         }
 
+        int headerLength = (packet[0] & 0xF) * 4;
         if (ip.IsFragment)
         {
-            Counters.Fragments++;
+            // The kernel's checksum hints describe the fragment, not the datagram: verify in full.
+            if (_reassembler.Add(packet[..(headerLength + ip.Payload.Length)], Now, out Span<byte> whole) == ReassemblyOutcome.Complete)
+            {
+                HandleIpv4(whole, srcMac, checksumTrusted: false);
+            }
+
+            ScheduleReassemblyExpiry();
             return;
         }
 
         var src = IpAddr.Read(packet.Slice(12, 4));
         var dst = IpAddr.Read(packet.Slice(16, 4));
-        int headerLength = (packet[0] & 0xF) * 4;
         var l4 = packet.Slice(headerLength, ip.Payload.Length);
         uint srcV4 = IpAddr.ToV4(src);
         if (srcV4 != 0)

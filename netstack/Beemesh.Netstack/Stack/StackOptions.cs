@@ -73,4 +73,34 @@ public sealed class StackOptions
 
     /// <summary>Most UDP mappings at once; the oldest is evicted beyond it. Default 4096.</summary>
     public int MaxUdpFlows { get; set; } = 4096;
+
+    /// <summary>
+    /// Most of those that go to the DNS forwarder; beyond it the oldest DNS mapping is evicted, never
+    /// another mapping. Default 1024. A guest flooding the DNS address from ever new ports then only
+    /// churns its own share, and a normal query lives until its answer unless 1024 newer queries
+    /// arrive first; refusing new mappings instead would starve every query once the table filled.
+    /// </summary>
+    public int MaxDnsFlows { get; set; } = 1024;
+
+    /// <summary>
+    /// Queries one DNS mapping (one guest source port) may forward per second, with a burst of as many;
+    /// beyond it queries are dropped and counted. Default 100. A flood from one port would otherwise
+    /// take the upstream resolver's whole capacity, and its socket would drop the other queries.
+    /// </summary>
+    public int DnsQueriesPerSecondPerFlow { get; set; } = 100;
+
+    /// <summary>
+    /// Idle time after which a guest TCP flow is probed with a keepalive (RFC 1122 §4.2.3.6); null never
+    /// probes. Default 60 s. A guest socket that is gone (its FIN-WAIT-2 timed out, its namespace died)
+    /// answers the probe with RST, and the flow and its host socket are closed; without probes such a
+    /// half-dead flow would pin a host socket for as long as the host peer keeps it open. RFC 1122's
+    /// two-hour floor is for probes across the Internet; these stay on the local link.
+    /// </summary>
+    public TimeSpan? TcpKeepAliveIdle { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time between unanswered keepalive probes. Default 10 s.</summary>
+    public TimeSpan TcpKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Unanswered keepalive probes after which the flow is reset on both sides. Default 3.</summary>
+    public int TcpKeepAliveProbes { get; set; } = 3;
 }

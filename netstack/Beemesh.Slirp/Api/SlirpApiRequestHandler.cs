@@ -14,6 +14,12 @@ namespace Beemesh.Slirp.Api;
 internal sealed class SlirpApiRequestHandler
 {
     public const string TooLarge = "{\"error\":{\"desc\":\"bad request: too large message\"}}";
+
+    /// <summary>
+    /// Our own text, in slirp4netns's error shape, for a connection closed or refused because the
+    /// caller, or all callers together, hold too many connections (slirp4netns has no such limit).
+    /// </summary>
+    public const string TooManyConnections = "{\"error\":{\"desc\":\"bad request: too many connections\"}}";
     public const string CannotParse = "{\"error\":{\"desc\":\"bad request: cannot parse JSON\"}}";
     public const string NotAnObject = "{\"error\":{\"desc\":\"bad request: json_object() failed\"}}";
     public const string NoExecute = "{\"error\":{\"desc\":\"bad request: no execute found\"}}";
@@ -30,11 +36,21 @@ internal sealed class SlirpApiRequestHandler
 
     private readonly IPortForwardTable _table;
     private readonly IPAddress _defaultGuest;
+    private readonly bool _ipv6;
 
-    public SlirpApiRequestHandler(IPortForwardTable table, IPAddress defaultGuest)
+    /// <summary>Creates a handler over <paramref name="table"/>.</summary>
+    /// <param name="table">Where rules are added, listed and removed.</param>
+    /// <param name="defaultGuest">The guest address of a rule without guest_addr.</param>
+    /// <param name="ipv6">
+    /// With <c>-6</c>: host_addr and guest_addr may also be IPv6 addresses (a client of the other family
+    /// reaches the guest from the gateway address). slirp4netns 1.2 refuses IPv6 in both fields even with
+    /// <c>-6</c> ("bad arguments.host_addr" / "guest_addr"); without <c>-6</c> so do we, with its texts.
+    /// </param>
+    public SlirpApiRequestHandler(IPortForwardTable table, IPAddress defaultGuest, bool ipv6 = false)
     {
         _table = table;
         _defaultGuest = defaultGuest;
+        _ipv6 = ipv6;
     }
 
     /// <summary>Handles a complete request; <paramref name="isError"/> tells whether the reply is an error.</summary>
@@ -90,7 +106,7 @@ internal sealed class SlirpApiRequestHandler
             hostText = "0.0.0.0";
         }
 
-        if (!CText.TryParseIpv4(hostText, out IPAddress hostAddress))
+        if (!TryParseAddress(hostText, out IPAddress hostAddress))
         {
             return BadHostAddr;
         }
@@ -107,7 +123,7 @@ internal sealed class SlirpApiRequestHandler
         {
             guestAddress = _defaultGuest;
         }
-        else if (!CText.TryParseIpv4(guestText, out guestAddress))
+        else if (!TryParseAddress(guestText, out guestAddress))
         {
             return BadGuestAddr;
         }
@@ -130,6 +146,10 @@ internal sealed class SlirpApiRequestHandler
 
         return "{\"return\":{\"id\":" + rule.Id.ToString(CultureInfo.InvariantCulture) + "}}";
     }
+
+    /// <summary>inet_pton(AF_INET) as slirp4netns parses; with IPv6 enabled, inet_pton(AF_INET6) too.</summary>
+    private bool TryParseAddress(string text, out IPAddress address) =>
+        CText.TryParseIpv4(text, out address) || (_ipv6 && CText.TryParseIpv6(text, out address));
 
     private string ListHostForwards()
     {

@@ -49,6 +49,9 @@ public sealed class SlirpBehaviourTests(ITestOutputHelper output)
 
         Assert.True(r.ExitCode != 0, $"connection to the host loopback succeeded: {r}");
         Assert.False(listener.Pending(), "the host listener was reached");
+        // slirp4netns answers with ICMP network unreachable: the guest's connect fails at once with
+        // ENETUNREACH, not "Connection refused" (a RST) and not a time-out.
+        Assert.Contains("Network is unreachable", r.Stderr, StringComparison.Ordinal);
     }
 
     [SkippableTheory]

@@ -252,6 +252,12 @@ public sealed partial class SlirpSandbox : IAsyncDisposable
             arguments = ["-m", "bash", "-c", $"mount --bind {Quote(resolvPath)} /etc/resolv.conf && {command}"];
         }
 
+        if (_options.HostNetworkNamespace is { } hostNetns)
+        {
+            arguments = [$"--net={hostNetns}", "--", file, .. arguments];
+            file = "nsenter";
+        }
+
         var clock = Stopwatch.StartNew();
         _implementation = HostCommand.Start(file, arguments, out _implementationStdout, out _implementationStderr);
         await WaitForReadyAsync(clock);

@@ -15,4 +15,10 @@ public sealed record SlirpSandboxOptions
     /// default null (the host's resolv.conf).
     /// </summary>
     public string? ResolvConf { get; init; }
+
+    /// <summary>
+    /// When set, the implementation runs in this network namespace (<c>nsenter --net=PATH</c>) instead
+    /// of the host's, so its host sockets see only what the test put there; default null.
+    /// </summary>
+    public string? HostNetworkNamespace { get; init; }
 }

@@ -22,7 +22,7 @@ public class NetworkStackMalformedFrameTests
         "bad UDP checksum",
         "UDP length beyond the datagram",
         "ICMP shorter than its header",
-        "IPv4 fragment",
+        "IPv4 fragment ending past 65535 octets",
         "unknown EtherType",
         "unknown IP protocol",
     };
@@ -39,7 +39,8 @@ public class NetworkStackMalformedFrameTests
         Assert.Equal(1, ctx.Counters.FramesReceived);
         Assert.Equal(0, ctx.Counters.FramesSent);
         Assert.Equal(1, counter(ctx.Counters));
-        long total = ctx.Counters.MalformedFrames + ctx.Counters.BadChecksums + ctx.Counters.UnsupportedFrames + ctx.Counters.Fragments;
+        long total = ctx.Counters.MalformedFrames + ctx.Counters.BadChecksums + ctx.Counters.UnsupportedFrames + ctx.Counters.Fragments
+            + ctx.Counters.Reassembly.Malformed;
         Assert.Equal(1, total); // counted once, under one reason
         ctx.AssertStillAnswersArp();
     }
@@ -123,10 +124,10 @@ public class NetworkStackMalformedFrameTests
 
             case "ICMP shorter than its header":
                 return (Ethernet(0x0800, Ipv4(GuestIp, GatewayIp, IpProtocol.Icmp, new byte[] { 8, 0, 0xF7, 0xFF })), malformed);
-            case "IPv4 fragment":
-                BinaryPrimitives.WriteUInt16BigEndian(syn.AsSpan(Ip + 6), 0x2000); // MF
+            case "IPv4 fragment ending past 65535 octets":
+                BinaryPrimitives.WriteUInt16BigEndian(syn.AsSpan(Ip + 6), 0x2000 | 0x1FFF); // MF, offset 65528
                 RefillIpChecksum(syn);
-                return (syn, c => c.Fragments);
+                return (syn, c => c.Reassembly.Malformed);
             case "unknown EtherType":
                 return (Ethernet(0x88CC, new byte[46]), c => c.UnsupportedFrames); // LLDP
             case "unknown IP protocol":

@@ -104,4 +104,21 @@ public sealed class SlirpApiRequestHandlerTests
 
         Assert.Equal(IPAddress.Parse("10.41.0.100"), Assert.Single(table.List()).GuestAddress);
     }
+
+    [Theory]
+    [InlineData("{\"execute\":\"add_hostfwd\",\"arguments\":{\"proto\":\"tcp\",\"host_addr\":\"127.0.0.1\",\"host_port\":8080,\"guest_addr\":\"fd00::100\",\"guest_port\":80}}", "fd00::100")]
+    [InlineData("{\"execute\":\"add_hostfwd\",\"arguments\":{\"proto\":\"udp\",\"host_addr\":\"::1\",\"host_port\":8080,\"guest_addr\":\"fd00::5054:ff:fe12:3456\",\"guest_port\":80}}", "fd00::5054:ff:fe12:3456")]
+    public void Ipv6GuestAddress_IsAcceptedWithIpv6_AndRefusedAsBySlirp4netnsWithout(string request, string guest)
+    {
+        var without = new FakePortForwardTable();
+        var with = new FakePortForwardTable();
+
+        string refused = new SlirpApiRequestHandler(without, IPAddress.Parse("10.0.2.100")).Handle(System.Text.Encoding.UTF8.GetBytes(request), out _);
+        string added = new SlirpApiRequestHandler(with, IPAddress.Parse("10.0.2.100"), ipv6: true).Handle(System.Text.Encoding.UTF8.GetBytes(request), out bool isError);
+
+        Assert.StartsWith("{\"error\":{\"desc\":\"bad request: add_hostfwd: bad arguments.", refused, StringComparison.Ordinal);
+        Assert.Empty(without.List());
+        Assert.False(isError, added);
+        Assert.Equal(IPAddress.Parse(guest), Assert.Single(with.List()).GuestAddress);
+    }
 }

@@ -210,4 +210,64 @@ public sealed class SlirpApiServerTests : IDisposable
 
         Assert.Equal("{\"error\":{\"desc\":\"bad request: cannot parse JSON\"}}", Request([]));
     }
+    [Fact]
+    public void HundredIdleClients_DoNotDelayARealRequest_AndThoseOverTheLimitAreToldWhy()
+    {
+        // The clock never moves: a request that had to wait for an idle client's 5 s deadline would
+        // never be answered, and the 10 s receive timeout below would fail the test.
+        using SlirpApiServer server = StartServer();
+        var idle = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                idle.Add(Connect());
+            }
+
+            Assert.Equal("{\"entries\":[]}", Request("{\"execute\": \"list_hostfwd\"}"u8.ToArray()));
+
+            // Each newer connection from the same caller displaced its oldest idle one, which was told why
+            // and closed: all but the newest MaxConnectionsPerCaller - 1 (the real request took a place too).
+            int displaced = 100 - SlirpApiServer.MaxConnectionsPerCaller + 1;
+            foreach (Socket s in idle.Take(displaced))
+            {
+                Assert.Equal(SlirpApiRequestHandler.TooManyConnections, ReadToEnd(s));
+            }
+
+            Assert.Equal(displaced, server.Evicted);
+        }
+        finally
+        {
+            idle.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public void ConnectionBeingAnswered_IsNeverDisplaced_AndTheServerKeepsServing()
+    {
+        using SlirpApiServer server = StartServer();
+        var open = new List<Socket>();
+        try
+        {
+            // Requests sent but not read back: complete, so they are being answered, not waiting.
+            for (int i = 0; i < SlirpApiServer.MaxConnectionsPerCaller; i++)
+            {
+                Socket s = Connect();
+                s.Send("{\"execute\": \"list_hostfwd\"}"u8.ToArray());
+                open.Add(s);
+            }
+
+            foreach (Socket s in open)
+            {
+                Assert.Equal("{\"entries\":[]}", ReadToEnd(s));
+            }
+
+            Assert.Equal(0, server.Evicted);
+            Assert.Equal("{\"entries\":[]}", Request("{\"execute\": \"list_hostfwd\"}"u8.ToArray()));
+        }
+        finally
+        {
+            open.ForEach(s => s.Dispose());
+        }
+    }
 }
