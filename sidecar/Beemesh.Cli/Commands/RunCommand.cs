@@ -14,10 +14,12 @@ namespace Beemesh.Cli.Commands;
 
 /// <summary>
 /// <c>beemesh run [--mtu N] [-p HOST:GUEST]... [--ipv6] [--name NAME [--namespace NS] [--port P[/http]]... [--agent DIR]] -- CMD ARGS...</c>:
-/// runs CMD in a new user and network namespace whose only network is Beemesh's userland stack
-/// (like <c>pasta -- CMD</c>), and exits with CMD's status. With <c>--name</c> the workload joins the
-/// mesh as <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS
-/// tunnels, and inbound callers are authorized by the agent's policies.
+/// runs CMD in its own user, mount, PID and network namespaces whose only network is Beemesh's
+/// userland stack (like <c>pasta -- CMD</c>), and exits with CMD's status; CMD dies with us. The
+/// agent's state directory is hidden from CMD. With <c>--name</c> the workload joins the mesh as
+/// <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS tunnels,
+/// inbound callers are authorized by the agent's policies, and CMD finds its own SVID through
+/// <c>SPIFFE_ENDPOINT_SOCKET</c> (a <see cref="WorkloadApiRelay"/> shown in the state directory's place).
 /// </summary>
 public static class RunCommand
 {

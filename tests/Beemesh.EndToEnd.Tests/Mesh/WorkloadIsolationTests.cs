@@ -125,6 +125,46 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task Kill_9_of_beemesh_run_makes_the_agent_forget_the_workload_and_its_name_stop_resolving()
+    {
+        BeemeshEnvironment.RequireReady("curl", "getent");
+        Skip.If(_agent is null, "the agent could not be started");
+        await using var victim = BeemeshRun.Start(_agent!.Workload("vanishing"), "echo ready; exec sleep 300");
+        Assert.True(await victim.WaitForLineAsync("ready", TimeSpan.FromSeconds(30)), victim.Stderr);
+        Assert.Equal(200, await ResolveStatusAsync("vanishing.default"));
+
+        Process.GetProcessById(victim.ProcessId).Kill();
+
+        var clock = Stopwatch.StartNew();
+        int status;
+        while ((status = await ResolveStatusAsync("vanishing.default")) == 200 && clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(100);
+        }
+
+        output.WriteLine($"resolve status {status} after {clock.ElapsedMilliseconds} ms");
+        Assert.Equal(404, status);
+        var prober = await BeemeshRun.RunAsync(_agent.Workload("prober"), "getent hosts vanishing.default; echo getent=$?", Timeout);
+        output.WriteLine(prober.ToString());
+        Assert.Contains("getent=2", prober.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The HTTP status of the agent's <c>/v1/resolve</c> for <paramref name="name"/>, asked as the node's owner.</summary>
+    private async Task<int> ResolveStatusAsync(string name)
+    {
+        var psi = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--unix-socket", Path.Combine(_agent!.Directory, "admin.sock"), $"http://agent/v1/resolve?name={name}" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        string code = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return int.TryParse(code, out int status) ? status : -1;
+    }
+
+    [SkippableFact]
     public async Task Signals_to_beemesh_run_reach_the_command_and_its_status_is_passed_through()
     {
         BeemeshEnvironment.RequireReady();
