@@ -1130,6 +1130,16 @@ static void poll_forever(struct pollfd *fds, nfds_t count)
     }
 }
 
+/*
+ * A signal the kernel sent (SI_KERNEL), such as ^C or a hangup from the
+ * terminal, went to the whole foreground process group, the command included:
+ * forwarding it too would deliver it twice.
+ */
+static bool from_terminal(const struct signalfd_siginfo *info)
+{
+    return info->ssi_code == SI_KERNEL;
+}
+
 /* The command: a fresh signal state (the mask survives exec), then exec. */
 __attribute__((noreturn)) static void exec_command(const struct options *o, const sigset_t *blocked)
 {
@@ -1195,7 +1205,8 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
         struct signalfd_siginfo info;
         while (read(signals, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
             if (info.ssi_signo != SIGCHLD) {
-                kill(command, (int)info.ssi_signo);
+                if (!from_terminal(&info))
+                    kill(command, (int)info.ssi_signo);
                 continue;
             }
             int status;
@@ -1241,7 +1252,8 @@ static int run_main(const struct options *o)
         struct signalfd_siginfo info;
         while (read(signals, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
             if (info.ssi_signo != SIGCHLD) {
-                kill(init, (int)info.ssi_signo);
+                if (!from_terminal(&info))
+                    kill(init, (int)info.ssi_signo);
                 continue;
             }
             int status;

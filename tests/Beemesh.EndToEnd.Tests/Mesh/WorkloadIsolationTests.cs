@@ -68,6 +68,28 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task Without_a_name_the_state_dir_is_an_empty_directory()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        string dir = _agent!.Directory;
+
+        var run = await BeemeshRun.RunAsync(["--agent", dir], $"""
+            echo "ls=[$(ls -A {dir})]"
+            cat {dir}/ca.key; echo "cat=$?"
+            echo "endpoint=[$SPIFFE_ENDPOINT_SOCKET]"
+            """, Timeout);
+        output.WriteLine(run.ToString());
+
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n');
+        Assert.Contains("ls=[]", lines);
+        Assert.Contains("cat=1", lines);
+        Assert.Contains("endpoint=[]", lines);
+        Assert.True(File.Exists(Path.Combine(dir, "ca.key")));
+    }
+
+    [SkippableFact]
     public async Task A_grpc_client_that_is_not_ours_fetches_the_workloads_own_svid_and_openssl_verifies_it()
     {
         BeemeshEnvironment.RequireReady("openssl");
