@@ -33,7 +33,7 @@ public sealed class TapRunner : IDisposable
     /// <summary>The configured tap inside the command's namespace; non-blocking.</summary>
     public TapHandle Tap { get; }
 
-    /// <summary>The helper process, which becomes the command itself (execvp) after <see cref="Release"/>.</summary>
+    /// <summary>The helper process: the monitor of the command's PID namespace, whose exit status is the command's.</summary>
     public Process Process { get; }
 
     /// <summary>
