@@ -220,7 +220,9 @@ public static class RunCommand
                 }
             }
 
-            string directory = Path.Combine(parent, $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+            // Short: the socket path inside must fit in sun_path (108 bytes).
+            string random = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+            string directory = Path.Combine(parent, $"{Environment.ProcessId}-{random}");
             Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             return directory;
         }
