@@ -13,9 +13,12 @@
  *        differs from ours) and the network namespace of --pid PID or --netns PATH,
  *        create the tap there, optionally configure it, send the fd, exit 0.
  *
- *   run  unshare a new user + network namespace (mapping our uid/gid to 0,
- *        like `unshare -r`), create and configure the tap, send the fd, wait
- *        for one "go" byte from the parent, then execvp the command.
+ *   run  run the command in its own user, mount, PID and network namespaces
+ *        (our uid/gid mapped to 0, like `unshare -r`), with --hide DIR covered
+ *        and locked; create and configure the tap, send the fd, wait for one
+ *        "go" byte from the parent, then start the command under a tiny init.
+ *        This process stays as a monitor: the command lives exactly as long
+ *        as the control socket stays open (see "run" below).
  *
  *   sandbox  open the tap as tap does, then build slirp4netns's
  *        --enable-sandbox around PROGRAM and exec it (see "sandbox" below).
@@ -23,8 +26,9 @@
  * Protocol on --socket PATH (a unix stream socket the parent listens on):
  * exactly one message from us, either the tap fd in SCM_RIGHTS with the text
  * "ok vnet=V offload=O\n", or no fd and "error <message>\n". In run mode the
- * parent then writes one byte when its stack is ready; EOF instead means
- * "give up" and we exit 1.
+ * parent then writes one byte when its stack is ready and keeps the socket
+ * open while the command may run; EOF at any time means "give up": every
+ * process of the command is killed and we exit non-zero.
  *
  * Configuration uses the classic ioctls (SIOCSIFHWADDR, SIOCSIFMTU,
  * SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFFLAGS, SIOCADDRT): one IPv4 address and
@@ -54,7 +58,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -88,6 +95,8 @@ struct options {
     unsigned char mac[6]; /* --mac */
     bool ipv6;            /* --ipv6 */
     const char *resolv_conf; /* run --resolv-conf FILE: shown to CMD as /etc/resolv.conf */
+    const char *hide;        /* run --hide DIR: covered, read-only, in CMD's mount namespace */
+    const char *hide_with;   /* run --hide-with DIR2: what covers --hide (else an empty tmpfs) */
     char **argv;          /* run: the command after "--" */
     /* sandbox: paths the new root keeps (bind-mounted at the same place) */
     const char *keep[MAX_KEEP];
@@ -166,7 +175,7 @@ static void usage(FILE *out)
           "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
           "  " PROGRAM " run --socket PATH [--tap NAME] [--vnet-hdr] --mtu N\n"
           "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6]\n"
-          "      [--resolv-conf FILE] -- CMD [ARGS...]\n"
+          "      [--resolv-conf FILE] [--hide DIR [--hide-with DIR2]] -- CMD [ARGS...]\n"
           "  " PROGRAM " sandbox (--pid PID | --netns PATH) [--userns PATH] [tap options as for tap]\n"
           "      [--keep PATH]... [--keep-writable PATH]... -- PROGRAM ARGV0 [ARGS...]\n"
           "\n"
@@ -311,6 +320,14 @@ static void parse_arguments(int argc, char **argv, struct options *o)
             o->ipv6 = true;
         } else if (is_option(arg, "--resolv-conf")) {
             o->resolv_conf = option_value(argc, argv, &i, "--resolv-conf");
+        } else if (is_option(arg, "--hide")) {
+            o->hide = option_value(argc, argv, &i, "--hide");
+            if (o->hide[0] != '/')
+                fail("--hide needs an absolute path, got '%s'", o->hide);
+        } else if (is_option(arg, "--hide-with")) {
+            o->hide_with = option_value(argc, argv, &i, "--hide-with");
+            if (o->hide_with[0] != '/')
+                fail("--hide-with needs an absolute path, got '%s'", o->hide_with);
         } else if (is_option(arg, "--keep") || is_option(arg, "--keep-writable")) {
             bool writable = is_option(arg, "--keep-writable");
             const char *path = option_value(argc, argv, &i, writable ? "--keep-writable" : "--keep");
@@ -349,7 +366,11 @@ static void parse_arguments(int argc, char **argv, struct options *o)
             fail("run creates its own namespaces; --pid, --netns and --userns belong to tap");
         if (o->argv == NULL || o->argv[0] == NULL)
             fail("run needs a command after '--'");
+        if (o->hide_with != NULL && o->hide == NULL)
+            fail("--hide-with needs --hide");
         o->configure = true;
+    } else if (o->hide != NULL || o->hide_with != NULL || o->resolv_conf != NULL) {
+        fail("--hide, --hide-with and --resolv-conf belong to run");
     } else if (!sandbox) {
         if ((o->pid != 0) == (o->netns_path != NULL))
             fail("tap needs exactly one of --pid PID or --netns PATH");
@@ -504,19 +525,10 @@ static void write_file(const char *path, const char *text)
         fail("cannot write '%s' to %s: %s", text, path, strerror(errno));
 }
 
-/* A new user namespace that maps only our own ids to root, as `unshare -r`
- * does; works for root and for unprivileged users alike. */
-static void unshare_namespaces(void)
+/* Maps uid and gid 0 of the user namespace we just entered to our previous
+ * ids; the only mapping an unprivileged creator may write. */
+static void map_root(uid_t uid, gid_t gid)
 {
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
-        int error = errno;
-        if (error == EPERM || error == ENOSPC || error == EUSERS)
-            fail("cannot create a user namespace: %s (check user.max_user_namespaces and kernel.unprivileged_userns_clone)",
-                 strerror(error));
-        fail("cannot create user and network namespaces: %s", strerror(error));
-    }
     char map[64];
     /* setgroups must be denied before an unprivileged process may write gid_map. */
     write_file("/proc/self/setgroups", "deny");
@@ -527,21 +539,75 @@ static void unshare_namespaces(void)
 }
 
 /*
- * run --resolv-conf FILE: the command shares the host's file system, whose
- * /etc/resolv.conf names the host's resolver, unreachable from the new network
- * namespace. A private mount namespace (ours: we own the user namespace) gets
- * FILE bind-mounted over it, so names go to the stack's DNS address. mount(2)
- * follows a symlinked /etc/resolv.conf to the file it names.
+ * run, first stage (the monitor): a new user namespace that maps only our own
+ * ids to root, as `unshare -r` does (root and unprivileged users alike), a
+ * private mount namespace, and a PID namespace our next child is PID 1 of.
  */
-static void mount_resolv_conf(const char *file)
+static void unshare_outer_namespaces(void)
 {
-    if (unshare(CLONE_NEWNS) < 0)
-        fail("cannot create a mount namespace: %s", strerror(errno));
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) < 0) {
+        int error = errno;
+        if (error == EPERM || error == ENOSPC || error == EUSERS)
+            fail("cannot create a user namespace: %s (check user.max_user_namespaces and kernel.unprivileged_userns_clone)",
+                 strerror(error));
+        fail("cannot create user, mount and PID namespaces: %s", strerror(error));
+    }
+    map_root(uid, gid);
     /* Keep our mounts from propagating back to the host's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail("cannot make / private in the new mount namespace: %s", strerror(errno));
+}
+
+/*
+ * run --resolv-conf FILE: the command shares the host's file system, whose
+ * /etc/resolv.conf names the host's resolver, unreachable from the new network
+ * namespace. FILE is bind-mounted over it, so names go to the stack's DNS
+ * address. mount(2) follows a symlinked /etc/resolv.conf to the file it names.
+ */
+static void mount_resolv_conf(const char *file)
+{
     if (mount(file, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0)
         fail("cannot bind-mount %s over /etc/resolv.conf: %s", file, strerror(errno));
+}
+
+/*
+ * run --hide DIR [--hide-with DIR2]: DIR is covered by DIR2 (bound) or by an
+ * empty tmpfs, read-only, nosuid, nodev. The source is resolved before the
+ * cover takes effect, so DIR2 may lie inside DIR.
+ */
+static void mount_hide(const char *dir, const char *with)
+{
+    if (with != NULL) {
+        if (mount(with, dir, NULL, MS_BIND, NULL) < 0)
+            fail("cannot cover %s with %s: %s", dir, with, strerror(errno));
+    } else if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755") < 0) {
+        fail("cannot cover %s with an empty tmpfs: %s", dir, strerror(errno));
+    }
+    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        fail("cannot make the cover of %s read-only: %s", dir, strerror(errno));
+}
+
+/* A /proc that shows our PID namespace only (the host's processes are not in it). */
+static void mount_proc(void)
+{
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        fail("cannot mount a fresh /proc: %s", strerror(errno));
+}
+
+/*
+ * run, second stage (PID 1 of the new PID namespace): a nested user namespace
+ * (uid 0 mapped to our uid 0, itself the caller's uid), a mount namespace and
+ * the network namespace for the tap. Mounts copied into a mount namespace of a
+ * less privileged user namespace are locked: the command, root in its own
+ * namespace, cannot unmount the covers nor make them writable.
+ */
+static void unshare_inner_namespaces(void)
+{
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0)
+        fail("cannot create the command's user, mount and network namespaces: %s", strerror(errno));
+    map_root(0, 0);
 }
 
 /* ---- tap device ------------------------------------------------------- */
@@ -996,8 +1062,6 @@ static int sandbox_main(struct options *o)
     fail("cannot run %s: %s", o->argv[0], strerror(errno));
 }
 
-/* ---- main ------------------------------------------------------------- */
-
 static void wait_for_go(void)
 {
     char go;
@@ -1011,6 +1075,196 @@ static void wait_for_go(void)
         fail("the parent closed the socket before sending the start signal");
 }
 
+/* ---- run ------------------------------------------------------------- */
+
+/*
+ * run: the process tree, from the caller's point of view
+ *
+ *   monitor (this process, the one the caller started): new user + mount +
+ *     PID namespaces; stays outside the PID namespace. Forwards TERM, HUP,
+ *     INT, QUIT, USR1 and USR2 to init, and exits with init's status. When the
+ *     control socket closes (the caller exited, was killed, or gave up) it
+ *     SIGKILLs init, and with it every process of the PID namespace.
+ *   init (PID 1 of the new PID namespace): PR_SET_PDEATHSIG(SIGKILL) plus a
+ *     pipe from the monitor, so it never outlives the monitor; mounts the
+ *     covers, /etc/resolv.conf and a fresh /proc; enters the nested user,
+ *     mount and network namespaces; creates and configures the tap, sends its
+ *     fd, waits for the go byte; forks the command, forwards the same signals
+ *     to it, reaps every orphan, and exits with the command's status (128 +
+ *     signal when it was killed). Its exit ends every other process in the
+ *     namespace.
+ *   command: execvp'd with the caller's environment and a clean signal state.
+ */
+
+static const int forwarded_signals[] = { SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+/* A signalfd for the forwarded signals and SIGCHLD, which are blocked. */
+static int block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+        sigaddset(set, forwarded_signals[i]);
+    sigaddset(set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+        fail("cannot block signals: %s", strerror(errno));
+    int fd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0)
+        fail("cannot create a signalfd: %s", strerror(errno));
+    return fd;
+}
+
+static int exit_status_of(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+static void poll_forever(struct pollfd *fds, nfds_t count)
+{
+    while (poll(fds, count, -1) < 0) {
+        if (errno != EINTR)
+            fail("poll: %s", strerror(errno));
+    }
+}
+
+/*
+ * A signal the kernel sent (SI_KERNEL), such as ^C or a hangup from the
+ * terminal, went to the whole foreground process group, the command included:
+ * forwarding it too would deliver it twice.
+ */
+static bool from_terminal(const struct signalfd_siginfo *info)
+{
+    return info->ssi_code == SI_KERNEL;
+}
+
+/* The command: a fresh signal state (the mask survives exec), then exec. */
+__attribute__((noreturn)) static void exec_command(const struct options *o, const sigset_t *blocked)
+{
+    for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+        signal(forwarded_signals[i], SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_UNBLOCK, blocked, NULL);
+    execvp(o->argv[0], o->argv);
+    fprintf(stderr, PROGRAM ": cannot run %s: %s\n", o->argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* PID 1: set up, start the command, then serve as its init until it exits. */
+__attribute__((noreturn)) static void run_init(const struct options *o, int death_pipe)
+{
+    /* The monitor may have died before prctl took effect: the pipe says so. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail("cannot set the parent-death signal: %s", strerror(errno));
+    struct pollfd parent = { .fd = death_pipe, .events = POLLIN };
+    if (poll(&parent, 1, 0) > 0)
+        _exit(1);
+
+    if (o->hide != NULL)
+        mount_hide(o->hide, o->hide_with);
+    if (o->resolv_conf != NULL)
+        mount_resolv_conf(o->resolv_conf);
+    mount_proc();
+    unshare_inner_namespaces();
+
+    bool offload = false;
+    int tap_fd = open_tap(o, &offload);
+    configure(o);
+    send_tap(tap_fd, o->vnet_hdr, offload);
+    if (close(tap_fd) < 0)
+        fail("close(tap): %s", strerror(errno));
+
+    sigset_t blocked;
+    int signals = block_signals(&blocked);
+    wait_for_go();
+    /* The monitor keeps its copy of the socket; the command must not reach it. */
+    close(control_fd);
+    control_fd = -1;
+    control_path = NULL;
+    /* Nothing in the command's namespaces may ptrace its init. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    pid_t command = fork();
+    if (command < 0) {
+        fprintf(stderr, PROGRAM ": cannot fork: %s\n", strerror(errno));
+        _exit(1);
+    }
+    if (command == 0) {
+        close(signals);
+        close(death_pipe);
+        exec_command(o, &blocked);
+    }
+
+    struct pollfd fds[2] = { { .fd = signals, .events = POLLIN }, { .fd = death_pipe, .events = POLLIN } };
+    for (;;) {
+        poll_forever(fds, 2);
+        if (fds[1].revents != 0)
+            _exit(137); /* the monitor is gone; our exit ends the namespace */
+        struct signalfd_siginfo info;
+        while (read(signals, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+            if (info.ssi_signo != SIGCHLD) {
+                if (!from_terminal(&info))
+                    kill(command, (int)info.ssi_signo);
+                continue;
+            }
+            int status;
+            pid_t reaped;
+            while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+                if (reaped == command)
+                    _exit(exit_status_of(status));
+            }
+        }
+    }
+}
+
+static int run_main(const struct options *o)
+{
+    unshare_outer_namespaces();
+    int death_pipe[2];
+    if (pipe2(death_pipe, O_CLOEXEC) < 0)
+        fail("cannot create a pipe: %s", strerror(errno));
+    sigset_t blocked;
+    int signals = block_signals(&blocked);
+    pid_t init = fork();
+    if (init < 0)
+        fail("cannot fork into the new PID namespace: %s", strerror(errno));
+    if (init == 0) {
+        close(death_pipe[1]);
+        close(signals);
+        run_init(o, death_pipe[0]);
+    }
+    close(death_pipe[0]);
+
+    /* POLLRDHUP only: the go byte (POLLIN) is init's to read. */
+    struct pollfd fds[2] = { { .fd = signals, .events = POLLIN }, { .fd = control_fd, .events = POLLRDHUP } };
+    for (;;) {
+        poll_forever(fds, 2);
+        if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+            /* The caller is gone or gave up: end the whole PID namespace. */
+            kill(init, SIGKILL);
+            int status;
+            while (waitpid(init, &status, 0) < 0 && errno == EINTR) {
+            }
+            return 137;
+        }
+        struct signalfd_siginfo info;
+        while (read(signals, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+            if (info.ssi_signo != SIGCHLD) {
+                if (!from_terminal(&info))
+                    kill(init, (int)info.ssi_signo);
+                continue;
+            }
+            int status;
+            if (waitpid(init, &status, WNOHANG) == init)
+                return exit_status_of(status);
+        }
+    }
+}
+
+/* ---- main ------------------------------------------------------------- */
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -1018,19 +1272,13 @@ int main(int argc, char **argv)
     parse_arguments(argc, argv, &o);
     if (strcmp(o.command, "sandbox") == 0)
         return sandbox_main(&o);
-    /* Connect first: the socket path lives in our mount namespace, which we
-     * never leave, and every later error can then be reported on it. */
+    /* Connect first: the socket path lives in our mount namespace, and every
+     * later error can then be reported on it. */
     connect_control(o.socket_path);
+    if (strcmp(o.command, "run") == 0)
+        return run_main(&o);
 
-    bool run = strcmp(o.command, "run") == 0;
-    if (run) {
-        unshare_namespaces();
-        if (o.resolv_conf != NULL)
-            mount_resolv_conf(o.resolv_conf);
-    } else {
-        join_namespaces(&o);
-    }
-
+    join_namespaces(&o);
     bool offload = false;
     int tap_fd = open_tap(&o, &offload);
     if (o.configure)
@@ -1039,16 +1287,7 @@ int main(int argc, char **argv)
     /* The parent now holds the tap; ours must not outlive this process. */
     if (close(tap_fd) < 0)
         fail("close(tap): %s", strerror(errno));
-
-    if (!run) {
-        if (close(control_fd) < 0)
-            fail("close(socket): %s", strerror(errno));
-        return 0;
-    }
-
-    wait_for_go();
-    /* control_fd is SOCK_CLOEXEC: exec closes it, and the parent sees EOF. */
-    execvp(o.argv[0], o.argv);
-    fprintf(stderr, PROGRAM ": cannot run %s: %s\n", o.argv[0], strerror(errno));
-    return 127;
+    if (close(control_fd) < 0)
+        fail("close(socket): %s", strerror(errno));
+    return 0;
 }

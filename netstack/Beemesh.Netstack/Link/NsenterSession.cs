@@ -44,7 +44,8 @@ internal sealed class NsenterSession : IDisposable
     /// <c>beemesh-nsenter COMMAND --socket PATH ARGUMENTS...</c>.
     /// </summary>
     public static NsenterSession Start(
-        string? helperPath, string command, IReadOnlyList<string> arguments, bool captureStandardError, bool redirectStandardOutput)
+        string? helperPath, string command, IReadOnlyList<string> arguments, bool captureStandardError, bool redirectStandardOutput,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         string helper = LocateHelper(helperPath);
         // CreateTempSubdirectory uses mkdtemp: mode 0700, so no other user can reach the socket.
@@ -69,6 +70,13 @@ internal sealed class NsenterSession : IDisposable
             foreach (string argument in arguments)
             {
                 start.ArgumentList.Add(argument);
+            }
+            if (environment is not null)
+            {
+                foreach (var (key, value) in environment)
+                {
+                    start.Environment[key] = value;
+                }
             }
 
             Process process;

@@ -1,8 +1,9 @@
 namespace Beemesh.Netstack.Link;
 
 /// <summary>
-/// What <see cref="TapRunner.Start"/> should do: run <see cref="Command"/> in a new user + network
-/// namespace (our uid/gid mapped to root, like <c>unshare -r</c>) whose tap is configured as given.
+/// What <see cref="TapRunner.Start"/> should do: run <see cref="Command"/> in new user, mount, PID
+/// and network namespaces (our uid/gid mapped to root, like <c>unshare -r</c>) whose tap is
+/// configured as given.
 /// </summary>
 public sealed record TapRunRequest
 {
@@ -38,4 +39,17 @@ public sealed record TapRunRequest
 
     /// <summary>A file the command sees as /etc/resolv.conf (a private mount namespace), or null to keep the host's.</summary>
     public string? ResolvConf { get; init; }
+
+    /// <summary>
+    /// A directory the command must not see (e.g. the node agent's state directory): covered
+    /// read-only by <see cref="HideDirectoryWith"/> or by an empty tmpfs. The cover is locked: root in
+    /// the command's user namespace cannot unmount it. Null = nothing hidden. Must exist.
+    /// </summary>
+    public string? HideDirectory { get; init; }
+
+    /// <summary>A directory shown read-only in place of <see cref="HideDirectory"/>; null = an empty tmpfs.</summary>
+    public string? HideDirectoryWith { get; init; }
+
+    /// <summary>Variables added to (or replacing) the command's environment; null = none.</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
 }

@@ -4,18 +4,23 @@ using System.Net.Sockets;
 namespace Beemesh.Netstack.Link;
 
 /// <summary>
-/// Runs a command in a fresh user + network namespace whose tap this process serves
+/// Runs a command in fresh user, mount, PID and network namespaces whose tap this process serves
 /// (<c>beemesh-nsenter run</c>). <see cref="Start"/> returns once the configured tap is ours; the
 /// command starts only when <see cref="Release"/> says the stack is running.
 /// </summary>
 /// <remarks>
-/// Ownership: the runner owns <see cref="Tap"/>, <see cref="Process"/> and the control socket.
-/// <see cref="Dispose"/> closes them and kills the command if it is still running (before
-/// <see cref="Release"/>, closing the socket alone makes the helper exit with status 1).
+/// <para>The command lives exactly as long as the control socket: the helper stays outside the
+/// command's PID namespace as a monitor and kills every process in it when the socket closes,
+/// which the kernel does for us if this process dies, even by SIGKILL. Signals sent to
+/// <see cref="Process"/> (TERM, HUP, INT, QUIT, USR1, USR2) reach the command, and its exit status
+/// is the helper's (128 + signal when it was killed).</para>
+/// <para>Ownership: the runner owns <see cref="Tap"/>, <see cref="Process"/> and the control socket.
+/// <see cref="Dispose"/> closes them, which ends the command if it is still running.</para>
 /// </remarks>
 public sealed class TapRunner : IDisposable
 {
     private Socket? control;
+    private bool released;
     private bool disposed;
 
     private TapRunner(TapHandle tap, Process process, Socket control)
@@ -28,7 +33,7 @@ public sealed class TapRunner : IDisposable
     /// <summary>The configured tap inside the command's namespace; non-blocking.</summary>
     public TapHandle Tap { get; }
 
-    /// <summary>The helper process, which becomes the command itself (execvp) after <see cref="Release"/>.</summary>
+    /// <summary>The helper process: the monitor of the command's PID namespace, whose exit status is the command's.</summary>
     public Process Process { get; }
 
     /// <summary>
@@ -53,6 +58,20 @@ public sealed class TapRunner : IDisposable
             arguments.Add("--resolv-conf");
             arguments.Add(request.ResolvConf);
         }
+        if (request.HideDirectoryWith is not null && request.HideDirectory is null)
+        {
+            throw new ArgumentException("HideDirectoryWith needs HideDirectory.", nameof(request));
+        }
+        if (request.HideDirectory is not null)
+        {
+            arguments.Add("--hide");
+            arguments.Add(Path.GetFullPath(request.HideDirectory));
+            if (request.HideDirectoryWith is not null)
+            {
+                arguments.Add("--hide-with");
+                arguments.Add(Path.GetFullPath(request.HideDirectoryWith));
+            }
+        }
 
         arguments.Add("--");
         arguments.AddRange(request.Command);
@@ -61,7 +80,7 @@ public sealed class TapRunner : IDisposable
         // stderr stays inherited: after execvp it is the command's own stderr. The helper's
         // reason for a failure also arrives on the socket as "error ...".
         using var session = NsenterSession.Start(
-            request.NsenterPath, "run", arguments, captureStandardError: false, request.RedirectStandardOutput);
+            request.NsenterPath, "run", arguments, captureStandardError: false, request.RedirectStandardOutput, request.Environment);
         try
         {
             var (tap, control) = session.ReceiveTap(request.TapName, deadline);
@@ -74,25 +93,30 @@ public sealed class TapRunner : IDisposable
         }
     }
 
-    /// <summary>Tells the helper the stack is running: it then execs the command.</summary>
+    /// <summary>
+    /// Tells the helper the stack is running: it then starts the command. The control socket stays
+    /// open until <see cref="Dispose"/>: closing it ends the command.
+    /// </summary>
     /// <exception cref="InvalidOperationException">Already released.</exception>
     /// <exception cref="IOException">The helper is gone.</exception>
     public void Release()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        Socket socket = control ?? throw new InvalidOperationException("The command was already released.");
+        if (released)
+        {
+            throw new InvalidOperationException("The command was already released.");
+        }
+        released = true;
+        Socket socket = control!;
         try
         {
             socket.Send([1]);
         }
         catch (SocketException e)
         {
-            throw new IOException($"cannot release the command: {e.Message}", e);
-        }
-        finally
-        {
             control = null;
             socket.Dispose();
+            throw new IOException($"cannot release the command: {e.Message}", e);
         }
     }
 
@@ -103,7 +127,7 @@ public sealed class TapRunner : IDisposable
         return Process.ExitCode;
     }
 
-    /// <summary>Closes the tap and the control socket and kills the command if it still runs.</summary>
+    /// <summary>Closes the tap and the control socket (which ends the command) and reaps the helper.</summary>
     public void Dispose()
     {
         if (disposed)
@@ -116,7 +140,9 @@ public sealed class TapRunner : IDisposable
         Tap.Dispose();
         try
         {
-            if (!Process.HasExited)
+            // The closed socket makes the helper kill the command's PID namespace and exit; the
+            // kill is the fallback for a helper that does not.
+            if (!Process.WaitForExit(TimeSpan.FromSeconds(2)))
             {
                 Process.Kill(entireProcessTree: true);
                 Process.WaitForExit();

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Beemesh.Agent.Client;
+using Beemesh.Sidecar.Identity;
 using Beemesh.Sidecar.Mesh;
+using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;
@@ -12,10 +14,12 @@ namespace Beemesh.Cli.Commands;
 
 /// <summary>
 /// <c>beemesh run [--mtu N] [-p HOST:GUEST]... [--ipv6] [--name NAME [--namespace NS] [--port P[/http]]... [--agent DIR]] -- CMD ARGS...</c>:
-/// runs CMD in a new user and network namespace whose only network is Beemesh's userland stack
-/// (like <c>pasta -- CMD</c>), and exits with CMD's status. With <c>--name</c> the workload joins the
-/// mesh as <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS
-/// tunnels, and inbound callers are authorized by the agent's policies.
+/// runs CMD in its own user, mount, PID and network namespaces whose only network is Beemesh's
+/// userland stack (like <c>pasta -- CMD</c>), and exits with CMD's status; CMD dies with us. The
+/// agent's state directory is hidden from CMD. With <c>--name</c> the workload joins the mesh as
+/// <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS tunnels,
+/// inbound callers are authorized by the agent's policies, and CMD finds its own SVID through
+/// <c>SPIFFE_ENDPOINT_SOCKET</c> (a <see cref="WorkloadApiRelay"/> shown in the state directory's place).
 /// </summary>
 public static class RunCommand
 {
@@ -108,6 +112,40 @@ public static class RunCommand
         File.WriteAllText(resolvConf,
             $"nameserver {options.Dns}\n" + (s.Ipv6 ? $"nameserver {options.Ipv6Dns}\n" : string.Empty) +
             (s.Name is not null ? $"search {s.Namespace}.svc.cluster.local svc.cluster.local cluster.local\n" : string.Empty));
+        // The agent's state directory (CA key, admin socket) is hidden from the command. A mesh
+        // workload sees our Workload API relay's directory in its place, so the one file there is
+        // agent.sock, named by SPIFFE_ENDPOINT_SOCKET.
+        string agentDirectory = Path.GetFullPath(s.Agent);
+        bool hideAgent = Directory.Exists(agentDirectory);
+        string? relayDirectory = null;
+        WorkloadApiRelay? relay = null;
+        int helperPid = 0;
+        var environment = new Dictionary<string, string>();
+        if (s.Name is not null && hideAgent)
+        {
+            try
+            {
+                relayDirectory = CreateRelayDirectory(agentDirectory);
+                string upstream = WorkloadApiEndpoint.FromEnvironment() ?? Path.Combine(agentDirectory, "agent.sock");
+                relay = WorkloadApiRelay.Start(
+                    Path.Combine(relayDirectory, "agent.sock"),
+                    upstream,
+                    pid =>
+                    {
+                        int helper = Volatile.Read(ref helperPid);
+                        return helper > 0 && WorkloadApiRelay.IsDescendantOf(pid, helper);
+                    },
+                    loggerFactory.CreateLogger("beemesh.workload-api-relay"));
+                environment[WorkloadApiEndpoint.EnvironmentVariable] = "unix://" + Path.Combine(agentDirectory, "agent.sock");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                Console.Error.WriteLine($"beemesh run: cannot create the workload's Workload API socket: {e.Message}");
+                DeleteRelayDirectory(relayDirectory);
+                return 1;
+            }
+        }
+
         TapRunner runner;
         try
         {
@@ -121,12 +159,22 @@ public static class RunCommand
                     ResolvConf = resolvConf,
                     Address = $"{options.Guest}/{options.PrefixLength}",
                     Gateway = options.Gateway.ToString(),
+                    HideDirectory = hideAgent ? agentDirectory : null,
+                    HideDirectoryWith = relayDirectory,
+                    Environment = environment,
                 },
                 TimeSpan.FromSeconds(10));
+            Volatile.Write(ref helperPid, runner.Process.Id);
         }
         catch (TapOpenException e)
         {
             Console.Error.WriteLine($"beemesh run: {e.Message}");
+            if (relay is not null)
+            {
+                await relay.DisposeAsync();
+            }
+
+            DeleteRelayDirectory(relayDirectory);
             return 1;
         }
         finally
@@ -135,6 +183,77 @@ public static class RunCommand
             File.Delete(resolvConf);
         }
 
+        try
+        {
+            return await RunAsync(s, runner, options, mappings, meshPorts, loggerFactory, logger, cancel);
+        }
+        finally
+        {
+            if (relay is not null)
+            {
+                await relay.DisposeAsync();
+            }
+
+            DeleteRelayDirectory(relayDirectory);
+        }
+    }
+
+    /// <summary>
+    /// A private directory for the relay's socket: STATE/sidecars/PID-RANDOM (mode 0700) when the
+    /// state directory is ours to write, else a private temporary directory. Directories left by
+    /// runs whose process is gone are removed on the way.
+    /// </summary>
+    private static string CreateRelayDirectory(string agentDirectory)
+    {
+        string parent = Path.Combine(agentDirectory, "sidecars");
+        try
+        {
+            Directory.CreateDirectory(parent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            foreach (string stale in Directory.EnumerateDirectories(parent))
+            {
+                string name = Path.GetFileName(stale);
+                int dash = name.IndexOf('-', StringComparison.Ordinal);
+                if (dash > 0 && int.TryParse(name.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) &&
+                    !Directory.Exists($"/proc/{pid}"))
+                {
+                    DeleteRelayDirectory(stale);
+                }
+            }
+
+            // Short: the socket path inside must fit in sun_path (108 bytes).
+            string random = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+            string directory = Path.Combine(parent, $"{Environment.ProcessId}-{random}");
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return directory;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // CreateTempSubdirectory uses mkdtemp: mode 0700.
+            return Directory.CreateTempSubdirectory("beemesh-relay-").FullName;
+        }
+    }
+
+    private static void DeleteRelayDirectory(string? directory)
+    {
+        if (directory is null)
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // left for the next run's sweep
+        }
+    }
+
+    private static async Task<int> RunAsync(
+        RunSettings s, TapRunner runner, StackOptions options, List<PortMapping> mappings, List<WorkloadPort> meshPorts,
+        ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancel)
+    {
         using (runner)
         {
             using var stack = new NetworkStack(options, new TapLink(runner.Tap), logger: logger);
@@ -174,16 +293,20 @@ public static class RunCommand
             loop.Start();
             runner.Release();
 
-            // SIGTERM/SIGINT go to the command (as with pasta): we exit when it does, with its status.
+            // TERM, INT, HUP, QUIT, USR1 and USR2 go to the command (as with pasta): we exit when it
+            // does, with its status.
             int child = runner.Process.Id;
-            void Forward(System.Runtime.InteropServices.PosixSignalContext c)
+            var forwarded = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
+            foreach (var (signal, number) in ForwardedSignals)
             {
-                c.Cancel = true;
-                Beemesh.Netstack.Interop.Sys.kill(child, Beemesh.Netstack.Interop.Sys.SIGTERM);
+                forwarded.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, c =>
+                {
+                    c.Cancel = true;
+                    Beemesh.Netstack.Interop.Sys.kill(child, number);
+                }));
             }
 
-            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Forward);
-            using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Forward);
+            using var unregister = new SignalRegistrations(forwarded);
             int status = await runner.WaitForExitAsync(CancellationToken.None);
             if (sidecar is not null)
             {
@@ -207,6 +330,28 @@ public static class RunCommand
             }
 
             return status;
+        }
+    }
+
+    /// <summary>The signals passed on to the command, with their Linux numbers.</summary>
+    private static readonly (System.Runtime.InteropServices.PosixSignal Signal, int Number)[] ForwardedSignals =
+    [
+        (System.Runtime.InteropServices.PosixSignal.SIGTERM, 15),
+        (System.Runtime.InteropServices.PosixSignal.SIGINT, 2),
+        (System.Runtime.InteropServices.PosixSignal.SIGHUP, 1),
+        (System.Runtime.InteropServices.PosixSignal.SIGQUIT, 3),
+        ((System.Runtime.InteropServices.PosixSignal)10, 10), // SIGUSR1, by its raw number
+        ((System.Runtime.InteropServices.PosixSignal)12, 12), // SIGUSR2
+    ];
+
+    private sealed class SignalRegistrations(List<System.Runtime.InteropServices.PosixSignalRegistration> registrations) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var registration in registrations)
+            {
+                registration.Dispose();
+            }
         }
     }
 }

@@ -76,6 +76,9 @@ public sealed class BeemeshRun : IAsyncDisposable
         return await run.WaitAsync(timeout);
     }
 
+    /// <summary>The pid of the <c>beemesh run</c> process itself.</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>Stdout so far.</summary>
     public string Stdout
     {

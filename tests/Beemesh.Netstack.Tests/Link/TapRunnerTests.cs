@@ -118,4 +118,160 @@ public sealed class TapRunnerTests
         Assert.Equal("--gateway must be inside the --address subnet", error.HelperMessage);
         Assert.Contains(error.HelperMessage!, error.Message);
     }
+
+    [SkippableFact]
+    public async Task Run_HideDirectory_CoversItWithTheGivenDirectoryReadOnlyAndLocked()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        DirectoryInfo hidden = Directory.CreateTempSubdirectory("beemesh-hidden-");
+        try
+        {
+            File.WriteAllText(Path.Combine(hidden.FullName, "secret.key"), "SECRET");
+            DirectoryInfo shown = hidden.CreateSubdirectory("shown");
+            File.WriteAllText(Path.Combine(shown.FullName, "visible"), "ok");
+            string dir = hidden.FullName;
+            var request = Request("sh", "-c",
+                $"ls -A {dir}; echo ---; cat {dir}/secret.key; echo cat=$?; touch {dir}/new 2>/dev/null; echo touch=$?; " +
+                $"umount {dir} 2>/dev/null; echo umount=$?; umount -l {dir} 2>/dev/null; echo lazy=$?; ls -A {dir}") with
+            {
+                HideDirectory = dir,
+                HideDirectoryWith = shown.FullName,
+            };
+            using TapRunner runner = TapRunner.Start(request, Timeout);
+
+            var (exitCode, output) = await RunToEnd(runner);
+
+            Assert.Equal(0, exitCode);
+            string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(["visible", "---"], lines[..2]);
+            Assert.DoesNotContain("SECRET", output);
+            Assert.Contains("cat=1", lines);
+            Assert.DoesNotContain("touch=0", lines);
+            Assert.DoesNotContain("umount=0", lines);
+            Assert.DoesNotContain("lazy=0", lines);
+            Assert.Equal("visible", lines[^1]);
+            Assert.True(File.Exists(Path.Combine(dir, "secret.key"))); // only the command's view changed
+        }
+        finally
+        {
+            hidden.Delete(recursive: true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Run_HideDirectoryAlone_ShowsAnEmptyDirectory()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        DirectoryInfo hidden = Directory.CreateTempSubdirectory("beemesh-hidden-");
+        try
+        {
+            File.WriteAllText(Path.Combine(hidden.FullName, "ca.key"), "SECRET");
+            using TapRunner runner = TapRunner.Start(
+                Request("sh", "-c", $"echo [$(ls -A {hidden.FullName})]") with { HideDirectory = hidden.FullName }, Timeout);
+
+            var (exitCode, output) = await RunToEnd(runner);
+
+            Assert.Equal(0, exitCode);
+            Assert.Equal("[]\n", output);
+        }
+        finally
+        {
+            hidden.Delete(recursive: true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Run_CommandSeesItsOwnPidNamespaceAndEnvironment()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        using TapRunner runner = TapRunner.Start(
+            Request("sh", "-c", "echo pid=$$; ls /proc | grep -c '^[0-9]'; echo env=$BEEMESH_TEST_VALUE") with
+            {
+                Environment = new Dictionary<string, string> { ["BEEMESH_TEST_VALUE"] = "from-request" },
+            },
+            Timeout);
+
+        var (exitCode, output) = await RunToEnd(runner);
+
+        Assert.Equal(0, exitCode);
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("pid=2", lines[0]); // init is 1, the command 2
+        Assert.True(int.Parse(lines[1]) <= 4, $"the command sees host processes: {lines[1]} pids in /proc");
+        Assert.Equal("env=from-request", lines[2]);
+    }
+
+    [SkippableFact]
+    public async Task Run_SignalToTheHelperReachesTheCommand_AndItsStatusIsReturned()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        using TapRunner runner = TapRunner.Start(
+            Request("sh", "-c", "trap 'echo got-usr1; exit 42' USR1; echo ready; while :; do sleep 0.1; done"), Timeout);
+        runner.Release();
+        string? ready = await runner.Process.StandardOutput.ReadLineAsync().WaitAsync(Timeout);
+        Assert.Equal("ready", ready);
+
+        Beemesh.Netstack.Interop.Sys.kill(runner.Process.Id, 10); // SIGUSR1
+        string rest = await runner.Process.StandardOutput.ReadToEndAsync().WaitAsync(Timeout);
+        int exitCode = await runner.WaitForExitAsync().WaitAsync(Timeout);
+
+        Assert.Equal("got-usr1\n", rest);
+        Assert.Equal(42, exitCode);
+    }
+
+    [SkippableFact]
+    public async Task Run_CommandKilledBySignal_Returns128PlusSignal()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        using TapRunner runner = TapRunner.Start(Request("sh", "-c", "kill -TERM $$"), Timeout);
+
+        var (exitCode, _) = await RunToEnd(runner);
+
+        Assert.Equal(128 + 15, exitCode);
+    }
+
+    [SkippableFact]
+    public async Task Run_DisposeAfterRelease_KillsEveryProcessOfTheCommand()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        string marker = "beemesh-marker-" + Guid.NewGuid().ToString("N");
+        // A background child that ignores TERM and HUP, as a daemon would; the forked shells keep
+        // the script, and so the marker, in their command lines.
+        TapRunner runner = TapRunner.Start(
+            Request("sh", "-c", $": {marker}; (trap '' TERM HUP; while :; do sleep 1; done) & echo ready; wait"), Timeout);
+        runner.Release();
+        Assert.Equal("ready", await runner.Process.StandardOutput.ReadLineAsync().WaitAsync(Timeout));
+        Assert.NotEmpty(ProcessesWithMarker(marker));
+
+        runner.Dispose();
+
+        Assert.Empty(ProcessesWithMarker(marker));
+    }
+
+    /// <summary>Pids whose command line contains <paramref name="marker"/>.</summary>
+    internal static List<int> ProcessesWithMarker(string marker)
+    {
+        var found = new List<int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+            {
+                continue;
+            }
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(marker, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // exited while we looked
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return found;
+    }
 }
