@@ -63,7 +63,7 @@ internal static partial class DurableFile
         {
             return File.ReadAllBytes(path);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
