@@ -187,7 +187,22 @@ internal sealed class AdminApi
             throw new BadRequestException($"process {request.Pid} does not exist");
         }
 
-        WorkloadRecord? record = _workloads.Add(request);
+        WorkloadRecord? record;
+        try
+        {
+            record = _workloads.Add(request);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not stored, so not registered: the pid must not keep the identity either.
+            if (!_workloads.IsPidRegistered(request.Pid))
+            {
+                _attestor.Unregister(request.Pid);
+            }
+
+            throw;
+        }
+
         if (record is null)
         {
             if (!_workloads.IsPidRegistered(request.Pid))
