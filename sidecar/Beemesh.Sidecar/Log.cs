@@ -37,13 +37,13 @@ internal static partial class Log
     [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "agent unreachable ({Error}); enforcing last policies ({Count} policies, version {Version}) and refusing callers not in the last mesh directory")]
     public static partial void AgentUnreachable(ILogger logger, string error, int count, long version);
 
-    [LoggerMessage(EventId = 4021, Level = LogLevel.Information, Message = "agent is back (policy version {Version})")]
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "agent is back (policy version {Version})")]
     public static partial void AgentBack(ILogger logger, long version);
 
     [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "the agent does not know workload {Id} (it restarted without it); registering {Name}.{Namespace} again")]
     public static partial void Reregistering(ILogger logger, string id, string name, string @namespace);
 
-    [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "registered again as {Id} ({SpiffeId}, mesh address {MeshAddress})")]
+    [LoggerMessage(EventId = 4023, Level = LogLevel.Warning, Message = "registered again as {Id} ({SpiffeId}, mesh address {MeshAddress})")]
     public static partial void Reregistered(ILogger logger, string id, string spiffeId, string meshAddress);
 
     [LoggerMessage(EventId = 4024, Level = LogLevel.Warning, Message = "registering again failed: {Error}")]
