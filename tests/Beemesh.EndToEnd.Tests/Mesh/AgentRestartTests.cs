@@ -114,4 +114,36 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0, Count(evil, "evil-in"));
         Assert.Contains("agent is back", api.Stderr + api.Stdout, StringComparison.Ordinal);
     }
+
+    [SkippableFact]
+    public async Task A_workload_the_restarted_agent_lost_registers_again_through_its_sidecar()
+    {
+        BeemeshEnvironment.RequireReady("ncat", "ss");
+        Skip.If(_agent is null, "the agent could not be started");
+        await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
+            $"ncat -l -k {Port} -c 'echo hello-from-api' & while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait");
+        Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
+
+        await _agent.KillHardAsync();
+        File.Delete(Path.Combine(_agent.Directory, "state", "workloads.json"));
+        await _agent.RestartAsync();
+
+        // The sidecar's next report (every 2 s) is answered 404 and it registers again.
+        var clock = Stopwatch.StartNew();
+        string text = "";
+        while (clock.Elapsed < TimeSpan.FromSeconds(30) && !text.Contains("sa/api", StringComparison.Ordinal))
+        {
+            (_, text) = await _agent.CliAsync("status");
+            await Task.Delay(200);
+        }
+
+        output.WriteLine(text);
+        output.WriteLine($"registered again {clock.ElapsedMilliseconds} ms after the restart (status polled through the CLI)");
+        Assert.Contains("spiffe://example.org/ns/default/sa/api", text, StringComparison.Ordinal);
+        Assert.Contains("registering api.default again", api.Stderr, StringComparison.Ordinal);
+
+        var probe = await BeemeshRun.RunAsync(_agent.Workload("probe"), $"timeout 20 ncat --recv-only api.default {Port} | head -1", TimeSpan.FromSeconds(60));
+        output.WriteLine(probe.ToString());
+        Assert.Contains("hello-from-api", probe.Stdout, StringComparison.Ordinal);
+    }
 }
