@@ -25,16 +25,16 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>File name of the admin socket inside the state directory.</summary>
     public const string AdminSocketName = "admin.sock";
 
-    private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-
-    private readonly WebApplication _admin;
-    private readonly WorkloadApiServer _workloadApi;
     /// <summary>File name of the stored policies inside <c>STATE/state/</c>.</summary>
     public const string PoliciesFileName = "policies.json";
 
     /// <summary>File name of the stored registrations inside <c>STATE/state/</c>.</summary>
     public const string WorkloadsFileName = "workloads.json";
 
+    private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    private readonly WebApplication _admin;
+    private readonly WorkloadApiServer _workloadApi;
     private readonly AdminApi _api;
     private readonly WorkloadReaper _reaper;
     private int _disposed;
@@ -66,6 +66,10 @@ public sealed class AgentHost : IAsyncDisposable
     public string AdminSocketPath { get; }
 
     internal PolicyStore Policies { get; }
+
+    /// <summary>What the agent took over from its state directory, in one line (for the start-up log).</summary>
+    public string RestoredState =>
+        $"state: {Policies.Count} policies (version {Policies.Version}), {Workloads.Count} workloads restored, {Workloads.DroppedOnLoad} dropped (process gone)";
 
     internal WorkloadRegistry Workloads { get; }
 

@@ -35,6 +35,7 @@ public sealed class AgentRestartTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_root, "s", "state", AgentHost.PoliciesFileName)));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(_root, "s", "state")));
         await using AgentHost second = await AgentHost.StartAsync(Options());
+        Assert.Equal("state: 2 policies (version 1), 1 workloads restored, 0 dropped (process gone)", second.RestoredState);
         using var again = new AgentClient(second.Options.StateDirectory);
         PolicySet after = await again.ListPoliciesAsync();
         Assert.Equal(before.Version, after.Version);
