@@ -32,6 +32,8 @@ namespace Beemesh.Sidecar.Inbound;
 /// </list>
 /// A trust-bundle change that no longer verifies the chain cuts (<c>bundle-changed</c>) and a policy
 /// change that no longer allows the connection cuts (<c>policy-changed</c>), expired or not.
+/// A caller the mesh directory learns has left (its process is gone) is cut at once by
+/// <see cref="RevokeDeparted"/> (<c>caller-departed</c>), without waiting for its SVID to expire.
 /// Every decision and revocation is counted in <see cref="Counters"/>.
 /// </remarks>
 public sealed class LiveConnectionRegistry : IDisposable
