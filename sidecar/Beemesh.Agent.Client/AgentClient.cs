@@ -102,15 +102,40 @@ public sealed class AgentClient : IDisposable
     /// returns the unchanged set (version not above <paramref name="since"/>) after
     /// <paramref name="timeout"/> (the agent caps it, 30 s by default).
     /// </summary>
-    public Task<PolicySet> WatchPoliciesAsync(long since, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public Task<PolicySet> WatchPoliciesAsync(long since, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        WatchPoliciesAsync(null, since, timeout, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="WatchPoliciesAsync(long, TimeSpan?, CancellationToken)"/>, and answered at once
+    /// when <paramref name="epoch"/> (from an earlier answer) is not the agent's current one: the
+    /// agent restarted since.
+    /// </summary>
+    public Task<PolicySet> WatchPoliciesAsync(string? epoch, long since, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WatchQuery("v1/policies/watch", epoch, since, timeout), null, AgentJsonContext.Default.PolicySet, cancellationToken);
+
+    /// <summary>
+    /// Waits until the workload list changes past <paramref name="since"/> (or the agent's epoch is not
+    /// <paramref name="epoch"/>) and returns it, or returns it unchanged after <paramref name="timeout"/>
+    /// (zero: at once).
+    /// </summary>
+    public Task<WorkloadSet> WatchWorkloadsAsync(string? epoch, long since, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WatchQuery("v1/workloads/watch", epoch, since, timeout), null, AgentJsonContext.Default.WorkloadSet, cancellationToken);
+
+    private static string WatchQuery(string path, string? epoch, long since, TimeSpan? timeout)
     {
-        string query = "v1/policies/watch?since=" + since.ToString(CultureInfo.InvariantCulture);
+        string position = since.ToString(CultureInfo.InvariantCulture);
+        if (!string.IsNullOrEmpty(epoch))
+        {
+            position = epoch + ":" + position;
+        }
+
+        string query = path + "?since=" + Uri.EscapeDataString(position);
         if (timeout is { } t)
         {
             query += "&timeout=" + ((long)Math.Ceiling(t.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
 
-        return SendAsync(HttpMethod.Get, query, null, AgentJsonContext.Default.PolicySet, cancellationToken);
+        return query;
     }
 
     /// <summary>Replaces the live-connection report of a workload's sidecar.</summary>

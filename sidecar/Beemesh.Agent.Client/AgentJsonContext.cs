@@ -8,6 +8,7 @@ namespace Beemesh.Agent.Client;
 [JsonSerializable(typeof(WorkloadRecord))]
 [JsonSerializable(typeof(List<WorkloadRecord>))]
 [JsonSerializable(typeof(PolicySet))]
+[JsonSerializable(typeof(WorkloadSet))]
 [JsonSerializable(typeof(PolicyApplyResult))]
 [JsonSerializable(typeof(ConnectionReport))]
 [JsonSerializable(typeof(AgentStatus))]

@@ -33,4 +33,19 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4011, Level = LogLevel.Debug, Message = "kept {Caller} to port {Port}: handshake SVID expired at {NotAfter:O}, identity still current; next check at {NextCheck:O}")]
     public static partial void KeptPastSvidExpiry(ILogger logger, string caller, int port, DateTimeOffset notAfter, DateTimeOffset nextCheck);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "agent unreachable ({Error}); enforcing last policies ({Count} policies, version {Version}) and refusing callers not in the last mesh directory")]
+    public static partial void AgentUnreachable(ILogger logger, string error, int count, long version);
+
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "agent is back (policy version {Version})")]
+    public static partial void AgentBack(ILogger logger, long version);
+
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "the agent does not know workload {Id} (it restarted without it); registering {Name}.{Namespace} again")]
+    public static partial void Reregistering(ILogger logger, string id, string name, string @namespace);
+
+    [LoggerMessage(EventId = 4023, Level = LogLevel.Warning, Message = "registered again as {Id} ({SpiffeId}, mesh address {MeshAddress})")]
+    public static partial void Reregistered(ILogger logger, string id, string spiffeId, string meshAddress);
+
+    [LoggerMessage(EventId = 4024, Level = LogLevel.Warning, Message = "registering again failed: {Error}")]
+    public static partial void ReregisterFailed(ILogger logger, string error);
 }

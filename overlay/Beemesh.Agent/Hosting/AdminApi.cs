@@ -66,6 +66,11 @@ internal sealed class AdminApi
         {
             await BadRequestAsync(context, FirstLine(e.Message), null).ConfigureAwait(false);
         }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && !context.Response.HasStarted)
+        {
+            // The change could not be stored durably, so it was not made.
+            await ErrorAsync(context, 503, "the agent could not store the change, nothing was changed: " + FirstLine(e.Message)).ConfigureAwait(false);
+        }
     }
 
     private async Task RouteAsync(HttpContext context)
@@ -82,6 +87,9 @@ internal sealed class AdminApi
                 return;
             case ["v1", "workloads"] when method == "GET":
                 await WriteAsync(context, 200, _workloads.List(), AgentJsonContext.Default.ListWorkloadRecord).ConfigureAwait(false);
+                return;
+            case ["v1", "workloads", "watch"] when method == "GET":
+                await WatchAsync(context, _workloads.WatchAsync, _workloads.Snapshot, AgentJsonContext.Default.WorkloadSet).ConfigureAwait(false);
                 return;
             case ["v1", "workloads", var id] when method == "DELETE":
                 await UnregisterAsync(context, id).ConfigureAwait(false);
@@ -105,23 +113,7 @@ internal sealed class AdminApi
                 await WriteAsync(context, 200, _policies.Snapshot(), AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
                 return;
             case ["v1", "policies", "watch"] when method == "GET":
-                long since = LongQuery(request, "since", -1);
-                long seconds = LongQuery(request, "timeout", (long)_options.MaxWatchWait.TotalSeconds);
-                TimeSpan wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 0, (long)_options.MaxWatchWait.TotalSeconds));
-                PolicySet set;
-                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token))
-                {
-                    try
-                    {
-                        set = await _policies.WatchAsync(since, wait, linked.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-                    {
-                        set = _policies.Snapshot();
-                    }
-                }
-
-                await WriteAsync(context, 200, set, AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
+                await WatchAsync(context, (epoch, since, wait, token) => _policies.WatchAsync(epoch, since, wait, token), _policies.Snapshot, AgentJsonContext.Default.PolicySet).ConfigureAwait(false);
                 return;
             case ["v1", "policies", var ns, var name] when method == "DELETE":
                 if (_policies.Delete(ns, name) is null)
@@ -149,6 +141,38 @@ internal sealed class AdminApi
         }
     }
 
+    /// <summary>
+    /// A long poll: <c>?since=EPOCH:VERSION</c> (or a bare <c>VERSION</c>) and <c>&amp;timeout=SECONDS</c>
+    /// (capped by <see cref="AgentOptions.MaxWatchWait"/>); answered at a change, at once for another epoch.
+    /// </summary>
+    private async Task WatchAsync<T>(HttpContext context, Func<string?, long, TimeSpan, CancellationToken, Task<T>> watch, Func<T> snapshot, JsonTypeInfo<T> type)
+    {
+        string? position = context.Request.Query["since"];
+        string? epoch = null;
+        long since = -1;
+        if (!string.IsNullOrEmpty(position) && !State.ChangeFeed.TryParsePosition(position, out epoch, out since))
+        {
+            throw new BadRequestException("query parameter 'since' must be VERSION or EPOCH:VERSION");
+        }
+
+        long seconds = LongQuery(context.Request, "timeout", (long)_options.MaxWatchWait.TotalSeconds);
+        TimeSpan wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 0, (long)_options.MaxWatchWait.TotalSeconds));
+        T set;
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token))
+        {
+            try
+            {
+                set = await watch(epoch, since, wait, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                set = snapshot();
+            }
+        }
+
+        await WriteAsync(context, 200, set, type).ConfigureAwait(false);
+    }
+
     private async Task RegisterAsync(HttpContext context)
     {
         WorkloadRegistration request = await ReadJsonAsync(context, AgentJsonContext.Default.WorkloadRegistration).ConfigureAwait(false);
@@ -163,7 +187,22 @@ internal sealed class AdminApi
             throw new BadRequestException($"process {request.Pid} does not exist");
         }
 
-        WorkloadRecord? record = _workloads.Add(request);
+        WorkloadRecord? record;
+        try
+        {
+            record = _workloads.Add(request);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not stored, so not registered: the pid must not keep the identity either.
+            if (!_workloads.IsPidRegistered(request.Pid))
+            {
+                _attestor.Unregister(request.Pid);
+            }
+
+            throw;
+        }
+
         if (record is null)
         {
             if (!_workloads.IsPidRegistered(request.Pid))

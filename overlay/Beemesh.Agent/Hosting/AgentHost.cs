@@ -1,4 +1,5 @@
 using Beemesh.Agent.Policies;
+using Beemesh.Agent.State;
 using Beemesh.Agent.Workloads;
 using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
@@ -24,15 +25,25 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>File name of the admin socket inside the state directory.</summary>
     public const string AdminSocketName = "admin.sock";
 
+    /// <summary>File name of the stored policies inside <c>STATE/state/</c>.</summary>
+    public const string PoliciesFileName = "policies.json";
+
+    /// <summary>File name of the stored registrations inside <c>STATE/state/</c>.</summary>
+    public const string WorkloadsFileName = "workloads.json";
+
     private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly WebApplication _admin;
     private readonly WorkloadApiServer _workloadApi;
     private readonly AdminApi _api;
+    private readonly WorkloadReaper _reaper;
     private int _disposed;
 
-    private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket, PolicyStore policies)
+    private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper)
     {
+        Workloads = workloads;
+        _reaper = reaper;
         _api = api;
         Options = options;
         Authority = authority;
@@ -56,10 +67,20 @@ public sealed class AgentHost : IAsyncDisposable
 
     internal PolicyStore Policies { get; }
 
+    /// <summary>What the agent took over from its state directory, in one line (for the start-up log).</summary>
+    public string RestoredState =>
+        $"state: {Policies.Count} policies (version {Policies.Version}), {Workloads.Count} workloads restored, {Workloads.DroppedOnLoad} dropped (process gone)";
+
+    internal WorkloadRegistry Workloads { get; }
+
+    internal WorkloadReaper Reaper => _reaper;
+
     /// <summary>
-    /// Creates the state directory (0700), loads or creates the CA and starts both servers.
-    /// Throws <see cref="ArgumentException"/> for bad options and <see cref="InvalidOperationException"/>
-    /// when stored CA state does not fit them.
+    /// Creates the state directory (0700), loads the stored policies and registrations (keeping those
+    /// whose process still runs), loads or creates the CA, starts both servers and the reaper of gone
+    /// workloads. Throws <see cref="ArgumentException"/> for bad options and
+    /// <see cref="InvalidOperationException"/> when stored state is corrupt (naming the file) or the
+    /// stored CA does not fit the options.
     /// </summary>
     public static async Task<AgentHost> StartAsync(AgentOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
@@ -70,8 +91,13 @@ public sealed class AgentHost : IAsyncDisposable
             throw new ArgumentException(badTtl, nameof(options));
         }
 
+        if (options.ReapInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("the reap interval must be positive", nameof(options));
+        }
+
         string stateDirectory = Path.GetFullPath(options.StateDirectory);
-        var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr);
+        _ = new MeshAddressPool(options.MeshCidr); // a bad range is refused before anything is touched
         Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);
         File.SetUnixFileMode(stateDirectory, OwnerOnlyDirectory);
 
@@ -81,8 +107,24 @@ public sealed class AgentHost : IAsyncDisposable
             throw new InvalidOperationException($"an agent is already running in {stateDirectory}");
         }
 
+        // Policies and registrations survive a restart; a corrupt file refuses the start (naming
+        // the file) rather than starting empty, which would fail open.
+        string stored = Path.Combine(stateDirectory, StateFile.DirectoryName);
+        Directory.CreateDirectory(stored, OwnerOnlyDirectory);
+        DurableFile.RemoveLeftovers(stored);
+        var policies = new PolicyStore(options.TimeProvider, Path.Combine(stored, PoliciesFileName));
+        var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
+
         CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
         var attestor = new RegisteredWorkloads(options.ProcRoot);
+        foreach (Client.WorkloadRecord restored in registry.List())
+        {
+            // The registry kept only processes whose start time still matches; one that ended since
+            // fails here or is reaped at the first pass.
+            attestor.Register(restored.Pid, registry.IdentityOf(restored.Name, restored.Namespace));
+        }
+
+        var metrics = new AgentMetrics();
         WorkloadApiServer? workloadApi = null;
         try
         {
@@ -94,10 +136,10 @@ public sealed class AgentHost : IAsyncDisposable
                 cancellationToken: cancellationToken).ConfigureAwait(false);
 
             string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
-            var policies = new PolicyStore(options.TimeProvider);
-            var api = new AdminApi(registry, policies, attestor, authority, options, new AgentMetrics(), workloadApi.SocketPath, adminSocket);
+            var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, loggerFactory, cancellationToken).ConfigureAwait(false);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies);
+            var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper);
         }
         catch
         {
@@ -166,6 +208,7 @@ public sealed class AgentHost : IAsyncDisposable
             return;
         }
 
+        _reaper.Dispose();
         _api.Stop();
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {

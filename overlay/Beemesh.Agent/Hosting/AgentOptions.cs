@@ -3,7 +3,10 @@ namespace Beemesh.Agent.Hosting;
 /// <summary>Settings of a node agent.</summary>
 public sealed class AgentOptions
 {
-    /// <summary>Directory for the CA, the sockets and other state (created with mode 0700). Required.</summary>
+    /// <summary>
+    /// Directory for the CA, the sockets and other state (created with mode 0700). Required. Policies
+    /// and registrations are kept in its <c>state/</c> subdirectory and survive a restart.
+    /// </summary>
     public string StateDirectory { get; set; } = string.Empty;
 
     /// <summary>The trust domain the agent's CA issues for.</summary>
@@ -20,6 +23,12 @@ public sealed class AgentOptions
 
     /// <summary>Longest a policy watch waits for a change before answering with the unchanged set.</summary>
     public TimeSpan MaxWatchWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How often registrations are checked against their processes; a registration whose process is
+    /// gone is dropped (its name stops resolving) within this interval. Default 250 ms.
+    /// </summary>
+    public TimeSpan ReapInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Clock for watch timeouts and report times; the system clock by default.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;

@@ -1,38 +1,54 @@
 using Beemesh.Agent.Client;
+using Beemesh.Agent.State;
 using Beemesh.Authorization;
 
 namespace Beemesh.Agent.Policies;
 
 /// <summary>
 /// The agent's policies, keyed by namespace and name, with a version bumped by every change.
-/// Watchers wait on a completion source that every change completes and replaces, so a change
-/// wakes them at once instead of at their next poll (sidecars must re-evaluate live connections
-/// within 100 ms of a change). Thread-safe.
+/// Watchers wait on a <see cref="ChangeFeed"/>, so a change wakes them at once instead of at their
+/// next poll (sidecars must re-evaluate live connections within 100 ms of a change). With a state
+/// file, every change is written to it durably before it takes effect (a change that cannot be
+/// stored is refused), and the store starts from it, version included. Thread-safe.
 /// </summary>
 internal sealed class PolicyStore
 {
     private readonly object _lock = new();
     private readonly SortedDictionary<string, PolicyDocument> _byKey = new(StringComparer.Ordinal);
-    private readonly TimeProvider _time;
-    private TaskCompletionSource _changed = NewSignal();
-    private long _version;
-    private int _waiters;
+    private readonly ChangeFeed _feed;
+    private readonly string? _stateFile;
 
+    /// <summary>An empty store that keeps nothing on disk.</summary>
     public PolicyStore(TimeProvider time)
+        : this(time, null)
     {
-        _time = time;
     }
 
-    public long Version
+    /// <summary>
+    /// A store kept in <paramref name="stateFile"/> (null: memory only), starting from its contents.
+    /// Throws <see cref="InvalidOperationException"/> naming the file when it is corrupt.
+    /// </summary>
+    public PolicyStore(TimeProvider time, string? stateFile)
     {
-        get
+        _stateFile = stateFile;
+        long version = 0;
+        if (stateFile is not null && StateFile.Load(stateFile, StateJsonContext.Default.StoredPolicies, Check) is { } stored)
         {
-            lock (_lock)
+            foreach (PolicyDocument document in stored.Policies)
             {
-                return _version;
+                _byKey[Key(document.Namespace, document.Name)] = document;
             }
+
+            version = stored.Version;
         }
+
+        _feed = new ChangeFeed(time, version);
     }
+
+    /// <summary>Random per agent start; carried by list and watch answers so a sidecar notices a restart.</summary>
+    public string Epoch => _feed.Epoch;
+
+    public long Version => _feed.Version;
 
     public int Count
     {
@@ -46,11 +62,12 @@ internal sealed class PolicyStore
     }
 
     /// <summary>Number of watches currently waiting for a change.</summary>
-    public int Waiters => Volatile.Read(ref _waiters);
+    public int Waiters => _feed.Waiters;
 
     /// <summary>
     /// Loads <paramref name="yaml"/> and, when every document is valid, adds or replaces each policy
-    /// in one version step. A file with any error changes nothing.
+    /// in one version step. A file with any error changes nothing. Throws <see cref="IOException"/>
+    /// (and changes nothing) when the change cannot be stored.
     /// </summary>
     public bool Apply(string yaml, out PolicyApplyResult? result, out IReadOnlyList<PolicyError> errors)
     {
@@ -70,9 +87,10 @@ internal sealed class PolicyStore
         TaskCompletionSource wake;
         lock (_lock)
         {
+            var next = new SortedDictionary<string, PolicyDocument>(_byKey, StringComparer.Ordinal);
             foreach (AuthorizationPolicy policy in policies)
             {
-                _byKey[Key(policy.Namespace, policy.Name)] = new PolicyDocument
+                next[Key(policy.Namespace, policy.Name)] = new PolicyDocument
                 {
                     Namespace = policy.Namespace,
                     Name = policy.Name,
@@ -82,31 +100,35 @@ internal sealed class PolicyStore
                 applied.Add(policy.ToString());
             }
 
-            wake = Bump();
-            result = new PolicyApplyResult { Version = _version, Applied = applied };
+            long version = Commit(next, out wake);
+            result = new PolicyApplyResult { Version = version, Applied = applied };
         }
 
-        wake.TrySetResult();
+        ChangeFeed.Wake(wake);
         return true;
     }
 
-    /// <summary>Deletes one policy; returns the new version, or null when there was no such policy.</summary>
+    /// <summary>
+    /// Deletes one policy; returns the new version, or null when there was no such policy. Throws
+    /// <see cref="IOException"/> (and changes nothing) when the change cannot be stored.
+    /// </summary>
     public long? Delete(string ns, string name)
     {
         TaskCompletionSource wake;
         long version;
         lock (_lock)
         {
-            if (!_byKey.Remove(Key(ns, name)))
+            if (!_byKey.ContainsKey(Key(ns, name)))
             {
                 return null;
             }
 
-            wake = Bump();
-            version = _version;
+            var next = new SortedDictionary<string, PolicyDocument>(_byKey, StringComparer.Ordinal);
+            next.Remove(Key(ns, name));
+            version = Commit(next, out wake);
         }
 
-        wake.TrySetResult();
+        ChangeFeed.Wake(wake);
         return version;
     }
 
@@ -114,56 +136,78 @@ internal sealed class PolicyStore
     {
         lock (_lock)
         {
-            return new PolicySet { Version = _version, Policies = [.. _byKey.Values] };
+            return new PolicySet { Epoch = _feed.Epoch, Version = _feed.Version, Policies = [.. _byKey.Values] };
         }
     }
 
     /// <summary>
-    /// Answers as soon as the version exceeds <paramref name="since"/>, or with the unchanged set once
+    /// Answers as soon as the version exceeds <paramref name="since"/> (at once when
+    /// <paramref name="epoch"/> is given and is not this run's), or with the unchanged set once
     /// <paramref name="timeout"/> has passed.
     /// </summary>
-    public async Task<PolicySet> WatchAsync(long since, TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<PolicySet> WatchAsync(string? epoch, long since, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        Task changed;
-        lock (_lock)
-        {
-            if (_version > since)
-            {
-                return Snapshot();
-            }
-
-            changed = _changed.Task;
-        }
-
-        // The timeout is armed before the watch counts as waiting, so whoever observes the count
-        // (tests advancing a fake clock) knows the timer exists.
-        Task timed = changed.WaitAsync(timeout, _time, cancellationToken);
-        Interlocked.Increment(ref _waiters);
-        try
-        {
-            await timed.ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _waiters);
-        }
-
+        await _feed.WaitAsync(epoch, since, timeout, cancellationToken).ConfigureAwait(false);
         return Snapshot();
     }
 
-    private TaskCompletionSource Bump()
+    /// <inheritdoc cref="WatchAsync(string?, long, TimeSpan, CancellationToken)"/>
+    public Task<PolicySet> WatchAsync(long since, TimeSpan timeout, CancellationToken cancellationToken) =>
+        WatchAsync(null, since, timeout, cancellationToken);
+
+    /// <summary>Stores <paramref name="next"/> at the next version, then installs it (under the lock).</summary>
+    private long Commit(SortedDictionary<string, PolicyDocument> next, out TaskCompletionSource wake)
     {
-        _version++;
-        TaskCompletionSource old = _changed;
-        _changed = NewSignal();
-        return old;
+        long version = _feed.Version + 1;
+        if (_stateFile is not null)
+        {
+            StateFile.Save(_stateFile, new StoredPolicies { Version = version, Policies = [.. next.Values] }, StateJsonContext.Default.StoredPolicies);
+        }
+
+        _byKey.Clear();
+        foreach (KeyValuePair<string, PolicyDocument> entry in next)
+        {
+            _byKey.Add(entry.Key, entry.Value);
+        }
+
+        (_, wake) = _feed.Bump();
+        return version;
     }
 
-    // Continuations run off the lock holder's thread, so a slow watcher cannot delay the apply.
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>A stored file must hold what this store would have stored: every document valid, names unique.</summary>
+    private static string? Check(StoredPolicies stored)
+    {
+        if (stored.Format != 1)
+        {
+            return $"format {stored.Format} is not 1";
+        }
+
+        if (stored.Version < 0 || stored.Policies is null)
+        {
+            return "version or policies missing";
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (PolicyDocument? document in stored.Policies)
+        {
+            if (document is null || string.IsNullOrEmpty(document.Yaml))
+            {
+                return "a policy without its document";
+            }
+
+            if (!PolicyLoader.Load(document.Yaml, out IReadOnlyList<AuthorizationPolicy> loaded, out IReadOnlyList<PolicyError> errors) || loaded.Count != 1)
+            {
+                return $"policy {document.Namespace}/{document.Name} does not load: {(errors.Count > 0 ? errors[0].ToString() : "not one document")}";
+            }
+
+            if (loaded[0].Namespace != document.Namespace || loaded[0].Name != document.Name || !seen.Add(Key(document.Namespace, document.Name)))
+            {
+                return $"policy {document.Namespace}/{document.Name} does not match its document or appears twice";
+            }
+        }
+
+        return null;
+    }
 
     private static string Key(string ns, string name) => ns + "/" + name;
 

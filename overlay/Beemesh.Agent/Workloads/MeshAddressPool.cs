@@ -74,6 +74,36 @@ internal sealed class MeshAddressPool
         return null;
     }
 
+    /// <summary>Every key's address, for storing.</summary>
+    public Dictionary<string, string> Assignments()
+    {
+        var all = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (KeyValuePair<string, uint> entry in _byKey)
+        {
+            all[entry.Key] = FromUInt(entry.Value).ToString();
+        }
+
+        return all;
+    }
+
+    /// <summary>Takes back a stored assignment; false when the address is not one this pool hands out or is taken.</summary>
+    public bool Restore(string key, string address)
+    {
+        if (!IPAddress.TryParse(address, out IPAddress? parsed) || parsed.AddressFamily != AddressFamily.InterNetwork || !Network.Contains(parsed))
+        {
+            return false;
+        }
+
+        uint value = ToUInt(parsed);
+        if (value < _first || value - _first >= _count || _byAddress.ContainsKey(value) || _byKey.ContainsKey(key))
+        {
+            return false;
+        }
+
+        Assign(key, value);
+        return true;
+    }
+
     private IPAddress Assign(string key, uint address)
     {
         _byKey[key] = address;

@@ -1,13 +1,18 @@
 using System.Globalization;
 using System.Net;
 using Beemesh.Agent.Client;
+using Beemesh.Agent.State;
 using Beemesh.Spiffe;
 
 namespace Beemesh.Agent.Workloads;
 
 /// <summary>
 /// The agent's table of workloads: validates registrations, assigns ids and mesh addresses,
-/// answers name and address lookups, and keeps each sidecar's last connection report.
+/// answers name and address lookups, and keeps each sidecar's last connection report. Each
+/// registration remembers its process's start time; <see cref="Reap"/> drops registrations whose
+/// process is gone. With a state file, registrations, ids and mesh addresses are written to it
+/// durably on every change, and the registry starts from it, keeping only the registrations whose
+/// process still runs. Watchers of the list wait on a <see cref="ChangeFeed"/>.
 /// Thread-safe (one lock; every operation is short).
 /// </summary>
 internal sealed class WorkloadRegistry
@@ -18,13 +23,68 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, WorkloadRecord> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ulong?> _startTimes = new(StringComparer.Ordinal);
+    private readonly ChangeFeed _feed;
+    private readonly string _procRoot;
+    private readonly string? _stateFile;
     private long _nextId;
 
+    /// <summary>An empty registry that keeps nothing on disk.</summary>
     public WorkloadRegistry(string trustDomain, string meshCidr)
+        : this(trustDomain, meshCidr, TimeProvider.System, "/proc", null)
+    {
+    }
+
+    /// <summary>
+    /// A registry kept in <paramref name="stateFile"/> (null: memory only), starting from its
+    /// registrations whose process still runs. Throws <see cref="InvalidOperationException"/> naming
+    /// the file when it is corrupt.
+    /// </summary>
+    public WorkloadRegistry(string trustDomain, string meshCidr, TimeProvider time, string procRoot, string? stateFile)
     {
         _trustDomain = trustDomain;
         _pool = new MeshAddressPool(meshCidr);
+        _procRoot = procRoot;
+        _stateFile = stateFile;
+        long version = 0;
+        if (stateFile is not null && StateFile.Load(stateFile, StateJsonContext.Default.StoredWorkloads, Check) is { } stored)
+        {
+            _nextId = stored.LastId;
+            version = stored.Version;
+            foreach (KeyValuePair<string, string> entry in stored.Addresses)
+            {
+                _pool.Restore(entry.Key, entry.Value);
+            }
+
+            foreach (StoredWorkload workload in stored.Workloads)
+            {
+                if (ProcessStartTime.Read(procRoot, workload.Record.Pid) == workload.StartTime)
+                {
+                    workload.Record.SpiffeId = IdentityOf(workload.Record.Name, workload.Record.Namespace).ToString();
+                    _byId[workload.Record.Id] = workload.Record;
+                    _startTimes[workload.Record.Id] = workload.StartTime;
+                }
+                else
+                {
+                    DroppedOnLoad++;
+                }
+            }
+        }
+
+        _feed = new ChangeFeed(time, version);
     }
+
+    /// <summary>Stored registrations not restored because their process is gone.</summary>
+    public int DroppedOnLoad { get; }
+
+    /// <summary>Random per agent start; carried by watch answers so a sidecar notices a restart.</summary>
+    public string Epoch => _feed.Epoch;
+
+    /// <summary>Bumped by every registration, removal and reaped workload.</summary>
+    public long Version => _feed.Version;
+
+    /// <summary>Number of watches currently waiting for a change.</summary>
+    public int Waiters => _feed.Waiters;
 
     public int Count
     {
@@ -79,11 +139,16 @@ internal sealed class WorkloadRegistry
     /// <summary>The SPIFFE ID a registration gets.</summary>
     public SpiffeId IdentityOf(string name, string ns) => SpiffeId.FromParts(_trustDomain, $"/ns/{ns}/sa/{name}");
 
-    /// <summary>Adds a validated registration; null when the mesh range has no free address.</summary>
+    /// <summary>
+    /// Adds a validated registration; null when the mesh range has no free address. Throws
+    /// <see cref="IOException"/> (and adds nothing) when it cannot be stored.
+    /// </summary>
     public WorkloadRecord? Add(WorkloadRegistration request)
     {
         string name = request.Name!;
         string ns = request.Namespace ?? "default";
+        WorkloadRecord record;
+        TaskCompletionSource wake;
         lock (_lock)
         {
             IPAddress? address = _pool.Allocate(Key(name, ns), IsLive);
@@ -92,7 +157,7 @@ internal sealed class WorkloadRegistry
                 return null;
             }
 
-            var record = new WorkloadRecord
+            record = new WorkloadRecord
             {
                 Id = "w" + (++_nextId).ToString(CultureInfo.InvariantCulture),
                 Name = name,
@@ -104,24 +169,127 @@ internal sealed class WorkloadRegistry
                 Ports = [.. (request.Ports ?? []).Select(p => new WorkloadPort { Port = p.Port, Protocol = p.Protocol })],
             };
             _byId[record.Id] = record;
-            return record;
+            _startTimes[record.Id] = ProcessStartTime.Read(_procRoot, request.Pid);
+            try
+            {
+                Save();
+            }
+            catch
+            {
+                _byId.Remove(record.Id);
+                _startTimes.Remove(record.Id);
+                throw;
+            }
+
+            wake = _feed.Bump().Signal;
         }
+
+        ChangeFeed.Wake(wake);
+        return record;
     }
 
     /// <summary>Removes a registration; returns it, or null when unknown.</summary>
     public WorkloadRecord? Remove(string id)
     {
+        WorkloadRecord? record;
+        TaskCompletionSource wake;
         lock (_lock)
         {
-            if (!_byId.Remove(id, out WorkloadRecord? record))
+            if (!_byId.Remove(id, out record))
             {
                 return null;
             }
 
+            _startTimes.Remove(id, out ulong? startTime);
+            try
+            {
+                Save();
+            }
+            catch
+            {
+                _byId[id] = record;
+                _startTimes[id] = startTime;
+                throw;
+            }
+
             _reports.Remove(id);
             _svids.Remove(id);
-            return record;
+            wake = _feed.Bump().Signal;
         }
+
+        ChangeFeed.Wake(wake);
+        return record;
+    }
+
+    /// <summary>
+    /// Drops every registration whose process is gone (its pid no longer runs, or runs a process
+    /// started at another time) and returns them. Storing the change is best effort: a stored
+    /// registration of a gone process is dropped again when the registry loads.
+    /// </summary>
+    public List<WorkloadRecord> Reap()
+    {
+        List<WorkloadRecord> gone = [];
+        TaskCompletionSource wake;
+        lock (_lock)
+        {
+            foreach (WorkloadRecord record in _byId.Values)
+            {
+                ulong? startTime = _startTimes.GetValueOrDefault(record.Id);
+                if (startTime is null || ProcessStartTime.Read(_procRoot, record.Pid) != startTime)
+                {
+                    gone.Add(record);
+                }
+            }
+
+            if (gone.Count == 0)
+            {
+                return gone;
+            }
+
+            foreach (WorkloadRecord record in gone)
+            {
+                _byId.Remove(record.Id);
+                _startTimes.Remove(record.Id);
+                _reports.Remove(record.Id);
+                _svids.Remove(record.Id);
+            }
+
+            try
+            {
+                Save();
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+
+            wake = _feed.Bump().Signal;
+        }
+
+        ChangeFeed.Wake(wake);
+        return gone;
+    }
+
+    /// <summary>Every registration with the version and epoch it was taken at.</summary>
+    public WorkloadSet Snapshot()
+    {
+        lock (_lock)
+        {
+            return new WorkloadSet { Epoch = _feed.Epoch, Version = _feed.Version, Workloads = List() };
+        }
+    }
+
+    /// <summary>
+    /// Answers as soon as the version exceeds <paramref name="since"/> (at once when
+    /// <paramref name="epoch"/> is given and is not this run's), or with the unchanged list once
+    /// <paramref name="timeout"/> has passed.
+    /// </summary>
+    public async Task<WorkloadSet> WatchAsync(string? epoch, long since, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await _feed.WaitAsync(epoch, since, timeout, cancellationToken).ConfigureAwait(false);
+        return Snapshot();
     }
 
     /// <summary>Whether another registration still attests <paramref name="pid"/>.</summary>
@@ -246,6 +414,71 @@ internal sealed class WorkloadRegistry
                 return n;
             }
         }
+    }
+
+    /// <summary>Writes the registry to its state file (under the lock); nothing without one.</summary>
+    private void Save()
+    {
+        if (_stateFile is null)
+        {
+            return;
+        }
+
+        var stored = new StoredWorkloads { Version = _feed.Version + 1, LastId = _nextId, Addresses = _pool.Assignments() };
+        foreach (WorkloadRecord record in _byId.Values)
+        {
+            if (_startTimes.GetValueOrDefault(record.Id) is { } startTime)
+            {
+                stored.Workloads.Add(new StoredWorkload { Record = record, StartTime = startTime });
+            }
+        }
+
+        StateFile.Save(_stateFile, stored, StateJsonContext.Default.StoredWorkloads);
+    }
+
+    /// <summary>A stored file must hold what this registry would have stored.</summary>
+    private static string? Check(StoredWorkloads stored)
+    {
+        if (stored.Format != 1)
+        {
+            return $"format {stored.Format} is not 1";
+        }
+
+        if (stored.Version < 0 || stored.LastId < 0 || stored.Addresses is null || stored.Workloads is null)
+        {
+            return "version, lastId, addresses or workloads missing";
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (StoredWorkload? workload in stored.Workloads)
+        {
+            WorkloadRecord? record = workload?.Record;
+            if (record is null || !record.Id.StartsWith('w') || !long.TryParse(record.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out long id)
+                || id <= 0 || id > stored.LastId || !ids.Add(record.Id))
+            {
+                return "a workload without a valid, unique id";
+            }
+
+            var registration = new WorkloadRegistration
+            {
+                Name = record.Name,
+                Namespace = record.Namespace,
+                Pid = record.Pid,
+                TunnelEndpoint = record.TunnelEndpoint,
+                Ports = record.Ports,
+            };
+            if (Validate(registration) is { } problem)
+            {
+                return $"workload {record.Id}: {problem}";
+            }
+
+            if (!IPAddress.TryParse(record.MeshAddress, out _))
+            {
+                return $"workload {record.Id}: meshAddress is not an address";
+            }
+        }
+
+        return null;
     }
 
     private WorkloadRecord? Newest(Func<WorkloadRecord, bool> match)

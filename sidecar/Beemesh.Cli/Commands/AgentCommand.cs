@@ -171,6 +171,7 @@ public static class AgentCommand
             await output.WriteLineAsync($"trust domain: {host.Authority.TrustDomain}").ConfigureAwait(false);
             await output.WriteLineAsync($"workload API: unix://{host.WorkloadApiSocketPath}").ConfigureAwait(false);
             await output.WriteLineAsync($"admin API:    unix://{host.AdminSocketPath}").ConfigureAwait(false);
+            await output.WriteLineAsync(host.RestoredState).ConfigureAwait(false);
             await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {

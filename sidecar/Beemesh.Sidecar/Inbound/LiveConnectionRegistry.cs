@@ -32,12 +32,15 @@ namespace Beemesh.Sidecar.Inbound;
 /// </list>
 /// A trust-bundle change that no longer verifies the chain cuts (<c>bundle-changed</c>) and a policy
 /// change that no longer allows the connection cuts (<c>policy-changed</c>), expired or not.
+/// A caller the mesh directory learns has left (its process is gone) is cut at once by
+/// <see cref="RevokeDeparted"/> (<c>caller-departed</c>), without waiting for its SVID to expire.
 /// Every decision and revocation is counted in <see cref="Counters"/>.
 /// </remarks>
 public sealed class LiveConnectionRegistry : IDisposable
 {
     /// <summary>Trigger names used in audit records.</summary>
-    public const string TriggerConnect = "connect", TriggerPolicy = "policy-changed", TriggerBundle = "bundle-changed", TriggerExpiry = "svid-expired";
+    public const string TriggerConnect = "connect", TriggerPolicy = "policy-changed", TriggerBundle = "bundle-changed", TriggerExpiry = "svid-expired",
+        TriggerDeparted = "caller-departed";
 
     // Identity checks of kept connections never come closer together than this, even for SVIDs
     // with absurdly short lifetimes, so a misissued certificate cannot make the timer spin.
@@ -175,6 +178,35 @@ public sealed class LiveConnectionRegistry : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         Emit(new AuditRecord(_time.GetUtcNow(), "denied", caller.ToString(), request.DestinationPort, decision.Policy?.ToString(), decision.RuleIndex,
             TriggerConnect, decision.Reason, TimeSpan.Zero, 0, 0, request.Http?.Method, request.Http?.Path));
+    }
+
+    /// <summary>
+    /// Cuts (trigger <c>caller-departed</c>) every live connection whose caller
+    /// <paramref name="isMember"/> says is no longer a workload of the mesh, e.g. after the directory
+    /// learned that the caller's process is gone; returns how many were cut.
+    /// </summary>
+    public int RevokeDeparted(Func<SpiffeId, bool> isMember)
+    {
+        ArgumentNullException.ThrowIfNull(isMember);
+        int revoked = 0;
+        lock (_reevaluating)
+        {
+            foreach (LiveConnection connection in _live.Keys)
+            {
+                if (!isMember(connection.Caller)
+                    && Revoke(connection, connection.Decision, TriggerDeparted, $"{connection.Caller} is no longer a workload of the mesh"))
+                {
+                    revoked++;
+                }
+            }
+        }
+
+        if (revoked > 0)
+        {
+            ScheduleExpiry();
+        }
+
+        return revoked;
     }
 
     /// <summary>Re-authorizes every live connection; returns how many were revoked.</summary>

@@ -5,37 +5,72 @@ using Beemesh.Spiffe;
 namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
-/// The mesh directory of a workload's sidecar, kept from the agent's workload list: refreshed
-/// every second in the background and on a miss, so lookups on the stack's loop thread never
-/// wait for the agent longer than one list request.
+/// The mesh directory of a workload's sidecar, kept from the agent's workload list by a long-poll
+/// watch (<c>/v1/workloads/watch</c>) that answers as soon as a workload registers or departs, so
+/// lookups answer from memory and the stack's loop thread never waits for the agent.
 /// </summary>
 /// <remarks>
-/// Every list request takes a sequence number when it starts, and a snapshot is installed only
-/// if it was requested after the one in place, so a slow background refresh can never put back a
-/// list older than one a miss already fetched. A miss in <see cref="ResolveIdentityAsync"/> (a
-/// workload that registered a moment ago and calls at once) awaits a list requested after the
-/// miss — one request serves every miss that was waiting — without holding a thread, so a burst of
-/// new callers cannot starve the thread pool the request itself needs. <see cref="ResolveIdentity"/>
-/// answers from the last list only. Misses for addresses and names come from the stack's loop
-/// thread and from the guest, so those make their own request, at most every 200 ms.
+/// Each answer carries the agent's epoch (random per agent start) and the list's version; a list is
+/// installed only when it is newer than the one in place (a higher version, or another epoch: the
+/// agent restarted), so a slow answer can never put back an older list. A miss in
+/// <see cref="ResolveIdentityAsync"/> (a workload that registered a moment ago and calls at once)
+/// awaits a list requested after the miss — one request serves every miss that was waiting —
+/// without holding a thread. Misses for addresses and names come from the stack's loop thread and
+/// the guest: they answer from the list in place and at most start a request in the background
+/// (at most every 200 ms). While the agent cannot be reached the last list stays in place: live
+/// peers keep resolving, and a caller not in it is refused.
 /// </remarks>
 public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 {
+    private static readonly TimeSpan MissInterval = TimeSpan.FromMilliseconds(200);
+
     private readonly AgentClient _agent;
     private readonly IPNetwork _meshNetwork;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _missRefresh = new(1, 1);
-    private volatile Snapshot _snapshot = new([], 0);
+    private readonly object _installing = new();
+    private volatile Snapshot _snapshot = new(null, -1, []);
     private long _requests;
-    private long _lastMissRefresh;
+    private long _completedRequest;
+    private long _lastMissRefresh = long.MinValue;
+    private int _started;
 
-    /// <summary>Starts a directory kept from <paramref name="agent"/>'s workload list; addresses outside <paramref name="meshNetwork"/> are never looked up.</summary>
-    public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork)
+    /// <summary>
+    /// A directory kept from <paramref name="agent"/>'s workload list; addresses outside
+    /// <paramref name="meshNetwork"/> are never looked up. Call <see cref="Start"/> (or
+    /// <see cref="LoadAsync"/>) to begin watching.
+    /// </summary>
+    public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork, TimeProvider? timeProvider = null)
     {
         _agent = agent;
         _meshNetwork = meshNetwork;
-        Refresh();
-        _ = RefreshLoopAsync();
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Raised (on a pool thread) after a new list was installed.</summary>
+    public event EventHandler? Changed;
+
+    /// <summary>The version of the list in place (-1 before the first answer).</summary>
+    public long Version => _snapshot.Version;
+
+    /// <summary>Whether <paramref name="id"/> is the id of a workload in the list in place.</summary>
+    public bool ContainsWorkload(string id) => _snapshot.Ids.Contains(id);
+
+    /// <summary>Fetches the list once, then starts the watch.</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        Start();
+    }
+
+    /// <summary>Starts the background watch (once).</summary>
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+        {
+            _ = WatchLoopAsync();
+        }
     }
 
     /// <inheritdoc />
@@ -46,13 +81,12 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             return peer;
         }
 
-        if (!_meshNetwork.Contains(address))
+        if (_meshNetwork.Contains(address))
         {
-            return null; // not a mesh address: never make the stack wait for the agent
+            RefreshInBackground();
         }
 
-        RefreshOnMiss();
-        return _snapshot.ByAddress.GetValueOrDefault(address);
+        return null;
     }
 
     /// <inheritdoc />
@@ -61,8 +95,8 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     /// <inheritdoc />
     public async ValueTask<MeshPeer?> ResolveIdentityAsync(SpiffeId id, CancellationToken cancellationToken = default)
     {
-        // A caller that registered a moment ago may not be in the last refresh yet; without its
-        // mesh address the guest would see the connection come from nowhere.
+        // A caller that registered a moment ago may not be in the list yet; without its mesh
+        // address the guest would see the connection come from nowhere.
         string key = id.ToString();
         if (_snapshot.ByIdentity.TryGetValue(key, out var peer))
         {
@@ -73,9 +107,9 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         await _missRefresh.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_snapshot.Request <= seen)
+            if (Interlocked.Read(ref _completedRequest) <= seen)
             {
-                await RefreshAsync().ConfigureAwait(false);
+                await RefreshQuietlyAsync().ConfigureAwait(false);
             }
         }
         finally
@@ -101,79 +135,128 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             return address;
         }
 
-        RefreshOnMiss();
-        return _snapshot.ByName.GetValueOrDefault(key);
+        RefreshInBackground();
+        return null;
     }
 
-    private void RefreshOnMiss()
+    /// <summary>Starts a list request off the caller's thread, at most every 200 ms; never waits.</summary>
+    private void RefreshInBackground()
     {
-        // Not behind the identity misses' gate: the stack's loop thread must not queue behind
-        // another request; it makes its own (snapshots never go backwards either way).
-        long now = Environment.TickCount64;
-        if (now - Interlocked.Read(ref _lastMissRefresh) > 200)
+        long now = _time.GetTimestamp();
+        long last = Interlocked.Read(ref _lastMissRefresh);
+        if (last != long.MinValue && _time.GetElapsedTime(last, now) < MissInterval)
         {
-            Interlocked.Exchange(ref _lastMissRefresh, now);
-            Refresh();
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _lastMissRefresh, now, last) == last)
+        {
+            _ = Task.Run(RefreshQuietlyAsync);
         }
     }
 
-    private void Refresh() => RefreshAsync().GetAwaiter().GetResult();
-
-    private async Task RefreshAsync()
+    private async Task RefreshQuietlyAsync()
     {
-        long request = Interlocked.Increment(ref _requests);
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            var list = await _agent.ListWorkloadsAsync(timeout.Token).ConfigureAwait(false);
-            var fresh = new Snapshot(list, request);
-            Snapshot current = _snapshot;
-            while (current.Request < request)
-            {
-                Snapshot seen = Interlocked.CompareExchange(ref _snapshot, fresh, current);
-                if (ReferenceEquals(seen, current))
-                {
-                    break;
-                }
-
-                current = seen;
-            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
+            await RefreshAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException or System.Text.Json.JsonException)
         {
             // Keep the last good view: a restarting agent must not unresolve live peers.
         }
     }
 
-    private async Task RefreshLoopAsync()
+    private async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        while (!_stop.IsCancellationRequested)
+        long request = Interlocked.Increment(ref _requests);
+        WorkloadSet set = await _agent.WatchWorkloadsAsync(null, -1, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        Install(set);
+        MarkCompleted(request);
+    }
+
+    private void MarkCompleted(long request)
+    {
+        long current = Interlocked.Read(ref _completedRequest);
+        while (current < request)
         {
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            long seen = Interlocked.CompareExchange(ref _completedRequest, request, current);
+            if (seen == current)
             {
                 return;
             }
 
-            await RefreshAsync().ConfigureAwait(false);
+            current = seen;
+        }
+    }
+
+    private void Install(WorkloadSet set)
+    {
+        lock (_installing)
+        {
+            Snapshot current = _snapshot;
+            bool newer = set.Epoch != current.Epoch || set.Version > current.Version;
+            if (!newer)
+            {
+                return;
+            }
+
+            _snapshot = new Snapshot(set.Epoch, set.Version, set.Workloads);
+        }
+
+        Changed?.Invoke(this, EventArgs.Empty);
+    }
+
+    private async Task WatchLoopAsync()
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                Snapshot current = _snapshot;
+                long request = Interlocked.Increment(ref _requests);
+                WorkloadSet set = await _agent.WatchWorkloadsAsync(current.Epoch, current.Version, TimeSpan.FromSeconds(25), _stop.Token).ConfigureAwait(false);
+                Install(set);
+                MarkCompleted(request);
+                delay = TimeSpan.FromMilliseconds(100);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or AgentApiException or System.Text.Json.JsonException)
+            {
+                // The agent is away: keep the last list and try again, backing off to 2 s.
+                try
+                {
+                    await Task.Delay(delay, _time, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
         }
     }
 
     // The miss gate is not disposed: a flow arriving during shutdown may still wait on it, and a
     // SemaphoreSlim whose wait handle was never asked for holds nothing to release.
-    /// <summary>Stops the background refresh.</summary>
+    /// <summary>Stops the watch.</summary>
     public void Dispose() => _stop.Cancel();
 
     private sealed class Snapshot
     {
-        public Snapshot(List<WorkloadRecord> workloads, long request)
+        public Snapshot(string? epoch, long version, List<WorkloadRecord> workloads)
         {
-            Request = request;
+            Epoch = epoch;
+            Version = version;
             foreach (var w in workloads)
             {
+                Ids.Add(w.Id);
                 if (!IPAddress.TryParse(w.MeshAddress, out var mesh) || !IPEndPoint.TryParse(w.TunnelEndpoint, out var tunnel)
                     || !SpiffeId.TryParse(w.SpiffeId, out var id))
                 {
@@ -187,8 +270,13 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             }
         }
 
-        /// <summary>The sequence number of the list request this snapshot answers.</summary>
-        public long Request { get; }
+        /// <summary>The agent epoch of the list (null before the first answer).</summary>
+        public string? Epoch { get; }
+
+        /// <summary>The agent's list version.</summary>
+        public long Version { get; }
+
+        public HashSet<string> Ids { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<IPAddress, MeshPeer> ByAddress { get; } = new();
 

@@ -22,7 +22,10 @@ namespace Beemesh.Sidecar.Mesh;
 public sealed class MeshSidecar : IAsyncDisposable
 {
     private readonly AgentClient _agent;
-    private readonly WorkloadRecord _record;
+    private readonly WorkloadRegistration _registration;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _reporting = new(1, 1);
+    private volatile WorkloadRecord _record;
     private readonly X509Source _source;
     private readonly AgentMeshDirectory _directory;
     private readonly AgentPolicySource _policies;
@@ -33,10 +36,12 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private System.Security.Cryptography.X509Certificates.X509Certificate2? _ownSvid;
 
-    private MeshSidecar(AgentClient agent, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
-        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns)
+    private MeshSidecar(AgentClient agent, WorkloadRegistration registration, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
+        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger)
     {
         _agent = agent;
+        _registration = registration;
+        _logger = logger;
         _record = record;
         _source = source;
         _directory = directory;
@@ -47,7 +52,21 @@ public sealed class MeshSidecar : IAsyncDisposable
         _dns = dns;
         _ownSvid = source.HasContext ? source.Current.DefaultSvid.Certificate : null;
         source.Updated += OnSvidUpdated;
+        directory.Changed += OnDirectoryChanged;
         _ = ReportLoopAsync();
+    }
+
+    /// <summary>
+    /// The agent's list changed: cut live flows from callers that left the mesh (their process is
+    /// gone), and when this workload is not in a list from a restarted agent, register again now.
+    /// </summary>
+    private void OnDirectoryChanged(object? sender, EventArgs e)
+    {
+        _tunnel.Connections.RevokeDeparted(id => _directory.ResolveIdentity(id) is not null);
+        if (!_directory.ContainsWorkload(_record.Id) && !_stop.IsCancellationRequested)
+        {
+            _ = ReportAsync(_stop.Token);
+        }
     }
 
     /// <summary>Counts a rotation when the Workload API hands over an SVID other than the one we had (bundle-only updates resend the same one).</summary>
@@ -97,16 +116,63 @@ public sealed class MeshSidecar : IAsyncDisposable
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(2), _stop.Token).ConfigureAwait(false);
-                await _agent.ReportConnectionsAsync(BuildReport(), _stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or AgentApiException)
+
+            await ReportAsync(_stop.Token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends the report; when the agent answers that it does not know this workload (it restarted
+    /// without it in its state), registers again with the same name, namespace, pid, ports and tunnel.
+    /// </summary>
+    private async Task ReportAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _reporting.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            await _agent.ReportConnectionsAsync(BuildReport(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            WorkloadRecord old = _record;
+            Log.Reregistering(_logger, old.Id, old.Name, old.Namespace);
+            try
             {
-                // The agent is restarting; the next report catches up.
+                WorkloadRecord record = await _agent.RegisterWorkloadAsync(_registration, cancellationToken).ConfigureAwait(false);
+                _record = record;
+                Log.Reregistered(_logger, record.Id, record.SpiffeId, record.MeshAddress);
             }
+            catch (Exception again) when (again is HttpRequestException or AgentApiException or System.Text.Json.JsonException)
+            {
+                Log.ReregisterFailed(_logger, again.Message);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is HttpRequestException or AgentApiException)
+        {
+            // The agent is restarting; the next report catches up.
+        }
+        finally
+        {
+            _reporting.Release();
         }
     }
 
@@ -144,16 +210,16 @@ public sealed class MeshSidecar : IAsyncDisposable
     {
         var agent = new AgentClient(agentDirectory);
         var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
-        var record = await agent.RegisterWorkloadAsync(
-            new WorkloadRegistration
-            {
-                Name = name,
-                Namespace = @namespace,
-                Pid = Environment.ProcessId,
-                Ports = [.. ports],
-                TunnelEndpoint = advertised.ToString(),
-            },
-            cancellationToken).ConfigureAwait(false);
+        var registration = new WorkloadRegistration
+        {
+            Name = name,
+            Namespace = @namespace,
+            Pid = Environment.ProcessId,
+            Ports = [.. ports],
+            TunnelEndpoint = advertised.ToString(),
+        };
+        var record = await agent.RegisterWorkloadAsync(registration, cancellationToken).ConfigureAwait(false);
+        ILogger logger = loggerFactory.CreateLogger("beemesh.mesh");
 
         // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
         var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
@@ -161,7 +227,8 @@ public sealed class MeshSidecar : IAsyncDisposable
             : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
         var source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
         var directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
-        var policies = new AgentPolicySource(agent);
+        await directory.LoadAsync(cancellationToken).ConfigureAwait(false);
+        var policies = new AgentPolicySource(agent, logger);
         await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
         var tunnel = await TunnelServer.StartAsync(
             new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
@@ -177,7 +244,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
         }
 
-        return new MeshSidecar(agent, record, source, directory, policies, tunnel, pool, outbound, dns);
+        return new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger);
     }
 
     /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>
@@ -200,6 +267,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _source.Updated -= OnSvidUpdated;
+        _directory.Changed -= OnDirectoryChanged;
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));

@@ -8,13 +8,18 @@ namespace Beemesh.EndToEnd.Tests.Support;
 /// </summary>
 public sealed class MeshAgentProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly string[] _extraArguments;
+    private Process _process;
 
-    private MeshAgentProcess(string directory, Process process)
+    private MeshAgentProcess(string directory, Process process, string[] extraArguments)
     {
         Directory = directory;
         _process = process;
+        _extraArguments = extraArguments;
     }
+
+    /// <summary>The agent's pid.</summary>
+    public int ProcessId => _process.Id;
 
     /// <summary>The agent's state directory (admin.sock, agent.sock).</summary>
     public string Directory { get; }
@@ -28,19 +33,75 @@ public sealed class MeshAgentProcess : IAsyncDisposable
         }
 
         string directory = System.IO.Directory.CreateTempSubdirectory("beemesh-agent-").FullName;
+        var agent = new MeshAgentProcess(directory, Launch(directory, extraArguments), extraArguments);
+        await agent.WaitUntilServingAsync();
+        return agent;
+    }
+
+    /// <summary>Kills the agent with SIGKILL (no clean-up of any kind) and waits for it to be gone.</summary>
+    public async Task KillHardAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Starts the agent again on the same state directory (after <see cref="KillHardAsync"/>); whether it serves again shows in the next CLI call.</summary>
+    public async Task RestartAsync()
+    {
+        _process.Dispose();
+        _process = Launch(Directory, _extraArguments);
+        await WaitUntilServingAsync();
+    }
+
+    /// <summary>Runs <c>beemesh ARGS --agent DIR</c>; returns its exit code and output.</summary>
+    public async Task<(int Code, string Output)> CliAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args.Concat(["--agent", Directory]))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        string text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, text);
+    }
+
+    private static Process Launch(string directory, string[] extraArguments)
+    {
         var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in new[] { "agent", "--state-dir", directory }.Concat(extraArguments))
         {
             psi.ArgumentList.Add(a);
         }
 
-        var agent = new MeshAgentProcess(directory, Process.Start(psi)!);
-        for (int i = 0; i < 100 && !File.Exists(Path.Combine(directory, "admin.sock")); i++)
-        {
-            await Task.Delay(100);
-        }
+        var process = Process.Start(psi)!;
+        // Drained so a chatty agent never blocks on a full pipe.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
 
-        return agent;
+    /// <summary>Waits (up to 10 s) until the admin socket accepts connections or the agent exits.</summary>
+    private async Task WaitUntilServingAsync()
+    {
+        string socket = Path.Combine(Directory, "admin.sock");
+        for (int i = 0; i < 100 && !_process.HasExited; i++)
+        {
+            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            try
+            {
+                await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+                return;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 
     /// <summary>The <c>beemesh run</c> arguments for workload <paramref name="name"/> serving <paramref name="ports"/>.</summary>
@@ -52,16 +113,7 @@ public sealed class MeshAgentProcess : IAsyncDisposable
     {
         string file = Path.Combine(Directory, $"policy-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(file, yaml);
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "policy", "apply", "-f", file, "--agent", Directory })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        string text = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, text);
+        return await CliAsync("policy", "apply", "-f", file);
     }
 
     /// <inheritdoc />

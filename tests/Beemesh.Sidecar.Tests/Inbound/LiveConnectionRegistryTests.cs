@@ -232,6 +232,35 @@ public sealed class LiveConnectionRegistryTests
     }
 
     [Fact]
+    public async Task RevokeDeparted_CutsOnlyTheFlowsOfCallersNoLongerInTheMesh()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var registry = new LiveConnectionRegistry(new InMemoryPolicySource(), mesh.Api.Source, timeProvider: time);
+        var audits = new List<AuditRecord>();
+        registry.Audited += (_, record) => audits.Add(record);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        const string OtherId = "spiffe://example.org/ns/default/sa/other";
+        int webAborts = 0, otherAborts = 0;
+        LiveConnection web = NewConnection(mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(10)), time, () => webAborts++);
+        LiveConnection other = NewConnection(mesh.Authority.IssueX509Svid(OtherId, key, TimeSpan.FromMinutes(10)), time, () => otherAborts++);
+        using IDisposable webRegistration = registry.Add(web);
+        using IDisposable otherRegistration = registry.Add(other);
+
+        Assert.Equal(0, registry.RevokeDeparted(_ => true));
+        Assert.Equal(1, registry.RevokeDeparted(id => id.ToString() != WebId));
+
+        Assert.True(web.IsRevoked);
+        Assert.Equal(1, webAborts);
+        Assert.False(other.IsRevoked);
+        Assert.Equal(0, otherAborts);
+        Assert.Equal(1, registry.Count);
+        AuditRecord audit = Assert.Single(audits);
+        Assert.Equal(LiveConnectionRegistry.TriggerDeparted, audit.Trigger);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerDeparted]);
+    }
+
+    [Fact]
     public async Task PolicyChange_KeepsAllowedAndRevokesDeniedOnce()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();
