@@ -170,6 +170,11 @@ public sealed class JoinServer : IDisposable
 
         string tokenId = request.TokenId;
         string name = request.NodeName;
+        if (tokenId.Length != JoinToken.IdLength || tokenId.AsSpan().IndexOfAnyExcept("abcdefghijklmnopqrstuvwxyz234567") >= 0)
+        {
+            return Refuse(JoinRefusal.BadRequest, "join refused: the token id is malformed");
+        }
+
         if (NodeNames.Check(name) is string nameError)
         {
             return Refuse(JoinRefusal.BadName, "join refused: " + nameError);
@@ -240,7 +245,7 @@ public sealed class JoinServer : IDisposable
 
     private static string TokenLine(JoinTokenCheck check, string tokenId) => check switch
     {
-        JoinTokenCheck.Unknown => $"join refused: token {Clip(tokenId)} is unknown to this trust domain",
+        JoinTokenCheck.Unknown => $"join refused: token {tokenId} is unknown to this trust domain",
         JoinTokenCheck.Expired => $"join refused: token {tokenId} has expired",
         JoinTokenCheck.AlreadyUsed => $"join refused: token {tokenId} was already used",
         _ => $"join refused: the secret does not match token {tokenId}",
@@ -289,8 +294,10 @@ public sealed class JoinServer : IDisposable
         return result;
     }
 
+    // A peer's text goes into one log line: bounded, and with no control characters to forge lines.
     private static string Clip(string? text) =>
-        text is null ? "(no reason)" : text.Length <= 200 ? text : text[..200] + "...";
+        text is null ? "(no reason)"
+        : new string([.. (text.Length <= 400 ? text : text[..400] + "...").Select(c => char.IsControl(c) ? ' ' : c)]);
 
     // This node's SVID for join connections, re-issued at half-life.
     private SslStreamCertificateContext CurrentContext()
