@@ -114,8 +114,40 @@ public static class SpiffeTls
             claimed.TrustDomain,
             source.TimeProvider.GetUtcNow(),
             out SpiffeId? id);
-        return result == SvidValidationResult.Valid && authorizePeer(id!);
+        if (result != SvidValidationResult.Valid || !authorizePeer(id!))
+        {
+            return false;
+        }
+
+        if (chain is { ChainPolicy.ExtraStore.Count: > 0 })
+        {
+            // Copies: the handshake's chain and its store go away after this callback.
+            X509Certificate2Collection sent = [];
+            foreach (X509Certificate2 other in chain.ChainPolicy.ExtraStore)
+            {
+                sent.Add(X509CertificateLoader.LoadCertificate(other.RawData));
+            }
+
+            PeerIntermediateTable.AddOrUpdate(leaf, sent);
+        }
+
+        return true;
     }
+
+    /// <summary>
+    /// The certificates other than the leaf that the peer sent in the handshake in which
+    /// <paramref name="peerCertificate"/> (the connection's remote certificate) was accepted, or null
+    /// when it sent none. Later checks of a live connection (continuous authorization) need them to
+    /// rebuild a path leaf → node CA → root against the bundle, which holds roots only.
+    /// </summary>
+    public static X509Certificate2Collection? GetPeerIntermediates(X509Certificate2 peerCertificate)
+    {
+        ArgumentNullException.ThrowIfNull(peerCertificate);
+        return PeerIntermediateTable.TryGetValue(peerCertificate, out X509Certificate2Collection? sent) ? sent : null;
+    }
+
+    // Keyed by the remote certificate object, so an entry lives exactly as long as the connection's certificate.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<X509Certificate2, X509Certificate2Collection> PeerIntermediateTable = [];
 
     /// <summary>The authenticated peer's SPIFFE ID after a successful handshake, or null.</summary>
     public static SpiffeId? GetPeerId(SslStream stream)
