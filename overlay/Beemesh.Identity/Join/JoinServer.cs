@@ -68,6 +68,22 @@ public sealed class JoinServer : IDisposable
     /// <summary>Bound on one connection, handshake included.</summary>
     public TimeSpan Timeout { get; init; } = DefaultTimeout;
 
+    /// <summary>
+    /// A server for the first node whose state directory is <paramref name="stateDirectory"/>: its token
+    /// store (<see cref="JoinTokenStore.RelativePath"/>) and node registry (<see cref="NodeRegistry.RelativePath"/>) live there.
+    /// </summary>
+    public static JoinServer Create(CertificateAuthority authority, string stateDirectory, string nodeName, ILogger? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(authority);
+        return new JoinServer(
+            authority,
+            new JoinTokenStore(stateDirectory, JoinToken.FingerprintOf(authority.Root), timeProvider),
+            new NodeRegistry(stateDirectory, timeProvider),
+            nodeName,
+            logger,
+            timeProvider);
+    }
+
     /// <summary>TLS options for a join connection: TLS 1.3, ALPN <c>beemesh-join/1</c>, this node's SVID, no client certificate.</summary>
     public SslServerAuthenticationOptions CreateServerOptions() => new()
     {
@@ -116,6 +132,12 @@ public sealed class JoinServer : IDisposable
             if (stream.LocalCertificate is not { } local)
             {
                 return Log(new JoinServerResult(false, null, null, "join connection has no server certificate"));
+            }
+
+            if (stream.NegotiatedApplicationProtocol != JoinProtocol.ApplicationProtocol)
+            {
+                await TrySendAsync(stream, JoinRefusal.BadRequest, $"join refused: the connection did not negotiate ALPN {JoinProtocol.ApplicationProtocolName}").ConfigureAwait(false);
+                return Log(new JoinServerResult(false, JoinRefusal.BadRequest, null, $"join connection without ALPN {JoinProtocol.ApplicationProtocolName}"));
             }
 
             byte[] serverCertificate = local.GetRawCertData();

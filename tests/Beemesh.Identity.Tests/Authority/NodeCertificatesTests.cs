@@ -175,6 +175,23 @@ public sealed class NodeCertificatesTests : IDisposable
     }
 
     [Fact]
+    public void StateWithBothARootKeyAndNodeCredentialsIsRefused()
+    {
+        string state = _dir.File("both");
+        using (CertificateAuthority.LoadOrCreate(state))
+        {
+        }
+
+        using (NodeCredentials credentials = NodeTestCredentials.Issue(_root, "worker-1"))
+        {
+            NodeCredentialStore.Save(state, credentials);
+        }
+
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => CertificateAuthority.LoadOrCreate(state));
+        Assert.Contains("both a root key", e.Message);
+    }
+
+    [Fact]
     public void TamperedCredentialsAreRefusedOnLoad()
     {
         using CertificateAuthority foreign = CertificateAuthority.LoadOrCreate(_dir.File("foreign"));

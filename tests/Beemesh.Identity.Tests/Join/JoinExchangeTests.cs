@@ -323,6 +323,23 @@ public sealed class JoinExchangeTests : IAsyncDisposable
             Assert.Contains("outside", served.Message);
         }
 
+        // TLS without the join ALPN: refused before anything is read.
+        using (var tcp = new TcpClient())
+        {
+            await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+            await using var tls = new SslStream(tcp.GetStream());
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "x",
+                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+            }).WaitAsync(Guard);
+            JoinMessage answer = await JoinProtocol.ReadAsync(tls, CancellationToken.None).WaitAsync(Guard);
+            Assert.Equal("error", answer.Type);
+            JoinServerResult served = await NextResultAsync();
+            Assert.Equal(JoinRefusal.BadRequest, served.Refusal);
+            Assert.Contains("ALPN", served.Message);
+        }
+
         using NodeCredentials joined = await JoinClient.JoinAsync(Endpoints, _tokens.Create(), "worker-1", timeProvider: _time).WaitAsync(Guard);
         Assert.True((await NextResultAsync()).Joined);
     }
