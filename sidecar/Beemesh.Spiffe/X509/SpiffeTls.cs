@@ -125,10 +125,16 @@ public static class SpiffeTls
             X509Certificate2Collection sent = [];
             foreach (X509Certificate2 other in chain.ChainPolicy.ExtraStore)
             {
-                sent.Add(X509CertificateLoader.LoadCertificate(other.RawData));
+                if (!other.Equals(leaf))
+                {
+                    sent.Add(X509CertificateLoader.LoadCertificate(other.RawData));
+                }
             }
 
-            PeerIntermediateTable.AddOrUpdate(leaf, sent);
+            if (sent.Count > 0)
+            {
+                PeerIntermediateTable.AddOrUpdate(leaf, sent);
+            }
         }
 
         return true;
