@@ -107,8 +107,9 @@ public sealed class JoinServer : IDisposable
             {
                 await tls.AuthenticateAsServerAsync(CreateServerOptions(), timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // Whatever a peer sends before or during the handshake costs this connection only.
                 return Log(new JoinServerResult(false, null, null, $"join connection failed in the TLS handshake: {e.Message}"));
             }
 
@@ -171,6 +172,13 @@ public sealed class JoinServer : IDisposable
             }
 
             return Log(new JoinServerResult(false, e is InvalidDataException ? JoinRefusal.BadRequest : null, nodeName, line));
+        }
+        catch (Exception e) when (e is InvalidOperationException or CryptographicException or UnauthorizedAccessException)
+        {
+            // A fault of this node (its token store, registry or CA), not the peer's: the peer learns
+            // only that, the log gets the reason.
+            await TrySendAsync(stream, JoinRefusal.ServerError, "join failed on the server; its log says why").ConfigureAwait(false);
+            return Log(new JoinServerResult(false, JoinRefusal.ServerError, nodeName, $"join of {Clip(nodeName)} failed on this node: {e.Message}"));
         }
     }
 

@@ -265,6 +265,25 @@ public sealed class JoinExchangeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task CorruptTokenStoreIsAServerErrorAndTheServerKeepsServing()
+    {
+        string store = Path.Combine(_dir.File("first"), "state", "tokens.json");
+        JoinToken token = _tokens.Create();
+        string saved = await File.ReadAllTextAsync(store);
+        await File.WriteAllTextAsync(store, "{broken");
+        JoinException e = await Assert.ThrowsAsync<JoinException>(() => JoinClient.JoinAsync(Endpoints, token, "worker-1", timeProvider: _time).WaitAsync(Guard));
+        Assert.Equal(JoinRefusal.ServerError, e.Refusal);
+        Assert.DoesNotContain(store, e.Message);
+        JoinServerResult served = await NextResultAsync();
+        Assert.Equal(JoinRefusal.ServerError, served.Refusal);
+        Assert.Contains("tokens.json", served.Message);
+
+        await File.WriteAllTextAsync(store, saved);
+        using NodeCredentials joined = await JoinClient.JoinAsync(Endpoints, token, "worker-1", timeProvider: _time).WaitAsync(Guard);
+        Assert.True((await NextResultAsync()).Joined);
+    }
+
+    [Fact]
     public async Task BadNodeNameIsRefusedByTheJoinerItself()
     {
         JoinException e = await Assert.ThrowsAsync<JoinException>(() => JoinClient.JoinAsync(Endpoints, _tokens.Create(), "Worker_1"));
