@@ -10,7 +10,9 @@ namespace Beemesh.Identity.Join;
 /// </summary>
 internal static partial class DurableFile
 {
-    private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY (Linux)
+    // O_RDONLY | O_CLOEXEC, the same values on every Linux architecture (O_DIRECTORY is not: it
+    // differs between x86-64 and arm64, and a read-only open of a directory needs no flag).
+    private const int ReadOnlyCloseOnExec = 0x80000;
 
     /// <summary>Replaces <paramref name="path"/> with <paramref name="contents"/>, created with <paramref name="mode"/>.</summary>
     public static void Write(string path, ReadOnlySpan<byte> contents, UnixFileMode mode)
@@ -35,7 +37,7 @@ internal static partial class DurableFile
     /// <summary>fsync(2) on a directory, so renames and creations in it are durable.</summary>
     public static void SyncDirectory(string directory)
     {
-        int fd = Open(directory, ReadOnlyDirectory);
+        int fd = Open(directory, ReadOnlyCloseOnExec);
         if (fd < 0)
         {
             throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
