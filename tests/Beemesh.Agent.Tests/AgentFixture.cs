@@ -22,7 +22,7 @@ internal sealed class AgentFixture : IAsyncDisposable
 
     public FakeTimeProvider? Time { get; private init; }
 
-    public static async Task<AgentFixture> StartAsync(string meshCidr = "10.200.0.0/16", bool fakeTime = false)
+    public static async Task<AgentFixture> StartAsync(string meshCidr = "10.200.0.0/16", bool fakeTime = false, Action<AgentOptions>? configure = null)
     {
         string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
         FakeTimeProvider? time = fakeTime ? new FakeTimeProvider(DateTimeOffset.UtcNow) : null;
@@ -32,6 +32,7 @@ internal sealed class AgentFixture : IAsyncDisposable
             options.TimeProvider = time;
         }
 
+        configure?.Invoke(options);
         AgentHost host = await AgentHost.StartAsync(options);
         return new AgentFixture(root, host) { Time = time };
     }
