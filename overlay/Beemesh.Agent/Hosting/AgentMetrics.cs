@@ -62,6 +62,7 @@ internal sealed class AgentMetrics
             Append(text, "beemesh_agent_workload_api_connections", "gauge", "Open Workload API connections.", api.OpenConnections);
             Append(text, "beemesh_agent_workload_api_refused_total_limit_total", "counter", "Workload API connections closed at accept: total limit reached.", api.RefusedTotalLimit);
             Append(text, "beemesh_agent_workload_api_refused_process_limit_total", "counter", "Workload API connections closed at accept: the caller's per-process limit reached.", api.RefusedPerProcessLimit);
+            Append(text, "beemesh_agent_workload_api_refused_identity_limit_total", "counter", "Workload API connections closed at accept: the caller's identity (or the pool of callers without one) full.", api.RefusedIdentityLimit);
             Append(text, "beemesh_agent_workload_api_refused_unidentified_total", "counter", "Workload API connections closed at accept: caller process gone or unreadable.", api.RefusedUnidentified);
         }
 

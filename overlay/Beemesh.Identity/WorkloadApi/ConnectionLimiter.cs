@@ -14,10 +14,12 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<int, int> _perProcess = [];
+    private readonly Dictionary<string, int> _perGroup = new(StringComparer.Ordinal);
     private int _open;
     private long _refusedTotal;
     private long _refusedPerProcess;
     private long _refusedUnidentified;
+    private long _refusedGroup;
 
     /// <summary>Connections currently holding a slot.</summary>
     public int Open => Volatile.Read(ref _open);
@@ -31,8 +33,18 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
     /// <summary>Refusals because the calling process could not be identified.</summary>
     public long RefusedUnidentified => Interlocked.Read(ref _refusedUnidentified);
 
+    /// <summary>Refusals because the caller's group (see <see cref="TryEnter(CallerProcess?, string?, int, out string?)"/>) was full.</summary>
+    public long RefusedGroup => Interlocked.Read(ref _refusedGroup);
+
     /// <summary>Takes a slot for <paramref name="caller"/>; null (with the reason) when a limit is reached. Dispose the slot when the connection ends.</summary>
-    public IDisposable? TryEnter(CallerProcess? caller, out string? refusal)
+    public IDisposable? TryEnter(CallerProcess? caller, out string? refusal) => TryEnter(caller, null, 0, out refusal);
+
+    /// <summary>
+    /// Takes a slot for <paramref name="caller"/>, which also counts against <paramref name="group"/>
+    /// (at most <paramref name="groupLimit"/> open connections per group, e.g. per identity, so one
+    /// workload's many processes cannot use up the total); null (with the reason) when a limit is reached.
+    /// </summary>
+    public IDisposable? TryEnter(CallerProcess? caller, string? group, int groupLimit, out string? refusal)
     {
         if (caller is null)
         {
@@ -59,19 +71,44 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
                 return null;
             }
 
+            if (group is not null)
+            {
+                int inGroup = _perGroup.GetValueOrDefault(group);
+                if (inGroup >= groupLimit)
+                {
+                    Interlocked.Increment(ref _refusedGroup);
+                    refusal = $"{group} already has {groupLimit} connections open (the limit for it)";
+                    return null;
+                }
+
+                _perGroup[group] = inGroup + 1;
+            }
+
             _perProcess[pid] = mine + 1;
             _open++;
         }
 
         refusal = null;
-        return new Slot(this, pid);
+        return new Slot(this, pid, group);
     }
 
-    private void Leave(int pid)
+    private void Leave(int pid, string? group)
     {
         lock (_gate)
         {
             _open--;
+            if (group is not null)
+            {
+                if (_perGroup.TryGetValue(group, out int inGroup) && inGroup > 1)
+                {
+                    _perGroup[group] = inGroup - 1;
+                }
+                else
+                {
+                    _perGroup.Remove(group);
+                }
+            }
+
             if (_perProcess.TryGetValue(pid, out int count) && count > 1)
             {
                 _perProcess[pid] = count - 1;
@@ -83,7 +120,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
         }
     }
 
-    private sealed class Slot(ConnectionLimiter owner, int pid) : IDisposable
+    private sealed class Slot(ConnectionLimiter owner, int pid, string? group) : IDisposable
     {
         private int _disposed;
 
@@ -91,7 +128,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.Leave(pid);
+                owner.Leave(pid, group);
             }
         }
     }

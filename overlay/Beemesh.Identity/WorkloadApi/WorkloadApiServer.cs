@@ -1,5 +1,6 @@
 using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
+using Beemesh.Spiffe;
 using Beemesh.Spiffe.Processes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
@@ -17,7 +18,8 @@ namespace Beemesh.Identity.WorkloadApi;
 /// <see cref="CallerProcess"/>); every call, and every message of a stream, first checks that this
 /// same process still runs, so a connection outliving its process never gets the identity of a
 /// process that later receives the same pid. Connections are limited in total and per calling
-/// process (<see cref="WorkloadApiServerOptions"/>); refused ones are closed at accept and counted.
+/// process, per identity and for callers without one (<see cref="WorkloadApiServerOptions"/>);
+/// refused ones are closed at accept and counted.
 /// The socket file is made connectable by every user (0666): rootless workloads run under
 /// other uids, and attestation, not file permissions, decides who gets an identity.
 /// </summary>
@@ -46,6 +48,9 @@ public sealed class WorkloadApiServer : IAsyncDisposable
 
     /// <summary>Connections closed at accept because their process had reached its limit.</summary>
     public long RefusedPerProcessLimit => _limiter.RefusedPerProcess;
+
+    /// <summary>Connections closed at accept because the caller's identity (or the pool of callers without one) was full.</summary>
+    public long RefusedIdentityLimit => _limiter.RefusedGroup;
 
     /// <summary>Connections closed at accept because the caller's process could not be identified (gone already).</summary>
     public long RefusedUnidentified => _limiter.RefusedUnidentified;
@@ -103,7 +108,12 @@ public sealed class WorkloadApiServer : IAsyncDisposable
                         : null;
                     using (caller)
                     {
-                        if (limiter.TryEnter(caller, out string? refusal) is not { } slot)
+                        // Grouped by the identity the caller has now; callers without one share a small pool.
+                        SpiffeId? id = caller is null ? null : attestor.Attest(new PeerCredentials(caller.ProcessId, caller.UserId, caller.GroupId));
+                        IDisposable? slot = id is null
+                            ? limiter.TryEnter(caller, "callers without an identity", options.MaxUnattestedConnections, out string? refusal)
+                            : limiter.TryEnter(caller, id.ToString(), options.MaxConnectionsPerIdentity, out refusal);
+                        if (slot is null)
                         {
                             logger.LogWarning("Workload API connection refused: {Reason}", refusal);
                             return; // Kestrel closes the connection.

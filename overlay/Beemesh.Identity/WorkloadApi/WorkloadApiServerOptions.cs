@@ -22,6 +22,18 @@ public sealed class WorkloadApiServerOptions
     /// <summary>Open connections per calling process (pid); further ones from it are closed at accept. Default: 32.</summary>
     public int MaxConnectionsPerProcess { get; set; } = 32;
 
+    /// <summary>
+    /// Open connections per SPIFFE ID (the identity the caller attests to when it connects), so a
+    /// workload forking many processes cannot use up <see cref="MaxConnections"/>. Default: 128.
+    /// </summary>
+    public int MaxConnectionsPerIdentity { get; set; } = 128;
+
+    /// <summary>
+    /// Open connections from callers with no identity when they connect (they can only be told
+    /// PermissionDenied until registered), all together. Default: 64.
+    /// </summary>
+    public int MaxUnattestedConnections { get; set; } = 64;
+
     /// <summary>Concurrent HTTP/2 streams (calls) per connection; the peer is told in SETTINGS and excess streams are reset. Default: 16.</summary>
     public int MaxStreamsPerConnection { get; set; } = 16;
 
