@@ -315,24 +315,29 @@ internal sealed class AdminApi
     private async Task ApplyPoliciesAsync(HttpContext context)
     {
         string yaml = await ReadTextAsync(context).ConfigureAwait(false);
-        PolicyApplyResult? result;
-        IReadOnlyList<PolicyError> errors;
-        // One apply at a time, so the limits checked below still hold when the apply lands.
+        PolicyApplyResult? result = null;
+        IReadOnlyList<PolicyError> errors = [];
+        string? limit;
+        // One apply at a time, so the limits checked here still hold when the apply lands.
         await _applyGate.WaitAsync(context.RequestAborted).ConfigureAwait(false);
         try
         {
-            if (PolicyLimitProblem(yaml) is { } limit)
+            limit = PolicyLimitProblem(yaml);
+            if (limit is null)
             {
-                _metrics.CountPolicyLimit();
-                await ErrorAsync(context, 413, limit).ConfigureAwait(false);
-                return;
+                _policies.Apply(yaml, out result, out errors);
             }
-
-            _policies.Apply(yaml, out result, out errors);
         }
         finally
         {
             _applyGate.Release();
+        }
+
+        if (limit is not null)
+        {
+            _metrics.CountPolicyLimit();
+            await ErrorAsync(context, 413, limit).ConfigureAwait(false);
+            return;
         }
 
         if (result is null)

@@ -17,7 +17,6 @@ public sealed class CallerProcess : IDisposable
     private readonly PidFd? _pidFd;
     private readonly string _procRoot;
 
-    /// <summary>Binds to process <paramref name="processId"/> as it is now (for tests and callers that learned a pid some other way).</summary>
     private CallerProcess(int processId, uint userId, uint groupId, ulong startTime, PidFd? pidFd, string procRoot)
     {
         ProcessId = processId;
@@ -83,7 +82,10 @@ public sealed class CallerProcess : IDisposable
         return Bind(pid, uid, gid, PidFd.FromSocket(socket), procRoot);
     }
 
-    /// <summary>Binds to process <paramref name="processId"/> as it runs now; null when it does not exist.</summary>
+    /// <summary>
+    /// Binds to process <paramref name="processId"/> as it runs now (for a pid learned some other
+    /// way; uid and gid are left 0); null when it does not exist.
+    /// </summary>
     public static CallerProcess? Open(int processId, string procRoot = "/proc") => Bind(processId, 0, 0, null, procRoot);
 
     /// <inheritdoc />
