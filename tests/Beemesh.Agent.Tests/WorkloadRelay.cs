@@ -37,7 +37,7 @@ internal sealed class WorkloadRelay : IDisposable
             if pid == 0:
                 u = socket.socket(socket.AF_UNIX)
                 u.connect(target)
-                time.sleep(0.5)  # the agent accepts while this process still runs
+                time.sleep(2)  # the agent normally accepts while this process still runs
                 socket.send_fds(b, [b"x"], [u.fileno()])
                 os._exit(0)
             _, fds, _, _ = socket.recv_fds(a, 1, 1)

@@ -47,7 +47,10 @@ public sealed class PidReuseTests
         using var attacker = new WorkloadApiClient(relay.SocketPath);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         var refused = await Assert.ThrowsAsync<RpcException>(() => attacker.FetchX509ContextAsync(cancel.Token));
-        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        // PermissionDenied: the call found the connection's process gone. Unavailable: on a loaded
+        // machine the agent accepted the connection only after its process had exited, and closed it
+        // at once. Either way no SVID.
+        Assert.True(refused.StatusCode is StatusCode.PermissionDenied or StatusCode.Unavailable, refused.ToString());
         victim.Kill();
     }
 
