@@ -86,9 +86,19 @@ internal sealed class PolicyDocumentReader(List<PolicyError> errors)
                     case "name":
                         name = ReadString(value, path, required: true);
                         nameMark = value.Start;
+                        if (name is not null && KubernetesNames.CheckSubdomain("policy name", name) is { } badName)
+                        {
+                            Error(value, path, badName);
+                        }
+
                         break;
                     case "namespace":
                         policyNamespace = ReadString(value, path, required: true) ?? policyNamespace;
+                        if (KubernetesNames.CheckLabel("namespace", policyNamespace) is { } badNamespace)
+                        {
+                            Error(value, path, badNamespace);
+                        }
+
                         break;
                     case "labels":
                     case "annotations":

@@ -156,7 +156,61 @@ public sealed class CliCommandTests
         Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
     }
 
-    private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create() };
+    [Theory]
+    [InlineData("a/b", "shop")]
+    [InlineData("Deny-All", "shop")]
+    [InlineData("deny", "Shop")]
+    [InlineData("deny", "sh.op")]
+    public async Task OddPolicyNamesInAFileAreRefusedBeforeAnyCall(string name, string ns)
+    {
+        string root = Directory.CreateTempSubdirectory("bm-cli-").FullName;
+        string file = Path.Combine(root, "odd.yaml");
+        await File.WriteAllTextAsync(file, $$"""
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: "{{name}}", namespace: "{{ns}}"}
+            spec: {action: DENY, rules: [{}]}
+            """);
+        // No agent runs in this directory: exit 2 shows the file was refused before any call.
+        var result = await RunAsync("policy", "apply", "-f", file, "--agent", Path.Combine(root, "no-agent"));
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(2, result.Exit);
+        Assert.Contains($"{file}: line 3, column", result.Err, StringComparison.Ordinal);
+        Assert.Contains("DNS-1123", result.Err, StringComparison.Ordinal);
+        Assert.Empty(result.Out);
+    }
+
+    [Theory]
+    [InlineData("a/b", "default", "policy name")]
+    [InlineData("ok", "Bad_NS", "--namespace")]
+    public async Task PolicyDeleteRefusesOddNamesBeforeAnyCall(string name, string ns, string field)
+    {
+        var result = await RunAsync("policy", "delete", name, "-n", ns, "--agent", "/nonexistent/agent");
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith($"beemesh policy delete: {field} ", result.Err, StringComparison.Ordinal);
+        Assert.Contains("[a-z0-9]([-a-z0-9]*[a-z0-9])?", result.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("web/x", "default")]
+    [InlineData("web", "UPPER")]
+    [InlineData("-web", "default")]
+    public async Task SidecarRefusesOddWorkloadNamesBeforeAnyCall(string name, string ns)
+    {
+        var result = await RunAsync("sidecar", "--name", name, "--namespace", ns, "--inbound", "15008", "--agent", "/nonexistent/agent");
+        Assert.Equal(2, result.Exit);
+    }
+
+    [Theory]
+    [InlineData("web", "default", true)]
+    [InlineData("a-b-1", "x9", true)]
+    [InlineData("web.x", "default", false)]
+    [InlineData("web", "a.b", false)]
+    [InlineData("", "default", false)]
+    public void WorkloadNameRules(string name, string ns, bool valid) =>
+        Assert.Equal(valid, CliSupport.CheckWorkloadNames(name, ns) is null);
+
+    private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create(), SidecarCommand.Create() };
 
     private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
     {

@@ -9,6 +9,10 @@ using Beemesh.Agent.Workloads;
 using Beemesh.Authorization;
 using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
+using Beemesh.Identity.WorkloadApi;
+using Beemesh.Spiffe.Processes;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Beemesh.Agent.Hosting;
@@ -16,12 +20,12 @@ namespace Beemesh.Agent.Hosting;
 /// <summary>
 /// The admin API's request handling: a small hand-written router rather than minimal-API binding,
 /// which keeps it free of reflection and lets every malformed request end in the same one-line
-/// JSON error (400) while the agent keeps serving.
+/// JSON error (400) while the agent keeps serving. Only the node's owner may call it: the socket is
+/// owner-only, and a caller that is a registered workload or descends from one is refused (403)
+/// whatever its uid. A workload may be registered only by its own process or an ancestor of it.
 /// </summary>
 internal sealed class AdminApi
 {
-    private const int MaxBodyBytes = 1 << 20;
-
     private readonly WorkloadRegistry _workloads;
     private readonly PolicyStore _policies;
     private readonly RegisteredWorkloads _attestor;
@@ -31,6 +35,7 @@ internal sealed class AdminApi
     private readonly string _workloadSocket;
     private readonly string _adminSocket;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _applyGate = new(1, 1);
 
     public AdminApi(WorkloadRegistry workloads, PolicyStore policies, RegisteredWorkloads attestor, CertificateAuthority authority, AgentOptions options, AgentMetrics metrics, string workloadSocket, string adminSocket)
     {
@@ -52,7 +57,27 @@ internal sealed class AdminApi
         _metrics.CountRequest();
         try
         {
-            await RouteAsync(context).ConfigureAwait(false);
+            CallerProcess? caller = context.Features.Get<AdminCallerFeature>()?.Caller;
+            if (caller is null || !caller.IsAlive)
+            {
+                await ForbiddenAsync(context, "the calling process could not be identified").ConfigureAwait(false);
+                return;
+            }
+
+            if (_attestor.WorkloadOf(caller.ProcessId, caller.StartTime) is { } workload)
+            {
+                await ForbiddenAsync(context, workload.ProcessId == caller.ProcessId
+                    ? $"the admin API refuses workloads: process {caller.ProcessId} is the registered workload {workload.Id}; only the node's owner may call it"
+                    : $"the admin API refuses workloads: process {caller.ProcessId} descends from the registered workload {workload.Id} (process {workload.ProcessId}); only the node's owner may call it").ConfigureAwait(false);
+                return;
+            }
+
+            await RouteAsync(context, caller).ConfigureAwait(false);
+        }
+        catch (TooLargeException e)
+        {
+            _metrics.CountTooLarge();
+            await ErrorAsync(context, 413, e.Message).ConfigureAwait(false);
         }
         catch (BadRequestException e)
         {
@@ -73,7 +98,46 @@ internal sealed class AdminApi
         }
     }
 
-    private async Task RouteAsync(HttpContext context)
+    /// <summary>
+    /// Connection middleware: binds the calling process (see <see cref="CallerProcess"/>) and takes a
+    /// slot from <paramref name="limiter"/>; past a limit the caller gets 429 with the reason and the
+    /// connection is closed before any request is read.
+    /// </summary>
+    public static Func<ConnectionDelegate, ConnectionDelegate> AcceptMiddleware(ConnectionLimiter limiter, string procRoot) => next => async connection =>
+    {
+        CallerProcess? caller = connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
+            ? CallerProcess.FromSocket(socket, procRoot)
+            : null;
+        using (caller)
+        {
+            if (limiter.TryEnter(caller, out string? refusal) is not { } slot)
+            {
+                byte[] body = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = "connection refused: " + refusal }, AgentJsonContext.Default.ErrorResponse);
+                string head = $"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: {body.Length + 1}\r\nConnection: close\r\n\r\n";
+                try
+                {
+                    await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
+                    await connection.Transport.Output.WriteAsync(body).ConfigureAwait(false);
+                    await connection.Transport.Output.WriteAsync("\n"u8.ToArray()).ConfigureAwait(false);
+                    await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+                }
+                catch (IOException)
+                {
+                    // The caller left already.
+                }
+
+                return;
+            }
+
+            using (slot)
+            {
+                connection.Features.Set(new AdminCallerFeature(caller!));
+                await next(connection).ConfigureAwait(false);
+            }
+        }
+    };
+
+    private async Task RouteAsync(HttpContext context, CallerProcess caller)
     {
         HttpRequest request = context.Request;
         string method = request.Method;
@@ -83,7 +147,7 @@ internal sealed class AdminApi
         switch (path)
         {
             case ["v1", "workloads"] when method == "POST":
-                await RegisterAsync(context).ConfigureAwait(false);
+                await RegisterAsync(context, caller).ConfigureAwait(false);
                 return;
             case ["v1", "workloads"] when method == "GET":
                 await WriteAsync(context, 200, _workloads.List(), AgentJsonContext.Default.ListWorkloadRecord).ConfigureAwait(false);
@@ -173,18 +237,70 @@ internal sealed class AdminApi
         await WriteAsync(context, 200, set, type).ConfigureAwait(false);
     }
 
-    private async Task RegisterAsync(HttpContext context)
+    private async Task RegisterAsync(HttpContext context, CallerProcess caller)
     {
         WorkloadRegistration request = await ReadJsonAsync(context, AgentJsonContext.Default.WorkloadRegistration).ConfigureAwait(false);
+        if (KubernetesNames.CheckLabel("name", request.Name) is { } badName)
+        {
+            throw new BadRequestException(badName);
+        }
+
+        if (request.Namespace is not null && KubernetesNames.CheckLabel("namespace", request.Namespace) is { } badNamespace)
+        {
+            throw new BadRequestException(badNamespace);
+        }
+
         if (WorkloadRegistry.Validate(request) is { } problem)
         {
             throw new BadRequestException(problem);
         }
 
         string ns = request.Namespace ?? "default";
-        if (!_attestor.Register(request.Pid, _workloads.IdentityOf(request.Name!, ns)))
+        int pid = request.Pid;
+        if (pid == 1)
         {
-            throw new BadRequestException($"process {request.Pid} does not exist");
+            await ForbiddenAsync(context, "pid 1 cannot be registered: every process on the node descends from it").ConfigureAwait(false);
+            return;
+        }
+
+        if (pid == Environment.ProcessId)
+        {
+            await ForbiddenAsync(context, $"pid {pid} is the agent itself and cannot be registered").ConfigureAwait(false);
+            return;
+        }
+
+        if (ProcessStat.Read(pid, _options.ProcRoot) is null)
+        {
+            throw new BadRequestException($"process {pid} does not exist");
+        }
+
+        if (!ProcessTree.IsSelfOrDescendant(pid, caller.ProcessId, _options.ProcRoot))
+        {
+            await ForbiddenAsync(context, $"process {pid} is neither the caller (process {caller.ProcessId}) nor one of its descendants; a workload is registered by the process that started it").ConfigureAwait(false);
+            return;
+        }
+
+        Beemesh.Spiffe.SpiffeId identity = _workloads.IdentityOf(request.Name!, ns);
+        if (_attestor.RegisteredAs(pid) is { } existing)
+        {
+            WorkloadRecord? same = _workloads.List().FirstOrDefault(r => r.Pid == pid && r.SpiffeId == existing.ToString());
+            if (existing == identity && same is not null)
+            {
+                // The same process asked for the same name again (a retry): answer with what it has.
+                await WriteAsync(context, 200, same, AgentJsonContext.Default.WorkloadRecord).ConfigureAwait(false);
+                return;
+            }
+
+            if (existing != identity)
+            {
+                await ErrorAsync(context, 409, $"process {pid} is already registered as {existing}; unregister it first").ConfigureAwait(false);
+                return;
+            }
+        }
+
+        if (!_attestor.Register(pid, identity, caller.ProcessId, caller.StartTime))
+        {
+            throw new BadRequestException($"process {pid} does not exist");
         }
 
         WorkloadRecord? record;
@@ -205,9 +321,9 @@ internal sealed class AdminApi
 
         if (record is null)
         {
-            if (!_workloads.IsPidRegistered(request.Pid))
+            if (!_workloads.IsPidRegistered(pid))
             {
-                _attestor.Unregister(request.Pid);
+                _attestor.Unregister(pid);
             }
 
             await ErrorAsync(context, 409, $"mesh range {_options.MeshCidr} has no free address").ConfigureAwait(false);
@@ -238,7 +354,32 @@ internal sealed class AdminApi
     private async Task ApplyPoliciesAsync(HttpContext context)
     {
         string yaml = await ReadTextAsync(context).ConfigureAwait(false);
-        if (!_policies.Apply(yaml, out PolicyApplyResult? result, out IReadOnlyList<PolicyError> errors))
+        PolicyApplyResult? result = null;
+        IReadOnlyList<PolicyError> errors = [];
+        string? limit;
+        // One apply at a time, so the limits checked here still hold when the apply lands.
+        await _applyGate.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+        try
+        {
+            limit = PolicyLimitProblem(yaml);
+            if (limit is null)
+            {
+                _policies.Apply(yaml, out result, out errors);
+            }
+        }
+        finally
+        {
+            _applyGate.Release();
+        }
+
+        if (limit is not null)
+        {
+            _metrics.CountPolicyLimit();
+            await ErrorAsync(context, 413, limit).ConfigureAwait(false);
+            return;
+        }
+
+        if (result is null)
         {
             var details = new List<string>(errors.Count);
             foreach (PolicyError error in errors)
@@ -250,6 +391,38 @@ internal sealed class AdminApi
         }
 
         await WriteAsync(context, 200, result!, AgentJsonContext.Default.PolicyApplyResult).ConfigureAwait(false);
+    }
+
+    // Null when storing the policies of yaml keeps within MaxPolicies and MaxPolicyBytes. A file
+    // that does not load is left to PolicyStore.Apply, which reports its errors.
+    private string? PolicyLimitProblem(string yaml)
+    {
+        if (!PolicyLoader.Load(yaml, out IReadOnlyList<AuthorizationPolicy> incoming, out _))
+        {
+            return null;
+        }
+
+        var incomingKeys = new HashSet<(string, string)>(incoming.Select(p => (p.Namespace, p.Name)));
+        PolicySet current = _policies.Snapshot();
+        int count = incomingKeys.Count;
+        long bytes = Encoding.UTF8.GetByteCount(yaml);
+        foreach (PolicyDocument document in current.Policies)
+        {
+            if (!incomingKeys.Contains((document.Namespace, document.Name)))
+            {
+                count++;
+                bytes += Encoding.UTF8.GetByteCount(document.Yaml ?? string.Empty);
+            }
+        }
+
+        if (count > _options.MaxPolicies)
+        {
+            return $"policy limit reached: storing this file would make {count} policies (at most {_options.MaxPolicies}); nothing was applied";
+        }
+
+        return bytes > _options.MaxPolicyBytes
+            ? $"policy limit reached: storing this file would make {bytes} bytes of policy text (at most {_options.MaxPolicyBytes}); nothing was applied"
+            : null;
     }
 
     private async Task ReportAsync(HttpContext context)
@@ -320,18 +493,19 @@ internal sealed class AdminApi
         return status;
     }
 
-    private static async Task<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> type)
+    private async Task<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> type)
         where T : class
     {
         string body = await ReadTextAsync(context).ConfigureAwait(false);
         return JsonSerializer.Deserialize(body, type) ?? throw new BadRequestException("the body must be a JSON object");
     }
 
-    private static async Task<string> ReadTextAsync(HttpContext context)
+    private async Task<string> ReadTextAsync(HttpContext context)
     {
-        if (context.Request.ContentLength > MaxBodyBytes)
+        int maxBodyBytes = _options.AdminMaxBodyBytes;
+        if (context.Request.ContentLength > maxBodyBytes)
         {
-            throw new BadRequestException($"the body exceeds {MaxBodyBytes} bytes");
+            throw new TooLargeException($"the body ({context.Request.ContentLength} bytes) exceeds the limit of {maxBodyBytes} bytes");
         }
 
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
@@ -341,9 +515,9 @@ internal sealed class AdminApi
         while ((read = await reader.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
         {
             text.Append(buffer, 0, read);
-            if (text.Length > MaxBodyBytes)
+            if (text.Length > maxBodyBytes)
             {
-                throw new BadRequestException($"the body exceeds {MaxBodyBytes} bytes");
+                throw new TooLargeException($"the body exceeds the limit of {maxBodyBytes} bytes");
             }
         }
 
@@ -378,6 +552,12 @@ internal sealed class AdminApi
         return ErrorAsync(context, 400, message, details);
     }
 
+    private Task ForbiddenAsync(HttpContext context, string message)
+    {
+        _metrics.CountForbidden();
+        return ErrorAsync(context, 403, message);
+    }
+
     private static Task ErrorAsync(HttpContext context, int status, string message, List<string>? details = null) =>
         WriteAsync(context, status, new ErrorResponse { Error = message, Details = details }, AgentJsonContext.Default.ErrorResponse);
 
@@ -401,9 +581,18 @@ internal sealed class AdminApi
         return newline < 0 ? text : text[..newline].TrimEnd('\r');
     }
 
+    /// <summary>A request the agent refuses with 413.</summary>
+    private sealed class TooLargeException(string message) : Exception(message);
+
     /// <summary>A request the agent refuses with 400.</summary>
     private sealed class BadRequestException(string message, List<string>? details = null) : Exception(message)
     {
         public List<string>? Details { get; } = details;
     }
+}
+
+/// <summary>Connection feature holding the admin caller's process, bound at accept.</summary>
+internal sealed class AdminCallerFeature(CallerProcess caller)
+{
+    public CallerProcess Caller { get; } = caller;
 }

@@ -15,7 +15,8 @@ namespace Beemesh.Agent.Hosting;
 /// <summary>
 /// A running node agent: the trust domain's CA, the SPIFFE Workload API on
 /// <c>STATE/agent.sock</c> (callers attested against the registered workloads) and the admin API
-/// (HTTP/1.1 JSON) on <c>STATE/admin.sock</c>, which only the owner may connect to.
+/// (HTTP/1.1 JSON) on <c>STATE/admin.sock</c>, which only the owner may connect to and which refuses
+/// every caller that is a registered workload or descends from one.
 /// </summary>
 public sealed class AgentHost : IAsyncDisposable
 {
@@ -129,15 +130,22 @@ public sealed class AgentHost : IAsyncDisposable
         try
         {
             workloadApi = await WorkloadApiServer.StartAsync(
-                new WorkloadApiServerOptions { SocketPath = Path.Combine(stateDirectory, WorkloadApiSocketName), X509SvidTtl = options.X509SvidTtl },
+                new WorkloadApiServerOptions
+                {
+                    SocketPath = Path.Combine(stateDirectory, WorkloadApiSocketName),
+                    X509SvidTtl = options.X509SvidTtl,
+                    MaxConnections = options.WorkloadApiMaxConnections,
+                    MaxConnectionsPerProcess = options.WorkloadApiMaxConnectionsPerProcess,
+                },
                 authority,
                 attestor,
                 loggerFactory: loggerFactory,
                 cancellationToken: cancellationToken).ConfigureAwait(false);
 
             string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
+            metrics.WorkloadApi = workloadApi;
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
-            WebApplication admin = await StartAdminAsync(adminSocket, api, loggerFactory, cancellationToken).ConfigureAwait(false);
+            WebApplication admin = await StartAdminAsync(adminSocket, api, options, metrics, loggerFactory, cancellationToken).ConfigureAwait(false);
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
             return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper);
         }
@@ -172,13 +180,15 @@ public sealed class AgentHost : IAsyncDisposable
         }
     }
 
-    private static async Task<WebApplication> StartAdminAsync(string socketPath, AdminApi api, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
+    private static async Task<WebApplication> StartAdminAsync(string socketPath, AdminApi api, AgentOptions options, AgentMetrics metrics, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
         if (File.Exists(socketPath))
         {
             File.Delete(socketPath);
         }
 
+        var limiter = new ConnectionLimiter(options.AdminMaxConnections, options.AdminMaxConnectionsPerProcess);
+        metrics.AdminConnections = limiter;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null)
@@ -188,8 +198,14 @@ public sealed class AgentHost : IAsyncDisposable
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.MaxRequestBodySize = 1 << 20;
-            kestrel.ListenUnixSocket(socketPath, listen => listen.Protocols = HttpProtocols.Http1);
+            // Bodies are bounded by AdminApi itself, which answers 413 with a clear message.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
+            kestrel.ListenUnixSocket(socketPath, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listen.Use(AdminApi.AcceptMiddleware(limiter, options.ProcRoot));
+            });
         });
         WebApplication app = builder.Build();
         app.Run(api.HandleAsync);

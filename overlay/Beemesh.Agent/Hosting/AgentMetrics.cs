@@ -8,6 +8,9 @@ internal sealed class AgentMetrics
 {
     private long _adminRequests;
     private long _badRequests;
+    private long _forbidden;
+    private long _tooLarge;
+    private long _policyLimit;
 
     /// <summary>The sidecars' mesh counters, summed across workloads.</summary>
     public MeshTotals Mesh { get; } = new();
@@ -20,6 +23,21 @@ internal sealed class AgentMetrics
 
     public void CountBadRequest() => Interlocked.Increment(ref _badRequests);
 
+    /// <summary>Admin requests refused with 403 (a workload calling, or registering a process it does not own).</summary>
+    public void CountForbidden() => Interlocked.Increment(ref _forbidden);
+
+    /// <summary>Admin requests refused with 413 for their body size.</summary>
+    public void CountTooLarge() => Interlocked.Increment(ref _tooLarge);
+
+    /// <summary>Policy applies refused for the policy count or total size limit.</summary>
+    public void CountPolicyLimit() => Interlocked.Increment(ref _policyLimit);
+
+    /// <summary>The admin API's connection limiter, once it runs.</summary>
+    public Beemesh.Identity.WorkloadApi.ConnectionLimiter? AdminConnections { get; set; }
+
+    /// <summary>The Workload API server, once it runs.</summary>
+    public Beemesh.Identity.WorkloadApi.WorkloadApiServer? WorkloadApi { get; set; }
+
     public string Render(int workloads, int policies, long policyVersion, int connections)
     {
         var text = new StringBuilder();
@@ -29,6 +47,25 @@ internal sealed class AgentMetrics
         Append(text, "beemesh_agent_live_connections", "gauge", "Live connections the sidecars last reported.", connections);
         Append(text, "beemesh_agent_admin_requests_total", "counter", "Admin API requests served.", AdminRequests);
         Append(text, "beemesh_agent_admin_bad_requests_total", "counter", "Admin API requests refused as malformed or invalid.", BadRequests);
+        Append(text, "beemesh_agent_admin_forbidden_total", "counter", "Admin API requests refused with 403 (workload callers, registrations of processes the caller does not own).", Interlocked.Read(ref _forbidden));
+        Append(text, "beemesh_agent_admin_too_large_total", "counter", "Admin API requests refused with 413 for their body size.", Interlocked.Read(ref _tooLarge));
+        Append(text, "beemesh_agent_policy_limit_refusals_total", "counter", "Policy applies refused for the policy count or total size limit.", Interlocked.Read(ref _policyLimit));
+        if (AdminConnections is { } admin)
+        {
+            Append(text, "beemesh_agent_admin_connections", "gauge", "Open admin API connections.", admin.Open);
+            Append(text, "beemesh_agent_admin_connections_refused_total", "counter", "Admin API connections refused at accept (total or per-process limit, or unidentified caller).",
+                admin.RefusedTotal + admin.RefusedPerProcess + admin.RefusedUnidentified);
+        }
+
+        if (WorkloadApi is { } api)
+        {
+            Append(text, "beemesh_agent_workload_api_connections", "gauge", "Open Workload API connections.", api.OpenConnections);
+            Append(text, "beemesh_agent_workload_api_refused_total_limit_total", "counter", "Workload API connections closed at accept: total limit reached.", api.RefusedTotalLimit);
+            Append(text, "beemesh_agent_workload_api_refused_process_limit_total", "counter", "Workload API connections closed at accept: the caller's per-process limit reached.", api.RefusedPerProcessLimit);
+            Append(text, "beemesh_agent_workload_api_refused_identity_limit_total", "counter", "Workload API connections closed at accept: the caller's identity (or the pool of callers without one) full.", api.RefusedIdentityLimit);
+            Append(text, "beemesh_agent_workload_api_refused_unidentified_total", "counter", "Workload API connections closed at accept: caller process gone or unreadable.", api.RefusedUnidentified);
+        }
+
         Mesh.Render(text);
         return text.ToString();
     }

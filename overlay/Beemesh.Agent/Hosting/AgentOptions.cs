@@ -35,4 +35,27 @@ public sealed class AgentOptions
 
     /// <summary>Root of the proc filesystem, for attestation and liveness.</summary>
     public string ProcRoot { get; set; } = "/proc";
+
+    /// <summary>Workload API: open connections in total; more are closed at accept. Default: 1024.</summary>
+    public int WorkloadApiMaxConnections { get; set; } = 1024;
+
+    /// <summary>Workload API: open connections per calling process; more are closed at accept. Default: 32.
+    /// The other Workload API limits (16 streams per connection, 64 KiB messages, 16 KiB headers,
+    /// 2 min idle timeout) are the defaults of <see cref="Beemesh.Identity.WorkloadApi.WorkloadApiServerOptions"/>.</summary>
+    public int WorkloadApiMaxConnectionsPerProcess { get; set; } = 32;
+
+    /// <summary>Admin API: open connections in total; more get 429 and are closed. Default: 256.</summary>
+    public int AdminMaxConnections { get; set; } = 256;
+
+    /// <summary>Admin API: open connections per calling process; more get 429 and are closed. Default: 16.</summary>
+    public int AdminMaxConnectionsPerProcess { get; set; } = 16;
+
+    /// <summary>Admin API: largest request body; larger ones get 413. Default: 1 MiB.</summary>
+    public int AdminMaxBodyBytes { get; set; } = 1 << 20;
+
+    /// <summary>Most policies stored at once; an apply that would exceed it gets 413 and changes nothing. Default: 1000.</summary>
+    public int MaxPolicies { get; set; } = 1000;
+
+    /// <summary>Most policy text (YAML) stored at once, in bytes; an apply that would exceed it gets 413. Default: 4 MiB.</summary>
+    public int MaxPolicyBytes { get; set; } = 4 << 20;
 }

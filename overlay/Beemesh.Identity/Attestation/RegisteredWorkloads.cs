@@ -1,14 +1,16 @@
 using System.Collections.Concurrent;
 using Beemesh.Spiffe;
+using Beemesh.Spiffe.Processes;
 
 namespace Beemesh.Identity.Attestation;
 
 /// <summary>
 /// Attests callers by process ancestry: the agent registers the pid of every workload it starts,
 /// and a caller gets the identity of the nearest registered process among itself and its ancestors
-/// (walking <c>PPid</c> in <c>/proc/PID/status</c>), so helper processes a workload spawns share its
-/// identity. Each registration remembers the process start time (<c>/proc/PID/stat</c> field 22),
-/// so a recycled pid never inherits a dead workload's identity. Thread-safe.
+/// (walking the parent field of <c>/proc/PID/stat</c>), so helper processes a workload spawns share
+/// its identity. Each registration remembers the process start time (<c>/proc/PID/stat</c> field 22)
+/// of the workload and of the process that registered it, so a recycled pid never inherits a dead
+/// workload's identity. Thread-safe.
 /// </summary>
 public sealed class RegisteredWorkloads : IWorkloadAttestor
 {
@@ -31,20 +33,69 @@ public sealed class RegisteredWorkloads : IWorkloadAttestor
     /// Registers process <paramref name="processId"/> (and so its descendants) as <paramref name="id"/>.
     /// Returns false when the process does not exist.
     /// </summary>
-    public bool Register(int processId, SpiffeId id)
+    public bool Register(int processId, SpiffeId id) => Register(processId, id, 0, 0);
+
+    /// <summary>
+    /// Registers process <paramref name="processId"/> as <paramref name="id"/>, remembering the process
+    /// that asked for it (<paramref name="registrarProcessId"/> started at <paramref name="registrarStartTime"/>).
+    /// Returns false when the process does not exist.
+    /// </summary>
+    public bool Register(int processId, SpiffeId id, int registrarProcessId, ulong registrarStartTime)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (ReadStartTime(processId) is not { } startTime)
+        if (ProcessStat.Read(processId, _procRoot) is not { } stat)
         {
             return false;
         }
 
-        _byPid[processId] = new Registration(id, startTime);
+        _byPid[processId] = new Registration(id, stat.StartTime, registrarProcessId, registrarStartTime);
         return true;
     }
 
     /// <summary>Removes the registration of <paramref name="processId"/>; returns whether there was one.</summary>
     public bool Unregister(int processId) => _byPid.TryRemove(processId, out _);
+
+    /// <summary>The identity process <paramref name="processId"/> itself is registered as, when that same process still runs.</summary>
+    public SpiffeId? RegisteredAs(int processId) =>
+        _byPid.TryGetValue(processId, out Registration? registration) && ProcessStat.Read(processId, _procRoot)?.StartTime == registration.StartTime
+            ? registration.Id
+            : null;
+
+    /// <summary>
+    /// The nearest registered workload among <paramref name="processId"/> and its ancestors, skipping a
+    /// registration of the process itself that the process made for itself (a sidecar registered as its
+    /// own workload stays a sidecar). Null when the process is no workload and descends from none.
+    /// </summary>
+    public (int ProcessId, SpiffeId Id)? WorkloadOf(int processId, ulong startTime)
+    {
+        int pid = processId;
+        for (int depth = 0; depth < MaxDepth && pid > 0; depth++)
+        {
+            if (ProcessStat.Read(pid, _procRoot) is not { } stat)
+            {
+                return null;
+            }
+
+            if (_byPid.TryGetValue(pid, out Registration? registration) && registration.StartTime == stat.StartTime)
+            {
+                bool selfRegistered = pid == processId && stat.StartTime == startTime
+                    && registration.RegistrarProcessId == processId && registration.RegistrarStartTime == startTime;
+                if (!selfRegistered)
+                {
+                    return (pid, registration.Id);
+                }
+            }
+
+            if (pid == 1)
+            {
+                break;
+            }
+
+            pid = stat.ParentProcessId;
+        }
+
+        return null;
+    }
 
     /// <inheritdoc />
     public SpiffeId? Attest(PeerCredentials caller)
@@ -52,9 +103,10 @@ public sealed class RegisteredWorkloads : IWorkloadAttestor
         int pid = caller.ProcessId;
         for (int depth = 0; depth < MaxDepth && pid > 0; depth++)
         {
+            ProcessStat? stat = ProcessStat.Read(pid, _procRoot);
             if (_byPid.TryGetValue(pid, out Registration? registration))
             {
-                if (ReadStartTime(pid) == registration.StartTime)
+                if (stat?.StartTime == registration.StartTime)
                 {
                     return registration.Id;
                 }
@@ -63,67 +115,16 @@ public sealed class RegisteredWorkloads : IWorkloadAttestor
                 _byPid.TryRemove(new KeyValuePair<int, Registration>(pid, registration));
             }
 
-            if (pid == 1)
+            if (pid == 1 || stat is null)
             {
                 break;
             }
 
-            pid = ReadParentPid(pid) ?? 0;
+            pid = stat.Value.ParentProcessId;
         }
 
         return null;
     }
 
-    private int? ReadParentPid(int pid)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines(Path.Combine(_procRoot, pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "status")))
-            {
-                if (line.StartsWith("PPid:", StringComparison.Ordinal))
-                {
-                    return int.TryParse(line.AsSpan(5).Trim(), out int parent) ? parent : null;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-
-        return null;
-    }
-
-    private ulong? ReadStartTime(int pid)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(Path.Combine(_procRoot, pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "stat"));
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-
-        // proc(5): the command name (field 2) is in parentheses and may hold spaces or ')', so count
-        // fields from the last ')'. Field 3 (state) follows it; starttime is field 22.
-        int close = text.LastIndexOf(')');
-        if (close < 0)
-        {
-            return null;
-        }
-
-        string[] fields = text[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        const int startTimeIndex = 22 - 3;
-        return fields.Length > startTimeIndex && ulong.TryParse(fields[startTimeIndex], out ulong start) ? start : null;
-    }
-
-    private sealed record Registration(SpiffeId Id, ulong StartTime);
+    private sealed record Registration(SpiffeId Id, ulong StartTime, int RegistrarProcessId, ulong RegistrarStartTime);
 }

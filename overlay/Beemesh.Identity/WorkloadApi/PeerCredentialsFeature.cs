@@ -1,9 +1,12 @@
-using Beemesh.Identity.Attestation;
+using Beemesh.Spiffe.Processes;
 
 namespace Beemesh.Identity.WorkloadApi;
 
-/// <summary>Connection feature holding the caller's SO_PEERCRED, read once when the connection is accepted.</summary>
-internal sealed class PeerCredentialsFeature(PeerCredentials? credentials)
+/// <summary>
+/// Connection feature holding the calling process, bound when the connection was accepted
+/// (SO_PEERCRED, pidfd, start time) and re-checked on every call.
+/// </summary>
+internal sealed class PeerCredentialsFeature(CallerProcess? caller)
 {
-    public PeerCredentials? Credentials { get; } = credentials;
+    public CallerProcess? Caller { get; } = caller;
 }

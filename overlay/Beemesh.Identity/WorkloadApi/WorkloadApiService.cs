@@ -4,11 +4,11 @@ using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.Jwt;
+using Beemesh.Spiffe.Processes;
 using Beemesh.WorkloadApi.Protocol;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Beemesh.Identity.WorkloadApi;
@@ -16,7 +16,8 @@ namespace Beemesh.Identity.WorkloadApi;
 /// <summary>
 /// The SPIFFE Workload API methods. Every call first checks the <c>workload.spiffe.io: true</c>
 /// header (missing → InvalidArgument, as the standard requires, so clients do not retry) and
-/// attests the caller from its SO_PEERCRED (no identity → PermissionDenied, which clients retry).
+/// attests the caller bound to the connection (no identity, or the process that opened the
+/// connection has exited → PermissionDenied, which clients retry); streams re-attest before every message.
 /// Streams send the full state in every message: a new message when the SVID reaches its rotation
 /// time or a bundle changes.
 /// </summary>
@@ -32,7 +33,7 @@ internal sealed class WorkloadApiService(
 
     public override async Task FetchX509SVID(X509SVIDRequest request, IServerStreamWriter<X509SVIDResponse> responseStream, ServerCallContext context)
     {
-        SpiffeId id = Attest(context);
+        SpiffeId id = Attest(context, out CallerProcess caller);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, shutdown);
         CancellationToken cancellationToken = linked.Token;
         using var changed = new SemaphoreSlim(0, 1);
@@ -58,6 +59,12 @@ internal sealed class WorkloadApiService(
 
                 do
                 {
+                    // Every message re-attests: the caller may have exited, or lost its registration.
+                    if (IdentityOf(caller) != id)
+                    {
+                        throw new RpcException(new Status(StatusCode.PermissionDenied, "the caller's identity changed"));
+                    }
+
                     await responseStream.WriteAsync(X509Response(id, certificate, pkcs8), cancellationToken).ConfigureAwait(false);
                 }
                 while (await WaitForBundleChangeAsync(rotateAt, changed, cancellationToken).ConfigureAwait(false));
@@ -75,8 +82,9 @@ internal sealed class WorkloadApiService(
 
     public override async Task FetchX509Bundles(X509BundlesRequest request, IServerStreamWriter<X509BundlesResponse> responseStream, ServerCallContext context)
     {
-        Attest(context);
+        Attest(context, out CallerProcess caller);
         await StreamUntilCancelledAsync(
+            caller,
             () =>
             {
                 var response = new X509BundlesResponse();
@@ -112,8 +120,9 @@ internal sealed class WorkloadApiService(
 
     public override async Task FetchJWTBundles(JWTBundlesRequest request, IServerStreamWriter<JWTBundlesResponse> responseStream, ServerCallContext context)
     {
-        Attest(context);
+        Attest(context, out CallerProcess caller);
         await StreamUntilCancelledAsync(
+            caller,
             () =>
             {
                 var response = new JWTBundlesResponse();
@@ -151,7 +160,11 @@ internal sealed class WorkloadApiService(
         });
     }
 
-    private SpiffeId Attest(ServerCallContext context)
+    private SpiffeId Attest(ServerCallContext context) => Attest(context, out _);
+
+    // The caller is the process bound when the connection was accepted; it must still run (same
+    // pidfd, same start time), or the pid may already belong to someone else.
+    private SpiffeId Attest(ServerCallContext context, out CallerProcess caller)
     {
         if (context.RequestHeaders.Get(Spiffe.WorkloadApi.WorkloadApiClient.SecurityHeader)?.Value != "true")
         {
@@ -159,22 +172,26 @@ internal sealed class WorkloadApiService(
         }
 
         HttpContext http = context.GetHttpContext();
-        PeerCredentials? caller = http.Features.Get<PeerCredentialsFeature>()?.Credentials;
-        if (caller is null && http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
-        {
-            caller = PeerCredentials.FromSocket(socket);
-        }
-
-        if (caller is null)
-        {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, "could not read the caller's credentials"));
-        }
-
-        return attestor.Attest(caller.Value)
-            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "no identity issued"));
+        caller = http.Features.Get<PeerCredentialsFeature>()?.Caller
+            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "could not read the caller's credentials"));
+        return IdentityOf(caller);
     }
 
-    private async Task StreamUntilCancelledAsync<T>(Func<T> build, IServerStreamWriter<T> responseStream, CancellationToken callCancelled)
+    private SpiffeId IdentityOf(CallerProcess caller)
+    {
+        if (!caller.IsAlive)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "the process that opened this connection has exited; no identity issued"));
+        }
+
+        SpiffeId? id = attestor.Attest(new PeerCredentials(caller.ProcessId, caller.UserId, caller.GroupId));
+        // Checked again after the walk: the process may have exited while its ancestry was read.
+        return id is not null && caller.IsAlive
+            ? id
+            : throw new RpcException(new Status(StatusCode.PermissionDenied, "no identity issued"));
+    }
+
+    private async Task StreamUntilCancelledAsync<T>(CallerProcess caller, Func<T> build, IServerStreamWriter<T> responseStream, CancellationToken callCancelled)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(callCancelled, shutdown);
         CancellationToken cancellationToken = linked.Token;
@@ -185,6 +202,7 @@ internal sealed class WorkloadApiService(
         {
             do
             {
+                IdentityOf(caller);
                 await responseStream.WriteAsync(build(), cancellationToken).ConfigureAwait(false);
             }
             while (await WaitForBundleChangeAsync(DateTimeOffset.MaxValue, changed, cancellationToken).ConfigureAwait(false));

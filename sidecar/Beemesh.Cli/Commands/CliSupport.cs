@@ -1,4 +1,5 @@
 using Beemesh.Agent.Client;
+using Beemesh.Authorization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -16,6 +17,24 @@ public static class CliSupport
         b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
         b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     });
+
+    /// <summary>
+    /// Checks a workload's <c>--name</c> and <c>--namespace</c> against the Kubernetes rules (DNS-1123
+    /// labels) before anything is started or asked of the agent; returns the refusal with the rule
+    /// quoted, or null when both are valid.
+    /// </summary>
+    public static string? CheckWorkloadNames(string? name, string? ns) =>
+        (name is null ? null : KubernetesNames.CheckLabel("--name", name)) ?? (ns is null ? null : KubernetesNames.CheckLabel("--namespace", ns));
+
+    /// <summary>
+    /// The name-rule errors (metadata.name, metadata.namespace) of a policy file, found locally so a
+    /// file with an odd name is refused before any call to the agent. Other errors are left to the agent.
+    /// </summary>
+    public static List<PolicyError> PolicyNameErrors(string yaml)
+    {
+        PolicyLoader.Load(yaml, out _, out IReadOnlyList<PolicyError> errors);
+        return [.. errors.Where(e => e.Path.EndsWith("metadata.name", StringComparison.Ordinal) || e.Path.EndsWith("metadata.namespace", StringComparison.Ordinal))];
+    }
 
     /// <summary>Parses a <c>--port</c> value, <c>PORT[/tcp|/http]</c>; on failure <paramref name="error"/> says why.</summary>
     public static bool TryParseMeshPort(string text, out WorkloadPort? port, out string? error)

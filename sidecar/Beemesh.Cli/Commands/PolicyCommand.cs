@@ -39,6 +39,18 @@ public static class PolicyCommand
                 return 1;
             }
 
+            List<Beemesh.Authorization.PolicyError> nameErrors = CliSupport.PolicyNameErrors(yaml);
+            if (nameErrors.Count > 0)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh policy apply: {path}: policy file refused (invalid names); nothing was applied").ConfigureAwait(false);
+                foreach (Beemesh.Authorization.PolicyError error in nameErrors)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"{path}: {error}").ConfigureAwait(false);
+                }
+
+                return 2;
+            }
+
             return await AgentCommand.WithClientAsync(parse, "policy apply", parse.GetValue(agentDir)!, async (client, output) =>
             {
                 PolicyApplyResult result;
@@ -95,7 +107,20 @@ public static class PolicyCommand
         var name = new Argument<string>("name") { Description = "The policy's name" };
         var ns = new Option<string>("--namespace", "-n") { Description = "The policy's namespace", DefaultValueFactory = _ => "default" };
         var delete = new Command("delete", "Delete a policy") { agentDir, name, ns };
-        delete.SetAction((parse, cancellationToken) => AgentCommand.WithClientAsync(parse, "policy delete", parse.GetValue(agentDir)!, async (client, output) =>
+        delete.SetAction(async (parse, cancellationToken) =>
+        {
+            if ((Beemesh.Authorization.KubernetesNames.CheckSubdomain("policy name", parse.GetValue(name))
+                ?? Beemesh.Authorization.KubernetesNames.CheckLabel("--namespace", parse.GetValue(ns))) is { } badName)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh policy delete: {badName}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await DeleteAsync(parse, cancellationToken).ConfigureAwait(false);
+        });
+        return delete;
+
+        Task<int> DeleteAsync(ParseResult parse, CancellationToken cancellationToken) => AgentCommand.WithClientAsync(parse, "policy delete", parse.GetValue(agentDir)!, async (client, output) =>
         {
             string policyName = parse.GetValue(name)!;
             string policyNamespace = parse.GetValue(ns)!;
@@ -107,7 +132,6 @@ public static class PolicyCommand
 
             await output.WriteLineAsync($"authorizationpolicy {policyNamespace}/{policyName} deleted").ConfigureAwait(false);
             return 0;
-        }));
-        return delete;
+        });
     }
 }

@@ -100,6 +100,12 @@ public static class RunCommand
             return 2;
         }
 
+        if (s.Name is not null && CliSupport.CheckWorkloadNames(s.Name, s.Namespace) is { } badName)
+        {
+            Console.Error.WriteLine($"beemesh run: {badName}");
+            return 2;
+        }
+
         // Logs go to stderr: stdout belongs to the command being run.
         using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         var logger = loggerFactory.CreateLogger("beemesh.run");

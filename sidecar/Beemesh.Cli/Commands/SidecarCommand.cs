@@ -45,6 +45,12 @@ public static class SidecarCommand
     private static async Task<int> RunAsync(
         string name, string ns, int inbound, string[] portTexts, string[] upstreamTexts, string agentDir, string meshCidr, bool debug, CancellationToken cancel)
     {
+        if (CliSupport.CheckWorkloadNames(name, ns) is { } badName)
+        {
+            Console.Error.WriteLine($"beemesh sidecar: {badName}");
+            return 2;
+        }
+
         if (inbound is < 1 or > 65535)
         {
             Console.Error.WriteLine($"beemesh sidecar: invalid --inbound {inbound}: ports are 1-65535");

@@ -32,11 +32,14 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
 
     public CertificateAuthority Authority { get; }
 
+    /// <summary>The started servers, in start order.</summary>
+    public IReadOnlyList<WorkloadApiServer> Servers => _servers;
+
     /// <summary>The attestor of each started server, in start order.</summary>
     public List<RegisteredWorkloads> Workloads { get; } = [];
 
     /// <summary>Starts a server that gives this test process <paramref name="selfId"/> (or nothing when null) and returns a client for it.</summary>
-    public async Task<WorkloadApiClient> StartServerAsync(string? selfId, int seed = 1)
+    public async Task<WorkloadApiClient> StartServerAsync(string? selfId, int seed = 1, Action<WorkloadApiServerOptions>? configure = null)
     {
         var workloads = new RegisteredWorkloads();
         Workloads.Add(workloads);
@@ -46,8 +49,9 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
         }
 
         string socket = _dir.File($"api{_servers.Count}.sock");
-        WorkloadApiServer server = await WorkloadApiServer.StartAsync(
-            new WorkloadApiServerOptions { SocketPath = socket }, Authority, workloads, Time, new Random(seed));
+        var options = new WorkloadApiServerOptions { SocketPath = socket };
+        configure?.Invoke(options);
+        WorkloadApiServer server = await WorkloadApiServer.StartAsync(options, Authority, workloads, Time, new Random(seed));
         _servers.Add(server);
         var client = new WorkloadApiClient(socket);
         _clients.Add(client);
