@@ -94,6 +94,12 @@ static async Task<int> Bench(string[] benchArgs, CancellationToken token)
     await File.WriteAllTextAsync(options.OutPath, report, token);
     Console.WriteLine(report);
     Console.Error.WriteLine($"report written to {options.OutPath}");
+    if (NetstackIndex.MtuOf(Path.GetFileName(options.OutPath)) is not null)
+    {
+        string index = NetstackIndex.Write(Path.GetDirectoryName(Path.GetFullPath(options.OutPath))!);
+        Console.Error.WriteLine($"index written to {index}");
+    }
+
     return 0;
 }
 
