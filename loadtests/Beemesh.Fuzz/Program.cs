@@ -33,9 +33,11 @@ if (args.Length >= 2 && args[0] == "replay" && FuzzTarget.All.TryGetValue(args[1
 
 if (args.Length == 1 && FuzzTarget.All.TryGetValue(args[0], out var make))
 {
-    FuzzTarget target = make();
+    // Instrumented code may only run inside Run: the coverage map it writes is set up there.
+    FuzzTarget? target = null;
     SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
     {
+        target ??= make();
         using var copy = new MemoryStream();
         stream.CopyTo(copy);
         try
