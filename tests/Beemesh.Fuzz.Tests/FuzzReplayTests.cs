@@ -67,6 +67,19 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
         Assert.True(fields["peak_rss"] < RssBound, $"peak RSS {fields["peak_rss"]} bytes");
     }
 
+    [Theory]
+    [InlineData("alias-bomb", "YAML aliases are not supported")]
+    [InlineData("alias-bomb-in-spec", "YAML aliases are not supported")]
+    [InlineData("deep-nesting", "nesting deeper than")]
+    [InlineData("deep-mapping", "nesting deeper than")]
+    public void PolicyBombSeedsAreRefusedWithTheirReason(string seed, string reason)
+    {
+        string yaml = File.ReadAllText(Path.Combine(Corpus, "policy-yaml", seed));
+        Assert.False(Beemesh.Authorization.PolicyLoader.Load(yaml, out var policies, out var errors));
+        Assert.Empty(policies);
+        Assert.Contains(errors, e => e.ToString().Contains(reason, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void SplitReadsLengthPrefixedFramesAndKeepsTheRest()
     {
