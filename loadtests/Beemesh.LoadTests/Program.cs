@@ -35,6 +35,7 @@ try
     {
         "bench" => await Bench(args[1..], cancel.Token),
         "mesh-bench" => await MeshBenchCommand(args[1..], cancel.Token),
+        "netstack-index" when args.Length <= 2 => WriteIndex(args.Length == 2 ? args[1] : Path.Combine("loadtests", "reports")),
         "rate-client" when args.Length == 5 => PrintStats(RateClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
         "conn-client" when args.Length == 5 => PrintStats(NewConnectionClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
         "echo-server" when args.Length == 3 => await EchoServer.RunAsync(Address(args[1]), Int(args[2]), cancel.Token),
@@ -94,6 +95,18 @@ static async Task<int> Bench(string[] benchArgs, CancellationToken token)
     await File.WriteAllTextAsync(options.OutPath, report, token);
     Console.WriteLine(report);
     Console.Error.WriteLine($"report written to {options.OutPath}");
+    if (NetstackIndex.MtuOf(Path.GetFileName(options.OutPath)) is not null)
+    {
+        string index = NetstackIndex.Write(Path.GetDirectoryName(Path.GetFullPath(options.OutPath))!);
+        Console.Error.WriteLine($"index written to {index}");
+    }
+
+    return 0;
+}
+
+static int WriteIndex(string directory)
+{
+    Console.Error.WriteLine($"index written to {NetstackIndex.Write(directory)}");
     return 0;
 }
 
@@ -138,6 +151,7 @@ static int Int(string text) =>
 static int Usage()
 {
     Console.Error.WriteLine(BenchOptions.Usage);
+    Console.Error.WriteLine("       beemesh-loadtests netstack-index [DIR]   (rewrites DIR/netstack.md from DIR/netstack-mtu*.md)");
     Console.Error.WriteLine("       beemesh-loadtests connect-client HOST PORT SECONDS [COPIES]");
     Console.Error.WriteLine("       beemesh-loadtests pingpong-client HOST PORT SECONDS");
     Console.Error.WriteLine("       beemesh-loadtests hold-client HOST PORT COUNT");

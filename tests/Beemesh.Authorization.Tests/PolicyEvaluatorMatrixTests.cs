@@ -23,8 +23,34 @@ public sealed class PolicyEvaluatorMatrixTests
         return data;
     }
 
+    /// <summary>Every field of the rule grammar the evaluator reads; each must be exercised by the table.</summary>
+    private static readonly string[] GrammarFields =
+    [
+        "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
+        "ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "hosts", "notHosts",
+        "selector", "when", "notValues", "source.principal", "source.namespace", "source.ip", "destination.port", "request.headers",
+    ];
+
     [Fact]
-    public void MatrixHasAtLeastFortyRows() => Assert.True(Cases.Count >= 40, $"only {Cases.Count} rows");
+    public void MatrixCoversEveryOutcomeAuditAndGrammarField()
+    {
+        Assert.True(Cases.Count >= 40, $"only {Cases.Count} rows");
+        foreach (AuthorizationOutcome outcome in Enum.GetValues<AuthorizationOutcome>())
+        {
+            Assert.True(Cases.Values.Count(c => c.Outcome == outcome) >= 2, $"fewer than two rows decide {outcome}");
+        }
+
+        Assert.Contains(Cases.Values, c => c.Audit);
+        Assert.Contains(Cases.Values, c => c.Rule > 0);
+        Assert.Contains(Cases.Values, c => c.RootNamespace is not null);
+        foreach (string field in GrammarFields)
+        {
+            // A field is covered when it both admits a request in one row and refuses one in another.
+            var rows = Cases.Values.Where(c => c.Yaml.Contains(field, StringComparison.Ordinal)).ToList();
+            Assert.True(rows.Any(c => c.Outcome is AuthorizationOutcome.AllowedByPolicy or AuthorizationOutcome.AllowedNoAllowPolicy), $"no row where {field} lets a request through");
+            Assert.True(rows.Any(c => c.Outcome is AuthorizationOutcome.DeniedByPolicy or AuthorizationOutcome.DeniedNoAllowMatch), $"no row where {field} refuses a request");
+        }
+    }
 
     [Theory]
     [MemberData(nameof(CaseNames))]
@@ -83,6 +109,7 @@ public sealed class PolicyEvaluatorMatrixTests
             new("namespaces prefix match", From("namespaces", "ba*"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("namespaces mismatch", From("namespaces", "qux"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
             new("notNamespaces excludes", From("notNamespaces", "bar"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("notNamespaces admits others", From("notNamespaces", "qux"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
 
             // ipBlocks.
             new("ipBlocks CIDR match", From("ipBlocks", "10.0.0.0/8"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
@@ -92,6 +119,7 @@ public sealed class PolicyEvaluatorMatrixTests
             new("ipBlocks IPv4-mapped source", From("ipBlocks", "10.0.0.0/8"), tcp with { Ip = "::ffff:10.1.2.3" }, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("ipBlocks IPv6", From("ipBlocks", "fd00::/64"), tcp with { Ip = "fd00::5" }, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("notIpBlocks excludes", From("notIpBlocks", "10.1.0.0/16"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("notIpBlocks admits others", From("notIpBlocks", "192.168.0.0/16"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
 
             // AND within a source, OR across sources, AND across from/to/when.
             new("source fields are ANDed", Pol("p", "ALLOW", $"[{{from: [{{source: {{principals: [\"{Client}\"], namespaces: [qux]}}}}]}}]"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
@@ -104,18 +132,23 @@ public sealed class PolicyEvaluatorMatrixTests
             new("ports written as numbers", Pol("p", "ALLOW", "[{to: [{operation: {ports: [80, 8080]}}]}]"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("ports mismatch", To("ports", "9090"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
             new("notPorts excludes", To("notPorts", "8080"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("notPorts admits others", To("notPorts", "9090"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
 
             // HTTP fields on HTTP requests.
             new("methods match", To("methods", "GET"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("methods mismatch", To("methods", "GET"), post, AuthorizationOutcome.DeniedNoAllowMatch),
             new("methods are case-sensitive", To("methods", "get"), get, AuthorizationOutcome.DeniedNoAllowMatch),
             new("notMethods admits others", To("notMethods", "DELETE"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
+            new("notMethods excludes the method", To("notMethods", "GET"), get, AuthorizationOutcome.DeniedNoAllowMatch),
             new("paths prefix", To("paths", "/api/*"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("paths suffix", To("paths", "*/items"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("paths exact mismatch", To("paths", "/api"), get, AuthorizationOutcome.DeniedNoAllowMatch),
             new("notPaths excludes", To("notPaths", "/api/*"), get, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("notPaths admits others", To("notPaths", "/admin/*"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("hosts are case-insensitive", To("hosts", "Example.COM"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
+            new("hosts mismatch", To("hosts", "example.org"), get, AuthorizationOutcome.DeniedNoAllowMatch),
             new("notHosts excludes by suffix", To("notHosts", "*.com"), get, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("notHosts admits others", To("notHosts", "*.org"), get, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
 
             // HTTP-only fields on plain TCP.
             new("TCP: ALLOW rule with methods never matches", To("methods", "GET"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
@@ -154,10 +187,13 @@ public sealed class PolicyEvaluatorMatrixTests
 
             // when conditions.
             new("when source.principal", When("source.principal", "values", "*/sa/client"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
+            new("when source.principal mismatch", When("source.principal", "values", "*/sa/other"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
             new("when source.namespace notValues", When("source.namespace", "notValues", "bar"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
+            new("when source.namespace notValues admits others", When("source.namespace", "notValues", "qux"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("when destination.port", When("destination.port", "values", "8080"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("when destination.port mismatch", When("destination.port", "values", "443"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
             new("when source.ip", When("source.ip", "values", "10.0.0.0/8"), tcp, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
+            new("when source.ip mismatch", When("source.ip", "values", "192.168.0.0/16"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),
             new("when request.headers match", When("request.headers[X-User]", "values", "ali*"), get with { Headers = [("x-user", "alice")] }, AuthorizationOutcome.AllowedByPolicy, "foo/p", 0),
             new("when request.headers missing header", When("request.headers[x-user]", "values", "*"), get, AuthorizationOutcome.DeniedNoAllowMatch),
             new("TCP: ALLOW when request.headers never matches", When("request.headers[x-user]", "notValues", "bob"), tcp, AuthorizationOutcome.DeniedNoAllowMatch),

@@ -8,8 +8,11 @@ internal sealed class BenchOptions
     public const string Usage =
         "usage: beemesh-loadtests bench [--out FILE] [--quick] [--impl slirp4netns,pasta,beemesh] [--beemesh-slirp PATH] [--mtu N] [--seconds N]";
 
-    /// <summary>Report path (default loadtests/reports/netstack.md).</summary>
-    public string OutPath { get; private set; } = "loadtests/reports/netstack.md";
+    /// <summary>
+    /// Report path (default loadtests/reports/netstack-mtuN.md). The index netstack.md beside a per-MTU
+    /// report is generated from those reports, so it is never a run's output.
+    /// </summary>
+    public string OutPath { get; private set; } = "";
 
     /// <summary>Short measurements (3 s instead of 10 s): indicative only.</summary>
     public bool Quick { get; private set; }
@@ -100,7 +103,18 @@ internal sealed class BenchOptions
             }
         }
 
-        if (options.OutPath.Length == 0 || options.BeemeshSlirpPath.Length == 0 || options.Implementations.Count == 0)
+        if (options.OutPath.Length == 0)
+        {
+            options.OutPath = Path.Combine("loadtests", "reports", NetstackIndex.ReportFileName(options.Mtu));
+        }
+
+        if (Path.GetFileName(options.OutPath) == NetstackIndex.FileName)
+        {
+            error.WriteLine($"beemesh-loadtests bench: {NetstackIndex.FileName} is the index generated from the per-MTU reports; write the run to netstack-mtuN.md");
+            return null;
+        }
+
+        if (options.BeemeshSlirpPath.Length == 0 || options.Implementations.Count == 0)
         {
             error.WriteLine(Usage);
             return null;

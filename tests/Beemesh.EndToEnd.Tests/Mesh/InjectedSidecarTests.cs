@@ -62,9 +62,23 @@ public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
         var apply = Start("policy", "apply", "-f", policy, "--agent", _dir);
         Assert.True(apply.WaitForExit(TimeSpan.FromSeconds(20)));
         Assert.Equal(0, apply.ExitCode);
-        await Task.Delay(300); // the sidecar's policy watch wakes at once; new flows see it
+        // The sidecar's policy watch wakes on the change; wait for the first flow api's sidecar refuses
+        // under the new policy, named in its audit line. A crashed sidecar also ends flows, so the refusal
+        // counts only with its audit record and both sidecars still running.
+        bool Refused(string line) => line.Contains("audit action=denied caller=", StringComparison.Ordinal)
+            && line.Contains("/ns/default/sa/web ", StringComparison.Ordinal) && line.Contains($" port={appPort} ", StringComparison.Ordinal);
+        clock.Restart();
+        string? after = "not asked";
+        while (!_beemesh.Lines(api).Any(Refused) && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            after = await TryAskAsync(local);
+        }
+
+        Assert.Contains(_beemesh.Lines(api), Refused);
         Assert.Null(await TryAskAsync(local));
-        output.WriteLine($"api sidecar pid {api.Id}, web sidecar pid {web.Id}");
+        Assert.False(api.HasExited, "the api sidecar exited");
+        Assert.False(web.HasExited, "the web sidecar exited");
+        output.WriteLine($"api sidecar pid {api.Id}, web sidecar pid {web.Id}, last answer before the refusal was logged: {after ?? "(none)"}");
     }
 
     private Process Start(params string[] args) => _beemesh.Start(args);

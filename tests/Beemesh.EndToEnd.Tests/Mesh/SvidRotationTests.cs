@@ -20,6 +20,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-rot-").FullName;
     private readonly BeemeshProcesses _beemesh = new(output);
+    private int _accepted;
 
     [SkippableFact]
     public async Task Sixty_second_transfer_survives_svid_rotations_and_metrics_show_the_mesh()
@@ -77,8 +78,15 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         Assert.True(midFlowOk, "a new flow opened during the transfer (after rotation) failed");
         Assert.True(await TryHashAsync(local, "after"u8.ToArray()), "a new flow after the transfer failed");
 
-        await Task.Delay(2500); // one report period of the sidecars
+        // The sidecars report to the agent periodically: wait for the report that carries the transfer.
+        const string toApi = "beemesh_mesh_bytes_total{workload=\"api.default\",direction=\"to_workload\"}";
         Dictionary<string, double> metrics = await MetricsAsync();
+        for (var reported = Stopwatch.StartNew(); metrics.GetValueOrDefault(toApi) < sent && reported.Elapsed < TimeSpan.FromSeconds(20);)
+        {
+            await Task.Delay(200);
+            metrics = await MetricsAsync();
+        }
+
         foreach (var (name, value) in metrics.Where(m => m.Key.StartsWith("beemesh_mesh_", StringComparison.Ordinal)))
         {
             output.WriteLine($"{name} {value}");
@@ -94,10 +102,17 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         Assert.False(metrics.ContainsKey("beemesh_mesh_revocations_total{workload=\"api.default\",trigger=\"svid-expired\"}"));
 
         // A DENY cuts a live (idle) stream, and the agent counts the revocation.
+        int acceptedBefore = Volatile.Read(ref _accepted);
         using var idle = new TcpClient();
         await idle.ConnectAsync(IPAddress.Loopback, local);
         await idle.GetStream().WriteAsync("x"u8.ToArray());
-        await Task.Delay(500);
+
+        // The flow is live end to end once the app has accepted it (api's sidecar admitted it first).
+        for (var admitted = Stopwatch.StartNew(); Volatile.Read(ref _accepted) == acceptedBefore;)
+        {
+            Assert.True(admitted.Elapsed < TimeSpan.FromSeconds(20), "the idle flow never reached the app");
+            await Task.Delay(20);
+        }
         string policy = Path.Combine(_dir, "deny-web.yaml");
         await File.WriteAllTextAsync(policy, """
             apiVersion: security.istio.io/v1
@@ -142,7 +157,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>The app: reads a connection to its end, answers "COUNT SHA256HEX".</summary>
-    private static async Task ServeHashesAsync(TcpListener app)
+    private async Task ServeHashesAsync(TcpListener app)
     {
         while (true)
         {
@@ -150,6 +165,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
             try
             {
                 socket = await app.AcceptSocketAsync();
+                Interlocked.Increment(ref _accepted);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {

@@ -10,6 +10,10 @@ namespace Beemesh.EndToEnd.Tests.Support;
 public sealed class BeemeshProcesses(ITestOutputHelper output) : IDisposable
 {
     private readonly List<Process> _processes = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentQueue<string>> _lines = new();
+
+    /// <summary>The lines (stdout and stderr) process <paramref name="p"/> has written so far.</summary>
+    public IReadOnlyCollection<string> Lines(Process p) => _lines.TryGetValue(p.Id, out var lines) ? lines : [];
 
     /// <summary>Starts <c>beemesh ARGS</c>.</summary>
     public Process Start(params string[] args)
@@ -21,8 +25,9 @@ public sealed class BeemeshProcesses(ITestOutputHelper output) : IDisposable
         }
 
         var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { output.WriteLine(e.Data); } };
+        var lines = _lines.GetOrAdd(p.Id, _ => new());
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { lines.Enqueue(e.Data); output.WriteLine(e.Data); } };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lines.Enqueue(e.Data); output.WriteLine(e.Data); } };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         _processes.Add(p);

@@ -20,16 +20,25 @@ public class TcpConnectionBehaviourTests
         var ctx = Established();
         ctx.Inject(TcpFlags.Ack, ack: DataStart, window: 0);
         ctx.Source.Append(TcpTestContext.Bytes(5000));
+        TimeSpan armedAt = ctx.Now;
         ctx.Conn.Poll(ctx.Now, ctx.Out);
         Assert.Empty(ctx.Out.Segments);
         TimeSpan first = Assert.IsType<TimeSpan>(ctx.Conn.NextDeadline);
+        TimeSpan firstInterval = first - armedAt;
+        Assert.True(firstInterval > TimeSpan.Zero);
 
         ctx.RunTimersUntil(first);
         var probe = Assert.Single(ctx.Out.Take());
         Assert.Equal(DataStart - 1, probe.Seq);
         Assert.Equal(0, probe.Length);
+        Assert.Equal(first, ctx.Now);
         TimeSpan second = Assert.IsType<TimeSpan>(ctx.Conn.NextDeadline);
-        Assert.True(second - first > first - (ctx.Now - (first - ctx.Now)) || second - first >= TimeSpan.FromSeconds(1.9));
+        Assert.Equal(2 * firstInterval, second - first); // the persist interval doubles after each probe
+
+        ctx.RunTimersUntil(second);
+        Assert.Equal(DataStart - 1, Assert.Single(ctx.Out.Take()).Seq);
+        TimeSpan third = Assert.IsType<TimeSpan>(ctx.Conn.NextDeadline);
+        Assert.Equal(4 * firstInterval, third - second);
 
         ctx.Inject(TcpFlags.Ack, ack: DataStart, window: 100); // 100 << 7 = 12800 bytes
         var data = ctx.Out.Take().Where(s => s.Length > 0).ToList();
