@@ -50,12 +50,13 @@ public sealed class AgentRestartViewTests : IDisposable
         Assert.Equal("deny-evil", Assert.Single(source.Current).Name);
 
         await first.DisposeAsync();
-        await Until(() => source.AgentUnreachable);
+        // The flag and the log line are set one after the other: wait for both.
+        await Until(() => source.AgentUnreachable && logger.Lines.Any(l => l.Contains("agent unreachable", StringComparison.Ordinal)));
         Assert.Equal("deny-evil", Assert.Single(source.Current).Name);
         Assert.Single(logger.Lines, l => l.Contains("agent unreachable", StringComparison.Ordinal) && l.Contains("enforcing last policies", StringComparison.Ordinal));
 
         await using AgentHost second = await StartAgentAsync();
-        await Until(() => !source.AgentUnreachable && source.Epoch != firstEpoch);
+        await Until(() => !source.AgentUnreachable && source.Epoch != firstEpoch && logger.Lines.Any(l => l.Contains("agent is back", StringComparison.Ordinal)));
         Assert.Equal("deny-evil", Assert.Single(source.Current).Name);
         Assert.Equal(1, source.Version);
         Assert.Single(logger.Lines, l => l.Contains("agent is back", StringComparison.Ordinal));
