@@ -9,6 +9,12 @@ internal sealed class MissingRecord(RecordId id, PeerAddress firstAnnouncer, lon
 
     public List<PeerAddress> Announcers { get; } = [firstAnnouncer];
 
+    /// <summary>Index in <see cref="Announcers"/> of the next one to graft; the list is cycled.</summary>
+    public int Next { get; set; }
+
+    /// <summary>GRAFTs sent so far.</summary>
+    public int Grafts { get; set; }
+
     /// <summary>When to graft the next announcer.</summary>
     public long Deadline { get; set; } = deadline;
 }

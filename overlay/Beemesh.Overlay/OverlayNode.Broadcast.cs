@@ -9,6 +9,9 @@ namespace Beemesh.Overlay;
 /// </summary>
 public sealed partial class OverlayNode
 {
+    /// <summary>GRAFTs sent for one missing record before it is left to the digest exchange.</summary>
+    private const int MaxGrafts = 8;
+
     private List<MissingRecord>? _missing;
     private long _lazyFlushAt = long.MaxValue;
 
@@ -193,15 +196,18 @@ public sealed partial class OverlayNode
             }
 
             OverlayRecord? held = _store.Get(entry.Id.Slot);
-            if ((held is not null && held.Version >= entry.Id.Version) || entry.Announcers.Count == 0)
+            if ((held is not null && held.Version >= entry.Id.Version) || entry.Grafts >= MaxGrafts)
             {
-                // Received, or no one left to ask: the periodic digest exchange covers the rest.
+                // Received, or asked often enough: the periodic digest exchange covers the rest.
                 missing.RemoveAt(i);
                 continue;
             }
 
-            PeerAddress announcer = entry.Announcers[0];
-            entry.Announcers.RemoveAt(0);
+            // Announcers are asked in turn, and again from the first when all were asked: on a
+            // lossy network the GRAFT or its answer may be what was lost.
+            PeerAddress announcer = entry.Announcers[entry.Next % entry.Announcers.Count];
+            entry.Next++;
+            entry.Grafts++;
             Find(announcer.Id)?.Eager = true;
             Send(announcer, new OverlayMessage(OverlayMessageType.Graft, ids: [entry.Id]));
             entry.Deadline = now + _options.GraftRetryTimeout;

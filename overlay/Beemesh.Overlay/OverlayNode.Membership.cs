@@ -5,13 +5,16 @@ public sealed partial class OverlayNode
 {
     private void SendJoin(long now)
     {
-        if (_active.Count > 0 || _contacts.Length == 0)
+        int known = _contacts.Length + Math.Min(_recentCount, RecentPeers);
+        if (_active.Count > 0 || known == 0)
         {
             _joinDeadline = long.MaxValue;
             return;
         }
 
-        PeerAddress contact = _contacts[_nextContact++ % _contacts.Length];
+        // The configured contacts first, then peers this node was linked to before.
+        int pick = _nextContact++ % known;
+        PeerAddress contact = pick < _contacts.Length ? _contacts[pick] : _recent[pick - _contacts.Length];
         Send(contact, new OverlayMessage(OverlayMessageType.Join, Self));
         _joinDeadline = now + _options.JoinTimeout;
     }
@@ -256,6 +259,7 @@ public sealed partial class OverlayNode
 
         var link = new ActiveLink(peer, now);
         _active.Add(link);
+        _recent[_recentCount++ % RecentPeers] = peer;
         _observer?.ActiveViewChanged(this, peer, true, now);
         _joinDeadline = long.MaxValue;
         OnLinkUp(link, now);
@@ -328,8 +332,7 @@ public sealed partial class OverlayNode
                 continue;
             }
 
-            // High priority when we have no neighbour at all: the other side must take us.
-            Send(candidate, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: _active.Count == 0));
+            Send(candidate, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: NeedsHighPriority));
             (_pending ??= []).Add((candidate, now + _options.NeighborTimeout, 1));
             pending++;
         }
@@ -341,12 +344,19 @@ public sealed partial class OverlayNode
             StartShuffle(now);
         }
 
-        if (_active.Count == 0 && pending == 0 && _contacts.Length > 0 && _joinDeadline == long.MaxValue)
+        if (_active.Count == 0 && pending == 0 && _joinDeadline == long.MaxValue)
         {
             // Isolated with nothing to try: join again through a contact.
             SendJoin(now);
         }
     }
+
+    /// <summary>
+    /// HyParView asks with high priority (the other side must accept) when the active view is
+    /// empty; here also while it is under half full, so a node left with one or two links by a
+    /// crash or by refusals does not stay that thin while every candidate's view is full.
+    /// </summary>
+    private bool NeedsHighPriority => _active.Count * 2 < _options.ActiveViewSize;
 
     private bool IsPending(ulong id)
     {

@@ -17,6 +17,9 @@ public sealed partial class OverlayNode
     /// <summary>NEIGHBOR requests sent to one candidate before it is taken for dead.</summary>
     private const int NeighborAttempts = 2;
 
+    /// <summary>Peers last taken into the active view, kept as extra contacts should the node be left with no neighbour and no candidate.</summary>
+    private const int RecentPeers = 8;
+
     private readonly OverlayOptions _options;
     private readonly Random _random;
     private readonly IRecordVerifier _verifier;
@@ -31,6 +34,8 @@ public sealed partial class OverlayNode
     private long _nextStarvedShuffle;
     private List<OverlayRecord>? _leased;
     private PeerAddress[] _contacts = [];
+    private readonly PeerAddress[] _recent = new PeerAddress[RecentPeers];
+    private int _recentCount;
     private PeerAddress[]? _lastShuffleSample;
     private int _nextContact;
     private long _nextHeartbeat = long.MaxValue;
@@ -262,7 +267,7 @@ public sealed partial class OverlayNode
                     {
                         // One more try: a lost request or answer is not a dead peer.
                         _pending[i] = (peer, now + _options.NeighborTimeout, attempts + 1);
-                        Send(peer, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: _active.Count == 0));
+                        Send(peer, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: NeedsHighPriority));
                         continue;
                     }
 
@@ -338,7 +343,14 @@ public sealed partial class OverlayNode
 
             if (link.SuspectDeadline == 0 && silent > _options.SuspectTimeout * scale)
             {
-                Suspect(link, now, scale);
+                link.SuspectDeadline = now + _options.ProbeTimeout * scale;
+                _observer?.PeerSuspected(this, link.Peer, now);
+                Probe(link);
+            }
+            else if (link.SuspectDeadline != 0)
+            {
+                // Probe again each heartbeat while suspected: one lost round must not evict a live peer.
+                Probe(link);
             }
         }
 
@@ -355,10 +367,8 @@ public sealed partial class OverlayNode
         _store.RemoveExpired(now);
     }
 
-    private void Suspect(ActiveLink link, long now, long scale)
+    private void Probe(ActiveLink link)
     {
-        link.SuspectDeadline = now + _options.ProbeTimeout * scale;
-        _observer?.PeerSuspected(this, link.Peer, now);
         // A direct probe, and the same through up to IndirectProbes other neighbours: a lossy or
         // broken link between the two of us must not get a live peer evicted.
         Send(link.Peer, new OverlayMessage(OverlayMessageType.Probe, Self));

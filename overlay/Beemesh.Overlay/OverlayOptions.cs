@@ -33,11 +33,11 @@ public sealed record OverlayOptions
     /// <summary>Keepalive period on an idle active link (1 s); any message on the link counts as one.</summary>
     public long KeepaliveInterval { get; init; } = 1_000_000;
 
-    /// <summary>Silence after which an active neighbour is suspected and probed (5 s: five keepalives missed).</summary>
-    public long SuspectTimeout { get; init; } = 5_000_000;
+    /// <summary>Silence after which an active neighbour is suspected and probed (3 s: three keepalives missed).</summary>
+    public long SuspectTimeout { get; init; } = 3_000_000;
 
-    /// <summary>Time a suspected neighbour has to answer a direct or indirect probe before it is evicted (1 s).</summary>
-    public long ProbeTimeout { get; init; } = 1_000_000;
+    /// <summary>Time a suspected neighbour has to answer a direct or indirect probe before it is evicted (2 s: two probe rounds, one per keepalive).</summary>
+    public long ProbeTimeout { get; init; } = 2_000_000;
 
     /// <summary>Other active neighbours asked to probe a suspected one (2, as SWIM's k).</summary>
     public int IndirectProbes { get; init; } = 2;
@@ -60,11 +60,14 @@ public sealed record OverlayOptions
     /// <summary>Plumtree: IHAVE announcements are batched per link and flushed this often (25 ms).</summary>
     public long LazyFlushInterval { get; init; } = 25_000;
 
-    /// <summary>Plumtree: time after a first IHAVE before a missing record is grafted (250 ms).</summary>
-    public long GraftTimeout { get; init; } = 250_000;
+    /// <summary>
+    /// Plumtree: time after a first IHAVE before a missing record is grafted (150 ms: about one
+    /// tree hop more than an IHAVE's own delay on 10-50 ms links; shorter grafts more duplicates).
+    /// </summary>
+    public long GraftTimeout { get; init; } = 150_000;
 
-    /// <summary>Plumtree: time before the next announcer is grafted when the first did not deliver (100 ms).</summary>
-    public long GraftRetryTimeout { get; init; } = 100_000;
+    /// <summary>Plumtree: time before the next announcer is grafted when the last did not deliver (150 ms, above a round trip).</summary>
+    public long GraftRetryTimeout { get; init; } = 150_000;
 
     /// <summary>Period of the digest exchange with one random active neighbour (5 s), on top of the one on every new link.</summary>
     public long AntiEntropyInterval { get; init; } = 5_000_000;
