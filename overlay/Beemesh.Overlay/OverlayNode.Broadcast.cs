@@ -133,7 +133,7 @@ public sealed partial class OverlayNode
         {
             // A duplicate: this link is redundant for the tree.
             _observer?.Duplicate(this, from, record, now);
-            if (link is not null && !message.Flag && link.Eager)
+            if (link is not null && !message.Flag)
             {
                 link.Eager = false;
                 Send(from, OverlayMessage.Prune);

@@ -190,33 +190,33 @@ public static class OverlayCodec
         switch (type)
         {
             case OverlayMessageType.Hello:
-            {
-                PeerAddress peer = r.Peer();
-                int version = r.U16();
-                return new OverlayMessage(type, peer, version);
-            }
+                {
+                    PeerAddress peer = r.Peer();
+                    int version = r.U16();
+                    return new OverlayMessage(type, peer, version);
+                }
 
             case OverlayMessageType.Join or OverlayMessageType.ProbeRequest or OverlayMessageType.Probe
                 or OverlayMessageType.ProbeAck or OverlayMessageType.ProbeResult:
                 return new OverlayMessage(type, r.Peer());
             case OverlayMessageType.ForwardJoin:
-            {
-                PeerAddress peer = r.Peer();
-                return new OverlayMessage(type, peer, r.U8());
-            }
+                {
+                    PeerAddress peer = r.Peer();
+                    return new OverlayMessage(type, peer, r.U8());
+                }
 
             case OverlayMessageType.Shuffle:
-            {
-                PeerAddress peer = r.Peer();
-                int ttl = r.U8();
-                return new OverlayMessage(type, peer, ttl, peers: r.Peers());
-            }
+                {
+                    PeerAddress peer = r.Peer();
+                    int ttl = r.U8();
+                    return new OverlayMessage(type, peer, ttl, peers: r.Peers());
+                }
 
             case OverlayMessageType.Neighbor or OverlayMessageType.NeighborReply:
-            {
-                PeerAddress peer = r.Peer();
-                return new OverlayMessage(type, peer, flag: r.Flag());
-            }
+                {
+                    PeerAddress peer = r.Peer();
+                    return new OverlayMessage(type, peer, flag: r.Flag());
+                }
 
             case OverlayMessageType.JoinReply or OverlayMessageType.ShuffleReply:
                 return new OverlayMessage(type, peers: r.Peers());
@@ -227,29 +227,29 @@ public static class OverlayCodec
             case OverlayMessageType.Disconnect:
                 return OverlayMessage.Disconnect;
             case OverlayMessageType.Gossip:
-            {
-                bool repair = r.Flag();
-                OverlayRecord? record = r.Record();
-                return record is null ? null : OverlayMessage.Gossip(record, repair);
-            }
+                {
+                    bool repair = r.Flag();
+                    OverlayRecord? record = r.Record();
+                    return record is null ? null : OverlayMessage.Gossip(record, repair);
+                }
 
             case OverlayMessageType.IHave or OverlayMessageType.Graft or OverlayMessageType.Digest or OverlayMessageType.Want:
-            {
-                int count = r.U16();
-                if (count > MaxIds)
                 {
-                    r.Fail(OverlayCodecError.FieldTooLarge);
-                    return null;
-                }
+                    int count = r.U16();
+                    if (count > MaxIds)
+                    {
+                        r.Fail(OverlayCodecError.FieldTooLarge);
+                        return null;
+                    }
 
-                var ids = new RecordId[count];
-                for (int i = 0; i < count && r.Error == OverlayCodecError.None; i++)
-                {
-                    ids[i] = r.Id();
-                }
+                    var ids = new RecordId[count];
+                    for (int i = 0; i < count && r.Error == OverlayCodecError.None; i++)
+                    {
+                        ids[i] = r.Id();
+                    }
 
-                return new OverlayMessage(type, ids: ids);
-            }
+                    return new OverlayMessage(type, ids: ids);
+                }
 
             default:
                 r.Fail(OverlayCodecError.UnknownType);
@@ -445,11 +445,11 @@ public static class OverlayCodec
                 case 0:
                     return new PeerAddress(id);
                 case 4 or 6:
-                {
-                    ReadOnlySpan<byte> address = Take(family == 4 ? 4 : 16);
-                    ushort port = U16();
-                    return Error != OverlayCodecError.None ? default : new PeerAddress(id, new IPEndPoint(new IPAddress(address), port));
-                }
+                    {
+                        ReadOnlySpan<byte> address = Take(family == 4 ? 4 : 16);
+                        ushort port = U16();
+                        return Error != OverlayCodecError.None ? default : new PeerAddress(id, new IPEndPoint(new IPAddress(address), port));
+                    }
 
                 default:
                     Fail(OverlayCodecError.BadField);
