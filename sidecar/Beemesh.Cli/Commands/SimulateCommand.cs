@@ -88,7 +88,13 @@ public static class SimulateCommand
 
         options = new SimulationOptions
         {
-            Nodes = n, LatencyMinMs = min, LatencyMaxMs = max, Loss = lossValue, Crash = crashValue, Partition = partitionValue, Seed = s,
+            Nodes = n,
+            LatencyMinMs = min,
+            LatencyMaxMs = max,
+            Loss = lossValue,
+            Crash = crashValue,
+            Partition = partitionValue,
+            Seed = s,
         };
         return true;
     }
