@@ -6,7 +6,7 @@ public sealed partial class OverlayNode
     private void SendJoin(long now)
     {
         int known = _contacts.Length + Math.Min(_recentCount, RecentPeers);
-        if (_active.Count > 0 || known == 0)
+        if (!Starved || known == 0)
         {
             _joinDeadline = long.MaxValue;
             return;
@@ -344,9 +344,10 @@ public sealed partial class OverlayNode
             StartShuffle(now);
         }
 
-        if (_active.Count == 0 && pending == 0 && _joinDeadline == long.MaxValue)
+        if (Starved && pending == 0 && _joinDeadline == long.MaxValue)
         {
-            // Isolated with nothing to try: join again through a contact.
+            // Isolated, or a few nodes linked only among themselves with no candidate left (a
+            // shuffle inside such an island finds no one new): join again through a contact.
             SendJoin(now);
         }
     }
@@ -357,6 +358,9 @@ public sealed partial class OverlayNode
     /// crash or by refusals does not stay that thin while every candidate's view is full.
     /// </summary>
     private bool NeedsHighPriority => _active.Count * 2 < _options.ActiveViewSize;
+
+    /// <summary>No neighbour, or an active view under half full with an empty passive view.</summary>
+    private bool Starved => _active.Count == 0 || (NeedsHighPriority && _passive.Count == 0);
 
     private bool IsPending(ulong id)
     {
