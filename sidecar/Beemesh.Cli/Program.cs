@@ -13,6 +13,7 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     PolicyCommand.Create(),
     StatusCommand.Create(),
     SidecarCommand.Create(),
+    SimulateCommand.Create(),
     TokenCommand.Create(),
 };
 return root.Parse(args).Invoke();
