@@ -306,7 +306,7 @@ internal sealed class AdminApi
         WorkloadRecord? record;
         try
         {
-            record = _workloads.Add(request);
+            record = _workloads.Add(request, caller.ProcessId, caller.StartTime);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -122,7 +122,8 @@ public sealed class AgentHost : IAsyncDisposable
         {
             // The registry kept only processes whose start time still matches; one that ended since
             // fails here or is reaped at the first pass.
-            attestor.Register(restored.Pid, registry.IdentityOf(restored.Name, restored.Namespace));
+            (int registrarPid, ulong registrarStart) = registry.RegistrarOf(restored.Id);
+            attestor.Register(restored.Pid, registry.IdentityOf(restored.Name, restored.Namespace), registrarPid, registrarStart);
         }
 
         var metrics = new AgentMetrics();

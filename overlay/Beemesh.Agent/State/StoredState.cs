@@ -40,6 +40,12 @@ internal sealed class StoredWorkload
     public WorkloadRecord Record { get; set; } = new();
 
     public ulong StartTime { get; set; }
+
+    /// <summary>The process that registered the workload (its sidecar), so a restart keeps it a sidecar.</summary>
+    public int RegistrarPid { get; set; }
+
+    /// <summary>Start time of <see cref="RegistrarPid"/> (<c>/proc/PID/stat</c> field 22).</summary>
+    public ulong RegistrarStartTime { get; set; }
 }
 
 /// <summary>Source-generated JSON metadata of the state files.</summary>

@@ -24,6 +24,7 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong?> _startTimes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int Pid, ulong StartTime)> _registrars = new(StringComparer.Ordinal);
     private readonly ChangeFeed _feed;
     private readonly string _procRoot;
     private readonly string? _stateFile;
@@ -63,6 +64,7 @@ internal sealed class WorkloadRegistry
                     workload.Record.SpiffeId = IdentityOf(workload.Record.Name, workload.Record.Namespace).ToString();
                     _byId[workload.Record.Id] = workload.Record;
                     _startTimes[workload.Record.Id] = workload.StartTime;
+                    _registrars[workload.Record.Id] = (workload.RegistrarPid, workload.RegistrarStartTime);
                 }
                 else
                 {
@@ -72,6 +74,15 @@ internal sealed class WorkloadRegistry
         }
 
         _feed = new ChangeFeed(time, version);
+    }
+
+    /// <summary>The process that registered workload <paramref name="id"/> and its start time; (0, 0) when unknown.</summary>
+    public (int Pid, ulong StartTime) RegistrarOf(string id)
+    {
+        lock (_lock)
+        {
+            return _registrars.GetValueOrDefault(id);
+        }
     }
 
     /// <summary>Stored registrations not restored because their process is gone.</summary>
@@ -143,7 +154,14 @@ internal sealed class WorkloadRegistry
     /// Adds a validated registration; null when the mesh range has no free address. Throws
     /// <see cref="IOException"/> (and adds nothing) when it cannot be stored.
     /// </summary>
-    public WorkloadRecord? Add(WorkloadRegistration request)
+    public WorkloadRecord? Add(WorkloadRegistration request) => Add(request, 0, 0);
+
+    /// <summary>
+    /// As <see cref="Add(WorkloadRegistration)"/>, remembering the registering process
+    /// (<paramref name="registrarPid"/> started at <paramref name="registrarStartTime"/>) so a restarted
+    /// agent still tells the sidecar from its workload.
+    /// </summary>
+    public WorkloadRecord? Add(WorkloadRegistration request, int registrarPid, ulong registrarStartTime)
     {
         string name = request.Name!;
         string ns = request.Namespace ?? "default";
@@ -170,6 +188,7 @@ internal sealed class WorkloadRegistry
             };
             _byId[record.Id] = record;
             _startTimes[record.Id] = ProcessStartTime.Read(_procRoot, request.Pid);
+            _registrars[record.Id] = (registrarPid, registrarStartTime);
             try
             {
                 Save();
@@ -178,6 +197,7 @@ internal sealed class WorkloadRegistry
             {
                 _byId.Remove(record.Id);
                 _startTimes.Remove(record.Id);
+                _registrars.Remove(record.Id);
                 throw;
             }
 
@@ -212,6 +232,7 @@ internal sealed class WorkloadRegistry
                 throw;
             }
 
+            _registrars.Remove(id);
             _reports.Remove(id);
             _svids.Remove(id);
             wake = _feed.Bump().Signal;
@@ -250,6 +271,7 @@ internal sealed class WorkloadRegistry
             {
                 _byId.Remove(record.Id);
                 _startTimes.Remove(record.Id);
+                _registrars.Remove(record.Id);
                 _reports.Remove(record.Id);
                 _svids.Remove(record.Id);
             }
@@ -429,7 +451,8 @@ internal sealed class WorkloadRegistry
         {
             if (_startTimes.GetValueOrDefault(record.Id) is { } startTime)
             {
-                stored.Workloads.Add(new StoredWorkload { Record = record, StartTime = startTime });
+                (int registrarPid, ulong registrarStart) = _registrars.GetValueOrDefault(record.Id);
+                stored.Workloads.Add(new StoredWorkload { Record = record, StartTime = startTime, RegistrarPid = registrarPid, RegistrarStartTime = registrarStart });
             }
         }
 
