@@ -13,5 +13,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     PolicyCommand.Create(),
     StatusCommand.Create(),
     SidecarCommand.Create(),
+    SimulateCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -1,0 +1,83 @@
+namespace Beemesh.Overlay;
+
+/// <summary>
+/// Tunables of one overlay node. Times are in microseconds. The defaults follow the HyParView and
+/// Plumtree papers where they give a number and are chosen for links of 10-50 ms otherwise.
+/// </summary>
+public sealed record OverlayOptions
+{
+    /// <summary>Active view size: live links kept open (HyParView: log10(N)+1; 5 covers 10^4-10^5 nodes).</summary>
+    public int ActiveViewSize { get; init; } = 5;
+
+    /// <summary>Passive view size: candidates to refill the active view from (HyParView: 6 × active).</summary>
+    public int PassiveViewSize { get; init; } = 30;
+
+    /// <summary>Active random walk length: FORWARD_JOIN hops before the walk ends in an active view (HyParView ARWL, 6).</summary>
+    public int ActiveRandomWalkLength { get; init; } = 6;
+
+    /// <summary>Passive random walk length: the hop at which FORWARD_JOIN also lands in a passive view (HyParView PRWL, 3).</summary>
+    public int PassiveRandomWalkLength { get; init; } = 3;
+
+    /// <summary>Period of the passive-view SHUFFLE (10 s).</summary>
+    public long ShuffleInterval { get; init; } = 10_000_000;
+
+    /// <summary>Active-view entries sent in a SHUFFLE (HyParView ka, 3).</summary>
+    public int ShuffleActiveCount { get; init; } = 3;
+
+    /// <summary>Passive-view entries sent in a SHUFFLE (HyParView kp, 4).</summary>
+    public int ShufflePassiveCount { get; init; } = 4;
+
+    /// <summary>Hops a SHUFFLE walks before it is answered (4).</summary>
+    public int ShuffleWalkLength { get; init; } = 4;
+
+    /// <summary>Keepalive period on an idle active link (1 s); any message on the link counts as one.</summary>
+    public long KeepaliveInterval { get; init; } = 1_000_000;
+
+    /// <summary>Silence after which an active neighbour is suspected and probed (3 s: three keepalives missed).</summary>
+    public long SuspectTimeout { get; init; } = 3_000_000;
+
+    /// <summary>Time a suspected neighbour has to answer a direct or indirect probe before it is evicted (2 s: two probe rounds, one per keepalive).</summary>
+    public long ProbeTimeout { get; init; } = 2_000_000;
+
+    /// <summary>Other active neighbours asked to probe a suspected one (2, as SWIM's k).</summary>
+    public int IndirectProbes { get; init; } = 2;
+
+    /// <summary>
+    /// Lifeguard local health: a heartbeat this late (200 ms) means the node itself is slow; the
+    /// suspect and probe timeouts are multiplied by 1 + health, health capped at <see cref="MaxLocalHealth"/>.
+    /// </summary>
+    public long SlowTickThreshold { get; init; } = 200_000;
+
+    /// <summary>Cap of the local health multiplier (8, as Lifeguard's).</summary>
+    public int MaxLocalHealth { get; init; } = 8;
+
+    /// <summary>Time to wait for a NEIGHBOR answer before the candidate is dropped from the passive view (1 s).</summary>
+    public long NeighborTimeout { get; init; } = 1_000_000;
+
+    /// <summary>Time to wait for a JOIN answer before the next contact is tried (2 s).</summary>
+    public long JoinTimeout { get; init; } = 2_000_000;
+
+    /// <summary>Plumtree: IHAVE announcements are batched per link and flushed this often (25 ms).</summary>
+    public long LazyFlushInterval { get; init; } = 25_000;
+
+    /// <summary>
+    /// Plumtree: time after a first IHAVE before a missing record is grafted (150 ms: about one
+    /// tree hop more than an IHAVE's own delay on 10-50 ms links; shorter grafts more duplicates).
+    /// </summary>
+    public long GraftTimeout { get; init; } = 150_000;
+
+    /// <summary>Plumtree: time before the next announcer is grafted when the last did not deliver (150 ms, above a round trip).</summary>
+    public long GraftRetryTimeout { get; init; } = 150_000;
+
+    /// <summary>Period of the digest exchange with one random active neighbour (5 s), on top of the one on every new link.</summary>
+    public long AntiEntropyInterval { get; init; } = 5_000_000;
+
+    /// <summary>Lease of a leased record (90 s): it vanishes this long after its last renewal.</summary>
+    public long LeaseDuration { get; init; } = 90_000_000;
+
+    /// <summary>The origin renews its leased records this often (30 s).</summary>
+    public long LeaseRenewInterval { get; init; } = 30_000_000;
+
+    /// <summary>A tombstone is kept this long (180 s, longer than a lease, so no older copy can come back).</summary>
+    public long TombstoneLifetime { get; init; } = 180_000_000;
+}
