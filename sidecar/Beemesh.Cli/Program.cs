@@ -14,5 +14,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     StatusCommand.Create(),
     SidecarCommand.Create(),
     SimulateCommand.Create(),
+    TokenCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -16,6 +16,14 @@ namespace Beemesh.Identity.Authority;
 /// atomically (temp file + rename) with mode 0600, so a crash never leaves a half-written or
 /// world-readable key. Issues X509-SVIDs following the SPIFFE X509-SVID standard and ES256
 /// JWT-SVIDs following the JWT-SVID standard. Thread-safe.
+/// <para>
+/// Two modes. The first node of a trust domain holds the root key (<see cref="HoldsRoot"/>) and signs
+/// with the root; it also issues node credentials (<see cref="IssueNodeCertificates"/>) to nodes that
+/// join. A joined node holds no root key: its state directory carries the credentials it received
+/// (see <see cref="NodeCredentialStore"/>) and it signs its workloads' SVIDs with its node CA, an
+/// intermediate whose chain (leaf, node CA) goes out with every SVID (<see cref="Intermediates"/>)
+/// while the bundle stays the root alone.
+/// </para>
 /// </summary>
 public sealed class CertificateAuthority : IDisposable
 {
@@ -47,6 +55,9 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Default JWT-SVID lifetime: short, because a bearer token cannot be revoked.</summary>
     public static readonly TimeSpan DefaultJwtSvidTtl = TimeSpan.FromMinutes(5);
 
+    /// <summary>Default validity of a node CA and node SVID handed to a joining node (one year).</summary>
+    public static readonly TimeSpan DefaultNodeValidity = TimeSpan.FromDays(365);
+
     /// <summary>Validity of a newly created root.</summary>
     public static readonly TimeSpan RootValidity = TimeSpan.FromDays(3650);
 
@@ -55,20 +66,24 @@ public sealed class CertificateAuthority : IDisposable
 
     private const UnixFileMode PrivateFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    private readonly ECDsa _rootKey;
-    private readonly X509Certificate2 _signingRoot;
+    private readonly ECDsa _signingKey;
+    private readonly X509Certificate2 _signer;
+    private readonly X509Certificate2[] _intermediates;
     private readonly ECDsa _jwtKey;
     private readonly string _jwtKeyId;
     private readonly TimeProvider _timeProvider;
     private readonly Lock _gate = new();
     private Dictionary<string, X509Certificate2Collection> _federated = new(StringComparer.Ordinal);
 
-    private CertificateAuthority(string trustDomain, ECDsa rootKey, X509Certificate2 root, ECDsa jwtKey, TimeProvider timeProvider)
+    private CertificateAuthority(string trustDomain, ECDsa signingKey, X509Certificate2 signer, X509Certificate2 root, ECDsa jwtKey, TimeProvider timeProvider, string? nodeName)
     {
         TrustDomain = trustDomain;
-        _rootKey = rootKey;
-        _signingRoot = root.HasPrivateKey ? root : root.CopyWithPrivateKey(rootKey);
+        _signingKey = signingKey;
+        _signer = signer.HasPrivateKey ? signer : signer.CopyWithPrivateKey(signingKey);
         Root = X509CertificateLoader.LoadCertificate(root.RawData);
+        HoldsRoot = nodeName is null;
+        NodeName = nodeName;
+        _intermediates = HoldsRoot ? [] : [X509CertificateLoader.LoadCertificate(signer.RawData)];
         _jwtKey = jwtKey;
         _jwtKeyId = JwtBundle.KeyIdOf(jwtKey);
         JwtBundle = new JwtBundle(new Dictionary<string, ECDsa> { [_jwtKeyId] = ECDsa.Create(jwtKey.ExportParameters(false)) });
@@ -80,6 +95,21 @@ public sealed class CertificateAuthority : IDisposable
 
     /// <summary>The root certificate, without its private key.</summary>
     public X509Certificate2 Root { get; }
+
+    /// <summary>
+    /// True when this CA signs with the trust domain's root (the first node); false on a joined node,
+    /// which signs with its node CA.
+    /// </summary>
+    public bool HoldsRoot { get; }
+
+    /// <summary>The node name of a joined node (whose node CA signs), or null when <see cref="HoldsRoot"/>.</summary>
+    public string? NodeName { get; }
+
+    /// <summary>
+    /// Certificates to send after each leaf this CA issues, so a peer holding only the root can build
+    /// the path: empty when <see cref="HoldsRoot"/>, otherwise the node CA.
+    /// </summary>
+    public X509Certificate2Collection Intermediates => [.. _intermediates];
 
     /// <summary>The X.509 trust bundle of <see cref="TrustDomain"/> (currently the single root).</summary>
     public X509Certificate2Collection Bundle => [Root];
@@ -120,6 +150,15 @@ public sealed class CertificateAuthority : IDisposable
         string keyPath = Path.Combine(stateDirectory, KeyFileName);
         string certPath = Path.Combine(stateDirectory, CertificateFileName);
         string jwtPath = Path.Combine(stateDirectory, JwtKeyFileName);
+        if (NodeCredentialStore.Exists(stateDirectory))
+        {
+            if (File.Exists(keyPath))
+            {
+                throw new InvalidOperationException($"{stateDirectory} holds both a root key and the credentials of a joined node; keep one.");
+            }
+
+            return LoadJoined(stateDirectory, trustDomain, timeProvider);
+        }
 
         ECDsa rootKey;
         X509Certificate2 root;
@@ -150,19 +189,84 @@ public sealed class CertificateAuthority : IDisposable
             WriteAtomically(certPath, root.ExportCertificatePem(), PrivateFileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         }
 
-        var jwtKey = ECDsa.Create();
-        if (File.Exists(jwtPath))
+        return new CertificateAuthority(trustDomain, rootKey, root, root, LoadOrCreateJwtKey(jwtPath), timeProvider, nodeName: null);
+    }
+
+    /// <summary>
+    /// Loads a joined node's CA from the credentials <see cref="NodeCredentialStore"/> saved in
+    /// <paramref name="stateDirectory"/>. Throws <see cref="InvalidOperationException"/> when there are
+    /// none, or they belong to another trust domain than <paramref name="trustDomain"/> (when given).
+    /// </summary>
+    public static CertificateAuthority LoadJoined(string stateDirectory, string? trustDomain = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
+        timeProvider ??= TimeProvider.System;
+        using NodeCredentials credentials = NodeCredentialStore.Load(stateDirectory)
+            ?? throw new InvalidOperationException($"{stateDirectory} holds no joined node credentials.");
+        if (trustDomain is not null && credentials.TrustDomain != trustDomain)
         {
-            jwtKey.ImportFromPem(File.ReadAllText(jwtPath));
-        }
-        else
-        {
-            jwtKey.Dispose();
-            jwtKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            WriteAtomically(jwtPath, jwtKey.ExportPkcs8PrivateKeyPem(), PrivateFileMode);
+            throw new InvalidOperationException(
+                $"{stateDirectory} holds the credentials of a node of trust domain '{credentials.TrustDomain}', not '{trustDomain}'.");
         }
 
-        return new CertificateAuthority(trustDomain, rootKey, root, jwtKey, timeProvider);
+        ECDsa key = credentials.NodeCa.GetECDsaPrivateKey()
+            ?? throw new InvalidOperationException("The node CA certificate carries no ECDSA private key.");
+        using X509Certificate2 signer = X509CertificateLoader.LoadCertificate(credentials.NodeCa.RawData);
+        return new CertificateAuthority(
+            credentials.TrustDomain, key, signer, credentials.Root, LoadOrCreateJwtKey(Path.Combine(stateDirectory, JwtKeyFileName)), timeProvider, credentials.NodeName);
+    }
+
+    /// <summary>
+    /// Issues the two certificates a joining node needs, from the root (only when <see cref="HoldsRoot"/>):
+    /// <list type="bullet">
+    /// <item>a node CA for <paramref name="nodeCaKey"/>: an intermediate with basicConstraints CA:true and
+    /// pathLenConstraint 0 (critical; it may sign leaves only), keyUsage keyCertSign+cRLSign (critical),
+    /// a critical name constraint permitting URIs of host <see cref="TrustDomain"/> only (RFC 5280
+    /// §4.2.1.10: a URI constraint names the host, so every SPIFFE ID it signs stays in the trust
+    /// domain), and the URI SAN <c>spiffe://TD/node/N</c> that names the node it belongs to;</item>
+    /// <item>a node SVID <c>spiffe://TD/node/N</c> for <paramref name="nodeSvidKey"/>, a leaf signed
+    /// by the root directly. Signing it with the root rather than the node CA is what makes a node's
+    /// identity unforgeable by other nodes: a node CA can sign any path of the trust domain, so a node
+    /// identity is accepted only when the root signed it (<see cref="NodeSvidValidator"/>).</item>
+    /// </list>
+    /// Both live <paramref name="validity"/> (default <see cref="DefaultNodeValidity"/>), clipped to the root's.
+    /// </summary>
+    public (X509Certificate2 NodeCa, X509Certificate2 NodeSvid) IssueNodeCertificates(string nodeName, PublicKey nodeCaKey, PublicKey nodeSvidKey, TimeSpan? validity = null)
+    {
+        ArgumentNullException.ThrowIfNull(nodeCaKey);
+        ArgumentNullException.ThrowIfNull(nodeSvidKey);
+        RequireRoot();
+        SpiffeId nodeId = NodeNames.ToSpiffeId(TrustDomain, nodeName);
+        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(validity ?? DefaultNodeValidity);
+
+        byte[] serial = NewSerial();
+        var request = new CertificateRequest(UniqueSubject(serial, nodeName + " node CA"), nodeCaKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        request.CertificateExtensions.Add(UriNameConstraint(TrustDomain));
+        request.CertificateExtensions.Add(UriSan(nodeId));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        X509Certificate2 nodeCa;
+        lock (_gate)
+        {
+            nodeCa = request.Create(_signer, notBefore, notAfter, serial);
+        }
+
+        return (nodeCa, IssueLeaf(nodeId, nodeSvidKey, notBefore, notAfter));
+    }
+
+    /// <summary>
+    /// Issues a node SVID <c>spiffe://TD/node/N</c> signed by the root (only when <see cref="HoldsRoot"/>),
+    /// e.g. the identity the first node presents to nodes that join it.
+    /// </summary>
+    public X509Certificate2 IssueNodeSvid(string nodeName, PublicKey publicKey, TimeSpan? validity = null)
+    {
+        ArgumentNullException.ThrowIfNull(publicKey);
+        RequireRoot();
+        SpiffeId nodeId = NodeNames.ToSpiffeId(TrustDomain, nodeName);
+        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(validity ?? DefaultNodeValidity);
+        return IssueLeaf(nodeId, publicKey, notBefore, notAfter);
     }
 
     /// <summary>Null when <paramref name="ttl"/> is an acceptable configured X509-SVID lifetime; otherwise why not, in one line.</summary>
@@ -183,48 +287,97 @@ public sealed class CertificateAuthority : IDisposable
     /// Issues an X509-SVID (without private key) for <paramref name="publicKey"/>: exactly one URI SAN
     /// (<paramref name="spiffeId"/>), basicConstraints CA:false (critical), keyUsage digitalSignature
     /// (critical), extKeyUsage serverAuth+clientAuth, a random positive 128-bit serial repeated in the
-    /// subject, notBefore 10 s in the past, and a validity clipped to the root's.
-    /// Throws <see cref="ArgumentException"/> for an invalid ID or one of another trust domain.
+    /// subject, notBefore 10 s in the past, and a validity clipped to the signer's (root or node CA).
+    /// Throws <see cref="ArgumentException"/> for an invalid ID, one of another trust domain, or one
+    /// under <c>/node/</c>, which is reserved for node SVIDs (<see cref="IssueNodeCertificates"/>).
     /// </summary>
     public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
     {
         ArgumentNullException.ThrowIfNull(publicKey);
         SpiffeId id = CheckId(spiffeId);
+        if (NodeNames.IsReservedPath(id.Path))
+        {
+            throw new ArgumentException($"'{spiffeId}' is under /node/, which is reserved for node SVIDs.", nameof(spiffeId));
+        }
+
         TimeSpan lifetime = ttl ?? DefaultX509SvidTtl;
         if (lifetime <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(ttl), "The SVID lifetime must be positive.");
         }
 
-        byte[] serial = NewSerial();
-        var subject = new X500DistinguishedNameBuilder();
-        subject.AddOrganizationName("beemesh");
-        // serialNumber (2.5.4.5) makes every subject unique, which some TLS stacks expect.
-        subject.Add("2.5.4.5", Convert.ToHexString(serial), UniversalTagNumber.PrintableString);
+        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(lifetime);
+        return IssueLeaf(id, publicKey, notBefore, notAfter);
+    }
 
-        var request = new CertificateRequest(subject.Build(), publicKey, HashAlgorithmName.SHA256);
+    private X509Certificate2 IssueLeaf(SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        byte[] serial = NewSerial();
+        var request = new CertificateRequest(UniqueSubject(serial, commonName: null), publicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
             [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
         request.CertificateExtensions.Add(UriSan(id));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-
-        DateTimeOffset now = _timeProvider.GetUtcNow();
-        DateTimeOffset rootNotBefore = new(Root.NotBefore.ToUniversalTime());
-        DateTimeOffset rootNotAfter = new(Root.NotAfter.ToUniversalTime());
-        DateTimeOffset notBefore = Max(now - Backdate, rootNotBefore);
-        DateTimeOffset notAfter = Min(now + lifetime, rootNotAfter);
-        if (notAfter <= notBefore)
-        {
-            throw new InvalidOperationException("The CA root has expired; no SVID can be issued.");
-        }
-
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_signer, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         lock (_gate)
         {
-            return request.Create(_signingRoot, notBefore, notAfter, serial);
+            return request.Create(_signer, notBefore, notAfter, serial);
         }
+    }
+
+    // [now - backdate, now + lifetime] clipped to the signer's validity (a node CA is itself within the root's).
+    private (DateTimeOffset NotBefore, DateTimeOffset NotAfter) Window(TimeSpan lifetime)
+    {
+        DateTimeOffset now = _timeProvider.GetUtcNow();
+        DateTimeOffset notBefore = Max(now - Backdate, new DateTimeOffset(_signer.NotBefore.ToUniversalTime()));
+        DateTimeOffset notAfter = Min(now + lifetime, new DateTimeOffset(_signer.NotAfter.ToUniversalTime()));
+        if (notAfter <= notBefore)
+        {
+            throw new InvalidOperationException(HoldsRoot
+                ? "The CA root has expired; no SVID can be issued."
+                : "The node CA has expired; no SVID can be issued until the node joins again.");
+        }
+
+        return (notBefore, notAfter);
+    }
+
+    private void RequireRoot()
+    {
+        if (!HoldsRoot)
+        {
+            throw new InvalidOperationException("Only the node holding the trust domain's root key issues node certificates.");
+        }
+    }
+
+    private static X500DistinguishedName UniqueSubject(byte[] serial, string? commonName)
+    {
+        var subject = new X500DistinguishedNameBuilder();
+        subject.AddOrganizationName("beemesh");
+        if (commonName is not null)
+        {
+            subject.AddCommonName(commonName);
+        }
+
+        // serialNumber (2.5.4.5) makes every subject unique, which some TLS stacks expect.
+        subject.Add("2.5.4.5", Convert.ToHexString(serial), UniversalTagNumber.PrintableString);
+        return subject.Build();
+    }
+
+    private static ECDsa LoadOrCreateJwtKey(string jwtPath)
+    {
+        var jwtKey = ECDsa.Create();
+        if (File.Exists(jwtPath))
+        {
+            jwtKey.ImportFromPem(File.ReadAllText(jwtPath));
+            return jwtKey;
+        }
+
+        jwtKey.Dispose();
+        jwtKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        WriteAtomically(jwtPath, jwtKey.ExportPkcs8PrivateKeyPem(), PrivateFileMode);
+        return jwtKey;
     }
 
     /// <summary>
@@ -303,9 +456,14 @@ public sealed class CertificateAuthority : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _signingRoot.Dispose();
+        _signer.Dispose();
         Root.Dispose();
-        _rootKey.Dispose();
+        foreach (X509Certificate2 intermediate in _intermediates)
+        {
+            intermediate.Dispose();
+        }
+
+        _signingKey.Dispose();
         _jwtKey.Dispose();
     }
 
@@ -343,6 +501,27 @@ public sealed class CertificateAuthority : IDisposable
         }
 
         return new X509Extension("2.5.29.17", writer.Encode(), critical: false);
+    }
+
+    // RFC 5280 §4.2.1.10: NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }, each
+    // GeneralSubtree a SEQUENCE { base GeneralName } (minimum 0 and no maximum are the DER defaults).
+    // For a URI the base is a host: "example.org" permits spiffe://example.org/... and nothing else
+    // (a leading '.' would permit subdomains, which a trust domain must not). Critical, as §4.2.1.10 requires.
+    private static X509Extension UriNameConstraint(string trustDomain)
+    {
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0)))
+            {
+                using (writer.PushSequence())
+                {
+                    writer.WriteCharacterString(UniversalTagNumber.IA5String, trustDomain, new Asn1Tag(TagClass.ContextSpecific, 6));
+                }
+            }
+        }
+
+        return new X509Extension("2.5.29.30", writer.Encode(), critical: true);
     }
 
     private static byte[] NewSerial()

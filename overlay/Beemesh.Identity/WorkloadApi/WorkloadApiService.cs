@@ -240,7 +240,7 @@ internal sealed class WorkloadApiService(
         response.Svids.Add(new X509SVID
         {
             SpiffeId = id.ToString(),
-            X509Svid = ByteString.CopyFrom(certificate.RawData),
+            X509Svid = Concatenate([certificate, .. authority.Intermediates]), // leaf first, then its node CA (if any)
             X509SvidKey = ByteString.CopyFrom(pkcs8),
             Bundle = Concatenate(authority.Bundle),
         });

@@ -323,7 +323,7 @@ public sealed class LiveConnectionRegistry : IDisposable
 
             string trustDomain = connection.Caller.TrustDomain;
             SvidValidationResult valid = SvidValidator.Validate(
-                connection.CallerCertificate, null, _source.Current.BundleFor(trustDomain), trustDomain, at, out _);
+                connection.CallerCertificate, SpiffeTls.GetPeerIntermediates(connection.CallerCertificate), _source.Current.BundleFor(trustDomain), trustDomain, at, out _);
             if (valid != SvidValidationResult.Valid)
             {
                 return $"caller SVID no longer validates against the trust bundle: {valid}";

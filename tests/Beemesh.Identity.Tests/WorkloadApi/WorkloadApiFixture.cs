@@ -15,9 +15,17 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
     private readonly List<WorkloadApiClient> _clients = [];
 
     public WorkloadApiFixture()
+        : this(null)
+    {
+    }
+
+    /// <summary>A fixture whose CA <paramref name="createAuthority"/> builds (from a state directory and the clock).</summary>
+    public WorkloadApiFixture(Func<string, TimeProvider, CertificateAuthority>? createAuthority)
     {
         Time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        Authority = CertificateAuthority.LoadOrCreate(_dir.File("state"), timeProvider: Time);
+        Authority = createAuthority is null
+            ? CertificateAuthority.LoadOrCreate(_dir.File("state"), timeProvider: Time)
+            : createAuthority(_dir.File("state"), Time);
     }
 
     public FakeTimeProvider Time { get; }

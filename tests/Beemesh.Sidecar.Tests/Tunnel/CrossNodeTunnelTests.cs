@@ -1,0 +1,105 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Beemesh.Identity.Authority;
+using Beemesh.Sidecar.Tunnel;
+
+namespace Beemesh.Sidecar.Tests.Tunnel;
+
+/// <summary>
+/// Sidecars whose SVIDs come from the node CAs of two joined nodes (leaf → node CA → root): the
+/// tunnel's mutual TLS works with the root as the only bundle, and refuses a node CA of another root.
+/// </summary>
+public sealed class CrossNodeTunnelTests : IAsyncDisposable
+{
+    private static readonly TimeSpan Functional = TimeSpan.FromSeconds(10);
+    private readonly TempDirectory _dir = new();
+    private readonly List<IAsyncDisposable> _sidecars = [];
+    private readonly List<IDisposable> _authorities = [];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (IAsyncDisposable sidecar in _sidecars)
+        {
+            await sidecar.DisposeAsync();
+        }
+
+        foreach (IDisposable authority in _authorities)
+        {
+            authority.Dispose();
+        }
+
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task FlowBetweenWorkloadsOfTwoJoinedNodesGetsEcho()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+
+        await using TunnelStream tunnel = await web.Outbound.OpenAsync(new IPEndPoint(api.MeshAddress, 8080));
+        await tunnel.WriteAsync("hello node-2"u8.ToArray());
+        await tunnel.FlushAsync();
+        using var cancel = new CancellationTokenSource(Functional);
+        byte[] echoed = new byte[12];
+        await tunnel.ReadExactlyAsync(echoed, cancel.Token);
+        Assert.Equal("hello node-2"u8.ToArray(), echoed);
+        Assert.Contains((web.MeshAddress, 8080), api.Guest.Calls);
+    }
+
+    [Fact]
+    public async Task WorkloadOfANodeJoinedToAnotherRootCannotOpenATunnel()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        CertificateAuthority impostor = Own(CertificateAuthority.LoadOrCreate(_dir.File("impostor")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(impostor, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using TunnelStream tunnel = await web.Outbound.OpenAsync(new IPEndPoint(api.MeshAddress, 8080)).WaitAsync(Functional);
+            await tunnel.WriteAsync("x"u8.ToArray());
+            await tunnel.FlushAsync();
+            using var cancel = new CancellationTokenSource(Functional);
+            await tunnel.ReadExactlyAsync(new byte[1], cancel.Token);
+        });
+        Assert.Empty(api.Guest.Calls);
+    }
+
+    private async Task<TestSidecar> StartAsync(CertificateAuthority authority, string path, string meshAddress, StaticMeshDirectory directory)
+    {
+        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), directory);
+        _sidecars.Add(sidecar);
+        return sidecar;
+    }
+
+    // What the join exchange delivers, done in-process: keys made here, certificates from the root.
+    private CertificateAuthority Join(CertificateAuthority root, string nodeName)
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var svidKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        (X509Certificate2 nodeCa, X509Certificate2 nodeSvid) = root.IssueNodeCertificates(nodeName, PublicKeyOf(caKey), PublicKeyOf(svidKey));
+        string state = _dir.File(nodeName + "-" + _authorities.Count);
+        using (nodeCa)
+        using (nodeSvid)
+        using (var credentials = new NodeCredentials(
+            nodeName, root.TrustDomain, X509CertificateLoader.LoadCertificate(root.Root.RawData), nodeCa.CopyWithPrivateKey(caKey), nodeSvid.CopyWithPrivateKey(svidKey)))
+        {
+            NodeCredentialStore.Save(state, credentials);
+        }
+
+        return Own(CertificateAuthority.LoadOrCreate(state, root.TrustDomain));
+    }
+
+    private CertificateAuthority Own(CertificateAuthority authority)
+    {
+        _authorities.Add(authority);
+        return authority;
+    }
+
+    private static PublicKey PublicKeyOf(ECDsa key) => new CertificateRequest("CN=unused", key, HashAlgorithmName.SHA256).PublicKey;
+}
