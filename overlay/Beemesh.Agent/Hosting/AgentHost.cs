@@ -2,7 +2,9 @@ using Beemesh.Agent.Policies;
 using Beemesh.Agent.State;
 using Beemesh.Agent.Workloads;
 using Beemesh.Identity.Attestation;
+using Beemesh.Agent.Mesh;
 using Beemesh.Identity.Authority;
+using Beemesh.Identity.Join;
 using Beemesh.Identity.WorkloadApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -37,11 +39,16 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly WorkloadApiServer _workloadApi;
     private readonly AdminApi _api;
     private readonly WorkloadReaper _reaper;
+    private readonly NodeListener? _listener;
+    private readonly JoinServer? _joinServer;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer)
     {
+        Node = node;
+        _listener = listener;
+        _joinServer = joinServer;
         Workloads = workloads;
         _reaper = reaper;
         _api = api;
@@ -58,6 +65,12 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The trust domain's CA.</summary>
     public CertificateAuthority Authority { get; }
+
+    /// <summary>This node's identity among nodes; null for a mesh of one machine.</summary>
+    public NodeIdentity? Node { get; }
+
+    /// <summary>Bound address of the node port (joins, overlay links); null without <see cref="AgentOptions.Listen"/>.</summary>
+    public System.Net.IPEndPoint? NodeEndPoint => _listener?.LocalEndPoint;
 
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
@@ -107,6 +120,10 @@ public sealed class AgentHost : IAsyncDisposable
             throw new InvalidOperationException($"an agent is already running in {stateDirectory}");
         }
 
+        // A node of a multi-node trust domain joins (or reuses its saved node credentials) before
+        // anything is issued: its workloads' SPIFFE IDs are in the joined trust domain.
+        NodeIdentity? node = await JoinIfNeededAsync(options, stateDirectory, cancellationToken).ConfigureAwait(false);
+
         // Policies and registrations survive a restart; a corrupt file refuses the start (naming
         // the file) rather than starting empty, which would fail open.
         string stored = Path.Combine(stateDirectory, StateFile.DirectoryName);
@@ -116,6 +133,10 @@ public sealed class AgentHost : IAsyncDisposable
         var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
 
         CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
+        if (node is null && options.Listen is not null)
+        {
+            node = NodeIdentity.IssueFromRoot(authority, options.NodeName!);
+        }
         var attestor = new RegisteredWorkloads(options.ProcRoot);
         foreach (Client.WorkloadRecord restored in registry.List())
         {
@@ -126,8 +147,18 @@ public sealed class AgentHost : IAsyncDisposable
 
         var metrics = new AgentMetrics();
         WorkloadApiServer? workloadApi = null;
+        NodeListener? listener = null;
+        JoinServer? joinServer = null;
         try
         {
+            if (options.Listen is not null)
+            {
+                ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+                joinServer = authority.HoldsRoot ? JoinServer.Create(authority, stateDirectory, node!.NodeName, meshLogger, options.TimeProvider) : null;
+                NodeIdentity presented = node!;
+                listener = new NodeListener(options.Listen, () => presented.Context, joinServer, overlay: null, meshLogger);
+            }
+
             workloadApi = await WorkloadApiServer.StartAsync(
                 new WorkloadApiServerOptions { SocketPath = Path.Combine(stateDirectory, WorkloadApiSocketName), X509SvidTtl = options.X509SvidTtl },
                 authority,
@@ -139,10 +170,17 @@ public sealed class AgentHost : IAsyncDisposable
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, loggerFactory, cancellationToken).ConfigureAwait(false);
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer);
         }
         catch
         {
+            if (listener is not null)
+            {
+                await listener.DisposeAsync().ConfigureAwait(false);
+            }
+
+            joinServer?.Dispose();
+            node?.Dispose();
             if (workloadApi is not null)
             {
                 await workloadApi.DisposeAsync().ConfigureAwait(false);
@@ -151,6 +189,40 @@ public sealed class AgentHost : IAsyncDisposable
             authority.Dispose();
             throw;
         }
+    }
+
+    // Joins with the token (or reuses the saved node credentials) and adopts the joined trust domain.
+    // The first node of a trust domain (its root key here) joins nothing.
+    private static async Task<NodeIdentity?> JoinIfNeededAsync(AgentOptions options, string stateDirectory, CancellationToken cancellationToken)
+    {
+        if (options.NodeName is not null && NodeNames.Check(options.NodeName) is string badName)
+        {
+            throw new ArgumentException("invalid --node-name: " + badName, nameof(options));
+        }
+
+        bool joined = NodeCredentialStore.Exists(stateDirectory);
+        if (options.Join.Count == 0 && !joined)
+        {
+            if (options.Listen is not null && options.NodeName is null)
+            {
+                throw new ArgumentException("--listen needs --node-name (this node's name among the nodes)", nameof(options));
+            }
+
+            return null;
+        }
+
+        string? nodeName = options.NodeName;
+        if (nodeName is null)
+        {
+            using NodeCredentials? saved = NodeCredentialStore.Load(stateDirectory);
+            nodeName = saved?.NodeName ?? throw new ArgumentException("--join needs --node-name (this node's name among the nodes)", nameof(options));
+            options.NodeName = nodeName;
+        }
+
+        using NodeCredentials credentials = await NodeJoin.EnsureJoinedAsync(
+            stateDirectory, nodeName, options.Join, options.JoinToken, cancellationToken, options.TimeProvider).ConfigureAwait(false);
+        options.TrustDomain = credentials.TrustDomain;
+        return NodeIdentity.FromCredentials(credentials);
     }
 
     private static bool IsServing(string socketPath)
@@ -209,6 +281,13 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_listener is not null)
+        {
+            await _listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _joinServer?.Dispose();
+        Node?.Dispose();
         _api.Stop();
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {
