@@ -18,7 +18,7 @@ namespace Beemesh.Agent.Hosting;
 /// which keeps it free of reflection and lets every malformed request end in the same one-line
 /// JSON error (400) while the agent keeps serving.
 /// </summary>
-internal sealed class AdminApi
+internal sealed partial class AdminApi
 {
     private const int MaxBodyBytes = 1 << 20;
 
@@ -136,6 +136,11 @@ internal sealed class AdminApi
                 await context.Response.WriteAsync(_metrics.Render(_workloads.Count, _policies.Count, _policies.Version, _workloads.ConnectionCount), aborted).ConfigureAwait(false);
                 return;
             default:
+                if (await TryRouteMeshAsync(context, path, method).ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 await ErrorAsync(context, 404, $"no such endpoint: {method} {request.Path}").ConfigureAwait(false);
                 return;
         }

@@ -1,8 +1,9 @@
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Mesh;
 using Beemesh.Agent.Policies;
 using Beemesh.Agent.State;
 using Beemesh.Agent.Workloads;
 using Beemesh.Identity.Attestation;
-using Beemesh.Agent.Mesh;
 using Beemesh.Identity.Authority;
 using Beemesh.Identity.Join;
 using Beemesh.Identity.WorkloadApi;
@@ -44,8 +45,9 @@ public sealed class AgentHost : IAsyncDisposable
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay)
     {
+        Overlay = overlay;
         Node = node;
         _listener = listener;
         _joinServer = joinServer;
@@ -68,6 +70,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>This node's identity among nodes; null for a mesh of one machine.</summary>
     public NodeIdentity? Node { get; }
+
+    /// <summary>The overlay (membership, records); null for a mesh of one machine.</summary>
+    public OverlayHost? Overlay { get; }
 
     /// <summary>Bound address of the node port (joins, overlay links); null without <see cref="AgentOptions.Listen"/>.</summary>
     public System.Net.IPEndPoint? NodeEndPoint => _listener?.LocalEndPoint;
@@ -138,7 +143,7 @@ public sealed class AgentHost : IAsyncDisposable
             node = NodeIdentity.IssueFromRoot(authority, options.NodeName!);
         }
         var attestor = new RegisteredWorkloads(options.ProcRoot);
-        foreach (Client.WorkloadRecord restored in registry.List())
+        foreach (WorkloadRecord restored in registry.List())
         {
             // The registry kept only processes whose start time still matches; one that ended since
             // fails here or is reaped at the first pass.
@@ -149,6 +154,7 @@ public sealed class AgentHost : IAsyncDisposable
         WorkloadApiServer? workloadApi = null;
         NodeListener? listener = null;
         JoinServer? joinServer = null;
+        OverlayHost? overlay = null;
         try
         {
             if (options.Listen is not null)
@@ -156,7 +162,15 @@ public sealed class AgentHost : IAsyncDisposable
                 ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
                 joinServer = authority.HoldsRoot ? JoinServer.Create(authority, stateDirectory, node!.NodeName, meshLogger, options.TimeProvider) : null;
                 NodeIdentity presented = node!;
-                listener = new NodeListener(options.Listen, () => presented.Context, joinServer, overlay: null, meshLogger);
+                OverlayHost? overlayHolder = null;
+                listener = new NodeListener(
+                    options.Listen,
+                    () => presented.Context,
+                    joinServer,
+                    (tls, ct) => overlayHolder is { } h ? h.HandleInboundAsync(tls, ct) : Task.CompletedTask,
+                    meshLogger);
+                overlay = OverlayHost.Start(presented, listener.LocalEndPoint, options.Join, options.TimeProvider, meshLogger);
+                overlayHolder = overlay;
             }
 
             workloadApi = await WorkloadApiServer.StartAsync(
@@ -169,11 +183,29 @@ public sealed class AgentHost : IAsyncDisposable
             string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, loggerFactory, cancellationToken).ConfigureAwait(false);
+            api.Overlay = overlay;
+            api.NodeName = node?.NodeName;
+            if (overlay is not null)
+            {
+                await overlay.PublishAsync(new Beemesh.Overlay.Records.RecordContent(
+                    Beemesh.Overlay.Records.RecordKind.Node,
+                    MembersView.NodeKey(node!.NodeName),
+                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString() },
+                        AgentJsonContext.Default.NodeRecordPayload),
+                    Leased: true)).ConfigureAwait(false);
+            }
+
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay);
         }
         catch
         {
+            if (overlay is not null)
+            {
+                await overlay.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (listener is not null)
             {
                 await listener.DisposeAsync().ConfigureAwait(false);
@@ -281,6 +313,11 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (Overlay is not null)
+        {
+            await Overlay.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_listener is not null)
         {
             await _listener.DisposeAsync().ConfigureAwait(false);
