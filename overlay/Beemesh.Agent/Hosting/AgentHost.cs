@@ -41,12 +41,14 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly AdminApi _api;
     private readonly WorkloadReaper _reaper;
     private readonly NodeListener? _listener;
+    private readonly RouteSync? _routes;
     private readonly JoinServer? _joinServer;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes)
     {
+        _routes = routes;
         Overlay = overlay;
         Node = node;
         _listener = listener;
@@ -196,8 +198,10 @@ public sealed class AgentHost : IAsyncDisposable
                     Leased: true)).ConfigureAwait(false);
             }
 
+            RouteSync? routes = overlay is null ? null
+                : new RouteSync(overlay, registry, node!.NodeName, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes);
         }
         catch
         {
@@ -313,6 +317,11 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_routes is not null)
+        {
+            await _routes.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (Overlay is not null)
         {
             await Overlay.DisposeAsync().ConfigureAwait(false);

@@ -28,6 +28,38 @@ public sealed class OverlayHostTests : IDisposable
         }
 
         Assert.True(first.Overlay!.Counters.GetValueOrDefault("records_accepted") >= 3);
+
+        // A workload registered on c resolves on a, marked remote with its node, and shows in a's watch.
+        using var onC = new AgentClient(third.Options.StateDirectory);
+        WorkloadRecord registered = await onC.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
+        Assert.Null(registered.Node);
+        using var onA = new AgentClient(first.Options.StateDirectory);
+        WorkloadRecord? resolved = null;
+        for (int i = 0; i < 300 && resolved is null; i++)
+        {
+            resolved = await onA.ResolveAsync("web.shop.svc.cluster.local");
+            if (resolved is null)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.NotNull(resolved);
+        Assert.Equal("c", resolved.Node);
+        Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
+        Assert.Equal(registered.MeshAddress, resolved.MeshAddress);
+        Assert.Equal(0, resolved.Pid);
+        Assert.Contains((await onA.WatchWorkloadsAsync(null, 0, TimeSpan.FromSeconds(1))).Workloads, w => w.Name == "web" && w.Node == "c");
+        Assert.Empty(first.Workloads.List());
+
+        // Unregistering withdraws the route everywhere (a signed tombstone).
+        await onC.UnregisterWorkloadAsync(registered.Id);
+        for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is not null; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Null(first.Workloads.Resolve("web.shop"));
     }
 
     [Fact]
