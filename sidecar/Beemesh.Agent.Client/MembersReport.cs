@@ -15,6 +15,9 @@ public sealed class MembersReport
     /// <summary>Candidates to refill the active view (passive view), by name where known.</summary>
     public List<string> Passive { get; set; } = [];
 
+    /// <summary>Version (HLC@origin) of the mesh policy set this node applied; null before any.</summary>
+    public string? PolicyVersion { get; set; }
+
     /// <summary>Every node whose node record this node holds or held.</summary>
     public List<MemberNode> Nodes { get; set; } = [];
 }

@@ -10,6 +10,12 @@ internal sealed partial class AdminApi
     /// <summary>The node's overlay; null for a mesh of one machine (the routes then answer 404 with why).</summary>
     internal OverlayHost? Overlay { get; set; }
 
+    /// <summary>The mesh policy set's replication; null without the overlay.</summary>
+    internal PolicySync? PolicySync { get; set; }
+
+    /// <summary>The overlay's metrics (empty without the overlay).</summary>
+    internal string MeshMetrics() => Overlay?.RenderMetrics() ?? string.Empty;
+
     /// <summary>This node's name among the nodes.</summary>
     internal string? NodeName { get; set; }
 
@@ -26,6 +32,7 @@ internal sealed partial class AdminApi
                 }
 
                 MembersReport report = await overlay.QueryAsync(node => MembersView.Build(node, NodeName ?? string.Empty, overlay.Now())).ConfigureAwait(false);
+                report.PolicyVersion = PolicySync?.MeshVersion;
                 await WriteAsync(context, 200, report, AgentJsonContext.Default.MembersReport).ConfigureAwait(false);
                 return true;
             default:

@@ -134,6 +134,7 @@ internal sealed partial class AdminApi
                 context.Response.StatusCode = 200;
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await context.Response.WriteAsync(_metrics.Render(_workloads.Count, _policies.Count, _policies.Version, _workloads.ConnectionCount), aborted).ConfigureAwait(false);
+                await context.Response.WriteAsync(MeshMetrics(), aborted).ConfigureAwait(false);
                 return;
             default:
                 if (await TryRouteMeshAsync(context, path, method).ConfigureAwait(false))

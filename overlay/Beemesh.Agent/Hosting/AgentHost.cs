@@ -42,12 +42,14 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly WorkloadReaper _reaper;
     private readonly NodeListener? _listener;
     private readonly RouteSync? _routes;
+    private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync)
     {
+        _policySync = policySync;
         _routes = routes;
         Overlay = overlay;
         Node = node;
@@ -200,8 +202,11 @@ public sealed class AgentHost : IAsyncDisposable
 
             RouteSync? routes = overlay is null ? null
                 : new RouteSync(overlay, registry, node!.NodeName, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            PolicySync? policySync = overlay is null ? null
+                : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync);
         }
         catch
         {
@@ -317,6 +322,11 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_policySync is not null)
+        {
+            await _policySync.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_routes is not null)
         {
             await _routes.DisposeAsync().ConfigureAwait(false);

@@ -540,5 +540,24 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         }
     }
 
+    /// <summary>Counts an event of the agent's overlay services (policy sets applied or refused, ...) with the overlay's counters.</summary>
+    internal void CountExternal(string name) => Count(name);
+
+    /// <summary>The counters in Prometheus text format (<c>beemesh_overlay_NAME_total</c>; refusals by reason as a label).</summary>
+    public string RenderMetrics()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach ((string name, long value) in _counters.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            const string refused = "records_refused_";
+            text.Append(name.StartsWith(refused, StringComparison.Ordinal)
+                ? $"beemesh_overlay_records_refused_total{{reason=\"{name[refused.Length..]}\"}} "
+                : $"beemesh_overlay_{name}_total ");
+            text.Append(value.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
     private void Count(string name) => _counters.AddOrUpdate(name, 1, static (_, v) => v + 1);
 }

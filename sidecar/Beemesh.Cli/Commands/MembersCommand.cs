@@ -17,6 +17,7 @@ public static class MembersCommand
             await output.WriteLineAsync($"node     {report.Node} ({report.Id})").ConfigureAwait(false);
             await output.WriteLineAsync($"active   {(report.Active.Count == 0 ? "-" : string.Join(' ', report.Active))}").ConfigureAwait(false);
             await output.WriteLineAsync($"passive  {(report.Passive.Count == 0 ? "-" : string.Join(' ', report.Passive))}").ConfigureAwait(false);
+            await output.WriteLineAsync($"policies {report.PolicyVersion ?? "-"}").ConfigureAwait(false);
             await output.WriteLineAsync($"nodes    {report.Nodes.Count}").ConfigureAwait(false);
             foreach (MemberNode n in report.Nodes)
             {

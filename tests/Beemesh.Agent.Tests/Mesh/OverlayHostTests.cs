@@ -60,7 +60,36 @@ public sealed class OverlayHostTests : IDisposable
         }
 
         Assert.Null(first.Workloads.Resolve("web.shop"));
+
+        // A policy applied on b reaches a and c, at the same mesh version.
+        using var onB = new AgentClient(second.Options.StateDirectory);
+        await onB.ApplyPoliciesAsync(DenyAll);
+        using var onCAgain = new AgentClient(third.Options.StateDirectory);
+        foreach (AgentClient client in new[] { onA, onCAgain })
+        {
+            PolicySet set = await client.ListPoliciesAsync();
+            for (int i = 0; i < 300 && set.Policies.Count == 0; i++)
+            {
+                await Task.Delay(100);
+                set = await client.ListPoliciesAsync();
+            }
+
+            Assert.Equal("deny-all", Assert.Single(set.Policies).Name);
+        }
+
+        string? version = (await onB.GetMembersAsync()).PolicyVersion;
+        Assert.NotNull(version);
+        Assert.Equal(version, (await WaitForAsync(onA, r => r.PolicyVersion == version)).PolicyVersion);
+        Assert.Equal(version, (await WaitForAsync(onCAgain, r => r.PolicyVersion == version)).PolicyVersion);
+        Assert.Contains("beemesh_overlay_policy_sets_applied_total 1", await onA.GetMetricsAsync(), StringComparison.Ordinal);
     }
+
+    private const string DenyAll = """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: deny-all, namespace: shop}
+        spec: {action: DENY, rules: [{}]}
+        """;
 
     [Fact]
     public async Task MembersWithoutOverlayAnswersWhy()
