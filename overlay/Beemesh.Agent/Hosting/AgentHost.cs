@@ -113,6 +113,11 @@ public sealed class AgentHost : IAsyncDisposable
             throw new ArgumentException(badTtl, nameof(options));
         }
 
+        if (options.RouteLease < TimeSpan.FromSeconds(3))
+        {
+            throw new ArgumentException("the route lease must be at least 3 s", nameof(options));
+        }
+
         if (options.ReapInterval <= TimeSpan.Zero)
         {
             throw new ArgumentException("the reap interval must be positive", nameof(options));
@@ -173,7 +178,11 @@ public sealed class AgentHost : IAsyncDisposable
                     joinServer,
                     (tls, ct) => overlayHolder is { } h ? h.HandleInboundAsync(tls, ct) : Task.CompletedTask,
                     meshLogger);
-                overlay = OverlayHost.Start(presented, listener.LocalEndPoint, options.Join, options.TimeProvider, meshLogger);
+                overlay = OverlayHost.Start(presented, listener.LocalEndPoint, options.Join, options.TimeProvider, meshLogger, new Beemesh.Overlay.OverlayOptions
+                {
+                    LeaseDuration = (long)options.RouteLease.TotalMicroseconds,
+                    LeaseRenewInterval = (long)options.RouteLease.TotalMicroseconds / 3,
+                });
                 overlayHolder = overlay;
             }
 

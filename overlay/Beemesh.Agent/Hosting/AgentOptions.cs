@@ -54,6 +54,12 @@ public sealed class AgentOptions
     /// <summary>One-time join token (the printed form); needed only until this node has joined.</summary>
     public string? JoinToken { get; set; }
 
+    /// <summary>
+    /// How long a route or node record this node publishes stays valid without renewal (default 90 s;
+    /// renewed every third of it). A node that dies takes its routes off every other node within this.
+    /// </summary>
+    public TimeSpan RouteLease { get; set; } = TimeSpan.FromSeconds(90);
+
     /// <summary>Root of the proc filesystem, for attestation and liveness.</summary>
     public string ProcRoot { get; set; } = "/proc";
 }

@@ -29,10 +29,11 @@ public static class AgentCommand
         var nodeName = new Option<string?>("--node-name") { Description = "This node's name among the nodes of the trust domain (a DNS label)" };
         var listen = new Option<string?>("--listen") { Description = $"IP[:PORT] of the node port for joins and overlay links (default port {NodeListener.DefaultPort})" };
         var join = new Option<string?>("--join") { Description = "IP:PORT[,IP:PORT...] of node ports of the mesh to join" };
+        var routeLease = new Option<string>("--route-lease") { Description = "How long this node's routes stay valid unrenewed, e.g. 90s (renewed every third)", DefaultValueFactory = _ => "90s" };
         var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, join, token,
+            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, join, token, routeLease,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -49,8 +50,16 @@ public static class AgentCommand
                 return 2;
             }
 
+            string leaseText = parse.GetValue(routeLease)!;
+            if (!TryParseDuration(leaseText, out TimeSpan lease) || lease < TimeSpan.FromSeconds(3))
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --route-lease '{leaseText}': expected a duration of at least 3s (e.g. 90s)").ConfigureAwait(false);
+                return 2;
+            }
+
             var options = new AgentOptions
             {
+                RouteLease = lease,
                 StateDirectory = parse.GetValue(stateDir)!,
                 TrustDomain = parse.GetValue(trustDomain)!,
                 MeshCidr = parse.GetValue(meshCidr)!,
