@@ -1,6 +1,6 @@
 namespace Beemesh.Overlay;
 
-/// <summary>Overlay message types; the value is the type byte on the wire.</summary>
+/// <summary>Overlay message types; the value is the type byte on the wire. Append-only: a value once used is never reused or renumbered.</summary>
 public enum OverlayMessageType : byte
 {
     /// <summary>First frame on a link: node id and protocol version.</summary>

@@ -8,6 +8,17 @@ namespace Beemesh.Overlay;
 /// (<see cref="Step"/>), timer ticks (<see cref="Tick"/>) and link failures, and drains
 /// <see cref="Outbox"/>; time (microseconds) and randomness are injected, so the same class runs
 /// over sockets in the agent and by the hundred thousand in the simulator.
+/// <code>
+/// A peer as this node sees it:
+///
+///   (unknown) --JOIN / FORWARD_JOIN / SHUFFLE / DISCONNECT--> passive
+///   passive --NEIGHBOR sent--> pending --accepted--> active (eager)
+///   pending --refused--> passive          pending --no answer twice--> (forgotten)
+///   active (eager) --duplicate: PRUNE--> active (lazy) --GRAFT / new record--> active (eager)
+///   active --silent SuspectTimeout--> suspect --probe answered--> active
+///   suspect --no answer within ProbeTimeout--> (evicted, forgotten)
+///   active --DISCONNECT / dropped for a newcomer--> passive     active --LinkDown--> (forgotten)
+/// </code>
 /// </summary>
 public sealed partial class OverlayNode
 {

@@ -1,6 +1,6 @@
 namespace Beemesh.Overlay.Records;
 
-/// <summary>What a record describes; the value is its byte on the wire.</summary>
+/// <summary>What a record describes; the value is its byte on the wire. Append-only: a value once used is never reused or renumbered.</summary>
 public enum RecordKind : byte
 {
     /// <summary>A node: name, addresses, tunnel endpoint, mesh address block, capabilities.</summary>

@@ -86,7 +86,7 @@ public sealed class OverlaySimulator : IOverlayObserver
     /// <summary>True when node <paramref name="index"/> has crashed.</summary>
     public bool IsCrashed(int index) => _crashed[index];
 
-    /// <summary>Node 0 starts now; node i joins at i × <see cref="SimulationOptions.JoinSpacing"/> through two random earlier nodes. Returns when the last has started.</summary>
+    /// <summary>Node 0 starts now; node i joins at i × <see cref="JoinSpacing"/> through four random earlier nodes. Returns when the last has started.</summary>
     public void JoinAll()
     {
         long spacing = JoinSpacing;
@@ -321,9 +321,16 @@ public sealed class OverlaySimulator : IOverlayObserver
                 }
                 else
                 {
-                    // Contacts are earlier nodes that are in the overlay already (as an operator
-                    // would give the addresses of running nodes); node 0 when none is found.
-                    node.Start([_nodes[Contact(to)].Self, _nodes[Contact(to)].Self], Now);
+                    // Contacts are four earlier nodes that are in the overlay already (as an operator
+                    // would list a few running nodes); node 0 when none is found. The node falls
+                    // back on them whenever it is cut off, so they must not all die with its neighbours.
+                    var contacts = new PeerAddress[4];
+                    for (int c = 0; c < contacts.Length; c++)
+                    {
+                        contacts[c] = _nodes[Contact(to)].Self;
+                    }
+
+                    node.Start(contacts, Now);
                 }
 
                 break;
