@@ -115,7 +115,7 @@ public sealed class AgentHost : IAsyncDisposable
 
         if (options.RouteLease < TimeSpan.FromSeconds(3))
         {
-            throw new ArgumentException("the route lease must be at least 3 s", nameof(options));
+            throw new ArgumentException("the route lease must be at least 3 s");
         }
 
         if (options.ReapInterval <= TimeSpan.Zero)
@@ -247,7 +247,7 @@ public sealed class AgentHost : IAsyncDisposable
     {
         if (options.NodeName is not null && NodeNames.Check(options.NodeName) is string badName)
         {
-            throw new ArgumentException("invalid --node-name: " + badName, nameof(options));
+            throw new ArgumentException("invalid --node-name: " + badName);
         }
 
         bool joined = NodeCredentialStore.Exists(stateDirectory);
@@ -255,7 +255,7 @@ public sealed class AgentHost : IAsyncDisposable
         {
             if (options.Listen is not null && options.NodeName is null)
             {
-                throw new ArgumentException("--listen needs --node-name (this node's name among the nodes)", nameof(options));
+                throw new ArgumentException("--listen needs --node-name (this node's name among the nodes)");
             }
 
             return null;
@@ -265,7 +265,7 @@ public sealed class AgentHost : IAsyncDisposable
         if (nodeName is null)
         {
             using NodeCredentials? saved = NodeCredentialStore.Load(stateDirectory);
-            nodeName = saved?.NodeName ?? throw new ArgumentException("--join needs --node-name (this node's name among the nodes)", nameof(options));
+            nodeName = saved?.NodeName ?? throw new ArgumentException("--join needs --node-name (this node's name among the nodes)");
             options.NodeName = nodeName;
         }
 

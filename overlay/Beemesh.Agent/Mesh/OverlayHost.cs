@@ -74,7 +74,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         ArgumentNullException.ThrowIfNull(advertised);
         if (advertised.Address.Equals(IPAddress.Any) || advertised.Address.Equals(IPAddress.IPv6Any))
         {
-            throw new ArgumentException("the overlay needs --listen with the address other nodes reach this node at, not a wildcard", nameof(advertised));
+            throw new ArgumentException("the overlay needs --listen with the address other nodes reach this node at, not a wildcard");
         }
 
         var host = new OverlayHost(identity, advertised, contacts ?? [], options ?? new OverlayOptions(), timeProvider ?? TimeProvider.System, logger ?? NullLogger.Instance);

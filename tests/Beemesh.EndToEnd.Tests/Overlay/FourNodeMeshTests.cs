@@ -76,8 +76,10 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         }
 
         // A workload on node 4 resolves on node 1, as a remote route of n4.
+        var propagation = Stopwatch.StartNew();
         Assert.Contains("\"id\"", await Admin(3, "POST", "v1/workloads", Registration("orders", "shop")));
         string resolved = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=orders.shop"), text => text.Contains("\"node\":\"n4\"", StringComparison.Ordinal), wait);
+        output.WriteLine($"route registered on node 4 resolved on node 1 after {propagation.Elapsed.TotalMilliseconds:0} ms");
         Assert.Contains("\"spiffeId\":\"spiffe://example.org/ns/shop/sa/orders\"", resolved);
 
         // A policy applied on node 2 reaches nodes 1 and 4 at the same mesh version.
