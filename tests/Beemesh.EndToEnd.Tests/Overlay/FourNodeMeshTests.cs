@@ -11,7 +11,8 @@ namespace Beemesh.EndToEnd.Tests.Overlay;
 /// 2-4 join with tokens from <c>beemesh token create</c>. Checked: every node sees all four in
 /// <c>beemesh members</c>; a workload registered on node 4 resolves on node 1, marked with its node;
 /// a policy applied on node 2 reaches nodes 1 and 4 at the same mesh version; after kill -9 of node
-/// 3's agent its route vanishes from node 1 within the route lease; a reused token is refused.
+/// 3's agent its route vanishes from node 1 within the route lease; after node 4's link was down
+/// while the policy changed, it catches up once the link is back; a reused token is refused.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
 public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsyncLifetime
@@ -93,6 +94,24 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
             Assert.Equal(version, PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(i)), text => PolicyVersion(text) == version, wait)));
             Assert.Contains("deny-evil", (await Cli("policy", "list", "--agent", Dir(i))).Output);
         }
+
+        // Node 4's link down for 6 s while a policy changes on node 1; after the heal node 4 holds the
+        // same policy version (the digest exchange on its new links catches it up).
+        _net.SetLink(3, up: false);
+        string second = Path.Combine(_root, "policy2.yaml");
+        await File.WriteAllTextAsync(second, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-mallory, namespace: shop}\nspec:\n  action: DENY\n  rules:\n  - from: [{source: {principals: [\"example.org/ns/shop/sa/mallory\"]}}]\n");
+        (applyCode, applied) = await Cli("policy", "apply", "-f", second, "--agent", Dir(0));
+        Assert.True(applyCode == 0, applied);
+        string healed = PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(0)), text => PolicyVersion(text) != version, wait));
+        Assert.NotEqual(version, healed);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.Equal(version, PolicyVersion((await Cli("members", "--agent", Dir(3))).Output));
+        _net.SetLink(3, up: true);
+        var heal = Stopwatch.StartNew();
+        Assert.Equal(healed, PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(3)), text => PolicyVersion(text) == healed, TimeSpan.FromSeconds(60))));
+        output.WriteLine($"node 4 caught up with the policy set {heal.Elapsed.TotalSeconds:0.0} s after its link came back");
+        Assert.Contains("deny-mallory", (await Cli("policy", "list", "--agent", Dir(3))).Output);
+        await WaitForAsync(() => Cli("members", "--agent", Dir(3)), text => AliveCount(text) == 4, wait);
 
         // kill -9 of node 3's agent: its route leaves node 1 within the lease (plus one renewal period of slack).
         Assert.Contains("\"id\"", await Admin(2, "POST", "v1/workloads", Registration("billing", "shop")));
