@@ -9,7 +9,7 @@ public sealed class MemberNode
     /// <summary>Overlay id (16 hex digits).</summary>
     public string Id { get; set; } = string.Empty;
 
-    /// <summary><c>alive</c> (node record held and renewed), <c>suspect</c> (a neighbour that fell silent), <c>dead</c> (lease expired) or <c>left</c> (it withdrew its record).</summary>
+    /// <summary><c>alive</c> (node record held and renewed), <c>dead</c> (its lease expired) or <c>left</c> (it withdrew its record).</summary>
     public string State { get; set; } = string.Empty;
 
     /// <summary>The node port other nodes reach it at.</summary>
