@@ -80,7 +80,8 @@ internal sealed class PolicySync : IAsyncDisposable
                 _overlay.CountExternal("policy_sets_applied");
             }
 
-            _synced = yaml;
+            // What the store holds now (its own rendering of the set), so the set is not published back.
+            _synced = _policies.Snapshot().ToYaml();
             return;
         }
 

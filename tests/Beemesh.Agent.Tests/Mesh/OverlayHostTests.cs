@@ -81,7 +81,7 @@ public sealed class OverlayHostTests : IDisposable
         Assert.NotNull(version);
         Assert.Equal(version, (await WaitForAsync(onA, r => r.PolicyVersion == version)).PolicyVersion);
         Assert.Equal(version, (await WaitForAsync(onCAgain, r => r.PolicyVersion == version)).PolicyVersion);
-        Assert.Contains("beemesh_overlay_policy_sets_applied_total 1", await onA.GetMetricsAsync(), StringComparison.Ordinal);
+        Assert.Contains("beemesh_overlay_policy_sets_applied_total 1\n", await onA.GetMetricsAsync(), StringComparison.Ordinal);
     }
 
     private const string DenyAll = """
