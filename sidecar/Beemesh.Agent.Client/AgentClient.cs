@@ -151,6 +151,10 @@ public sealed class AgentClient : IDisposable
     public Task<AgentStatus> GetStatusAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/status", null, AgentJsonContext.Default.AgentStatus, cancellationToken);
 
+    /// <summary>The node's overlay views and every node it knows of (<c>GET /v1/members</c>).</summary>
+    public Task<MembersReport> GetMembersAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/members", null, AgentJsonContext.Default.MembersReport, cancellationToken);
+
     /// <summary>The agent's metrics in Prometheus text format.</summary>
     public async Task<string> GetMetricsAsync(CancellationToken cancellationToken = default)
     {

@@ -13,6 +13,9 @@ namespace Beemesh.Agent.Client;
 [JsonSerializable(typeof(ConnectionReport))]
 [JsonSerializable(typeof(AgentStatus))]
 [JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(MembersReport))]
+[JsonSerializable(typeof(NodeRecordPayload))]
+[JsonSerializable(typeof(WorkloadRecord[]))]
 public sealed partial class AgentJsonContext : JsonSerializerContext
 {
 }

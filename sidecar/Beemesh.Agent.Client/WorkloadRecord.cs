@@ -26,4 +26,10 @@ public sealed class WorkloadRecord
 
     /// <summary>Ports the workload serves.</summary>
     public List<WorkloadPort> Ports { get; set; } = [];
+
+    /// <summary>
+    /// Null for a workload of this agent; for a remote route (learnt from the overlay), the name of the
+    /// node it runs on, which signed the route.
+    /// </summary>
+    public string? Node { get; set; }
 }

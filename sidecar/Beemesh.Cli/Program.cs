@@ -15,5 +15,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     SidecarCommand.Create(),
     SimulateCommand.Create(),
     TokenCommand.Create(),
+    MembersCommand.Create(),
 };
 return root.Parse(args).Invoke();

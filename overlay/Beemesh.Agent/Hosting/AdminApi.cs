@@ -24,7 +24,7 @@ namespace Beemesh.Agent.Hosting;
 /// owner-only, and a caller that is a registered workload or descends from one is refused (403)
 /// whatever its uid. A workload may be registered only by its own process or an ancestor of it.
 /// </summary>
-internal sealed class AdminApi
+internal sealed partial class AdminApi
 {
     private readonly WorkloadRegistry _workloads;
     private readonly PolicyStore _policies;
@@ -198,8 +198,14 @@ internal sealed class AdminApi
                 context.Response.StatusCode = 200;
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await context.Response.WriteAsync(_metrics.Render(_workloads.Count, _policies.Count, _policies.Version, _workloads.ConnectionCount), aborted).ConfigureAwait(false);
+                await context.Response.WriteAsync(MeshMetrics(), aborted).ConfigureAwait(false);
                 return;
             default:
+                if (await TryRouteMeshAsync(context, path, method).ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 await ErrorAsync(context, 404, $"no such endpoint: {method} {request.Path}").ConfigureAwait(false);
                 return;
         }

@@ -1,8 +1,11 @@
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Mesh;
 using Beemesh.Agent.Policies;
 using Beemesh.Agent.State;
 using Beemesh.Agent.Workloads;
 using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
+using Beemesh.Identity.Join;
 using Beemesh.Identity.WorkloadApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -38,11 +41,21 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly WorkloadApiServer _workloadApi;
     private readonly AdminApi _api;
     private readonly WorkloadReaper _reaper;
+    private readonly NodeListener? _listener;
+    private readonly RouteSync? _routes;
+    private readonly PolicySync? _policySync;
+    private readonly JoinServer? _joinServer;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync)
     {
+        _policySync = policySync;
+        _routes = routes;
+        Overlay = overlay;
+        Node = node;
+        _listener = listener;
+        _joinServer = joinServer;
         Workloads = workloads;
         _reaper = reaper;
         _api = api;
@@ -59,6 +72,15 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The trust domain's CA.</summary>
     public CertificateAuthority Authority { get; }
+
+    /// <summary>This node's identity among nodes; null for a mesh of one machine.</summary>
+    public NodeIdentity? Node { get; }
+
+    /// <summary>The overlay (membership, records); null for a mesh of one machine.</summary>
+    public OverlayHost? Overlay { get; }
+
+    /// <summary>Bound address of the node port (joins, overlay links); null without <see cref="AgentOptions.Listen"/>.</summary>
+    public System.Net.IPEndPoint? NodeEndPoint => _listener?.LocalEndPoint;
 
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
@@ -92,6 +114,11 @@ public sealed class AgentHost : IAsyncDisposable
             throw new ArgumentException(badTtl, nameof(options));
         }
 
+        if (options.RouteLease < TimeSpan.FromSeconds(3))
+        {
+            throw new ArgumentException("the route lease must be at least 3 s");
+        }
+
         if (options.ReapInterval <= TimeSpan.Zero)
         {
             throw new ArgumentException("the reap interval must be positive", nameof(options));
@@ -108,6 +135,10 @@ public sealed class AgentHost : IAsyncDisposable
             throw new InvalidOperationException($"an agent is already running in {stateDirectory}");
         }
 
+        // A node of a multi-node trust domain joins (or reuses its saved node credentials) before
+        // anything is issued: its workloads' SPIFFE IDs are in the joined trust domain.
+        NodeIdentity? node = await JoinIfNeededAsync(options, stateDirectory, cancellationToken).ConfigureAwait(false);
+
         // Policies and registrations survive a restart; a corrupt file refuses the start (naming
         // the file) rather than starting empty, which would fail open.
         string stored = Path.Combine(stateDirectory, StateFile.DirectoryName);
@@ -117,8 +148,12 @@ public sealed class AgentHost : IAsyncDisposable
         var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
 
         CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
+        if (node is null && options.Listen is not null)
+        {
+            node = NodeIdentity.IssueFromRoot(authority, options.NodeName!);
+        }
         var attestor = new RegisteredWorkloads(options.ProcRoot);
-        foreach (Client.WorkloadRecord restored in registry.List())
+        foreach (WorkloadRecord restored in registry.List())
         {
             // The registry kept only processes whose start time still matches; one that ended since
             // fails here or is reaped at the first pass.
@@ -128,8 +163,31 @@ public sealed class AgentHost : IAsyncDisposable
 
         var metrics = new AgentMetrics();
         WorkloadApiServer? workloadApi = null;
+        NodeListener? listener = null;
+        JoinServer? joinServer = null;
+        OverlayHost? overlay = null;
         try
         {
+            if (options.Listen is not null)
+            {
+                ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+                joinServer = authority.HoldsRoot ? JoinServer.Create(authority, stateDirectory, node!.NodeName, meshLogger, options.TimeProvider) : null;
+                NodeIdentity presented = node!;
+                OverlayHost? overlayHolder = null;
+                listener = new NodeListener(
+                    options.Listen,
+                    () => presented.Context,
+                    joinServer,
+                    (tls, ct) => overlayHolder is { } h ? h.HandleInboundAsync(tls, ct) : Task.CompletedTask,
+                    meshLogger);
+                overlay = OverlayHost.Start(presented, listener.LocalEndPoint, options.Join, options.TimeProvider, meshLogger, new Beemesh.Overlay.OverlayOptions
+                {
+                    LeaseDuration = (long)options.RouteLease.TotalMicroseconds,
+                    LeaseRenewInterval = (long)options.RouteLease.TotalMicroseconds / 3,
+                });
+                overlayHolder = overlay;
+            }
+
             workloadApi = await WorkloadApiServer.StartAsync(
                 new WorkloadApiServerOptions
                 {
@@ -147,11 +205,41 @@ public sealed class AgentHost : IAsyncDisposable
             metrics.WorkloadApi = workloadApi;
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, options, metrics, loggerFactory, cancellationToken).ConfigureAwait(false);
+            api.Overlay = overlay;
+            api.NodeName = node?.NodeName;
+            if (overlay is not null)
+            {
+                await overlay.PublishAsync(new Beemesh.Overlay.Records.RecordContent(
+                    Beemesh.Overlay.Records.RecordKind.Node,
+                    MembersView.NodeKey(node!.NodeName),
+                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString() },
+                        AgentJsonContext.Default.NodeRecordPayload),
+                    Leased: true)).ConfigureAwait(false);
+            }
+
+            RouteSync? routes = overlay is null ? null
+                : new RouteSync(overlay, registry, node!.NodeName, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            PolicySync? policySync = overlay is null ? null
+                : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync);
         }
         catch
         {
+            if (overlay is not null)
+            {
+                await overlay.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (listener is not null)
+            {
+                await listener.DisposeAsync().ConfigureAwait(false);
+            }
+
+            joinServer?.Dispose();
+            node?.Dispose();
             if (workloadApi is not null)
             {
                 await workloadApi.DisposeAsync().ConfigureAwait(false);
@@ -160,6 +248,40 @@ public sealed class AgentHost : IAsyncDisposable
             authority.Dispose();
             throw;
         }
+    }
+
+    // Joins with the token (or reuses the saved node credentials) and adopts the joined trust domain.
+    // The first node of a trust domain (its root key here) joins nothing.
+    private static async Task<NodeIdentity?> JoinIfNeededAsync(AgentOptions options, string stateDirectory, CancellationToken cancellationToken)
+    {
+        if (options.NodeName is not null && NodeNames.Check(options.NodeName) is string badName)
+        {
+            throw new ArgumentException("invalid --node-name: " + badName);
+        }
+
+        bool joined = NodeCredentialStore.Exists(stateDirectory);
+        if (options.Join.Count == 0 && !joined)
+        {
+            if (options.Listen is not null && options.NodeName is null)
+            {
+                throw new ArgumentException("--listen needs --node-name (this node's name among the nodes)");
+            }
+
+            return null;
+        }
+
+        string? nodeName = options.NodeName;
+        if (nodeName is null)
+        {
+            using NodeCredentials? saved = NodeCredentialStore.Load(stateDirectory);
+            nodeName = saved?.NodeName ?? throw new ArgumentException("--join needs --node-name (this node's name among the nodes)");
+            options.NodeName = nodeName;
+        }
+
+        using NodeCredentials credentials = await NodeJoin.EnsureJoinedAsync(
+            stateDirectory, nodeName, options.Join, options.JoinToken, cancellationToken, options.TimeProvider).ConfigureAwait(false);
+        options.TrustDomain = credentials.TrustDomain;
+        return NodeIdentity.FromCredentials(credentials);
     }
 
     private static bool IsServing(string socketPath)
@@ -226,6 +348,28 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_policySync is not null)
+        {
+            await _policySync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_routes is not null)
+        {
+            await _routes.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Overlay is not null)
+        {
+            await Overlay.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_listener is not null)
+        {
+            await _listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _joinServer?.Dispose();
+        Node?.Dispose();
         _api.Stop();
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {

@@ -9,7 +9,10 @@ public sealed class AgentOptions
     /// </summary>
     public string StateDirectory { get; set; } = string.Empty;
 
-    /// <summary>The trust domain the agent's CA issues for.</summary>
+    /// <summary>
+    /// The trust domain the agent's CA issues for. A joined node takes its trust domain from its node
+    /// credentials: <see cref="AgentHost.StartAsync"/> sets this property to it.
+    /// </summary>
     public string TrustDomain { get; set; } = "example.org";
 
     /// <summary>IPv4 range mesh addresses are taken from.</summary>
@@ -32,6 +35,30 @@ public sealed class AgentOptions
 
     /// <summary>Clock for watch timeouts and report times; the system clock by default.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// This node's name among the nodes of its trust domain (a DNS label). Required with
+    /// <see cref="Listen"/> or <see cref="Join"/>; a joined node's saved name is used when not set.
+    /// </summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>
+    /// Address of the node port (joins on the first node, overlay links); null runs the agent as a
+    /// mesh of one machine. Port 0 picks a free port.
+    /// </summary>
+    public System.Net.IPEndPoint? Listen { get; set; }
+
+    /// <summary>Node ports of nodes already in the mesh, tried in turn to join and as overlay contacts.</summary>
+    public IReadOnlyList<System.Net.EndPoint> Join { get; set; } = [];
+
+    /// <summary>One-time join token (the printed form); needed only until this node has joined.</summary>
+    public string? JoinToken { get; set; }
+
+    /// <summary>
+    /// How long a route or node record this node publishes stays valid without renewal (default 90 s;
+    /// renewed every third of it). A node that dies takes its routes off every other node within this.
+    /// </summary>
+    public TimeSpan RouteLease { get; set; } = TimeSpan.FromSeconds(90);
 
     /// <summary>Root of the proc filesystem, for attestation and liveness.</summary>
     public string ProcRoot { get; set; } = "/proc";

@@ -109,6 +109,42 @@ internal sealed class PolicyStore
     }
 
     /// <summary>
+    /// Replaces the whole set with the policies of <paramref name="yaml"/> (empty for none), in one
+    /// version step; used when the mesh's newest policy set arrives from another node. A set with any
+    /// error changes nothing. Throws <see cref="IOException"/> (and changes nothing) when it cannot be stored.
+    /// </summary>
+    public bool ReplaceAll(string yaml, out IReadOnlyList<PolicyError> errors)
+    {
+        IReadOnlyList<AuthorizationPolicy> policies = [];
+        errors = [];
+        if (!string.IsNullOrWhiteSpace(yaml) && !PolicyLoader.Load(yaml, out policies, out errors))
+        {
+            return false;
+        }
+
+        TaskCompletionSource wake;
+        lock (_lock)
+        {
+            var next = new SortedDictionary<string, PolicyDocument>(StringComparer.Ordinal);
+            foreach (AuthorizationPolicy policy in policies)
+            {
+                next[Key(policy.Namespace, policy.Name)] = new PolicyDocument
+                {
+                    Namespace = policy.Namespace,
+                    Name = policy.Name,
+                    Action = policy.Action.ToString().ToUpperInvariant(),
+                    Yaml = DocumentAt(yaml, policy.SourceLine),
+                };
+            }
+
+            Commit(next, out wake);
+        }
+
+        ChangeFeed.Wake(wake);
+        return true;
+    }
+
+    /// <summary>
     /// Deletes one policy; returns the new version, or null when there was no such policy. Throws
     /// <see cref="IOException"/> (and changes nothing) when the change cannot be stored.
     /// </summary>

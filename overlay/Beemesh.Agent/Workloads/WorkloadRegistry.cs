@@ -26,6 +26,7 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, ulong?> _startTimes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Pid, ulong StartTime)> _registrars = new(StringComparer.Ordinal);
     private readonly ChangeFeed _feed;
+    private List<WorkloadRecord> _remote = [];
     private readonly string _procRoot;
     private readonly string? _stateFile;
     private long _nextId;
@@ -294,14 +295,52 @@ internal sealed class WorkloadRegistry
         return gone;
     }
 
-    /// <summary>Every registration with the version and epoch it was taken at.</summary>
+    /// <summary>Every registration, then the remote routes, with the version and epoch it was taken at.</summary>
     public WorkloadSet Snapshot()
     {
         lock (_lock)
         {
-            return new WorkloadSet { Epoch = _feed.Epoch, Version = _feed.Version, Workloads = List() };
+            return new WorkloadSet { Epoch = _feed.Epoch, Version = _feed.Version, Workloads = [.. List(), .. _remote] };
         }
     }
+
+    /// <summary>The remote routes (workloads of other nodes, <see cref="WorkloadRecord.Node"/> set).</summary>
+    public List<WorkloadRecord> RemoteRoutes()
+    {
+        lock (_lock)
+        {
+            return [.. _remote];
+        }
+    }
+
+    /// <summary>
+    /// Replaces the remote routes learnt from the overlay (each with <see cref="WorkloadRecord.Node"/>
+    /// set); wakes watchers when the set changed. Remote routes are not stored: the overlay's leases
+    /// bring them back after a restart.
+    /// </summary>
+    public void SetRemoteRoutes(List<WorkloadRecord> routes)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        List<WorkloadRecord> sorted = [.. routes.OrderBy(r => r.Node, StringComparer.Ordinal).ThenBy(r => r.Id, StringComparer.Ordinal)];
+        TaskCompletionSource wake;
+        lock (_lock)
+        {
+            if (sorted.Count == _remote.Count && sorted.Zip(_remote).All(p => SameRoute(p.First, p.Second)))
+            {
+                return;
+            }
+
+            _remote = sorted;
+            wake = _feed.Bump().Signal;
+        }
+
+        ChangeFeed.Wake(wake);
+    }
+
+    private static bool SameRoute(WorkloadRecord a, WorkloadRecord b) =>
+        a.Node == b.Node && a.Id == b.Id && a.Name == b.Name && a.Namespace == b.Namespace && a.SpiffeId == b.SpiffeId
+        && a.MeshAddress == b.MeshAddress && a.TunnelEndpoint == b.TunnelEndpoint
+        && a.Ports.Select(p => (p.Port, p.Protocol)).SequenceEqual(b.Ports.Select(p => (p.Port, p.Protocol)));
 
     /// <summary>
     /// Answers as soon as the version exceeds <paramref name="since"/> (at once when
@@ -360,7 +399,9 @@ internal sealed class WorkloadRegistry
 
         lock (_lock)
         {
-            return Newest(r => r.Name == parts[0] && r.Namespace == parts[1]);
+            // A workload of this node first; else a remote route (the newest by its node's order).
+            return Newest(r => r.Name == parts[0] && r.Namespace == parts[1])
+                ?? _remote.LastOrDefault(r => r.Name == parts[0] && r.Namespace == parts[1]);
         }
     }
 
@@ -370,7 +411,7 @@ internal sealed class WorkloadRegistry
         string text = address.ToString();
         lock (_lock)
         {
-            return Newest(r => r.MeshAddress == text);
+            return Newest(r => r.MeshAddress == text) ?? _remote.LastOrDefault(r => r.MeshAddress == text);
         }
     }
 

@@ -1,16 +1,20 @@
 using System.CommandLine;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Beemesh.Agent.Client;
 using Beemesh.Agent.Hosting;
+using Beemesh.Agent.Mesh;
+using Beemesh.Identity.Join;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--svid-ttl DURATION]</c>:
-/// runs the node agent (CA, SPIFFE Workload API, admin API) until SIGINT or SIGTERM.
+/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--svid-ttl DURATION]
+/// [--node-name N --listen IP[:PORT]] [--join IP:PORT[,...] --token T]</c>: runs the node agent (CA,
+/// SPIFFE Workload API, admin API, and with <c>--listen</c> the node port) until SIGINT or SIGTERM.
 /// </summary>
 public static class AgentCommand
 {
@@ -22,9 +26,14 @@ public static class AgentCommand
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "IPv4 range mesh addresses are taken from", DefaultValueFactory = _ => "10.200.0.0/16" };
         var svidTtl = new Option<string>("--svid-ttl") { Description = "Lifetime of issued X509-SVIDs, e.g. 30s, 10m, 1h (rotated at half-life)", DefaultValueFactory = _ => "1h" };
         var debug = new Option<bool>("--debug") { Description = "Log the agent's decisions to stderr" };
+        var nodeName = new Option<string?>("--node-name") { Description = "This node's name among the nodes of the trust domain (a DNS label)" };
+        var listen = new Option<string?>("--listen") { Description = $"IP[:PORT] of the node port for joins and overlay links (default port {NodeListener.DefaultPort})" };
+        var join = new Option<string?>("--join") { Description = "IP:PORT[,IP:PORT...] of node ports of the mesh to join" };
+        var routeLease = new Option<string>("--route-lease") { Description = "How long this node's routes stay valid unrenewed, e.g. 90s (renewed every third)", DefaultValueFactory = _ => "90s" };
+        var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, svidTtl, debug,
+            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, join, token, routeLease,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,9 +50,50 @@ public static class AgentCommand
                 return 2;
             }
 
+            string leaseText = parse.GetValue(routeLease)!;
+            if (!TryParseDuration(leaseText, out TimeSpan lease) || lease < TimeSpan.FromSeconds(3))
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --route-lease '{leaseText}': expected a duration of at least 3s (e.g. 90s)").ConfigureAwait(false);
+                return 2;
+            }
+
+            var options = new AgentOptions
+            {
+                RouteLease = lease,
+                StateDirectory = parse.GetValue(stateDir)!,
+                TrustDomain = parse.GetValue(trustDomain)!,
+                MeshCidr = parse.GetValue(meshCidr)!,
+                X509SvidTtl = ttl,
+                NodeName = parse.GetValue(nodeName),
+                JoinToken = parse.GetValue(token),
+            };
+            if (parse.GetValue(listen) is string listenText)
+            {
+                if (!IPEndPoint.TryParse(listenText, out IPEndPoint? endpoint))
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --listen '{listenText}': expected IP[:PORT]").ConfigureAwait(false);
+                    return 2;
+                }
+
+                options.Listen = endpoint.Port == 0 && !listenText.EndsWith(":0", StringComparison.Ordinal) ? new IPEndPoint(endpoint.Address, NodeListener.DefaultPort) : endpoint;
+            }
+
+            if (parse.GetValue(join) is string joinText)
+            {
+                try
+                {
+                    options.Join = JoinClient.ParseEndpoints(joinText, NodeListener.DefaultPort);
+                }
+                catch (FormatException e)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --join '{joinText}': {e.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             return await RunAsync(
                 parse,
-                new AgentOptions { StateDirectory = parse.GetValue(stateDir)!, TrustDomain = parse.GetValue(trustDomain)!, MeshCidr = parse.GetValue(meshCidr)!, X509SvidTtl = ttl },
+                options,
                 parse.GetValue(debug),
                 cancellationToken).ConfigureAwait(false);
         });
@@ -156,7 +206,7 @@ public static class AgentCommand
         {
             host = await AgentHost.StartAsync(options, loggerFactory, stop.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or JoinException or FormatException)
         {
             await error.WriteLineAsync($"beemesh agent: {e.Message}").ConfigureAwait(false);
             return 1;
@@ -171,6 +221,16 @@ public static class AgentCommand
             await output.WriteLineAsync($"trust domain: {host.Authority.TrustDomain}").ConfigureAwait(false);
             await output.WriteLineAsync($"workload API: unix://{host.WorkloadApiSocketPath}").ConfigureAwait(false);
             await output.WriteLineAsync($"admin API:    unix://{host.AdminSocketPath}").ConfigureAwait(false);
+            if (host.Node is { } node)
+            {
+                await output.WriteLineAsync($"node:         {node.NodeName} ({(host.Authority.HoldsRoot ? "holds the trust domain's root" : "joined")})").ConfigureAwait(false);
+            }
+
+            if (host.NodeEndPoint is { } nodePort)
+            {
+                await output.WriteLineAsync($"node port:    {nodePort}").ConfigureAwait(false);
+            }
+
             await output.WriteLineAsync(host.RestoredState).ConfigureAwait(false);
             await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             try

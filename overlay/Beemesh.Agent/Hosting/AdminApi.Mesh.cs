@@ -1,0 +1,42 @@
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Mesh;
+using Microsoft.AspNetCore.Http;
+
+namespace Beemesh.Agent.Hosting;
+
+/// <summary>The admin API's routes about the mesh of nodes (<c>GET /v1/members</c>).</summary>
+internal sealed partial class AdminApi
+{
+    /// <summary>The node's overlay; null for a mesh of one machine (the routes then answer 404 with why).</summary>
+    internal OverlayHost? Overlay { get; set; }
+
+    /// <summary>The mesh policy set's replication; null without the overlay.</summary>
+    internal PolicySync? PolicySync { get; set; }
+
+    /// <summary>The overlay's metrics (empty without the overlay).</summary>
+    internal string MeshMetrics() => Overlay?.RenderMetrics() ?? string.Empty;
+
+    /// <summary>This node's name among the nodes.</summary>
+    internal string? NodeName { get; set; }
+
+    // True when the request was one of these routes and has been answered.
+    private async Task<bool> TryRouteMeshAsync(HttpContext context, string[] path, string method)
+    {
+        switch (path)
+        {
+            case ["v1", "members"] when method == "GET":
+                if (Overlay is not { } overlay)
+                {
+                    await ErrorAsync(context, 404, "this agent runs without the overlay (start it with --node-name and --listen)").ConfigureAwait(false);
+                    return true;
+                }
+
+                MembersReport report = await overlay.QueryAsync(node => MembersView.Build(node, NodeName ?? string.Empty, overlay.Now())).ConfigureAwait(false);
+                report.PolicyVersion = PolicySync?.MeshVersion;
+                await WriteAsync(context, 200, report, AgentJsonContext.Default.MembersReport).ConfigureAwait(false);
+                return true;
+            default:
+                return false;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text.Json;
+using Beemesh.Agent.Client;
+using Beemesh.Overlay;
+using Beemesh.Overlay.Records;
+
+namespace Beemesh.Agent.Mesh;
+
+/// <summary>Builds <see cref="MembersReport"/> from an overlay node's views and records (on its owner loop).</summary>
+internal static class MembersView
+{
+    /// <summary>Record key of a node's node record: its name.</summary>
+    public static string NodeKey(string nodeName) => nodeName;
+
+    public static MembersReport Build(OverlayNode node, string selfName, long now)
+    {
+        var names = new Dictionary<ulong, string>();
+        var nodes = new Dictionary<ulong, MemberNode>();
+        var perOrigin = new Dictionary<ulong, (int Count, RecordVersion Newest)>();
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            perOrigin[record.Origin] = perOrigin.TryGetValue(record.Origin, out var o)
+                ? (o.Count + 1, record.Version > o.Newest ? record.Version : o.Newest)
+                : (1, record.Version);
+            if (record.Kind != RecordKind.Node)
+            {
+                continue;
+            }
+
+            NodeRecordPayload? payload = null;
+            if (!record.Tombstone)
+            {
+                try
+                {
+                    payload = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload);
+                }
+                catch (JsonException)
+                {
+                }
+            }
+
+            string name = payload?.Name ?? record.Key;
+            names[record.Origin] = name;
+            nodes[record.Origin] = new MemberNode
+            {
+                Name = name,
+                Id = Hex(record.Origin),
+                State = record.Tombstone ? "left" : record.IsExpired(now) ? "dead" : "alive",
+                Overlay = payload?.Overlay,
+                Tunnel = payload?.Tunnel,
+                MeshBlock = payload?.MeshBlock,
+                Version = record.Version.ToString(),
+            };
+        }
+
+        foreach ((ulong origin, MemberNode member) in nodes)
+        {
+            if (perOrigin.TryGetValue(origin, out var o))
+            {
+                member.Records = o.Count;
+                member.NewestVersion = o.Newest.ToString();
+            }
+        }
+
+        return new MembersReport
+        {
+            Node = selfName,
+            Id = Hex(node.Self.Id),
+            Active = [.. node.ActiveView.Select(p => Name(names, p))],
+            Passive = [.. node.PassiveView.Select(p => Name(names, p))],
+            Nodes = [.. nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal)],
+        };
+    }
+
+    private static string Name(Dictionary<ulong, string> names, PeerAddress peer) =>
+        names.TryGetValue(peer.Id, out string? name) ? name : peer.ToString();
+
+    private static string Hex(ulong id) => id.ToString("x16", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Beemesh.Agent.Client;
+using Beemesh.Agent.Workloads;
+using Beemesh.Overlay;
+using Beemesh.Overlay.Records;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Agent.Mesh;
+
+/// <summary>
+/// Keeps the overlay and the workload registry in step, every <see cref="Interval"/>: each local
+/// registration is published as a route record (key <c>NODE/ID</c>, a lease the overlay renews, so a
+/// dead node's routes expire on every other node), a removed one is deleted (tombstone); the routes
+/// other nodes signed and still lease become the registry's remote routes, marked with their node.
+/// </summary>
+internal sealed class RouteSync : IAsyncDisposable
+{
+    /// <summary>How often local registrations and remote routes are compared with the overlay.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
+
+    private readonly OverlayHost _overlay;
+    private readonly WorkloadRegistry _registry;
+    private readonly string _nodeName;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<string, byte[]> _published = new(StringComparer.Ordinal);
+    private readonly Task _loop;
+
+    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, ILogger logger)
+    {
+        _overlay = overlay;
+        _registry = registry;
+        _nodeName = nodeName;
+        _logger = logger;
+        _loop = Task.Run(RunAsync);
+    }
+
+    private async Task RunAsync()
+    {
+        using var timer = new PeriodicTimer(Interval);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await PublishLocalAsync().ConfigureAwait(false);
+                    _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException)
+                {
+                    OverlayHostLog.LinkRefused(_logger, "routes", e.Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task PublishLocalAsync()
+    {
+        var current = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (WorkloadRecord local in _registry.List())
+        {
+            var route = new WorkloadRecord
+            {
+                Id = local.Id,
+                Name = local.Name,
+                Namespace = local.Namespace,
+                SpiffeId = local.SpiffeId,
+                MeshAddress = local.MeshAddress,
+                TunnelEndpoint = local.TunnelEndpoint,
+                Ports = local.Ports,
+                Node = _nodeName,
+            };
+            current[$"{_nodeName}/{local.Id}"] = JsonSerializer.SerializeToUtf8Bytes(route, AgentJsonContext.Default.WorkloadRecord);
+        }
+
+        foreach ((string key, byte[] payload) in current)
+        {
+            if (!_published.TryGetValue(key, out byte[]? old) || !old.AsSpan().SequenceEqual(payload))
+            {
+                await _overlay.PublishAsync(new RecordContent(RecordKind.Route, key, payload, Leased: true)).ConfigureAwait(false);
+                _published[key] = payload;
+            }
+        }
+
+        foreach (string key in _published.Keys.Where(k => !current.ContainsKey(k)).ToList())
+        {
+            await _overlay.DeleteAsync(RecordKind.Route, key).ConfigureAwait(false);
+            _published.Remove(key);
+        }
+    }
+
+    // On the overlay's loop: live routes other nodes signed. The node name is the signer's, whatever the payload says.
+    private List<WorkloadRecord> RemoteRoutes(OverlayNode node)
+    {
+        long now = _overlay.Now();
+        var routes = new List<WorkloadRecord>();
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            if (record.Kind != RecordKind.Route || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id)
+            {
+                continue;
+            }
+
+            string? signer = _overlay.Verifier.SignerName(record);
+            WorkloadRecord? route;
+            try
+            {
+                route = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.WorkloadRecord);
+            }
+            catch (JsonException)
+            {
+                continue;
+            }
+
+            if (signer is null || route is null || !record.Key.StartsWith(signer + "/", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            route.Node = signer;
+            route.Pid = 0;
+            routes.Add(route);
+        }
+
+        return routes;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,23 @@
+namespace Beemesh.Agent.Client;
+
+/// <summary>Answer of <c>GET /v1/members</c>: this node's overlay views and every node it knows of.</summary>
+public sealed class MembersReport
+{
+    /// <summary>This node's name.</summary>
+    public string Node { get; set; } = string.Empty;
+
+    /// <summary>This node's overlay id (16 hex digits).</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Peers with a live link (HyParView active view), by name where known.</summary>
+    public List<string> Active { get; set; } = [];
+
+    /// <summary>Candidates to refill the active view (passive view), by name where known.</summary>
+    public List<string> Passive { get; set; } = [];
+
+    /// <summary>Version (HLC@origin) of the mesh policy set this node applied; null before any.</summary>
+    public string? PolicyVersion { get; set; }
+
+    /// <summary>Every node whose node record this node holds or held.</summary>
+    public List<MemberNode> Nodes { get; set; } = [];
+}

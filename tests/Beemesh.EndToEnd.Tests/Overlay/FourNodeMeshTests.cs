@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Beemesh.EndToEnd.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Beemesh.EndToEnd.Tests.Overlay;
+
+/// <summary>
+/// Four agents in four network namespaces on one bridge form one mesh: node 1 holds the root, nodes
+/// 2-4 join with tokens from <c>beemesh token create</c>. Checked: every node sees all four in
+/// <c>beemesh members</c>; a workload registered on node 4 resolves on node 1, marked with its node;
+/// a policy applied on node 2 reaches nodes 1 and 4 at the same mesh version; after kill -9 of node
+/// 3's agent its route vanishes from node 1 within the route lease; after node 4's link was down
+/// while the policy changed, it catches up once the link is back; a reused token is refused.
+/// </summary>
+[Collection(NamespacesCollection.Name)]
+public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int NodePort = 15010;
+    private const int LeaseSeconds = 9;
+    private readonly List<Process> _agents = [];
+    private string _root = string.Empty;
+    private BridgedNamespaces? _net;
+
+    public Task InitializeAsync()
+    {
+        _root = Directory.CreateTempSubdirectory("bm-ov-e2e-").FullName;
+        return Task.CompletedTask;
+    }
+
+    public Task DisposeAsync()
+    {
+        foreach (Process agent in _agents)
+        {
+            try
+            {
+                if (!agent.HasExited)
+                {
+                    agent.Kill(entireProcessTree: true);
+                    agent.WaitForExit();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            agent.Dispose();
+        }
+
+        _net?.Dispose();
+        Directory.Delete(_root, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [SkippableFact]
+    public async Task Four_agents_join_by_token_and_share_members_routes_and_policies()
+    {
+        BeemeshEnvironment.RequireReady("ip", "curl");
+        _net = BridgedNamespaces.Create(4);
+        var wait = TimeSpan.FromSeconds(30);
+
+        Process first = StartAgent(0, token: null);
+        await WaitServingAsync(0);
+        for (int i = 1; i < 4; i++)
+        {
+            StartAgent(i, await CreateTokenAsync());
+            Assert.True(await WaitServingAsync(i), $"agent {i + 1} did not start");
+        }
+
+        // Membership: each node holds the node records of all four, all alive.
+        for (int i = 0; i < 4; i++)
+        {
+            string members = await WaitForAsync(() => Cli("members", "--agent", Dir(i)), text => AliveCount(text) == 4, wait);
+            output.WriteLine(members);
+            Assert.Equal(4, AliveCount(members));
+        }
+
+        // A workload on node 4 resolves on node 1, as a remote route of n4.
+        var propagation = Stopwatch.StartNew();
+        Assert.Contains("\"id\"", await Admin(3, "POST", "v1/workloads", Registration("orders", "shop")));
+        string resolved = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=orders.shop"), text => text.Contains("\"node\":\"n4\"", StringComparison.Ordinal), wait);
+        output.WriteLine($"route registered on node 4 resolved on node 1 after {propagation.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Contains("\"spiffeId\":\"spiffe://example.org/ns/shop/sa/orders\"", resolved);
+
+        // A policy applied on node 2 reaches nodes 1 and 4 at the same mesh version.
+        string policy = Path.Combine(_root, "policy.yaml");
+        await File.WriteAllTextAsync(policy, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-evil, namespace: shop}\nspec:\n  action: DENY\n  rules:\n  - from: [{source: {principals: [\"example.org/ns/shop/sa/evil\"]}}]\n");
+        (int applyCode, string applied) = await Cli("policy", "apply", "-f", policy, "--agent", Dir(1));
+        Assert.True(applyCode == 0, applied);
+        string version = PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(1)), text => PolicyVersion(text) != "-", wait));
+        foreach (int i in new[] { 0, 3 })
+        {
+            Assert.Equal(version, PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(i)), text => PolicyVersion(text) == version, wait)));
+            Assert.Contains("deny-evil", (await Cli("policy", "list", "--agent", Dir(i))).Output);
+        }
+
+        // Node 4's link down for 6 s while a policy changes on node 1; after the heal node 4 holds the
+        // same policy version (the digest exchange on its new links catches it up).
+        _net.SetLink(3, up: false);
+        string second = Path.Combine(_root, "policy2.yaml");
+        await File.WriteAllTextAsync(second, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-mallory, namespace: shop}\nspec:\n  action: DENY\n  rules:\n  - from: [{source: {principals: [\"example.org/ns/shop/sa/mallory\"]}}]\n");
+        (applyCode, applied) = await Cli("policy", "apply", "-f", second, "--agent", Dir(0));
+        Assert.True(applyCode == 0, applied);
+        string healed = PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(0)), text => PolicyVersion(text) != version, wait));
+        Assert.NotEqual(version, healed);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.Equal(version, PolicyVersion((await Cli("members", "--agent", Dir(3))).Output));
+        _net.SetLink(3, up: true);
+        var heal = Stopwatch.StartNew();
+        Assert.Equal(healed, PolicyVersion(await WaitForAsync(() => Cli("members", "--agent", Dir(3)), text => PolicyVersion(text) == healed, TimeSpan.FromSeconds(60))));
+        output.WriteLine($"node 4 caught up with the policy set {heal.Elapsed.TotalSeconds:0.0} s after its link came back");
+        Assert.Contains("deny-mallory", (await Cli("policy", "list", "--agent", Dir(3))).Output);
+        await WaitForAsync(() => Cli("members", "--agent", Dir(3)), text => AliveCount(text) == 4, wait);
+
+        // kill -9 of node 3's agent: its route leaves node 1 within the lease (plus one renewal period of slack).
+        Assert.Contains("\"id\"", await Admin(2, "POST", "v1/workloads", Registration("billing", "shop")));
+        await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=billing.shop"), text => text.Contains("\"node\":\"n3\"", StringComparison.Ordinal), wait);
+        _agents[2].Kill();
+        await _agents[2].WaitForExitAsync();
+        var clock = Stopwatch.StartNew();
+        string gone = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=billing.shop"), text => text.Contains("\"error\"", StringComparison.Ordinal), TimeSpan.FromSeconds(LeaseSeconds * 2));
+        output.WriteLine($"route of the killed node gone from node 1 after {clock.Elapsed.TotalSeconds:0.0} s (lease {LeaseSeconds} s)");
+        Assert.Contains("no workload is named", gone);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(LeaseSeconds * 2));
+        Assert.Contains("\"node\":\"n4\"", await Admin(0, "GET", "v1/resolve?name=orders.shop"));
+
+        // A reused token is refused, with one line, and the agent exits non-zero.
+        string token = await CreateTokenAsync();
+        StartAgent(2, token, name: "n5", dir: Path.Combine(_root, "n5"));
+        Assert.True(await WaitServingAsync(2, Path.Combine(_root, "n5")));
+        (int code, string text) = await RunAsync(TimeSpan.FromSeconds(20), "ip", "netns", "exec", _net.Names[3], BeemeshEnvironment.BeemeshPath,
+            "agent", "--state-dir", Path.Combine(_root, "n6"), "--node-name", "n6", "--join", $"{BridgedNamespaces.Address(0)}:{NodePort}", "--token", token);
+        output.WriteLine(text);
+        Assert.NotEqual(0, code);
+        Assert.Contains($"was already used", text);
+        Assert.False(first.HasExited);
+    }
+
+    private string Dir(int index) => Path.Combine(_root, $"n{index + 1}");
+
+    private Process StartAgent(int index, string? token, string? name = null, string? dir = null)
+    {
+        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var args = new List<string>
+        {
+            "netns", "exec", _net!.Names[index], BeemeshEnvironment.BeemeshPath, "agent",
+            "--state-dir", dir ?? Dir(index), "--node-name", name ?? $"n{index + 1}", "--route-lease", $"{LeaseSeconds}s",
+        };
+        if (name is null)
+        {
+            args.AddRange(["--listen", $"{BridgedNamespaces.Address(index)}:{NodePort}"]);
+        }
+
+        if (token is not null)
+        {
+            args.AddRange(["--join", $"{BridgedNamespaces.Address(0)}:{NodePort}", "--token", token]);
+        }
+
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(psi)!;
+        string label = name ?? $"n{index + 1}";
+        process.OutputDataReceived += (_, e) => Log(label, e.Data);
+        process.ErrorDataReceived += (_, e) => Log(label, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _agents.Add(process);
+        return process;
+    }
+
+    private void Log(string label, string? line)
+    {
+        if (line is not null)
+        {
+            try
+            {
+                output.WriteLine($"[{label}] {line}");
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    private async Task<bool> WaitServingAsync(int index, string? dir = null)
+    {
+        string socket = Path.Combine(dir ?? Dir(index), "admin.sock");
+        for (int i = 0; i < 300; i++)
+        {
+            if (File.Exists(socket))
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
+    }
+
+    private async Task<string> CreateTokenAsync()
+    {
+        (int code, string text) = await Cli("token", "create", "--state-dir", Dir(0));
+        Assert.True(code == 0, text);
+        return text.Split('\n')[0].Trim();
+    }
+
+    private static string Registration(string name, string ns) =>
+        $"{{\"name\":\"{name}\",\"namespace\":\"{ns}\",\"pid\":{Environment.ProcessId},\"ports\":[{{\"port\":8080,\"protocol\":\"http\"}}],\"tunnelEndpoint\":\"127.0.0.1:15008\"}}";
+
+    private async Task<string> Admin(int index, string method, string path, string? body = null)
+    {
+        var args = new List<string> { "-s", "--unix-socket", Path.Combine(Dir(index), "admin.sock"), "-X", method, $"http://agent/{path}" };
+        if (body is not null)
+        {
+            args.AddRange(["-H", "Content-Type: application/json", "--data", body]);
+        }
+
+        return (await RunAsync(TimeSpan.FromSeconds(10), "curl", [.. args])).Output;
+    }
+
+    private static Task<(int Code, string Output)> Cli(params string[] args) => RunAsync(TimeSpan.FromSeconds(20), BeemeshEnvironment.BeemeshPath, args);
+
+    private static int AliveCount(string members) => AliveLine().Matches(members).Count;
+
+    private static string PolicyVersion(string members) => PolicyLine().Match(members) is { Success: true } m ? m.Groups[1].Value : "-";
+
+    private static async Task<string> WaitForAsync(Func<Task<(int Code, string Output)>> probe, Func<string, bool> done, TimeSpan timeout) =>
+        await WaitForAsync(async () => (await probe()).Output, done, timeout);
+
+    private static async Task<string> WaitForAsync(Func<Task<string>> probe, Func<string, bool> done, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        string last = await probe();
+        while (!done(last) && clock.Elapsed < timeout)
+        {
+            await Task.Delay(200);
+            last = await probe();
+        }
+
+        return last;
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+        }
+
+        var text = new StringBuilder(await stdout).Append(await stderr);
+        return (p.ExitCode, text.ToString());
+    }
+
+    [GeneratedRegex(@"^\s+n\d+\s+alive\s", RegexOptions.Multiline)]
+    private static partial Regex AliveLine();
+
+    [GeneratedRegex(@"^policies (\S+)", RegexOptions.Multiline)]
+    private static partial Regex PolicyLine();
+}
