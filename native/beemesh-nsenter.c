@@ -589,6 +589,24 @@ static void mount_hide(const char *dir, const char *with)
         fail("cannot make the cover of %s read-only: %s", dir, strerror(errno));
 }
 
+/*
+ * The working directory we inherited is a reference to the directory itself,
+ * not to its name: a cover mounted over it (or over one of its parents) does
+ * not hide it. Started from inside the hidden directory, the command would
+ * otherwise read and write the agent's state through "." and "..". Resolve
+ * the name again so the covers apply; a name the covers hid starts the
+ * command in "/".
+ */
+static void reenter_working_directory(void)
+{
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) != NULL && chdir(cwd) == 0)
+        return;
+    fprintf(stderr, PROGRAM ": the working directory is hidden in the command's namespace; starting in /\n");
+    if (chdir("/") < 0)
+        fail("cannot change the working directory to /: %s", strerror(errno));
+}
+
 /* A /proc that shows our PID namespace only (the host's processes are not in it). */
 static void mount_proc(void)
 {
@@ -1167,6 +1185,7 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
     if (o->resolv_conf != NULL)
         mount_resolv_conf(o->resolv_conf);
     mount_proc();
+    reenter_working_directory();
     unshare_inner_namespaces();
 
     bool offload = false;

@@ -68,6 +68,35 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task Started_from_inside_the_state_dir_the_workload_cannot_reach_it_through_its_working_directory()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        string dir = _agent!.Directory;
+        Assert.True(File.Exists(Path.Combine(dir, "ca.key")));
+
+        // The caller's working directory is the state directory, then a directory inside it.
+        foreach (string start in new[] { dir, Path.Combine(dir, "state") })
+        {
+            Assert.True(Directory.Exists(start), $"{start} exists on the host");
+            var run = await BeemeshRun.RunAsync(_agent.Workload("from-inside"), """
+                echo "pwd=$(pwd)"
+                echo "here=[$(ls -A . | tr '\n' ' ')]"
+                cat ./ca.key ../ca.key; echo "cat=$?"
+                test -e ./admin.sock || test -e ../admin.sock; echo "admin-exists=$?"
+                """, Timeout, workingDirectory: start);
+            output.WriteLine(run.ToString());
+
+            Assert.Equal(0, run.ExitCode);
+            string[] lines = run.Stdout.Split('\n');
+            Assert.DoesNotContain("BEGIN", run.Stdout, StringComparison.Ordinal);
+            Assert.Contains(lines, l => l.StartsWith("cat=", StringComparison.Ordinal) && l != "cat=0");
+            Assert.Contains("admin-exists=1", lines);
+            Assert.DoesNotContain(lines, l => l.StartsWith("here=", StringComparison.Ordinal) && (l.Contains("ca.key", StringComparison.Ordinal) || l.Contains("workloads.json", StringComparison.Ordinal)));
+        }
+    }
+
+    [SkippableFact]
     public async Task Without_a_name_the_state_dir_is_an_empty_directory()
     {
         BeemeshEnvironment.RequireReady();
