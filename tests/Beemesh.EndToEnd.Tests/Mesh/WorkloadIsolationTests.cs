@@ -97,6 +97,41 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task The_workload_cannot_change_kernel_settings_or_cgroups_of_the_node()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        Skip.IfNot(File.Exists("/proc/sys/kernel/core_pattern"), "no /proc/sys/kernel/core_pattern on this kernel");
+
+        // Opening for writing is enough to tell (nothing is written): the workload's root is the
+        // caller's uid, and the kernel lets that uid write /proc/sys and sysfs from any user namespace.
+        var run = await BeemeshRun.RunAsync(_agent!.Workload("sysctl"), """
+            true >> /proc/sys/kernel/core_pattern; echo "core-pattern=$?"
+            true >> /proc/sys/vm/drop_caches; echo "drop-caches=$?"
+            echo "sys-options=$(awk '$5 == "/sys" { print $6 }' /proc/self/mountinfo)"
+            echo "cgroup-options=[$(awk '$5 ~ "^/sys/fs/cgroup" { print $6 }' /proc/self/mountinfo | sort -u | tr '\n' ' ')]"
+            mount -o remount,rw /proc/sys 2>/dev/null; echo "remount-proc-sys=$?"
+            mount -o remount,rw /sys 2>/dev/null; echo "remount-sys=$?"
+            umount -l /proc/sys 2>/dev/null; echo "umount-proc-sys=$?"
+            mount -t proc proc /mnt 2>/dev/null; echo "new-proc=$?"
+            """, Timeout);
+        output.WriteLine(run.ToString());
+
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n');
+        foreach (string probe in new[] { "core-pattern", "drop-caches", "remount-proc-sys", "remount-sys", "umount-proc-sys", "new-proc" })
+        {
+            Assert.Contains(lines, l => l.StartsWith(probe + "=", StringComparison.Ordinal));
+            Assert.DoesNotContain(probe + "=0", lines);
+        }
+
+        string sys = Assert.Single(lines, l => l.StartsWith("sys-options=", StringComparison.Ordinal));
+        Assert.StartsWith("sys-options=ro", sys, StringComparison.Ordinal);
+        string cgroups = Assert.Single(lines, l => l.StartsWith("cgroup-options=", StringComparison.Ordinal));
+        Assert.DoesNotContain("rw", cgroups, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task Without_a_name_the_state_dir_is_an_empty_directory()
     {
         BeemeshEnvironment.RequireReady();
