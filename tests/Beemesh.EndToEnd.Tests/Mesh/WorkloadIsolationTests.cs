@@ -132,6 +132,35 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task The_workloads_resolv_conf_comes_from_a_private_directory_not_a_predictable_temp_name()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        string temp = Path.TrimEndingDirectorySeparator(Path.GetTempPath());
+        Skip.IfNot(temp == "/tmp", $"the temp directory is {temp}, not /tmp");
+
+        // The bind mount's source as mountinfo shows it (relative to its file system's root, which
+        // is "/" when /tmp is not a mount of its own).
+        var run = await BeemeshRun.RunAsync(_agent!.Workload("resolver"), """
+            src=$(awk '$5 == "/etc/resolv.conf" { print $4 }' /proc/self/mountinfo | sed 's|//deleted$||')
+            echo "src=$src"
+            echo "parent=$(dirname "$src")"
+            awk '$5 == "/tmp" { print "tmp-is-a-mount" }' /proc/self/mountinfo
+            """, Timeout);
+        output.WriteLine(run.ToString());
+
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n');
+        Skip.If(lines.Contains("tmp-is-a-mount"), "/tmp is a file system of its own: mountinfo does not show the full path");
+        string parent = Assert.Single(lines, l => l.StartsWith("parent=", StringComparison.Ordinal))["parent=".Length..];
+        // Not a name in the shared /tmp another user could have planted as a symlink: a directory
+        // of its own under it (mkdtemp).
+        Assert.NotEqual("/tmp", parent);
+        Assert.StartsWith("/tmp/beemesh-resolv-", parent, StringComparison.Ordinal);
+        Assert.Contains("src=" + parent + "/resolv.conf", lines);
+    }
+
+    [SkippableFact]
     public async Task Without_a_name_the_state_dir_is_an_empty_directory()
     {
         BeemeshEnvironment.RequireReady();
