@@ -589,6 +589,63 @@ static void mount_hide(const char *dir, const char *with)
         fail("cannot make the cover of %s read-only: %s", dir, strerror(errno));
 }
 
+/*
+ * The command's root is the caller's uid (root when root ran us), and the
+ * kernel grants that uid the owner's rights on /proc/sys and on sysfs and
+ * cgroup files whatever user namespace it is in: kernel.core_pattern alone
+ * would run a program of its choice as the node's root. So in the command's
+ * view /proc/sys, /proc/sysrq-trigger and /sys with everything under it are
+ * read-only (locked, like the covers). Failing to do so fails the run.
+ */
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define READ_ONLY_ATTR 0x00000001 /* MOUNT_ATTR_RDONLY */
+
+struct read_only_attr {
+    unsigned long long attr_set, attr_clr, propagation, userns_fd;
+};
+
+static void make_read_only(const char *path, bool bind_first)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT)
+            return; /* not in this kernel (e.g. no magic SysRq): nothing to protect */
+        fail("cannot stat %s: %s", path, strerror(errno));
+    }
+    if (bind_first && mount(path, path, NULL, MS_BIND, NULL) < 0)
+        fail("cannot bind %s over itself: %s", path, strerror(errno));
+    struct read_only_attr attr = { .attr_set = READ_ONLY_ATTR };
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        fail("cannot make %s read-only for the command: %s", path, strerror(errno));
+}
+
+static void protect_kernel_settings(void)
+{
+    make_read_only("/proc/sys", true);
+    make_read_only("/proc/sysrq-trigger", true);
+    make_read_only("/sys", false);
+}
+
+/*
+ * The working directory we inherited is a reference to the directory itself,
+ * not to its name: a cover mounted over it (or over one of its parents) does
+ * not hide it. Started from inside the hidden directory, the command would
+ * otherwise read and write the agent's state through "." and "..". Resolve
+ * the name again so the covers apply; a name the covers hid starts the
+ * command in "/".
+ */
+static void reenter_working_directory(void)
+{
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) != NULL && chdir(cwd) == 0)
+        return;
+    fprintf(stderr, PROGRAM ": the working directory is hidden in the command's namespace; starting in /\n");
+    if (chdir("/") < 0)
+        fail("cannot change the working directory to /: %s", strerror(errno));
+}
+
 /* A /proc that shows our PID namespace only (the host's processes are not in it). */
 static void mount_proc(void)
 {
@@ -1167,6 +1224,8 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
     if (o->resolv_conf != NULL)
         mount_resolv_conf(o->resolv_conf);
     mount_proc();
+    protect_kernel_settings();
+    reenter_working_directory();
     unshare_inner_namespaces();
 
     bool offload = false;

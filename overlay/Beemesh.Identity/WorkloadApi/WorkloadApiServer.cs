@@ -91,6 +91,7 @@ public sealed class WorkloadApiServer : IAsyncDisposable
 
         var limiter = new ConnectionLimiter(options.MaxConnections, options.MaxConnectionsPerProcess);
         ILogger logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("beemesh.workload-api");
+        var refusalsSeen = new System.Runtime.CompilerServices.StrongBox<long>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxHeaderBytes;
@@ -115,7 +116,14 @@ public sealed class WorkloadApiServer : IAsyncDisposable
                             : limiter.TryEnter(caller, id.ToString(), options.MaxConnectionsPerIdentity, out refusal);
                         if (slot is null)
                         {
-                            logger.LogWarning("Workload API connection refused: {Reason}", refusal);
+                            // Anyone on the node may connect, so refusals are logged at the 1st, 2nd, 4th,
+                            // 8th, ...: a flood cannot fill the log. Every refusal is counted in /metrics.
+                            long refusals = Interlocked.Increment(ref refusalsSeen.Value);
+                            if (System.Numerics.BitOperations.IsPow2(refusals))
+                            {
+                                logger.LogWarning("Workload API connection refused: {Reason} ({Refusals} refused so far; logged again at {Next})", refusal, refusals, refusals * 2);
+                            }
+
                             return; // Kestrel closes the connection.
                         }
 

@@ -114,7 +114,10 @@ public static class RunCommand
         // The command shares the host's files, but the host's resolver is not reachable from its
         // namespace: it sees a resolv.conf naming the stack's DNS address (and, in the mesh, the
         // cluster search domains, so "api" and "api.default" resolve as in Kubernetes).
-        string resolvConf = Path.Combine(Path.GetTempPath(), $"beemesh-resolv-{Environment.ProcessId}.conf");
+        // In a directory of our own (mkdtemp, mode 0700): a predictable name in the shared temp
+        // directory could be a symlink planted by another user, and writing it would clobber its target.
+        string resolvDirectory = Directory.CreateTempSubdirectory("beemesh-resolv-").FullName;
+        string resolvConf = Path.Combine(resolvDirectory, "resolv.conf");
         File.WriteAllText(resolvConf,
             $"nameserver {options.Dns}\n" + (s.Ipv6 ? $"nameserver {options.Ipv6Dns}\n" : string.Empty) +
             (s.Name is not null ? $"search {s.Namespace}.svc.cluster.local svc.cluster.local cluster.local\n" : string.Empty));
@@ -186,7 +189,7 @@ public static class RunCommand
         finally
         {
             // The bind mount holds the file open; the name is not needed any more.
-            File.Delete(resolvConf);
+            Directory.Delete(resolvDirectory, recursive: true);
         }
 
         try

@@ -203,8 +203,12 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
             int pid = PeerPid(client);
             if (pid <= 0 || !_isWorkloadProcess(pid))
             {
-                Interlocked.Increment(ref _refusedPeers);
-                RelayLog.RefusedPeer(_logger, pid);
+                // Refusals are logged at the 1st, 2nd, 4th, ...: a flood cannot fill the log.
+                if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedPeers)))
+                {
+                    RelayLog.RefusedPeer(_logger, pid);
+                }
+
                 client.Dispose();
                 continue;
             }
@@ -212,8 +216,11 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
             if (Interlocked.Increment(ref _active) > MaxConnections)
             {
                 Interlocked.Decrement(ref _active);
-                Interlocked.Increment(ref _refusedOverLimit);
-                RelayLog.RefusedOverLimit(_logger, pid, MaxConnections);
+                if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedOverLimit)))
+                {
+                    RelayLog.RefusedOverLimit(_logger, pid, MaxConnections);
+                }
+
                 Track(RefuseAsync(client, EnhanceYourCalm, TooManyConnectionsText));
                 continue;
             }

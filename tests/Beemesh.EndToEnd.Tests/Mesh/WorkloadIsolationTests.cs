@@ -68,6 +68,99 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [SkippableFact]
+    public async Task Started_from_inside_the_state_dir_the_workload_cannot_reach_it_through_its_working_directory()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        string dir = _agent!.Directory;
+        Assert.True(File.Exists(Path.Combine(dir, "ca.key")));
+
+        // The caller's working directory is the state directory, then a directory inside it.
+        foreach (string start in new[] { dir, Path.Combine(dir, "state") })
+        {
+            Assert.True(Directory.Exists(start), $"{start} exists on the host");
+            var run = await BeemeshRun.RunAsync(_agent.Workload("from-inside"), """
+                echo "pwd=$(pwd)"
+                echo "here=[$(ls -A . | tr '\n' ' ')]"
+                cat ./ca.key ../ca.key; echo "cat=$?"
+                test -e ./admin.sock || test -e ../admin.sock; echo "admin-exists=$?"
+                """, Timeout, workingDirectory: start);
+            output.WriteLine(run.ToString());
+
+            Assert.Equal(0, run.ExitCode);
+            string[] lines = run.Stdout.Split('\n');
+            Assert.DoesNotContain("BEGIN", run.Stdout, StringComparison.Ordinal);
+            Assert.Contains(lines, l => l.StartsWith("cat=", StringComparison.Ordinal) && l != "cat=0");
+            Assert.Contains("admin-exists=1", lines);
+            Assert.DoesNotContain(lines, l => l.StartsWith("here=", StringComparison.Ordinal) && (l.Contains("ca.key", StringComparison.Ordinal) || l.Contains("workloads.json", StringComparison.Ordinal)));
+        }
+    }
+
+    [SkippableFact]
+    public async Task The_workload_cannot_change_kernel_settings_or_cgroups_of_the_node()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        Skip.IfNot(File.Exists("/proc/sys/kernel/core_pattern"), "no /proc/sys/kernel/core_pattern on this kernel");
+
+        // Opening for writing is enough to tell (nothing is written): the workload's root is the
+        // caller's uid, and the kernel lets that uid write /proc/sys and sysfs from any user namespace.
+        var run = await BeemeshRun.RunAsync(_agent!.Workload("sysctl"), """
+            true >> /proc/sys/kernel/core_pattern; echo "core-pattern=$?"
+            true >> /proc/sys/vm/drop_caches; echo "drop-caches=$?"
+            echo "sys-options=$(awk '$5 == "/sys" { print $6 }' /proc/self/mountinfo)"
+            echo "cgroup-options=[$(awk '$5 ~ "^/sys/fs/cgroup" { print $6 }' /proc/self/mountinfo | sort -u | tr '\n' ' ')]"
+            mount -o remount,rw /proc/sys 2>/dev/null; echo "remount-proc-sys=$?"
+            mount -o remount,rw /sys 2>/dev/null; echo "remount-sys=$?"
+            umount -l /proc/sys 2>/dev/null; echo "umount-proc-sys=$?"
+            mount -t proc proc /mnt 2>/dev/null; echo "new-proc=$?"
+            """, Timeout);
+        output.WriteLine(run.ToString());
+
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n');
+        foreach (string probe in new[] { "core-pattern", "drop-caches", "remount-proc-sys", "remount-sys", "umount-proc-sys", "new-proc" })
+        {
+            Assert.Contains(lines, l => l.StartsWith(probe + "=", StringComparison.Ordinal));
+            Assert.DoesNotContain(probe + "=0", lines);
+        }
+
+        string sys = Assert.Single(lines, l => l.StartsWith("sys-options=", StringComparison.Ordinal));
+        Assert.StartsWith("sys-options=ro", sys, StringComparison.Ordinal);
+        string cgroups = Assert.Single(lines, l => l.StartsWith("cgroup-options=", StringComparison.Ordinal));
+        Assert.DoesNotContain("rw", cgroups, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task The_workloads_resolv_conf_comes_from_a_private_directory_not_a_predictable_temp_name()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(_agent is null, "the agent could not be started");
+        string temp = Path.TrimEndingDirectorySeparator(Path.GetTempPath());
+        Skip.IfNot(temp == "/tmp", $"the temp directory is {temp}, not /tmp");
+
+        // The bind mount's source as mountinfo shows it (relative to its file system's root, which
+        // is "/" when /tmp is not a mount of its own).
+        var run = await BeemeshRun.RunAsync(_agent!.Workload("resolver"), """
+            src=$(awk '$5 == "/etc/resolv.conf" { print $4 }' /proc/self/mountinfo | sed 's|//deleted$||')
+            echo "src=$src"
+            echo "parent=$(dirname "$src")"
+            awk '$5 == "/tmp" { print "tmp-is-a-mount" }' /proc/self/mountinfo
+            """, Timeout);
+        output.WriteLine(run.ToString());
+
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n');
+        Skip.If(lines.Contains("tmp-is-a-mount"), "/tmp is a file system of its own: mountinfo does not show the full path");
+        string parent = Assert.Single(lines, l => l.StartsWith("parent=", StringComparison.Ordinal))["parent=".Length..];
+        // Not a name in the shared /tmp another user could have planted as a symlink: a directory
+        // of its own under it (mkdtemp).
+        Assert.NotEqual("/tmp", parent);
+        Assert.StartsWith("/tmp/beemesh-resolv-", parent, StringComparison.Ordinal);
+        Assert.Contains("src=" + parent + "/resolv.conf", lines);
+    }
+
+    [SkippableFact]
     public async Task Without_a_name_the_state_dir_is_an_empty_directory()
     {
         BeemeshEnvironment.RequireReady();

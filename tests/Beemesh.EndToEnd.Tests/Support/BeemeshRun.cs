@@ -27,10 +27,12 @@ public sealed class BeemeshRun : IAsyncDisposable
     /// <param name="flags">Options of <c>beemesh run</c> (e.g. <c>--debug</c>, <c>-p</c>, <c>-6</c>).</param>
     /// <param name="script">The shell script run inside the namespace.</param>
     /// <param name="environment">Extra environment for beemesh and the guest (e.g. BEEMESH_DNS_UPSTREAM).</param>
-    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="workingDirectory">Where <c>beemesh run</c> is started; the test's own when null.</param>
+    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath)
         {
+            WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
@@ -70,9 +72,10 @@ public sealed class BeemeshRun : IAsyncDisposable
     /// <param name="script">The shell script run inside the namespace.</param>
     /// <param name="timeout">How long before the process tree is killed.</param>
     /// <param name="environment">Extra environment variables.</param>
-    public static async Task<BeemeshRunResult> RunAsync(IEnumerable<string> flags, string script, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="workingDirectory">Where <c>beemesh run</c> is started; the test's own when null.</param>
+    public static async Task<BeemeshRunResult> RunAsync(IEnumerable<string> flags, string script, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        await using var run = Start(flags, script, environment);
+        await using var run = Start(flags, script, environment, workingDirectory);
         return await run.WaitAsync(timeout);
     }
 

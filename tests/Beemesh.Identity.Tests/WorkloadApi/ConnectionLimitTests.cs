@@ -83,6 +83,52 @@ public sealed class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task AFloodOfRefusedConnectionsLogsAtPowersOfTwoOnly()
+    {
+        await using var fixture = new WorkloadApiFixture();
+        var log = new CountingLoggerProvider();
+        using var factory = new Microsoft.Extensions.Logging.LoggerFactory([log]);
+        WorkloadApiClient client = await fixture.StartServerAsync(null, configure: o => o.MaxUnattestedConnections = 0, loggerFactory: factory);
+
+        byte[] buffer = new byte[64];
+        const int Attempts = 100;
+        for (int i = 0; i < Attempts; i++)
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(client.SocketPath));
+            // Closed at accept: the end of the stream arrives, so the refusal has been counted.
+            Assert.Equal(0, await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Guard));
+        }
+
+        Assert.Equal(Attempts, fixture.Servers[0].RefusedIdentityLimit); // the pool of callers without an identity is a group
+        string[] refusals = log.Messages.Where(m => m.Contains("connection refused", StringComparison.Ordinal)).ToArray();
+        // 1, 2, 4, 8, 16, 32, 64: seven lines for a hundred refusals.
+        Assert.Equal(7, refusals.Length);
+        Assert.Contains(refusals, m => m.Contains("(64 refused so far", StringComparison.Ordinal));
+    }
+
+    private sealed class CountingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider, Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IReadOnlyCollection<string> Messages => _messages.ToArray();
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => _messages.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
     public async Task AStreamEndsWhenItsCallerLosesItsIdentity()
     {
         await using var fixture = new WorkloadApiFixture();

@@ -39,7 +39,7 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
     public List<RegisteredWorkloads> Workloads { get; } = [];
 
     /// <summary>Starts a server that gives this test process <paramref name="selfId"/> (or nothing when null) and returns a client for it.</summary>
-    public async Task<WorkloadApiClient> StartServerAsync(string? selfId, int seed = 1, Action<WorkloadApiServerOptions>? configure = null)
+    public async Task<WorkloadApiClient> StartServerAsync(string? selfId, int seed = 1, Action<WorkloadApiServerOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var workloads = new RegisteredWorkloads();
         Workloads.Add(workloads);
@@ -51,7 +51,7 @@ internal sealed class WorkloadApiFixture : IAsyncDisposable
         string socket = _dir.File($"api{_servers.Count}.sock");
         var options = new WorkloadApiServerOptions { SocketPath = socket };
         configure?.Invoke(options);
-        WorkloadApiServer server = await WorkloadApiServer.StartAsync(options, Authority, workloads, Time, new Random(seed));
+        WorkloadApiServer server = await WorkloadApiServer.StartAsync(options, Authority, workloads, Time, new Random(seed), loggerFactory: loggerFactory);
         _servers.Add(server);
         var client = new WorkloadApiClient(socket);
         _clients.Add(client);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Beemesh.Sidecar.Identity;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Beemesh.Sidecar.Tests.Identity;
@@ -131,6 +132,39 @@ public sealed class WorkloadApiRelayTests : IDisposable
         Assert.Equal(Environment.ProcessId, Volatile.Read(ref seen)); // SO_PEERCRED of the caller
         Assert.Equal(1, relay.RefusedPeers);
         Assert.Equal(0, echo.Accepted);
+    }
+
+    [Fact]
+    public async Task A_flood_of_refused_connections_is_logged_at_powers_of_two_only()
+    {
+        using var echo = new EchoServer(_dir.File("upstream.sock"));
+        var log = new CountingLogger();
+        await using var relay = WorkloadApiRelay.Start(_dir.File("relay.sock"), _dir.File("upstream.sock"), _ => false, log);
+        const int Attempts = 100;
+        for (int i = 0; i < Attempts; i++)
+        {
+            using Socket refused = await ConnectAsync(relay.SocketPath);
+            Assert.Empty(await ReadToEndAsync(refused)); // closed at accept, after the count
+        }
+
+        Assert.Equal(Attempts, relay.RefusedPeers);
+        // 1, 2, 4, 8, 16, 32, 64: seven lines for a hundred refusals.
+        Assert.Equal(7, log.Count);
+    }
+
+    private sealed class CountingLogger : ILogger
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Interlocked.Increment(ref _count);
     }
 
     [Fact]
