@@ -48,6 +48,25 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
             agent.Dispose();
         }
 
+        if (File.Exists(WorkloadPidFile))
+        {
+            foreach (string line in File.ReadAllLines(WorkloadPidFile))
+            {
+                if (int.TryParse(line, out int pid))
+                {
+                    try
+                    {
+                        using Process workload = Process.GetProcessById(pid);
+                        workload.Kill();
+                    }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                    {
+                        // Gone already.
+                    }
+                }
+            }
+        }
+
         _net?.Dispose();
         Directory.Delete(_root, recursive: true);
         return Task.CompletedTask;
@@ -78,7 +97,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
 
         // A workload on node 4 resolves on node 1, as a remote route of n4.
         var propagation = Stopwatch.StartNew();
-        Assert.Contains("\"id\"", await Admin(3, "POST", "v1/workloads", Registration("orders", "shop")));
+        Assert.Contains("\"id\"", await RegisterAsync(3, "orders", "shop"));
         string resolved = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=orders.shop"), text => text.Contains("\"node\":\"n4\"", StringComparison.Ordinal), wait);
         output.WriteLine($"route registered on node 4 resolved on node 1 after {propagation.Elapsed.TotalMilliseconds:0} ms");
         Assert.Contains("\"spiffeId\":\"spiffe://example.org/ns/shop/sa/orders\"", resolved);
@@ -114,7 +133,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         await WaitForAsync(() => Cli("members", "--agent", Dir(3)), text => AliveCount(text) == 4, wait);
 
         // kill -9 of node 3's agent: its route leaves node 1 within the lease (plus one renewal period of slack).
-        Assert.Contains("\"id\"", await Admin(2, "POST", "v1/workloads", Registration("billing", "shop")));
+        Assert.Contains("\"id\"", await RegisterAsync(2, "billing", "shop"));
         await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=billing.shop"), text => text.Contains("\"node\":\"n3\"", StringComparison.Ordinal), wait);
         _agents[2].Kill();
         await _agents[2].WaitForExitAsync();
@@ -209,8 +228,21 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         return text.Split('\n')[0].Trim();
     }
 
-    private static string Registration(string name, string ns) =>
-        $"{{\"name\":\"{name}\",\"namespace\":\"{ns}\",\"pid\":{Environment.ProcessId},\"ports\":[{{\"port\":8080,\"protocol\":\"http\"}}],\"tunnelEndpoint\":\"127.0.0.1:15008\"}}";
+    /// <summary>
+    /// Registers a workload process on node <paramref name="index"/>. The agent registers only the caller
+    /// or its descendants, so a shell starts the workload (a sleep), then becomes curl, its parent.
+    /// </summary>
+    private async Task<string> RegisterAsync(int index, string name, string ns)
+    {
+        string body = $"{{\"name\":\"{name}\",\"namespace\":\"{ns}\",\"pid\":@PID@,\"ports\":[{{\"port\":8080,\"protocol\":\"http\"}}],\"tunnelEndpoint\":\"127.0.0.1:15008\"}}";
+        const string Script = """
+            sleep 600 </dev/null >/dev/null 2>&1 & p=$!; echo "$p" >> "$1"
+            exec curl -s --unix-socket "$2" -X POST http://agent/v1/workloads -H 'Content-Type: application/json' --data "$(printf '%s' "$3" | sed "s/@PID@/$p/")"
+            """;
+        return (await RunAsync(TimeSpan.FromSeconds(10), "sh", "-c", Script, "sh", WorkloadPidFile, Path.Combine(Dir(index), "admin.sock"), body)).Output;
+    }
+
+    private string WorkloadPidFile => Path.Combine(_root, "workload-pids");
 
     private async Task<string> Admin(int index, string method, string path, string? body = null)
     {
