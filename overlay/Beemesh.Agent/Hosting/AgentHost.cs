@@ -1,3 +1,4 @@
+using Beemesh.Identity.Storage;
 using Beemesh.Agent.Client;
 using Beemesh.Agent.Mesh;
 using Beemesh.Agent.Policies;

@@ -1,3 +1,4 @@
+using Beemesh.Identity.Storage;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Beemesh.Identity.Join;

@@ -1,3 +1,4 @@
+using Beemesh.Identity.Storage;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 

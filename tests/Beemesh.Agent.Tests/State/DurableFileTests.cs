@@ -1,3 +1,4 @@
+using Beemesh.Identity.Storage;
 using System.Text;
 using Beemesh.Agent.Policies;
 using Beemesh.Agent.State;
