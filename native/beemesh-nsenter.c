@@ -510,9 +510,9 @@ static void join_namespaces(const struct options *o)
         fail("close(network namespace): %s", strerror(errno));
 }
 
-static void write_file(const char *path, const char *text)
+static void write_file_at(int directory, const char *path, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = openat(directory, path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         fail("cannot open %s: %s", path, strerror(errno));
     size_t length = strlen(text);
@@ -524,6 +524,20 @@ static void write_file(const char *path, const char *text)
     if (close(fd) < 0)
         fail("cannot write '%s' to %s: %s", text, path, strerror(errno));
 }
+
+static void write_file(const char *path, const char *text)
+{
+    write_file_at(AT_FDCWD, path, text);
+}
+
+/*
+ * run: /proc/sys/net opened before /proc/sys turns read-only for the command
+ * (see protect_kernel_settings), so the tap's IPv6 settings can still be made
+ * through the writable mount underneath. Net sysctls resolve to the network
+ * namespace of the process that looks them up, so names opened through it
+ * after the unshare are the new namespace's. Closed before the command runs.
+ */
+static int sysctl_net_fd = -1;
 
 /* Maps uid and gid 0 of the user namespace we just entered to our previous
  * ids; the only mapping an unprivileged creator may write. */
@@ -766,10 +780,12 @@ static void configure(const struct options *o)
         char path[96];
         if (access("/proc/sys/net/ipv6", F_OK) < 0)
             fail("--ipv6: IPv6 is disabled in this kernel (/proc/sys/net/ipv6 is missing)");
-        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
-        write_file(path, "0");
-        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", name);
-        write_file(path, "2");
+        int net = sysctl_net_fd >= 0 ? sysctl_net_fd : AT_FDCWD;
+        const char *prefix = sysctl_net_fd >= 0 ? "" : "/proc/sys/net/";
+        snprintf(path, sizeof(path), "%sipv6/conf/%s/disable_ipv6", prefix, name);
+        write_file_at(net, path, "0");
+        snprintf(path, sizeof(path), "%sipv6/conf/%s/accept_ra", prefix, name);
+        write_file_at(net, path, "2");
     }
 
     set_ipv4(sock, name, SIOCSIFADDR, o->address, "IPv4 address");
@@ -1224,6 +1240,7 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
     if (o->resolv_conf != NULL)
         mount_resolv_conf(o->resolv_conf);
     mount_proc();
+    sysctl_net_fd = open("/proc/sys/net", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     protect_kernel_settings();
     reenter_working_directory();
     unshare_inner_namespaces();
@@ -1234,6 +1251,10 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
     send_tap(tap_fd, o->vnet_hdr, offload);
     if (close(tap_fd) < 0)
         fail("close(tap): %s", strerror(errno));
+    if (sysctl_net_fd >= 0) {
+        close(sysctl_net_fd);
+        sysctl_net_fd = -1;
+    }
 
     sigset_t blocked;
     int signals = block_signals(&blocked);
