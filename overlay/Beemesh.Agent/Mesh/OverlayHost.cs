@@ -58,6 +58,17 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
     /// <summary>The verifier of received records (revocations are added to it).</summary>
     public X509RecordVerifier Verifier => _verifier;
 
+    /// <summary>Raised on the owner loop when a node is revoked for the first time here (its name), to keep it durably.</summary>
+    public event Action<string>? RevocationAdded;
+
+    /// <summary>Refuses node <paramref name="nodeName"/> from now on (a revocation restored from the state directory).</summary>
+    public void RestoreRevocation(string nodeName)
+    {
+        ulong id = NodeIds.Of(_identity.TrustDomain, nodeName);
+        _verifier.Revoked[id] = true;
+        RevokedNames[id] = nodeName;
+    }
+
     /// <summary>Names of the revoked nodes by node id.</summary>
     public ConcurrentDictionary<ulong, string> RevokedNames { get; } = new();
 
@@ -155,6 +166,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         {
             Count("nodes_revoked");
             RevokedNames[record.Subject] = record.Key;
+            RevocationAdded?.Invoke(record.Key);
             OverlayHostLog.LinkRefused(_logger, record.Key, "node revoked: its links, records and routes are refused from now on");
             ulong revoked = record.Subject;
             // After the node's current step: cut the live link to the revoked node.

@@ -69,6 +69,49 @@ public sealed class NodeRemovalTests : IDisposable
     }
 
     [Fact]
+    public async Task RevocationsSurviveRestarts()
+    {
+        AgentHost first = await Start("a", join: null, token: null);
+        AgentHost? restarted = null;
+        try
+        {
+            await using AgentHost second = await Start("b", [first.NodeEndPoint!], CreateToken(first));
+            await using AgentHost third = await Start("c", [first.NodeEndPoint!], CreateToken(first));
+            using (var onA = new AgentClient(first.Options.StateDirectory))
+            {
+                Assert.True(await onA.RemoveNodeAsync("c"));
+            }
+
+            ulong c = NodeIds.Of("mesh.test", "c");
+            await WaitUntilAsync(() => second.Overlay!.Verifier.Revoked.ContainsKey(c));
+            Assert.True(second.Overlay!.Verifier.Revoked.ContainsKey(c));
+
+            // A joined node restarted with no contact to learn it from refuses c from its start.
+            await second.DisposeAsync();
+            await using (AgentHost alone = await Start("b", join: null, token: null))
+            {
+                Assert.True(alone.Overlay!.Verifier.Revoked.ContainsKey(c));
+                Assert.Equal("c", alone.Overlay.RevokedNames[c]);
+            }
+
+            // The first node restarts: it refuses c from its start and publishes the revocation again.
+            await first.DisposeAsync();
+            restarted = await Start("a", join: null, token: null);
+            Assert.True(restarted.Overlay!.Verifier.Revoked.ContainsKey(c));
+            using var again = new AgentClient(restarted.Options.StateDirectory);
+            Assert.Equal(["c"], (await again.GetMembersAsync()).Revoked);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            if (restarted is not null)
+            {
+                await restarted.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public void RevocationWithoutTheRootsSignatureIsRefused()
     {
         // A revocation record must carry the root's signature over the node it names.
