@@ -79,6 +79,9 @@ public sealed partial class OverlayNode
     /// <summary>The active view: peers with a live link.</summary>
     public IEnumerable<PeerAddress> ActiveView => _active.Select(l => l.Peer);
 
+    /// <summary>True while the active neighbour <paramref name="id"/> is suspected (silent, being probed before eviction).</summary>
+    public bool IsSuspected(ulong id) => Find(id) is { SuspectDeadline: not 0 };
+
     /// <summary>Number of active peers.</summary>
     public int ActiveCount => _active.Count;
 

@@ -155,6 +155,13 @@ public sealed class AgentClient : IDisposable
     public Task<MembersReport> GetMembersAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/members", null, AgentJsonContext.Default.MembersReport, cancellationToken);
 
+    /// <summary>
+    /// Revokes node <paramref name="nodeName"/> across the mesh (only on the node holding the trust
+    /// domain's root key). False when the agent runs without the overlay.
+    /// </summary>
+    public Task<bool> RemoveNodeAsync(string nodeName, CancellationToken cancellationToken = default) =>
+        SendOrNotFoundAsync(HttpMethod.Delete, "v1/nodes/" + Uri.EscapeDataString(nodeName), null, cancellationToken);
+
     /// <summary>The agent's metrics in Prometheus text format.</summary>
     public async Task<string> GetMetricsAsync(CancellationToken cancellationToken = default)
     {

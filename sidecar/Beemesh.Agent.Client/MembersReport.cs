@@ -20,4 +20,7 @@ public sealed class MembersReport
 
     /// <summary>Every node whose node record this node holds or held.</summary>
     public List<MemberNode> Nodes { get; set; } = [];
+
+    /// <summary>Names of the nodes revoked (<c>beemesh node remove</c>); their links, records and routes are refused.</summary>
+    public List<string> Revoked { get; set; } = [];
 }

@@ -16,5 +16,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     SimulateCommand.Create(),
     TokenCommand.Create(),
     MembersCommand.Create(),
+    NodeCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -1,4 +1,8 @@
 using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Beemesh.Agent.Hosting;
+using Beemesh.Identity.Join;
 using Beemesh.Agent.Client;
 using Beemesh.Agent.Tests;
 using Beemesh.Agent.Tests.Policies;
@@ -210,7 +214,74 @@ public sealed class CliCommandTests
     public void WorkloadNameRules(string name, string ns, bool valid) =>
         Assert.Equal(valid, CliSupport.CheckWorkloadNames(name, ns) is null);
 
-    private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create(), SidecarCommand.Create() };
+    [Fact]
+    public async Task NodeRemoveRunsOnTheFirstNodeAndStatusListsRemoteWorkloads()
+    {
+        string root = Directory.CreateTempSubdirectory("bm-cli-rm-").FullName;
+        try
+        {
+            await using AgentHost first = await StartNode(root, "a", null);
+            using X509Certificate2 ca = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
+            string token = new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(ca)).Create(TimeSpan.FromMinutes(5)).ToString();
+            await using AgentHost second = await StartNode(root, "b", (first.NodeEndPoint!, token));
+            using var onB = new AgentClient(second.Options.StateDirectory);
+            await onB.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
+            for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is null; i++)
+            {
+                await Task.Delay(100);
+            }
+
+            var status = await RunAsync("status", "--agent", first.Options.StateDirectory);
+            Assert.Equal(0, status.Exit);
+            Assert.Contains("remote        1\n  web.shop  node b  spiffe://mesh.test/ns/shop/sa/web  mesh ", status.Out, StringComparison.Ordinal);
+
+            var elsewhere = await RunAsync("node", "remove", "b", "--agent", second.Options.StateDirectory);
+            Assert.Equal(1, elsewhere.Exit);
+            Assert.Equal("beemesh node remove: node remove: this node does not hold the trust domain's root key; run it on the first node of the mesh\n", elsewhere.Err);
+
+            var self = await RunAsync("node", "remove", "a", "--agent", first.Options.StateDirectory);
+            Assert.Equal(1, self.Exit);
+            Assert.Contains("cannot revoke itself", self.Err, StringComparison.Ordinal);
+
+            var removed = await RunAsync("node", "remove", "b", "--agent", first.Options.StateDirectory);
+            Assert.Equal(0, removed.Exit);
+            Assert.Equal("node b revoked; every node refuses its links, records and routes\n", removed.Out);
+            for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is not null; i++)
+            {
+                await Task.Delay(100);
+            }
+
+            var after = await RunAsync("status", "--agent", first.Options.StateDirectory);
+            Assert.DoesNotContain("node b", after.Out, StringComparison.Ordinal);
+            var members = await RunAsync("members", "--agent", first.Options.StateDirectory);
+            Assert.Contains("revoked  b\n", members.Out, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task NodeRemoveWithoutOverlaySaysWhy()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        var result = await RunAsync("node", "remove", "b", "--agent", agent.Host.Options.StateDirectory);
+        Assert.Equal(1, result.Exit);
+        Assert.Equal("beemesh node remove: this agent runs without the overlay (start it with --node-name and --listen)\n", result.Err);
+    }
+
+    private static Task<AgentHost> StartNode(string root, string name, (EndPoint Contact, string Token)? join) => AgentHost.StartAsync(new AgentOptions
+    {
+        StateDirectory = Path.Combine(root, name),
+        TrustDomain = "mesh.test",
+        NodeName = name,
+        Listen = new IPEndPoint(IPAddress.Loopback, 0),
+        Join = join is { } j ? [j.Contact] : [],
+        JoinToken = join?.Token,
+    });
+
+    private static RootCommand Root() => new("test") { AgentCommand.Create(), PolicyCommand.Create(), StatusCommand.Create(), SidecarCommand.Create(), NodeCommand.Create(), MembersCommand.Create() };
 
     private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
     {

@@ -139,6 +139,28 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public void ASilentNeighbourIsSuspectedBeforeItIsEvicted()
+    {
+        var net = new LocalNetwork(4);
+        net.StartAll();
+        net.Run(2_000_000);
+        Assert.True(net[1].IsActive(net[4].Self));
+        Assert.False(net[1].IsSuspected(net[4].Self.Id));
+
+        net.Drop = (from, to, _) => from == 4 || to == 4;
+        bool suspectedBeforeEviction = false;
+        for (int i = 0; i < 200 && !net.Observer.Evicted.Contains((1UL, 4UL)); i++)
+        {
+            net.Run(100_000);
+            suspectedBeforeEviction |= net[1].IsSuspected(net[4].Self.Id) && !net.Observer.Evicted.Contains((1UL, 4UL));
+        }
+
+        Assert.True(suspectedBeforeEviction);
+        Assert.Contains((1UL, 4UL), net.Observer.Evicted);
+        Assert.False(net[1].IsSuspected(net[4].Self.Id));
+    }
+
+    [Fact]
     public void ALateHeartbeatWidensTimeouts()
     {
         var net = new LocalNetwork(2);

@@ -19,6 +19,37 @@ internal sealed partial class AdminApi
     /// <summary>This node's name among the nodes.</summary>
     internal string? NodeName { get; set; }
 
+    // Publishes the root-signed revocation of a node; only the node holding the root key can.
+    private async Task RemoveNodeAsync(HttpContext context, string name)
+    {
+        if (Overlay is not { } overlay)
+        {
+            await ErrorAsync(context, 404, "this agent runs without the overlay (start it with --node-name and --listen)").ConfigureAwait(false);
+            return;
+        }
+
+        if (!_authority.HoldsRoot)
+        {
+            await ErrorAsync(context, 409, "node remove: this node does not hold the trust domain's root key; run it on the first node of the mesh").ConfigureAwait(false);
+            return;
+        }
+
+        if (Beemesh.Identity.Authority.NodeNames.Check(name) is string nameError)
+        {
+            await ErrorAsync(context, 400, "node remove: " + nameError).ConfigureAwait(false);
+            return;
+        }
+
+        if (name == NodeName)
+        {
+            await ErrorAsync(context, 400, $"node remove: {name} is this node (the one holding the root key); it cannot revoke itself").ConfigureAwait(false);
+            return;
+        }
+
+        await overlay.RevokeAsync(name, NodeRevocation.Sign(_authority, name)).ConfigureAwait(false);
+        context.Response.StatusCode = 204;
+    }
+
     // True when the request was one of these routes and has been answered.
     private async Task<bool> TryRouteMeshAsync(HttpContext context, string[] path, string method)
     {
@@ -34,6 +65,9 @@ internal sealed partial class AdminApi
                 MembersReport report = await overlay.QueryAsync(node => MembersView.Build(node, NodeName ?? string.Empty, overlay.Now())).ConfigureAwait(false);
                 report.PolicyVersion = PolicySync?.MeshVersion;
                 await WriteAsync(context, 200, report, AgentJsonContext.Default.MembersReport).ConfigureAwait(false);
+                return true;
+            case ["v1", "nodes", var name] when method == "DELETE":
+                await RemoveNodeAsync(context, name).ConfigureAwait(false);
                 return true;
             default:
                 return false;

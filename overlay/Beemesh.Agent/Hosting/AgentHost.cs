@@ -33,6 +33,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>File name of the stored policies inside <c>STATE/state/</c>.</summary>
     public const string PoliciesFileName = "policies.json";
 
+    /// <summary>File name of the revoked node names (one a line) inside <c>STATE/state/</c>.</summary>
+    public const string RevokedNodesFileName = "revoked-nodes";
+
     /// <summary>File name of the stored registrations inside <c>STATE/state/</c>.</summary>
     public const string WorkloadsFileName = "workloads.json";
 
@@ -210,6 +213,45 @@ public sealed class AgentHost : IAsyncDisposable
             api.NodeName = node?.NodeName;
             if (overlay is not null)
             {
+                // Revocations outlive restarts: every node keeps the names it learnt and refuses them
+                // from its start; the first node publishes them again, for nodes that start afresh.
+                string revokedPath = Path.Combine(stored, RevokedNodesFileName);
+                List<string> revoked = File.Exists(revokedPath)
+                    ? [.. File.ReadAllLines(revokedPath).Where(l => Beemesh.Identity.Authority.NodeNames.Check(l) is null).Distinct(StringComparer.Ordinal)]
+                    : [];
+                var revokedLock = new object();
+                foreach (string name in revoked)
+                {
+                    overlay.RestoreRevocation(name);
+                }
+
+                overlay.RevocationAdded += name =>
+                {
+                    lock (revokedLock)
+                    {
+                        if (!revoked.Contains(name))
+                        {
+                            revoked.Add(name);
+                            try
+                            {
+                                DurableFile.Write(revokedPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', revoked) + "\n"));
+                            }
+                            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                            {
+                                // Still refused while the agent runs; the first node publishes it again.
+                                overlay.CountExternal("revocations_not_stored");
+                            }
+                        }
+                    }
+                };
+                if (authority.HoldsRoot)
+                {
+                    foreach (string name in revoked)
+                    {
+                        await overlay.RevokeAsync(name, NodeRevocation.Sign(authority, name)).ConfigureAwait(false);
+                    }
+                }
+
                 await overlay.PublishAsync(new Beemesh.Overlay.Records.RecordContent(
                     Beemesh.Overlay.Records.RecordKind.Node,
                     MembersView.NodeKey(node!.NodeName),

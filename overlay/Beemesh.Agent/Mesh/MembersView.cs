@@ -17,11 +17,19 @@ internal static class MembersView
         var names = new Dictionary<ulong, string>();
         var nodes = new Dictionary<ulong, MemberNode>();
         var perOrigin = new Dictionary<ulong, (int Count, RecordVersion Newest)>();
+        var revoked = new SortedSet<string>(StringComparer.Ordinal);
+        var revokedIds = new HashSet<ulong>();
         foreach (OverlayRecord record in node.Store.Records)
         {
             perOrigin[record.Origin] = perOrigin.TryGetValue(record.Origin, out var o)
                 ? (o.Count + 1, record.Version > o.Newest ? record.Version : o.Newest)
                 : (1, record.Version);
+            if (record.Kind == RecordKind.Revocation && !record.Tombstone)
+            {
+                revoked.Add(record.Key);
+                revokedIds.Add(record.Subject);
+            }
+
             if (record.Kind != RecordKind.Node)
             {
                 continue;
@@ -60,6 +68,15 @@ internal static class MembersView
                 member.Records = o.Count;
                 member.NewestVersion = o.Newest.ToString();
             }
+
+            if (revokedIds.Contains(origin))
+            {
+                member.State = "revoked";
+            }
+            else if (member.State == "alive" && node.IsSuspected(origin))
+            {
+                member.State = "suspect";
+            }
         }
 
         return new MembersReport
@@ -69,6 +86,7 @@ internal static class MembersView
             Active = [.. node.ActiveView.Select(p => Name(names, p))],
             Passive = [.. node.PassiveView.Select(p => Name(names, p))],
             Nodes = [.. nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal)],
+            Revoked = [.. revoked],
         };
     }
 

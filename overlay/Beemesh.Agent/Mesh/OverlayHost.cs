@@ -58,6 +58,24 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
     /// <summary>The verifier of received records (revocations are added to it).</summary>
     public X509RecordVerifier Verifier => _verifier;
 
+    /// <summary>Raised on the owner loop when a node is revoked for the first time here (its name), to keep it durably.</summary>
+    public event Action<string>? RevocationAdded;
+
+    /// <summary>Refuses node <paramref name="nodeName"/> from now on (a revocation restored from the state directory).</summary>
+    public void RestoreRevocation(string nodeName)
+    {
+        ulong id = NodeIds.Of(_identity.TrustDomain, nodeName);
+        _verifier.Revoked[id] = true;
+        RevokedNames[id] = nodeName;
+    }
+
+    /// <summary>Names of the revoked nodes by node id.</summary>
+    public ConcurrentDictionary<ulong, string> RevokedNames { get; } = new();
+
+    /// <summary>Publishes the revocation of <paramref name="nodeName"/> (<paramref name="rootSignature"/>: <see cref="NodeRevocation.Sign"/>); it never expires.</summary>
+    public Task<OverlayRecord> RevokeAsync(string nodeName, byte[] rootSignature) =>
+        PublishAsync(new RecordContent(RecordKind.Revocation, nodeName, rootSignature, Leased: false, Subject: NodeIds.Of(_identity.TrustDomain, nodeName)));
+
     /// <summary>Raised on the owner loop after a record was stored (published here or accepted from a peer).</summary>
     public event Action<OverlayRecord>? RecordStored;
 
@@ -144,6 +162,24 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
     public void RecordAccepted(OverlayNode node, OverlayRecord record, long now)
     {
         Count("records_accepted");
+        if (record.Kind == RecordKind.Revocation && !record.Tombstone && _verifier.Revoked.TryAdd(record.Subject, true))
+        {
+            Count("nodes_revoked");
+            RevokedNames[record.Subject] = record.Key;
+            RevocationAdded?.Invoke(record.Key);
+            OverlayHostLog.LinkRefused(_logger, record.Key, "node revoked: its links, records and routes are refused from now on");
+            ulong revoked = record.Subject;
+            // After the node's current step: cut the live link to the revoked node.
+            _ = PostAsync(() =>
+            {
+                if (_links.Remove(revoked, out OverlayLink? link))
+                {
+                    link.Close();
+                    _node.LinkDown(link.Peer, Now());
+                }
+            });
+        }
+
         RecordStored?.Invoke(record);
     }
 
@@ -359,7 +395,14 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         using X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(remote.GetRawCertData());
         string name = NodeSvidValidator.Validate(certificate, [_identity.Root], _identity.TrustDomain, _time.GetUtcNow(), out string? error)
             ?? throw new AuthenticationException(error ?? "not a node SVID");
-        return NodeIds.Of(_identity.TrustDomain, name);
+        ulong id = NodeIds.Of(_identity.TrustDomain, name);
+        if (_verifier.Revoked.ContainsKey(id))
+        {
+            Count("links_refused_revoked");
+            throw new AuthenticationException($"node {name} is revoked");
+        }
+
+        return id;
     }
 
     private Task WriteHelloAsync(SslStream tls, CancellationToken cancellationToken) =>

@@ -101,7 +101,8 @@ internal sealed class RouteSync : IAsyncDisposable
         var routes = new List<WorkloadRecord>();
         foreach (OverlayRecord record in node.Store.Records)
         {
-            if (record.Kind != RecordKind.Route || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id)
+            if (record.Kind != RecordKind.Route || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
+                || _overlay.Verifier.Revoked.ContainsKey(record.Origin))
             {
                 continue;
             }

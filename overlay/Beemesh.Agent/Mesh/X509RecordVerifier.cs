@@ -101,7 +101,22 @@ public sealed class X509RecordVerifier : IRecordVerifier
             return RecordRefusal.BadSignature;
         }
 
-        return Revoked.ContainsKey(record.Origin) ? RecordRefusal.RevokedSigner : null;
+        if (Revoked.ContainsKey(record.Origin))
+        {
+            return RecordRefusal.RevokedSigner;
+        }
+
+        // A revocation stands only with the root's own signature over the node it names, and is never
+        // withdrawn (a tombstone for it is refused).
+        if (record.Kind == RecordKind.Revocation
+            && (record.Tombstone
+                || record.Subject != NodeIds.Of(_trustDomain, record.Key)
+                || !NodeRevocation.Verify(_bundle[0], _trustDomain, record.Key, record.Payload.Span)))
+        {
+            return RecordRefusal.BadSignature;
+        }
+
+        return null;
     }
 
     private static bool TrySplit(byte[] field, out ReadOnlySpan<byte> certificate, out ReadOnlySpan<byte> signature)

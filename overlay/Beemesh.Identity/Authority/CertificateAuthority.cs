@@ -90,6 +90,20 @@ public sealed class CertificateAuthority : IDisposable
         _timeProvider = timeProvider;
     }
 
+    /// <summary>
+    /// Signs <paramref name="data"/> (ECDSA P-256, SHA-256, IEEE P1363) with the trust domain's root key;
+    /// only the first node, which holds it, can. Used for root-signed statements such as node revocations.
+    /// </summary>
+    public byte[] SignWithRoot(ReadOnlySpan<byte> data)
+    {
+        if (!HoldsRoot)
+        {
+            throw new InvalidOperationException("only the node holding the trust domain's root key can sign with it");
+        }
+
+        return _signingKey.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+    }
+
     /// <summary>The trust domain name, e.g. <c>example.org</c>.</summary>
     public string TrustDomain { get; }
 

@@ -4,7 +4,7 @@ using Beemesh.Agent.Client;
 
 namespace Beemesh.Cli.Commands;
 
-/// <summary><c>beemesh status [--agent DIR]</c>: the agent's workloads, identities, SVID lifetimes, live connections and policies.</summary>
+/// <summary><c>beemesh status [--agent DIR]</c>: the agent's workloads, identities, SVID lifetimes, live connections and policies, and other nodes' workloads with their node.</summary>
 public static class StatusCommand
 {
     /// <summary>Builds the command.</summary>
@@ -32,6 +32,19 @@ public static class StatusCommand
                 {
                     string by = c.Policy.Length == 0 ? "allowed by default" : c.Rule >= 0 ? $"{c.Policy} rule {c.Rule}" : c.Policy;
                     await output.WriteLineAsync($"    {c.Direction} {c.Peer} port {c.Port}: {by}").ConfigureAwait(false);
+                }
+            }
+
+            // Workloads of other nodes (routes they published), from the workload list the sidecars watch.
+            List<WorkloadRecord> remote = [.. (await client.WatchWorkloadsAsync(null, 0, TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).Workloads
+                .Where(w => w.Node is not null)
+                .OrderBy(w => w.Node, StringComparer.Ordinal).ThenBy(w => w.Namespace, StringComparer.Ordinal).ThenBy(w => w.Name, StringComparer.Ordinal)];
+            if (remote.Count > 0)
+            {
+                await output.WriteLineAsync($"remote        {remote.Count}").ConfigureAwait(false);
+                foreach (WorkloadRecord r in remote)
+                {
+                    await output.WriteLineAsync($"  {r.Name}.{r.Namespace}  node {r.Node}  {r.SpiffeId}  mesh {r.MeshAddress}").ConfigureAwait(false);
                 }
             }
 
