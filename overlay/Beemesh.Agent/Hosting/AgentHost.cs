@@ -235,7 +235,7 @@ public sealed class AgentHost : IAsyncDisposable
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;

@@ -49,6 +49,9 @@ public sealed class OverlayHostTests : IDisposable
         Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
         Assert.Equal(registered.MeshAddress, resolved.MeshAddress);
         Assert.Equal(0, resolved.Pid);
+        // A remote route is reached through its node's tunnel port, by server name.
+        Assert.Equal(third.TunnelEndPoint!.ToString(), resolved.TunnelEndpoint);
+        Assert.Equal("web.shop.mesh.test", resolved.ServerName);
         Assert.Contains((await onA.WatchWorkloadsAsync(null, 0, TimeSpan.FromSeconds(1))).Workloads, w => w.Name == "web" && w.Node == "c");
         Assert.Empty(first.Workloads.List());
 
