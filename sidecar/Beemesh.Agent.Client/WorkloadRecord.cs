@@ -32,4 +32,10 @@ public sealed class WorkloadRecord
     /// node it runs on, which signed the route.
     /// </summary>
     public string? Node { get; set; }
+
+    /// <summary>
+    /// For a remote route: the TLS server name (<see cref="TunnelServerName"/>) to send to its node's
+    /// tunnel port, which <see cref="TunnelEndpoint"/> then names; null for a workload of this agent.
+    /// </summary>
+    public string? ServerName { get; set; }
 }

@@ -46,13 +46,14 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly AdminApi _api;
     private readonly WorkloadReaper _reaper;
     private readonly NodeListener? _listener;
+    private readonly Tunnel.SniTunnelRouter? _tunnelRouter;
     private readonly RouteSync? _routes;
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync, Tunnel.SniTunnelRouter? tunnelRouter)
     {
         _policySync = policySync;
         _routes = routes;
@@ -62,6 +63,7 @@ public sealed class AgentHost : IAsyncDisposable
         _joinServer = joinServer;
         Workloads = workloads;
         _reaper = reaper;
+        _tunnelRouter = tunnelRouter;
         _api = api;
         Options = options;
         Authority = authority;
@@ -85,6 +87,12 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>Bound address of the node port (joins, overlay links); null without <see cref="AgentOptions.Listen"/>.</summary>
     public System.Net.IPEndPoint? NodeEndPoint => _listener?.LocalEndPoint;
+
+    /// <summary>Bound address of the node's tunnel port; null without <see cref="AgentOptions.Listen"/>.</summary>
+    public System.Net.IPEndPoint? TunnelEndPoint => _tunnelRouter?.Endpoint;
+
+    /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
+    public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
 
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
@@ -170,6 +178,7 @@ public sealed class AgentHost : IAsyncDisposable
         NodeListener? listener = null;
         JoinServer? joinServer = null;
         OverlayHost? overlay = null;
+        Tunnel.SniTunnelRouter? tunnelRouter = null;
         try
         {
             if (options.Listen is not null)
@@ -190,6 +199,13 @@ public sealed class AgentHost : IAsyncDisposable
                     LeaseRenewInterval = (long)options.RouteLease.TotalMicroseconds / 3,
                 });
                 overlayHolder = overlay;
+                string trustDomain = options.TrustDomain;
+                tunnelRouter = new Tunnel.SniTunnelRouter(
+                    new System.Net.IPEndPoint(options.Listen.Address, options.TunnelPort),
+                    serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
+                    options.TimeProvider,
+                    meshLogger);
+                tunnelRouter.Start();
             }
 
             workloadApi = await WorkloadApiServer.StartAsync(
@@ -256,21 +272,26 @@ public sealed class AgentHost : IAsyncDisposable
                     Beemesh.Overlay.Records.RecordKind.Node,
                     MembersView.NodeKey(node!.NodeName),
                     System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
-                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString() },
+                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString(), Tunnel = tunnelRouter!.Endpoint.ToString() },
                         AgentJsonContext.Default.NodeRecordPayload),
                     Leased: true)).ConfigureAwait(false);
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync);
+            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
         }
         catch
         {
+            if (tunnelRouter is not null)
+            {
+                await tunnelRouter.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (overlay is not null)
             {
                 await overlay.DisposeAsync().ConfigureAwait(false);
@@ -399,6 +420,11 @@ public sealed class AgentHost : IAsyncDisposable
         if (_routes is not null)
         {
             await _routes.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_tunnelRouter is not null)
+        {
+            await _tunnelRouter.DisposeAsync().ConfigureAwait(false);
         }
 
         if (Overlay is not null)

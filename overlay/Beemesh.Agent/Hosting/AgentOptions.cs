@@ -48,6 +48,14 @@ public sealed class AgentOptions
     /// </summary>
     public System.Net.IPEndPoint? Listen { get; set; }
 
+    /// <summary>
+    /// Port of the node's tunnel port on the address of <see cref="Listen"/> (default 15008; 0 picks a
+    /// free port). Other nodes' sidecars open TLS to it with a workload's
+    /// <see cref="Beemesh.Agent.Client.TunnelServerName"/> in SNI; it is routed to that workload's
+    /// sidecar without terminating TLS. Published in the node record.
+    /// </summary>
+    public int TunnelPort { get; set; } = Tunnel.SniTunnelRouter.DefaultPort;
+
     /// <summary>Node ports of nodes already in the mesh, tried in turn to join and as overlay contacts.</summary>
     public IReadOnlyList<System.Net.EndPoint> Join { get; set; } = [];
 

@@ -21,16 +21,18 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly OverlayHost _overlay;
     private readonly WorkloadRegistry _registry;
     private readonly string _nodeName;
+    private readonly string _trustDomain;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, byte[]> _published = new(StringComparer.Ordinal);
     private readonly Task _loop;
 
-    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, ILogger logger)
+    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, ILogger logger)
     {
         _overlay = overlay;
         _registry = registry;
         _nodeName = nodeName;
+        _trustDomain = trustDomain;
         _logger = logger;
         _loop = Task.Run(RunAsync);
     }
@@ -99,6 +101,29 @@ internal sealed class RouteSync : IAsyncDisposable
     {
         long now = _overlay.Now();
         var routes = new List<WorkloadRecord>();
+        // Each node's tunnel port, from the node record it signed itself.
+        var tunnels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            if (record.Kind != RecordKind.Node || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
+                || _overlay.Verifier.SignerName(record) is not { } nodeName || record.Key != MembersView.NodeKey(nodeName))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload)?.Tunnel is { } tunnel
+                    && System.Net.IPEndPoint.TryParse(tunnel, out System.Net.IPEndPoint? endpoint) && endpoint.Port != 0)
+                {
+                    tunnels[nodeName] = endpoint.ToString();
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
         foreach (OverlayRecord record in node.Store.Records)
         {
             if (record.Kind != RecordKind.Route || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
@@ -123,8 +148,16 @@ internal sealed class RouteSync : IAsyncDisposable
                 continue;
             }
 
+            // A route is reached through its node's tunnel port; without one (no node record yet) it is not reachable.
+            if (!tunnels.TryGetValue(signer, out string? nodeTunnel))
+            {
+                continue;
+            }
+
             route.Node = signer;
             route.Pid = 0;
+            route.TunnelEndpoint = nodeTunnel;
+            route.ServerName = TunnelServerName.For(route.Name, route.Namespace, _trustDomain);
             routes.Add(route);
         }
 

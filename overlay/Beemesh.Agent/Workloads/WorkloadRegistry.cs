@@ -405,6 +405,20 @@ internal sealed class WorkloadRegistry
         }
     }
 
+    /// <summary>
+    /// The tunnel endpoint of this node's newest workload <paramref name="name"/> in
+    /// <paramref name="ns"/>; null when none is registered here (remote routes are not considered:
+    /// the tunnel port only leads to this node's own sidecars).
+    /// </summary>
+    public IPEndPoint? LocalTunnelEndpoint(string name, string ns)
+    {
+        lock (_lock)
+        {
+            WorkloadRecord? record = Newest(r => r.Name == name && r.Namespace == ns);
+            return record is not null && IPEndPoint.TryParse(record.TunnelEndpoint, out IPEndPoint? endpoint) ? endpoint : null;
+        }
+    }
+
     /// <summary>Finds the newest registration holding mesh address <paramref name="address"/>.</summary>
     public WorkloadRecord? ResolveAddress(IPAddress address)
     {

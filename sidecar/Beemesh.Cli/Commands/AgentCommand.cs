@@ -28,12 +28,13 @@ public static class AgentCommand
         var debug = new Option<bool>("--debug") { Description = "Log the agent's decisions to stderr" };
         var nodeName = new Option<string?>("--node-name") { Description = "This node's name among the nodes of the trust domain (a DNS label)" };
         var listen = new Option<string?>("--listen") { Description = $"IP[:PORT] of the node port for joins and overlay links (default port {NodeListener.DefaultPort})" };
+        var tunnelPort = new Option<int>("--tunnel-port") { Description = "Port of the node's tunnel port on the --listen address (TLS routed by SNI to this node's workloads)", DefaultValueFactory = _ => Beemesh.Agent.Tunnel.SniTunnelRouter.DefaultPort };
         var join = new Option<string?>("--join") { Description = "IP:PORT[,IP:PORT...] of node ports of the mesh to join" };
         var routeLease = new Option<string>("--route-lease") { Description = "How long this node's routes stay valid unrenewed, e.g. 90s (renewed every third)", DefaultValueFactory = _ => "90s" };
         var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, join, token, routeLease,
+            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -67,6 +68,14 @@ public static class AgentCommand
                 NodeName = parse.GetValue(nodeName),
                 JoinToken = parse.GetValue(token),
             };
+            int tunnelPortValue = parse.GetValue(tunnelPort);
+            if (tunnelPortValue is < 0 or > 65535)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --tunnel-port '{tunnelPortValue}': expected 0-65535").ConfigureAwait(false);
+                return 2;
+            }
+
+            options.TunnelPort = tunnelPortValue;
             if (parse.GetValue(listen) is string listenText)
             {
                 if (!IPEndPoint.TryParse(listenText, out IPEndPoint? endpoint))

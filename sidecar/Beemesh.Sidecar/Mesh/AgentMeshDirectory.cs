@@ -263,7 +263,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                     continue;
                 }
 
-                var peer = new MeshPeer(id!, tunnel, mesh);
+                var peer = new MeshPeer(id!, tunnel, mesh, w.ServerName);
                 ByAddress[mesh] = peer;
                 ByIdentity[w.SpiffeId] = peer;
                 ByName[$"{w.Name}.{w.Namespace}".ToLowerInvariant()] = mesh;

@@ -7,4 +7,8 @@ namespace Beemesh.Sidecar.Mesh;
 /// <param name="SpiffeId">The identity its sidecar must present on the tunnel.</param>
 /// <param name="TunnelEndpoint">Where its sidecar's mTLS tunnel server listens.</param>
 /// <param name="MeshAddress">The workload's mesh address (what other guests dial).</param>
-public sealed record MeshPeer(SpiffeId SpiffeId, IPEndPoint TunnelEndpoint, IPAddress MeshAddress);
+/// <param name="ServerName">
+/// For a workload of another node: the TLS server name its node's tunnel port routes by
+/// (<see cref="TunnelEndpoint"/> is then that port); null for a workload of this node.
+/// </param>
+public sealed record MeshPeer(SpiffeId SpiffeId, IPEndPoint TunnelEndpoint, IPAddress MeshAddress, string? ServerName = null);

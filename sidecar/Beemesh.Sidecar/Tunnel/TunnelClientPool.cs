@@ -39,7 +39,7 @@ public sealed class TunnelClientPool : IDisposable
 
     private readonly X509Source _source;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id), Destination> _destinations = new();
+    private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
     private readonly ConcurrentDictionary<Generation, byte> _alive = new();
     private long _connectionsOpened;
     private long _generationsStarted;
@@ -75,9 +75,11 @@ public sealed class TunnelClientPool : IDisposable
     {
         ArgumentNullException.ThrowIfNull(peer);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        Destination destination = _destinations.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId), static (key, pool) => new Destination(pool, key.Endpoint, key.Id), this);
+        Destination destination = _destinations.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId, peer.ServerName), static (key, pool) => new Destination(pool, key.Endpoint, key.Id, key.ServerName), this);
         Generation generation = destination.Acquire(_source.Current.DefaultSvid.Certificate);
-        var request = new HttpRequestMessage(HttpMethod.Connect, new Uri($"https://{peer.TunnelEndpoint}/"))
+        // A peer behind another node's tunnel port gets TLS from the connect callback: HTTP/2 goes on top as plain.
+        string scheme = peer.ServerName is null ? "https" : "http";
+        var request = new HttpRequestMessage(HttpMethod.Connect, new Uri($"{scheme}://{peer.TunnelEndpoint}/"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -140,10 +142,10 @@ public sealed class TunnelClientPool : IDisposable
         _destinations.Clear();
     }
 
-    private Generation StartGeneration(IPEndPoint endpoint, SpiffeId expected, X509Certificate2 svid)
+    private Generation StartGeneration(IPEndPoint endpoint, SpiffeId expected, string? serverName, X509Certificate2 svid)
     {
         Interlocked.Increment(ref _generationsStarted);
-        var generation = new Generation(this, CreateClient(endpoint, expected), svid);
+        var generation = new Generation(this, CreateClient(endpoint, expected, serverName), svid);
         _alive.TryAdd(generation, 0);
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -153,10 +155,18 @@ public sealed class TunnelClientPool : IDisposable
         return generation;
     }
 
-    private HttpMessageInvoker CreateClient(IPEndPoint endpoint, SpiffeId expected)
+    private HttpMessageInvoker CreateClient(IPEndPoint endpoint, SpiffeId expected, string? serverName)
     {
         SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
         ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+        if (serverName is not null)
+        {
+            // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE
+            // ID. The handler would take the server name from the Host header (the mesh destination),
+            // so for these the connect callback runs the TLS handshake itself and HTTP/2 runs on top.
+            ssl.TargetHost = serverName;
+        }
+
         var handler = new SocketsHttpHandler
         {
             // Many flows, one connection: HTTP/2 multiplexing is the point of the tunnel.
@@ -177,7 +187,29 @@ public sealed class TunnelClientPool : IDisposable
                     await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
                     // The TLS handshake starts when this returns; it ends when the plaintext filter runs.
                     context.InitialRequestMessage.Options.Set(ConnectedAt, _time.GetTimestamp());
-                    return new NetworkStream(socket, ownsSocket: true);
+                    var network = new NetworkStream(socket, ownsSocket: true);
+                    if (serverName is null)
+                    {
+                        return network;
+                    }
+
+                    var tls = new SslStream(network, leaveInnerStreamOpen: false);
+                    try
+                    {
+                        await tls.AuthenticateAsClientAsync(ssl, ct).ConfigureAwait(false);
+                    }
+                    catch (AuthenticationException e)
+                    {
+                        await tls.DisposeAsync().ConfigureAwait(false);
+                        throw new HttpRequestException(HttpRequestError.SecureConnectionError, e.Message, e);
+                    }
+                    catch
+                    {
+                        await tls.DisposeAsync().ConfigureAwait(false);
+                        throw;
+                    }
+
+                    return tls;
                 }
                 catch
                 {
@@ -199,7 +231,7 @@ public sealed class TunnelClientPool : IDisposable
     }
 
     /// <summary>One destination sidecar: its current generation.</summary>
-    private sealed class Destination(TunnelClientPool pool, IPEndPoint endpoint, SpiffeId expected)
+    private sealed class Destination(TunnelClientPool pool, IPEndPoint endpoint, SpiffeId expected, string? serverName)
     {
         private readonly Lock _gate = new();
         private Generation? _current;
@@ -214,7 +246,7 @@ public sealed class TunnelClientPool : IDisposable
                 if (_current is null || !_current.IsFor(svid))
                 {
                     retired = _current;
-                    _current = pool.StartGeneration(endpoint, expected, svid);
+                    _current = pool.StartGeneration(endpoint, expected, serverName, svid);
                 }
 
                 current = _current;

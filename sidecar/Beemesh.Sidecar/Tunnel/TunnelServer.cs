@@ -92,6 +92,9 @@ public sealed class TunnelServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A caller behind another node's tunnel port runs TLS itself and sends :scheme http over
+            // it; the connection is mutually authenticated either way, the scheme carries nothing.
+            kestrel.AllowAlternateSchemes = true;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
             // Flow-control windows sized for bulk flows between sidecars on one host: the defaults
             // (768 KiB per stream) cap a stream at window / RTT.

@@ -19,6 +19,7 @@ public sealed class NodeJoinHostTests : IDisposable
             TrustDomain = "mesh.test",
             NodeName = "a",
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            TunnelPort = 0,
         });
         Assert.True(first.Authority.HoldsRoot);
         string token = CreateToken(first).ToString();
@@ -54,7 +55,7 @@ public sealed class NodeJoinHostTests : IDisposable
     public async Task ListenWithoutNodeNameIsRefused()
     {
         ArgumentException e = await Assert.ThrowsAsync<ArgumentException>(() => AgentHost.StartAsync(
-            new AgentOptions { StateDirectory = Path.Combine(_root, "x"), Listen = new IPEndPoint(IPAddress.Loopback, 0) }));
+            new AgentOptions { StateDirectory = Path.Combine(_root, "x"), Listen = new IPEndPoint(IPAddress.Loopback, 0), TunnelPort = 0 }));
         Assert.Contains("--node-name", e.Message, StringComparison.Ordinal);
     }
 

@@ -49,6 +49,9 @@ public sealed class OverlayHostTests : IDisposable
         Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
         Assert.Equal(registered.MeshAddress, resolved.MeshAddress);
         Assert.Equal(0, resolved.Pid);
+        // A remote route is reached through its node's tunnel port, by server name.
+        Assert.Equal(third.TunnelEndPoint!.ToString(), resolved.TunnelEndpoint);
+        Assert.Equal("web.shop.mesh.test", resolved.ServerName);
         Assert.Contains((await onA.WatchWorkloadsAsync(null, 0, TimeSpan.FromSeconds(1))).Workloads, w => w.Name == "web" && w.Node == "c");
         Assert.Empty(first.Workloads.List());
 
@@ -124,12 +127,77 @@ public sealed class OverlayHostTests : IDisposable
         return report;
     }
 
+    [Fact]
+    public async Task TheTunnelPortRoutesByServerNameToThisNodesWorkloadAndTheNodeRecordCarriesIt()
+    {
+        await using AgentHost first = await Start("a", join: null, token: null);
+        await using AgentHost second = await Start("b", [first.NodeEndPoint!], CreateToken(first));
+        Assert.NotNull(second.TunnelEndPoint);
+        Assert.NotEqual(second.NodeEndPoint!.Port, second.TunnelEndPoint!.Port);
+
+        // Every node learns the other's tunnel endpoint from its node record.
+        using (var client = new AgentClient(first.Options.StateDirectory))
+        {
+            MembersReport report = await WaitForAsync(client, r => r.Nodes.Any(n => n.Name == "b" && n.Tunnel is not null));
+            Assert.Equal(second.TunnelEndPoint.ToString(), report.Nodes.Single(n => n.Name == "b").Tunnel);
+        }
+
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=web", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using X509Certificate2 ephemeral = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        using X509Certificate2 cert = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pfx), null);
+        using var backend = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        backend.Start();
+        Assert.NotNull(second.Workloads.Add(new WorkloadRegistration
+        {
+            Name = "web",
+            Namespace = "default",
+            Pid = Environment.ProcessId,
+            TunnelEndpoint = backend.LocalEndpoint.ToString(),
+        }));
+
+        Task serve = Task.Run(async () =>
+        {
+            using System.Net.Sockets.TcpClient conn = await backend.AcceptTcpClientAsync();
+            using var tls = new System.Net.Security.SslStream(conn.GetStream());
+            await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = cert });
+            await tls.WriteAsync("page"u8.ToArray());
+            await tls.ShutdownAsync();
+        });
+
+        using (var caller = new System.Net.Sockets.TcpClient())
+        {
+            await caller.ConnectAsync(second.TunnelEndPoint);
+            using var tls = new System.Net.Security.SslStream(caller.GetStream(), false, (_, _, _, _) => true);
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = TunnelServerName.For("web", "default", "mesh.test") });
+            var page = new byte[4];
+            await tls.ReadExactlyAsync(page);
+            Assert.Equal("page"u8.ToArray(), page);
+        }
+
+        await serve;
+        Assert.Equal(1, second.TunnelRouter!.Counters.GetValueOrDefault("routed"));
+
+        // A workload of another node, of another trust domain, or not registered is not reachable here.
+        foreach (string name in new[] { "web.default.other.test", "api.default.mesh.test", "web.default" })
+        {
+            using var caller = new System.Net.Sockets.TcpClient();
+            await caller.ConnectAsync(second.TunnelEndPoint);
+            using var tls = new System.Net.Security.SslStream(caller.GetStream(), false, (_, _, _, _) => true);
+            await Assert.ThrowsAnyAsync<Exception>(() => tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = name }));
+        }
+
+        Assert.Equal(3, second.TunnelRouter.Counters.GetValueOrDefault("refused_unknown_name"));
+        Assert.Equal(1, second.TunnelRouter.Counters.GetValueOrDefault("routed"));
+    }
+
     private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => AgentHost.StartAsync(new AgentOptions
     {
         StateDirectory = Path.Combine(_root, name),
         TrustDomain = "mesh.test",
         NodeName = name,
         Listen = new IPEndPoint(IPAddress.Loopback, 0),
+        TunnelPort = 0,
         Join = join ?? [],
         JoinToken = token,
     });

@@ -25,6 +25,7 @@ public sealed class OverlayLinkRefusalTests : IDisposable
             TrustDomain = "mesh.test",
             NodeName = "a",
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            TunnelPort = 0,
         });
         using NodeIdentity rogue = NodeIdentity.IssueFromRoot(node.Authority, "rogue");
         using CertificateAuthority foreignRoot = CertificateAuthority.LoadOrCreate(Path.Combine(_root, "foreign"), "mesh.test");

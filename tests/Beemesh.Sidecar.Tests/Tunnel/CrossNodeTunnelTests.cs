@@ -51,6 +51,33 @@ public sealed class CrossNodeTunnelTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task FlowThroughTheDestinationNodesTunnelPortIsRoutedByServerNameAndStaysMutualTls()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+        string serverName = Beemesh.Agent.Client.TunnelServerName.For("api", "default", root.TrustDomain);
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var nodePort = new Beemesh.Agent.Tunnel.SniTunnelRouter(
+            new IPEndPoint(IPAddress.Loopback, 0), name => { asked.Enqueue(name); return name == serverName ? api.Server.Endpoint : null; });
+        nodePort.Start();
+        // As the directory holds a remote route: the node's tunnel port and the workload's server name.
+        directory.Add(new Beemesh.Sidecar.Mesh.MeshPeer(api.Id, nodePort.Endpoint, api.MeshAddress, serverName));
+
+        await using TunnelStream tunnel = await web.Outbound.OpenAsync(new IPEndPoint(api.MeshAddress, 8080));
+        await tunnel.WriteAsync("hello via node-2"u8.ToArray());
+        await tunnel.FlushAsync();
+        using var cancel = new CancellationTokenSource(Functional);
+        byte[] echoed = new byte[16];
+        await tunnel.ReadExactlyAsync(echoed, cancel.Token);
+        Assert.Equal("hello via node-2"u8.ToArray(), echoed);
+        Assert.Contains((web.MeshAddress, 8080), api.Guest.Calls);
+        Assert.Equal([serverName], asked);
+        Assert.Equal(1, nodePort.Counters.GetValueOrDefault("routed"));
+    }
+
+    [Fact]
     public async Task WorkloadOfANodeJoinedToAnotherRootCannotOpenATunnel()
     {
         CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
