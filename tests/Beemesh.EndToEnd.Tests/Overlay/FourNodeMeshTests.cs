@@ -156,6 +156,48 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         Assert.False(first.HasExited);
     }
 
+    /// <summary>
+    /// A <c>beemesh run</c> workload on node 4 serves a line on port 8080; a <c>beemesh run</c> client
+    /// on node 1 calls it by name (<c>web.default</c>): its sidecar resolves the remote route and
+    /// tunnels through node 4's tunnel port, with mTLS end to end, and gets the line.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_workload_on_node_1_calls_a_workload_on_node_4_by_name()
+    {
+        BeemeshEnvironment.RequireReady("ip", "ncat", "ss");
+        _net = BridgedNamespaces.Create(4);
+        StartAgent(0, token: null);
+        Assert.True(await WaitServingAsync(0), "agent 1 did not start");
+        StartAgent(3, await CreateTokenAsync());
+        Assert.True(await WaitServingAsync(3), "agent 4 did not start");
+        await WaitForAsync(() => Cli("members", "--agent", Dir(0)), text => AliveCount(text) == 2, TimeSpan.FromSeconds(30));
+
+        var served = Stopwatch.StartNew();
+        await using var web = BeemeshRun.Start(
+            ["--agent", Dir(3), "--name", "web", "--port", "8080/tcp"],
+            "ncat -l -k 8080 -c 'echo hello-from-node4' & while ! ss -ltn | grep -q ':8080 '; do sleep 0.05; done; echo web-ready; wait",
+            networkNamespace: _net.Names[3]);
+        Assert.True(await web.WaitForLineAsync("web-ready", TimeSpan.FromSeconds(30)), web.Stdout + web.Stderr);
+
+        await using var client = BeemeshRun.Start(
+            ["--agent", Dir(0), "--name", "client"],
+            "echo client-ready; while true; do r=$(timeout 8 ncat --recv-only web.default 8080 2>&1 | head -1); " +
+            "echo \"got: $r\"; case \"$r\" in hello-from-node4*) break;; esac; sleep 0.3; done; sleep 600",
+            networkNamespace: _net.Names[0]);
+        bool reached = await client.WaitForLineAsync("got: hello-from-node4", TimeSpan.FromSeconds(60));
+        TimeSpan first = served.Elapsed;
+        output.WriteLine(client.Stdout);
+        output.WriteLine(client.Stderr);
+        Assert.True(reached, $"client never got the page: {client.Stdout}\n{client.Stderr}\n--- web ---\n{web.Stdout}\n{web.Stderr}");
+        output.WriteLine($"first successful call from node 1 to web on node 4 {first.TotalMilliseconds:0} ms after the server's start");
+
+        // Node 1 has no web of its own: the name resolved to node 4's route.
+        string resolved = await Admin(0, "GET", "v1/resolve?name=web.default");
+        output.WriteLine(resolved);
+        Assert.Contains("\"node\":\"n4\"", resolved);
+        Assert.Contains($"\"tunnelEndpoint\":\"{BridgedNamespaces.Address(3)}:15008\"", resolved);
+    }
+
     private string Dir(int index) => Path.Combine(_root, $"n{index + 1}");
 
     private Process StartAgent(int index, string? token, string? name = null, string? dir = null)

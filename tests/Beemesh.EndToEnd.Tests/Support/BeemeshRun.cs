@@ -28,9 +28,10 @@ public sealed class BeemeshRun : IAsyncDisposable
     /// <param name="script">The shell script run inside the namespace.</param>
     /// <param name="environment">Extra environment for beemesh and the guest (e.g. BEEMESH_DNS_UPSTREAM).</param>
     /// <param name="workingDirectory">Where <c>beemesh run</c> is started; the test's own when null.</param>
-    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    /// <param name="networkNamespace">A named network namespace to start it in (<c>ip netns exec</c>); the test's own when null.</param>
+    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, string? networkNamespace = null)
     {
-        var info = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath)
+        var info = new ProcessStartInfo(networkNamespace is null ? BeemeshEnvironment.BeemeshPath : "ip")
         {
             WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardOutput = true,
@@ -38,6 +39,14 @@ public sealed class BeemeshRun : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (networkNamespace is not null)
+        {
+            foreach (string a in new[] { "netns", "exec", networkNamespace, BeemeshEnvironment.BeemeshPath })
+            {
+                info.ArgumentList.Add(a);
+            }
+        }
+
         info.ArgumentList.Add("run");
         foreach (string flag in flags)
         {
