@@ -277,6 +277,7 @@ public sealed class CliCommandTests
         TrustDomain = "mesh.test",
         NodeName = name,
         Listen = new IPEndPoint(IPAddress.Loopback, 0),
+        TunnelPort = 0, // several agents share 127.0.0.1: an ephemeral tunnel port each
         Join = join is { } j ? [j.Contact] : [],
         JoinToken = join?.Token,
     });

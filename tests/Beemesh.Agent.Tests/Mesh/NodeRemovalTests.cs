@@ -156,6 +156,7 @@ public sealed class NodeRemovalTests : IDisposable
         TrustDomain = "mesh.test",
         NodeName = nodeName ?? dir,
         Listen = new IPEndPoint(IPAddress.Loopback, 0),
+        TunnelPort = 0, // several agents share 127.0.0.1: an ephemeral tunnel port each
         Join = join ?? [],
         JoinToken = token,
     });
