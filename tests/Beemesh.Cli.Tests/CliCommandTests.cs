@@ -226,10 +226,7 @@ public sealed class CliCommandTests
             await using AgentHost second = await StartNode(root, "b", (first.NodeEndPoint!, token));
             using var onB = new AgentClient(second.Options.StateDirectory);
             await onB.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
-            for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is null; i++)
-            {
-                await Task.Delay(100);
-            }
+            await ChangeWait.UntilAsync(first.Workloads, () => first.Workloads.Resolve("web.shop") is not null);
 
             var status = await RunAsync("status", "--agent", first.Options.StateDirectory);
             Assert.Equal(0, status.Exit);
@@ -246,10 +243,7 @@ public sealed class CliCommandTests
             var removed = await RunAsync("node", "remove", "b", "--agent", first.Options.StateDirectory);
             Assert.Equal(0, removed.Exit);
             Assert.Equal("node b revoked; every node refuses its links, records and routes\n", removed.Out);
-            for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is not null; i++)
-            {
-                await Task.Delay(100);
-            }
+            await ChangeWait.UntilAsync(first.Workloads, () => first.Workloads.Resolve("web.shop") is null);
 
             var after = await RunAsync("status", "--agent", first.Options.StateDirectory);
             Assert.DoesNotContain("node b", after.Out, StringComparison.Ordinal);

@@ -25,7 +25,7 @@ public sealed class NodeRemovalTests : IDisposable
         await onC.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
         foreach (AgentHost host in new[] { first, second })
         {
-            await WaitUntilAsync(() => host.Workloads.Resolve("web.shop") is not null);
+            await ChangeWait.UntilAsync(host.Workloads, () => host.Workloads.Resolve("web.shop") is not null);
             Assert.Equal("c", host.Workloads.Resolve("web.shop")!.Node);
         }
 
@@ -44,7 +44,7 @@ public sealed class NodeRemovalTests : IDisposable
         // c's routes vanish on a and b; both list c as revoked.
         foreach ((AgentHost host, AgentClient client) in new[] { (first, onA), (second, onB) })
         {
-            await WaitUntilAsync(() => host.Workloads.Resolve("web.shop") is null);
+            await ChangeWait.UntilAsync(host.Workloads, () => host.Workloads.Resolve("web.shop") is null);
             Assert.Null(host.Workloads.Resolve("web.shop"));
             MembersReport report = await client.GetMembersAsync();
             Assert.Equal(["c"], report.Revoked);

@@ -34,16 +34,8 @@ public sealed class OverlayHostTests : IDisposable
         WorkloadRecord registered = await onC.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
         Assert.Null(registered.Node);
         using var onA = new AgentClient(first.Options.StateDirectory);
-        WorkloadRecord? resolved = null;
-        for (int i = 0; i < 300 && resolved is null; i++)
-        {
-            resolved = await onA.ResolveAsync("web.shop.svc.cluster.local");
-            if (resolved is null)
-            {
-                await Task.Delay(100);
-            }
-        }
-
+        await ChangeWait.UntilAsync(first.Workloads, () => first.Workloads.Resolve("web.shop") is not null);
+        WorkloadRecord? resolved = await onA.ResolveAsync("web.shop.svc.cluster.local");
         Assert.NotNull(resolved);
         Assert.Equal("c", resolved.Node);
         Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
@@ -57,10 +49,7 @@ public sealed class OverlayHostTests : IDisposable
 
         // Unregistering withdraws the route everywhere (a signed tombstone).
         await onC.UnregisterWorkloadAsync(registered.Id);
-        for (int i = 0; i < 300 && first.Workloads.Resolve("web.shop") is not null; i++)
-        {
-            await Task.Delay(100);
-        }
+        await ChangeWait.UntilAsync(first.Workloads, () => first.Workloads.Resolve("web.shop") is null);
 
         Assert.Null(first.Workloads.Resolve("web.shop"));
 
@@ -68,15 +57,10 @@ public sealed class OverlayHostTests : IDisposable
         using var onB = new AgentClient(second.Options.StateDirectory);
         await onB.ApplyPoliciesAsync(DenyAll);
         using var onCAgain = new AgentClient(third.Options.StateDirectory);
-        foreach (AgentClient client in new[] { onA, onCAgain })
+        foreach ((AgentHost host, AgentClient client) in new[] { (first, onA), (third, onCAgain) })
         {
+            await ChangeWait.UntilAsync(host.Policies, () => host.Policies.Snapshot().Policies.Count > 0);
             PolicySet set = await client.ListPoliciesAsync();
-            for (int i = 0; i < 300 && set.Policies.Count == 0; i++)
-            {
-                await Task.Delay(100);
-                set = await client.ListPoliciesAsync();
-            }
-
             Assert.Equal("deny-all", Assert.Single(set.Policies).Name);
         }
 
