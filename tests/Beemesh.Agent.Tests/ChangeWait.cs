@@ -69,4 +69,19 @@ internal static class ChangeWait
             seen = renewal.Version;
         }
     }
+
+    /// <summary>Returns once <paramref name="done"/> holds, checked at each change of any of <paramref name="overlays"/>.</summary>
+    public static async Task UntilAsync(IReadOnlyList<OverlayHost> overlays, Func<bool> done)
+    {
+        using var patience = new CancellationTokenSource(Patience);
+        long[] seen = [.. overlays.Select(o => o.ChangeVersion)];
+        while (!done())
+        {
+            using var round = CancellationTokenSource.CreateLinkedTokenSource(patience.Token);
+            await Task.WhenAny(overlays.Select((o, i) => o.WaitForChangeAsync(seen[i], Patience, round.Token)));
+            await round.CancelAsync();
+            patience.Token.ThrowIfCancellationRequested();
+            seen = [.. overlays.Select(o => o.ChangeVersion)];
+        }
+    }
 }

@@ -52,6 +52,7 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
     private NodeCertificateRenewal? _renewal;
+    private JwtKeySync? _jwtKeys;
     private Func<CancellationToken, Task>? _renewNow;
     private int _disposed;
 
@@ -313,6 +314,12 @@ public sealed class AgentHost : IAsyncDisposable
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
             var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            if (overlay is not null)
+            {
+                // Every node's JWT signing key goes to every other node, so a JWT-SVID minted on one validates on all.
+                host._jwtKeys = await JwtKeySync.StartAsync(overlay, authority, node!.NodeName, meshLogger).ConfigureAwait(false);
+            }
+
             if (node is not null)
             {
                 host.StartRenewal(stateDirectory, meshLogger);
@@ -349,6 +356,9 @@ public sealed class AgentHost : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The exchange of JWT signing keys with other nodes; null without the overlay.</summary>
+    internal JwtKeySync? JwtKeys => _jwtKeys;
 
     /// <summary>Renewals of this node's certificates; null for a mesh of one machine.</summary>
     internal NodeCertificateRenewal? Renewal => _renewal;
@@ -542,6 +552,11 @@ public sealed class AgentHost : IAsyncDisposable
         if (_policySync is not null)
         {
             await _policySync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_jwtKeys is not null)
+        {
+            await _jwtKeys.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_routes is not null)
