@@ -84,4 +84,17 @@ internal static class ChangeWait
             seen = [.. overlays.Select(o => o.ChangeVersion)];
         }
     }
+
+    /// <summary>Returns once <paramref name="done"/> holds, checked after each pass of <paramref name="keys"/> (the JWT keys of other nodes).</summary>
+    public static async Task UntilAsync(JwtKeySync keys, Func<bool> done)
+    {
+        using var patience = new CancellationTokenSource(Patience);
+        long seen = keys.Passes;
+        while (!done())
+        {
+            await keys.WaitForPassAsync(seen, Patience, patience.Token);
+            patience.Token.ThrowIfCancellationRequested();
+            seen = keys.Passes;
+        }
+    }
 }

@@ -29,18 +29,23 @@ internal sealed class JwtKeySync : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
-    private long _passes;
+    private readonly Beemesh.Agent.State.ChangeFeed _passes;
 
     private JwtKeySync(OverlayHost overlay, CertificateAuthority authority, ILogger logger)
     {
         _overlay = overlay;
         _authority = authority;
         _logger = logger;
+        _passes = new Beemesh.Agent.State.ChangeFeed(TimeProvider.System);
         _loop = Task.Run(RunAsync);
     }
 
     /// <summary>Times the other nodes' keys were collected and handed to the CA.</summary>
-    public long Passes => Interlocked.Read(ref _passes);
+    public long Passes => _passes.Version;
+
+    /// <summary>Completes once <see cref="Passes"/> exceeds <paramref name="since"/>, or after <paramref name="timeout"/>.</summary>
+    public Task WaitForPassAsync(long since, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _passes.WaitAsync(epoch: null, since, timeout, cancellationToken);
 
     /// <summary>Publishes this node's JWT key and starts following the other nodes'.</summary>
     public static async Task<JwtKeySync> StartAsync(OverlayHost overlay, CertificateAuthority authority, string nodeName, ILogger logger)
@@ -59,9 +64,9 @@ internal sealed class JwtKeySync : IAsyncDisposable
                 long seen = _overlay.ChangeVersion;
                 try
                 {
-                    Dictionary<string, byte[]> keys = await _overlay.QueryAsync(PeerKeys).ConfigureAwait(false);
+                    Dictionary<string, byte[]> keys = await _overlay.QueryAsync(node => PeerKeys(node, _overlay)).ConfigureAwait(false);
                     _authority.SetPeerJwtKeys(keys);
-                    Interlocked.Increment(ref _passes);
+                    Beemesh.Agent.State.ChangeFeed.Wake(_passes.Bump().Signal);
                 }
                 catch (Exception e) when (e is InvalidOperationException or ArgumentException)
                 {
@@ -76,16 +81,16 @@ internal sealed class JwtKeySync : IAsyncDisposable
         }
     }
 
-    // On the overlay's loop: kid → SubjectPublicKeyInfo of every live node's published JWT keys.
-    private Dictionary<string, byte[]> PeerKeys(OverlayNode node)
+    /// <summary>On the overlay's loop: kid → SubjectPublicKeyInfo of the JWT keys every other live node published.</summary>
+    internal static Dictionary<string, byte[]> PeerKeys(OverlayNode node, OverlayHost overlay)
     {
-        long now = _overlay.Now();
+        long now = overlay.Now();
         var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (OverlayRecord record in node.Store.Records)
         {
             if (record.Kind != RecordKind.Bundle || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
-                || _overlay.Verifier.Revoked.ContainsKey(record.Origin)
-                || _overlay.Verifier.SignerName(record) is not { } signer || record.Key != KeyPrefix + signer
+                || overlay.Verifier.Revoked.ContainsKey(record.Origin)
+                || overlay.Verifier.SignerName(record) is not { } signer || record.Key != KeyPrefix + signer
                 || !JwtBundle.TryParse(record.Payload.Span, out JwtBundle? bundle))
             {
                 continue;

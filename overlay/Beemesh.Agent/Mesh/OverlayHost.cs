@@ -42,6 +42,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
     private readonly X509RecordSigner _signer;
     private readonly Beemesh.Agent.State.ChangeFeed _changes;
     private Task _loop = Task.CompletedTask;
+    private int _viewsDigest;
     private long _nextRejoin;
 
     private OverlayHost(NodeIdentity identity, IPEndPoint advertised, IReadOnlyList<EndPoint> contacts, OverlayOptions options, TimeProvider time, ILogger logger)
@@ -76,6 +77,35 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         _changes.WaitAsync(epoch: null, since, timeout, cancellationToken);
 
     private void Changed() => Beemesh.Agent.State.ChangeFeed.Wake(_changes.Bump().Signal);
+
+    // On the loop, after a step: records stored, views changed and suspicions raised are counted (and so
+    // signalled) as they happen; what changes without a callback (the passive view, a suspicion lifted,
+    // expired records dropped) is caught by comparing a digest of the views, never by signalling every
+    // step, which would wake readers whose own queries are steps of this loop.
+    private void ChangedIfViewsMoved()
+    {
+        var digest = new HashCode();
+        digest.Add(_node.Store.Count);
+        digest.Add(_node.LocalHealth);
+        foreach (PeerAddress peer in _node.ActiveView)
+        {
+            digest.Add(peer.Id);
+            digest.Add(_node.IsSuspected(peer.Id));
+        }
+
+        digest.Add(-1);
+        foreach (PeerAddress peer in _node.PassiveView)
+        {
+            digest.Add(peer.Id);
+        }
+
+        int now = digest.ToHashCode();
+        if (now != _viewsDigest)
+        {
+            _viewsDigest = now;
+            Changed();
+        }
+    }
 
     /// <summary>This node's overlay address (id and advertised node port).</summary>
     public PeerAddress Self { get; }
@@ -285,7 +315,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
             {
                 _node.Tick(now);
                 Flush();
-                Changed();
+                ChangedIfViewsMoved();
                 continue;
             }
 
@@ -313,7 +343,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
             }
 
             Flush();
-            Changed();
+            ChangedIfViewsMoved();
         }
     }
 

@@ -39,8 +39,8 @@ public sealed class CrossNodeJwtTests : IDisposable
         string kidA = JwtBundle.KeyIdOf(first.Authority.OwnJwtBundle.Keys.Values.Single());
         string kidB = JwtBundle.KeyIdOf(second.Authority.OwnJwtBundle.Keys.Values.Single());
         Assert.NotEqual(kidA, kidB);
-        await ChangeWait.UntilAsync(second.Overlay!, () => second.Authority.JwtBundle.Keys.ContainsKey(kidA));
-        await ChangeWait.UntilAsync(first.Overlay!, () => first.Authority.JwtBundle.Keys.ContainsKey(kidB));
+        await ChangeWait.UntilAsync(second.JwtKeys!, () => second.Authority.JwtBundle.Keys.ContainsKey(kidA));
+        await ChangeWait.UntilAsync(first.JwtKeys!, () => first.Authority.JwtBundle.Keys.ContainsKey(kidB));
 
         // Minted on a for audience "api", validated by the workload on b through b's Workload API.
         string token = Assert.Single(await apiA.FetchJwtSvidsAsync(["api"], cancellationToken: cancel.Token)).Token;
@@ -61,8 +61,8 @@ public sealed class CrossNodeJwtTests : IDisposable
         byte[] strayJwks = new JwtBundle(new Dictionary<string, System.Security.Cryptography.ECDsa> { [strayKid] = stray }).ToJwks();
         OverlayRecord forged = await second.Overlay!.PublishAsync(new RecordContent(RecordKind.Bundle, "jwt/c", strayJwks, Leased: true));
         await ChangeWait.UntilAsync(first.Overlay!, async () => await first.Overlay!.QueryAsync(n => n.Store.Get(forged.Slot) is not null));
-        long passes = first.JwtKeys!.Passes;
-        await ChangeWait.UntilAsync(first.Overlay!, () => first.JwtKeys.Passes >= passes + 2); // a whole pass since it was stored
+        Dictionary<string, byte[]> collected = await first.Overlay!.QueryAsync(n => Beemesh.Agent.Mesh.JwtKeySync.PeerKeys(n, first.Overlay));
+        Assert.Equal([kidB], collected.Keys);
         Assert.DoesNotContain(strayKid, first.Authority.JwtBundle.Keys.Keys);
 
         // Once b is removed, its key leaves a's bundle and its tokens no longer validate there.
@@ -71,7 +71,7 @@ public sealed class CrossNodeJwtTests : IDisposable
             Assert.True(await admin.RemoveNodeAsync("b", cancel.Token));
         }
 
-        await ChangeWait.UntilAsync(first.Overlay!, () => !first.Authority.JwtBundle.Keys.ContainsKey(kidB));
+        await ChangeWait.UntilAsync(first.JwtKeys!, () => !first.Authority.JwtBundle.Keys.ContainsKey(kidB));
         RpcException refused = await Assert.ThrowsAsync<RpcException>(() => apiA.ValidateJwtSvidAsync(fromB, "web", cancel.Token));
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.Contains("UnknownKey", refused.Status.Detail, StringComparison.Ordinal);
