@@ -418,7 +418,15 @@ public sealed class CertificateAuthority : IDisposable
     /// Throws <see cref="ArgumentException"/> for an invalid ID, one of another trust domain, or one
     /// under <c>/node/</c>, which is reserved for node SVIDs (<see cref="IssueNodeCertificates"/>).
     /// </summary>
-    public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
+    public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null) =>
+        IssueX509SvidChain(spiffeId, publicKey, ttl).Svid;
+
+    /// <summary>
+    /// Issues an X509-SVID as <see cref="IssueX509Svid(string, PublicKey, TimeSpan?)"/> and returns it with the
+    /// intermediates of the signer that issued it (its node CA on a joined node; none on the first node),
+    /// taken together, so a renewal of the node CA in between cannot pair the leaf with the wrong chain.
+    /// </summary>
+    public (X509Certificate2 Svid, X509Certificate2Collection Intermediates) IssueX509SvidChain(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
     {
         ArgumentNullException.ThrowIfNull(publicKey);
         SpiffeId id = CheckId(spiffeId);
@@ -433,13 +441,16 @@ public sealed class CertificateAuthority : IDisposable
             throw new ArgumentOutOfRangeException(nameof(ttl), "The SVID lifetime must be positive.");
         }
 
-        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(lifetime);
-        return IssueLeaf(id, publicKey, notBefore, notAfter);
+        Signer signer = _current;
+        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(lifetime, signer);
+        return (IssueLeaf(signer, id, publicKey, notBefore, notAfter), [.. signer.Intermediates.Select(c => X509CertificateLoader.LoadCertificate(c.RawData))]);
     }
 
-    private X509Certificate2 IssueLeaf(SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    private X509Certificate2 IssueLeaf(SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter) =>
+        IssueLeaf(_current, id, publicKey, notBefore, notAfter);
+
+    private X509Certificate2 IssueLeaf(Signer signer, SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
-        Signer signer = _current;
         byte[] serial = NewSerial();
         var request = new CertificateRequest(UniqueSubject(serial, commonName: null), publicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
@@ -456,10 +467,10 @@ public sealed class CertificateAuthority : IDisposable
     }
 
     // [now - backdate, now + lifetime] clipped to the signer's validity (a node CA is itself within the root's).
-    private (DateTimeOffset NotBefore, DateTimeOffset NotAfter) Window(TimeSpan lifetime)
+    private (DateTimeOffset NotBefore, DateTimeOffset NotAfter) Window(TimeSpan lifetime, Signer? current = null)
     {
         DateTimeOffset now = _timeProvider.GetUtcNow();
-        X509Certificate2 signer = _current.Certificate;
+        X509Certificate2 signer = (current ?? _current).Certificate;
         DateTimeOffset notBefore = Max(now - Backdate, new DateTimeOffset(signer.NotBefore.ToUniversalTime()));
         DateTimeOffset notAfter = Min(now + lifetime, new DateTimeOffset(signer.NotAfter.ToUniversalTime()));
         if (notAfter <= notBefore)

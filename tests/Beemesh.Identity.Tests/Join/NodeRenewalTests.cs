@@ -86,8 +86,12 @@ public sealed class NodeRenewalTests : IAsyncDisposable
         }
 
         before.ReplaceNodeCa(renewed.NodeCa);
-        using X509Certificate2 newLeaf = before.IssueX509Svid("spiffe://example.org/ns/shop/sa/web", key);
+        (X509Certificate2 newLeaf, X509Certificate2Collection chain) = before.IssueX509SvidChain(
+            "spiffe://example.org/ns/shop/sa/web", new CertificateRequest("CN=x", key, HashAlgorithmName.SHA256).PublicKey);
+        using X509Certificate2 ownedLeaf = newLeaf;
+        Assert.Equal(renewed.NodeCa.Thumbprint, Assert.Single(chain).Thumbprint);
         Assert.Equal(renewed.NodeCa.Thumbprint, Assert.Single(before.Intermediates).Thumbprint);
+        Assert.Equal(SvidValidationResult.Valid, SvidValidator.Validate(newLeaf, chain, _root.Bundle, "example.org", _time.GetUtcNow(), out _));
         Assert.Equal(SvidValidationResult.Valid, SvidValidator.Validate(newLeaf, before.Intermediates, _root.Bundle, "example.org", _time.GetUtcNow(), out _));
         Assert.Equal(SvidValidationResult.Valid, SvidValidator.Validate(oldLeaf, [joined.NodeCa], _root.Bundle, "example.org", _time.GetUtcNow(), out _));
         Assert.NotEqual(SvidValidationResult.Valid, SvidValidator.Validate(newLeaf, [joined.NodeCa], _root.Bundle, "example.org", _time.GetUtcNow(), out _));
