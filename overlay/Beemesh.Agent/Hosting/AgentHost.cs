@@ -97,6 +97,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
 
+    /// <summary>The block of the mesh CIDR this node hands out addresses from; null for a mesh of one machine or while it holds none.</summary>
+    public System.Net.IPNetwork? MeshBlock => Overlay is null ? null : Workloads.AddressRange;
+
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
 

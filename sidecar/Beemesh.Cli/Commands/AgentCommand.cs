@@ -244,6 +244,7 @@ public static class AgentCommand
             if (host.NodeEndPoint is { } nodePort)
             {
                 await output.WriteLineAsync($"node port:    {nodePort}").ConfigureAwait(false);
+                await output.WriteLineAsync($"mesh block:   {host.MeshBlock?.ToString() ?? "none"} of {host.Options.MeshCidr}").ConfigureAwait(false);
             }
 
             await output.WriteLineAsync(host.RestoredState).ConfigureAwait(false);

@@ -111,6 +111,36 @@ public sealed class MeshBlockHostTests : IDisposable
         Assert.Contains("beemesh_overlay_routes_outside_block_refused_total 2\n", await client.GetMetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task WithEveryBlockClaimedTheHigherIdHoldsNoneAndRefusesRegistrations()
+    {
+        // One block only (a /24 mesh CIDR in /24 blocks); the first node gets the higher id.
+        string lowerName = new[] { "b", "c", "d", "e", "f", "g", "h" }.First(n => NodeIds.Of(TrustDomain, n) < NodeIds.Of(TrustDomain, "a"));
+        await using AgentHost higher = await Start("a", join: null, token: null, meshCidr: "10.200.0.0/24");
+        WorkloadRecord web = higher.Workloads.Add(AgentFixture.Workload("web"))!;
+        Assert.Equal("10.200.0.1", web.MeshAddress);
+        await using AgentHost lower = await Start(lowerName, [higher.NodeEndPoint!], CreateToken(higher), meshCidr: "10.200.0.0/24");
+        Assert.Equal("10.200.0.1", lower.Workloads.Add(AgentFixture.Workload("api"))!.MeshAddress);
+
+        await ChangeWait.UntilAsync(higher.Workloads, () => higher.Workloads.AddressRange is null);
+        Assert.Equal("", Local(higher, "web").MeshAddress);
+        // The block's address leads to the lower node's workload, on the node without a block too.
+        Assert.Equal(lowerName, (await WaitRouteAsync(higher, "api")).Node);
+        Assert.Equal("api", higher.Workloads.ResolveAddress(IPAddress.Parse("10.200.0.1"))!.Name);
+        using var client = new AgentClient(higher.Options.StateDirectory);
+        AgentApiException refused = await Assert.ThrowsAsync<AgentApiException>(() => client.RegisterWorkloadAsync(AgentFixture.Workload("db")));
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains("holds no mesh address block", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(IPNetwork.Parse("10.200.0.0/24"), lower.Workloads.AddressRange);
+        Assert.DoesNotContain(lower.Workloads.RemoteRoutes(), r => r.Name == "web");
+    }
+
+    private static async Task<WorkloadRecord> WaitRouteAsync(AgentHost host, string name)
+    {
+        await ChangeWait.UntilAsync(host.Workloads, () => host.Workloads.RemoteRoutes().Any(r => r.Name == name));
+        return host.Workloads.RemoteRoutes().Single(r => r.Name == name);
+    }
+
     private static RecordContent ForgedRoute(string node, string id, string name, string address) => new(
         RecordKind.Route,
         $"{node}/{id}",
@@ -131,8 +161,9 @@ public sealed class MeshBlockHostTests : IDisposable
     private IPNetwork StoredBlock(string node) =>
         IPNetwork.Parse(JsonDocument.Parse(File.ReadAllText(Path.Combine(_root, node, "state", AgentHost.MeshBlockFileName))).RootElement.GetProperty("block").GetString()!);
 
-    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => AgentHost.StartAsync(new AgentOptions
+    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token, string meshCidr = "10.200.0.0/16") => AgentHost.StartAsync(new AgentOptions
     {
+        MeshCidr = meshCidr,
         StateDirectory = Path.Combine(_root, name),
         TrustDomain = TrustDomain,
         NodeName = name,
