@@ -236,7 +236,8 @@ internal sealed class WorkloadRegistry
     public SpiffeId IdentityOf(string name, string ns) => SpiffeId.FromParts(_trustDomain, $"/ns/{ns}/sa/{name}");
 
     /// <summary>
-    /// Adds a validated registration; null when the mesh range has no free address. Throws
+    /// Adds a validated registration; null when the address range has no free address or this node
+    /// holds no block (<see cref="AddressRange"/> null). Throws
     /// <see cref="IOException"/> (and adds nothing) when it cannot be stored.
     /// </summary>
     public WorkloadRecord? Add(WorkloadRegistration request) => Add(request, 0, 0);
