@@ -74,6 +74,22 @@ public sealed class NodeCertificateTests : IDisposable
             Assert.NotEqual(oldSvid.PublicKey.EncodedKeyValue.RawData, newSvid.PublicKey.EncodedKeyValue.RawData);
             Assert.Equal("b", NodeSvidValidator.Validate(newSvid, first.Authority.Bundle, "mesh.test", DateTimeOffset.UtcNow, out _));
             Assert.NotEqual(oldCa, Assert.Single(second.Authority.Intermediates).Thumbprint);
+            // New links (the node port, outbound overlay links) present the new certificate.
+            Assert.Equal(newSvid.Thumbprint, second.Node.Context.TargetCertificate.Thumbprint);
+            using (var tcp = new System.Net.Sockets.TcpClient())
+            {
+                await tcp.ConnectAsync(second.NodeEndPoint!);
+                await using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = "beemesh-overlay",
+                    ApplicationProtocols = [NodeListener.OverlayProtocol],
+                    ClientCertificateContext = first.Node!.Context,
+                    RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+                });
+                Assert.Equal(newSvid.Thumbprint, new X509Certificate2(tls.RemoteCertificate!).Thumbprint);
+            }
+
             using (NodeCredentials saved = NodeCredentialStore.Load(second.Options.StateDirectory)!)
             {
                 Assert.Equal(newSvid.Thumbprint, saved.NodeSvid.Thumbprint);
