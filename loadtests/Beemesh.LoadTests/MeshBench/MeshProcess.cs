@@ -39,6 +39,9 @@ internal sealed class MeshProcess : IAsyncDisposable
     /// <summary>Completes when a line containing the marker text appears.</summary>
     public Task Marker => _marker.Task;
 
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when the marker line was read; 0 before.</summary>
+    public long MarkerTimestamp { get; private set; }
+
     public string Output
     {
         get
@@ -77,8 +80,9 @@ internal sealed class MeshProcess : IAsyncDisposable
             _log.WriteLine(line);
         }
 
-        if (_markerText is not null && line.Contains(_markerText, StringComparison.Ordinal))
+        if (_markerText is not null && MarkerTimestamp == 0 && line.Contains(_markerText, StringComparison.Ordinal))
         {
+            MarkerTimestamp = Stopwatch.GetTimestamp();
             _marker.TrySetResult();
         }
     }

@@ -1,0 +1,227 @@
+using System.Text;
+using Beemesh.LoadTests.Bench;
+using Beemesh.LoadTests.MeshBench;
+using Beemesh.LoadTests.Scenarios;
+using static Beemesh.LoadTests.MeshBench.ReportFormat;
+
+namespace Beemesh.LoadTests.OverlayMeshBench;
+
+/// <summary>Renders an overlay-mesh-bench run as Markdown: the verdict against haproxy, the tables, then every command that ran.</summary>
+internal static class OverlayMeshReport
+{
+    public const string Direct = "direct, node A -> node B (no stack)";
+    public const string Haproxy = "haproxy mTLS pair, A -> B (no stack)";
+    public const string GuestDirect = "direct guest -> guest, A -> B (-p)";
+    public const string HaproxyGuests = "haproxy mTLS pair between guests, A -> B";
+    public const string Mesh = "beemesh tunnel, web@A -> api@B";
+
+    /// <summary>
+    /// The same hops without the proxy: haproxy without stacks against the plain kernel path; the
+    /// tunnel and haproxy between guests (both cross a guest's stack on each node) against the
+    /// plain guest-to-guest path through a published port.
+    /// </summary>
+    public static string? BaselineOf(string path) => path switch
+    {
+        Haproxy => Direct,
+        HaproxyGuests or Mesh => GuestDirect,
+        _ => null,
+    };
+
+    public static string Build(MachineInfo machine, OverlayMeshBenchOptions options, IReadOnlyList<string> args, OverlayMeshResults r, CommandLog log)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Beemesh across nodes: tunnel vs a haproxy mutual-TLS pair");
+        sb.AppendLine();
+        if (options.Quick || options.Seconds < 10)
+        {
+            sb.AppendLine(Inv($"**Short run ({options.Seconds} s measurements, {options.Samples} first-call samples): indicative numbers only.**"));
+            sb.AppendLine();
+        }
+
+        sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-overlay-mesh`)  "));
+        sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}.  "));
+        sb.AppendLine(Inv($"Load average (1 / 5 / 15 min): {r.LoadBefore} at the start, {(r.LoadAfter.Length > 0 ? r.LoadAfter : "not read (the run stopped early)")} at the end. The machine is shared with other work: expect noise."));
+        sb.AppendLine();
+        sb.AppendLine(Inv($"Topology: {options.Nodes} network namespaces standing for {options.Nodes} machines, each with a veth on one bridge (10.98.0.0/24) and its own loopback; node A (the first, 10.98.0.1) runs the clients, node B (the last, {BridgedNodes.Address(options.Nodes - 1)}) the servers. ") +
+            Inv($"Each node runs `beemesh agent`; the first creates the trust domain and the others join it with one-time tokens from `beemesh token create`. All {options.Nodes} nodes saw each other alive {Num(r.MeshFormedMs / 1000, "0.0")} s after the first agent started. ") +
+            "Paths, all from node A to node B: " +
+            "**direct (no stack)** = a host process in A's namespace -> B's address -> a host process in B's namespace: the kernel path over the veths. " +
+            "**haproxy mTLS pair (no stack)** = client -> haproxy in A (TCP mode, on A's 127.0.0.1, originates TLS 1.3 with a client certificate) -> B's address -> haproxy in B (terminates TLS 1.3, requires the client certificate) -> the server on B's 127.0.0.1; a throwaway ECDSA P-256 CA from openssl, as `scripts/bench-mesh` uses. " +
+            "**direct guest -> guest** = a plain `beemesh run` guest on A -> B's address -> a port published with `-p` by a plain guest on B: one stack on each node, no proxy. " +
+            "**haproxy mTLS pair between guests** = a plain guest on A -> 10.0.2.2 (A's 127.0.0.1) -> the haproxy pair -> the port published by B's plain guest: the same stack hops as the tunnel, plus the haproxy pair. " +
+            "**beemesh tunnel** = `beemesh run --name web` on A calls `api.default` by name -> web's sidecar -> TLS 1.3 with SVIDs to node B's tunnel port (routed by SNI, not terminated by the agent) -> api's sidecar -> api's guest. " +
+            "The fair proxy-to-proxy comparison is beemesh vs haproxy between guests; \"added\" figures are against the row's baseline (the same hops without the proxy).");
+        sb.AppendLine();
+
+        Summary(sb, r);
+        Throughput(sb, options, r);
+        Latency(sb, options, r);
+        FirstCalls(sb, options, r);
+
+        if (r.Notes.Count > 0)
+        {
+            sb.AppendLine("## Notes from this run");
+            sb.AppendLine();
+            foreach (string note in r.Notes)
+            {
+                sb.AppendLine("- " + note);
+            }
+
+            sb.AppendLine();
+        }
+
+        sb.AppendLine("## Commands");
+        sb.AppendLine();
+        sb.AppendLine("Temp paths and namespace names differ per run; `ip netns exec NS` runs a command on a node. Guests reach their node's 127.0.0.1 as 10.0.2.2.");
+        sb.AppendLine();
+        sb.AppendLine("```sh");
+        foreach ((string scope, string command) in log.Entries)
+        {
+            sb.AppendLine(Inv($"# {scope}"));
+            sb.AppendLine(command);
+        }
+
+        sb.AppendLine("```");
+        return sb.ToString();
+    }
+
+    /// <summary>The aim of the overlay: at or below a haproxy mTLS pair in the same topology.</summary>
+    private static void Summary(StringBuilder sb, OverlayMeshResults r)
+    {
+        sb.AppendLine("## Against the aim: at or below a haproxy mTLS pair between the same guests");
+        sb.AppendLine();
+        sb.AppendLine("| measure | beemesh tunnel | haproxy between guests | beemesh / haproxy | met |");
+        sb.AppendLine("|---|---:|---:|---:|---|");
+        double? meshGbps = r.ThroughputGbps.GetValueOrDefault(Mesh);
+        double? haproxyGbps = r.ThroughputGbps.GetValueOrDefault(HaproxyGuests);
+        sb.AppendLine(Inv($"| throughput, Gbit/s (higher is better) | {Num(meshGbps, "0.00")} | {Num(haproxyGbps, "0.00")} | {Ratio(meshGbps, haproxyGbps)} | {Met(meshGbps, haproxyGbps, higherIsBetter: true)} |"));
+        LatencyStats? baseline = r.Latency.GetValueOrDefault(GuestDirect)?.Latency;
+        LatencyStats? mesh = r.Latency.GetValueOrDefault(Mesh)?.Latency;
+        LatencyStats? haproxy = r.Latency.GetValueOrDefault(HaproxyGuests)?.Latency;
+        foreach ((string label, Func<LatencyStats, double> pick) in new (string, Func<LatencyStats, double>)[] { ("p50", static l => l.P50Us), ("p99", static l => l.P99Us) })
+        {
+            double? m = mesh is null || baseline is null ? null : pick(mesh) - pick(baseline);
+            double? h = haproxy is null || baseline is null ? null : pick(haproxy) - pick(baseline);
+            sb.AppendLine(Inv($"| added {label} at {OverlayMeshBenchOptions.RequestRate} req/s, µs (lower is better) | {Signed(m)} | {Signed(h)} | {(m > 0 && h > 0 ? Ratio(m, h) : "-")} | {Met(m, h, higherIsBetter: false)} |"));
+        }
+
+        List<double> meshFirst = Sorted(r.MeshFirstCalls, static s => s.FirstCallMs);
+        List<double> directFirst = Sorted(r.DirectFirstCalls, static s => s.FirstCallMs);
+        sb.AppendLine(Inv($"| workload start on B to first call from A, p50 ms | {(meshFirst.Count > 0 ? Pct(meshFirst, 50).ToString("0", System.Globalization.CultureInfo.InvariantCulture) : "failed")} | (static config: no discovery) | - | - |"));
+        sb.AppendLine();
+        sb.AppendLine(Inv($"A plain process started in B's namespace (no mesh, no stack) answers its first call from A after {(directFirst.Count > 0 ? Pct(directFirst, 50).ToString("0", System.Globalization.CultureInfo.InvariantCulture) : "-")} ms (p50): that is the floor of process start-up. haproxy has no counterpart of the start-to-first-call time: its backends are written into its configuration."));
+        sb.AppendLine();
+    }
+
+    private static void Throughput(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
+    {
+        sb.AppendLine(Inv($"## 1. Throughput, one TCP stream (iperf3, {options.Seconds} s)"));
+        sb.AppendLine();
+        sb.AppendLine("| path | Gbit/s | baseline | vs baseline | vs haproxy between guests |");
+        sb.AppendLine("|---|---:|---|---:|---:|");
+        double? haproxy = r.ThroughputGbps.GetValueOrDefault(HaproxyGuests);
+        foreach ((string path, double? gbps) in r.ThroughputGbps)
+        {
+            string? baseline = BaselineOf(path);
+            double? b = baseline is null ? null : r.ThroughputGbps.GetValueOrDefault(baseline);
+            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {baseline ?? "-"} | {Ratio(gbps, b)} | {Ratio(gbps, haproxy)} |"));
+        }
+
+        sb.AppendLine();
+    }
+
+    private static void Latency(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
+    {
+        sb.AppendLine(Inv($"## 2. Request/response latency at {OverlayMeshBenchOptions.RequestRate} req/s ({options.Seconds} s, after 1 s warm-up)"));
+        sb.AppendLine();
+        sb.AppendLine(Inv($"Open loop (`beemesh-loadtests rate-client`, the scenario API's LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection, established before measuring; a request injected while the previous one is in flight waits, and the wait counts. ") +
+            "The client runs on node A where the path starts (a host process in A's namespace, or inside a guest on A); the echo server runs on node B (a host process, the plain published guest, or api's guest). Added = the percentile minus the same percentile of the row's baseline.");
+        sb.AppendLine();
+        sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | baseline | added p50 | added p99 | added p99.9 |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
+        foreach ((string path, StepStats? s) in r.Latency)
+        {
+            if (s is null)
+            {
+                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | | |"));
+                continue;
+            }
+
+            LatencyStats l = s.Latency;
+            string? baseline = BaselineOf(path);
+            LatencyStats? d = baseline is null ? null : r.Latency.GetValueOrDefault(baseline)?.Latency;
+            sb.AppendLine(Inv($"| {path} | {s.RequestCount} | {s.FailCount} | {l.P50Us:0} | {l.P99Us:0} | {l.P999Us:0} | {l.MaxUs:0} | {baseline ?? "-"} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
+        }
+
+        sb.AppendLine();
+    }
+
+    private static void FirstCalls(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
+    {
+        sb.AppendLine(Inv($"## 3. Time from a workload's start on node B to the first successful call from node A ({options.Samples} samples each)"));
+        sb.AppendLine();
+        sb.AppendLine(Inv($"A prober on node A (`beemesh-loadtests first-call-client`) is already trying when the server starts: resolve the name, connect, send {RateClient.MessageBytes} bytes, read the echo; {FirstCallClient.RetryInterval.TotalMilliseconds:0} ms between failed tries, so a time can be late by up to that much. ") +
+            "Through the mesh the prober runs as `beemesh run --name caller` and calls `svcK.default`, a name no workload held before; the clock starts when the harness starts `ip netns exec B beemesh run --agent B --name svcK --port 7000 -- beemesh-loadtests echo-server 0.0.0.0 7000` and the prober's success line ends it. " +
+            "Along the way: *listening* = the echo server inside the new guest printed that it listens; *registered on B* and *route on A* = B's and A's agents first resolve the name (the harness asks each agent's admin API every 10 ms); *first call* = the prober's first success. " +
+            "Without the mesh the same prober in A's namespace calls B's address while a plain `beemesh-loadtests echo-server` starts in B's namespace. " +
+            "The node namespaces have no route to the host's resolver, so node A gets one: `beemesh-loadtests nxdomain-server` on A's 127.0.0.1:5353, which answers every query with NXDOMAIN at once as a real resolver would for `svcK.default`, given to A's guests with `BEEMESH_DNS_UPSTREAM`. " +
+            "The mesh DNS answers the names it knows and relays the others upstream, so until the route arrives the prober's queries go to that resolver. The last row leaves it out: a relayed query then gets no answer at all, and the guest's resolver (glibc) waits out its 5 s timeout before it asks again.");
+        sb.AppendLine();
+        sb.AppendLine("| path | samples ok | failed | listening p50 ms | registered on B p50 ms | route on A p50 ms | first call min ms | p50 ms | p90 ms | max ms |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        FirstCallRow(sb, "no mesh (plain server process in B)", r.DirectFirstCalls);
+        FirstCallRow(sb, "beemesh, `beemesh run --name` on B, called by name from A", r.MeshFirstCalls);
+        FirstCallRow(sb, "beemesh, the same with no resolver on node A", r.NoResolverFirstCalls);
+        sb.AppendLine();
+        if (r.MeshFirstCalls.Count > 0)
+        {
+            sb.AppendLine("Each sample through the mesh, ms from the start command:");
+            sb.AppendLine();
+            sb.AppendLine("| sample | listening | registered on B | route on A | first call |");
+            sb.AppendLine("|---:|---:|---:|---:|---:|");
+            for (int i = 0; i < r.MeshFirstCalls.Count; i++)
+            {
+                FirstCallSample s = r.MeshFirstCalls[i];
+                sb.AppendLine(Inv($"| {i + 1} | {Ms(s.ListeningMs)} | {Ms(s.RegisteredMs)} | {Ms(s.RouteMs)} | {Ms(s.FirstCallMs)} |"));
+            }
+
+            sb.AppendLine();
+        }
+    }
+
+    private static void FirstCallRow(StringBuilder sb, string label, IReadOnlyList<FirstCallSample> samples)
+    {
+        List<double> first = Sorted(samples, static s => s.FirstCallMs);
+        if (first.Count == 0)
+        {
+            sb.AppendLine(Inv($"| {label} | 0 | {samples.Count} | | | | | | | |"));
+            return;
+        }
+
+        sb.AppendLine(Inv($"| {label} | {first.Count} | {samples.Count - first.Count} | {P50(samples, static s => s.ListeningMs)} | {P50(samples, static s => s.RegisteredMs)} | {P50(samples, static s => s.RouteMs)} | {first[0]:0} | {Pct(first, 50):0} | {Pct(first, 90):0} | {first[^1]:0} |"));
+    }
+
+    private static string P50(IReadOnlyList<FirstCallSample> samples, Func<FirstCallSample, double?> pick)
+    {
+        List<double> values = Sorted(samples, pick);
+        return values.Count == 0 ? "-" : Inv($"{Pct(values, 50):0}");
+    }
+
+    private static List<double> Sorted(IReadOnlyList<FirstCallSample> samples, Func<FirstCallSample, double?> pick)
+    {
+        List<double> values = [.. samples.Select(pick).OfType<double>()];
+        values.Sort();
+        return values;
+    }
+
+    private static string Ms(double? value) => value is { } v ? Inv($"{v:0}") : "-";
+
+    private static string Signed(double? value) => value is { } v ? Added(v, 0) : "failed";
+
+    /// <summary>"yes" when beemesh is at or better than haproxy, "no" otherwise, "-" when either is missing.</summary>
+    internal static string Met(double? beemesh, double? haproxy, bool higherIsBetter) => (beemesh, haproxy) switch
+    {
+        ({ } m, { } h) => (higherIsBetter ? m >= h : m <= h) ? "yes" : "no",
+        _ => "-",
+    };
+}
