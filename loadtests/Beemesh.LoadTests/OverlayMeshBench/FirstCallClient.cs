@@ -18,6 +18,9 @@ public static class FirstCallClient
     /// <summary>Printed once the client is about to make its first try.</summary>
     public const string ProbingLine = "first-call probing";
 
+    /// <summary>Printed (with the address) the first time the name resolves.</summary>
+    public const string ResolvedLine = "first-call resolved";
+
     /// <summary>Printed (followed by the try count) when a call succeeded.</summary>
     public const string OkLine = "first-call ok";
 
@@ -38,6 +41,7 @@ public static class FirstCallClient
         var clock = Stopwatch.StartNew();
         string lastError = "no try";
         string reported = lastError;
+        bool resolved = false;
         int tries = 0;
         byte[] request = new byte[RateClient.MessageBytes];
         byte[] response = new byte[RateClient.MessageBytes];
@@ -50,6 +54,13 @@ public static class FirstCallClient
             try
             {
                 IPEndPoint endpoint = await MeshEndpoint.ResolveAsync(host, port, timeout.Token).ConfigureAwait(false);
+                if (!resolved)
+                {
+                    resolved = true;
+                    output.WriteLine($"{ResolvedLine} {host} -> {endpoint.Address} at try {tries}, {clock.Elapsed.TotalMilliseconds:0} ms");
+                    output.Flush();
+                }
+
                 using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
                 await socket.SendAsync(request, SocketFlags.None, timeout.Token).ConfigureAwait(false);

@@ -231,7 +231,7 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
     private async Task<FirstCallSample> FirstCallAsync(string[] prober, string[] server, string? meshName, AdminSocketClient? serverAdmin, AdminSocketClient? clientAdmin, bool logCommands, CancellationToken token)
     {
         CommandLog commands = logCommands ? log : new CommandLog();
-        await using MeshProcess probe = MeshProcess.Start(prober, Log("first-call-client"), commands, "first call", marker: FirstCallClient.OkLine);
+        await using MeshProcess probe = MeshProcess.Start(prober, Log("first-call-client"), commands, "first call", marker: FirstCallClient.OkLine, watch: [FirstCallClient.ResolvedLine]);
         await MeshBenchRunner.WaitAsync(() => Task.FromResult(probe.Output.Contains(FirstCallClient.ProbingLine, StringComparison.Ordinal) || probe.HasExited), "the prober's first try", token).ConfigureAwait(false);
         if (probe.HasExited)
         {
@@ -266,7 +266,8 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             Since(start, started.MarkerTimestamp),
             Since(start, await registered.ConfigureAwait(false)),
             Since(start, await route.ConfigureAwait(false)),
-            Since(start, probe.MarkerTimestamp));
+            Since(start, probe.MarkerTimestamp),
+            meshName is null ? null : Since(start, probe.SeenAt(FirstCallClient.ResolvedLine)));
     }
 
     /// <summary>The timestamp at which the agent first resolved <paramref name="name"/>, asking every 10 ms; null when stopped first.</summary>

@@ -162,13 +162,13 @@ internal static class OverlayMeshReport
         sb.AppendLine();
         sb.AppendLine(Inv($"A prober on node A (`beemesh-loadtests first-call-client`) is already trying when the server starts: resolve the name, connect, send {RateClient.MessageBytes} bytes, read the echo; {FirstCallClient.RetryInterval.TotalMilliseconds:0} ms between failed tries, so a time can be late by up to that much. ") +
             "Through the mesh the prober runs as `beemesh run --name caller` and calls `svcK.default`, a name no workload held before; the clock starts when the harness starts `ip netns exec B beemesh run --agent B --name svcK --port 7000 -- beemesh-loadtests echo-server 0.0.0.0 7000` and the prober's success line ends it. " +
-            "Along the way: *listening* = the echo server inside the new guest printed that it listens; *registered on B* and *route on A* = B's and A's agents first resolve the name (the harness asks each agent's admin API every 10 ms); *first call* = the prober's first success. " +
+            "Along the way: *listening* = the echo server inside the new guest printed that it listens; *registered on B* and *route on A* = B's and A's agents first resolve the name (the harness asks each agent's admin API every 10 ms); *resolves in A's guest* = the prober's first successful name lookup (through its guest's resolver and the caller's mesh DNS); *first call* = the prober's first success. " +
             "Without the mesh the same prober in A's namespace calls B's address while a plain `beemesh-loadtests echo-server` starts in B's namespace. " +
             "The node namespaces have no route to the host's resolver, so node A gets one: `beemesh-loadtests nxdomain-server` on A's 127.0.0.1:5353, which answers every query with NXDOMAIN at once as a real resolver would for `svcK.default`, given to A's guests with `BEEMESH_DNS_UPSTREAM`. " +
             "The mesh DNS answers the names it knows and relays the others upstream, so until the route arrives the prober's queries go to that resolver. The last row leaves it out: a relayed query then gets no answer at all, and the guest's resolver (glibc) waits out its 5 s timeout before it asks again.");
         sb.AppendLine();
-        sb.AppendLine("| path | samples ok | failed | listening p50 ms | registered on B p50 ms | route on A p50 ms | first call min ms | p50 ms | p90 ms | max ms |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| path | samples ok | failed | listening p50 ms | registered on B p50 ms | route on A p50 ms | resolves in A's guest p50 ms | first call min ms | p50 ms | p90 ms | max ms |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         FirstCallRow(sb, "no mesh (plain server process in B)", r.DirectFirstCalls);
         FirstCallRow(sb, "beemesh, `beemesh run --name` on B, called by name from A", r.MeshFirstCalls);
         FirstCallRow(sb, "beemesh, the same with no resolver on node A", r.NoResolverFirstCalls);
@@ -177,12 +177,12 @@ internal static class OverlayMeshReport
         {
             sb.AppendLine("Each sample through the mesh, ms from the start command:");
             sb.AppendLine();
-            sb.AppendLine("| sample | listening | registered on B | route on A | first call |");
-            sb.AppendLine("|---:|---:|---:|---:|---:|");
+            sb.AppendLine("| sample | listening | registered on B | route on A | resolves in A's guest | first call |");
+            sb.AppendLine("|---:|---:|---:|---:|---:|---:|");
             for (int i = 0; i < r.MeshFirstCalls.Count; i++)
             {
                 FirstCallSample s = r.MeshFirstCalls[i];
-                sb.AppendLine(Inv($"| {i + 1} | {Ms(s.ListeningMs)} | {Ms(s.RegisteredMs)} | {Ms(s.RouteMs)} | {Ms(s.FirstCallMs)} |"));
+                sb.AppendLine(Inv($"| {i + 1} | {Ms(s.ListeningMs)} | {Ms(s.RegisteredMs)} | {Ms(s.RouteMs)} | {Ms(s.ResolvedMs)} | {Ms(s.FirstCallMs)} |"));
             }
 
             sb.AppendLine();
@@ -194,11 +194,11 @@ internal static class OverlayMeshReport
         List<double> first = Sorted(samples, static s => s.FirstCallMs);
         if (first.Count == 0)
         {
-            sb.AppendLine(Inv($"| {label} | 0 | {samples.Count} | | | | | | | |"));
+            sb.AppendLine(Inv($"| {label} | 0 | {samples.Count} | | | | | | | | |"));
             return;
         }
 
-        sb.AppendLine(Inv($"| {label} | {first.Count} | {samples.Count - first.Count} | {P50(samples, static s => s.ListeningMs)} | {P50(samples, static s => s.RegisteredMs)} | {P50(samples, static s => s.RouteMs)} | {first[0]:0} | {Pct(first, 50):0} | {Pct(first, 90):0} | {first[^1]:0} |"));
+        sb.AppendLine(Inv($"| {label} | {first.Count} | {samples.Count - first.Count} | {P50(samples, static s => s.ListeningMs)} | {P50(samples, static s => s.RegisteredMs)} | {P50(samples, static s => s.RouteMs)} | {P50(samples, static s => s.ResolvedMs)} | {first[0]:0} | {Pct(first, 50):0} | {Pct(first, 90):0} | {first[^1]:0} |"));
     }
 
     private static string P50(IReadOnlyList<FirstCallSample> samples, Func<FirstCallSample, double?> pick)

@@ -41,4 +41,5 @@ internal sealed class OverlayMeshResults
 /// <param name="RegisteredMs">The server node's agent resolves the workload's name.</param>
 /// <param name="RouteMs">The client node's agent resolves the name (the route arrived by gossip).</param>
 /// <param name="FirstCallMs">The client's first successful call (connect and echo).</param>
-internal sealed record FirstCallSample(double? ListeningMs, double? RegisteredMs, double? RouteMs, double? FirstCallMs);
+/// <param name="ResolvedMs">The name first resolved for the client (inside its guest, through the mesh DNS); null without a name.</param>
+internal sealed record FirstCallSample(double? ListeningMs, double? RegisteredMs, double? RouteMs, double? FirstCallMs, double? ResolvedMs = null);

@@ -30,7 +30,8 @@ public sealed class FirstCallClientTests
         Assert.Equal(0, code);
         string[] lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith(FirstCallClient.ProbingLine, lines[0], StringComparison.Ordinal);
-        Assert.StartsWith($"{FirstCallClient.OkLine} after 1 tries", lines[1], StringComparison.Ordinal);
+        Assert.StartsWith($"{FirstCallClient.ResolvedLine} 127.0.0.1 -> 127.0.0.1 at try 1", lines[1], StringComparison.Ordinal);
+        Assert.StartsWith($"{FirstCallClient.OkLine} after 1 tries", lines[2], StringComparison.Ordinal);
         await echo;
     }
 

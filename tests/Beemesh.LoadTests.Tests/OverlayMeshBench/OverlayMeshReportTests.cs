@@ -26,7 +26,7 @@ public sealed class OverlayMeshReportTests
         r.Latency[OverlayMeshReport.HaproxyGuests] = Stats(800, 2000);
         r.Latency[OverlayMeshReport.Mesh] = Stats(700, 4000);
         r.DirectFirstCalls.AddRange([new(50, null, null, 120), new(60, null, null, 140)]);
-        r.MeshFirstCalls.AddRange([new(900, 400, 700, 1500), new(800, 300, 600, 1100), new(null, 350, null, null)]);
+        r.MeshFirstCalls.AddRange([new(900, 400, 700, 1500, 1000), new(800, 300, 600, 1100, 900), new(null, 350, null, null)]);
         return r;
     }
 
@@ -69,11 +69,12 @@ public sealed class OverlayMeshReportTests
         string report = Build(Results());
 
         // Two of three mesh samples succeeded: 1100 and 1500 ms (nearest rank: p50 1100, p90 1500).
-        Assert.Equal("| beemesh, `beemesh run --name` on B, called by name from A | 2 | 1 | 800 | 350 | 600 | 1100 | 1100 | 1500 | 1500 |",
+        Assert.Equal("| beemesh, `beemesh run --name` on B, called by name from A | 2 | 1 | 800 | 350 | 600 | 900 | 1100 | 1100 | 1500 | 1500 |",
             Row(report, "| beemesh, `beemesh run --name`"));
-        Assert.Equal("| no mesh (plain server process in B) | 2 | 0 | 50 | - | - | 120 | 120 | 140 | 140 |", Row(report, "| no mesh"));
-        Assert.Equal("| beemesh, the same with no resolver on node A | 0 | 0 | | | | | | | |", Row(report, "| beemesh, the same"));
-        Assert.Equal("| 3 | - | 350 | - | - |", Row(report, "| 3 |"));
+        Assert.Equal("| no mesh (plain server process in B) | 2 | 0 | 50 | - | - | - | 120 | 120 | 140 | 140 |", Row(report, "| no mesh"));
+        Assert.Equal("| beemesh, the same with no resolver on node A | 0 | 0 | | | | | | | | |", Row(report, "| beemesh, the same"));
+        Assert.Equal("| 1 | 900 | 400 | 700 | 1000 | 1500 |", Row(report, "| 1 |"));
+        Assert.Equal("| 3 | - | 350 | - | - | - |", Row(report, "| 3 |"));
     }
 
     [Fact]
