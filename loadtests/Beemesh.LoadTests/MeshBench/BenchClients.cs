@@ -12,10 +12,14 @@ namespace Beemesh.LoadTests.MeshBench;
 internal sealed class BenchClients(CommandLog log, TextWriter progress, List<string> notes, string tool)
 {
     /// <summary>Gbit/s received by one iperf3 client run (<c>-J</c> output), or null.</summary>
-    public async Task<double?> IperfGbpsAsync(string path, IReadOnlyList<string> argv, int seconds, CancellationToken token)
+    public Task<double?> IperfGbpsAsync(string path, IReadOnlyList<string> argv, int seconds, CancellationToken token) =>
+        IperfGbpsAsync(path, argv, seconds, log, token);
+
+    /// <summary>As <see cref="IperfGbpsAsync(string, IReadOnlyList{string}, int, CancellationToken)"/>, logging the command to <paramref name="commands"/>.</summary>
+    public async Task<double?> IperfGbpsAsync(string path, IReadOnlyList<string> argv, int seconds, CommandLog commands, CancellationToken token)
     {
         progress.WriteLine($"{tool}: throughput, {path}");
-        log.Add("throughput", argv);
+        commands.Add("throughput", argv);
         ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(seconds + 60), token).ConfigureAwait(false);
         try
         {
@@ -37,10 +41,14 @@ internal sealed class BenchClients(CommandLog log, TextWriter progress, List<str
     }
 
     /// <summary>The stats of <paramref name="step"/> from a client's JSON line, or null.</summary>
-    public async Task<StepStats?> StepAsync(string scope, string path, IReadOnlyList<string> argv, string step, CancellationToken token)
+    public Task<StepStats?> StepAsync(string scope, string path, IReadOnlyList<string> argv, string step, CancellationToken token) =>
+        StepAsync(scope, path, argv, step, log, token);
+
+    /// <summary>As <see cref="StepAsync(string, string, IReadOnlyList{string}, string, CancellationToken)"/>, logging the command to <paramref name="commands"/>.</summary>
+    public async Task<StepStats?> StepAsync(string scope, string path, IReadOnlyList<string> argv, string step, CommandLog commands, CancellationToken token)
     {
         progress.WriteLine($"{tool}: {scope}, {path}");
-        log.Add(scope, argv);
+        commands.Add(scope, argv);
         ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(120), token).ConfigureAwait(false);
         string? jsonLine = run.StandardOutput.Split('\n').LastOrDefault(static l => l.TrimStart().StartsWith('{'));
         try

@@ -5,7 +5,7 @@ namespace Beemesh.LoadTests.OverlayMeshBench;
 /// <summary>Command line of <c>beemesh-loadtests overlay-mesh-bench</c>.</summary>
 internal sealed class OverlayMeshBenchOptions
 {
-    public const string Usage = "usage: beemesh-loadtests overlay-mesh-bench [--quick] [--nodes N] [--seconds S] [--samples K] [--out FILE] [--beemesh PATH]";
+    public const string Usage = "usage: beemesh-loadtests overlay-mesh-bench [--quick] [--nodes N] [--seconds S] [--rounds R] [--samples K] [--out FILE] [--beemesh PATH]";
 
     /// <summary>Report path (default loadtests/reports/overlay-mesh.md).</summary>
     public string OutPath { get; private set; } = "loadtests/reports/overlay-mesh.md";
@@ -19,6 +19,12 @@ internal sealed class OverlayMeshBenchOptions
     /// <summary>Length of each throughput and latency measurement, seconds.</summary>
     public int Seconds => _seconds ?? (Quick ? 3 : 10);
 
+    /// <summary>
+    /// Rounds of the throughput and latency measurements: each round measures every path once, so
+    /// the paths take turns and a burst of load from elsewhere does not land on one path only.
+    /// </summary>
+    public int Rounds => _rounds ?? (Quick ? 1 : 3);
+
     /// <summary>Samples of the time from a workload's start to the first successful call.</summary>
     public int Samples => _samples ?? (Quick ? 3 : 10);
 
@@ -30,6 +36,7 @@ internal sealed class OverlayMeshBenchOptions
 
     private int? _seconds;
     private int? _samples;
+    private int? _rounds;
 
     public static OverlayMeshBenchOptions? Parse(IReadOnlyList<string> args, TextWriter error)
     {
@@ -55,12 +62,16 @@ internal sealed class OverlayMeshBenchOptions
                     options._seconds = seconds;
                     i++;
                     break;
+                case "--rounds" when i + 1 < args.Count && Count(args[i + 1], 1, 100) is { } rounds:
+                    options._rounds = rounds;
+                    i++;
+                    break;
                 case "--samples" when i + 1 < args.Count && Count(args[i + 1], 1, 1000) is { } samples:
                     options._samples = samples;
                     i++;
                     break;
                 default:
-                    error.WriteLine($"beemesh-loadtests overlay-mesh-bench: unexpected '{args[i]}' (--nodes takes 2-8, --seconds 1-600, --samples 1-1000)");
+                    error.WriteLine($"beemesh-loadtests overlay-mesh-bench: unexpected '{args[i]}' (--nodes takes 2-8, --seconds 1-600, --rounds 1-100, --samples 1-1000)");
                     error.WriteLine(Usage);
                     return null;
             }

@@ -154,23 +154,30 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
         _results.MeshFormedMs = clock.Elapsed.TotalMilliseconds;
     }
 
+    /// <summary>Every path once per round, in the same order each round.</summary>
     private async Task ThroughputAsync(HaproxyPair haproxy, CancellationToken token)
     {
         int seconds = options.Seconds;
         string s = Port(seconds);
         string server = ServerAddress;
-        _results.ThroughputGbps[OverlayMeshReport.Direct] = await _clients.IperfGbpsAsync(OverlayMeshReport.Direct,
-            _net.Exec(Client, "iperf3", "-c", server, "-p", Port(HostIperfPort), "-t", s, "-J"), seconds, token).ConfigureAwait(false);
-        _results.ThroughputGbps[OverlayMeshReport.Haproxy] = await _clients.IperfGbpsAsync(OverlayMeshReport.Haproxy,
-            _net.Exec(Client, "iperf3", "-c", "127.0.0.1", "-p", Port(haproxy.Fronts[0]), "-t", s, "-J"), seconds, token).ConfigureAwait(false);
-        _results.ThroughputGbps[OverlayMeshReport.GuestDirect] = await _clients.IperfGbpsAsync(OverlayMeshReport.GuestDirect,
-            Guest(null, "iperf3", "-c", server, "-p", Port(PublishedIperfPort), "-t", s, "-J"), seconds, token).ConfigureAwait(false);
-        _results.ThroughputGbps[OverlayMeshReport.HaproxyGuests] = await _clients.IperfGbpsAsync(OverlayMeshReport.HaproxyGuests,
-            Guest(null, "iperf3", "-c", "10.0.2.2", "-p", Port(haproxy.Fronts[2]), "-t", s, "-J"), seconds, token).ConfigureAwait(false);
-        _results.ThroughputGbps[OverlayMeshReport.Mesh] = await _clients.IperfGbpsAsync(OverlayMeshReport.Mesh,
-            Guest("web", "iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J"), seconds, token).ConfigureAwait(false);
+        (string Path, string[] Argv)[] runs =
+        [
+            (OverlayMeshReport.Direct, _net.Exec(Client, "iperf3", "-c", server, "-p", Port(HostIperfPort), "-t", s, "-J")),
+            (OverlayMeshReport.Haproxy, _net.Exec(Client, "iperf3", "-c", "127.0.0.1", "-p", Port(haproxy.Fronts[0]), "-t", s, "-J")),
+            (OverlayMeshReport.GuestDirect, Guest(null, "iperf3", "-c", server, "-p", Port(PublishedIperfPort), "-t", s, "-J")),
+            (OverlayMeshReport.HaproxyGuests, Guest(null, "iperf3", "-c", "10.0.2.2", "-p", Port(haproxy.Fronts[2]), "-t", s, "-J")),
+            (OverlayMeshReport.Mesh, Guest("web", "iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J")),
+        ];
+        for (int round = 1; round <= options.Rounds; round++)
+        {
+            foreach ((string path, string[] argv) in runs)
+            {
+                _results.AddThroughput(path, await _clients.IperfGbpsAsync(Round(path, round), argv, seconds, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
+            }
+        }
     }
 
+    /// <summary>Every path once per round, in the same order each round.</summary>
     private async Task LatencyAsync(HaproxyPair haproxy, CancellationToken token)
     {
         string s = Port(options.Seconds);
@@ -185,11 +192,16 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             (OverlayMeshReport.HaproxyGuests, Guest(null, _self, "rate-client", "10.0.2.2", Port(haproxy.Fronts[3]), s, rate)),
             (OverlayMeshReport.Mesh, Guest("web", _self, "rate-client", "api.default", Port(EchoPort), s, rate)),
         ];
-        foreach ((string path, string[] argv) in runs)
+        for (int round = 1; round <= options.Rounds; round++)
         {
-            _results.Latency[path] = await _clients.StepAsync("latency", path, argv, step, token).ConfigureAwait(false);
+            foreach ((string path, string[] argv) in runs)
+            {
+                _results.AddLatency(path, await _clients.StepAsync("latency", Round(path, round), argv, step, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
+            }
         }
     }
+
+    private string Round(string path, int round) => options.Rounds == 1 ? path : $"{path}, round {round}";
 
     /// <summary>
     /// Start-to-first-call samples. Without the mesh: a prober in the client node's namespace calls

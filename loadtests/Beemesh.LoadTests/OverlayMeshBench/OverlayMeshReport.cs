@@ -32,9 +32,9 @@ internal static class OverlayMeshReport
         var sb = new StringBuilder();
         sb.AppendLine("# Beemesh across nodes: tunnel vs a haproxy mutual-TLS pair");
         sb.AppendLine();
-        if (options.Quick || options.Seconds < 10)
+        if (options.Quick || options.Seconds < 10 || options.Rounds < 3)
         {
-            sb.AppendLine(Inv($"**Short run ({options.Seconds} s measurements, {options.Samples} first-call samples): indicative numbers only.**"));
+            sb.AppendLine(Inv($"**Short run ({options.Seconds} s measurements, {options.Rounds} round(s), {options.Samples} first-call samples): indicative numbers only.**"));
             sb.AppendLine();
         }
 
@@ -92,12 +92,12 @@ internal static class OverlayMeshReport
         sb.AppendLine();
         sb.AppendLine("| measure | beemesh tunnel | haproxy between guests | beemesh / haproxy | met |");
         sb.AppendLine("|---|---:|---:|---:|---|");
-        double? meshGbps = r.ThroughputGbps.GetValueOrDefault(Mesh);
-        double? haproxyGbps = r.ThroughputGbps.GetValueOrDefault(HaproxyGuests);
+        double? meshGbps = Gbps(r, Mesh);
+        double? haproxyGbps = Gbps(r, HaproxyGuests);
         sb.AppendLine(Inv($"| throughput, Gbit/s (higher is better) | {Num(meshGbps, "0.00")} | {Num(haproxyGbps, "0.00")} | {Ratio(meshGbps, haproxyGbps)} | {Met(meshGbps, haproxyGbps, higherIsBetter: true)} |"));
-        LatencyStats? baseline = r.Latency.GetValueOrDefault(GuestDirect)?.Latency;
-        LatencyStats? mesh = r.Latency.GetValueOrDefault(Mesh)?.Latency;
-        LatencyStats? haproxy = r.Latency.GetValueOrDefault(HaproxyGuests)?.Latency;
+        LatencyStats? baseline = Median(r, GuestDirect);
+        LatencyStats? mesh = Median(r, Mesh);
+        LatencyStats? haproxy = Median(r, HaproxyGuests);
         foreach ((string label, Func<LatencyStats, double> pick) in new (string, Func<LatencyStats, double>)[] { ("p50", static l => l.P50Us), ("p99", static l => l.P99Us) })
         {
             double? m = mesh is null || baseline is null ? null : pick(mesh) - pick(baseline);
@@ -115,16 +115,17 @@ internal static class OverlayMeshReport
 
     private static void Throughput(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
     {
-        sb.AppendLine(Inv($"## 1. Throughput, one TCP stream (iperf3, {options.Seconds} s)"));
+        sb.AppendLine(Inv($"## 1. Throughput, one TCP stream (iperf3, {options.Seconds} s, {Rounds(options)})"));
         sb.AppendLine();
-        sb.AppendLine("| path | Gbit/s | baseline | vs baseline | vs haproxy between guests |");
-        sb.AppendLine("|---|---:|---|---:|---:|");
-        double? haproxy = r.ThroughputGbps.GetValueOrDefault(HaproxyGuests);
-        foreach ((string path, double? gbps) in r.ThroughputGbps)
+        sb.AppendLine("| path | Gbit/s (median) | rounds ok | range | baseline | vs baseline | vs haproxy between guests |");
+        sb.AppendLine("|---|---:|---:|---|---|---:|---:|");
+        double? haproxy = Gbps(r, HaproxyGuests);
+        foreach ((string path, List<double> rounds) in r.ThroughputGbps)
         {
             string? baseline = BaselineOf(path);
-            double? b = baseline is null ? null : r.ThroughputGbps.GetValueOrDefault(baseline);
-            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {baseline ?? "-"} | {Ratio(gbps, b)} | {Ratio(gbps, haproxy)} |"));
+            double? gbps = Gbps(r, path);
+            double? b = baseline is null ? null : Gbps(r, baseline);
+            sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {rounds.Count} | {Range(rounds, "0.00")} | {baseline ?? "-"} | {Ratio(gbps, b)} | {Ratio(gbps, haproxy)} |"));
         }
 
         sb.AppendLine();
@@ -132,29 +133,62 @@ internal static class OverlayMeshReport
 
     private static void Latency(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
     {
-        sb.AppendLine(Inv($"## 2. Request/response latency at {OverlayMeshBenchOptions.RequestRate} req/s ({options.Seconds} s, after 1 s warm-up)"));
+        sb.AppendLine(Inv($"## 2. Request/response latency at {OverlayMeshBenchOptions.RequestRate} req/s ({options.Seconds} s after 1 s warm-up, {Rounds(options)})"));
         sb.AppendLine();
         sb.AppendLine(Inv($"Open loop (`beemesh-loadtests rate-client`, the scenario API's LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection, established before measuring; a request injected while the previous one is in flight waits, and the wait counts. ") +
-            "The client runs on node A where the path starts (a host process in A's namespace, or inside a guest on A); the echo server runs on node B (a host process, the plain published guest, or api's guest). Added = the percentile minus the same percentile of the row's baseline.");
+            "The client runs on node A where the path starts (a host process in A's namespace, or inside a guest on A); the echo server runs on node B (a host process, the plain published guest, or api's guest). " +
+            "Each percentile is the median over the rounds of that round's percentile (requests and failures are summed); the ranges give the lowest and highest round. Added = the percentile minus the same percentile of the row's baseline.");
         sb.AppendLine();
-        sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | baseline | added p50 | added p99 | added p99.9 |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
-        foreach ((string path, StepStats? s) in r.Latency)
+        sb.AppendLine("| path | requests | failed | p50 µs | p50 range | p99 µs | p99 range | p99.9 µs | baseline | added p50 | added p99 | added p99.9 |");
+        sb.AppendLine("|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|---:|");
+        foreach ((string path, List<StepStats> rounds) in r.Latency)
         {
-            if (s is null)
+            if (Median(r, path) is not { } l)
             {
-                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | | |"));
+                sb.AppendLine(Inv($"| {path} | failed | | | | | | | | | | |"));
                 continue;
             }
 
-            LatencyStats l = s.Latency;
             string? baseline = BaselineOf(path);
-            LatencyStats? d = baseline is null ? null : r.Latency.GetValueOrDefault(baseline)?.Latency;
-            sb.AppendLine(Inv($"| {path} | {s.RequestCount} | {s.FailCount} | {l.P50Us:0} | {l.P99Us:0} | {l.P999Us:0} | {l.MaxUs:0} | {baseline ?? "-"} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
+            LatencyStats? d = baseline is null ? null : Median(r, baseline);
+            List<double> p50 = [.. rounds.Select(static s => s.Latency.P50Us)];
+            List<double> p99 = [.. rounds.Select(static s => s.Latency.P99Us)];
+            sb.AppendLine(Inv($"| {path} | {rounds.Sum(static s => s.RequestCount)} | {rounds.Sum(static s => s.FailCount)} | {l.P50Us:0} | {Range(p50, "0")} | {l.P99Us:0} | {Range(p99, "0")} | {l.P999Us:0} | {baseline ?? "-"} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
         }
 
         sb.AppendLine();
     }
+
+    private static string Rounds(OverlayMeshBenchOptions options) =>
+        options.Rounds == 1 ? "one round"
+        : Inv($"median{(options.Rounds % 2 == 0 ? " (the lower middle value)" : "")} of {options.Rounds} rounds, the paths taking turns");
+
+    /// <summary>The median throughput over the rounds of <paramref name="path"/> that succeeded, or null.</summary>
+    internal static double? Gbps(OverlayMeshResults r, string path) =>
+        r.ThroughputGbps.GetValueOrDefault(path) is { Count: > 0 } rounds ? Median(rounds) : null;
+
+    /// <summary>Each percentile the median of the rounds' values, or null when no round succeeded.</summary>
+    internal static LatencyStats? Median(OverlayMeshResults r, string path)
+    {
+        if (r.Latency.GetValueOrDefault(path) is not { Count: > 0 } rounds)
+        {
+            return null;
+        }
+
+        double M(Func<LatencyStats, double> pick) => Median([.. rounds.Select(s => pick(s.Latency))]);
+        return new LatencyStats(M(static l => l.MinUs), M(static l => l.MeanUs), M(static l => l.P50Us), M(static l => l.P75Us),
+            M(static l => l.P95Us), M(static l => l.P99Us), M(static l => l.P999Us), M(static l => l.MaxUs));
+    }
+
+    /// <summary>The middle value (the lower of the two middle ones for an even count).</summary>
+    private static double Median(List<double> values)
+    {
+        List<double> sorted = [.. values.Order()];
+        return Pct(sorted, 50);
+    }
+
+    private static string Range(List<double> values, string format) =>
+        values.Count < 2 ? "-" : Inv($"{Num(values.Min(), format)}-{Num(values.Max(), format)}");
 
     private static void FirstCalls(StringBuilder sb, OverlayMeshBenchOptions options, OverlayMeshResults r)
     {

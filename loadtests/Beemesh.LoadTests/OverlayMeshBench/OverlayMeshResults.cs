@@ -5,11 +5,31 @@ namespace Beemesh.LoadTests.OverlayMeshBench;
 /// <summary>Everything one overlay-mesh-bench run measured; a null value means that measurement failed (see <see cref="Notes"/>).</summary>
 internal sealed class OverlayMeshResults
 {
-    /// <summary>Path name to Gbit/s of one iperf3 stream.</summary>
-    public Dictionary<string, double?> ThroughputGbps { get; } = [];
+    /// <summary>Path name to Gbit/s of one iperf3 stream, one value per round that succeeded.</summary>
+    public Dictionary<string, List<double>> ThroughputGbps { get; } = [];
 
-    /// <summary>Path name to request/response latency at the fixed rate.</summary>
-    public Dictionary<string, StepStats?> Latency { get; } = [];
+    /// <summary>Path name to request/response latency at the fixed rate, one entry per round that succeeded.</summary>
+    public Dictionary<string, List<StepStats>> Latency { get; } = [];
+
+    /// <summary>Adds one round's throughput of <paramref name="path"/> (null: that round failed).</summary>
+    public void AddThroughput(string path, double? gbps)
+    {
+        List<double> rounds = ThroughputGbps.TryGetValue(path, out List<double>? list) ? list : ThroughputGbps[path] = [];
+        if (gbps is { } value)
+        {
+            rounds.Add(value);
+        }
+    }
+
+    /// <summary>Adds one round's latency of <paramref name="path"/> (null: that round failed).</summary>
+    public void AddLatency(string path, StepStats? stats)
+    {
+        List<StepStats> rounds = Latency.TryGetValue(path, out List<StepStats>? list) ? list : Latency[path] = [];
+        if (stats is not null)
+        {
+            rounds.Add(stats);
+        }
+    }
 
     /// <summary>Start of a named workload on the server node to the first successful call from the client node through the mesh.</summary>
     public List<FirstCallSample> MeshFirstCalls { get; } = [];

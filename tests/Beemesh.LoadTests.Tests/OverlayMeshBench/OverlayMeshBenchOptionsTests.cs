@@ -6,19 +6,19 @@ namespace Beemesh.LoadTests.Tests.OverlayMeshBench;
 public sealed class OverlayMeshBenchOptionsTests
 {
     [Fact]
-    public void DefaultsAreTwoNodesTenSecondsTenSamples()
+    public void DefaultsAreTwoNodesThreeRoundsOfTenSecondsTenSamples()
     {
         OverlayMeshBenchOptions options = OverlayMeshBenchOptions.Parse([], TextWriter.Null)!;
-        Assert.Equal((2, 10, 10, "loadtests/reports/overlay-mesh.md"), (options.Nodes, options.Seconds, options.Samples, options.OutPath));
+        Assert.Equal((2, 3, 10, 10, "loadtests/reports/overlay-mesh.md"), (options.Nodes, options.Rounds, options.Seconds, options.Samples, options.OutPath));
     }
 
     [Fact]
     public void QuickShortensAndExplicitValuesWin()
     {
         OverlayMeshBenchOptions quick = OverlayMeshBenchOptions.Parse(["--quick"], TextWriter.Null)!;
-        Assert.Equal((3, 3), (quick.Seconds, quick.Samples));
-        OverlayMeshBenchOptions set = OverlayMeshBenchOptions.Parse(["--quick", "--seconds", "1", "--samples", "5", "--nodes", "4", "--out", "x.md"], TextWriter.Null)!;
-        Assert.Equal((1, 5, 4, "x.md"), (set.Seconds, set.Samples, set.Nodes, set.OutPath));
+        Assert.Equal((3, 3, 1), (quick.Seconds, quick.Samples, quick.Rounds));
+        OverlayMeshBenchOptions set = OverlayMeshBenchOptions.Parse(["--quick", "--seconds", "1", "--samples", "5", "--nodes", "4", "--rounds", "2", "--out", "x.md"], TextWriter.Null)!;
+        Assert.Equal((1, 5, 4, 2, "x.md"), (set.Seconds, set.Samples, set.Nodes, set.Rounds, set.OutPath));
     }
 
     [Theory]
@@ -26,6 +26,7 @@ public sealed class OverlayMeshBenchOptionsTests
     [InlineData("--nodes", "9")]
     [InlineData("--seconds", "0")]
     [InlineData("--samples", "-1")]
+    [InlineData("--rounds", "0")]
     [InlineData("--samples", "x")]
     [InlineData("--nodes")]
     [InlineData("--fast")]

@@ -15,16 +15,22 @@ public sealed class OverlayMeshReportTests
     private static OverlayMeshResults Results()
     {
         var r = new OverlayMeshResults { LoadBefore = "1.00 / 2.00 / 3.00", LoadAfter = "4.00 / 5.00 / 6.00", MeshFormedMs = 2500 };
-        r.ThroughputGbps[OverlayMeshReport.Direct] = 8;
-        r.ThroughputGbps[OverlayMeshReport.Haproxy] = 4;
-        r.ThroughputGbps[OverlayMeshReport.GuestDirect] = 5;
-        r.ThroughputGbps[OverlayMeshReport.HaproxyGuests] = 2;
-        r.ThroughputGbps[OverlayMeshReport.Mesh] = 3;
-        r.Latency[OverlayMeshReport.Direct] = Stats(100, 500);
-        r.Latency[OverlayMeshReport.Haproxy] = Stats(400, 900);
-        r.Latency[OverlayMeshReport.GuestDirect] = Stats(300, 1000);
-        r.Latency[OverlayMeshReport.HaproxyGuests] = Stats(800, 2000);
-        r.Latency[OverlayMeshReport.Mesh] = Stats(700, 4000);
+        r.AddThroughput(OverlayMeshReport.Direct, 8);
+        r.AddThroughput(OverlayMeshReport.Haproxy, 4);
+        r.AddThroughput(OverlayMeshReport.GuestDirect, 5);
+        r.AddThroughput(OverlayMeshReport.HaproxyGuests, 2);
+        // Three rounds of the tunnel: the median (3) is reported, with the range.
+        r.AddThroughput(OverlayMeshReport.Mesh, 1);
+        r.AddThroughput(OverlayMeshReport.Mesh, 4);
+        r.AddThroughput(OverlayMeshReport.Mesh, 3);
+        r.AddLatency(OverlayMeshReport.Direct, Stats(100, 500));
+        r.AddLatency(OverlayMeshReport.Haproxy, Stats(400, 900));
+        r.AddLatency(OverlayMeshReport.GuestDirect, Stats(300, 1000));
+        r.AddLatency(OverlayMeshReport.HaproxyGuests, Stats(800, 2000));
+        // Each percentile is the median of the rounds' values: p50 700, p99 4000, p99.9 8000.
+        r.AddLatency(OverlayMeshReport.Mesh, Stats(600, 5000));
+        r.AddLatency(OverlayMeshReport.Mesh, Stats(900, 3000));
+        r.AddLatency(OverlayMeshReport.Mesh, Stats(700, 4000, failed: 2));
         r.DirectFirstCalls.AddRange([new(50, null, null, 120), new(60, null, null, 140)]);
         r.MeshFirstCalls.AddRange([new(900, 400, 700, 1500, 1000), new(800, 300, 600, 1100, 900), new(null, 350, null, null)]);
         return r;
@@ -58,9 +64,11 @@ public sealed class OverlayMeshReportTests
     {
         string report = Build(Results());
 
-        Assert.Equal($"| {OverlayMeshReport.Haproxy} | 4.00 | {OverlayMeshReport.Direct} | 0.50x | 2.00x |", Row(report, $"| {OverlayMeshReport.Haproxy} | 4.00"));
-        Assert.Equal($"| {OverlayMeshReport.Mesh} | 3.00 | {OverlayMeshReport.GuestDirect} | 0.60x | 1.50x |", Row(report, $"| {OverlayMeshReport.Mesh} | 3.00"));
-        Assert.EndsWith($"| {OverlayMeshReport.GuestDirect} | +400 | +3000 | +6000 |", Row(report, $"| {OverlayMeshReport.Mesh} | 1000 |"), StringComparison.Ordinal);
+        Assert.Equal($"| {OverlayMeshReport.Haproxy} | 4.00 | 1 | - | {OverlayMeshReport.Direct} | 0.50x | 2.00x |", Row(report, $"| {OverlayMeshReport.Haproxy} | 4.00"));
+        Assert.Equal($"| {OverlayMeshReport.Mesh} | 3.00 | 3 | 1.00-4.00 | {OverlayMeshReport.GuestDirect} | 0.60x | 1.50x |", Row(report, $"| {OverlayMeshReport.Mesh} | 3.00"));
+        Assert.Equal($"| {OverlayMeshReport.Mesh} | 3000 | 2 | 700 | 600-900 | 4000 | 3000-5000 | 8000 | {OverlayMeshReport.GuestDirect} | +400 | +3000 | +6000 |",
+            Row(report, $"| {OverlayMeshReport.Mesh} | 3000 |"));
+        Assert.Equal($"| {OverlayMeshReport.Direct} | 1000 | 0 | 100 | - | 500 | - | 1000 | - | - | - | - |", Row(report, $"| {OverlayMeshReport.Direct} | 1000 |"));
     }
 
     [Fact]
@@ -81,17 +89,20 @@ public sealed class OverlayMeshReportTests
     public void AFailedPathIsShownAsFailedAndTheVerdictStaysOpen()
     {
         OverlayMeshResults r = Results();
-        r.ThroughputGbps[OverlayMeshReport.Mesh] = null;
-        r.Latency[OverlayMeshReport.Mesh] = null;
+        r.ThroughputGbps[OverlayMeshReport.Mesh].Clear();
+        r.Latency[OverlayMeshReport.Mesh].Clear();
+        r.AddThroughput(OverlayMeshReport.Mesh, null);
+        r.AddLatency(OverlayMeshReport.Mesh, null);
         r.Notes.Add("throughput beemesh: failed (reset)");
 
         string report = Build(r, "--quick");
 
         Assert.Equal("| throughput, Gbit/s (higher is better) | failed | 2.00 | - | - |", Row(report, "| throughput"));
         Assert.Equal("| added p50 at 1000 req/s, µs (lower is better) | failed | +500 | - | - |", Row(report, "| added p50"));
-        Assert.Equal($"| {OverlayMeshReport.Mesh} | failed | | | | | | | | | |", Row(report, $"| {OverlayMeshReport.Mesh} | failed | |"));
+        Assert.Equal($"| {OverlayMeshReport.Mesh} | failed | 0 | - | {OverlayMeshReport.GuestDirect} | - | - |", Row(report, $"| {OverlayMeshReport.Mesh} | failed | 0"));
+        Assert.Equal($"| {OverlayMeshReport.Mesh} | failed | | | | | | | | | | |", Row(report, $"| {OverlayMeshReport.Mesh} | failed | |"));
         Assert.Contains("- throughput beemesh: failed (reset)", report, StringComparison.Ordinal);
-        Assert.Contains("**Short run (3 s measurements, 3 first-call samples)", report, StringComparison.Ordinal);
+        Assert.Contains("**Short run (3 s measurements, 1 round(s), 3 first-call samples)", report, StringComparison.Ordinal);
     }
 
     [Theory]
