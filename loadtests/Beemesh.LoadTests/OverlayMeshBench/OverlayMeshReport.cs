@@ -220,7 +220,19 @@ internal static class OverlayMeshReport
             }
 
             sb.AppendLine();
+            sb.AppendLine(Inv($"Where the time goes (p50 over the samples of each gap): the route reaches A's agent {Gap(r.MeshFirstCalls, static s => s.RouteMs - s.RegisteredMs)} ms after B's agent has it; ") +
+                Inv($"the name resolves in A's guest {Gap(r.MeshFirstCalls, static s => s.ResolvedMs - s.RouteMs)} ms after A's agent has it; ") +
+                Inv($"the first call succeeds {Gap(r.MeshFirstCalls, static s => s.FirstCallMs - Math.Max(s.ListeningMs ?? double.NaN, s.ResolvedMs ?? double.NaN))} ms after both the server listens and the name resolves."));
+            sb.AppendLine();
         }
+    }
+
+    /// <summary>The p50 of a per-sample difference over the samples that have both ends, or "-".</summary>
+    private static string Gap(IReadOnlyList<FirstCallSample> samples, Func<FirstCallSample, double?> gap)
+    {
+        List<double> values = [.. samples.Select(gap).OfType<double>().Where(static v => !double.IsNaN(v))];
+        values.Sort();
+        return values.Count == 0 ? "-" : Inv($"{Pct(values, 50):0}");
     }
 
     private static void FirstCallRow(StringBuilder sb, string label, IReadOnlyList<FirstCallSample> samples)

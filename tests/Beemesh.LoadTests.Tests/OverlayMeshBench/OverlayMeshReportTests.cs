@@ -83,6 +83,9 @@ public sealed class OverlayMeshReportTests
         Assert.Equal("| beemesh, the same with no resolver on node A | 0 | 0 | | | | | | | | |", Row(report, "| beemesh, the same"));
         Assert.Equal("| 1 | 900 | 400 | 700 | 1000 | 1500 |", Row(report, "| 1 |"));
         Assert.Equal("| 3 | - | 350 | - | - | - |", Row(report, "| 3 |"));
+        // Gaps per sample: route - registered 300 and 300; resolved - route 300 and 300;
+        // first call - max(listening, resolved) 500 and 200 (p50 nearest rank: 200). The third sample has no ends.
+        Assert.Contains("the route reaches A's agent 300 ms after B's agent has it; the name resolves in A's guest 300 ms after A's agent has it; the first call succeeds 200 ms after", report, StringComparison.Ordinal);
     }
 
     [Fact]
