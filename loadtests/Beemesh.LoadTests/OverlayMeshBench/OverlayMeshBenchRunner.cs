@@ -121,7 +121,7 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
                 ProcessResult created = await ProcessRunner.RunAsync([options.BeemeshPath, "token", "create", "--state-dir", AgentDir(0)], TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
                 if (i == 1)
                 {
-                    log.Add("setup", [options.BeemeshPath, "token", "create", "--state-dir", AgentDir(0)]);
+                    log.AddLine("setup", "TOKEN=$(" + CommandLog.Quote([options.BeemeshPath, "token", "create", "--state-dir", AgentDir(0)]) + " | head -1)");
                 }
 
                 string joinToken = created.StandardOutput.Split('\n')[0].Trim();
@@ -134,7 +134,13 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             }
 
             Directory.CreateDirectory(AgentDir(i));
-            MeshProcess agent = MeshProcess.Start(_net.Exec(i, [.. argv]), Log("agent-" + NodeName(i)), i < 2 ? log : new CommandLog(), "setup");
+            if (i < 2)
+            {
+                // The join token is a secret (one-time, but still): the report shows where it goes, not what it is.
+                log.AddLine("setup", CommandLog.Quote(_net.Exec(i, [.. argv.TakeWhile(static a => a != "--token")])) + (i > 0 ? " --token \"$TOKEN\"" : ""));
+            }
+
+            MeshProcess agent = MeshProcess.Start(_net.Exec(i, [.. argv]), Log("agent-" + NodeName(i)), new CommandLog(), "setup");
             processes.Add(agent);
             string socket = Path.Combine(AgentDir(i), "admin.sock");
             await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(socket) || agent.HasExited), $"agent {NodeName(i)}", token).ConfigureAwait(false);
