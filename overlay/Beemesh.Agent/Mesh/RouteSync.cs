@@ -11,7 +11,8 @@ namespace Beemesh.Agent.Mesh;
 /// Keeps the overlay and the workload registry in step, every <see cref="Interval"/>: each local
 /// registration is published as a route record (key <c>NODE/ID</c>, a lease the overlay renews, so a
 /// dead node's routes expire on every other node), a removed one is deleted (tombstone); the routes
-/// other nodes signed and still lease become the registry's remote routes, marked with their node.
+/// other nodes signed and still lease become the registry's remote routes, marked with their node;
+/// the names of revoked nodes go to the registry too, for the sidecars' continuous authorization.
 /// </summary>
 internal sealed class RouteSync : IAsyncDisposable
 {
@@ -25,10 +26,18 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, byte[]> _published = new(StringComparer.Ordinal);
+    private readonly Action<IReadOnlySet<System.Net.IPAddress>>? _revokedPeers;
+    private readonly HashSet<System.Net.IPAddress> _revokedAddresses = [];
     private readonly Task _loop;
 
-    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, ILogger logger)
+    /// <summary>
+    /// Starts the loop; <paramref name="revokedPeers"/> (the tunnel port's refusal) is given the
+    /// addresses of revoked nodes, from their last node records, each time that set grows.
+    /// </summary>
+    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, ILogger logger,
+        Action<IReadOnlySet<System.Net.IPAddress>>? revokedPeers = null)
     {
+        _revokedPeers = revokedPeers;
         _overlay = overlay;
         _registry = registry;
         _nodeName = nodeName;
@@ -46,8 +55,16 @@ internal sealed class RouteSync : IAsyncDisposable
             {
                 try
                 {
+                    // Revocations first: a sidecar cuts by issuer as soon as it sees the name, even
+                    // before the revoked node's routes leave its list.
+                    _registry.SetRevokedNodes(_overlay.RevokedNames.Values);
                     await PublishLocalAsync().ConfigureAwait(false);
                     _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
+                    if (_revokedPeers is not null && !_overlay.RevokedNames.IsEmpty
+                        && await _overlay.QueryAsync(AddRevokedAddresses).ConfigureAwait(false))
+                    {
+                        _revokedPeers(new HashSet<System.Net.IPAddress>(_revokedAddresses));
+                    }
                 }
                 catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException)
                 {
@@ -162,6 +179,43 @@ internal sealed class RouteSync : IAsyncDisposable
         }
 
         return routes;
+    }
+
+    // On the overlay's loop: adds the addresses in revoked nodes' node records (kept while the record
+    // is, which is enough: the set only grows); true when it grew.
+    private bool AddRevokedAddresses(OverlayNode node)
+    {
+        bool grew = false;
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            if (record.Kind != RecordKind.Node || record.Tombstone || !_overlay.RevokedNames.TryGetValue(record.Origin, out string? name)
+                || record.Key != MembersView.NodeKey(name))
+            {
+                continue;
+            }
+
+            NodeRecordPayload? payload;
+            try
+            {
+                payload = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload);
+            }
+            catch (JsonException)
+            {
+                continue;
+            }
+
+            foreach (string? endpoint in new[] { payload?.Overlay, payload?.Tunnel })
+            {
+                if (System.Net.IPEndPoint.TryParse(endpoint ?? string.Empty, out System.Net.IPEndPoint? parsed)
+                    && !System.Net.IPAddress.IsLoopback(parsed.Address) && !parsed.Address.Equals(System.Net.IPAddress.Any)
+                    && _revokedAddresses.Add(parsed.Address))
+                {
+                    grew = true;
+                }
+            }
+        }
+
+        return grew;
     }
 
     public async ValueTask DisposeAsync()
