@@ -200,7 +200,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
 
     private string Dir(int index) => Path.Combine(_root, $"n{index + 1}");
 
-    private Process StartAgent(int index, string? token, string? name = null, string? dir = null)
+    private Process StartAgent(int index, string? token, string? name = null, string? dir = null, string? meshCidr = null)
     {
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         var args = new List<string>
@@ -211,6 +211,11 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         if (name is null)
         {
             args.AddRange(["--listen", $"{BridgedNamespaces.Address(index)}:{NodePort}"]);
+        }
+
+        if (meshCidr is not null)
+        {
+            args.AddRange(["--mesh-cidr", meshCidr]);
         }
 
         if (token is not null)
