@@ -49,20 +49,23 @@ public sealed partial class FourNodeMeshTests
             await WaitForAsync(() => Cli("members", "--agent", Dir(i)), text => AliveCount(text) == 4, TimeSpan.FromSeconds(30));
         }
 
-        // The servers: web on node 4, web2 on node 2.
+        // The servers: web on node 4, web2 on node 2, web3 on node 3.
         await using var web = BeemeshRun.Start(["--agent", Dir(3), "--name", "web", "--port", "8080/tcp", "--port", "8081/tcp"], StreamingServer, networkNamespace: _net.Names[3]);
         await using var web2 = BeemeshRun.Start(["--agent", Dir(1), "--name", "web2", "--port", "8080/tcp", "--port", "8081/tcp"], StreamingServer, networkNamespace: _net.Names[1]);
+        await using var web3 = BeemeshRun.Start(["--agent", Dir(2), "--name", "web3", "--port", "8080/tcp", "--port", "8081/tcp"], StreamingServer, networkNamespace: _net.Names[2]);
         Assert.True(await web.WaitForLineAsync("server-ready", wait), web.Stdout + web.Stderr);
+        Assert.True(await web3.WaitForLineAsync("server-ready", wait), web3.Stdout + web3.Stderr);
         Assert.True(await web2.WaitForLineAsync("server-ready", wait), web2.Stdout + web2.Stderr);
 
         // The clients, each holding a stream: client on node 1 → web (node 4); w3 on node 3 → web;
         // c1 on node 2 → web, and c1 on node 1 → web2 (node 2): the same identity on two nodes, so
-        // only the issuer of its SVID tells node 4 which c1 came from a removed node.
+        // only the issuer of its SVID tells node 4 which c1 came from a removed node; c3 on node 1 → web3.
         await using var client = BeemeshRun.Start(["--agent", Dir(0), "--name", "client"], StreamingClient("web.default"), networkNamespace: _net.Names[0]);
         await using var fromNode3 = BeemeshRun.Start(["--agent", Dir(2), "--name", "w3"], StreamingClient("web.default"), networkNamespace: _net.Names[2]);
         await using var fromNode2 = BeemeshRun.Start(["--agent", Dir(1), "--name", "c1"], StreamingClient("web.default"), networkNamespace: _net.Names[1]);
         await using var toNode2 = BeemeshRun.Start(["--agent", Dir(0), "--name", "c1"], StreamingClient("web2.default"), networkNamespace: _net.Names[0]);
-        foreach ((string label, BeemeshRun run) in new[] { ("client", client), ("w3", fromNode3), ("c1 on n2", fromNode2), ("c1", toNode2) })
+        await using var toNode3 = BeemeshRun.Start(["--agent", Dir(0), "--name", "c3"], StreamingClient("web3.default"), networkNamespace: _net.Names[0]);
+        foreach ((string label, BeemeshRun run) in new[] { ("client", client), ("w3", fromNode3), ("c1 on n2", fromNode2), ("c1", toNode2), ("c3", toNode3) })
         {
             Assert.True(await run.WaitForLineAsync("stream-open stream-start", wait), $"{label} never held its stream: {run.Stdout}\n{run.Stderr}\n--- web ---\n{web.Stderr}");
         }
@@ -75,11 +78,12 @@ public sealed partial class FourNodeMeshTests
         var clock = Stopwatch.StartNew();
         (int code, string text) = await Cli("policy", "apply", "-f", policy, "--agent", Dir(1));
         Assert.True(code == 0, text);
+        TimeSpan applied = clock.Elapsed;
         Assert.True(await client.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(10)), $"the stream survived the policy: {client.Stdout}\n{client.Stderr}");
         TimeSpan clientCut = clock.Elapsed;
         Assert.True(await WaitUntilAsync(() => CountLines(web.Stderr, "server-stream-ended") >= serverEndsBefore + 1, TimeSpan.FromSeconds(10)), web.Stderr);
         TimeSpan serverCut = clock.Elapsed;
-        output.WriteLine($"DENY applied on node 2: stream node 1 -> node 4 cut on the client after {clientCut.TotalMilliseconds:0} ms, on the server after {serverCut.TotalMilliseconds:0} ms");
+        output.WriteLine($"DENY applied on node 2: stream node 1 -> node 4 cut on the client after {clientCut.TotalMilliseconds:0} ms, on the server after {serverCut.TotalMilliseconds:0} ms (the command itself returned after {applied.TotalMilliseconds:0} ms)");
         // The policy names "client" only: the other streams into node 4 go on.
         Assert.DoesNotContain("stream-ended", fromNode3.Stdout);
         Assert.DoesNotContain("stream-ended", fromNode2.Stdout);
@@ -91,10 +95,13 @@ public sealed partial class FourNodeMeshTests
         Assert.True(await client.WaitForLineAsync("call: hello", wait), $"the call did not come back after the policy was deleted: {client.Stdout}");
         output.WriteLine($"policy deleted on node 2: node 1 reached node 4 again after {clock.Elapsed.TotalMilliseconds:0} ms");
 
-        // 2. kill -9 of node 3's agent: w3's stream into node 4 is cut once w3's route lease ran out there.
+        // 2. kill -9 of node 3's agent: c3's stream into node 3 breaks with the agent's tunnel port;
+        // w3's stream out of node 3 into node 4 is cut once w3's route lease ran out there.
+        clock.Restart();
         _agents[2].Kill();
         await _agents[2].WaitForExitAsync();
-        clock.Restart();
+        Assert.True(await toNode3.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(10)), $"c3's stream outlived node 3's agent: {toNode3.Stdout}");
+        output.WriteLine($"agent of node 3 killed: node 1's stream into node 3 ended after {clock.Elapsed.TotalMilliseconds:0} ms");
         Assert.True(await fromNode3.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(LeaseSeconds * 2)), $"w3's stream outlived its node's agent: {fromNode3.Stdout}\n{web.Stderr}");
         output.WriteLine($"agent of node 3 killed: its workload's stream into node 4 cut after {clock.Elapsed.TotalSeconds:0.0} s (route lease {LeaseSeconds} s)");
 
@@ -103,12 +110,13 @@ public sealed partial class FourNodeMeshTests
         clock.Restart();
         (code, text) = await Cli("node", "remove", "n2", "--agent", Dir(0));
         Assert.True(code == 0, text);
+        TimeSpan removed = clock.Elapsed;
         Assert.True(await fromNode2.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(15)), $"node 2's stream into node 4 outlived the removal: {fromNode2.Stdout}\n{web.Stderr}");
         TimeSpan inCut = clock.Elapsed;
         Assert.True(await toNode2.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(15)), $"node 1's stream to node 2 outlived the removal: {toNode2.Stdout}\n{toNode2.Stderr}\n--- node 1's list ---\n{await Admin(0, "GET", "v1/workloads/watch?timeout=0")}\n--- web ---\n{web.Stderr}");
         TimeSpan outCut = clock.Elapsed;
         output.WriteLine($"node 4's sidecar cut by issuer: {web.Stderr.Contains("trigger=node-revoked", StringComparison.Ordinal)}");
-        output.WriteLine($"node 2 removed: its stream into node 4 cut after {inCut.TotalMilliseconds:0} ms, node 1's stream out to node 2 after {outCut.TotalMilliseconds:0} ms");
+        output.WriteLine($"node 2 removed: its stream into node 4 cut after {inCut.TotalMilliseconds:0} ms, node 1's stream out to node 2 after {outCut.TotalMilliseconds:0} ms (the command itself returned after {removed.TotalMilliseconds:0} ms)");
         Assert.True(await WaitUntilAsync(() => CountLines(fromNode2.Stdout, "call: ") >= 3 && CountLines(toNode2.Stdout, "call: ") >= 3, wait), fromNode2.Stdout + toNode2.Stdout);
         Assert.DoesNotContain("call: hello", fromNode2.Stdout);
         Assert.DoesNotContain("call: hello", toNode2.Stdout);
