@@ -19,7 +19,9 @@ namespace Beemesh.Sidecar.Mesh;
 /// without holding a thread. Misses for addresses and names come from the stack's loop thread and
 /// the guest: they answer from the list in place and at most start a request in the background
 /// (at most every 200 ms). While the agent cannot be reached the last list stays in place: live
-/// peers keep resolving, and a caller not in it is refused.
+/// peers keep resolving, and a caller not in it is refused. The list also names the nodes removed
+/// from the mesh (<see cref="RevokedNodes"/>): <see cref="RevokedIssuerOf"/> tells the tunnel server
+/// and the client pool which peers to refuse and cut.
 /// </remarks>
 public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 {
