@@ -35,12 +35,12 @@ public sealed partial class FourNodeMeshTests
         BeemeshEnvironment.RequireReady("ip", "ncat", "ss", "timeout");
         _net = BridgedNamespaces.Create(4);
         var wait = TimeSpan.FromSeconds(60);
-        // Each node hands out mesh addresses from its own /24, so no two workloads of the mesh share one.
-        StartAgent(0, token: null, meshCidr: "10.200.1.0/24");
+        // Each node hands out mesh addresses from the block it claims, so no two workloads share one.
+        StartAgent(0, token: null);
         Assert.True(await WaitServingAsync(0), "agent 1 did not start");
         for (int i = 1; i < 4; i++)
         {
-            StartAgent(i, await CreateTokenAsync(), meshCidr: $"10.200.{i + 1}.0/24");
+            StartAgent(i, await CreateTokenAsync());
             Assert.True(await WaitServingAsync(i), $"agent {i + 1} did not start");
         }
 
