@@ -35,6 +35,7 @@ internal sealed class RouteSync : IAsyncDisposable
     private HashSet<RecordId> _refused = [];
     private readonly Action<IReadOnlySet<System.Net.IPAddress>>? _revokedPeers;
     private readonly HashSet<System.Net.IPAddress> _revokedAddresses = [];
+    private HashSet<System.Net.IPAddress> _refusedPeers = [];
     private readonly Task _loop;
 
     /// <summary>
@@ -71,9 +72,11 @@ internal sealed class RouteSync : IAsyncDisposable
                     await PublishLocalAsync().ConfigureAwait(false);
                     _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
                     if (_revokedPeers is not null && !_overlay.RevokedNames.IsEmpty
-                        && await _overlay.QueryAsync(AddRevokedAddresses).ConfigureAwait(false))
+                        && await _overlay.QueryAsync(RefusedPeers).ConfigureAwait(false) is { } refused
+                        && !refused.SetEquals(_refusedPeers))
                     {
-                        _revokedPeers(new HashSet<System.Net.IPAddress>(_revokedAddresses));
+                        _refusedPeers = refused;
+                        _revokedPeers(refused);
                     }
                 }
                 catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or IOException or UnauthorizedAccessException)
@@ -201,41 +204,63 @@ internal sealed class RouteSync : IAsyncDisposable
         return routes;
     }
 
-    // On the overlay's loop: adds the addresses in revoked nodes' node records (kept while the record
-    // is, which is enough: the set only grows); true when it grew.
-    private bool AddRevokedAddresses(OverlayNode node)
+    // On the overlay's loop: the addresses in revoked nodes' node records (remembered after the record
+    // is gone), less those a live node that is not revoked names in its own record, so a node that put
+    // another's address in its record before its removal cannot get that other node refused.
+    private HashSet<System.Net.IPAddress> RefusedPeers(OverlayNode node)
     {
-        bool grew = false;
+        long now = _overlay.Now();
+        var live = new HashSet<System.Net.IPAddress>();
         foreach (OverlayRecord record in node.Store.Records)
         {
-            if (record.Kind != RecordKind.Node || record.Tombstone || !_overlay.RevokedNames.TryGetValue(record.Origin, out string? name)
-                || record.Key != MembersView.NodeKey(name))
+            if (record.Kind != RecordKind.Node || record.Tombstone)
             {
                 continue;
             }
 
-            NodeRecordPayload? payload;
-            try
+            bool revoked = _overlay.RevokedNames.TryGetValue(record.Origin, out string? name);
+            if (!revoked)
             {
-                payload = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload);
-            }
-            catch (JsonException)
-            {
-                continue;
-            }
-
-            foreach (string? endpoint in new[] { payload?.Overlay, payload?.Tunnel })
-            {
-                if (System.Net.IPEndPoint.TryParse(endpoint ?? string.Empty, out System.Net.IPEndPoint? parsed)
-                    && !System.Net.IPAddress.IsLoopback(parsed.Address) && !parsed.Address.Equals(System.Net.IPAddress.Any)
-                    && _revokedAddresses.Add(parsed.Address))
+                if (!record.IsExpired(now))
                 {
-                    grew = true;
+                    AddAddresses(record, live);
                 }
+
+                continue;
+            }
+
+            if (record.Key == MembersView.NodeKey(name!))
+            {
+                AddAddresses(record, _revokedAddresses);
             }
         }
 
-        return grew;
+        var refused = new HashSet<System.Net.IPAddress>(_revokedAddresses);
+        refused.ExceptWith(live);
+        return refused;
+    }
+
+    private static void AddAddresses(OverlayRecord record, HashSet<System.Net.IPAddress> into)
+    {
+
+        NodeRecordPayload? payload;
+        try
+        {
+            payload = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload);
+        }
+        catch (JsonException)
+        {
+            return;
+        }
+
+        foreach (string? endpoint in new[] { payload?.Overlay, payload?.Tunnel })
+        {
+            if (System.Net.IPEndPoint.TryParse(endpoint ?? string.Empty, out System.Net.IPEndPoint? parsed)
+                && !System.Net.IPAddress.IsLoopback(parsed.Address) && !parsed.Address.Equals(System.Net.IPAddress.Any))
+            {
+                into.Add(parsed.Address.IsIPv4MappedToIPv6 ? parsed.Address.MapToIPv4() : parsed.Address);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
