@@ -282,8 +282,11 @@ public sealed class AgentHost : IAsyncDisposable
                     overlay.RestoreRevocation(name);
                 }
 
+                registry.SetRevokedNodes(revoked);
                 overlay.RevocationAdded += name =>
                 {
+                    // Sidecars learn it with the next workload watch answer and cut its connections.
+                    registry.SetRevokedNodes(overlay.RevokedNames.Values);
                     lock (revokedLock)
                     {
                         if (!revoked.Contains(name))
@@ -315,7 +318,8 @@ public sealed class AgentHost : IAsyncDisposable
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+                    tunnelRouter is { } router ? addresses => router.RefusePeers(addresses) : null);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;

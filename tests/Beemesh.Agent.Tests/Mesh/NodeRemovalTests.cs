@@ -51,6 +51,10 @@ public sealed class NodeRemovalTests : IDisposable
             Assert.Equal("revoked", Assert.Single(report.Nodes, n => n.Name == "c").State);
             Assert.DoesNotContain("c", report.Active);
             Assert.Equal(1, host.Overlay!.Counters.GetValueOrDefault("nodes_revoked"));
+
+            // Sidecars learn the revoked names with the workload list (to cut what c's node CA issued).
+            await ChangeWait.UntilAsync(host.Workloads, () => host.Workloads.Snapshot().RevokedNodes.Contains("c"));
+            Assert.Equal(["c"], (await client.WatchWorkloadsAsync(null, -1, TimeSpan.Zero)).RevokedNodes);
         }
 
         // A record c signs afterwards is refused as signed by a revoked signer (and counted when it arrives).
