@@ -211,10 +211,11 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
+            // Counted before the hello is passed on, so whoever sees the hello at the sidecar also sees the count.
+            Count("routed");
             await upstream.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, _stop.Token).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(buffer);
             buffer = null!;
-            Count("routed");
             if (peerAddress is not null)
             {
                 splice = new Splice(peerAddress, client, upstream);
