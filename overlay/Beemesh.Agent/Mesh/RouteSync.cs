@@ -138,7 +138,11 @@ internal sealed class RouteSync : IAsyncDisposable
         long now = _overlay.Now();
         var routes = new List<WorkloadRecord>();
         List<LiveNodeRecord> nodes = LiveNodeRecord.All(node, _overlay.Verifier, now);
-        var claims = new MeshBlockClaims(_plan, nodes.Select(n => (n.NodeId, n.NodeName, n.Payload.MeshBlock)));
+        // This node's own claim is the block it holds now, even before its node record is in the
+        // store: a route another node published into that block must not be taken meanwhile.
+        var claims = new MeshBlockClaims(_plan, nodes.Where(n => n.NodeId != node.Self.Id)
+            .Select(n => (n.NodeId, n.NodeName, n.Payload.MeshBlock))
+            .Append((node.Self.Id, _nodeName, _blocks.Current?.ToString())));
         // Each node's tunnel port, from the node record it signed itself.
         var tunnels = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (LiveNodeRecord live in nodes)
