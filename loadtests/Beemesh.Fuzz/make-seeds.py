@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora under corpus/ (deterministic; rerun after changing a seed)."""
+"""Writes the seed corpora under corpus/ (deterministic; rerun after changing a seed).
+Files named afl-crash-* are inputs AFL++ found crashing (since fixed), kept as seeds; this script leaves them."""
 import os, struct
 
 here = os.path.dirname(os.path.abspath(__file__))
