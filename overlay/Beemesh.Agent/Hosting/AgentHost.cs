@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Beemesh.Agent.Hosting;
 
@@ -36,6 +37,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>File name of the revoked node names (one a line) inside <c>STATE/state/</c>.</summary>
     public const string RevokedNodesFileName = "revoked-nodes";
 
+    /// <summary>File name of this node's claimed mesh address block inside <c>STATE/state/</c> (nodes with <see cref="AgentOptions.Listen"/>).</summary>
+    public const string MeshBlockFileName = "mesh-block.json";
+
     /// <summary>File name of the stored registrations inside <c>STATE/state/</c>.</summary>
     public const string WorkloadsFileName = "workloads.json";
 
@@ -50,6 +54,9 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly RouteSync? _routes;
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
+    private NodeCertificateRenewal? _renewal;
+    private JwtKeySync? _jwtKeys;
+    private Func<CancellationToken, Task>? _renewNow;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
@@ -94,6 +101,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
 
+    /// <summary>The block of the mesh CIDR this node hands out addresses from; null for a mesh of one machine or while it holds none.</summary>
+    public System.Net.IPNetwork? MeshBlock => Overlay is null ? null : Workloads.AddressRange;
+
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
 
@@ -136,8 +146,19 @@ public sealed class AgentHost : IAsyncDisposable
             throw new ArgumentException("the reap interval must be positive", nameof(options));
         }
 
+        if (NodeCertificateLifetime.CheckRenewAfter(options.NodeCertificateRenewAfter) is { } badShare)
+        {
+            throw new ArgumentException(badShare, nameof(options));
+        }
+
+        if (options.NodeCertificateRetryInterval <= TimeSpan.Zero || options.NodeCertificateValidity < TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException("the node certificate retry interval must be positive and their validity at least 1 min", nameof(options));
+        }
+
         string stateDirectory = Path.GetFullPath(options.StateDirectory);
         _ = new MeshAddressPool(options.MeshCidr); // a bad range is refused before anything is touched
+        MeshBlockPlan? blockPlan = options.Listen is null ? null : new MeshBlockPlan(options.MeshCidr, options.MeshBlockPrefix);
         Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);
         File.SetUnixFileMode(stateDirectory, OwnerOnlyDirectory);
 
@@ -157,12 +178,22 @@ public sealed class AgentHost : IAsyncDisposable
         Directory.CreateDirectory(stored, OwnerOnlyDirectory);
         DurableFile.RemoveLeftovers(stored);
         var policies = new PolicyStore(options.TimeProvider, Path.Combine(stored, PoliciesFileName));
-        var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
+        // A node of a mesh hands out addresses of its own block only; a node alone, of the whole range.
+        string addressRange = blockPlan is null ? options.MeshCidr
+            : MeshBlockKeeper.LoadOrChoose(blockPlan, NodeIds.Of(options.TrustDomain, options.NodeName!), Path.Combine(stored, MeshBlockFileName)).ToString();
+        var registry = new WorkloadRegistry(options.TrustDomain, addressRange, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
 
-        CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
+        ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain, options.TimeProvider);
         if (node is null && options.Listen is not null)
         {
-            node = NodeIdentity.IssueFromRoot(authority, options.NodeName!);
+            // The first node keeps its node SVID across restarts, until it is due for renewal.
+            node = NodeIdentity.LoadOrIssueFromRoot(
+                authority, options.NodeName!, stateDirectory, options.TimeProvider.GetUtcNow(), options.NodeCertificateRenewAfter, options.NodeCertificateValidity, out string? reissued);
+            if (reissued is not null)
+            {
+                NodeCertificateLog.Reissued(meshLogger, reissued);
+            }
         }
         var attestor = new RegisteredWorkloads(options.ProcRoot);
         foreach (WorkloadRecord restored in registry.List())
@@ -179,14 +210,30 @@ public sealed class AgentHost : IAsyncDisposable
         JoinServer? joinServer = null;
         OverlayHost? overlay = null;
         Tunnel.SniTunnelRouter? tunnelRouter = null;
+        MeshBlockKeeper? blocks = null;
         try
         {
+            // Revocations outlive restarts: every node keeps the names it learnt and refuses them
+            // from its start; the first node publishes them again, for nodes that start afresh.
+            string revokedPath = Path.Combine(stored, RevokedNodesFileName);
+            List<string> revoked = File.Exists(revokedPath)
+                ? [.. File.ReadAllLines(revokedPath).Where(l => Beemesh.Identity.Authority.NodeNames.Check(l) is null).Distinct(StringComparer.Ordinal)]
+                : [];
             if (options.Listen is not null)
             {
-                ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
                 joinServer = authority.HoldsRoot ? JoinServer.Create(authority, stateDirectory, node!.NodeName, meshLogger, options.TimeProvider) : null;
                 NodeIdentity presented = node!;
                 OverlayHost? overlayHolder = null;
+                if (joinServer is not null)
+                {
+                    joinServer.NodeValidity = options.NodeCertificateValidity;
+                    string[] revokedAtStart = [.. revoked];
+                    string domain = authority.TrustDomain;
+                    // Until the overlay runs, every renewal is refused (fail closed); the node retries.
+                    joinServer.IsRevoked = name => revokedAtStart.Contains(name)
+                        || overlayHolder is not { } o || o.Verifier.Revoked.ContainsKey(NodeIds.Of(domain, name));
+                }
+
                 listener = new NodeListener(
                     options.Listen,
                     () => presented.Context,
@@ -229,20 +276,17 @@ public sealed class AgentHost : IAsyncDisposable
             api.NodeName = node?.NodeName;
             if (overlay is not null)
             {
-                // Revocations outlive restarts: every node keeps the names it learnt and refuses them
-                // from its start; the first node publishes them again, for nodes that start afresh.
-                string revokedPath = Path.Combine(stored, RevokedNodesFileName);
-                List<string> revoked = File.Exists(revokedPath)
-                    ? [.. File.ReadAllLines(revokedPath).Where(l => Beemesh.Identity.Authority.NodeNames.Check(l) is null).Distinct(StringComparer.Ordinal)]
-                    : [];
                 var revokedLock = new object();
                 foreach (string name in revoked)
                 {
                     overlay.RestoreRevocation(name);
                 }
 
+                registry.SetRevokedNodes(revoked);
                 overlay.RevocationAdded += name =>
                 {
+                    // Sidecars learn it with the next workload watch answer and cut its connections.
+                    registry.SetRevokedNodes(overlay.RevokedNames.Values);
                     lock (revokedLock)
                     {
                         if (!revoked.Contains(name))
@@ -268,22 +312,32 @@ public sealed class AgentHost : IAsyncDisposable
                     }
                 }
 
-                await overlay.PublishAsync(new Beemesh.Overlay.Records.RecordContent(
-                    Beemesh.Overlay.Records.RecordKind.Node,
-                    MembersView.NodeKey(node!.NodeName),
-                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
-                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString(), Tunnel = tunnelRouter!.Endpoint.ToString() },
-                        AgentJsonContext.Default.NodeRecordPayload),
-                    Leased: true)).ConfigureAwait(false);
+                blocks = MeshBlockKeeper.Create(overlay, registry, blockPlan!, Path.Combine(stored, MeshBlockFileName), node!.NodeName, tunnelRouter!.Endpoint.ToString(),
+                    loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                await blocks.PublishNodeRecordAsync().ConfigureAwait(false);
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+                    tunnelRouter is { } router ? addresses => router.RefusePeers(addresses) : null);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            if (overlay is not null)
+            {
+                // Every node's JWT signing key goes to every other node, so a JWT-SVID minted on one validates on all.
+                host._jwtKeys = await JwtKeySync.StartAsync(overlay, authority, node!.NodeName, meshLogger).ConfigureAwait(false);
+            }
+
+            if (node is not null)
+            {
+                host.StartRenewal(stateDirectory, meshLogger);
+                api.NodeCertificates = host.NodeCertificateStatus;
+            }
+
+            return host;
         }
         catch
         {
@@ -311,6 +365,95 @@ public sealed class AgentHost : IAsyncDisposable
 
             authority.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The exchange of JWT signing keys with other nodes; null without the overlay.</summary>
+    internal JwtKeySync? JwtKeys => _jwtKeys;
+
+    /// <summary>Renewals of this node's certificates; null for a mesh of one machine.</summary>
+    internal NodeCertificateRenewal? Renewal => _renewal;
+
+    /// <summary>Renews this node's certificates now (what the renewal does when they are due).</summary>
+    internal Task RenewNodeCertificatesAsync(CancellationToken cancellationToken = default) =>
+        (_renewNow ?? throw new InvalidOperationException("this agent has no node certificates (it runs without --listen or --join)"))(cancellationToken);
+
+    // When the node SVID (and, on a joined node, the node CA) expire and are renewed, for the members report.
+    private (DateTimeOffset NotAfter, DateTimeOffset RenewAt, long Renewals, string? LastError) NodeCertificateStatus()
+    {
+        X509Certificate2 svid = Node!.Svid;
+        DateTimeOffset notAfter = new(svid.NotAfter.ToUniversalTime());
+        if (!Authority.HoldsRoot)
+        {
+            using X509Certificate2 nodeCa = Authority.SigningCertificate;
+            DateTimeOffset caNotAfter = new(nodeCa.NotAfter.ToUniversalTime());
+            notAfter = caNotAfter < notAfter ? caNotAfter : notAfter;
+        }
+
+        return (notAfter, _renewal?.NextAttempt ?? notAfter, _renewal?.Renewals ?? 0, _renewal?.LastError);
+    }
+
+    // The first node renews its node SVID from its root; a joined node asks the root holder for a new
+    // node CA and node SVID (new keys), authenticated by its current node SVID. One renewal at a time.
+    private void StartRenewal(string stateDirectory, ILogger logger)
+    {
+        NodeIdentity node = Node!;
+        CertificateAuthority authority = Authority;
+        AgentOptions options = Options;
+        var once = new SemaphoreSlim(1, 1);
+        _renewNow = async ct =>
+        {
+            await once.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (authority.HoldsRoot)
+                {
+                    using X509Certificate2 svid = NodeIdentity.IssueSvid(authority, node.NodeName, options.NodeCertificateValidity);
+                    RootNodeSvidStore.Save(stateDirectory, svid);
+                    node.Replace(svid);
+                }
+                else
+                {
+                    using NodeCredentials current = NodeCredentialStore.Load(stateDirectory)
+                        ?? throw new InvalidOperationException($"{stateDirectory} holds no node credentials to renew");
+                    List<System.Net.EndPoint> endpoints = [.. options.Join];
+                    if (Overlay is { } overlay)
+                    {
+                        foreach (System.Net.IPEndPoint known in await overlay.QueryAsync(n => MembersView.NodeEndpoints(n, overlay)).ConfigureAwait(false))
+                        {
+                            if (!endpoints.Any(e => e.Equals(known)))
+                            {
+                                endpoints.Add(known);
+                            }
+                        }
+                    }
+
+                    using NodeCredentials renewed = await NodeRenewalClient.RenewAsync(endpoints, current, options.TimeProvider, cancellationToken: ct).ConfigureAwait(false);
+                    NodeCredentialStore.Replace(stateDirectory, renewed);
+                    authority.ReplaceNodeCa(renewed.NodeCa);
+                    node.Replace(renewed.NodeSvid);
+                }
+
+                NodeCertificateLog.Renewed(logger, node.Svid.SerialNumber, new DateTimeOffset(node.Svid.NotAfter.ToUniversalTime()), Due());
+            }
+            finally
+            {
+                once.Release();
+            }
+        };
+        _renewal = new NodeCertificateRenewal(Due, _renewNow, options.NodeCertificateRetryInterval, options.TimeProvider, logger);
+
+        DateTimeOffset Due()
+        {
+            DateTimeOffset due = NodeCertificateLifetime.RenewalTime(node.Svid, options.NodeCertificateRenewAfter);
+            if (!authority.HoldsRoot)
+            {
+                using X509Certificate2 nodeCa = authority.SigningCertificate;
+                DateTimeOffset caDue = NodeCertificateLifetime.RenewalTime(nodeCa, options.NodeCertificateRenewAfter);
+                due = caDue < due ? caDue : due;
+            }
+
+            return due;
         }
     }
 
@@ -412,9 +555,19 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_renewal is not null)
+        {
+            await _renewal.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_policySync is not null)
         {
             await _policySync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_jwtKeys is not null)
+        {
+            await _jwtKeys.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_routes is not null)

@@ -15,8 +15,16 @@ public sealed class AgentOptions
     /// </summary>
     public string TrustDomain { get; set; } = "example.org";
 
-    /// <summary>IPv4 range mesh addresses are taken from.</summary>
+    /// <summary>IPv4 range mesh addresses are taken from. Every node of a mesh must use the same one.</summary>
     public string MeshCidr { get; set; } = "10.200.0.0/16";
+
+    /// <summary>
+    /// Prefix length of the block of <see cref="MeshCidr"/> a node of a mesh (with <see cref="Listen"/>)
+    /// claims and takes its workloads' addresses from; default 24 (256 blocks of 254 addresses in the
+    /// default /16), at most 30. Every node of a mesh must use the same one: a claim of another size
+    /// is ignored and that node's routes are refused. A node alone uses the whole range.
+    /// </summary>
+    public int MeshBlockPrefix { get; set; } = Mesh.MeshBlockPlan.DefaultBlockPrefix;
 
     /// <summary>
     /// Lifetime of issued X509-SVIDs; default 1 h, at least <see cref="Beemesh.Identity.Authority.CertificateAuthority.MinimumX509SvidTtl"/>
@@ -67,6 +75,23 @@ public sealed class AgentOptions
     /// renewed every third of it). A node that dies takes its routes off every other node within this.
     /// </summary>
     public TimeSpan RouteLease { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>
+    /// Share of a node certificate's lifetime after which the node renews it (default 2/3, between 0 and
+    /// 1 exclusive). The first node issues itself a new node SVID from its root; a joined node asks the
+    /// node holding the root (its <see cref="Join"/> contacts first, then every live node it knows) over
+    /// the node port, authenticated by its current node SVID, for a new node CA and node SVID.
+    /// </summary>
+    public double NodeCertificateRenewAfter { get; set; } = Beemesh.Identity.Authority.NodeCertificateLifetime.DefaultRenewAfter;
+
+    /// <summary>How long a node waits after a failed renewal before it tries again. Default: 5 min.</summary>
+    public TimeSpan NodeCertificateRetryInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Validity of the node certificates the first node issues (its own node SVID, and the node CA and
+    /// node SVID of nodes that join or renew). Default: one year.
+    /// </summary>
+    public TimeSpan NodeCertificateValidity { get; set; } = Beemesh.Identity.Authority.CertificateAuthority.DefaultNodeValidity;
 
     /// <summary>Root of the proc filesystem, for attestation and liveness.</summary>
     public string ProcRoot { get; set; } = "/proc";
