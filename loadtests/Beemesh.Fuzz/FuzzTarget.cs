@@ -30,5 +30,9 @@ public abstract class FuzzTarget
         ["policy-yaml"] = () => new PolicyYamlTarget(),
         ["tunnel-frames"] = () => new TunnelFramesTarget(),
         ["dns"] = () => new DnsTarget(),
+        ["admin-api"] = () => new AdminApiTarget(),
+        ["workload-api"] = () => new WorkloadApiTarget(),
+        ["join-token"] = () => new JoinTarget(),
+        ["gossip-records"] = () => new GossipTarget(),
     };
 }

@@ -21,9 +21,14 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
     [InlineData("policy-yaml")]
     [InlineData("tunnel-frames")]
     [InlineData("dns")]
+    [InlineData("admin-api")]
+    [InlineData("workload-api")]
+    [InlineData("join-token")]
+    [InlineData("gossip-records")]
     public void TargetSurvivesSeedsAndMutations(string name)
     {
         FuzzTarget target = FuzzTarget.All[name]();
+        using var disposable = target as IDisposable;
         List<byte[]> seeds = Replay.Seeds(Corpus, name);
         Assert.True(seeds.Count >= 5, $"{name} has only {seeds.Count} seeds");
 
@@ -80,6 +85,60 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
         Assert.Contains(errors, e => e.ToString().Contains(reason, StringComparison.Ordinal));
     }
 
+    // The seeds reach past the first checks of each new target: requests that succeed, tokens that
+    // join, records whose signature verifies, and each kind of refusal.
+    [Fact]
+    public void AdminApiSeedsRegisterApplyAndAreRefusedWithReasons()
+    {
+        using var target = new AdminApiTarget();
+        RunSeeds(target);
+        Assert.True(target.Outcomes.GetValueOrDefault("POST_201") >= 3, target.Activity);
+        Assert.True(target.Outcomes.GetValueOrDefault("POST_200") >= 1, target.Activity);
+        Assert.True(target.Outcomes.GetValueOrDefault("POST_204") >= 1, target.Activity);
+        Assert.True(target.Outcomes.GetValueOrDefault("DELETE_200") >= 2, target.Activity);
+        foreach (string refusal in new[] { "POST_400", "POST_403", "POST_409", "POST_413", "GET_404", "other_404" })
+        {
+            Assert.True(target.Outcomes.ContainsKey(refusal), $"no {refusal}: {target.Activity}");
+        }
+    }
+
+    [Fact]
+    public void WorkloadApiSeedsIssueValidateAndRefuse()
+    {
+        using var target = new WorkloadApiTarget();
+        RunSeeds(target);
+        Assert.True(target.Outcomes.GetValueOrDefault("ok") >= 5, target.Activity);
+        Assert.True(target.Outcomes.GetValueOrDefault("signed_Valid") >= 2, target.Activity);
+        foreach (string outcome in new[] { "InvalidArgument", "PermissionDenied", "signed_Expired", "signed_BadSubject", "signed_UnsupportedAlgorithm", "jwks_keys_1", "jwks_refused" })
+        {
+            Assert.True(target.Outcomes.ContainsKey(outcome), $"no {outcome}: {target.Activity}");
+        }
+    }
+
+    [Fact]
+    public void JoinSeedsJoinWithAValidProofAndAreRefusedOtherwise()
+    {
+        using var target = new JoinTarget();
+        RunSeeds(target);
+        Assert.Equal(2, target.Outcomes.GetValueOrDefault("joined"));
+        foreach (string outcome in new[] { "token_ok", "token_WrongFieldCount", "token_BadFingerprint", "token_UnknownFormat", "BadRequest", "BadName", "NameTaken", "UnknownToken" })
+        {
+            Assert.True(target.Outcomes.ContainsKey(outcome), $"no {outcome}: {target.Activity}");
+        }
+    }
+
+    [Fact]
+    public void GossipSeedsDeliverVerifiedRecordsAndRefuseForgedOnes()
+    {
+        using var target = new GossipTarget();
+        RunSeeds(target);
+        Assert.True(target.Outcomes.GetValueOrDefault("accepted") >= 3, target.Activity);
+        foreach (string outcome in new[] { "refused_BadSignature", "refused_ForeignChain", "malformed_UnknownType", "malformed_TrailingBytes", "malformed_UnsupportedVersion", "malformed_BadLength" })
+        {
+            Assert.True(target.Outcomes.ContainsKey(outcome), $"no {outcome}: {target.Activity}");
+        }
+    }
+
     [Fact]
     public void SplitReadsLengthPrefixedFramesAndKeepsTheRest()
     {
@@ -92,6 +151,13 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AdminRequestsSplitAtNul()
+    {
+        Assert.Equal(["GET /a"u8.ToArray(), [], "x"u8.ToArray()], AdminApiTarget.Requests("GET /a\0\0x"u8));
+        Assert.Single(AdminApiTarget.Requests([]));
+    }
+
+    [Fact]
     public void MutatorIsDeterministic()
     {
         byte[][] corpus = [[1, 2, 3, 4, 5], [9, 8, 7]];
@@ -101,5 +167,12 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
         {
             Assert.Equal(a.Next(corpus), b.Next(corpus));
         }
+    }
+
+    private void RunSeeds(FuzzTarget target)
+    {
+        ReplayResult result = Replay.Run(target, Replay.Seeds(Corpus, target.Name), mutations: 0, seed: 1);
+        output.WriteLine($"{target.Name} {result} {target.Activity}");
+        Assert.Empty(result.Findings);
     }
 }

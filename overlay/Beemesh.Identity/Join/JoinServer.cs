@@ -215,7 +215,11 @@ public sealed class JoinServer : IDisposable
         _svid?.Dispose();
     }
 
-    private async Task<(JoinRefusal? Refusal, string Line, JoinMessage Answer)> ProcessAsync(JoinMessage request, byte[] serverCertificate, CancellationToken ct)
+    /// <summary>
+    /// Answers one decoded join request (what <see cref="HandleAsync"/> does after reading it): the
+    /// refusal and log line, or null and the issued credentials. Never throws for the request's faults.
+    /// </summary>
+    internal async Task<(JoinRefusal? Refusal, string Line, JoinMessage Answer)> ProcessAsync(JoinMessage request, byte[] serverCertificate, CancellationToken ct)
     {
         if (request.Type != "join" || request.TokenId is null || request.NodeName is null
             || request.NodeCaRequest is null || request.NodeSvidRequest is null || request.Proof is null)
@@ -418,8 +422,10 @@ public sealed class JoinServer : IDisposable
             key = request.PublicKey;
             return true;
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or NotSupportedException)
         {
+            // NotSupportedException (and PlatformNotSupportedException): a signature algorithm or a
+            // curve the runtime does not know, named by the request.
             return false;
         }
     }

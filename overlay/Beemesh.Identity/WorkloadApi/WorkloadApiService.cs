@@ -158,8 +158,24 @@ internal sealed class WorkloadApiService(
         return Task.FromResult(new ValidateJWTSVIDResponse
         {
             SpiffeId = subject!.ToString(),
-            Claims = JsonParser.Default.Parse<Struct>(claimsJson!),
+            Claims = ClaimsStruct(claimsJson!),
         });
+    }
+
+    /// <summary>
+    /// The claims of a validated JWT-SVID as the response's <c>claims</c> Struct; InvalidArgument when
+    /// they hold what a Struct cannot (a number beyond a double's range).
+    /// </summary>
+    internal static Struct ClaimsStruct(string claimsJson)
+    {
+        try
+        {
+            return JsonParser.Default.Parse<Struct>(claimsJson);
+        }
+        catch (Exception e) when (e is InvalidJsonException or InvalidProtocolBufferException)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "invalid JWT-SVID: its claims cannot be returned as a Struct: " + e.Message));
+        }
     }
 
     private SpiffeId Attest(ServerCallContext context) => Attest(context, out _);

@@ -106,8 +106,9 @@ public sealed class JwtBundle
                 }
             }
         }
-        catch (Exception e) when (e is JsonException or FormatException)
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 or escapes a lone surrogate.
             return false;
         }
 

@@ -97,8 +97,10 @@ public static class JwtSvidValidator
             claimsJson = System.Text.Encoding.UTF8.GetString(payload);
             return JwtSvidValidationResult.Valid;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8, or escapes a lone surrogate
+            // (JsonElement.GetString), anywhere in the header or the claims.
             return JwtSvidValidationResult.Malformed;
         }
     }

@@ -18,6 +18,9 @@ public enum SvidValidationResult
     /// <summary>The single URI SAN is not a valid SPIFFE ID.</summary>
     MalformedSpiffeId,
 
+    /// <summary>The basicConstraints or keyUsage extension of the leaf is not valid DER.</summary>
+    MalformedExtension,
+
     /// <summary>The leaf's basicConstraints says CA:true (X509-SVID §4.1: a leaf must not be a CA).</summary>
     LeafIsCa,
 

@@ -1,4 +1,5 @@
 using System.Formats.Asn1;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Beemesh.Spiffe.X509;
@@ -41,27 +42,35 @@ public static class SvidValidator
             return idResult;
         }
 
-        foreach (X509Extension extension in leaf.Extensions)
+        // The extensions decode lazily: a value that is not valid DER throws here, not at load.
+        X509KeyUsageFlags? keyUsages = null;
+        try
         {
-            if (extension is X509BasicConstraintsExtension { CertificateAuthority: true })
+            foreach (X509Extension extension in leaf.Extensions)
             {
-                return SvidValidationResult.LeafIsCa;
+                if (extension is X509BasicConstraintsExtension { CertificateAuthority: true })
+                {
+                    return SvidValidationResult.LeafIsCa;
+                }
+            }
+
+            foreach (X509Extension extension in leaf.Extensions)
+            {
+                if (extension is X509KeyUsageExtension ku)
+                {
+                    keyUsages = ku.KeyUsages;
+                }
             }
         }
-
-        X509KeyUsageExtension? keyUsage = null;
-        foreach (X509Extension extension in leaf.Extensions)
+        catch (CryptographicException)
         {
-            if (extension is X509KeyUsageExtension ku)
-            {
-                keyUsage = ku;
-            }
+            return SvidValidationResult.MalformedExtension;
         }
 
         const X509KeyUsageFlags forbidden = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign;
-        if (keyUsage is null
-            || (keyUsage.KeyUsages & X509KeyUsageFlags.DigitalSignature) == 0
-            || (keyUsage.KeyUsages & forbidden) != 0)
+        if (keyUsages is not { } usages
+            || (usages & X509KeyUsageFlags.DigitalSignature) == 0
+            || (usages & forbidden) != 0)
         {
             return SvidValidationResult.BadKeyUsage;
         }

@@ -43,6 +43,28 @@ public sealed class X509RecordVerifierTests : IDisposable
     }
 
     [Fact]
+    public void CertificateWithAnExtensionThatIsNotDerIsRefusedNotThrown()
+    {
+        // A certificate that loads but whose basicConstraints value is not DER (decoded lazily,
+        // during validation): the verifier must refuse the record, not throw into the overlay.
+        using CertificateAuthority ours = CertificateAuthority.LoadOrCreate(Path.Combine(_root, "ours"), "mesh.test");
+        var verifier = new X509RecordVerifier(ours.Root, "mesh.test");
+        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=a", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509Extension("2.5.29.19", new byte[] { 0x1A, 0x00 }, true));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri("spiffe://mesh.test/node/a"));
+        request.CertificateExtensions.Add(san.Build());
+        using X509Certificate2 bad = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        ulong idA = NodeIds.Of("mesh.test", "a");
+        var record = new OverlayRecord(RecordKind.Node, "a", 0, new RecordVersion(new HlcTimestamp(1_000, 0), idA), 0, false, "{}"u8.ToArray());
+        byte[] signature = new byte[2 + bad.RawData.Length + 64];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(signature, (ushort)bad.RawData.Length);
+        bad.RawData.CopyTo(signature, 2);
+        Assert.Equal(RecordRefusal.ForeignChain, verifier.Verify(record.WithSignature(signature)));
+    }
+
+    [Fact]
     public void NodeIdsDependOnTrustDomainAndName()
     {
         Assert.Equal(NodeIds.Of("mesh.test", "a"), NodeIds.Of("mesh.test", "a"));

@@ -363,6 +363,43 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         Assert.True((await NextResultAsync()).Joined);
     }
 
+    [Theory]
+    [InlineData("signature algorithm")]
+    [InlineData("curve")]
+    public async Task SigningRequestTheRuntimeCannotLoadIsABadRequest(string patched)
+    {
+        // A well-formed request whose signature algorithm (ecdsa-with-SHA256 → an unassigned sibling)
+        // or curve (prime256v1 → an unknown sibling) the runtime does not support.
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var svidKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        byte[] bad = new CertificateRequest("CN=x", caKey, HashAlgorithmName.SHA256).CreateSigningRequest();
+        byte[] oid = patched == "curve" ? [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07] : [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
+        int at = bad.AsSpan().LastIndexOf(oid);
+        Assert.True(at > 0);
+        bad[at + oid.Length - 1] = patched == "curve" ? (byte)0x09 : (byte)0x0B;
+        byte[] good = new CertificateRequest("CN=y", svidKey, HashAlgorithmName.SHA256).CreateSigningRequest();
+
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+        await using var tls = new SslStream(tcp.GetStream());
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "x",
+            ApplicationProtocols = [JoinProtocol.ApplicationProtocol],
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+        }).WaitAsync(Guard);
+        await JoinProtocol.ReadAsync(tls, CancellationToken.None).WaitAsync(Guard);
+        var request = new JoinMessage { Type = "join", TokenId = _tokens.Create().Id, NodeName = "worker-2", NodeCaRequest = bad, NodeSvidRequest = good, Proof = new byte[32] };
+        await JoinProtocol.WriteAsync(tls, request, CancellationToken.None).WaitAsync(Guard);
+
+        JoinMessage answer = await JoinProtocol.ReadAsync(tls, CancellationToken.None).WaitAsync(Guard);
+        Assert.Equal("error", answer.Type);
+        Assert.Equal(nameof(JoinRefusal.BadRequest), answer.Code);
+        Assert.Contains("certificate signing request is malformed", answer.Message);
+        JoinServerResult served = await NextResultAsync();
+        Assert.Equal(JoinRefusal.BadRequest, served.Refusal);
+    }
+
     [Fact]
     public async Task UnreachableEndpointsAreSkippedInOrder()
     {

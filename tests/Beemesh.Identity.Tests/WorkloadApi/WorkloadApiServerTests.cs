@@ -30,6 +30,16 @@ public sealed class WorkloadApiServerTests
     }
 
     [Fact]
+    public void ClaimsAStructCannotHoldAreInvalidArgument()
+    {
+        // A number past a double's range is valid JSON (the validator accepts it) but not a Struct value.
+        Assert.Equal(2, Identity.WorkloadApi.WorkloadApiService.ClaimsStruct("""{"sub":"spiffe://example.org/a","exp":1}""").Fields.Count);
+        RpcException e = Assert.Throws<RpcException>(() => Identity.WorkloadApi.WorkloadApiService.ClaimsStruct("""{"sub":"spiffe://example.org/a","n":1e400}"""));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("claims", e.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnknownCallerIsPermissionDenied()
     {
         await using var fixture = new WorkloadApiFixture();

@@ -61,6 +61,33 @@ public sealed class JwtSvidValidatorTests : IDisposable
         Assert.Equal(JwtSvidValidationResult.Malformed, Validate("a.b", "db", out _));
     }
 
+    [Theory]
+    [InlineData("header")]
+    [InlineData("claims")]
+    [InlineData("escaped-surrogate")]
+    public void StringsThatAreNotTextAreMalformedNotAnException(string where)
+    {
+        // Valid JSON structure whose string bytes are not UTF-8 (or escape a lone surrogate): the
+        // header is read before the signature is checked, so anyone can send this.
+        byte[] badText = where == "escaped-surrogate" ? "\\ud800"u8.ToArray() : [0xFF, 0xFE];
+        byte[] header = [.. "{\"alg\":\""u8, .. where == "claims" ? "ES256"u8.ToArray() : badText, .. "\",\"kid\":\""u8, .. Encoding.ASCII.GetBytes(JwtBundle.KeyIdOf(_key)), .. "\"}"u8];
+        byte[] claims = [.. "{\"sub\":\""u8, .. where == "claims" ? badText : "spiffe://example.org/web"u8.ToArray(), .. "\",\"aud\":\"db\",\"exp\":1999999999}"u8];
+        string signingInput = Base64Url.EncodeToString(header) + "." + Base64Url.EncodeToString(claims);
+        string token = signingInput + "." + Base64Url.EncodeToString(_key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256));
+        Assert.Equal(JwtSvidValidationResult.Malformed, Validate(token, "db", out SpiffeId? id));
+        Assert.Null(id);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xFF })]
+    [InlineData(new byte[] { (byte)'\\', (byte)'u', (byte)'d', (byte)'c', (byte)'0', (byte)'0' })]
+    public void JwksWithAKeyIdThatIsNotTextIsRefused(byte[] badText)
+    {
+        byte[] jwks = [.. "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\""u8, .. badText, .. "\",\"x\":\"AA\",\"y\":\"AA\"}]}"u8];
+        Assert.False(JwtBundle.TryParse(jwks, out JwtBundle? bundle));
+        Assert.Null(bundle);
+    }
+
     private JwtSvidValidationResult Validate(string token, string audience, out SpiffeId? id) =>
         JwtSvidValidator.Validate(token, audience, _bundle, "example.org", Now, out id, out _);
 

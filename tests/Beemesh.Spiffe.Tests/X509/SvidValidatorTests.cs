@@ -86,6 +86,17 @@ public sealed class SvidValidatorTests : IDisposable
     public void MalformedSpiffeIdIsRefused(string uri) =>
         Assert.Equal(SvidValidationResult.MalformedSpiffeId, Validate(Leaf(uris: [uri]), out _));
 
+    [Theory]
+    [InlineData("basicConstraints", new byte[] { 0x1A, 0x00 })]
+    [InlineData("basicConstraints", new byte[] { 0x30, 0x03, 0x01, 0x01, 0xFF, 0x00 })]
+    [InlineData("keyUsage", new byte[] { 0x30, 0x00 })]
+    public void ExtensionThatIsNotValidDerIsMalformedNotAnException(string extension, byte[] der)
+    {
+        // The certificate loads (extensions decode lazily); reading the extension must not throw.
+        using X509Certificate2 leaf = extension == "keyUsage" ? Leaf(keyUsageDer: der) : Leaf(basicConstraintsDer: der);
+        Assert.Equal(SvidValidationResult.MalformedExtension, Validate(leaf, out _));
+    }
+
     [Fact]
     public void LeafSignedByAnotherRootIsUntrusted()
     {
@@ -113,12 +124,20 @@ public sealed class SvidValidatorTests : IDisposable
         X509KeyUsageFlags? keyUsage = X509KeyUsageFlags.DigitalSignature,
         DateTimeOffset? notBefore = null,
         DateTimeOffset? notAfter = null,
-        X509Certificate2? issuer = null)
+        X509Certificate2? issuer = null,
+        byte[]? basicConstraintsDer = null,
+        byte[]? keyUsageDer = null)
     {
         using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("O=test", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(isCa, false, 0, true));
-        if (keyUsage is { } usage)
+        request.CertificateExtensions.Add(basicConstraintsDer is null
+            ? new X509BasicConstraintsExtension(isCa, false, 0, true)
+            : new X509Extension("2.5.29.19", basicConstraintsDer, true));
+        if (keyUsageDer is not null)
+        {
+            request.CertificateExtensions.Add(new X509Extension("2.5.29.15", keyUsageDer, true));
+        }
+        else if (keyUsage is { } usage)
         {
             request.CertificateExtensions.Add(new X509KeyUsageExtension(usage, true));
         }
