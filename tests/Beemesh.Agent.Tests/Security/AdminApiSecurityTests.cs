@@ -201,10 +201,16 @@ public sealed class AdminApiSecurityTests
         {
             for (int i = 0; i < 4; i++)
             {
-                held.Add(await ConnectAsync(agent.Host.AdminSocketPath));
+                Socket socket = await ConnectAsync(agent.Host.AdminSocketPath);
+                held.Add(socket);
+                // One answered request each: the agent has accepted and counted this connection
+                // before the next one arrives (accepts are handled on the thread pool, in any order).
+                await socket.SendAsync("GET /v1/policies HTTP/1.1\r\nHost: agent\r\n\r\n"u8.ToArray(), SocketFlags.None);
+                byte[] first = new byte[64];
+                int read = await socket.ReceiveAsync(first, SocketFlags.None);
+                Assert.StartsWith("HTTP/1.1 200 ", Encoding.ASCII.GetString(first, 0, read), StringComparison.Ordinal);
             }
 
-            // Give the agent time to accept them (no assertion on time: the check below retries).
             using Socket extra = await ConnectAsync(agent.Host.AdminSocketPath);
             string answer = await ReadAllAsync(extra);
             Assert.StartsWith("HTTP/1.1 429 ", answer, StringComparison.Ordinal);
