@@ -316,6 +316,8 @@ public static class RunCommand
             }
 
             using var unregister = new SignalRegistrations(forwarded);
+            // --debug: what the process's memory is made of, every 10 s (scripts/bench-mem reads it).
+            using ITimer? memoryLog = s.Debug ? StartMemoryLog(loggerFactory.CreateLogger("beemesh.memory")) : null;
             int status = await runner.WaitForExitAsync(CancellationToken.None);
             if (sidecar is not null)
             {
@@ -341,6 +343,10 @@ public static class RunCommand
             return status;
         }
     }
+
+    private static ITimer StartMemoryLog(ILogger logger) => TimeProvider.System.CreateTimer(
+        static state => ((ILogger)state!).LogDebug("memory: {Memory}", Beemesh.Sidecar.Telemetry.ProcessMemory.Current()),
+        logger, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
 
     /// <summary>The signals passed on to the command, with their Linux numbers.</summary>
     private static readonly (System.Runtime.InteropServices.PosixSignal Signal, int Number)[] ForwardedSignals =
