@@ -5,6 +5,7 @@ using System.Text.Json;
 using Beemesh.LoadTests.Bench;
 using Beemesh.LoadTests.Clients;
 using Beemesh.LoadTests.MeshBench;
+using Beemesh.LoadTests.OverlayMeshBench;
 using Beemesh.LoadTests.Scenarios;
 
 using var cancel = new CancellationTokenSource();
@@ -35,6 +36,9 @@ try
     {
         "bench" => await Bench(args[1..], cancel.Token),
         "mesh-bench" => await MeshBenchCommand(args[1..], cancel.Token),
+        "overlay-mesh-bench" => await OverlayMeshBenchCommand(args[1..], cancel.Token),
+        "nxdomain-server" when args.Length == 3 => await NxDomainServer.RunAsync(Address(args[1]), Int(args[2]), cancel.Token),
+        "first-call-client" when args.Length == 4 => await FirstCallClient.RunAsync(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Console.Out, cancel.Token),
         "netstack-index" when args.Length <= 2 => WriteIndex(args.Length == 2 ? args[1] : Path.Combine("loadtests", "reports")),
         "rate-client" when args.Length == 5 => PrintStats(RateClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
         "conn-client" when args.Length == 5 => PrintStats(NewConnectionClient.Run(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Int(args[4]), cancel.Token)),
@@ -134,6 +138,30 @@ static async Task<int> MeshBenchCommand(string[] meshArgs, CancellationToken tok
     return 0;
 }
 
+static async Task<int> OverlayMeshBenchCommand(string[] benchArgs, CancellationToken token)
+{
+    OverlayMeshBenchOptions? options = OverlayMeshBenchOptions.Parse(benchArgs, Console.Error);
+    if (options is null)
+    {
+        return 2;
+    }
+
+    var log = new CommandLog();
+    MachineInfo machine = MachineInfo.Collect();
+    OverlayMeshResults results = await new OverlayMeshBenchRunner(options, log, Console.Error).RunAsync(token);
+    string report = OverlayMeshReport.Build(machine, options, ["overlay-mesh-bench", .. benchArgs], results, log);
+    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
+    if (directory is not null)
+    {
+        Directory.CreateDirectory(directory);
+    }
+
+    await File.WriteAllTextAsync(options.OutPath, report, token);
+    Console.WriteLine(report);
+    Console.Error.WriteLine($"report written to {options.OutPath}");
+    return 0;
+}
+
 static int PrintStats(ScenarioStats stats)
 {
     Console.WriteLine(JsonSerializer.Serialize(stats, ScenarioStatsJsonContext.Default.ScenarioStats));
@@ -156,7 +184,10 @@ static int Usage()
     Console.Error.WriteLine("       beemesh-loadtests pingpong-client HOST PORT SECONDS");
     Console.Error.WriteLine("       beemesh-loadtests hold-client HOST PORT COUNT");
     Console.Error.WriteLine("       " + MeshBenchOptions.Usage["usage: ".Length..]);
+    Console.Error.WriteLine("       " + OverlayMeshBenchOptions.Usage["usage: ".Length..]);
     Console.Error.WriteLine("       beemesh-loadtests rate-client HOST PORT SECONDS RATE");
+    Console.Error.WriteLine("       beemesh-loadtests first-call-client HOST PORT TIMEOUT_SECONDS");
+    Console.Error.WriteLine("       beemesh-loadtests nxdomain-server ADDRESS PORT");
     Console.Error.WriteLine("       beemesh-loadtests conn-client HOST PORT SECONDS COPIES");
     Console.Error.WriteLine("       beemesh-loadtests echo-server ADDRESS PORT");
     return 2;

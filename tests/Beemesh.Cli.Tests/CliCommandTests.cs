@@ -131,6 +131,20 @@ public sealed class CliCommandTests
     }
 
     [Theory]
+    [InlineData("8", "mesh block prefix /8 must be between the mesh CIDR's /16 and /30")]
+    [InlineData("31", "mesh block prefix /31 must be between the mesh CIDR's /16 and /30")]
+    public async Task AgentCommandRefusesABadMeshBlockPrefixInOneLine(string prefix, string message)
+    {
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("agent", "--state-dir", Path.Combine(root, "s"), "--node-name", "n1", "--listen", "127.0.0.1:0", "--mesh-block-prefix", prefix);
+        bool touched = Directory.Exists(Path.Combine(root, "s"));
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(1, result.Exit);
+        Assert.Equal($"beemesh agent: {message}\n", result.Err);
+        Assert.False(touched);
+    }
+
+    [Theory]
     [InlineData("30s", 30)]
     [InlineData("10m", 600)]
     [InlineData("1h", 3600)]

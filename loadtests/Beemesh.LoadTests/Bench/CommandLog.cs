@@ -17,6 +17,15 @@ internal sealed class CommandLog
         }
     }
 
+    /// <summary>Adds a line already written as shell (for commands that use a variable).</summary>
+    public void AddLine(string scope, string line)
+    {
+        lock (_gate)
+        {
+            _entries.Add((scope, line));
+        }
+    }
+
     public IReadOnlyList<(string Scope, string Command)> Entries
     {
         get

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Beemesh.LoadTests.Bench;
 using Beemesh.LoadTests.Scenarios;
 
@@ -35,11 +34,13 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
 
     private readonly string _self = Environment.ProcessPath ?? Path.Combine(AppContext.BaseDirectory, "beemesh-loadtests");
     private readonly MeshBenchResults _results = new();
+    private BenchClients _clients = null!;
     private string _work = "";
     private string _agentDir = "";
 
     public async Task<MeshBenchResults> RunAsync(CancellationToken token)
     {
+        _clients = new BenchClients(log, progress, _results.Notes, "mesh-bench");
         _work = Directory.CreateTempSubdirectory("beemesh-meshbench-").FullName;
         _agentDir = Path.Combine(_work, "agent");
         Directory.CreateDirectory(_agentDir);
@@ -122,29 +123,8 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
 
     private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 
-    private async Task IperfAsync(string path, string[] argv, CancellationToken token)
-    {
-        progress.WriteLine($"mesh-bench: throughput, {path}");
-        log.Add("throughput", argv);
-        ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(options.ThroughputSeconds + 60), token).ConfigureAwait(false);
-        try
-        {
-            int start = run.StandardOutput.IndexOf('{', StringComparison.Ordinal);
-            using JsonDocument json = JsonDocument.Parse(start >= 0 ? run.StandardOutput[start..] : "{}");
-            if (json.RootElement.TryGetProperty("error", out JsonElement error))
-            {
-                throw new InvalidOperationException(error.GetString());
-            }
-
-            double bps = json.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
-            _results.ThroughputGbps[path] = bps / 1e9;
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            _results.ThroughputGbps[path] = null;
-            _results.Notes.Add($"throughput {path}: failed ({ex.Message}; exit {run.ExitCode}; {Last(run.StandardError)})");
-        }
-    }
+    private async Task IperfAsync(string path, string[] argv, CancellationToken token) =>
+        _results.ThroughputGbps[path] = await _clients.IperfGbpsAsync(path, argv, options.ThroughputSeconds, token).ConfigureAwait(false);
 
     private async Task LatencyAsync(BenchPorts ports, CancellationToken token)
     {
@@ -212,29 +192,8 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         return string.Join(", ", b.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Value - a.GetValueOrDefault(kv.Key):0} completed on the {kv.Key} side"));
     }
 
-    private async Task ClientAsync(Dictionary<string, StepStats?> into, string scope, string path, string[] argv, string step, CancellationToken token)
-    {
-        progress.WriteLine($"mesh-bench: {scope}, {path}");
-        log.Add(scope, argv);
-        ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(120), token).ConfigureAwait(false);
-        string? jsonLine = run.StandardOutput.Split('\n').LastOrDefault(static l => l.TrimStart().StartsWith('{'));
-        try
-        {
-            ScenarioStats stats = JsonSerializer.Deserialize(jsonLine ?? "", ScenarioStatsJsonContext.Default.ScenarioStats)
-                ?? throw new JsonException("no stats");
-            StepStats stepStats = stats.GetStep(step);
-            into[path] = stepStats;
-            if (stepStats.FailCount > 0)
-            {
-                _results.Notes.Add($"{scope} {path}: {stepStats.FailCount} of {stepStats.RequestCount} failed (first: {stepStats.FirstFailure})");
-            }
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            into[path] = null;
-            _results.Notes.Add($"{scope} {path}: failed (exit {run.ExitCode}; {Last(run.StandardError)})");
-        }
-    }
+    private async Task ClientAsync(Dictionary<string, StepStats?> into, string scope, string path, string[] argv, string step, CancellationToken token) =>
+        into[path] = await _clients.StepAsync(scope, path, argv, step, token).ConfigureAwait(false);
 
     private async Task IdleRssAsync(AdminSocketClient admin, CancellationToken token)
     {
@@ -295,7 +254,7 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
         progress.WriteLine();
     }
 
-    private async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken token)
+    internal static async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken token)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition().ConfigureAwait(false))
@@ -310,12 +269,6 @@ internal sealed class MeshBenchRunner(MeshBenchOptions options, CommandLog log, 
     }
 
     private string Log(string name) => Path.Combine(_work, name + ".log");
-
-    private static string Last(string text)
-    {
-        string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Length == 0 ? "no output" : lines[^1];
-    }
 
     private static long? VmRssKib(int pid)
     {

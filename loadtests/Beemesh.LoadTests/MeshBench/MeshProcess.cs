@@ -16,10 +16,13 @@ internal sealed class MeshProcess : IAsyncDisposable
     private readonly StreamWriter _log;
     private readonly TaskCompletionSource _marker = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string? _markerText;
+    private readonly IReadOnlyList<string> _watched;
+    private readonly Dictionary<string, long> _seen = [];
 
-    private MeshProcess(IReadOnlyList<string> argv, string logPath, string? marker)
+    private MeshProcess(IReadOnlyList<string> argv, string logPath, string? marker, IReadOnlyList<string>? watch)
     {
         _markerText = marker;
+        _watched = watch ?? [];
         _log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         ProcessStartInfo info = ProcessRunner.StartInfo(argv);
         _process = new Process { StartInfo = info };
@@ -39,6 +42,9 @@ internal sealed class MeshProcess : IAsyncDisposable
     /// <summary>Completes when a line containing the marker text appears.</summary>
     public Task Marker => _marker.Task;
 
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when the marker line was read; 0 before.</summary>
+    public long MarkerTimestamp { get; private set; }
+
     public string Output
     {
         get
@@ -50,10 +56,20 @@ internal sealed class MeshProcess : IAsyncDisposable
         }
     }
 
-    public static MeshProcess Start(IReadOnlyList<string> argv, string logPath, CommandLog log, string scope, string? marker = null)
+    /// <summary>Starts <paramref name="argv"/>; <paramref name="watch"/> lists texts whose first line is timestamped (<see cref="SeenAt"/>).</summary>
+    public static MeshProcess Start(IReadOnlyList<string> argv, string logPath, CommandLog log, string scope, string? marker = null, IReadOnlyList<string>? watch = null)
     {
         log.Add(scope, argv);
-        return new MeshProcess(argv, logPath, marker);
+        return new MeshProcess(argv, logPath, marker, watch);
+    }
+
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when a line containing <paramref name="text"/> (one of the watched texts) was first read, or null.</summary>
+    public long? SeenAt(string text)
+    {
+        lock (_output)
+        {
+            return _seen.TryGetValue(text, out long at) ? at : null;
+        }
     }
 
     public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
@@ -75,10 +91,18 @@ internal sealed class MeshProcess : IAsyncDisposable
         {
             _output.AppendLine(line);
             _log.WriteLine(line);
+            foreach (string text in _watched)
+            {
+                if (!_seen.ContainsKey(text) && line.Contains(text, StringComparison.Ordinal))
+                {
+                    _seen[text] = Stopwatch.GetTimestamp();
+                }
+            }
         }
 
-        if (_markerText is not null && line.Contains(_markerText, StringComparison.Ordinal))
+        if (_markerText is not null && MarkerTimestamp == 0 && line.Contains(_markerText, StringComparison.Ordinal))
         {
+            MarkerTimestamp = Stopwatch.GetTimestamp();
             _marker.TrySetResult();
         }
     }

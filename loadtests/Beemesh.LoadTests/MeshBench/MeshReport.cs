@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Beemesh.LoadTests.Bench;
 using Beemesh.LoadTests.Scenarios;
+using static Beemesh.LoadTests.MeshBench.ReportFormat;
 
 namespace Beemesh.LoadTests.MeshBench;
 
@@ -150,20 +151,4 @@ internal static class MeshReport
         sb.AppendLine("```");
         return sb.ToString();
     }
-
-    private static double Pct(List<double> sorted, double p)
-    {
-        int index = (int)Math.Ceiling(p / 100 * sorted.Count) - 1;
-        return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
-    }
-
-    private static string Num(double? value, string format) => value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "failed";
-
-    private static string Ratio(double? value, double? baseline) =>
-        value is { } v && baseline is { } b && b > 0 ? (v / b).ToString("0.00", CultureInfo.InvariantCulture) + "x" : "-";
-
-    private static string Added(double value, double? baseline) =>
-        baseline is { } b ? (value - b).ToString("+0;-0", CultureInfo.InvariantCulture) : "-";
-
-    private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -332,7 +332,10 @@ internal sealed partial class AdminApi
                 _attestor.Unregister(pid);
             }
 
-            await ErrorAsync(context, 409, $"mesh range {_options.MeshCidr} has no free address").ConfigureAwait(false);
+            string why = _workloads.AddressRange is { } range
+                ? $"mesh range {range} has no free address"
+                : $"this node holds no mesh address block (every block of {_options.MeshCidr} is claimed by another node); registrations are refused until one is free";
+            await ErrorAsync(context, 409, why).ConfigureAwait(false);
             return;
         }
 

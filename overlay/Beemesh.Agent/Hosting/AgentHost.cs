@@ -36,6 +36,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>File name of the revoked node names (one a line) inside <c>STATE/state/</c>.</summary>
     public const string RevokedNodesFileName = "revoked-nodes";
 
+    /// <summary>File name of this node's claimed mesh address block inside <c>STATE/state/</c> (nodes with <see cref="AgentOptions.Listen"/>).</summary>
+    public const string MeshBlockFileName = "mesh-block.json";
+
     /// <summary>File name of the stored registrations inside <c>STATE/state/</c>.</summary>
     public const string WorkloadsFileName = "workloads.json";
 
@@ -94,6 +97,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
 
+    /// <summary>The block of the mesh CIDR this node hands out addresses from; null for a mesh of one machine or while it holds none.</summary>
+    public System.Net.IPNetwork? MeshBlock => Overlay is null ? null : Workloads.AddressRange;
+
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
 
@@ -138,6 +144,7 @@ public sealed class AgentHost : IAsyncDisposable
 
         string stateDirectory = Path.GetFullPath(options.StateDirectory);
         _ = new MeshAddressPool(options.MeshCidr); // a bad range is refused before anything is touched
+        MeshBlockPlan? blockPlan = options.Listen is null ? null : new MeshBlockPlan(options.MeshCidr, options.MeshBlockPrefix);
         Directory.CreateDirectory(stateDirectory, OwnerOnlyDirectory);
         File.SetUnixFileMode(stateDirectory, OwnerOnlyDirectory);
 
@@ -157,7 +164,10 @@ public sealed class AgentHost : IAsyncDisposable
         Directory.CreateDirectory(stored, OwnerOnlyDirectory);
         DurableFile.RemoveLeftovers(stored);
         var policies = new PolicyStore(options.TimeProvider, Path.Combine(stored, PoliciesFileName));
-        var registry = new WorkloadRegistry(options.TrustDomain, options.MeshCidr, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
+        // A node of a mesh hands out addresses of its own block only; a node alone, of the whole range.
+        string addressRange = blockPlan is null ? options.MeshCidr
+            : MeshBlockKeeper.LoadOrChoose(blockPlan, NodeIds.Of(options.TrustDomain, options.NodeName!), Path.Combine(stored, MeshBlockFileName)).ToString();
+        var registry = new WorkloadRegistry(options.TrustDomain, addressRange, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
 
         CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
         if (node is null && options.Listen is not null)
@@ -179,6 +189,7 @@ public sealed class AgentHost : IAsyncDisposable
         JoinServer? joinServer = null;
         OverlayHost? overlay = null;
         Tunnel.SniTunnelRouter? tunnelRouter = null;
+        MeshBlockKeeper? blocks = null;
         try
         {
             if (options.Listen is not null)
@@ -268,17 +279,13 @@ public sealed class AgentHost : IAsyncDisposable
                     }
                 }
 
-                await overlay.PublishAsync(new Beemesh.Overlay.Records.RecordContent(
-                    Beemesh.Overlay.Records.RecordKind.Node,
-                    MembersView.NodeKey(node!.NodeName),
-                    System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
-                        new NodeRecordPayload { Name = node.NodeName, Overlay = overlay.Self.EndPoint!.ToString(), Tunnel = tunnelRouter!.Endpoint.ToString() },
-                        AgentJsonContext.Default.NodeRecordPayload),
-                    Leased: true)).ConfigureAwait(false);
+                blocks = MeshBlockKeeper.Create(overlay, registry, blockPlan!, Path.Combine(stored, MeshBlockFileName), node!.NodeName, tunnelRouter!.Endpoint.ToString(),
+                    loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                await blocks.PublishNodeRecordAsync().ConfigureAwait(false);
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;

@@ -15,8 +15,16 @@ public sealed class AgentOptions
     /// </summary>
     public string TrustDomain { get; set; } = "example.org";
 
-    /// <summary>IPv4 range mesh addresses are taken from.</summary>
+    /// <summary>IPv4 range mesh addresses are taken from. Every node of a mesh must use the same one.</summary>
     public string MeshCidr { get; set; } = "10.200.0.0/16";
+
+    /// <summary>
+    /// Prefix length of the block of <see cref="MeshCidr"/> a node of a mesh (with <see cref="Listen"/>)
+    /// claims and takes its workloads' addresses from; default 24 (256 blocks of 254 addresses in the
+    /// default /16), at most 30. Every node of a mesh must use the same one: a claim of another size
+    /// is ignored and that node's routes are refused. A node alone uses the whole range.
+    /// </summary>
+    public int MeshBlockPrefix { get; set; } = Mesh.MeshBlockPlan.DefaultBlockPrefix;
 
     /// <summary>
     /// Lifetime of issued X509-SVIDs; default 1 h, at least <see cref="Beemesh.Identity.Authority.CertificateAuthority.MinimumX509SvidTtl"/>

@@ -12,6 +12,10 @@ namespace Beemesh.Agent.Mesh;
 /// registration is published as a route record (key <c>NODE/ID</c>, a lease the overlay renews, so a
 /// dead node's routes expire on every other node), a removed one is deleted (tombstone); the routes
 /// other nodes signed and still lease become the registry's remote routes, marked with their node.
+/// A remote route is used only when its mesh address lies in the block its node claims and holds
+/// (<see cref="MeshBlockClaims"/>): a node cannot take another node's addresses; a refused route is
+/// counted (<c>routes_outside_block_refused</c>) and logged once per version. Each pass first lets
+/// the <see cref="MeshBlockKeeper"/> settle this node's own block.
 /// </summary>
 internal sealed class RouteSync : IAsyncDisposable
 {
@@ -25,10 +29,15 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, byte[]> _published = new(StringComparer.Ordinal);
+    private readonly MeshBlockKeeper _blocks;
+    private readonly MeshBlockPlan _plan;
+    private HashSet<RecordId> _refused = [];
     private readonly Task _loop;
 
-    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, ILogger logger)
+    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, MeshBlockKeeper blocks, MeshBlockPlan plan, ILogger logger)
     {
+        _blocks = blocks;
+        _plan = plan;
         _overlay = overlay;
         _registry = registry;
         _nodeName = nodeName;
@@ -46,10 +55,11 @@ internal sealed class RouteSync : IAsyncDisposable
             {
                 try
                 {
+                    await _blocks.CheckAsync().ConfigureAwait(false);
                     await PublishLocalAsync().ConfigureAwait(false);
                     _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
                 }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException)
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or IOException or UnauthorizedAccessException)
                 {
                     OverlayHostLog.LinkRefused(_logger, "routes", e.Message);
                 }
@@ -66,6 +76,11 @@ internal sealed class RouteSync : IAsyncDisposable
         var current = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (WorkloadRecord local in _registry.List())
         {
+            if (local.MeshAddress.Length == 0)
+            {
+                continue; // no block held: not reachable by address, no route
+            }
+
             var route = new WorkloadRecord
             {
                 Id = local.Id,
@@ -96,34 +111,25 @@ internal sealed class RouteSync : IAsyncDisposable
         }
     }
 
-    // On the overlay's loop: live routes other nodes signed. The node name is the signer's, whatever the payload says.
+    // On the overlay's loop: live routes other nodes signed, each in the block its node holds. The
+    // node name is the signer's, whatever the payload says.
     private List<WorkloadRecord> RemoteRoutes(OverlayNode node)
     {
         long now = _overlay.Now();
         var routes = new List<WorkloadRecord>();
+        List<LiveNodeRecord> nodes = LiveNodeRecord.All(node, _overlay.Verifier, now);
+        var claims = new MeshBlockClaims(_plan, nodes.Select(n => (n.NodeId, n.NodeName, n.Payload.MeshBlock)));
         // Each node's tunnel port, from the node record it signed itself.
         var tunnels = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (OverlayRecord record in node.Store.Records)
+        foreach (LiveNodeRecord live in nodes)
         {
-            if (record.Kind != RecordKind.Node || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
-                || _overlay.Verifier.SignerName(record) is not { } nodeName || record.Key != MembersView.NodeKey(nodeName))
+            if (live.NodeId != node.Self.Id && System.Net.IPEndPoint.TryParse(live.Payload.Tunnel ?? "", out System.Net.IPEndPoint? endpoint) && endpoint.Port != 0)
             {
-                continue;
-            }
-
-            try
-            {
-                if (JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload)?.Tunnel is { } tunnel
-                    && System.Net.IPEndPoint.TryParse(tunnel, out System.Net.IPEndPoint? endpoint) && endpoint.Port != 0)
-                {
-                    tunnels[nodeName] = endpoint.ToString();
-                }
-            }
-            catch (JsonException)
-            {
+                tunnels[live.NodeName] = endpoint.ToString();
             }
         }
 
+        var refused = new HashSet<RecordId>();
         foreach (OverlayRecord record in node.Store.Records)
         {
             if (record.Kind != RecordKind.Route || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
@@ -154,6 +160,18 @@ internal sealed class RouteSync : IAsyncDisposable
                 continue;
             }
 
+            if (claims.CheckRoute(record.Origin, route.MeshAddress) is { } why)
+            {
+                refused.Add(record.Id);
+                if (!_refused.Contains(record.Id))
+                {
+                    _overlay.CountExternal("routes_outside_block_refused");
+                    OverlayHostLog.RouteRefused(_logger, record.Key, signer, why);
+                }
+
+                continue;
+            }
+
             route.Node = signer;
             route.Pid = 0;
             route.TunnelEndpoint = nodeTunnel;
@@ -161,6 +179,8 @@ internal sealed class RouteSync : IAsyncDisposable
             routes.Add(route);
         }
 
+        // Only the versions still refused are remembered, so the set stays as small as the store.
+        _refused = refused;
         return routes;
     }
 

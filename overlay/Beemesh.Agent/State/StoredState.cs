@@ -49,10 +49,21 @@ internal sealed class StoredWorkload
     public ulong RegistrarStartTime { get; set; }
 }
 
+/// <summary>The contents of <c>STATE/state/mesh-block.json</c>: the block of the mesh CIDR this node claims.</summary>
+internal sealed class StoredMeshBlock
+{
+    /// <summary>Layout of the file; 1.</summary>
+    public int Format { get; set; } = 1;
+
+    /// <summary>The block, e.g. <c>10.200.7.0/24</c>.</summary>
+    public string Block { get; set; } = string.Empty;
+}
+
 /// <summary>Source-generated JSON metadata of the state files.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(StoredPolicies))]
 [JsonSerializable(typeof(StoredWorkloads))]
+[JsonSerializable(typeof(StoredMeshBlock))]
 internal sealed partial class StateJsonContext : JsonSerializerContext
 {
 }

@@ -19,7 +19,7 @@ internal sealed class WorkloadRegistry
 {
     private readonly object _lock = new();
     private readonly string _trustDomain;
-    private readonly MeshAddressPool _pool;
+    private MeshAddressPool? _pool;
     private readonly Dictionary<string, WorkloadRecord> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
@@ -39,8 +39,10 @@ internal sealed class WorkloadRegistry
 
     /// <summary>
     /// A registry kept in <paramref name="stateFile"/> (null: memory only), starting from its
-    /// registrations whose process still runs. Throws <see cref="InvalidOperationException"/> naming
-    /// the file when it is corrupt.
+    /// registrations whose process still runs, handing out mesh addresses of
+    /// <paramref name="meshCidr"/> (the whole mesh CIDR on a node alone, this node's block in a
+    /// mesh of nodes). A restored workload whose address is not this range's gets a new one. Throws
+    /// <see cref="InvalidOperationException"/> naming the file when it is corrupt.
     /// </summary>
     public WorkloadRegistry(string trustDomain, string meshCidr, TimeProvider time, string procRoot, string? stateFile)
     {
@@ -72,10 +74,92 @@ internal sealed class WorkloadRegistry
                     DroppedOnLoad++;
                 }
             }
+
+            Readdress();
         }
 
         _feed = new ChangeFeed(time, version);
     }
+
+    /// <summary>The range mesh addresses are handed out from; null while this node holds no block.</summary>
+    public IPNetwork? AddressRange
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pool?.Network;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hands out addresses of <paramref name="range"/> from now on (null: none, every registration is
+    /// refused) and moves every registered workload into it: each name gets a new address of the range
+    /// (or none, an empty mesh address, without a range), remembered addresses of other ranges are
+    /// forgotten, the change is stored and watchers are woken. Nothing happens when the range is the
+    /// current one. Returns how many workloads changed address. Throws <see cref="IOException"/> when
+    /// the change cannot be stored (it still holds in memory: the old addresses must not be handed out).
+    /// </summary>
+    public int SetAddressRange(IPNetwork? range)
+    {
+        TaskCompletionSource wake;
+        int changed;
+        lock (_lock)
+        {
+            if (Nullable.Equals(range, _pool?.Network))
+            {
+                return 0;
+            }
+
+            _pool = range is { } r ? new MeshAddressPool(r.ToString()) : null;
+            changed = Readdress();
+            wake = _feed.Bump().Signal;
+            try
+            {
+                Save();
+            }
+            finally
+            {
+                ChangeFeed.Wake(wake);
+            }
+        }
+
+        return changed;
+    }
+
+    // Under the lock (or in the constructor): gives every registered workload its name's address of
+    // the current range, allocating one where the name has none there; returns how many changed.
+    private int Readdress()
+    {
+        int changed = 0;
+        foreach (WorkloadRecord record in _byId.Values.OrderBy(r => long.Parse(r.Id.AsSpan(1), CultureInfo.InvariantCulture)).ToList())
+        {
+            string address = _pool?.Allocate(Key(record.Name, record.Namespace), IsLive)?.ToString() ?? string.Empty;
+            if (record.MeshAddress != address)
+            {
+                // A new object: snapshots already handed out keep what they said.
+                _byId[record.Id] = CopyWithAddress(record, address);
+                changed++;
+            }
+        }
+
+        return changed;
+    }
+
+    private static WorkloadRecord CopyWithAddress(WorkloadRecord r, string address) => new()
+    {
+        Id = r.Id,
+        Name = r.Name,
+        Namespace = r.Namespace,
+        Pid = r.Pid,
+        SpiffeId = r.SpiffeId,
+        MeshAddress = address,
+        TunnelEndpoint = r.TunnelEndpoint,
+        Ports = r.Ports,
+        Node = r.Node,
+        ServerName = r.ServerName,
+    };
 
     /// <summary>The process that registered workload <paramref name="id"/> and its start time; (0, 0) when unknown.</summary>
     public (int Pid, ulong StartTime) RegistrarOf(string id)
@@ -152,7 +236,8 @@ internal sealed class WorkloadRegistry
     public SpiffeId IdentityOf(string name, string ns) => SpiffeId.FromParts(_trustDomain, $"/ns/{ns}/sa/{name}");
 
     /// <summary>
-    /// Adds a validated registration; null when the mesh range has no free address. Throws
+    /// Adds a validated registration; null when the address range has no free address or this node
+    /// holds no block (<see cref="AddressRange"/> null). Throws
     /// <see cref="IOException"/> (and adds nothing) when it cannot be stored.
     /// </summary>
     public WorkloadRecord? Add(WorkloadRegistration request) => Add(request, 0, 0);
@@ -170,7 +255,7 @@ internal sealed class WorkloadRegistry
         TaskCompletionSource wake;
         lock (_lock)
         {
-            IPAddress? address = _pool.Allocate(Key(name, ns), IsLive);
+            IPAddress? address = _pool?.Allocate(Key(name, ns), IsLive);
             if (address is null)
             {
                 return null;
@@ -501,7 +586,7 @@ internal sealed class WorkloadRegistry
             return;
         }
 
-        var stored = new StoredWorkloads { Version = _feed.Version + 1, LastId = _nextId, Addresses = _pool.Assignments() };
+        var stored = new StoredWorkloads { Version = _feed.Version + 1, LastId = _nextId, Addresses = _pool?.Assignments() ?? [] };
         foreach (WorkloadRecord record in _byId.Values)
         {
             if (_startTimes.GetValueOrDefault(record.Id) is { } startTime)
@@ -550,7 +635,8 @@ internal sealed class WorkloadRegistry
                 return $"workload {record.Id}: {problem}";
             }
 
-            if (!IPAddress.TryParse(record.MeshAddress, out _))
+            // Empty while the node held no mesh address block.
+            if (record.MeshAddress.Length > 0 && !IPAddress.TryParse(record.MeshAddress, out _))
             {
                 return $"workload {record.Id}: meshAddress is not an address";
             }

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--svid-ttl DURATION]
+/// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--mesh-block-prefix N] [--svid-ttl DURATION]
 /// [--node-name N --listen IP[:PORT]] [--join IP:PORT[,...] --token T]</c>: runs the node agent (CA,
 /// SPIFFE Workload API, admin API, and with <c>--listen</c> the node port) until SIGINT or SIGTERM.
 /// </summary>
@@ -24,6 +24,11 @@ public static class AgentCommand
         var stateDir = new Option<string>("--state-dir") { Description = "Directory for the CA and the sockets", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var trustDomain = new Option<string>("--trust-domain") { Description = "Trust domain of the agent's CA", DefaultValueFactory = _ => "example.org" };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "IPv4 range mesh addresses are taken from", DefaultValueFactory = _ => "10.200.0.0/16" };
+        var meshBlockPrefix = new Option<int>("--mesh-block-prefix")
+        {
+            Description = "With --listen: prefix length of the block of --mesh-cidr this node claims for its workloads' addresses (the same on every node; a collision moves the node with the higher id)",
+            DefaultValueFactory = _ => Beemesh.Agent.Mesh.MeshBlockPlan.DefaultBlockPrefix,
+        };
         var svidTtl = new Option<string>("--svid-ttl") { Description = "Lifetime of issued X509-SVIDs, e.g. 30s, 10m, 1h (rotated at half-life)", DefaultValueFactory = _ => "1h" };
         var debug = new Option<bool>("--debug") { Description = "Log the agent's decisions to stderr" };
         var nodeName = new Option<string?>("--node-name") { Description = "This node's name among the nodes of the trust domain (a DNS label)" };
@@ -34,7 +39,7 @@ public static class AgentCommand
         var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease,
+            stateDir, trustDomain, meshCidr, meshBlockPrefix, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -64,6 +69,7 @@ public static class AgentCommand
                 StateDirectory = parse.GetValue(stateDir)!,
                 TrustDomain = parse.GetValue(trustDomain)!,
                 MeshCidr = parse.GetValue(meshCidr)!,
+                MeshBlockPrefix = parse.GetValue(meshBlockPrefix),
                 X509SvidTtl = ttl,
                 NodeName = parse.GetValue(nodeName),
                 JoinToken = parse.GetValue(token),
@@ -238,6 +244,7 @@ public static class AgentCommand
             if (host.NodeEndPoint is { } nodePort)
             {
                 await output.WriteLineAsync($"node port:    {nodePort}").ConfigureAwait(false);
+                await output.WriteLineAsync($"mesh block:   {host.MeshBlock?.ToString() ?? "none"} of {host.Options.MeshCidr}").ConfigureAwait(false);
             }
 
             await output.WriteLineAsync(host.RestoredState).ConfigureAwait(false);

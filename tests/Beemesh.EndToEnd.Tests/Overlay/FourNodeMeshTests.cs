@@ -101,6 +101,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         string resolved = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=orders.shop"), text => text.Contains("\"node\":\"n4\"", StringComparison.Ordinal), wait);
         output.WriteLine($"route registered on node 4 resolved on node 1 after {propagation.Elapsed.TotalMilliseconds:0} ms");
         Assert.Contains("\"spiffeId\":\"spiffe://example.org/ns/shop/sa/orders\"", resolved);
+        await AssertDistinctMeshBlocksAsync(wait);
 
         // A policy applied on node 2 reaches nodes 1 and 4 at the same mesh version.
         string policy = Path.Combine(_root, "policy.yaml");
@@ -344,6 +345,28 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         var text = new StringBuilder(await stdout).Append(await stderr);
         return (p.ExitCode, text.ToString());
     }
+
+    // Mesh address blocks: the four nodes claim four distinct blocks (as node 1 sees them), and the
+    // route of orders.shop (node 4) that node 1 resolves lies in node 4's block.
+    private async Task AssertDistinctMeshBlocksAsync(TimeSpan wait)
+    {
+        static Dictionary<string, string> Blocks(string members) =>
+            NodeBlockLine().Matches(members).Where(m => m.Groups[2].Value != "-").ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        string members = await WaitForAsync(() => Cli("members", "--agent", Dir(0)), text => Blocks(text).Values.Distinct().Count() == 4, wait);
+        output.WriteLine(members);
+        Dictionary<string, string> blocks = Blocks(members);
+        Assert.Equal(4, blocks.Values.Distinct().Count());
+        var n4 = System.Net.IPNetwork.Parse(blocks["n4"]);
+        string route = await WaitForAsync(() => Admin(0, "GET", "v1/resolve?name=orders.shop"),
+            text => MeshAddressField().Match(text) is { Success: true } m && n4.Contains(System.Net.IPAddress.Parse(m.Groups[1].Value)), wait);
+        Assert.True(MeshAddressField().Match(route) is { Success: true } a && n4.Contains(System.Net.IPAddress.Parse(a.Groups[1].Value)), $"{route} is not in n4's block {n4}");
+    }
+
+    [GeneratedRegex(@"^\s+(n\d+)\s+\S+\s+\S+\s+block (\S+)", RegexOptions.Multiline)]
+    private static partial Regex NodeBlockLine();
+
+    [GeneratedRegex("\"meshAddress\":\"([0-9.]+)\"")]
+    private static partial Regex MeshAddressField();
 
     [GeneratedRegex(@"^\s+n\d+\s+alive\s", RegexOptions.Multiline)]
     private static partial Regex AliveLine();
