@@ -21,6 +21,18 @@ public sealed class MembersReport
     /// <summary>Every node whose node record this node holds or held.</summary>
     public List<MemberNode> Nodes { get; set; } = [];
 
+    /// <summary>When this node's certificates (node SVID; on a joined node also its node CA) expire.</summary>
+    public DateTimeOffset? NodeCertificateExpires { get; set; }
+
+    /// <summary>When this node renews them next (2/3 of their lifetime, or the retry after a failed renewal).</summary>
+    public DateTimeOffset? NodeCertificateRenews { get; set; }
+
+    /// <summary>Renewals since the agent started.</summary>
+    public long NodeCertificateRenewals { get; set; }
+
+    /// <summary>Why the last renewal attempt failed; null when it succeeded or none was due yet.</summary>
+    public string? NodeCertificateRenewalError { get; set; }
+
     /// <summary>Names of the nodes revoked (<c>beemesh node remove</c>); their links, records and routes are refused.</summary>
     public List<string> Revoked { get; set; } = [];
 }

@@ -11,4 +11,10 @@ public sealed class WorkloadSet
 
     /// <summary>The workloads, ordered by namespace, name and id.</summary>
     public List<WorkloadRecord> Workloads { get; set; } = [];
+
+    /// <summary>
+    /// Names of the nodes removed from the mesh (<c>beemesh node remove</c>), sorted. A sidecar cuts
+    /// live connections whose peer presented an SVID issued by one of their node CAs and refuses new ones.
+    /// </summary>
+    public List<string> RevokedNodes { get; set; } = [];
 }

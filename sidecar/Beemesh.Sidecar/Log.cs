@@ -31,6 +31,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "refused {Caller} to port {Port}: not in the mesh directory")]
     public static partial void UnknownCaller(ILogger logger, string caller, int port);
 
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "refused {Caller} to port {Port}: its SVID was issued by node {Node}, which was removed from the mesh")]
+    public static partial void RevokedIssuer(ILogger logger, string caller, int port, string node);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "closed {Count} tunnel connection(s) to peers whose SVID was issued by a node removed from the mesh")]
+    public static partial void OutboundRevoked(ILogger logger, int count);
+
     [LoggerMessage(EventId = 4011, Level = LogLevel.Debug, Message = "kept {Caller} to port {Port}: handshake SVID expired at {NotAfter:O}, identity still current; next check at {NextCheck:O}")]
     public static partial void KeptPastSvidExpiry(ILogger logger, string caller, int port, DateTimeOffset notAfter, DateTimeOffset nextCheck);
 

@@ -16,6 +16,9 @@ internal sealed partial class AdminApi
     /// <summary>The overlay's metrics (empty without the overlay).</summary>
     internal string MeshMetrics() => Overlay?.RenderMetrics() ?? string.Empty;
 
+    /// <summary>When this node's certificates expire and renew, renewals so far and the last failure; null without node certificates.</summary>
+    internal Func<(DateTimeOffset NotAfter, DateTimeOffset RenewAt, long Renewals, string? LastError)>? NodeCertificates { get; set; }
+
     /// <summary>This node's name among the nodes.</summary>
     internal string? NodeName { get; set; }
 
@@ -64,6 +67,14 @@ internal sealed partial class AdminApi
 
                 MembersReport report = await overlay.QueryAsync(node => MembersView.Build(node, NodeName ?? string.Empty, overlay.Now())).ConfigureAwait(false);
                 report.PolicyVersion = PolicySync?.MeshVersion;
+                if (NodeCertificates?.Invoke() is { } certificates)
+                {
+                    report.NodeCertificateExpires = certificates.NotAfter;
+                    report.NodeCertificateRenews = certificates.RenewAt;
+                    report.NodeCertificateRenewals = certificates.Renewals;
+                    report.NodeCertificateRenewalError = certificates.LastError;
+                }
+
                 await WriteAsync(context, 200, report, AgentJsonContext.Default.MembersReport).ConfigureAwait(false);
                 return true;
             case ["v1", "nodes", var name] when method == "DELETE":

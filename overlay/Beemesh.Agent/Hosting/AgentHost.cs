@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Beemesh.Agent.Hosting;
 
@@ -53,6 +54,9 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly RouteSync? _routes;
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
+    private NodeCertificateRenewal? _renewal;
+    private JwtKeySync? _jwtKeys;
+    private Func<CancellationToken, Task>? _renewNow;
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
@@ -142,6 +146,16 @@ public sealed class AgentHost : IAsyncDisposable
             throw new ArgumentException("the reap interval must be positive", nameof(options));
         }
 
+        if (NodeCertificateLifetime.CheckRenewAfter(options.NodeCertificateRenewAfter) is { } badShare)
+        {
+            throw new ArgumentException(badShare, nameof(options));
+        }
+
+        if (options.NodeCertificateRetryInterval <= TimeSpan.Zero || options.NodeCertificateValidity < TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException("the node certificate retry interval must be positive and their validity at least 1 min", nameof(options));
+        }
+
         string stateDirectory = Path.GetFullPath(options.StateDirectory);
         _ = new MeshAddressPool(options.MeshCidr); // a bad range is refused before anything is touched
         MeshBlockPlan? blockPlan = options.Listen is null ? null : new MeshBlockPlan(options.MeshCidr, options.MeshBlockPrefix);
@@ -169,10 +183,17 @@ public sealed class AgentHost : IAsyncDisposable
             : MeshBlockKeeper.LoadOrChoose(blockPlan, NodeIds.Of(options.TrustDomain, options.NodeName!), Path.Combine(stored, MeshBlockFileName)).ToString();
         var registry = new WorkloadRegistry(options.TrustDomain, addressRange, options.TimeProvider, options.ProcRoot, Path.Combine(stored, WorkloadsFileName));
 
-        CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain);
+        ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        CertificateAuthority authority = CertificateAuthority.LoadOrCreate(stateDirectory, options.TrustDomain, options.TimeProvider);
         if (node is null && options.Listen is not null)
         {
-            node = NodeIdentity.IssueFromRoot(authority, options.NodeName!);
+            // The first node keeps its node SVID across restarts, until it is due for renewal.
+            node = NodeIdentity.LoadOrIssueFromRoot(
+                authority, options.NodeName!, stateDirectory, options.TimeProvider.GetUtcNow(), options.NodeCertificateRenewAfter, options.NodeCertificateValidity, out string? reissued);
+            if (reissued is not null)
+            {
+                NodeCertificateLog.Reissued(meshLogger, reissued);
+            }
         }
         var attestor = new RegisteredWorkloads(options.ProcRoot);
         foreach (WorkloadRecord restored in registry.List())
@@ -192,12 +213,27 @@ public sealed class AgentHost : IAsyncDisposable
         MeshBlockKeeper? blocks = null;
         try
         {
+            // Revocations outlive restarts: every node keeps the names it learnt and refuses them
+            // from its start; the first node publishes them again, for nodes that start afresh.
+            string revokedPath = Path.Combine(stored, RevokedNodesFileName);
+            List<string> revoked = File.Exists(revokedPath)
+                ? [.. File.ReadAllLines(revokedPath).Where(l => Beemesh.Identity.Authority.NodeNames.Check(l) is null).Distinct(StringComparer.Ordinal)]
+                : [];
             if (options.Listen is not null)
             {
-                ILogger meshLogger = loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
                 joinServer = authority.HoldsRoot ? JoinServer.Create(authority, stateDirectory, node!.NodeName, meshLogger, options.TimeProvider) : null;
                 NodeIdentity presented = node!;
                 OverlayHost? overlayHolder = null;
+                if (joinServer is not null)
+                {
+                    joinServer.NodeValidity = options.NodeCertificateValidity;
+                    string[] revokedAtStart = [.. revoked];
+                    string domain = authority.TrustDomain;
+                    // Until the overlay runs, every renewal is refused (fail closed); the node retries.
+                    joinServer.IsRevoked = name => revokedAtStart.Contains(name)
+                        || overlayHolder is not { } o || o.Verifier.Revoked.ContainsKey(NodeIds.Of(domain, name));
+                }
+
                 listener = new NodeListener(
                     options.Listen,
                     () => presented.Context,
@@ -240,20 +276,17 @@ public sealed class AgentHost : IAsyncDisposable
             api.NodeName = node?.NodeName;
             if (overlay is not null)
             {
-                // Revocations outlive restarts: every node keeps the names it learnt and refuses them
-                // from its start; the first node publishes them again, for nodes that start afresh.
-                string revokedPath = Path.Combine(stored, RevokedNodesFileName);
-                List<string> revoked = File.Exists(revokedPath)
-                    ? [.. File.ReadAllLines(revokedPath).Where(l => Beemesh.Identity.Authority.NodeNames.Check(l) is null).Distinct(StringComparer.Ordinal)]
-                    : [];
                 var revokedLock = new object();
                 foreach (string name in revoked)
                 {
                     overlay.RestoreRevocation(name);
                 }
 
+                registry.SetRevokedNodes(revoked);
                 overlay.RevocationAdded += name =>
                 {
+                    // Sidecars learn it with the next workload watch answer and cut its connections.
+                    registry.SetRevokedNodes(overlay.RevokedNames.Values);
                     lock (revokedLock)
                     {
                         if (!revoked.Contains(name))
@@ -285,12 +318,26 @@ public sealed class AgentHost : IAsyncDisposable
             }
 
             RouteSync? routes = overlay is null ? null
-                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+                    tunnelRouter is { } router ? addresses => router.RefusePeers(addresses) : null);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            return new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            if (overlay is not null)
+            {
+                // Every node's JWT signing key goes to every other node, so a JWT-SVID minted on one validates on all.
+                host._jwtKeys = await JwtKeySync.StartAsync(overlay, authority, node!.NodeName, meshLogger).ConfigureAwait(false);
+            }
+
+            if (node is not null)
+            {
+                host.StartRenewal(stateDirectory, meshLogger);
+                api.NodeCertificates = host.NodeCertificateStatus;
+            }
+
+            return host;
         }
         catch
         {
@@ -318,6 +365,95 @@ public sealed class AgentHost : IAsyncDisposable
 
             authority.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The exchange of JWT signing keys with other nodes; null without the overlay.</summary>
+    internal JwtKeySync? JwtKeys => _jwtKeys;
+
+    /// <summary>Renewals of this node's certificates; null for a mesh of one machine.</summary>
+    internal NodeCertificateRenewal? Renewal => _renewal;
+
+    /// <summary>Renews this node's certificates now (what the renewal does when they are due).</summary>
+    internal Task RenewNodeCertificatesAsync(CancellationToken cancellationToken = default) =>
+        (_renewNow ?? throw new InvalidOperationException("this agent has no node certificates (it runs without --listen or --join)"))(cancellationToken);
+
+    // When the node SVID (and, on a joined node, the node CA) expire and are renewed, for the members report.
+    private (DateTimeOffset NotAfter, DateTimeOffset RenewAt, long Renewals, string? LastError) NodeCertificateStatus()
+    {
+        X509Certificate2 svid = Node!.Svid;
+        DateTimeOffset notAfter = new(svid.NotAfter.ToUniversalTime());
+        if (!Authority.HoldsRoot)
+        {
+            using X509Certificate2 nodeCa = Authority.SigningCertificate;
+            DateTimeOffset caNotAfter = new(nodeCa.NotAfter.ToUniversalTime());
+            notAfter = caNotAfter < notAfter ? caNotAfter : notAfter;
+        }
+
+        return (notAfter, _renewal?.NextAttempt ?? notAfter, _renewal?.Renewals ?? 0, _renewal?.LastError);
+    }
+
+    // The first node renews its node SVID from its root; a joined node asks the root holder for a new
+    // node CA and node SVID (new keys), authenticated by its current node SVID. One renewal at a time.
+    private void StartRenewal(string stateDirectory, ILogger logger)
+    {
+        NodeIdentity node = Node!;
+        CertificateAuthority authority = Authority;
+        AgentOptions options = Options;
+        var once = new SemaphoreSlim(1, 1);
+        _renewNow = async ct =>
+        {
+            await once.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (authority.HoldsRoot)
+                {
+                    using X509Certificate2 svid = NodeIdentity.IssueSvid(authority, node.NodeName, options.NodeCertificateValidity);
+                    RootNodeSvidStore.Save(stateDirectory, svid);
+                    node.Replace(svid);
+                }
+                else
+                {
+                    using NodeCredentials current = NodeCredentialStore.Load(stateDirectory)
+                        ?? throw new InvalidOperationException($"{stateDirectory} holds no node credentials to renew");
+                    List<System.Net.EndPoint> endpoints = [.. options.Join];
+                    if (Overlay is { } overlay)
+                    {
+                        foreach (System.Net.IPEndPoint known in await overlay.QueryAsync(n => MembersView.NodeEndpoints(n, overlay)).ConfigureAwait(false))
+                        {
+                            if (!endpoints.Any(e => e.Equals(known)))
+                            {
+                                endpoints.Add(known);
+                            }
+                        }
+                    }
+
+                    using NodeCredentials renewed = await NodeRenewalClient.RenewAsync(endpoints, current, options.TimeProvider, cancellationToken: ct).ConfigureAwait(false);
+                    NodeCredentialStore.Replace(stateDirectory, renewed);
+                    authority.ReplaceNodeCa(renewed.NodeCa);
+                    node.Replace(renewed.NodeSvid);
+                }
+
+                NodeCertificateLog.Renewed(logger, node.Svid.SerialNumber, new DateTimeOffset(node.Svid.NotAfter.ToUniversalTime()), Due());
+            }
+            finally
+            {
+                once.Release();
+            }
+        };
+        _renewal = new NodeCertificateRenewal(Due, _renewNow, options.NodeCertificateRetryInterval, options.TimeProvider, logger);
+
+        DateTimeOffset Due()
+        {
+            DateTimeOffset due = NodeCertificateLifetime.RenewalTime(node.Svid, options.NodeCertificateRenewAfter);
+            if (!authority.HoldsRoot)
+            {
+                using X509Certificate2 nodeCa = authority.SigningCertificate;
+                DateTimeOffset caDue = NodeCertificateLifetime.RenewalTime(nodeCa, options.NodeCertificateRenewAfter);
+                due = caDue < due ? caDue : due;
+            }
+
+            return due;
         }
     }
 
@@ -419,9 +555,19 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         _reaper.Dispose();
+        if (_renewal is not null)
+        {
+            await _renewal.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_policySync is not null)
         {
             await _policySync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_jwtKeys is not null)
+        {
+            await _jwtKeys.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_routes is not null)

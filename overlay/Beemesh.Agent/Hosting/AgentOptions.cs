@@ -76,6 +76,23 @@ public sealed class AgentOptions
     /// </summary>
     public TimeSpan RouteLease { get; set; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>
+    /// Share of a node certificate's lifetime after which the node renews it (default 2/3, between 0 and
+    /// 1 exclusive). The first node issues itself a new node SVID from its root; a joined node asks the
+    /// node holding the root (its <see cref="Join"/> contacts first, then every live node it knows) over
+    /// the node port, authenticated by its current node SVID, for a new node CA and node SVID.
+    /// </summary>
+    public double NodeCertificateRenewAfter { get; set; } = Beemesh.Identity.Authority.NodeCertificateLifetime.DefaultRenewAfter;
+
+    /// <summary>How long a node waits after a failed renewal before it tries again. Default: 5 min.</summary>
+    public TimeSpan NodeCertificateRetryInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Validity of the node certificates the first node issues (its own node SVID, and the node CA and
+    /// node SVID of nodes that join or renew). Default: one year.
+    /// </summary>
+    public TimeSpan NodeCertificateValidity { get; set; } = Beemesh.Identity.Authority.CertificateAuthority.DefaultNodeValidity;
+
     /// <summary>Root of the proc filesystem, for attestation and liveness.</summary>
     public string ProcRoot { get; set; } = "/proc";
 

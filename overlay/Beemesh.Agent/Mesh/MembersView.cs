@@ -90,6 +90,39 @@ internal static class MembersView
         };
     }
 
+    /// <summary>
+    /// Node ports of the live nodes other than this one, from the node records they signed themselves
+    /// (the candidates a joined node asks for a renewal of its certificates).
+    /// </summary>
+    public static List<System.Net.IPEndPoint> NodeEndpoints(OverlayNode node, OverlayHost host)
+    {
+        long now = host.Now();
+        var endpoints = new List<System.Net.IPEndPoint>();
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            if (record.Kind != RecordKind.Node || record.Tombstone || record.IsExpired(now) || record.Origin == node.Self.Id
+                || host.Verifier.Revoked.ContainsKey(record.Origin)
+                || host.Verifier.SignerName(record) is not { } signer || record.Key != NodeKey(signer))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload)?.Overlay is { } overlay
+                    && System.Net.IPEndPoint.TryParse(overlay, out System.Net.IPEndPoint? endpoint) && endpoint.Port != 0)
+                {
+                    endpoints.Add(endpoint);
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
+        return endpoints;
+    }
+
     private static string Name(Dictionary<ulong, string> names, PeerAddress peer) =>
         names.TryGetValue(peer.Id, out string? name) ? name : peer.ToString();
 

@@ -12,7 +12,8 @@ namespace Beemesh.Agent.Mesh;
 /// <summary>
 /// The agent's node port (<c>--listen</c>, default port <see cref="DefaultPort"/>): one TCP listener
 /// whose TLS 1.3 connections are told apart by ALPN. <c>beemesh-join/1</c> goes to the
-/// <see cref="JoinServer"/> (only on the node holding the root); <c>beemesh-overlay/1</c> goes to the
+/// <see cref="JoinServer"/> (only on the node holding the root), and so does <c>beemesh-renew/1</c>
+/// (node certificate renewal); <c>beemesh-overlay/1</c> goes to the
 /// overlay link handler. The node presents its node SVID; a client certificate is asked for but
 /// checked by the handler of the negotiated protocol (a joiner has none yet). A connection that fails
 /// its handshake or negotiates neither protocol costs only itself and is counted.
@@ -110,6 +111,7 @@ public sealed class NodeListener : IAsyncDisposable
                     if (_joinServer is not null)
                     {
                         protocols.Add(JoinProtocol.ApplicationProtocol);
+                        protocols.Add(JoinProtocol.RenewalProtocol);
                     }
 
                     await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
@@ -134,7 +136,8 @@ public sealed class NodeListener : IAsyncDisposable
 
             try
             {
-                if (_joinServer is not null && tls.NegotiatedApplicationProtocol == JoinProtocol.ApplicationProtocol)
+                if (_joinServer is not null
+                    && (tls.NegotiatedApplicationProtocol == JoinProtocol.ApplicationProtocol || tls.NegotiatedApplicationProtocol == JoinProtocol.RenewalProtocol))
                 {
                     await _joinServer.HandleAsync(tls, _stop.Token).ConfigureAwait(false);
                 }

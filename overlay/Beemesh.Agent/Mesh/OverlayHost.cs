@@ -21,7 +21,8 @@ namespace Beemesh.Agent.Mesh;
 /// it names is the one its first frame (HELLO) claims. Everything the node does happens on the loop:
 /// inbound frames, link failures, timers, publications; its outbox is drained to per-peer bounded
 /// queues, one writer per link. A malformed frame, a stuck peer or a failed handshake closes only
-/// that link, counted.
+/// that link, counted. Every change a caller can observe (views, records, counters, the revoked set,
+/// a renewed node SVID) bumps <see cref="ChangeVersion"/> and wakes <see cref="WaitForChangeAsync"/>.
 /// </summary>
 public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
 {
@@ -38,7 +39,10 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly X509RecordVerifier _verifier;
+    private readonly X509RecordSigner _signer;
+    private readonly Beemesh.Agent.State.ChangeFeed _changes;
     private Task _loop = Task.CompletedTask;
+    private int _viewsDigest;
     private long _nextRejoin;
 
     private OverlayHost(NodeIdentity identity, IPEndPoint advertised, IReadOnlyList<EndPoint> contacts, OverlayOptions options, TimeProvider time, ILogger logger)
@@ -49,7 +53,58 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         _contacts = contacts;
         Self = new PeerAddress(NodeIds.Of(identity.TrustDomain, identity.NodeName), advertised);
         _verifier = new X509RecordVerifier(identity.Root, identity.TrustDomain, time);
-        _node = new OverlayNode(Self, options, new Random(), _verifier, new X509RecordSigner(identity.Svid), this);
+        _signer = new X509RecordSigner(identity.Svid);
+        _changes = new Beemesh.Agent.State.ChangeFeed(time);
+        _node = new OverlayNode(Self, options, new Random(), _verifier, _signer, this);
+        // A renewed node SVID signs the records published from now on and is presented on new links;
+        // records signed with the previous one stay valid until they expire.
+        identity.Renewed += svid =>
+        {
+            _signer.Use(svid);
+            Count("node_svid_renewed");
+        };
+    }
+
+    /// <summary>
+    /// Grows at every change of what this host shows: active and passive views, stored records,
+    /// counters, the revoked set. Read it before checking a condition, then wait on
+    /// <see cref="WaitForChangeAsync"/> with it, and no change in between is missed.
+    /// </summary>
+    public long ChangeVersion => _changes.Version;
+
+    /// <summary>Completes once <see cref="ChangeVersion"/> exceeds <paramref name="since"/>, or after <paramref name="timeout"/>.</summary>
+    public Task WaitForChangeAsync(long since, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _changes.WaitAsync(epoch: null, since, timeout, cancellationToken);
+
+    private void Changed() => Beemesh.Agent.State.ChangeFeed.Wake(_changes.Bump().Signal);
+
+    // On the loop, after a step: records stored, views changed and suspicions raised are counted (and so
+    // signalled) as they happen; what changes without a callback (the passive view, a suspicion lifted,
+    // expired records dropped) is caught by comparing a digest of the views, never by signalling every
+    // step, which would wake readers whose own queries are steps of this loop.
+    private void ChangedIfViewsMoved()
+    {
+        var digest = new HashCode();
+        digest.Add(_node.Store.Count);
+        digest.Add(_node.LocalHealth);
+        foreach (PeerAddress peer in _node.ActiveView)
+        {
+            digest.Add(peer.Id);
+            digest.Add(_node.IsSuspected(peer.Id));
+        }
+
+        digest.Add(-1);
+        foreach (PeerAddress peer in _node.PassiveView)
+        {
+            digest.Add(peer.Id);
+        }
+
+        int now = digest.ToHashCode();
+        if (now != _viewsDigest)
+        {
+            _viewsDigest = now;
+            Changed();
+        }
     }
 
     /// <summary>This node's overlay address (id and advertised node port).</summary>
@@ -67,6 +122,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         ulong id = NodeIds.Of(_identity.TrustDomain, nodeName);
         _verifier.Revoked[id] = true;
         RevokedNames[id] = nodeName;
+        Changed();
     }
 
     /// <summary>Names of the revoked nodes by node id.</summary>
@@ -259,6 +315,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
             {
                 _node.Tick(now);
                 Flush();
+                ChangedIfViewsMoved();
                 continue;
             }
 
@@ -286,6 +343,7 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
             }
 
             Flush();
+            ChangedIfViewsMoved();
         }
     }
 
@@ -602,5 +660,9 @@ public sealed class OverlayHost : IAsyncDisposable, IOverlayObserver
         return text.ToString();
     }
 
-    private void Count(string name) => _counters.AddOrUpdate(name, 1, static (_, v) => v + 1);
+    private void Count(string name)
+    {
+        _counters.AddOrUpdate(name, 1, static (_, v) => v + 1);
+        Changed();
+    }
 }

@@ -16,6 +16,7 @@ namespace Beemesh.Agent.Mesh;
 /// (<see cref="MeshBlockClaims"/>): a node cannot take another node's addresses; a refused route is
 /// counted (<c>routes_outside_block_refused</c>) and logged once per version. Each pass first lets
 /// the <see cref="MeshBlockKeeper"/> settle this node's own block.
+/// The names of revoked nodes go to the registry too, for the sidecars' continuous authorization.
 /// </summary>
 internal sealed class RouteSync : IAsyncDisposable
 {
@@ -32,12 +33,21 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly MeshBlockKeeper _blocks;
     private readonly MeshBlockPlan _plan;
     private HashSet<RecordId> _refused = [];
+    private readonly Action<IReadOnlySet<System.Net.IPAddress>>? _revokedPeers;
+    private readonly HashSet<System.Net.IPAddress> _revokedAddresses = [];
+    private HashSet<System.Net.IPAddress> _refusedPeers = [];
     private readonly Task _loop;
 
-    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, MeshBlockKeeper blocks, MeshBlockPlan plan, ILogger logger)
+    /// <summary>
+    /// Starts the loop; <paramref name="revokedPeers"/> (the tunnel port's refusal) is given the
+    /// addresses of revoked nodes, from their last node records, each time that set grows.
+    /// </summary>
+    public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, MeshBlockKeeper blocks, MeshBlockPlan plan, ILogger logger,
+        Action<IReadOnlySet<System.Net.IPAddress>>? revokedPeers = null)
     {
         _blocks = blocks;
         _plan = plan;
+        _revokedPeers = revokedPeers;
         _overlay = overlay;
         _registry = registry;
         _nodeName = nodeName;
@@ -55,9 +65,19 @@ internal sealed class RouteSync : IAsyncDisposable
             {
                 try
                 {
+                    // Revocations first: a sidecar cuts by issuer as soon as it sees the name, even
+                    // before the revoked node's routes leave its list.
+                    _registry.SetRevokedNodes(_overlay.RevokedNames.Values);
                     await _blocks.CheckAsync().ConfigureAwait(false);
                     await PublishLocalAsync().ConfigureAwait(false);
                     _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
+                    if (_revokedPeers is not null && !_overlay.RevokedNames.IsEmpty
+                        && await _overlay.QueryAsync(RefusedPeers).ConfigureAwait(false) is { } refused
+                        && !refused.SetEquals(_refusedPeers))
+                    {
+                        _refusedPeers = refused;
+                        _revokedPeers(refused);
+                    }
                 }
                 catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or IOException or UnauthorizedAccessException)
                 {
@@ -182,6 +202,65 @@ internal sealed class RouteSync : IAsyncDisposable
         // Only the versions still refused are remembered, so the set stays as small as the store.
         _refused = refused;
         return routes;
+    }
+
+    // On the overlay's loop: the addresses in revoked nodes' node records (remembered after the record
+    // is gone), less those a live node that is not revoked names in its own record, so a node that put
+    // another's address in its record before its removal cannot get that other node refused.
+    private HashSet<System.Net.IPAddress> RefusedPeers(OverlayNode node)
+    {
+        long now = _overlay.Now();
+        var live = new HashSet<System.Net.IPAddress>();
+        foreach (OverlayRecord record in node.Store.Records)
+        {
+            if (record.Kind != RecordKind.Node || record.Tombstone)
+            {
+                continue;
+            }
+
+            bool revoked = _overlay.RevokedNames.TryGetValue(record.Origin, out string? name);
+            if (!revoked)
+            {
+                if (!record.IsExpired(now))
+                {
+                    AddAddresses(record, live);
+                }
+
+                continue;
+            }
+
+            if (record.Key == MembersView.NodeKey(name!))
+            {
+                AddAddresses(record, _revokedAddresses);
+            }
+        }
+
+        var refused = new HashSet<System.Net.IPAddress>(_revokedAddresses);
+        refused.ExceptWith(live);
+        return refused;
+    }
+
+    private static void AddAddresses(OverlayRecord record, HashSet<System.Net.IPAddress> into)
+    {
+
+        NodeRecordPayload? payload;
+        try
+        {
+            payload = JsonSerializer.Deserialize(record.Payload.Span, AgentJsonContext.Default.NodeRecordPayload);
+        }
+        catch (JsonException)
+        {
+            return;
+        }
+
+        foreach (string? endpoint in new[] { payload?.Overlay, payload?.Tunnel })
+        {
+            if (System.Net.IPEndPoint.TryParse(endpoint ?? string.Empty, out System.Net.IPEndPoint? parsed)
+                && !System.Net.IPAddress.IsLoopback(parsed.Address) && !parsed.Address.Equals(System.Net.IPAddress.Any))
+            {
+                into.Add(parsed.Address.IsIPv4MappedToIPv6 ? parsed.Address.MapToIPv4() : parsed.Address);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -13,30 +13,46 @@ namespace Beemesh.Agent.Mesh;
 /// </summary>
 public sealed class X509RecordSigner : IRecordSigner
 {
-    private readonly ECDsa _key;
-    private readonly byte[] _certificate;
+    private volatile SigningKey _current;
 
     /// <summary>Signs with <paramref name="nodeSvid"/>'s private key.</summary>
     public X509RecordSigner(X509Certificate2 nodeSvid)
     {
-        ArgumentNullException.ThrowIfNull(nodeSvid);
-        _key = nodeSvid.GetECDsaPrivateKey() ?? throw new ArgumentException("the node SVID carries no ECDSA private key", nameof(nodeSvid));
-        _certificate = nodeSvid.RawData;
-        if (_certificate.Length + 2 + 64 > OverlayRecord.MaxSignatureLength)
-        {
-            throw new ArgumentException("the node SVID is too large to carry in a record signature", nameof(nodeSvid));
-        }
+        _current = KeyOf(nodeSvid);
     }
+
+    private sealed record SigningKey(ECDsa Key, byte[] Certificate);
+
+    /// <summary>
+    /// Signs with <paramref name="nodeSvid"/> (a renewed node SVID) from now on. Records signed before
+    /// stay valid on every node until they expire: receivers check each record's own certificate.
+    /// </summary>
+    public void Use(X509Certificate2 nodeSvid) => _current = KeyOf(nodeSvid);
 
     /// <inheritdoc />
     public byte[] Sign(OverlayRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        byte[] signature = _key.SignData(record.SignedBytes(), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
-        var result = new byte[2 + _certificate.Length + signature.Length];
-        BinaryPrimitives.WriteUInt16BigEndian(result, (ushort)_certificate.Length);
-        _certificate.CopyTo(result, 2);
-        signature.CopyTo(result, 2 + _certificate.Length);
+        SigningKey current = _current;
+        byte[] signature = current.Key.SignData(record.SignedBytes(), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        var result = new byte[2 + current.Certificate.Length + signature.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(result, (ushort)current.Certificate.Length);
+        current.Certificate.CopyTo(result, 2);
+        signature.CopyTo(result, 2 + current.Certificate.Length);
         return result;
+    }
+
+    private static SigningKey KeyOf(X509Certificate2 nodeSvid)
+    {
+        ArgumentNullException.ThrowIfNull(nodeSvid);
+        ECDsa key = nodeSvid.GetECDsaPrivateKey() ?? throw new ArgumentException("the node SVID carries no ECDSA private key", nameof(nodeSvid));
+        byte[] certificate = nodeSvid.RawData;
+        if (certificate.Length + 2 + 64 > OverlayRecord.MaxSignatureLength)
+        {
+            key.Dispose();
+            throw new ArgumentException("the node SVID is too large to carry in a record signature", nameof(nodeSvid));
+        }
+
+        return new SigningKey(key, certificate);
     }
 }

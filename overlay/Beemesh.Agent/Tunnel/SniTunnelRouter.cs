@@ -13,6 +13,9 @@ namespace Beemesh.Agent.Tunnel;
 /// bytes both ways, so mutual TLS stays end to end between the two sidecars. An unknown name, a
 /// hello without a name, a malformed hello, or one not complete within
 /// <see cref="HelloTimeout"/> closes the connection and is counted in <see cref="Counters"/>.
+/// Connections from the addresses of nodes removed from the mesh (<see cref="RefusePeers"/>) are
+/// refused at accept, and the live ones from them are closed, before any TLS: the sidecars behind
+/// the port also refuse and cut SVIDs those nodes issued, whatever address they come from.
 /// </summary>
 public sealed class SniTunnelRouter : IAsyncDisposable
 {
@@ -26,6 +29,8 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Task, byte> _connections = new();
+    private readonly ConcurrentDictionary<Splice, byte> _splices = new();
+    private volatile IReadOnlySet<IPAddress> _refusedPeers = new HashSet<IPAddress>();
     private Task? _accepting;
 
     /// <summary>
@@ -56,9 +61,39 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
     /// <summary>
     /// Counters by name: <c>routed</c>, and refusals <c>refused_unknown_name</c>,
-    /// <c>refused_no_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>, <c>refused_unreachable</c>.
+    /// <c>refused_no_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>, <c>refused_unreachable</c>,
+    /// <c>refused_revoked_peer</c>, and <c>cut_revoked_peer</c> (live connections closed by <see cref="RefusePeers"/>).
     /// </summary>
     public IReadOnlyDictionary<string, long> Counters => _counters;
+
+    /// <summary>Connections being spliced now.</summary>
+    public int LiveConnections => _splices.Count;
+
+    /// <summary>
+    /// Refuses connections from <paramref name="addresses"/> (those of nodes removed from the mesh)
+    /// from now on, replacing the previous set, and closes the live ones from them; returns how many
+    /// were closed.
+    /// </summary>
+    public int RefusePeers(IReadOnlySet<IPAddress> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var set = new HashSet<IPAddress>(addresses.Select(Normalize));
+        _refusedPeers = set;
+        int cut = 0;
+        foreach (Splice splice in _splices.Keys)
+        {
+            if (set.Contains(splice.Peer) && splice.Close())
+            {
+                cut++;
+                Count("cut_revoked_peer");
+                TunnelRouterLog.Refused(_logger, splice.Peer.ToString(), "its node was removed from the mesh");
+            }
+        }
+
+        return cut;
+    }
+
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     /// <summary>Starts accepting connections.</summary>
     public void Start() => _accepting ??= AcceptLoopAsync();
@@ -96,8 +131,17 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     private async Task HandleAsync(Socket client)
     {
         string peer = client.RemoteEndPoint?.ToString() ?? "?";
+        IPAddress? peerAddress = (client.RemoteEndPoint as IPEndPoint)?.Address is { } remote ? Normalize(remote) : null;
+        if (peerAddress is not null && _refusedPeers.Contains(peerAddress))
+        {
+            Refuse(peer, "refused_revoked_peer", "its node was removed from the mesh");
+            client.Close(0);
+            return;
+        }
+
         byte[] buffer = ArrayPool<byte>.Shared.Rent(ClientHelloSni.MaxHelloBytes);
         Socket? upstream = null;
+        Splice? splice = null;
         try
         {
             client.NoDelay = true;
@@ -167,10 +211,23 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
+            // Counted before the hello is passed on, so whoever sees the hello at the sidecar also sees the count.
+            Count("routed");
             await upstream.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, _stop.Token).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(buffer);
             buffer = null!;
-            Count("routed");
+            if (peerAddress is not null)
+            {
+                splice = new Splice(peerAddress, client, upstream);
+                _splices.TryAdd(splice, 0);
+                // A refusal set while this connection was being routed: RefusePeers may not have seen it.
+                if (_refusedPeers.Contains(peerAddress) && splice.Close())
+                {
+                    Count("cut_revoked_peer");
+                    return;
+                }
+            }
+
             using var a = new NetworkStream(client, ownsSocket: false);
             using var b = new NetworkStream(upstream, ownsSocket: false);
             Task up = CopyAsync(a, upstream);
@@ -190,6 +247,11 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         }
         finally
         {
+            if (splice is not null)
+            {
+                _splices.TryRemove(splice, out _);
+            }
+
             if (buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
@@ -251,6 +313,28 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+}
+
+/// <summary>One routed connection: the peer's address and both sockets, closed at most once by a refusal.</summary>
+internal sealed class Splice(IPAddress peer, Socket client, Socket upstream)
+{
+    private int _closed;
+
+    public IPAddress Peer => peer;
+
+    /// <summary>Resets both sides; false when it was closed this way already.</summary>
+    public bool Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return false;
+        }
+
+        // Close(0): an RST, so neither end waits on a half-closed connection.
+        client.Close(0);
+        upstream.Close(0);
+        return true;
     }
 }
 

@@ -27,6 +27,7 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, (int Pid, ulong StartTime)> _registrars = new(StringComparer.Ordinal);
     private readonly ChangeFeed _feed;
     private List<WorkloadRecord> _remote = [];
+    private List<string> _revokedNodes = [];
     private readonly string _procRoot;
     private readonly string? _stateFile;
     private long _nextId;
@@ -385,7 +386,7 @@ internal sealed class WorkloadRegistry
     {
         lock (_lock)
         {
-            return new WorkloadSet { Epoch = _feed.Epoch, Version = _feed.Version, Workloads = [.. List(), .. _remote] };
+            return new WorkloadSet { Epoch = _feed.Epoch, Version = _feed.Version, Workloads = [.. List(), .. _remote], RevokedNodes = [.. _revokedNodes] };
         }
     }
 
@@ -416,6 +417,29 @@ internal sealed class WorkloadRegistry
             }
 
             _remote = sorted;
+            wake = _feed.Bump().Signal;
+        }
+
+        ChangeFeed.Wake(wake);
+    }
+
+    /// <summary>
+    /// Replaces the names of the revoked nodes (handed to sidecars with the workload list, so they cut
+    /// connections whose peer SVID one of those nodes issued); wakes watchers when the set changed.
+    /// </summary>
+    public void SetRevokedNodes(IEnumerable<string> nodeNames)
+    {
+        ArgumentNullException.ThrowIfNull(nodeNames);
+        List<string> sorted = [.. nodeNames.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        TaskCompletionSource wake;
+        lock (_lock)
+        {
+            if (sorted.SequenceEqual(_revokedNodes, StringComparer.Ordinal))
+            {
+                return;
+            }
+
+            _revokedNodes = sorted;
             wake = _feed.Bump().Signal;
         }
 

@@ -66,29 +66,35 @@ public sealed class CertificateAuthority : IDisposable
 
     private const UnixFileMode PrivateFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    private readonly ECDsa _signingKey;
-    private readonly X509Certificate2 _signer;
-    private readonly X509Certificate2[] _intermediates;
     private readonly ECDsa _jwtKey;
     private readonly string _jwtKeyId;
     private readonly TimeProvider _timeProvider;
     private readonly Lock _gate = new();
+    private readonly List<Signer> _retired = [];
     private Dictionary<string, X509Certificate2Collection> _federated = new(StringComparer.Ordinal);
+    private volatile Signer _current;
+    private JwtBundle _jwtBundle;
+    private Dictionary<string, byte[]> _peerJwtKeys = new(StringComparer.Ordinal);
 
     private CertificateAuthority(string trustDomain, ECDsa signingKey, X509Certificate2 signer, X509Certificate2 root, ECDsa jwtKey, TimeProvider timeProvider, string? nodeName)
     {
         TrustDomain = trustDomain;
-        _signingKey = signingKey;
-        _signer = signer.HasPrivateKey ? signer : signer.CopyWithPrivateKey(signingKey);
         Root = X509CertificateLoader.LoadCertificate(root.RawData);
         HoldsRoot = nodeName is null;
         NodeName = nodeName;
-        _intermediates = HoldsRoot ? [] : [X509CertificateLoader.LoadCertificate(signer.RawData)];
+        _current = new Signer(
+            signingKey,
+            signer.HasPrivateKey ? signer : signer.CopyWithPrivateKey(signingKey),
+            HoldsRoot ? [] : [X509CertificateLoader.LoadCertificate(signer.RawData)]);
         _jwtKey = jwtKey;
         _jwtKeyId = JwtBundle.KeyIdOf(jwtKey);
-        JwtBundle = new JwtBundle(new Dictionary<string, ECDsa> { [_jwtKeyId] = ECDsa.Create(jwtKey.ExportParameters(false)) });
+        OwnJwtBundle = new JwtBundle(new Dictionary<string, ECDsa> { [_jwtKeyId] = ECDsa.Create(jwtKey.ExportParameters(false)) });
+        _jwtBundle = OwnJwtBundle;
         _timeProvider = timeProvider;
     }
+
+    // What signs leaves: the root (first node) or the node CA (joined node), replaced when the node CA is renewed.
+    private sealed record Signer(ECDsa Key, X509Certificate2 Certificate, X509Certificate2[] Intermediates);
 
     /// <summary>
     /// Signs <paramref name="data"/> (ECDSA P-256, SHA-256, IEEE P1363) with the trust domain's root key;
@@ -101,7 +107,7 @@ public sealed class CertificateAuthority : IDisposable
             throw new InvalidOperationException("only the node holding the trust domain's root key can sign with it");
         }
 
-        return _signingKey.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        return _current.Key.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
     }
 
     /// <summary>The trust domain name, e.g. <c>example.org</c>.</summary>
@@ -123,13 +129,120 @@ public sealed class CertificateAuthority : IDisposable
     /// Certificates to send after each leaf this CA issues, so a peer holding only the root can build
     /// the path: empty when <see cref="HoldsRoot"/>, otherwise the node CA.
     /// </summary>
-    public X509Certificate2Collection Intermediates => [.. _intermediates];
+    public X509Certificate2Collection Intermediates => [.. _current.Intermediates];
+
+    /// <summary>
+    /// The certificate this CA signs leaves with: the root on the first node, the node CA on a joined
+    /// node (the current one, after a renewal). Without its private key; the caller disposes it.
+    /// </summary>
+    public X509Certificate2 SigningCertificate => X509CertificateLoader.LoadCertificate(_current.Certificate.RawData);
+
+    /// <summary>
+    /// Starts signing with a renewed node CA (a joined node only): <paramref name="nodeCa"/> must carry its
+    /// private key, be signed by <see cref="Root"/> and name this node. Leaves issued before stay valid
+    /// until they expire; new leaves carry the new node CA in <see cref="Intermediates"/>. Notifies
+    /// <see cref="BundlesChanged"/> so Workload API streams send SVIDs with the new chain.
+    /// </summary>
+    public void ReplaceNodeCa(X509Certificate2 nodeCa)
+    {
+        ArgumentNullException.ThrowIfNull(nodeCa);
+        if (HoldsRoot)
+        {
+            throw new InvalidOperationException("the node holding the root key signs with the root; it has no node CA to replace");
+        }
+
+        ECDsa key = nodeCa.GetECDsaPrivateKey() ?? throw new ArgumentException("the node CA carries no ECDSA private key", nameof(nodeCa));
+        if (!SpiffeIdOf(nodeCa, out SpiffeId? id) || id!.TrustDomain != TrustDomain || NodeNames.FromSpiffeId(id) != NodeName
+            || !NodeCredentialStore.IssuedBy(nodeCa, Root))
+        {
+            key.Dispose();
+            throw new ArgumentException($"the certificate is not a node CA of node {NodeName} signed by the trust domain's root", nameof(nodeCa));
+        }
+
+        var next = new Signer(key, X509CertificateLoader.LoadPkcs12(nodeCa.Export(X509ContentType.Pkcs12), null), [X509CertificateLoader.LoadCertificate(nodeCa.RawData)]);
+        lock (_gate)
+        {
+            _retired.Add(_current);
+            _current = next;
+        }
+
+        BundlesChanged?.Invoke(this, EventArgs.Empty);
+    }
+
+    private static bool SpiffeIdOf(X509Certificate2 certificate, out SpiffeId? id) =>
+        Spiffe.X509.SvidValidator.TryGetSpiffeId(certificate, out id) == Spiffe.X509.SvidValidationResult.Valid;
 
     /// <summary>The X.509 trust bundle of <see cref="TrustDomain"/> (currently the single root).</summary>
     public X509Certificate2Collection Bundle => [Root];
 
-    /// <summary>The JWT bundle (public JWT signing keys) of <see cref="TrustDomain"/>.</summary>
-    public JwtBundle JwtBundle { get; }
+    /// <summary>
+    /// The JWT bundle (public JWT signing keys) of <see cref="TrustDomain"/>: this node's key and those
+    /// other nodes of the trust domain published (<see cref="SetPeerJwtKeys"/>), so a JWT-SVID minted on
+    /// any live node of the mesh validates here.
+    /// </summary>
+    public JwtBundle JwtBundle => _jwtBundle;
+
+    /// <summary>This node's own JWT signing key (public half), the one it publishes to other nodes.</summary>
+    public JwtBundle OwnJwtBundle { get; }
+
+    /// <summary>
+    /// Sets the JWT signing keys other nodes published (key id → SubjectPublicKeyInfo DER), replacing the
+    /// previous set, and notifies <see cref="BundlesChanged"/> when it changed. A key whose id is not the
+    /// id of its key (<see cref="JwtBundle.KeyIdOf"/>) or that is not a P-256 key is left out. Returns
+    /// the number of keys kept.
+    /// </summary>
+    public int SetPeerJwtKeys(IReadOnlyDictionary<string, byte[]> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var kept = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var bundle = new Dictionary<string, ECDsa> { [_jwtKeyId] = ECDsa.Create(_jwtKey.ExportParameters(false)) };
+        foreach ((string kid, byte[] spki) in keys)
+        {
+            if (kid == _jwtKeyId)
+            {
+                continue;
+            }
+
+            ECDsa key = ECDsa.Create();
+            try
+            {
+                key.ImportSubjectPublicKeyInfo(spki, out int read);
+                if (read != spki.Length || key.KeySize != 256 || JwtBundle.KeyIdOf(key) != kid)
+                {
+                    key.Dispose();
+                    continue;
+                }
+            }
+            catch (CryptographicException)
+            {
+                key.Dispose();
+                continue;
+            }
+
+            kept[kid] = spki;
+            bundle[kid] = key;
+        }
+
+        lock (_gate)
+        {
+            if (kept.Count == _peerJwtKeys.Count && kept.All(k => _peerJwtKeys.TryGetValue(k.Key, out byte[]? old) && old.AsSpan().SequenceEqual(k.Value)))
+            {
+                foreach (ECDsa unused in bundle.Values)
+                {
+                    unused.Dispose();
+                }
+
+                return kept.Count;
+            }
+
+            _peerJwtKeys = kept;
+            // The previous bundle may still be in a reader's hands; its keys are left to the collector.
+            _jwtBundle = new JwtBundle(bundle);
+        }
+
+        BundlesChanged?.Invoke(this, EventArgs.Empty);
+        return kept.Count;
+    }
 
     /// <summary>Bundles of federated trust domains, keyed by trust domain name (a snapshot).</summary>
     public IReadOnlyDictionary<string, X509Certificate2Collection> FederatedBundles
@@ -264,7 +377,7 @@ public sealed class CertificateAuthority : IDisposable
         X509Certificate2 nodeCa;
         lock (_gate)
         {
-            nodeCa = request.Create(_signer, notBefore, notAfter, serial);
+            nodeCa = request.Create(_current.Certificate, notBefore, notAfter, serial);
         }
 
         return (nodeCa, IssueLeaf(nodeId, nodeSvidKey, notBefore, notAfter));
@@ -305,7 +418,15 @@ public sealed class CertificateAuthority : IDisposable
     /// Throws <see cref="ArgumentException"/> for an invalid ID, one of another trust domain, or one
     /// under <c>/node/</c>, which is reserved for node SVIDs (<see cref="IssueNodeCertificates"/>).
     /// </summary>
-    public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
+    public X509Certificate2 IssueX509Svid(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null) =>
+        IssueX509SvidChain(spiffeId, publicKey, ttl).Svid;
+
+    /// <summary>
+    /// Issues an X509-SVID as <see cref="IssueX509Svid(string, PublicKey, TimeSpan?)"/> and returns it with the
+    /// intermediates of the signer that issued it (its node CA on a joined node; none on the first node),
+    /// taken together, so a renewal of the node CA in between cannot pair the leaf with the wrong chain.
+    /// </summary>
+    public (X509Certificate2 Svid, X509Certificate2Collection Intermediates) IssueX509SvidChain(string spiffeId, PublicKey publicKey, TimeSpan? ttl = null)
     {
         ArgumentNullException.ThrowIfNull(publicKey);
         SpiffeId id = CheckId(spiffeId);
@@ -320,11 +441,15 @@ public sealed class CertificateAuthority : IDisposable
             throw new ArgumentOutOfRangeException(nameof(ttl), "The SVID lifetime must be positive.");
         }
 
-        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(lifetime);
-        return IssueLeaf(id, publicKey, notBefore, notAfter);
+        Signer signer = _current;
+        (DateTimeOffset notBefore, DateTimeOffset notAfter) = Window(lifetime, signer);
+        return (IssueLeaf(signer, id, publicKey, notBefore, notAfter), [.. signer.Intermediates.Select(c => X509CertificateLoader.LoadCertificate(c.RawData))]);
     }
 
-    private X509Certificate2 IssueLeaf(SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    private X509Certificate2 IssueLeaf(SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter) =>
+        IssueLeaf(_current, id, publicKey, notBefore, notAfter);
+
+    private X509Certificate2 IssueLeaf(Signer signer, SpiffeId id, PublicKey publicKey, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
         byte[] serial = NewSerial();
         var request = new CertificateRequest(UniqueSubject(serial, commonName: null), publicKey, HashAlgorithmName.SHA256);
@@ -334,19 +459,20 @@ public sealed class CertificateAuthority : IDisposable
             [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
         request.CertificateExtensions.Add(UriSan(id));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_signer, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(signer.Certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         lock (_gate)
         {
-            return request.Create(_signer, notBefore, notAfter, serial);
+            return request.Create(signer.Certificate, notBefore, notAfter, serial);
         }
     }
 
     // [now - backdate, now + lifetime] clipped to the signer's validity (a node CA is itself within the root's).
-    private (DateTimeOffset NotBefore, DateTimeOffset NotAfter) Window(TimeSpan lifetime)
+    private (DateTimeOffset NotBefore, DateTimeOffset NotAfter) Window(TimeSpan lifetime, Signer? current = null)
     {
         DateTimeOffset now = _timeProvider.GetUtcNow();
-        DateTimeOffset notBefore = Max(now - Backdate, new DateTimeOffset(_signer.NotBefore.ToUniversalTime()));
-        DateTimeOffset notAfter = Min(now + lifetime, new DateTimeOffset(_signer.NotAfter.ToUniversalTime()));
+        X509Certificate2 signer = (current ?? _current).Certificate;
+        DateTimeOffset notBefore = Max(now - Backdate, new DateTimeOffset(signer.NotBefore.ToUniversalTime()));
+        DateTimeOffset notAfter = Min(now + lifetime, new DateTimeOffset(signer.NotAfter.ToUniversalTime()));
         if (notAfter <= notBefore)
         {
             throw new InvalidOperationException(HoldsRoot
@@ -470,14 +596,21 @@ public sealed class CertificateAuthority : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _signer.Dispose();
         Root.Dispose();
-        foreach (X509Certificate2 intermediate in _intermediates)
+        lock (_gate)
         {
-            intermediate.Dispose();
+            foreach (Signer signer in _retired.Append(_current))
+            {
+                signer.Certificate.Dispose();
+                foreach (X509Certificate2 intermediate in signer.Intermediates)
+                {
+                    intermediate.Dispose();
+                }
+
+                signer.Key.Dispose();
+            }
         }
 
-        _signingKey.Dispose();
         _jwtKey.Dispose();
     }
 

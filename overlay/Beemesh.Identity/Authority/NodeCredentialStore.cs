@@ -13,13 +13,17 @@ namespace Beemesh.Identity.Authority;
 /// The directory is written whole under a temporary name, synced, then renamed into place (and the
 /// state directory synced), so a crash leaves either no credentials or complete ones. A state
 /// directory with these files is a joined node's: <see cref="CertificateAuthority.LoadOrCreate"/>
-/// then signs with the node CA and never creates a root.
+/// then signs with the node CA and never creates a root. Renewed credentials
+/// (<see cref="Replace"/>) are written whole as <c>STATE/node.next/</c> first, then swapped in; a
+/// start that finds <c>node.next/</c> (a crash during the swap) finishes the swap, so the node keeps
+/// either its old or its new credentials, never a mix.
 /// </summary>
 public static class NodeCredentialStore
 {
     /// <summary>Name of the directory under the state directory.</summary>
     public const string DirectoryName = "node";
 
+    private const string NextDirectoryName = "node.next";
     private const string RootFile = "root.crt";
     private const string NodeCaFile = "node-ca.crt";
     private const string NodeCaKeyFile = "node-ca.key";
@@ -32,7 +36,8 @@ public static class NodeCredentialStore
 
     /// <summary>True when <paramref name="stateDirectory"/> holds saved node credentials.</summary>
     public static bool Exists(string stateDirectory) =>
-        File.Exists(Path.Combine(stateDirectory, DirectoryName, NodeCaFile));
+        File.Exists(Path.Combine(stateDirectory, DirectoryName, NodeCaFile))
+        || File.Exists(Path.Combine(stateDirectory, NextDirectoryName, NodeCaFile));
 
     /// <summary>Saves <paramref name="credentials"/>; throws <see cref="IOException"/> when credentials are already saved.</summary>
     public static void Save(string stateDirectory, NodeCredentials credentials)
@@ -46,6 +51,35 @@ public static class NodeCredentialStore
             throw new IOException($"{target} already exists; this state directory belongs to a joined node.");
         }
 
+        WriteWhole(stateDirectory, credentials, target);
+    }
+
+    /// <summary>
+    /// Replaces the saved credentials with renewed ones of the same node and trust domain: written whole
+    /// as <c>node.next/</c>, then swapped in (see the type's summary). Throws
+    /// <see cref="InvalidOperationException"/> when nothing is saved yet or the renewed credentials
+    /// belong to another node or trust domain.
+    /// </summary>
+    public static void Replace(string stateDirectory, NodeCredentials credentials)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
+        ArgumentNullException.ThrowIfNull(credentials);
+        using (NodeCredentials current = Load(stateDirectory) ?? throw new InvalidOperationException($"{stateDirectory} holds no node credentials to replace"))
+        {
+            if (current.NodeName != credentials.NodeName || current.TrustDomain != credentials.TrustDomain)
+            {
+                throw new InvalidOperationException(
+                    $"renewed credentials are node {credentials.NodeName} of {credentials.TrustDomain}, the saved ones node {current.NodeName} of {current.TrustDomain}");
+            }
+        }
+
+        WriteWhole(stateDirectory, credentials, Path.Combine(stateDirectory, NextDirectoryName));
+        FinishReplace(stateDirectory);
+    }
+
+    // Writes the five files under a temporary name, syncs them and renames the directory to target.
+    private static void WriteWhole(string stateDirectory, NodeCredentials credentials, string target)
+    {
         string temp = Path.Combine(stateDirectory, DirectoryName + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)));
         Directory.CreateDirectory(temp, PrivateDirectoryMode);
         try
@@ -55,6 +89,7 @@ public static class NodeCredentialStore
             DurableFile.WriteText(Path.Combine(temp, NodeCaKeyFile), PrivateKeyPem(credentials.NodeCa), PrivateFileMode);
             DurableFile.WriteText(Path.Combine(temp, NodeSvidFile), credentials.NodeSvid.ExportCertificatePem(), PublicFileMode);
             DurableFile.WriteText(Path.Combine(temp, NodeSvidKeyFile), PrivateKeyPem(credentials.NodeSvid), PrivateFileMode);
+            DurableFile.SyncDirectory(temp);
             Directory.Move(temp, target);
             DurableFile.SyncDirectory(stateDirectory);
         }
@@ -66,6 +101,30 @@ public static class NodeCredentialStore
             }
 
             throw;
+        }
+    }
+
+    // node.next/ is complete once it exists under that name: it replaces node/ (moved aside, then removed).
+    private static void FinishReplace(string stateDirectory)
+    {
+        string next = Path.Combine(stateDirectory, NextDirectoryName);
+        if (!Directory.Exists(next))
+        {
+            return;
+        }
+
+        string target = Path.Combine(stateDirectory, DirectoryName);
+        string previous = Path.Combine(stateDirectory, DirectoryName + ".prev-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)));
+        if (Directory.Exists(target))
+        {
+            Directory.Move(target, previous);
+        }
+
+        Directory.Move(next, target);
+        DurableFile.SyncDirectory(stateDirectory);
+        if (Directory.Exists(previous))
+        {
+            Directory.Delete(previous, recursive: true);
         }
     }
 
@@ -82,6 +141,7 @@ public static class NodeCredentialStore
             return null;
         }
 
+        FinishReplace(stateDirectory);
         string dir = Path.Combine(stateDirectory, DirectoryName);
         X509Certificate2 root = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(dir, RootFile));
         X509Certificate2 nodeCa = X509Certificate2.CreateFromPemFile(Path.Combine(dir, NodeCaFile), Path.Combine(dir, NodeCaKeyFile));
@@ -130,7 +190,7 @@ public static class NodeCredentialStore
         return new NodeCredentials(nodeName, rootId.TrustDomain, root, nodeCa, nodeSvid);
     }
 
-    private static bool IssuedBy(X509Certificate2 certificate, X509Certificate2 root)
+    internal static bool IssuedBy(X509Certificate2 certificate, X509Certificate2 root)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;

@@ -171,7 +171,7 @@ public static class JoinClient
         }
     }
 
-    private static NodeCredentials Accept(X509Certificate2 root, JoinMessage answer, ECDsa caKey, ECDsa svidKey, string nodeName)
+    internal static NodeCredentials Accept(X509Certificate2 root, JoinMessage answer, ECDsa caKey, ECDsa svidKey, string nodeName)
     {
         using X509Certificate2 nodeCa = LoadCertificate(answer.NodeCa!);
         using X509Certificate2 nodeSvid = LoadCertificate(answer.NodeSvid!);
@@ -219,7 +219,7 @@ public static class JoinClient
         return new JoinException(refusal, line);
     }
 
-    private static JoinException Refused(JoinMessage error)
+    internal static JoinException Refused(JoinMessage error)
     {
         JoinRefusal refusal = Enum.TryParse(error.Code, out JoinRefusal parsed) && Enum.IsDefined(parsed) ? parsed : JoinRefusal.ServerError;
         string line = error.Message ?? "join refused by the server";
@@ -228,14 +228,14 @@ public static class JoinClient
         return new JoinException(refusal, line);
     }
 
-    private static byte[] SigningRequest(ECDsa key, string commonName)
+    internal static byte[] SigningRequest(ECDsa key, string commonName)
     {
         var subject = new X500DistinguishedNameBuilder();
         subject.AddCommonName(commonName);
         return new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256).CreateSigningRequest();
     }
 
-    private static X509Certificate2 LoadCertificate(byte[] der)
+    internal static X509Certificate2 LoadCertificate(byte[] der)
     {
         try
         {

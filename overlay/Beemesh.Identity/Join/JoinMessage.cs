@@ -11,13 +11,16 @@ namespace Beemesh.Identity.Join;
 /// <see cref="NodeCaRequest"/>, <see cref="NodeSvidRequest"/> (PKCS#10 DER), <see cref="Proof"/>;</item>
 /// <item><c>refuse</c> (joiner → server, instead of <c>join</c>): <see cref="Message"/>;</item>
 /// <item><c>joined</c> (server → joiner): <see cref="NodeCa"/>, <see cref="NodeSvid"/>, <see cref="Bundle"/>;</item>
-/// <item><c>error</c> (server → joiner): <see cref="Code"/> and <see cref="Message"/>.</item>
+/// <item><c>error</c> (server → joiner): <see cref="Code"/> and <see cref="Message"/>;</item>
+/// <item><c>renew</c> (node → server, ALPN <c>beemesh-renew/1</c>): <see cref="NodeName"/>,
+/// <see cref="NodeCaRequest"/>, <see cref="NodeSvidRequest"/>;</item>
+/// <item><c>renewed</c> (server → node): <see cref="NodeCa"/>, <see cref="NodeSvid"/>, <see cref="Bundle"/>.</item>
 /// </list>
 /// Binary fields are base64 in JSON. Types and codes are append-only.
 /// </summary>
 public sealed class JoinMessage
 {
-    /// <summary>hello, join, refuse, joined or error.</summary>
+    /// <summary>hello, join, refuse, joined, error, renew or renewed.</summary>
     [JsonPropertyName("type")]
     public string? Type { get; set; }
 

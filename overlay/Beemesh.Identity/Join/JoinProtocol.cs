@@ -10,17 +10,28 @@ namespace Beemesh.Identity.Join;
 /// length followed by that many bytes of UTF-8 JSON (<see cref="JoinMessage"/>), at most
 /// <see cref="MaxFrameLength"/>. The exchange: server <c>hello</c>, joiner <c>join</c> (or
 /// <c>refuse</c>), server <c>joined</c> (or <c>error</c>), then both close.
+/// <para>
+/// Renewal runs on the same port with ALPN <c>beemesh-renew/1</c>: the node presents its current node
+/// SVID as client certificate and sends <c>renew</c>; the server answers <c>renewed</c> (or
+/// <c>error</c>), then both close.
+/// </para>
 /// </summary>
 public static class JoinProtocol
 {
     /// <summary>The ALPN protocol name.</summary>
     public const string ApplicationProtocolName = "beemesh-join/1";
 
+    /// <summary>The ALPN protocol name of node certificate renewal.</summary>
+    public const string RenewalProtocolName = "beemesh-renew/1";
+
     /// <summary>Largest frame accepted (a few certificates and requests fit many times over).</summary>
     public const int MaxFrameLength = 64 * 1024;
 
     /// <summary>The ALPN protocol.</summary>
     public static readonly SslApplicationProtocol ApplicationProtocol = new(ApplicationProtocolName);
+
+    /// <summary>The ALPN protocol of node certificate renewal.</summary>
+    public static readonly SslApplicationProtocol RenewalProtocol = new(RenewalProtocolName);
 
     /// <summary>Writes one message.</summary>
     public static async Task WriteAsync(Stream stream, JoinMessage message, CancellationToken cancellationToken)

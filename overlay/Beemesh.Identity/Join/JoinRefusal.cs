@@ -38,4 +38,13 @@ public enum JoinRefusal
 
     /// <summary>The server failed while issuing (its log says why).</summary>
     ServerError,
+
+    /// <summary>A renewal without a current, unexpired node SVID of the trust domain as client certificate.</summary>
+    NotANode,
+
+    /// <summary>A renewal by a node that was removed (revoked).</summary>
+    Revoked,
+
+    /// <summary>A renewal for another node name than the one of the client certificate.</summary>
+    NameMismatch,
 }

@@ -18,6 +18,12 @@ namespace Beemesh.Identity.Join;
 /// the log and the same line in the <c>error</c> answer. A malformed or hostile peer costs one
 /// connection: every failure is caught, bounded in time by <see cref="Timeout"/>, and returned.
 /// Thread-safe; connections are handled concurrently, issuing is serialized.
+/// <para>
+/// The same server renews node certificates (ALPN <c>beemesh-renew/1</c>): the client certificate must
+/// be a node SVID the root signed, valid now, of a node not revoked (<see cref="IsRevoked"/>) and this
+/// root gave the name to; the request must name that node. The answer is a new node CA and node SVID
+/// for the keys the node sent (new keys: the server refuses a request reusing the presented key).
+/// </para>
 /// </summary>
 public sealed class JoinServer : IDisposable
 {
@@ -69,6 +75,15 @@ public sealed class JoinServer : IDisposable
     public TimeSpan Timeout { get; init; } = DefaultTimeout;
 
     /// <summary>
+    /// True for the names of removed nodes, whose renewals are refused (set by the agent from its revoked
+    /// set); null refuses none.
+    /// </summary>
+    public Func<string, bool>? IsRevoked { get; set; }
+
+    /// <summary>Validity of renewed node certificates (default <see cref="CertificateAuthority.DefaultNodeValidity"/>).</summary>
+    public TimeSpan? NodeValidity { get; set; }
+
+    /// <summary>
     /// A server for the first node whose state directory is <paramref name="stateDirectory"/>: its token
     /// store (<see cref="JoinTokenStore.RelativePath"/>) and node registry (<see cref="NodeRegistry.RelativePath"/>) live there.
     /// </summary>
@@ -84,14 +99,19 @@ public sealed class JoinServer : IDisposable
             timeProvider);
     }
 
-    /// <summary>TLS options for a join connection: TLS 1.3, ALPN <c>beemesh-join/1</c>, this node's SVID, no client certificate.</summary>
+    /// <summary>
+    /// TLS options for a join or renewal connection: TLS 1.3, ALPN <c>beemesh-join/1</c> or
+    /// <c>beemesh-renew/1</c>, this node's SVID; a client certificate is asked for (a renewing node sends
+    /// its node SVID, a joiner has none) and checked by the renewal handler.
+    /// </summary>
     public SslServerAuthenticationOptions CreateServerOptions() => new()
     {
         EnabledSslProtocols = SslProtocols.Tls13,
-        ApplicationProtocols = [JoinProtocol.ApplicationProtocol],
-        ClientCertificateRequired = false,
+        ApplicationProtocols = [JoinProtocol.ApplicationProtocol, JoinProtocol.RenewalProtocol],
+        ClientCertificateRequired = true,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         ServerCertificateContext = CurrentContext(),
+        RemoteCertificateValidationCallback = static (_, _, _, _) => true,
     };
 
     /// <summary>Runs the TLS handshake on an accepted connection, then <see cref="HandleAsync"/>. Never throws for the peer's faults.</summary>
@@ -133,6 +153,11 @@ public sealed class JoinServer : IDisposable
             if (stream.LocalCertificate is not { } local)
             {
                 return Log(new JoinServerResult(false, null, null, "join connection has no server certificate"));
+            }
+
+            if (stream.NegotiatedApplicationProtocol == JoinProtocol.RenewalProtocol)
+            {
+                return await HandleRenewalAsync(stream, ct).ConfigureAwait(false);
             }
 
             if (stream.NegotiatedApplicationProtocol != JoinProtocol.ApplicationProtocol)
@@ -235,7 +260,7 @@ public sealed class JoinServer : IDisposable
                 return Refuse(JoinRefusal.NameTaken, $"join refused: node name {name} is already taken");
             }
 
-            (X509Certificate2 nodeCa, X509Certificate2 nodeSvid) = _authority.IssueNodeCertificates(name, caKey, svidKey);
+            (X509Certificate2 nodeCa, X509Certificate2 nodeSvid) = _authority.IssueNodeCertificates(name, caKey, svidKey, NodeValidity);
             using (nodeCa)
             using (nodeSvid)
             {
@@ -261,6 +286,100 @@ public sealed class JoinServer : IDisposable
             _issuing.Release();
         }
     }
+
+    // One renewal: the client certificate names the node; the request must be for it, with new keys.
+    private async Task<JoinServerResult> HandleRenewalAsync(SslStream stream, CancellationToken ct)
+    {
+        JoinMessage request = await JoinProtocol.ReadAsync(stream, ct).ConfigureAwait(false);
+        (JoinRefusal? refusal, string line, JoinMessage answer, string? nodeName) = await ProcessRenewalAsync(stream.RemoteCertificate, request, ct).ConfigureAwait(false);
+        await JoinProtocol.WriteAsync(stream, answer, ct).ConfigureAwait(false);
+        if (refusal is null)
+        {
+            JoinLog.Renewed(_logger, nodeName!);
+            return new JoinServerResult(true, null, nodeName, line);
+        }
+
+        return Log(new JoinServerResult(false, refusal, nodeName, line));
+    }
+
+    private async Task<(JoinRefusal? Refusal, string Line, JoinMessage Answer, string? NodeName)> ProcessRenewalAsync(X509Certificate? remote, JoinMessage request, CancellationToken ct)
+    {
+        if (remote is null)
+        {
+            return Renewal(JoinRefusal.NotANode, "renewal refused: no node SVID was presented", null);
+        }
+
+        string? presented;
+        string? error;
+        using (X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(remote.GetRawCertData()))
+        {
+            presented = NodeSvidValidator.Validate(certificate, _authority.Bundle, _authority.TrustDomain, _time.GetUtcNow(), out error);
+            if (presented is not null && request.NodeSvidRequest is not null && TryLoadRequest(request.NodeSvidRequest, out PublicKey? reused)
+                && certificate.PublicKey.EncodedKeyValue.RawData.AsSpan().SequenceEqual(reused.EncodedKeyValue.RawData))
+            {
+                return Renewal(JoinRefusal.BadRequest, $"renewal refused: node {presented} asked for its current key again; a renewal takes a new key", presented);
+            }
+        }
+
+        if (presented is null)
+        {
+            return Renewal(JoinRefusal.NotANode, $"renewal refused: the presented certificate is not a current node SVID ({error})", null);
+        }
+
+        if (request.Type != "renew" || request.NodeName is null || request.NodeCaRequest is null || request.NodeSvidRequest is null)
+        {
+            return Renewal(JoinRefusal.BadRequest, "renewal refused: the request lacks a field or is not a renewal", presented);
+        }
+
+        if (request.NodeName != presented)
+        {
+            return Renewal(JoinRefusal.NameMismatch, $"renewal refused: node {presented} asked for the certificates of {Clip(request.NodeName)}", presented);
+        }
+
+        if (IsRevoked?.Invoke(presented) == true)
+        {
+            return Renewal(JoinRefusal.Revoked, $"renewal refused: node {presented} was removed from the mesh", presented);
+        }
+
+        if (!_registry.Contains(presented) || presented == _nodeName)
+        {
+            return Renewal(JoinRefusal.NotANode, $"renewal refused: node {presented} did not join through this node", presented);
+        }
+
+        if (!TryLoadRequest(request.NodeCaRequest, out PublicKey? caKey) || !TryLoadRequest(request.NodeSvidRequest, out PublicKey? svidKey))
+        {
+            return Renewal(JoinRefusal.BadRequest, "renewal refused: a certificate signing request is malformed, not EC P-256, or its signature does not verify", presented);
+        }
+
+        if (caKey.EncodedKeyValue.RawData.AsSpan().SequenceEqual(svidKey.EncodedKeyValue.RawData))
+        {
+            return Renewal(JoinRefusal.BadRequest, "renewal refused: the node CA and the node SVID must have different keys", presented);
+        }
+
+        await _issuing.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            (X509Certificate2 nodeCa, X509Certificate2 nodeSvid) = _authority.IssueNodeCertificates(presented, caKey, svidKey, NodeValidity);
+            using (nodeCa)
+            using (nodeSvid)
+            {
+                return (null, $"node {presented} renewed its node certificates (valid until {nodeSvid.NotAfter.ToUniversalTime():u})", new JoinMessage
+                {
+                    Type = "renewed",
+                    NodeCa = nodeCa.RawData,
+                    NodeSvid = nodeSvid.RawData,
+                    Bundle = [_authority.Root.RawData],
+                }, presented);
+            }
+        }
+        finally
+        {
+            _issuing.Release();
+        }
+    }
+
+    private static (JoinRefusal?, string, JoinMessage, string?) Renewal(JoinRefusal refusal, string line, string? nodeName) =>
+        (refusal, line, new JoinMessage { Type = "error", Code = refusal.ToString(), Message = line }, nodeName);
 
     private static (JoinRefusal?, string, JoinMessage) Refuse(JoinRefusal refusal, string line) =>
         (refusal, line, new JoinMessage { Type = "error", Code = refusal.ToString(), Message = line });

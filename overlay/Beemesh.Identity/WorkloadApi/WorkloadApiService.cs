@@ -44,7 +44,9 @@ internal sealed class WorkloadApiService(
             while (!cancellationToken.IsCancellationRequested)
             {
                 using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                using X509Certificate2 certificate = authority.IssueX509Svid(id.ToString(), key, options.X509SvidTtl);
+                (X509Certificate2 certificate, X509Certificate2Collection chain) = authority.IssueX509SvidChain(
+                    id.ToString(), new CertificateRequest("CN=unused", key, HashAlgorithmName.SHA256).PublicKey, options.X509SvidTtl);
+                using X509Certificate2 owned = certificate;
                 byte[] pkcs8 = key.ExportPkcs8PrivateKey();
                 DateTimeOffset rotateAt;
                 lock (_randomGate)
@@ -65,7 +67,7 @@ internal sealed class WorkloadApiService(
                         throw new RpcException(new Status(StatusCode.PermissionDenied, "the caller's identity changed"));
                     }
 
-                    await responseStream.WriteAsync(X509Response(id, certificate, pkcs8), cancellationToken).ConfigureAwait(false);
+                    await responseStream.WriteAsync(X509Response(id, certificate, chain, pkcs8), cancellationToken).ConfigureAwait(false);
                 }
                 while (await WaitForBundleChangeAsync(rotateAt, changed, cancellationToken).ConfigureAwait(false));
             }
@@ -252,13 +254,13 @@ internal sealed class WorkloadApiService(
         }
     }
 
-    private X509SVIDResponse X509Response(SpiffeId id, X509Certificate2 certificate, byte[] pkcs8)
+    private X509SVIDResponse X509Response(SpiffeId id, X509Certificate2 certificate, X509Certificate2Collection chain, byte[] pkcs8)
     {
         var response = new X509SVIDResponse();
         response.Svids.Add(new X509SVID
         {
             SpiffeId = id.ToString(),
-            X509Svid = Concatenate([certificate, .. authority.Intermediates]), // leaf first, then its node CA (if any)
+            X509Svid = Concatenate([certificate, .. chain]), // leaf first, then the node CA (if any) that signed it
             X509SvidKey = ByteString.CopyFrom(pkcs8),
             Bundle = Concatenate(authority.Bundle),
         });

@@ -18,6 +18,13 @@ public static class MembersCommand
             await output.WriteLineAsync($"active   {(report.Active.Count == 0 ? "-" : string.Join(' ', report.Active))}").ConfigureAwait(false);
             await output.WriteLineAsync($"passive  {(report.Passive.Count == 0 ? "-" : string.Join(' ', report.Passive))}").ConfigureAwait(false);
             await output.WriteLineAsync($"policies {report.PolicyVersion ?? "-"}").ConfigureAwait(false);
+            if (report.NodeCertificateExpires is { } expires)
+            {
+                string renews = report.NodeCertificateRenews is { } at ? at.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "-";
+                string failed = report.NodeCertificateRenewalError is { } error ? $" (last renewal failed: {error})" : "";
+                await output.WriteLineAsync($"cert     expires {expires.ToString("u", System.Globalization.CultureInfo.InvariantCulture)}, renews {renews}{failed}").ConfigureAwait(false);
+            }
+
             await output.WriteLineAsync($"nodes    {report.Nodes.Count}").ConfigureAwait(false);
             foreach (MemberNode n in report.Nodes)
             {

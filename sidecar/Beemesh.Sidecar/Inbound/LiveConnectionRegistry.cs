@@ -34,13 +34,17 @@ namespace Beemesh.Sidecar.Inbound;
 /// change that no longer allows the connection cuts (<c>policy-changed</c>), expired or not.
 /// A caller the mesh directory learns has left (its process is gone) is cut at once by
 /// <see cref="RevokeDeparted"/> (<c>caller-departed</c>), without waiting for its SVID to expire.
+/// A caller whose SVID was issued by a node removed from the mesh (the injected "revoked issuer"
+/// check, fed by the agent's list of revoked nodes) is refused on <see cref="Add(LiveConnection, long)"/>
+/// and cut by <see cref="RevokeFromRevokedNodes"/> (<c>node-revoked</c>) as soon as the list names it,
+/// whatever its identity and the policies say.
 /// Every decision and revocation is counted in <see cref="Counters"/>.
 /// </remarks>
 public sealed class LiveConnectionRegistry : IDisposable
 {
     /// <summary>Trigger names used in audit records.</summary>
     public const string TriggerConnect = "connect", TriggerPolicy = "policy-changed", TriggerBundle = "bundle-changed", TriggerExpiry = "svid-expired",
-        TriggerDeparted = "caller-departed";
+        TriggerDeparted = "caller-departed", TriggerNodeRevoked = "node-revoked";
 
     // Identity checks of kept connections never come closer together than this, even for SVIDs
     // with absurdly short lifetimes, so a misissued certificate cannot make the timer spin.
@@ -61,11 +65,14 @@ public sealed class LiveConnectionRegistry : IDisposable
     // Caller certificates whose chain verified, with the change count it verified at.
     private readonly ConditionalWeakTable<X509Certificate2, StrongBox<long>> _verifiedChains = new();
     private readonly Func<SpiffeId, bool>? _isCallerCurrent;
+    private readonly Func<X509Certificate2, string?>? _revokedIssuer;
 
     /// <summary>
     /// Creates a registry and subscribes to policy and bundle changes. <paramref name="isCallerCurrent"/>
     /// says whether a caller identity is still a workload of the mesh (connections whose handshake SVID
     /// expired are kept while it says yes); null cuts every connection at its handshake SVID's expiry.
+    /// <paramref name="revokedIssuer"/> names the revoked node that issued a caller's certificate (null
+    /// when none did): such callers are refused and cut.
     /// </summary>
     public LiveConnectionRegistry(
         IPolicySource policies,
@@ -74,7 +81,8 @@ public sealed class LiveConnectionRegistry : IDisposable
         ILogger? logger = null,
         TimeProvider? timeProvider = null,
         Func<SpiffeId, bool>? isCallerCurrent = null,
-        MeshCounters? counters = null)
+        MeshCounters? counters = null,
+        Func<X509Certificate2, string?>? revokedIssuer = null)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(source);
@@ -84,6 +92,7 @@ public sealed class LiveConnectionRegistry : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? source.TimeProvider;
         _isCallerCurrent = isCallerCurrent;
+        _revokedIssuer = revokedIssuer;
         Counters = counters ?? new MeshCounters();
         _expiryTimer = _time.CreateTimer(static state => ((LiveConnectionRegistry)state!).Reevaluate(TriggerExpiry), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _policies.Changed += OnPolicyChanged;
@@ -143,6 +152,14 @@ public sealed class LiveConnectionRegistry : IDisposable
         }
 
         _live.TryAdd(connection, 0);
+        // Checked once the connection is in the live set: a revocation installed after this check
+        // finds it there (RevokeFromRevokedNodes), one installed before is seen here.
+        if (RevokedIssuerOf(connection) is { } revokedNode)
+        {
+            why = revokedNode;
+            trigger = TriggerNodeRevoked;
+        }
+
         if (why is null && (authorizedAtChange < 0 || authorizedAtChange != ChangeCount))
         {
             // A change that raced with the CONNECT (after Authorize, before Add) must not be missed;
@@ -209,6 +226,44 @@ public sealed class LiveConnectionRegistry : IDisposable
         return revoked;
     }
 
+    /// <summary>
+    /// Cuts (trigger <c>node-revoked</c>) every live connection whose caller presented an SVID issued by
+    /// a node the "revoked issuer" check names, e.g. after the agent's list of revoked nodes grew;
+    /// returns how many were cut.
+    /// </summary>
+    public int RevokeFromRevokedNodes()
+    {
+        if (_revokedIssuer is null)
+        {
+            return 0;
+        }
+
+        int revoked = 0;
+        lock (_reevaluating)
+        {
+            foreach (LiveConnection connection in _live.Keys)
+            {
+                if (RevokedIssuerOf(connection) is { } why && Revoke(connection, connection.Decision, TriggerNodeRevoked, why))
+                {
+                    revoked++;
+                }
+            }
+        }
+
+        if (revoked > 0)
+        {
+            ScheduleExpiry();
+        }
+
+        return revoked;
+    }
+
+    /// <summary>Null unless the caller's SVID was issued by a revoked node; otherwise why the connection is cut.</summary>
+    private string? RevokedIssuerOf(LiveConnection connection) =>
+        _revokedIssuer?.Invoke(connection.CallerCertificate) is { } node
+            ? $"caller SVID was issued by node {node}, which was removed from the mesh"
+            : null;
+
     /// <summary>Re-authorizes every live connection; returns how many were revoked.</summary>
     public int Reevaluate(string trigger)
     {
@@ -269,6 +324,12 @@ public sealed class LiveConnectionRegistry : IDisposable
     {
         DateTimeOffset now = _time.GetUtcNow();
         decision = default;
+        if (RevokedIssuerOf(connection) is { } revokedNode)
+        {
+            trigger = TriggerNodeRevoked;
+            return revokedNode;
+        }
+
         if (now >= connection.IdentityCheckAt)
         {
             if (_isCallerCurrent is null || !_isCallerCurrent(connection.Caller))

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Beemesh.Agent.Client;
 using Beemesh.Spiffe;
 
@@ -18,7 +19,9 @@ namespace Beemesh.Sidecar.Mesh;
 /// without holding a thread. Misses for addresses and names come from the stack's loop thread and
 /// the guest: they answer from the list in place and at most start a request in the background
 /// (at most every 200 ms). While the agent cannot be reached the last list stays in place: live
-/// peers keep resolving, and a caller not in it is refused.
+/// peers keep resolving, and a caller not in it is refused. The list also names the nodes removed
+/// from the mesh (<see cref="RevokedNodes"/>): <see cref="RevokedIssuerOf"/> tells the tunnel server
+/// and the client pool which peers to refuse and cut.
 /// </remarks>
 public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 {
@@ -30,7 +33,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _missRefresh = new(1, 1);
     private readonly object _installing = new();
-    private volatile Snapshot _snapshot = new(null, -1, []);
+    private volatile Snapshot _snapshot = new(null, -1, [], []);
     private long _requests;
     private long _completedRequest;
     private long _lastMissRefresh = long.MinValue;
@@ -88,6 +91,12 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
         return null;
     }
+
+    /// <summary>Names of the nodes removed from the mesh, as of the list in place.</summary>
+    public IReadOnlySet<string> RevokedNodes => _snapshot.RevokedNodes;
+
+    /// <inheritdoc />
+    public string? RevokedIssuerOf(X509Certificate2 peerCertificate) => NodeIssuer.RevokedNodeOf(peerCertificate, _snapshot.RevokedNodes);
 
     /// <inheritdoc />
     public MeshPeer? ResolveIdentity(SpiffeId id) => _snapshot.ByIdentity.GetValueOrDefault(id.ToString());
@@ -202,7 +211,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 return;
             }
 
-            _snapshot = new Snapshot(set.Epoch, set.Version, set.Workloads);
+            _snapshot = new Snapshot(set.Epoch, set.Version, set.Workloads, set.RevokedNodes);
         }
 
         Changed?.Invoke(this, EventArgs.Empty);
@@ -250,10 +259,11 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
     private sealed class Snapshot
     {
-        public Snapshot(string? epoch, long version, List<WorkloadRecord> workloads)
+        public Snapshot(string? epoch, long version, List<WorkloadRecord> workloads, List<string> revokedNodes)
         {
             Epoch = epoch;
             Version = version;
+            RevokedNodes = new HashSet<string>(revokedNodes ?? [], StringComparer.Ordinal);
             foreach (var w in workloads)
             {
                 Ids.Add(w.Id);
@@ -277,6 +287,8 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         public long Version { get; }
 
         public HashSet<string> Ids { get; } = new(StringComparer.Ordinal);
+
+        public HashSet<string> RevokedNodes { get; }
 
         public Dictionary<IPAddress, MeshPeer> ByAddress { get; } = new();
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Beemesh.Spiffe;
 
 namespace Beemesh.Sidecar.Mesh;
@@ -22,4 +23,10 @@ public interface IMeshDirectory
     /// a workload that registered a moment ago may call before the last refresh saw it.
     /// </summary>
     ValueTask<MeshPeer?> ResolveIdentityAsync(SpiffeId id, CancellationToken cancellationToken = default) => ValueTask.FromResult(ResolveIdentity(id));
+
+    /// <summary>
+    /// The name of the node removed from the mesh that issued <paramref name="peerCertificate"/> (a
+    /// peer's SVID as presented in its handshake), or null when no revoked node did; answers from memory.
+    /// </summary>
+    string? RevokedIssuerOf(X509Certificate2 peerCertificate) => null;
 }

@@ -58,10 +58,18 @@ public sealed class MeshSidecar : IAsyncDisposable
 
     /// <summary>
     /// The agent's list changed: cut live flows from callers that left the mesh (their process is
-    /// gone), and when this workload is not in a list from a restarted agent, register again now.
+    /// gone) and, in both directions, those whose peer's SVID a node removed from the mesh issued;
+    /// when this workload is not in a list from a restarted agent, register again now.
     /// </summary>
     private void OnDirectoryChanged(object? sender, EventArgs e)
     {
+        _tunnel.Connections.RevokeFromRevokedNodes();
+        int closed = _pool.CloseRevoked();
+        if (closed > 0)
+        {
+            Log.OutboundRevoked(_logger, closed);
+        }
+
         _tunnel.Connections.RevokeDeparted(id => _directory.ResolveIdentity(id) is not null);
         if (!_directory.ContainsWorkload(_record.Id) && !_stop.IsCancellationRequested)
         {
@@ -233,7 +241,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         var tunnel = await TunnelServer.StartAsync(
             new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
             source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var pool = new TunnelClientPool(source, tunnel.Connections.Counters);
+        var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
         if (stack is not null)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Beemesh.Sidecar.Mesh;
@@ -27,6 +28,11 @@ namespace Beemesh.Sidecar.Tunnel;
 /// keeps them past the old SVID's expiry as long as we are still a mesh workload.
 /// </para>
 /// <para>
+/// Removed nodes: a server whose SVID a revoked node issued (the injected check) fails the handshake,
+/// and <see cref="CloseRevoked"/> closes the live connections to such servers, which ends every flow
+/// on them, as the server side cuts its callers (continuous authorization in both directions).
+/// </para>
+/// <para>
 /// Generations were chosen over a <c>PooledConnectionLifetime</c> derived from the SVID TTL because
 /// the rotation time is jittered and decided by the Workload API server (ours or SPIRE's), and the
 /// TTL can change at run time: following the actual SVID is exact, costs one reference comparison
@@ -41,15 +47,25 @@ public sealed class TunnelClientPool : IDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
     private readonly ConcurrentDictionary<Generation, byte> _alive = new();
+    private readonly Func<X509Certificate2, string?>? _revokedIssuer;
+
+    // Live TLS streams to servers behind a node's tunnel port, with the server's SVID; an entry goes
+    // with its stream once HttpClient dropped it.
+    private readonly ConditionalWeakTable<SslStream, X509Certificate2> _serverConnections = [];
     private long _connectionsOpened;
     private long _generationsStarted;
     private int _disposed;
 
-    /// <summary>Creates a pool presenting the SVIDs of <paramref name="source"/>; handshakes are counted in <paramref name="counters"/>.</summary>
-    public TunnelClientPool(X509Source source, MeshCounters? counters = null)
+    /// <summary>
+    /// Creates a pool presenting the SVIDs of <paramref name="source"/>; handshakes are counted in
+    /// <paramref name="counters"/>. <paramref name="revokedIssuer"/> names the revoked node that issued
+    /// a server's SVID (null when none did): such servers are refused and their connections closed.
+    /// </summary>
+    public TunnelClientPool(X509Source source, MeshCounters? counters = null, Func<X509Certificate2, string?>? revokedIssuer = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         _source = source;
+        _revokedIssuer = revokedIssuer;
         _time = source.TimeProvider;
         Counters = counters ?? new MeshCounters();
     }
@@ -125,6 +141,44 @@ public sealed class TunnelClientPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes every live connection to a server whose SVID was issued by a node the injected check now
+    /// names as revoked (every flow on it ends); returns how many were closed.
+    /// </summary>
+    public int CloseRevoked()
+    {
+        if (_revokedIssuer is null)
+        {
+            return 0;
+        }
+
+        var revoked = new List<SslStream>();
+        lock (_serverConnections)
+        {
+            foreach ((SslStream tls, X509Certificate2 server) in _serverConnections)
+            {
+                if (_revokedIssuer(server) is not null)
+                {
+                    revoked.Add(tls);
+                }
+            }
+
+            foreach (SslStream tls in revoked)
+            {
+                _serverConnections.Remove(tls);
+            }
+        }
+
+        foreach (SslStream tls in revoked)
+        {
+            // Closing the stream closes the socket: HTTP/2 fails every stream on the connection, and
+            // each flow's splice resets its guest connection.
+            tls.Dispose();
+        }
+
+        return revoked.Count;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -159,6 +213,13 @@ public sealed class TunnelClientPool : IDisposable
     {
         SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
         ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+        if (_revokedIssuer is not null && ssl.RemoteCertificateValidationCallback is { } validate)
+        {
+            // After the SPIFFE checks (which keep the intermediates the issuer check reads).
+            ssl.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+                validate(sender, certificate, chain, errors) && (certificate is not X509Certificate2 server || _revokedIssuer(server) is null);
+        }
+
         if (serverName is not null)
         {
             // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE
@@ -207,6 +268,21 @@ public sealed class TunnelClientPool : IDisposable
                     {
                         await tls.DisposeAsync().ConfigureAwait(false);
                         throw;
+                    }
+
+                    if (tls.RemoteCertificate is X509Certificate2 server)
+                    {
+                        lock (_serverConnections)
+                        {
+                            _serverConnections.AddOrUpdate(tls, server);
+                        }
+
+                        // A revocation installed during the handshake: CloseRevoked may have run before the add.
+                        if (_revokedIssuer?.Invoke(server) is { } node)
+                        {
+                            await tls.DisposeAsync().ConfigureAwait(false);
+                            throw new HttpRequestException(HttpRequestError.SecureConnectionError, $"the server's SVID was issued by node {node}, which was removed from the mesh");
+                        }
                     }
 
                     return tls;

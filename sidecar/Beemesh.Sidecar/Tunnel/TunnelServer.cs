@@ -79,7 +79,9 @@ public sealed class TunnelServer : IAsyncDisposable
         TimeProvider time = timeProvider ?? source.TimeProvider;
         ILogger logger = loggerFactory.CreateLogger("Beemesh.Sidecar.Tunnel");
         // A caller whose handshake SVID expired keeps its flows while it is still a mesh workload.
-        var registry = new LiveConnectionRegistry(policies, source, null, logger, time, id => directory.ResolveIdentity(id) is not null);
+        // A caller whose SVID a revoked node issued is refused and cut, whatever its identity.
+        var registry = new LiveConnectionRegistry(policies, source, null, logger, time, id => directory.ResolveIdentity(id) is not null,
+            revokedIssuer: directory.RevokedIssuerOf);
         var server = new TunnelServer(options, directory, guests, registry, logger, time);
         if (options.HttpPorts.Count != 0)
         {
@@ -205,6 +207,16 @@ public sealed class TunnelServer : IAsyncDisposable
         X509Certificate2? certificate = context.Connection.ClientCertificate;
         if (certificate is null || SvidValidator.TryGetSpiffeId(certificate, out SpiffeId? caller) != SvidValidationResult.Valid)
         {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
+
+        // A node removed from the mesh keeps certificates that still chain to the root: refuse
+        // what it issued before anything else looks at the caller.
+        if (_directory.RevokedIssuerOf(certificate) is { } revokedNode)
+        {
+            Log.RevokedIssuer(_logger, caller!.ToString(), port, revokedNode);
+            Connections.Counters.CountDecision(allowed: false, LiveConnectionRegistry.TriggerNodeRevoked);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }

@@ -51,6 +51,10 @@ public sealed class NodeRemovalTests : IDisposable
             Assert.Equal("revoked", Assert.Single(report.Nodes, n => n.Name == "c").State);
             Assert.DoesNotContain("c", report.Active);
             Assert.Equal(1, host.Overlay!.Counters.GetValueOrDefault("nodes_revoked"));
+
+            // Sidecars learn the revoked names with the workload list (to cut what c's node CA issued).
+            await ChangeWait.UntilAsync(host.Workloads, () => host.Workloads.Snapshot().RevokedNodes.Contains("c"));
+            Assert.Equal(["c"], (await client.WatchWorkloadsAsync(null, -1, TimeSpan.Zero)).RevokedNodes);
         }
 
         // A record c signs afterwards is refused as signed by a revoked signer (and counted when it arrives).
@@ -60,7 +64,8 @@ public sealed class NodeRemovalTests : IDisposable
         Assert.Null(first.Overlay.Verifier.Verify(await second.Overlay.PublishAsync(new RecordContent(RecordKind.Route, "fine", new byte[] { 1 }, Leased: true))));
 
         // c's attempts to link again are refused by both.
-        await WaitUntilAsync(() => first.Overlay.Counters.GetValueOrDefault("links_refused_revoked") + second.Overlay.Counters.GetValueOrDefault("links_refused_revoked") > 0);
+        // c dials a or b again (it lost its links); whichever it reaches refuses and counts it.
+        await ChangeWait.UntilAsync([first.Overlay, second.Overlay], () => first.Overlay.Counters.GetValueOrDefault("links_refused_revoked") + second.Overlay.Counters.GetValueOrDefault("links_refused_revoked") > 0);
         Assert.True(first.Overlay.Counters.GetValueOrDefault("links_refused_revoked") + second.Overlay.Counters.GetValueOrDefault("links_refused_revoked") > 0);
 
         // The removed name cannot join again, even with a fresh token.
@@ -83,7 +88,7 @@ public sealed class NodeRemovalTests : IDisposable
             }
 
             ulong c = NodeIds.Of("mesh.test", "c");
-            await WaitUntilAsync(() => second.Overlay!.Verifier.Revoked.ContainsKey(c));
+            await ChangeWait.UntilAsync(second.Overlay!, () => second.Overlay!.Verifier.Revoked.ContainsKey(c));
             Assert.True(second.Overlay!.Verifier.Revoked.ContainsKey(c));
 
             // A joined node restarted with no contact to learn it from refuses c from its start.
@@ -138,15 +143,6 @@ public sealed class NodeRemovalTests : IDisposable
         }
         catch (IOException)
         {
-        }
-    }
-
-    // The overlay converges in well under a second on loopback; the bound only keeps a broken build from hanging.
-    private static async Task WaitUntilAsync(Func<bool> done)
-    {
-        for (int i = 0; i < 300 && !done(); i++)
-        {
-            await Task.Delay(100);
         }
     }
 

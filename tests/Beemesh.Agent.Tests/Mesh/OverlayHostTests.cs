@@ -20,7 +20,7 @@ public sealed class OverlayHostTests : IDisposable
         foreach (AgentHost host in new[] { first, second, third })
         {
             using var client = new AgentClient(host.Options.StateDirectory);
-            MembersReport report = await WaitForAsync(client, r => r.Nodes.Count == 3 && r.Active.Count == 2);
+            MembersReport report = await WaitForAsync(host, client, r => r.Nodes.Count == 3 && r.Active.Count == 2);
             Assert.Equal(["a", "b", "c"], report.Nodes.Select(n => n.Name));
             Assert.All(report.Nodes, n => Assert.Equal("alive", n.State));
             Assert.Equal(host.Node!.NodeName, report.Node);
@@ -66,8 +66,8 @@ public sealed class OverlayHostTests : IDisposable
 
         string? version = (await onB.GetMembersAsync()).PolicyVersion;
         Assert.NotNull(version);
-        Assert.Equal(version, (await WaitForAsync(onA, r => r.PolicyVersion == version)).PolicyVersion);
-        Assert.Equal(version, (await WaitForAsync(onCAgain, r => r.PolicyVersion == version)).PolicyVersion);
+        Assert.Equal(version, (await WaitForAsync(first, onA, r => r.PolicyVersion == version)).PolicyVersion);
+        Assert.Equal(version, (await WaitForAsync(third, onCAgain, r => r.PolicyVersion == version)).PolicyVersion);
         Assert.Contains("beemesh_overlay_policy_sets_applied_total 1\n", await onA.GetMetricsAsync(), StringComparison.Ordinal);
     }
 
@@ -98,16 +98,11 @@ public sealed class OverlayHostTests : IDisposable
         }
     }
 
-    // The overlay converges in well under a second on loopback; the bound only keeps a broken build from hanging.
-    private static async Task<MembersReport> WaitForAsync(AgentClient client, Func<MembersReport, bool> done)
+    // The members report is read again at each change of the node's overlay (views, records, counters), never on a timer.
+    private static async Task<MembersReport> WaitForAsync(AgentHost host, AgentClient client, Func<MembersReport, bool> done)
     {
         MembersReport report = await client.GetMembersAsync();
-        for (int i = 0; i < 300 && !done(report); i++)
-        {
-            await Task.Delay(100);
-            report = await client.GetMembersAsync();
-        }
-
+        await ChangeWait.UntilAsync(host.Overlay!, async () => done(report = await client.GetMembersAsync()));
         return report;
     }
 
@@ -122,7 +117,7 @@ public sealed class OverlayHostTests : IDisposable
         // Every node learns the other's tunnel endpoint from its node record.
         using (var client = new AgentClient(first.Options.StateDirectory))
         {
-            MembersReport report = await WaitForAsync(client, r => r.Nodes.Any(n => n.Name == "b" && n.Tunnel is not null));
+            MembersReport report = await WaitForAsync(first, client, r => r.Nodes.Any(n => n.Name == "b" && n.Tunnel is not null));
             Assert.Equal(second.TunnelEndPoint.ToString(), report.Nodes.Single(n => n.Name == "b").Tunnel);
         }
 

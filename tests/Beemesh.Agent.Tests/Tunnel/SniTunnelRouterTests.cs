@@ -84,6 +84,78 @@ public sealed class SniTunnelRouterTests
         Assert.Equal(1, router.Counters.GetValueOrDefault("refused_unreachable"));
     }
 
+    [Fact]
+    public async Task RefusedPeersAreCutWhileSplicedAndRefusedAtAccept()
+    {
+        using var backend = new TcpListener(IPAddress.Loopback, 0);
+        backend.Start();
+        var backendEndpoint = (IPEndPoint)backend.LocalEndpoint;
+        await using var router = new SniTunnelRouter(new IPEndPoint(IPAddress.Loopback, 0), n => n == Name ? backendEndpoint : null);
+        router.Start();
+        byte[] hello = await ClientHelloSniTests.CaptureHelloAsync(Name);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(router.Endpoint);
+        NetworkStream toRouter = client.GetStream();
+        await toRouter.WriteAsync(hello);
+        using TcpClient sidecar = await backend.AcceptTcpClientAsync();
+        NetworkStream atSidecar = sidecar.GetStream();
+        await atSidecar.ReadExactlyAsync(new byte[hello.Length]);
+        // Spliced both ways before the refusal.
+        await atSidecar.WriteAsync("up"u8.ToArray());
+        await toRouter.ReadExactlyAsync(new byte[2]);
+        Assert.Equal(1, router.LiveConnections);
+
+        Assert.Equal(0, router.RefusePeers(new HashSet<IPAddress> { IPAddress.Parse("10.99.0.2") }));
+        Assert.Equal(1, router.RefusePeers(new HashSet<IPAddress> { IPAddress.Parse("10.99.0.2"), IPAddress.Loopback }));
+
+        Assert.Equal(0, await ReadOrResetAsync(toRouter));
+        Assert.Equal(0, await ReadOrResetAsync(atSidecar));
+        Assert.Equal(1, router.Counters.GetValueOrDefault("cut_revoked_peer"));
+
+        // New connections from the address are reset before their hello is read.
+        using (var refused = new TcpClient())
+        {
+            int read;
+            try
+            {
+                await refused.ConnectAsync(router.Endpoint);
+                await refused.GetStream().WriteAsync(hello);
+                read = await ReadOrResetAsync(refused.GetStream());
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                read = 0;
+            }
+
+            Assert.Equal(0, read);
+        }
+
+        Assert.Equal(1, router.Counters.GetValueOrDefault("refused_revoked_peer"));
+        Assert.Equal(1, router.Counters.GetValueOrDefault("routed"));
+
+        // An empty set lets it in again.
+        Assert.Equal(0, router.RefusePeers(new HashSet<IPAddress>()));
+        using var again = new TcpClient();
+        await again.ConnectAsync(router.Endpoint);
+        await again.GetStream().WriteAsync(hello);
+        using TcpClient routed = await backend.AcceptTcpClientAsync();
+        await routed.GetStream().ReadExactlyAsync(new byte[hello.Length]);
+        Assert.Equal(2, router.Counters.GetValueOrDefault("routed"));
+    }
+
+    private static async Task<int> ReadOrResetAsync(NetworkStream stream)
+    {
+        try
+        {
+            return await stream.ReadAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     private static async Task AssertClosedAsync(SniTunnelRouter router, byte[] send)
     {
         using var client = new TcpClient();

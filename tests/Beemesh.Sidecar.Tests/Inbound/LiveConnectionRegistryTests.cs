@@ -261,6 +261,71 @@ public sealed class LiveConnectionRegistryTests
     }
 
     [Fact]
+    public async Task RevokeFromRevokedNodes_CutsOnlyCallersWhoseIssuerWasRevoked_AndAddRefusesThemFromThen()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        const string OtherId = "spiffe://example.org/ns/default/sa/other";
+        X509Certificate2 webSvid = mesh.Authority.IssueX509Svid(WebId, key, TimeSpan.FromMinutes(10));
+        X509Certificate2 otherSvid = mesh.Authority.IssueX509Svid(OtherId, key, TimeSpan.FromMinutes(10));
+        // Stands in for the directory's check: web's SVID came from node n2 once n2 is revoked.
+        var revoked = new HashSet<string>();
+        using var registry = new LiveConnectionRegistry(new InMemoryPolicySource(), mesh.Api.Source, timeProvider: time, isCallerCurrent: _ => true,
+            revokedIssuer: certificate => certificate == webSvid && revoked.Contains("n2") ? "n2" : null);
+        var audits = new List<AuditRecord>();
+        registry.Audited += (_, record) => audits.Add(record);
+        int webAborts = 0, otherAborts = 0;
+        LiveConnection web = NewConnection(webSvid, time, () => webAborts++);
+        LiveConnection other = NewConnection(otherSvid, time, () => otherAborts++);
+        using IDisposable webRegistration = registry.Add(web);
+        using IDisposable otherRegistration = registry.Add(other);
+        Assert.Equal(0, registry.RevokeFromRevokedNodes());
+
+        revoked.Add("n2");
+        Assert.Equal(1, registry.RevokeFromRevokedNodes());
+        Assert.Equal(0, registry.RevokeFromRevokedNodes());
+
+        Assert.Equal(1, webAborts);
+        Assert.Equal(0, otherAborts);
+        AuditRecord audit = Assert.Single(audits);
+        Assert.Equal(LiveConnectionRegistry.TriggerNodeRevoked, audit.Trigger);
+        Assert.Equal(WebId, audit.Caller);
+        Assert.Contains("node n2", audit.Reason);
+        Assert.Equal(1, registry.Counters.Revocations[LiveConnectionRegistry.TriggerNodeRevoked]);
+
+        // A new flow from the same caller is cut as it is added, even with a decision made before.
+        int lateAborts = 0;
+        LiveConnection late = NewConnection(webSvid, time, () => lateAborts++);
+        using IDisposable lateRegistration = registry.Add(late, registry.ChangeCount);
+        Assert.Equal(1, lateAborts);
+        Assert.True(late.IsRevoked);
+        Assert.Equal(1, registry.Count);
+        Assert.Same(other, Assert.Single(registry.Connections));
+    }
+
+    [Fact]
+    public async Task RevokedIssuer_IsCheckedOnEveryReevaluation()
+    {
+        await using MeshFixture mesh = await MeshFixture.StartAsync();
+        var policies = new InMemoryPolicySource();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        bool revoked = false;
+        using var registry = new LiveConnectionRegistry(policies, mesh.Api.Source, revokedIssuer: _ => revoked ? "n7" : null);
+        var audits = new List<AuditRecord>();
+        registry.Audited += (_, record) => audits.Add(record);
+        int aborts = 0;
+        using IDisposable web = registry.Add(NewConnection(mesh.Authority.IssueX509Svid(WebId, key), TimeProvider.System, () => aborts++));
+
+        revoked = true;
+        // Any change walks the live set; an ALLOW for the caller does not save it.
+        policies.Set([MeshFixture.Policy("allow-web", PolicyAction.Allow, "example.org/ns/default/sa/web")]);
+
+        Assert.Equal(1, aborts);
+        Assert.Equal(LiveConnectionRegistry.TriggerNodeRevoked, Assert.Single(audits).Trigger);
+    }
+
+    [Fact]
     public async Task PolicyChange_KeepsAllowedAndRevokesDeniedOnce()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();

@@ -78,6 +78,94 @@ public sealed class CrossNodeTunnelTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task RemovingTheCallersNodeCutsItsLiveFlowOnTheServerAndRefusesNewOnes()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+        var audits = new System.Collections.Concurrent.ConcurrentQueue<Beemesh.Sidecar.Inbound.AuditRecord>();
+        api.Server.Connections.Audited += (_, record) => audits.Enqueue(record);
+        await using TunnelStream tunnel = await OpenEchoAsync(web, api, "before");
+        Assert.Equal(0, api.Server.Connections.RevokeFromRevokedNodes());
+
+        directory.RevokeNode("node-3");
+        Assert.Equal(0, api.Server.Connections.RevokeFromRevokedNodes());
+        directory.RevokeNode("node-1");
+        Assert.Equal(1, api.Server.Connections.RevokeFromRevokedNodes());
+
+        Beemesh.Sidecar.Inbound.AuditRecord cut = Assert.Single(audits);
+        Assert.Equal("revoked", cut.Action);
+        Assert.Equal(Beemesh.Sidecar.Inbound.LiveConnectionRegistry.TriggerNodeRevoked, cut.Trigger);
+        Assert.Contains("node node-1", cut.Reason);
+        Assert.Equal(0, api.Server.Connections.Count);
+        await AssertEndsAsync(tunnel);
+        await AssertRefusedAsync(web, api);
+    }
+
+    [Fact]
+    public async Task RemovingTheServersNodeClosesTheCallersTunnelAndRefusesNewOnes()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+        string serverName = Beemesh.Agent.Client.TunnelServerName.For("api", "default", root.TrustDomain);
+        await using var nodePort = new Beemesh.Agent.Tunnel.SniTunnelRouter(
+            new IPEndPoint(IPAddress.Loopback, 0), name => name == serverName ? api.Server.Endpoint : null);
+        nodePort.Start();
+        directory.Add(new Beemesh.Sidecar.Mesh.MeshPeer(api.Id, nodePort.Endpoint, api.MeshAddress, serverName));
+        await using TunnelStream tunnel = await OpenEchoAsync(web, api, "before");
+        Assert.Equal(0, web.Pool.CloseRevoked());
+
+        directory.RevokeNode("node-2");
+        Assert.Equal(1, web.Pool.CloseRevoked());
+        Assert.Equal(0, web.Pool.CloseRevoked());
+        await AssertEndsAsync(tunnel);
+        await AssertRefusedAsync(web, api);
+    }
+
+    private static async Task<TunnelStream> OpenEchoAsync(TestSidecar from, TestSidecar to, string text)
+    {
+        TunnelStream tunnel = await from.Outbound.OpenAsync(new IPEndPoint(to.MeshAddress, 8080));
+        byte[] sent = System.Text.Encoding.ASCII.GetBytes(text);
+        await tunnel.WriteAsync(sent);
+        await tunnel.FlushAsync();
+        using var cancel = new CancellationTokenSource(Functional);
+        byte[] echoed = new byte[sent.Length];
+        await tunnel.ReadExactlyAsync(echoed, cancel.Token);
+        Assert.Equal(sent, echoed);
+        return tunnel;
+    }
+
+    /// <summary>The flow ends (an error or the end of the stream), well before the functional bound.</summary>
+    private static async Task AssertEndsAsync(TunnelStream tunnel)
+    {
+        using var cancel = new CancellationTokenSource(Functional);
+        try
+        {
+            int read = await tunnel.ReadAsync(new byte[16], cancel.Token);
+            Assert.Equal(0, read);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or ObjectDisposedException)
+        {
+            // Reset: the cut reached the caller.
+        }
+
+        Assert.False(cancel.IsCancellationRequested, "the flow was still open");
+    }
+
+    private static async Task AssertRefusedAsync(TestSidecar from, TestSidecar to)
+    {
+        int calls = to.Guest.Calls.Count;
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using TunnelStream again = await OpenEchoAsync(from, to, "after").WaitAsync(Functional);
+        });
+        Assert.Equal(calls, to.Guest.Calls.Count);
+    }
+
+    [Fact]
     public async Task WorkloadOfANodeJoinedToAnotherRootCannotOpenATunnel()
     {
         CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Spiffe;
 
@@ -9,6 +10,12 @@ namespace Beemesh.Sidecar.Tests.Tunnel;
 internal sealed class StaticMeshDirectory : IMeshDirectory
 {
     private readonly ConcurrentDictionary<IPAddress, MeshPeer> _byAddress = new();
+    private volatile HashSet<string> _revokedNodes = new(StringComparer.Ordinal);
+
+    /// <summary>Adds <paramref name="nodeName"/> to the revoked nodes (as the agent's list would).</summary>
+    public void RevokeNode(string nodeName) => _revokedNodes = new HashSet<string>(_revokedNodes.Append(nodeName), StringComparer.Ordinal);
+
+    public string? RevokedIssuerOf(X509Certificate2 peerCertificate) => NodeIssuer.RevokedNodeOf(peerCertificate, _revokedNodes);
 
     public void Add(MeshPeer peer) => _byAddress[peer.MeshAddress] = peer;
 

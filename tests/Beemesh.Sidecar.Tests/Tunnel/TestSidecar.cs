@@ -59,7 +59,7 @@ internal sealed class TestSidecar : IAsyncDisposable
             new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default", HttpPorts = httpPorts },
             sidecar.Source, directory, sidecar.Policies, new PortRoutingGuestConnector(httpPorts, () => sidecar.HttpGuest!, sidecar.Guest),
             httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null);
-        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters);
+        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters, directory.RevokedIssuerOf);
         sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
         sidecar.Outbound.Start();
         directory.Add(sidecar.Peer);
