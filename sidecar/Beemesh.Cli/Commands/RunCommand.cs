@@ -316,6 +316,13 @@ public static class RunCommand
             }
 
             using var unregister = new SignalRegistrations(forwarded);
+            // --debug: what the process's memory is made of, every 10 s (scripts/bench-mem reads it).
+            using ITimer? memoryLog = s.Debug ? StartMemoryLog(loggerFactory.CreateLogger("beemesh.memory")) : null;
+            // Start-up garbage (TLS handshakes, the agent's first answers, Kestrel's start) would stay
+            // in the heap until the first collection, which an idle sidecar may not reach for hours:
+            // collect it once and give the freed memory back (loadtests/reports/memory.md). Only now,
+            // with the signal handlers in place: the command already runs.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             int status = await runner.WaitForExitAsync(CancellationToken.None);
             if (sidecar is not null)
             {
@@ -341,6 +348,10 @@ public static class RunCommand
             return status;
         }
     }
+
+    private static ITimer StartMemoryLog(ILogger logger) => TimeProvider.System.CreateTimer(
+        static state => ((ILogger)state!).LogDebug("memory: {Memory}", Beemesh.Sidecar.Telemetry.ProcessMemory.Current()),
+        logger, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
 
     /// <summary>The signals passed on to the command, with their Linux numbers.</summary>
     private static readonly (System.Runtime.InteropServices.PosixSignal Signal, int Number)[] ForwardedSignals =
