@@ -41,14 +41,28 @@ public static class JoinClient
             throw new ArgumentException("No endpoint to join through.", nameof(endpoints));
         }
 
+        TimeProvider time = timeProvider ?? TimeProvider.System;
+        return await FirstAnswerAsync(endpoints, timeout, "join failed: no endpoint answered",
+            (endpoint, ct) => JoinThroughAsync(endpoint, token, nodeName, time, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tries <paramref name="attempt"/> through each endpoint in turn, each within <paramref name="timeout"/>
+    /// (default <see cref="DefaultTimeout"/>), and returns the first answer. A refusal (<see cref="JoinException"/>)
+    /// ends the tries; when every endpoint failed to answer, throws <see cref="JoinRefusal.Unreachable"/>
+    /// with <paramref name="failureLine"/> and each endpoint's failure.
+    /// </summary>
+    internal static async Task<T> FirstAnswerAsync<T>(
+        IReadOnlyList<EndPoint> endpoints, TimeSpan? timeout, string failureLine, Func<EndPoint, CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
         var failures = new List<string>();
         foreach (EndPoint endpoint in endpoints)
         {
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            attempt.CancelAfter(timeout ?? DefaultTimeout);
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            limit.CancelAfter(timeout ?? DefaultTimeout);
             try
             {
-                return await JoinThroughAsync(endpoint, token, nodeName, timeProvider ?? TimeProvider.System, attempt.Token).ConfigureAwait(false);
+                return await attempt(endpoint, limit.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or AuthenticationException or InvalidDataException
                 || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -57,7 +71,7 @@ public static class JoinClient
             }
         }
 
-        throw new JoinException(JoinRefusal.Unreachable, "join failed: no endpoint answered (" + string.Join("; ", failures) + ")");
+        throw new JoinException(JoinRefusal.Unreachable, failureLine + " (" + string.Join("; ", failures) + ")");
     }
 
     /// <summary>

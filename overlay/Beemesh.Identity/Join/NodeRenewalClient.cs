@@ -37,24 +37,10 @@ public static class NodeRenewalClient
             throw new JoinException(JoinRefusal.Unreachable, "renewal failed: no node to renew through (pass --join with the first node's address)");
         }
 
-        var failures = new List<string>();
         SslStreamCertificateContext context = SslStreamCertificateContext.Create(current.NodeSvid, additionalCertificates: null, offline: true);
-        foreach (EndPoint endpoint in endpoints)
-        {
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            attempt.CancelAfter(timeout ?? DefaultTimeout);
-            try
-            {
-                return await RenewThroughAsync(endpoint, current, context, timeProvider ?? TimeProvider.System, attempt.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SocketException or IOException or AuthenticationException or InvalidDataException
-                || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-            {
-                failures.Add($"{endpoint}: {(e is OperationCanceledException ? "timed out" : e.Message)}");
-            }
-        }
-
-        throw new JoinException(JoinRefusal.Unreachable, "renewal failed: no node holding the root answered (" + string.Join("; ", failures) + ")");
+        TimeProvider time = timeProvider ?? TimeProvider.System;
+        return await JoinClient.FirstAnswerAsync(endpoints, timeout, "renewal failed: no node holding the root answered",
+            (endpoint, ct) => RenewThroughAsync(endpoint, current, context, time, ct), cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<NodeCredentials> RenewThroughAsync(EndPoint endpoint, NodeCredentials current, SslStreamCertificateContext context, TimeProvider time, CancellationToken ct)
