@@ -9,24 +9,14 @@ namespace Beemesh.Agent.Tests;
 /// </summary>
 internal sealed class AdminCaller : IDisposable
 {
-    private const string Script = """
-        import os, socket, sys
+    private const string Script = AdminRequestScript.Function + """
+        import os, sys
         path, method, url, body, fork = sys.argv[1:6]
         print("pid %d" % os.getpid(), flush=True)
         sys.stdin.readline()
         def request():
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            b = body.encode()
-            s.sendall(("%s %s HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (method, url, len(b))).encode() + b)
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-            head, _, rest = data.decode(errors="replace").partition("\r\n\r\n")
-            return head.split("\r\n")[0].split(" ")[1] + " " + rest.strip().replace("\r", " ").replace("\n", " ")
+            status, rest = admin_request(path, method, url, body, "Content-Type: application/json\r\n")
+            return status + " " + rest.strip().replace("\r", " ").replace("\n", " ")
         if fork == "1":
             r, w = os.pipe()
             pid = os.fork()

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Beemesh.Spiffe.Serving;
 
 namespace Beemesh.Agent.Tunnel;
 
@@ -25,13 +26,11 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     private readonly Func<string, IPEndPoint?> _resolve;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Socket _listener;
-    private readonly CancellationTokenSource _stop = new();
+    private readonly AcceptLoop _loop;
+    private readonly CancellationToken _stopping;
     private readonly ConcurrentDictionary<string, long> _counters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<Task, byte> _connections = new();
     private readonly ConcurrentDictionary<Splice, byte> _splices = new();
     private volatile IReadOnlySet<IPAddress> _refusedPeers = new HashSet<IPAddress>();
-    private Task? _accepting;
 
     /// <summary>
     /// Creates a router listening on <paramref name="endpoint"/>; <paramref name="resolve"/> maps a
@@ -44,10 +43,21 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         _resolve = resolve ?? throw new ArgumentNullException(nameof(resolve));
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(endpoint);
-        _listener.Listen(512);
-        Endpoint = (IPEndPoint)_listener.LocalEndPoint!;
+        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(endpoint);
+            listener.Listen(512);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        Endpoint = (IPEndPoint)listener.LocalEndPoint!;
+        _loop = new AcceptLoop(listener, HandleAsync);
+        _stopping = _loop.Stopping;
     }
 
     /// <summary>How long a client has to send its whole ClientHello (default 10 s).</summary>
@@ -96,37 +106,9 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     /// <summary>Starts accepting connections.</summary>
-    public void Start() => _accepting ??= AcceptLoopAsync();
+    public void Start() => _loop.Start();
 
     private void Count(string name) => _counters.AddOrUpdate(name, 1, static (_, v) => v + 1);
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-
-            Task connection = HandleAsync(client);
-            _connections.TryAdd(connection, 0);
-            _ = connection.ContinueWith(t => _connections.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-    }
 
     private async Task HandleAsync(Socket client)
     {
@@ -148,7 +130,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
             int length = 0;
             string? name = null;
             using (var helloTimeout = new CancellationTokenSource(HelloTimeout, _time))
-            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(helloTimeout.Token, _stop.Token))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(helloTimeout.Token, _stopping))
             {
                 SniReadStatus status = SniReadStatus.NeedMore;
                 while (status == SniReadStatus.NeedMore)
@@ -198,7 +180,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
             upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             using (var connectTimeout = new CancellationTokenSource(ConnectTimeout, _time))
-            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(connectTimeout.Token, _stop.Token))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(connectTimeout.Token, _stopping))
             {
                 try
                 {
@@ -213,7 +195,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
             // Counted before the hello is passed on, so whoever sees the hello at the sidecar also sees the count.
             Count("routed");
-            await upstream.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+            await upstream.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, _stopping).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(buffer);
             buffer = null!;
             if (peerAddress is not null)
@@ -268,9 +250,9 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         try
         {
             int read;
-            while ((read = await from.ReadAsync(chunk, _stop.Token).ConfigureAwait(false)) > 0)
+            while ((read = await from.ReadAsync(chunk, _stopping).ConfigureAwait(false)) > 0)
             {
-                await to.SendAsync(chunk.AsMemory(0, read), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                await to.SendAsync(chunk.AsMemory(0, read), SocketFlags.None, _stopping).ConfigureAwait(false);
             }
 
             // Pass the end of this direction on as a FIN; the other direction keeps flowing.
@@ -295,25 +277,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     }
 
     /// <summary>Stops accepting, closes every routed connection and waits for them to end.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
-        if (_accepting is not null)
-        {
-            await _accepting.ConfigureAwait(false);
-        }
-
-        try
-        {
-            await Task.WhenAll(_connections.Keys).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await _loop.StopAsync().ConfigureAwait(false);
 }
 
 /// <summary>One routed connection: the peer's address and both sockets, closed at most once by a refusal.</summary>

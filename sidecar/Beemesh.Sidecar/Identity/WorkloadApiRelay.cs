@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Beemesh.Spiffe.Serving;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Sidecar.Identity;
@@ -39,13 +40,11 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
     private const int SoPeerCred = 17;
     private const int BufferSize = 16 * 1024;
 
-    private readonly Socket _listener;
+    private readonly AcceptLoop _loop;
+    private readonly CancellationToken _stopping;
     private readonly string _upstreamPath;
     private readonly Func<int, bool> _isWorkloadProcess;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _acceptLoop;
-    private readonly HashSet<Task> _connections = [];
     private int _active;
     private long _refusedPeers;
     private long _refusedOverLimit;
@@ -53,12 +52,13 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
 
     private WorkloadApiRelay(Socket listener, string socketPath, string upstreamPath, Func<int, bool> isWorkloadProcess, ILogger logger)
     {
-        _listener = listener;
         SocketPath = socketPath;
         _upstreamPath = upstreamPath;
         _isWorkloadProcess = isWorkloadProcess;
         _logger = logger;
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        _loop = new AcceptLoop(listener, Accept, AcceptFailedAsync);
+        _stopping = _loop.Stopping;
+        _loop.Start();
     }
 
     /// <summary>The relay's own socket (mode 0600: the workload runs as our uid, mapped to root).</summary>
@@ -175,77 +175,41 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
     /// <summary>HTTP/2 INTERNAL_ERROR.</summary>
     internal const uint InternalError = 0x2;
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptFailedAsync(SocketException e)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                // EMFILE and the like: pause instead of spinning, keep serving.
-                RelayLog.AcceptFailed(_logger, e.Message);
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
-
-            int pid = PeerPid(client);
-            if (pid <= 0 || !_isWorkloadProcess(pid))
-            {
-                // Refusals are logged at the 1st, 2nd, 4th, ...: a flood cannot fill the log.
-                if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedPeers)))
-                {
-                    RelayLog.RefusedPeer(_logger, pid);
-                }
-
-                client.Dispose();
-                continue;
-            }
-
-            if (Interlocked.Increment(ref _active) > MaxConnections)
-            {
-                Interlocked.Decrement(ref _active);
-                if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedOverLimit)))
-                {
-                    RelayLog.RefusedOverLimit(_logger, pid, MaxConnections);
-                }
-
-                Track(RefuseAsync(client, EnhanceYourCalm, TooManyConnectionsText));
-                continue;
-            }
-
-            Interlocked.Increment(ref _relayed);
-            Track(RelayAsync(client));
-        }
+        // EMFILE and the like: pause instead of spinning, keep serving.
+        RelayLog.AcceptFailed(_logger, e.Message);
+        await Task.Delay(100).ConfigureAwait(false);
     }
 
-    private void Track(Task task)
+    private Task? Accept(Socket client)
     {
-        lock (_connections)
+        int pid = PeerPid(client);
+        if (pid <= 0 || !_isWorkloadProcess(pid))
         {
-            _connections.Add(task);
+            // Refusals are logged at the 1st, 2nd, 4th, ...: a flood cannot fill the log.
+            if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedPeers)))
+            {
+                RelayLog.RefusedPeer(_logger, pid);
+            }
+
+            client.Dispose();
+            return null;
         }
 
-        task.ContinueWith(
-            t =>
+        if (Interlocked.Increment(ref _active) > MaxConnections)
+        {
+            Interlocked.Decrement(ref _active);
+            if (System.Numerics.BitOperations.IsPow2(Interlocked.Increment(ref _refusedOverLimit)))
             {
-                lock (_connections)
-                {
-                    _connections.Remove(t);
-                }
-            },
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                RelayLog.RefusedOverLimit(_logger, pid, MaxConnections);
+            }
+
+            return RefuseAsync(client, EnhanceYourCalm, TooManyConnectionsText);
+        }
+
+        Interlocked.Increment(ref _relayed);
+        return RelayAsync(client);
     }
 
     private static int PeerPid(Socket socket)
@@ -268,7 +232,7 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
         {
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
                 timeout.CancelAfter(TimeSpan.FromSeconds(2));
                 await client.SendAsync(GoAwayFrames(errorCode, text), SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 client.Shutdown(SocketShutdown.Send);
@@ -287,7 +251,7 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
             var upstream = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
-                await upstream.ConnectAsync(new UnixDomainSocketEndPoint(_upstreamPath), _stop.Token).ConfigureAwait(false);
+                await upstream.ConnectAsync(new UnixDomainSocketEndPoint(_upstreamPath), _stopping).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
@@ -299,7 +263,7 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
 
             using (client)
             using (upstream)
-            using (_stop.Token.Register(() =>
+            using (_stopping.Register(() =>
             {
                 client.Dispose();
                 upstream.Dispose();
@@ -352,28 +316,12 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
     /// <summary>Stops accepting, closes every relayed connection and removes the socket file.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested)
+        if (_loop.IsStopping)
         {
             return;
         }
 
-        _stop.Cancel();
-        _listener.Dispose();
-        Task[] pending;
-        lock (_connections)
-        {
-            pending = [.. _connections];
-        }
-
-        try
-        {
-            await Task.WhenAll(pending.Append(_acceptLoop)).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // a connection did not notice the close; its sockets are closed regardless
-        }
-
+        await _loop.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         try
         {
             File.Delete(SocketPath);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Beemesh.Agent.Tests;
 using Beemesh.EndToEnd.Tests.Support;
 using Xunit.Abstractions;
 
@@ -12,22 +13,12 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 [Collection(NamespacesCollection.Name)]
 public sealed class WorkloadAdminAccessTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string Attempts = """
-        import os, socket, sys
+    private const string Attempts = AdminRequestScript.Function + """
+        import os, sys
         path = sys.argv[1]
         def req(method, url, body):
             try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(path)
-                b = body.encode()
-                s.sendall(("%s %s HTTP/1.1\r\nHost: agent\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (method, url, len(b))).encode() + b)
-                data = b""
-                while True:
-                    d = s.recv(65536)
-                    if not d:
-                        break
-                    data += d
-                return data.decode(errors="replace").split("\r\n")[0].split(" ")[1]
+                return admin_request(path, method, url, body)[0]
             except OSError as e:
                 return "ERR"
         me = os.getpid()

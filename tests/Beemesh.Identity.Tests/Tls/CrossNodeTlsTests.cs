@@ -76,35 +76,7 @@ public sealed class CrossNodeTlsTests : IDisposable
             listener, SpiffeTls.CreateServerOptions(db, _ => true), SpiffeTls.CreateClientOptions(web, _ => true)));
     }
 
-    private static async Task<(SpiffeId ServerSaw, SpiffeId ClientSaw)> HandshakeAsync(
-        TcpListener listener, SslServerAuthenticationOptions serverOptions, SslClientAuthenticationOptions clientOptions)
-    {
-        using var client = new TcpClient();
-        Task<TcpClient> accept = listener.AcceptTcpClientAsync();
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint).WaitAsync(Guard);
-        using TcpClient accepted = await accept.WaitAsync(Guard);
-        await using var serverTls = new SslStream(accepted.GetStream());
-        await using var clientTls = new SslStream(client.GetStream());
-        Task serverHandshake = serverTls.AuthenticateAsServerAsync(serverOptions);
-        Task clientHandshake = clientTls.AuthenticateAsClientAsync(clientOptions);
-        try
-        {
-            await clientHandshake.WaitAsync(Guard);
-        }
-        finally
-        {
-            if (!clientHandshake.IsCompletedSuccessfully)
-            {
-                client.Close();
-                await Task.WhenAny(serverHandshake, Task.Delay(Guard));
-            }
-        }
-
-        await serverHandshake.WaitAsync(Guard);
-        await clientTls.WriteAsync("ping"u8.ToArray());
-        byte[] buffer = new byte[4];
-        await serverTls.ReadExactlyAsync(buffer).AsTask().WaitAsync(Guard);
-        Assert.Equal("ping"u8.ToArray(), buffer);
-        return (SpiffeTls.GetPeerId(serverTls)!, SpiffeTls.GetPeerId(clientTls)!);
-    }
+    private static Task<(SpiffeId ServerSaw, SpiffeId ClientSaw)> HandshakeAsync(
+        TcpListener listener, SslServerAuthenticationOptions serverOptions, SslClientAuthenticationOptions clientOptions) =>
+        TlsHandshake.RunAsync(listener, serverOptions, clientOptions, (serverTls, clientTls) => (SpiffeTls.GetPeerId(serverTls)!, SpiffeTls.GetPeerId(clientTls)!));
 }

@@ -67,43 +67,13 @@ public sealed class MutualTlsTests
     }
 
     // Returns the serial of the certificate each side received from its peer, after checking the peer IDs.
-    private static async Task<(string ServerSaw, string ClientSaw)> HandshakeAsync(
-        TcpListener listener, SslServerAuthenticationOptions serverOptions, SslClientAuthenticationOptions clientOptions)
-    {
-        using var client = new TcpClient();
-        Task<TcpClient> accept = listener.AcceptTcpClientAsync();
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint).WaitAsync(Guard);
-        using TcpClient accepted = await accept.WaitAsync(Guard);
-        await using var serverTls = new SslStream(accepted.GetStream());
-        await using var clientTls = new SslStream(client.GetStream());
-
-        Task serverHandshake = serverTls.AuthenticateAsServerAsync(serverOptions);
-        Task clientHandshake = clientTls.AuthenticateAsClientAsync(clientOptions);
-        try
+    private static Task<(string ServerSaw, string ClientSaw)> HandshakeAsync(
+        TcpListener listener, SslServerAuthenticationOptions serverOptions, SslClientAuthenticationOptions clientOptions) =>
+        TlsHandshake.RunAsync(listener, serverOptions, clientOptions, (serverTls, clientTls) =>
         {
-            await clientHandshake.WaitAsync(Guard);
-        }
-        finally
-        {
-            // When the client refuses, the server's handshake fails too; only the client's error matters.
-            if (!clientHandshake.IsCompletedSuccessfully)
-            {
-                client.Close();
-                await Task.WhenAny(serverHandshake, Task.Delay(Guard));
-            }
-        }
-
-        await serverHandshake.WaitAsync(Guard);
-        Assert.Equal(SslProtocols.Tls13, clientTls.SslProtocol);
-        Assert.Equal(Web, SpiffeTls.GetPeerId(serverTls));
-        Assert.Equal(Db, SpiffeTls.GetPeerId(clientTls));
-
-        // The tunnel carries data both ways.
-        await clientTls.WriteAsync("ping"u8.ToArray());
-        byte[] buffer = new byte[4];
-        await serverTls.ReadExactlyAsync(buffer).AsTask().WaitAsync(Guard);
-        Assert.Equal("ping"u8.ToArray(), buffer);
-
-        return (serverTls.RemoteCertificate!.GetSerialNumberString(), clientTls.RemoteCertificate!.GetSerialNumberString());
-    }
+            Assert.Equal(SslProtocols.Tls13, clientTls.SslProtocol);
+            Assert.Equal(Web, SpiffeTls.GetPeerId(serverTls));
+            Assert.Equal(Db, SpiffeTls.GetPeerId(clientTls));
+            return (serverTls.RemoteCertificate!.GetSerialNumberString(), clientTls.RemoteCertificate!.GetSerialNumberString());
+        });
 }
