@@ -175,6 +175,39 @@ public sealed class CliCommandTests
     }
 
     [Theory]
+    [InlineData("--node-cert-renew-after", "0")]
+    [InlineData("--node-cert-renew-after", "1")]
+    [InlineData("--node-cert-renew-after", "1.5")]
+    [InlineData("--node-cert-renew-after", "-0.5")]
+    [InlineData("--node-cert-renew-after", "2/3")]
+    [InlineData("--node-cert-renew-after", "NaN")]
+    [InlineData("--node-cert-retry", "5")]
+    [InlineData("--node-cert-retry", "0s")]
+    [InlineData("--node-cert-retry", "-5m")]
+    public async Task AgentCommandRefusesBadRenewalSettingsInOneLine(string flag, string value)
+    {
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("agent", "--state-dir", Path.Combine(root, "s"), flag, value);
+        bool touched = Directory.Exists(Path.Combine(root, "s"));
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith($"beemesh agent: invalid {flag} '{value}'", result.Err, StringComparison.Ordinal);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+        Assert.False(touched);
+    }
+
+    [Fact]
+    public async Task AgentCommandTakesGoodRenewalSettings()
+    {
+        // Good values pass; the refusal that stops the start comes from the next flag checked.
+        string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
+        var result = await RunAsync("agent", "--state-dir", Path.Combine(root, "s"), "--node-cert-renew-after", "0.5", "--node-cert-retry", "1m30s", "--listen", "no-address");
+        Directory.Delete(root, recursive: true);
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith("beemesh agent: invalid --listen 'no-address'", result.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("a/b", "shop")]
     [InlineData("Deny-All", "shop")]
     [InlineData("deny", "Shop")]

@@ -270,6 +270,7 @@ public sealed class AgentHost : IAsyncDisposable
 
             string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
             metrics.WorkloadApi = workloadApi;
+            metrics.TunnelRouter = tunnelRouter;
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, options, metrics, loggerFactory, cancellationToken).ConfigureAwait(false);
             api.Overlay = overlay;

@@ -38,6 +38,9 @@ internal sealed class AgentMetrics
     /// <summary>The Workload API server, once it runs.</summary>
     public Beemesh.Identity.WorkloadApi.WorkloadApiServer? WorkloadApi { get; set; }
 
+    /// <summary>The node's tunnel port, once it runs (nodes with a listen address).</summary>
+    public Tunnel.SniTunnelRouter? TunnelRouter { get; set; }
+
     public string Render(int workloads, int policies, long policyVersion, int connections)
     {
         var text = new StringBuilder();
@@ -64,6 +67,21 @@ internal sealed class AgentMetrics
             Append(text, "beemesh_agent_workload_api_refused_process_limit_total", "counter", "Workload API connections closed at accept: the caller's per-process limit reached.", api.RefusedPerProcessLimit);
             Append(text, "beemesh_agent_workload_api_refused_identity_limit_total", "counter", "Workload API connections closed at accept: the caller's identity (or the pool of callers without one) full.", api.RefusedIdentityLimit);
             Append(text, "beemesh_agent_workload_api_refused_unidentified_total", "counter", "Workload API connections closed at accept: caller process gone or unreadable.", api.RefusedUnidentified);
+        }
+
+        if (TunnelRouter is { } tunnel)
+        {
+            const string family = "beemesh_agent_tunnel_connections_total";
+            text.Append("# HELP ").Append(family).Append(" Tunnel port connections by outcome: routed to a local sidecar, refused before any splice (refused_*), or, already counted as routed, cut live when their node was removed (cut_revoked_peer).\n");
+            text.Append("# TYPE ").Append(family).Append(" counter\n");
+            IReadOnlyDictionary<string, long> counters = tunnel.Counters;
+            foreach (string reason in Tunnel.SniTunnelRouter.CounterNames)
+            {
+                text.Append(family).Append("{reason=\"").Append(reason).Append("\"} ")
+                    .Append(counters.GetValueOrDefault(reason).ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+
+            Append(text, "beemesh_agent_tunnel_connections_active", "gauge", "Tunnel port connections being spliced now.", tunnel.LiveConnections);
         }
 
         Mesh.Render(text);

@@ -208,22 +208,34 @@ internal sealed class RouteSync : IAsyncDisposable
         return routes;
     }
 
-    // On the overlay's loop: the addresses in revoked nodes' node records (remembered after the record
-    // is gone), less those a live node that is not revoked names in its own record, so a node that put
-    // another's address in its record before its removal cannot get that other node refused.
-    private HashSet<System.Net.IPAddress> RefusedPeers(OverlayNode node)
+    // On the overlay's loop: the tunnel port's refusal set from the store as it is now.
+    private HashSet<System.Net.IPAddress> RefusedPeers(OverlayNode node) =>
+        ChooseRefusedPeers(node.Store.Records, _overlay.RevokedNames, _overlay.Now(), _revokedAddresses);
+
+    /// <summary>
+    /// The addresses the tunnel port refuses: those in revoked nodes' node records (their overlay and
+    /// tunnel endpoints, loopback and unspecified addresses left out), less those a live node that is
+    /// not revoked names in its own unexpired record, so a node that put another's address in its
+    /// record before its removal cannot get that other node refused. A revoked node's record counts
+    /// only under its own node key. The addresses found in revoked nodes' records are added to
+    /// <paramref name="revokedAddresses"/>, which the caller keeps so they stay refused after those
+    /// records leave the store; a record whose payload does not parse adds nothing.
+    /// </summary>
+    internal static HashSet<System.Net.IPAddress> ChooseRefusedPeers(IEnumerable<OverlayRecord> records, IReadOnlyDictionary<ulong, string> revokedNames, long now,
+        HashSet<System.Net.IPAddress> revokedAddresses)
     {
-        long now = _overlay.Now();
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(revokedNames);
+        ArgumentNullException.ThrowIfNull(revokedAddresses);
         var live = new HashSet<System.Net.IPAddress>();
-        foreach (OverlayRecord record in node.Store.Records)
+        foreach (OverlayRecord record in records)
         {
             if (record.Kind != RecordKind.Node || record.Tombstone)
             {
                 continue;
             }
 
-            bool revoked = _overlay.RevokedNames.TryGetValue(record.Origin, out string? name);
-            if (!revoked)
+            if (!revokedNames.TryGetValue(record.Origin, out string? name))
             {
                 if (!record.IsExpired(now))
                 {
@@ -233,20 +245,19 @@ internal sealed class RouteSync : IAsyncDisposable
                 continue;
             }
 
-            if (record.Key == MembersView.NodeKey(name!))
+            if (record.Key == MembersView.NodeKey(name))
             {
-                AddAddresses(record, _revokedAddresses);
+                AddAddresses(record, revokedAddresses);
             }
         }
 
-        var refused = new HashSet<System.Net.IPAddress>(_revokedAddresses);
+        var refused = new HashSet<System.Net.IPAddress>(revokedAddresses);
         refused.ExceptWith(live);
         return refused;
     }
 
     private static void AddAddresses(OverlayRecord record, HashSet<System.Net.IPAddress> into)
     {
-
         NodeRecordPayload? payload;
         try
         {

@@ -76,6 +76,13 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     /// </summary>
     public IReadOnlyDictionary<string, long> Counters => _counters;
 
+    /// <summary>Every name <see cref="Counters"/> may hold, in a fixed order (for rendering each one, zero included).</summary>
+    public static IReadOnlyList<string> CounterNames { get; } =
+    [
+        "routed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
+        "refused_revoked_peer", "cut_revoked_peer",
+    ];
+
     /// <summary>Connections being spliced now.</summary>
     public int LiveConnections => _splices.Count;
 

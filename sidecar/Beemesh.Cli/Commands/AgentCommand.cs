@@ -13,7 +13,7 @@ namespace Beemesh.Cli.Commands;
 
 /// <summary>
 /// <c>beemesh agent [--state-dir DIR] [--trust-domain TD] [--mesh-cidr CIDR] [--mesh-block-prefix N] [--svid-ttl DURATION]
-/// [--node-name N --listen IP[:PORT]] [--join IP:PORT[,...] --token T]</c>: runs the node agent (CA,
+/// [--node-name N --listen IP[:PORT]] [--join IP:PORT[,...] --token T] [--node-cert-renew-after SHARE] [--node-cert-retry DURATION]</c>: runs the node agent (CA,
 /// SPIFFE Workload API, admin API, and with <c>--listen</c> the node port) until SIGINT or SIGTERM.
 /// </summary>
 public static class AgentCommand
@@ -37,9 +37,14 @@ public static class AgentCommand
         var join = new Option<string?>("--join") { Description = "IP:PORT[,IP:PORT...] of node ports of the mesh to join" };
         var routeLease = new Option<string>("--route-lease") { Description = "How long this node's routes stay valid unrenewed, e.g. 90s (renewed every third)", DefaultValueFactory = _ => "90s" };
         var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
+        var renewAfter = new Option<string?>("--node-cert-renew-after")
+        {
+            Description = "With --listen: share of the node certificates' lifetime after which the node renews them, between 0 and 1 (default 0.667: about 8 months of a year)",
+        };
+        var renewRetry = new Option<string?>("--node-cert-retry") { Description = "With --listen: wait after a failed node certificate renewal before the next attempt, e.g. 5m (default 5m)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, meshBlockPrefix, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease,
+            stateDir, trustDomain, meshCidr, meshBlockPrefix, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease, renewAfter, renewRetry,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -74,6 +79,29 @@ public static class AgentCommand
                 NodeName = parse.GetValue(nodeName),
                 JoinToken = parse.GetValue(token),
             };
+            if (parse.GetValue(renewAfter) is string shareText)
+            {
+                if (!double.TryParse(shareText, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double share)
+                    || Identity.Authority.NodeCertificateLifetime.CheckRenewAfter(share) is not null)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --node-cert-renew-after '{shareText}': expected a share of the lifetime between 0 and 1 exclusive (e.g. 0.667)").ConfigureAwait(false);
+                    return 2;
+                }
+
+                options.NodeCertificateRenewAfter = share;
+            }
+
+            if (parse.GetValue(renewRetry) is string retryText)
+            {
+                if (!TryParseDuration(retryText, out TimeSpan retry))
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --node-cert-retry '{retryText}': expected a duration of at least 1s (e.g. 5m)").ConfigureAwait(false);
+                    return 2;
+                }
+
+                options.NodeCertificateRetryInterval = retry;
+            }
+
             int tunnelPortValue = parse.GetValue(tunnelPort);
             if (tunnelPortValue is < 0 or > 65535)
             {
