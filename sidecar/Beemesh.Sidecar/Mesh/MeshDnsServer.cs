@@ -8,7 +8,8 @@ namespace Beemesh.Sidecar.Mesh;
 /// <summary>
 /// The DNS server a meshed workload's stack forwards 10.0.2.3 to: A queries for
 /// <c>NAME.NAMESPACE.svc.cluster.local</c> and <c>NAME.NAMESPACE</c> are answered with the
-/// workload's mesh address; everything else is relayed to the host's resolver unchanged.
+/// workload's mesh address; everything else is relayed to the host's resolver unchanged, and
+/// answered with SERVFAIL when that resolver refuses or stays silent.
 /// Listens on 127.0.0.1 (UDP). Malformed queries are dropped and counted.
 /// </summary>
 public sealed class MeshDnsServer : IAsyncDisposable
@@ -19,13 +20,24 @@ public sealed class MeshDnsServer : IAsyncDisposable
     private readonly IPEndPoint _upstream;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _serving;
+    private readonly TimeSpan _upstreamTimeout;
     private long _dropped;
+    private long _upstreamFailures;
 
-    /// <summary>Answers mesh names with <paramref name="resolve"/> and forwards every other query to <paramref name="upstream"/>.</summary>
-    public MeshDnsServer(Func<string, IPAddress?> resolve, IPEndPoint upstream)
+    /// <summary>How long a relayed query waits for the upstream resolver before the client gets SERVFAIL.</summary>
+    public static readonly TimeSpan DefaultUpstreamTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Answers mesh names with <paramref name="resolve"/> and forwards every other query to
+    /// <paramref name="upstream"/>; a relayed query the upstream refuses (ICMP port unreachable) or
+    /// does not answer within <paramref name="upstreamTimeout"/> (default
+    /// <see cref="DefaultUpstreamTimeout"/>) is answered with SERVFAIL.
+    /// </summary>
+    public MeshDnsServer(Func<string, IPAddress?> resolve, IPEndPoint upstream, TimeSpan? upstreamTimeout = null)
     {
         _resolve = resolve;
         _upstream = upstream;
+        _upstreamTimeout = upstreamTimeout ?? DefaultUpstreamTimeout;
         _serving = ServeAsync();
     }
 
@@ -34,6 +46,9 @@ public sealed class MeshDnsServer : IAsyncDisposable
 
     /// <summary>Queries dropped as malformed.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Relayed queries answered with SERVFAIL because the upstream refused or did not answer in time.</summary>
+    public long UpstreamFailures => Interlocked.Read(ref _upstreamFailures);
 
     private async Task ServeAsync()
     {
@@ -128,19 +143,77 @@ public sealed class MeshDnsServer : IAsyncDisposable
 
     private async Task RelayAsync(byte[] query, IPEndPoint client)
     {
+        byte[]? answer;
         try
         {
             using var upstream = new UdpClient(_upstream.AddressFamily);
+            // Connected, so that an ICMP port unreachable from the upstream ends the wait at once.
+            upstream.Connect(_upstream);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            await upstream.SendAsync(query, _upstream, timeout.Token).ConfigureAwait(false);
-            var answer = await upstream.ReceiveAsync(timeout.Token).ConfigureAwait(false);
-            await _socket.SendAsync(answer.Buffer, client, _stop.Token).ConfigureAwait(false);
+            timeout.CancelAfter(_upstreamTimeout);
+            await upstream.SendAsync(query, timeout.Token).ConfigureAwait(false);
+            answer = (await upstream.ReceiveAsync(timeout.Token).ConfigureAwait(false)).Buffer;
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
         {
-            // The client retries; nothing to tell it.
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            // No resolver answered: say so (SERVFAIL) rather than leave the client to wait out its
+            // own timeout (5 s for glibc) before it asks again. A name that became a mesh name in
+            // the meantime is answered from the mesh instead.
+            Interlocked.Increment(ref _upstreamFailures);
+            answer = TryAnswer(query) ?? ServerFailure(query);
         }
+
+        try
+        {
+            await _socket.SendAsync(answer, client, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Stopping, or the client is gone: nothing to tell it.
+        }
+    }
+
+    /// <summary>
+    /// A SERVFAIL response (RFC 1035 section 4.1.1, RCODE 2) to <paramref name="query"/>: its ID,
+    /// opcode, RD bit and question, with no records.
+    /// </summary>
+    internal static byte[] ServerFailure(ReadOnlySpan<byte> query)
+    {
+        int questionEnd = QuestionEnd(query);
+        var reply = new byte[questionEnd > 0 ? questionEnd : 12];
+        query[..reply.Length].CopyTo(reply);
+        reply[2] = (byte)(0x80 | (query[2] & 0x79)); // QR, the opcode and RD kept; AA and TC clear
+        reply[3] = 0x82; // RA, RCODE 2 (server failure)
+        BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(4), (ushort)(questionEnd > 0 ? 1 : 0));
+        reply.AsSpan(6, 6).Clear(); // no answer, authority or additional records
+        return reply;
+    }
+
+    /// <summary>Where the single question of <paramref name="query"/> ends, or 0 when it has not exactly one well-formed question.</summary>
+    private static int QuestionEnd(ReadOnlySpan<byte> query)
+    {
+        if (query.Length < 12 || BinaryPrimitives.ReadUInt16BigEndian(query[4..]) != 1)
+        {
+            return 0;
+        }
+
+        int i = 12;
+        while (i < query.Length && query[i] != 0)
+        {
+            if ((query[i] & 0xC0) != 0)
+            {
+                return 0;
+            }
+
+            i += 1 + query[i];
+        }
+
+        return i + 5 <= query.Length ? i + 5 : 0;
     }
 
     /// <summary>Stops serving.</summary>
