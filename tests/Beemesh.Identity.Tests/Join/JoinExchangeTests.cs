@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Threading.Channels;
 using Beemesh.Identity.Authority;
 using Beemesh.Identity.Join;
 using Beemesh.Spiffe;
@@ -16,17 +15,14 @@ namespace Beemesh.Identity.Tests.Join;
 /// <summary>The join exchange over real TLS on loopback: a first node serving, joiners connecting.</summary>
 public sealed class JoinExchangeTests : IAsyncDisposable
 {
-    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Guard = JoinServerHarness.Guard;
 
     private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
     private readonly CertificateAuthority _root;
     private readonly JoinTokenStore _tokens;
     private readonly JoinServer _server;
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly Channel<JoinServerResult> _results = Channel.CreateUnbounded<JoinServerResult>();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _acceptLoop;
+    private readonly JoinServerHarness _serving;
 
     public JoinExchangeTests()
     {
@@ -34,17 +30,14 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         _root = CertificateAuthority.LoadOrCreate(first, timeProvider: _time);
         _tokens = new JoinTokenStore(first, JoinToken.FingerprintOf(_root.Root), _time);
         _server = new JoinServer(_root, _tokens, new NodeRegistry(first, _time), "first", timeProvider: _time);
-        _listener.Start();
-        _acceptLoop = AcceptLoopAsync();
+        _serving = new JoinServerHarness(_server);
     }
 
-    private IReadOnlyList<EndPoint> Endpoints => [_listener.LocalEndpoint];
+    private IReadOnlyList<EndPoint> Endpoints => [_serving.Endpoint];
 
     public async ValueTask DisposeAsync()
     {
-        _stop.Cancel();
-        _listener.Stop();
-        await Task.WhenAny(_acceptLoop, Task.Delay(Guard));
+        await _serving.DisposeAsync();
         _server.Dispose();
         _root.Dispose();
         _dir.Dispose();
@@ -90,7 +83,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         Assert.True(NodeCredentialStore.Exists(state));
 
         // Restart without a token and with the first node gone: the saved credentials are reused.
-        _listener.Stop();
+        _serving.StopListening();
         using (NodeCredentials again = await NodeJoin.EnsureJoinedAsync(state, "worker-1", Endpoints, token: null).WaitAsync(Guard))
         {
             Assert.Equal("worker-1", again.NodeName);
@@ -249,7 +242,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         }
 
         using var upstream = new TcpClient();
-        await upstream.ConnectAsync((IPEndPoint)_listener.LocalEndpoint);
+        await upstream.ConnectAsync(_serving.Endpoint);
         await using var back = new SslStream(upstream.GetStream());
         await back.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
@@ -296,7 +289,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         // Not TLS at all.
         using (var raw = new TcpClient())
         {
-            await raw.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+            await raw.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
             await raw.GetStream().WriteAsync(RandomNumberGenerator.GetBytes(512));
             JoinServerResult handshake = await NextResultAsync();
             Assert.False(handshake.Joined);
@@ -306,7 +299,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         // TLS, then a frame of garbage: the server answers an error and closes.
         using (var tcp = new TcpClient())
         {
-            await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+            await tcp.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
             await using var tls = new SslStream(tcp.GetStream());
             await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
@@ -327,7 +320,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         // An oversized frame header is refused without reading the body.
         using (var tcp = new TcpClient())
         {
-            await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+            await tcp.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
             await using var tls = new SslStream(tcp.GetStream());
             await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
@@ -345,7 +338,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         // TLS without the join ALPN: refused before anything is read.
         using (var tcp = new TcpClient())
         {
-            await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+            await tcp.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
             await using var tls = new SslStream(tcp.GetStream());
             await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
@@ -380,7 +373,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         byte[] good = new CertificateRequest("CN=y", svidKey, HashAlgorithmName.SHA256).CreateSigningRequest();
 
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+        await tcp.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
         await using var tls = new SslStream(tcp.GetStream());
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
@@ -408,7 +401,7 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         closed.Start();
         EndPoint dead = closed.LocalEndpoint;
         closed.Stop();
-        using NodeCredentials joined = await JoinClient.JoinAsync([dead, _listener.LocalEndpoint], _tokens.Create(), "worker-1", timeProvider: _time).WaitAsync(Guard);
+        using NodeCredentials joined = await JoinClient.JoinAsync([dead, _serving.Endpoint], _tokens.Create(), "worker-1", timeProvider: _time).WaitAsync(Guard);
         Assert.True((await NextResultAsync()).Joined);
 
         JoinException e = await Assert.ThrowsAsync<JoinException>(() => JoinClient.JoinAsync([dead], _tokens.Create(), "worker-2").WaitAsync(Guard));
@@ -428,30 +421,5 @@ public sealed class JoinExchangeTests : IAsyncDisposable
         Assert.Throws<FormatException>(() => JoinClient.ParseEndpoints(" , ", 1));
     }
 
-    private async Task<JoinServerResult> NextResultAsync() => await _results.Reader.ReadAsync().AsTask().WaitAsync(Guard);
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(async () =>
-            {
-                using (socket)
-                {
-                    JoinServerResult result = await _server.AcceptAsync(new NetworkStream(socket, ownsSocket: false), _stop.Token);
-                    _results.Writer.TryWrite(result);
-                }
-            });
-        }
-    }
+    private Task<JoinServerResult> NextResultAsync() => _serving.NextResultAsync();
 }

@@ -3,7 +3,6 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Threading.Channels;
 using Beemesh.Identity.Authority;
 using Beemesh.Identity.Join;
 using Beemesh.Spiffe;
@@ -15,7 +14,7 @@ namespace Beemesh.Identity.Tests.Join;
 /// <summary>Node certificate renewal over real TLS on loopback: the first node's join server renews joined nodes.</summary>
 public sealed class NodeRenewalTests : IAsyncDisposable
 {
-    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Guard = JoinServerHarness.Guard;
 
     private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
@@ -23,10 +22,7 @@ public sealed class NodeRenewalTests : IAsyncDisposable
     private readonly JoinTokenStore _tokens;
     private readonly JoinServer _server;
     private readonly HashSet<string> _revoked = [];
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly Channel<JoinServerResult> _results = Channel.CreateUnbounded<JoinServerResult>();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _acceptLoop;
+    private readonly JoinServerHarness _serving;
 
     public NodeRenewalTests()
     {
@@ -37,17 +33,14 @@ public sealed class NodeRenewalTests : IAsyncDisposable
         {
             IsRevoked = name => _revoked.Contains(name),
         };
-        _listener.Start();
-        _acceptLoop = AcceptLoopAsync();
+        _serving = new JoinServerHarness(_server);
     }
 
-    private IReadOnlyList<EndPoint> Endpoints => [_listener.LocalEndpoint];
+    private IReadOnlyList<EndPoint> Endpoints => [_serving.Endpoint];
 
     public async ValueTask DisposeAsync()
     {
-        _stop.Cancel();
-        _listener.Stop();
-        await Task.WhenAny(_acceptLoop, Task.Delay(Guard));
+        await _serving.DisposeAsync();
         _server.Dispose();
         _root.Dispose();
         _dir.Dispose();
@@ -247,7 +240,7 @@ public sealed class NodeRenewalTests : IAsyncDisposable
     private async Task<JoinMessage> RawRenewAsync(X509Certificate2? client, JoinMessage request)
     {
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(Guard);
+        await tcp.ConnectAsync(_serving.Endpoint).WaitAsync(Guard);
         using X509Certificate2? usable = client is null ? null : X509CertificateLoader.LoadPkcs12(client.Export(X509ContentType.Pkcs12), null);
         await using var tls = new SslStream(tcp.GetStream());
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
@@ -261,30 +254,5 @@ public sealed class NodeRenewalTests : IAsyncDisposable
         return await JoinProtocol.ReadAsync(tls, CancellationToken.None).WaitAsync(Guard);
     }
 
-    private async Task<JoinServerResult> NextResultAsync() => await _results.Reader.ReadAsync().AsTask().WaitAsync(Guard);
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(async () =>
-            {
-                using (socket)
-                {
-                    JoinServerResult result = await _server.AcceptAsync(new NetworkStream(socket, ownsSocket: false), _stop.Token);
-                    _results.Writer.TryWrite(result);
-                }
-            });
-        }
-    }
+    private Task<JoinServerResult> NextResultAsync() => _serving.NextResultAsync();
 }
