@@ -124,8 +124,8 @@ public sealed class TunnelTests(ITestOutputHelper output)
     public async Task DenyWhileStreaming_CutsBothSides()
     {
         await using MeshFixture mesh = await MeshFixture.StartAsync();
-        var audits = new List<AuditRecord>();
-        mesh.Api.Server.Connections.Audited += (_, record) => audits.Add(record);
+        var audits = new System.Collections.Concurrent.ConcurrentQueue<AuditRecord>();
+        mesh.Api.Server.Connections.Audited += (_, record) => audits.Enqueue(record);
         var destination = new IPEndPoint(mesh.Api.MeshAddress, 7000);
         Assert.True(mesh.Web.Outbound.TryRedirect(destination, out IPEndPoint target));
         using var guest = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -156,6 +156,8 @@ public sealed class TunnelTests(ITestOutputHelper output)
         Assert.IsType<SocketException>(failure?.InnerException);
         Assert.Equal(SocketError.ConnectionReset, ((SocketException)failure!.InnerException!).SocketErrorCode);
         Assert.True(await WaitUntilAsync(() => mesh.Api.Guest.Endings.Contains(SocketError.ConnectionReset.ToString())));
+        // The registry aborts the connection first, then drops it from its live set and audits it.
+        Assert.True(await WaitUntilAsync(() => !audits.IsEmpty && mesh.Api.Server.Connections.Count == 0));
         AuditRecord audit = Assert.Single(audits);
         Assert.Equal("revoked", audit.Action);
         Assert.Equal("default/deny-web", audit.Policy);
