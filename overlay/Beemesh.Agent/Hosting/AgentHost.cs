@@ -107,6 +107,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>Path of the SPIFFE Workload API socket.</summary>
     public string WorkloadApiSocketPath => _workloadApi.SocketPath;
 
+    /// <summary>The Workload API server (its connection counters, for tests).</summary>
+    internal WorkloadApiServer WorkloadApi => _workloadApi;
+
     /// <summary>Path of the admin API socket.</summary>
     public string AdminSocketPath { get; }
 

@@ -20,6 +20,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
     private long _refusedPerProcess;
     private long _refusedUnidentified;
     private long _refusedGroup;
+    private TaskCompletionSource? _changed;
 
     /// <summary>Connections currently holding a slot.</summary>
     public int Open => Volatile.Read(ref _open);
@@ -36,6 +37,32 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
     /// <summary>Refusals because the caller's group (see <see cref="TryEnter(CallerProcess?, string?, int, out string?)"/>) was full.</summary>
     public long RefusedGroup => Interlocked.Read(ref _refusedGroup);
 
+    /// <summary>
+    /// Completes once <paramref name="condition"/> holds, re-checked after every slot taken, slot
+    /// released and refusal counted: for callers (tests, diagnostics) that wait on the counters
+    /// without polling them.
+    /// </summary>
+    public async Task WaitUntilAsync(Func<ConnectionLimiter, bool> condition, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                _changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                changed = _changed.Task;
+            }
+
+            if (condition(this))
+            {
+                return;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Takes a slot for <paramref name="caller"/>; null (with the reason) when a limit is reached. Dispose the slot when the connection ends.</summary>
     public IDisposable? TryEnter(CallerProcess? caller, out string? refusal) => TryEnter(caller, null, 0, out refusal);
 
@@ -50,6 +77,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
         {
             Interlocked.Increment(ref _refusedUnidentified);
             refusal = "the calling process could not be identified";
+            Changed();
             return null;
         }
 
@@ -60,6 +88,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
             {
                 Interlocked.Increment(ref _refusedTotal);
                 refusal = $"{maxTotal} connections are open (the limit)";
+                SignalLocked();
                 return null;
             }
 
@@ -68,6 +97,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
             {
                 Interlocked.Increment(ref _refusedPerProcess);
                 refusal = $"process {pid} already has {maxPerProcess} connections open (the limit per process)";
+                SignalLocked();
                 return null;
             }
 
@@ -78,6 +108,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
                 {
                     Interlocked.Increment(ref _refusedGroup);
                     refusal = $"{group} already has {groupLimit} connections open (the limit for it)";
+                    SignalLocked();
                     return null;
                 }
 
@@ -86,6 +117,7 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
 
             _perProcess[pid] = mine + 1;
             _open++;
+            SignalLocked();
         }
 
         refusal = null;
@@ -117,6 +149,26 @@ public sealed class ConnectionLimiter(int maxTotal, int maxPerProcess)
             {
                 _perProcess.Remove(pid);
             }
+
+            SignalLocked();
+        }
+    }
+
+    private void Changed()
+    {
+        lock (_gate)
+        {
+            SignalLocked();
+        }
+    }
+
+    // Wakes waiters; costs nothing while no one waits.
+    private void SignalLocked()
+    {
+        if (_changed is { } changed)
+        {
+            _changed = null;
+            changed.TrySetResult();
         }
     }
 

@@ -55,6 +55,10 @@ public sealed class WorkloadApiServer : IAsyncDisposable
     /// <summary>Connections closed at accept because the caller's process could not be identified (gone already).</summary>
     public long RefusedUnidentified => _limiter.RefusedUnidentified;
 
+    /// <summary>Completes once <paramref name="condition"/> holds over the connection counters above, re-checked whenever one changes.</summary>
+    public Task WaitForConnectionCountsAsync(Func<WorkloadApiServer, bool> condition, CancellationToken cancellationToken) =>
+        _limiter.WaitUntilAsync(_ => condition(this), cancellationToken);
+
     /// <summary>Starts a server issuing from <paramref name="authority"/> to callers <paramref name="attestor"/> recognizes.</summary>
     /// <param name="options">Socket path and SVID lifetimes.</param>
     /// <param name="authority">The CA that signs SVIDs.</param>

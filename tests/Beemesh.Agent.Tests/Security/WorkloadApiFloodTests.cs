@@ -20,14 +20,19 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
             if os.fork() == 0:
                 held, ok = [], 0
                 for j in range(per):
+                    s = socket.socket(socket.AF_UNIX)
                     try:
-                        s = socket.socket(socket.AF_UNIX)
                         s.connect(path)
+                    except OSError:
+                        s.close()
+                        continue
+                    # Counted once connected: the agent accepts it, then holds or refuses it.
+                    ok += 1
+                    try:
                         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
                         held.append(s)
-                        ok += 1
                     except OSError:
-                        pass
+                        s.close()
                 print("opened %d" % ok, flush=True)
                 signal.pause()
                 os._exit(0)
@@ -48,7 +53,7 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
         GC.Collect();
         long rssBefore = Rss();
 
-        var info = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardInput = true };
+        var info = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardInput = true, RedirectStandardError = true };
         foreach (string argument in new[] { "-c", Flooder, agent.Host.WorkloadApiSocketPath, Processes.ToString(CultureInfo.InvariantCulture), PerProcess.ToString(CultureInfo.InvariantCulture) })
         {
             info.ArgumentList.Add(argument);
@@ -57,7 +62,7 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
         using Process flooder = Process.Start(info)!;
         try
         {
-            int flooderPid = int.Parse((await flooder.StandardOutput.ReadLineAsync(cancel.Token))!.Split(' ')[1], CultureInfo.InvariantCulture);
+            int flooderPid = await ReadNumberAsync(flooder, "pid", cancel.Token);
             // The flooder is a workload: its processes share one identity.
             await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("flood", "shop", flooderPid), cancel.Token);
             await flooder.StandardInput.WriteLineAsync("go");
@@ -65,7 +70,7 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
             int opened = 0;
             for (int i = 0; i < Processes; i++)
             {
-                opened += int.Parse((await flooder.StandardOutput.ReadLineAsync(cancel.Token))!.Split(' ')[1], CultureInfo.InvariantCulture);
+                opened += await ReadNumberAsync(flooder, "opened", cancel.Token);
             }
 
             Assert.True(opened >= Processes * PerProcess / 2, $"the flooder opened only {opened} connections");
@@ -76,22 +81,13 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
             long rssAfterCollect = Rss();
             // Connections the flooder opened are accepted and refused by the server's connection
             // middleware on the thread pool, so the last refusals may be counted a moment after the
-            // flooder reports them open. Re-read until every opened connection is either held or
-            // refused (the cancellation above caps the wait; nothing but the counters is waited on).
-            long refused, open;
-            while (true)
-            {
-                string metrics = await agent.Client.GetMetricsAsync(cancel.Token);
-                refused = Metric(metrics, "beemesh_agent_workload_api_refused_process_limit_total") + Metric(metrics, "beemesh_agent_workload_api_refused_identity_limit_total");
-                open = Metric(metrics, "beemesh_agent_workload_api_connections");
-                if (refused + open >= opened)
-                {
-                    break;
-                }
-
-                await Task.Delay(50, cancel.Token);
-            }
-
+            // flooder reports them open: wait until every opened connection is either held or refused
+            // (the cancellation above caps the wait).
+            await agent.Host.WorkloadApi.WaitForConnectionCountsAsync(
+                api => api.RefusedPerProcessLimit + api.RefusedIdentityLimit + api.OpenConnections >= opened, cancel.Token);
+            string metrics = await agent.Client.GetMetricsAsync(cancel.Token);
+            long refused = Metric(metrics, "beemesh_agent_workload_api_refused_process_limit_total") + Metric(metrics, "beemesh_agent_workload_api_refused_identity_limit_total");
+            long open = Metric(metrics, "beemesh_agent_workload_api_connections");
             output.WriteLine($"flood: {opened} connections opened by {Processes} processes; agent holds {open}, refused {refused}; agent RSS {rssBefore / 1024} KiB before, {rssAfter / 1024} KiB after ({rssAfterCollect / 1024} KiB after a collection)");
 
             Assert.True(open <= 128 + 1, $"the agent holds {open} connections");
@@ -104,6 +100,19 @@ public sealed class WorkloadApiFloodTests(ITestOutputHelper output)
             flooder.Kill(entireProcessTree: true);
             await flooder.WaitForExitAsync(CancellationToken.None);
         }
+    }
+
+    // Reads the flooder's next "WORD N" line; a flooder that died says why (its stderr) instead of a parse error.
+    private static async Task<int> ReadNumberAsync(Process flooder, string word, CancellationToken cancellationToken)
+    {
+        string? line = await flooder.StandardOutput.ReadLineAsync(cancellationToken);
+        if (line is null || !line.StartsWith(word + " ", StringComparison.Ordinal))
+        {
+            string error = line is null ? await flooder.StandardError.ReadToEndAsync(cancellationToken) : line;
+            throw new Xunit.Sdk.XunitException($"the flooder printed no '{word} N' line: {error}");
+        }
+
+        return int.Parse(line[(word.Length + 1)..], CultureInfo.InvariantCulture);
     }
 
     private static long Rss()

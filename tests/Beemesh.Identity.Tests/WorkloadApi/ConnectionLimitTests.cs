@@ -44,6 +44,32 @@ public sealed class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task WaitUntilCompletesOnTheChangeThatMakesTheConditionTrue()
+    {
+        using CallerProcess self = CallerProcess.Open(Environment.ProcessId)!;
+        var limiter = new ConnectionLimiter(maxTotal: 1, maxPerProcess: 5);
+        using var cancel = new CancellationTokenSource(Guard);
+        Task open = limiter.WaitUntilAsync(l => l.Open == 1, cancel.Token);
+        Task refused = limiter.WaitUntilAsync(l => l.RefusedTotal == 1, cancel.Token);
+        Assert.False(open.IsCompleted);
+        IDisposable slot = limiter.TryEnter(self, out _)!;
+        await open;
+        Assert.False(refused.IsCompleted);
+        Assert.Null(limiter.TryEnter(self, out _));
+        await refused;
+        Task closed = limiter.WaitUntilAsync(l => l.Open == 0, cancel.Token);
+        Assert.False(closed.IsCompleted);
+        slot.Dispose();
+        await closed;
+        // A condition that already holds completes at once; one that never does ends with the token.
+        await limiter.WaitUntilAsync(l => l.Open == 0, cancel.Token);
+        using var never = new CancellationTokenSource();
+        Task pending = limiter.WaitUntilAsync(l => l.Open == 7, never.Token);
+        never.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+    }
+
+    [Fact]
     public async Task ConnectionsPastThePerProcessLimitAreClosedAtAccept()
     {
         await using var fixture = new WorkloadApiFixture();
