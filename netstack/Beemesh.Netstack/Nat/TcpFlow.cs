@@ -655,6 +655,10 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         _disposed = true;
+        // A removed flow must leave nothing in the timer heap: a keepalive or TIME-WAIT deadline
+        // still queued there would keep the flow and its connection reachable until it fired.
+        _stack.Loop.Cancel(this);
+        _scheduled = null;
         if (_pending is not null)
         {
             ArrayPool<byte>.Shared.Return(_pending);
