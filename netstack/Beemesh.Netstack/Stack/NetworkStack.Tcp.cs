@@ -332,6 +332,7 @@ public sealed partial class NetworkStack
         }
 
         _dirty.Clear();
+        ObserveFlowCount();
     }
 
     /// <summary>RST for a segment that has no connection (RFC 9293 §3.10.7.1).</summary>
