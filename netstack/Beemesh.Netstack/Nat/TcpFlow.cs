@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
@@ -541,13 +540,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         if (_pending is null || _pendingOffset + _pendingLength + take > _pending.Length)
         {
-            // Buffers come from the shared pool and go back once drained: a flow only holds
-            // bytes while its host socket is full, and a fresh array each time would leave the
-            // process at its high-water mark after one busy transfer.
+            // Buffers come from the stack's pool and go back once drained: a flow only holds
+            // bytes while its host socket is full. The stack drops the pool's arrays when it
+            // trims after the transfer, so one busy transfer does not stay in the RSS.
             int needed = _pendingLength + take;
             var buffer = _pending is not null && needed <= _pending.Length
                 ? _pending
-                : ArrayPool<byte>.Shared.Rent(Math.Max(needed, 64 * 1024));
+                : _stack.RentHoldBuffer(Math.Max(needed, 64 * 1024));
             if (_pendingLength > 0)
             {
                 _pending.AsSpan(_pendingOffset, _pendingLength).CopyTo(buffer);
@@ -555,7 +554,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
             if (_pending is not null && !ReferenceEquals(buffer, _pending))
             {
-                ArrayPool<byte>.Shared.Return(_pending);
+                _stack.ReturnHoldBuffer(_pending);
             }
 
             _pending = buffer;
@@ -589,7 +588,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         _pendingLength -= (int)n;
         if (_pendingLength == 0)
         {
-            ArrayPool<byte>.Shared.Return(_pending!); // most flows never need it again
+            _stack.ReturnHoldBuffer(_pending!); // most flows never need it again
             _pending = null;
             _pendingOffset = 0;
             if (_shutdownAfterPending && !_hostWriteShut)
@@ -661,7 +660,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         _scheduled = null;
         if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_pending);
+            _stack.ReturnHoldBuffer(_pending);
             _pending = null;
             _pendingLength = 0;
         }
