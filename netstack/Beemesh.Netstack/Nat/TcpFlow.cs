@@ -45,6 +45,9 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // estimate alone, with nothing held, would never be reopened when the host socket drains.
     private const int HoldReserve = 256 << 10;
 
+    // A send queue longer than this asks the kernel for SO_SNDBUF again (see KernelFreeSpace).
+    private const int SndbufRecheck = 32 << 10;
+
     private readonly NetworkStack _stack;
     private int _fd;
     private int _token = -1;
@@ -76,9 +79,8 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // nothing left, each an ioctl. While one call runs the kernel's answers are kept here: free
     // space lowered by what send() took, queued bytes by what was discarded. The kernel may drain
     // or receive meanwhile, so a kept value can only be too small, and either change raises an
-    // epoll edge (EPOLLET) that brings a fresh call. A 1-byte request/response round trip went from
-    // 12.4 syscalls to fewer this way (slirp4netns makes 6). Only the kernel's part of the free
-    // space is kept: the hold's part is computed from _pendingLength on every ask.
+    // epoll edge (EPOLLET) that brings a fresh call. Only the kernel's part of the free space is
+    // kept: the hold's part is computed from _pendingLength on every ask.
     private bool _inCall;
     private long _kernelFree = -1;
     private long _available = -1;
@@ -544,12 +546,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the kernel
     // fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess. The kernel grows
     // SO_SNDBUF as the connection's window grows, so it is asked again whenever the queue holds more
-    // than half of the last answer; while the queue stays small (request/response traffic) the
-    // last answer stands, which saves a getsockopt on every segment and every flush.
+    // than 32 KiB (or half of the last answer); while the queue stays that small (request/response
+    // traffic) the window is the reserve's anyway and the last answer stands, which saves a
+    // getsockopt on every segment and every flush.
     private long KernelFreeSpace()
     {
         int queued = Math.Max(0, Sys.IoctlInt(_fd, Sys.TIOCOUTQ));
-        if (_sndbuf < 0 || queued > _sndbuf / 2)
+        if (_sndbuf < 0 || queued > Math.Min(_sndbuf / 2, SndbufRecheck))
         {
             _sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
         }
