@@ -63,6 +63,22 @@ public class NetworkStackMemoryTrimTests
         Assert.Equal(0, ctx.Counters.MemoryTrims);
     }
 
+    [Fact]
+    public void Flows_ShareTheirConnectionOptions_UntilTheSettingsChange()
+    {
+        using var ctx = new StackTestContext();
+        var v4 = ctx.Stack.CreateTcpOptions(v4: true);
+        Assert.Same(v4, ctx.Stack.CreateTcpOptions(v4: true));
+        var v6 = ctx.Stack.CreateTcpOptions(v4: false);
+        Assert.NotSame(v4, v6);
+        Assert.Equal(v4.Mss - 20, v6.Mss);
+
+        ctx.Options.TcpKeepAliveIdle = TimeSpan.FromSeconds(7);
+        var changed = ctx.Stack.CreateTcpOptions(v4: true);
+        Assert.NotSame(v4, changed);
+        Assert.Equal(TimeSpan.FromSeconds(7), changed.KeepAliveIdle);
+    }
+
     /// <summary>Handshake from the guest; returns the guest's next sequence number.</summary>
     private static uint Open(StackTestContext ctx, ushort port, ushort guestPort)
     {
