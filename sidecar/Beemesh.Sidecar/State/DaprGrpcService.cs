@@ -15,10 +15,11 @@ namespace Beemesh.Sidecar.State;
 /// Dapr.Protos package. That package ships only the client stubs, so the server binding is
 /// written here (<see cref="BindService"/>) with the same method names and marshallers; every
 /// other method of the service answers UNIMPLEMENTED (the gRPC server does that for any method
-/// it has no binding for). An ETag mismatch is ABORTED, which the SDKs' TrySave turns into false.
+/// it has no binding for). The gRPC server finds each handler by name and requires it to be
+/// virtual and declared here, hence the virtual methods. An ETag mismatch is ABORTED, which the SDKs' TrySave turns into false.
 /// </summary>
 [BindServiceMethod(typeof(DaprGrpcService), nameof(BindService))]
-public sealed class DaprGrpcService
+public class DaprGrpcService
 {
     /// <summary>The service's full name.</summary>
     public const string ServiceName = "dapr.proto.runtime.v1.Dapr";
@@ -50,7 +51,7 @@ public sealed class DaprGrpcService
     }
 
     /// <summary>GetState: the value and ETag, or an empty response when absent.</summary>
-    public Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
+    public virtual Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         EventualStore store = Store(request.StoreName);
@@ -70,7 +71,7 @@ public sealed class DaprGrpcService
     }
 
     /// <summary>SaveState: every item or none.</summary>
-    public Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
+    public virtual Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         EventualStore store = Store(request.StoreName);
@@ -85,7 +86,7 @@ public sealed class DaprGrpcService
     }
 
     /// <summary>DeleteState.</summary>
-    public Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
+    public virtual Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         EventualStore store = Store(request.StoreName);
@@ -95,7 +96,7 @@ public sealed class DaprGrpcService
     }
 
     /// <summary>GetBulkState: one item per key, without data where the key is absent.</summary>
-    public Task<GetBulkStateResponse> GetBulkState(GetBulkStateRequest request, ServerCallContext context)
+    public virtual Task<GetBulkStateResponse> GetBulkState(GetBulkStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         EventualStore store = Store(request.StoreName);
@@ -117,7 +118,7 @@ public sealed class DaprGrpcService
     }
 
     /// <summary>ExecuteStateTransaction: upserts and deletes, all or none.</summary>
-    public Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
+    public virtual Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         EventualStore store = Store(request.StoreName);

@@ -55,8 +55,10 @@ public sealed class StateApiServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // Slack over the API's own limit, so the API answers with its own error body first.
-            kestrel.Limits.MaxRequestBodySize = StateApiLimits.MaxRequestBytes + (64 * 1024);
+            // Above the API's own limit: the API answers with its own error body (never buffering more
+            // than its limit) and Kestrel drains up to this much of the rest, so the client reads the
+            // 413 instead of a reset; a body larger still gets its connection closed.
+            kestrel.Limits.MaxRequestBodySize = 4L * StateApiLimits.MaxRequestBytes;
             Listen(kestrel, http, HttpProtocols.Http1AndHttp2, o => httpOptions = o);
             Listen(kestrel, grpc, HttpProtocols.Http2, o => grpcOptions = o);
         });
