@@ -51,6 +51,9 @@ internal sealed partial class AdminApi
         _reports = new State.ChangeFeed(options.TimeProvider);
     }
 
+    /// <summary>The agent's counters this API renders on <c>/metrics</c>.</summary>
+    internal AgentMetrics Metrics => _metrics;
+
     /// <summary>Ends every waiting watch (with the unchanged set) so shutdown does not wait for long polls.</summary>
     public void Stop() => _stopping.Cancel();
 
