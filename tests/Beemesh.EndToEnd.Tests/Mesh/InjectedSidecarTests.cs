@@ -25,8 +25,8 @@ public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
         app.Start();
         int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
         _ = ServeAsync(app);
-        Start("agent", "--state-dir", _dir);
-        await HostWaits.WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        Process agent = Start("agent", "--state-dir", _dir);
+        Assert.True(await _beemesh.WaitForLineAsync(agent, "admin API:", TimeSpan.FromSeconds(60)), "the agent did not start"); // printed once its admin socket serves
         int apiTunnel = HostWaits.FreeLoopbackPort(), webTunnel = HostWaits.FreeLoopbackPort(), local = HostWaits.FreeLoopbackPort();
         // A sidecar says it is up once it is registered, holds its SVID, the directory and the policies,
         // and listens: api first, so web's directory holds api's route from the start.

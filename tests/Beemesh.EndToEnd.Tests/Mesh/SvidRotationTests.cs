@@ -32,8 +32,8 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         app.Start();
         int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
         _ = ServeHashesAsync(app);
-        Start("agent", "--state-dir", _dir, "--svid-ttl", "20s");
-        await HostWaits.WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        Process agent = Start("agent", "--state-dir", _dir, "--svid-ttl", "20s");
+        Assert.True(await _beemesh.WaitForLineAsync(agent, "admin API:", Cap), "the agent did not start"); // printed once its admin socket serves
         int apiTunnel = HostWaits.FreeLoopbackPort(), webTunnel = HostWaits.FreeLoopbackPort(), local = HostWaits.FreeLoopbackPort();
         // A sidecar says it is up once it is registered, holds its SVID, the directory and the policies,
         // and listens: api first, so web's directory holds api's route from the start.

@@ -20,6 +20,8 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
     private const int NodePort = 15010;
     private const int LeaseSeconds = 9;
     private readonly List<Process> _agents = [];
+    // Per state directory: completes when that agent prints its admin socket (it serves by then).
+    private readonly Dictionary<string, (Process Agent, TaskCompletionSource Serving)> _serving = [];
     private string _root = string.Empty;
     private BridgedNamespaces? _net;
 
@@ -234,9 +236,19 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
             psi.ArgumentList.Add(a);
         }
 
+        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = Process.Start(psi)!;
         string label = name ?? $"n{index + 1}";
-        process.OutputDataReceived += (_, e) => Log(label, e.Data);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.StartsWith("admin API:", StringComparison.Ordinal) == true)
+            {
+                serving.TrySetResult();
+            }
+
+            Log(label, e.Data);
+        };
+        _serving[dir ?? Dir(index)] = (process, serving);
         process.ErrorDataReceived += (_, e) => Log(label, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -258,20 +270,19 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         }
     }
 
+    /// <summary>Waits until the agent of <paramref name="dir"/> (default node <paramref name="index"/>'s) says its admin socket serves; false when it exited first (60 s at most: a cap for a broken build).</summary>
     private async Task<bool> WaitServingAsync(int index, string? dir = null)
     {
-        string socket = Path.Combine(dir ?? Dir(index), "admin.sock");
-        for (int i = 0; i < 300; i++)
+        (Process agent, TaskCompletionSource serving) = _serving[dir ?? Dir(index)];
+        try
         {
-            if (File.Exists(socket))
-            {
-                return true;
-            }
-
-            await Task.Delay(100);
+            await Task.WhenAny(serving.Task, agent.WaitForExitAsync()).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
         }
 
-        return false;
+        return serving.Task.IsCompleted;
     }
 
     private async Task<string> CreateTokenAsync()
