@@ -90,15 +90,7 @@ static async Task<int> Bench(string[] benchArgs, CancellationToken token)
     }
 
     string report = MarkdownReport.Build(machine, options, ["bench", .. benchArgs], results, log, label);
-    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
-    if (directory is not null)
-    {
-        Directory.CreateDirectory(directory);
-    }
-
-    await File.WriteAllTextAsync(options.OutPath, report, token);
-    Console.WriteLine(report);
-    Console.Error.WriteLine($"report written to {options.OutPath}");
+    await WriteReportAsync(options.OutPath, report, token);
     if (NetstackIndex.MtuOf(Path.GetFileName(options.OutPath)) is not null)
     {
         string index = NetstackIndex.Write(Path.GetDirectoryName(Path.GetFullPath(options.OutPath))!);
@@ -106,6 +98,20 @@ static async Task<int> Bench(string[] benchArgs, CancellationToken token)
     }
 
     return 0;
+}
+
+// Writes a report to PATH (creating its directory), prints it on stdout and says where it went.
+static async Task WriteReportAsync(string path, string report, CancellationToken token)
+{
+    string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+    if (directory is not null)
+    {
+        Directory.CreateDirectory(directory);
+    }
+
+    await File.WriteAllTextAsync(path, report, token);
+    Console.WriteLine(report);
+    Console.Error.WriteLine($"report written to {path}");
 }
 
 static int WriteIndex(string directory)
@@ -126,15 +132,7 @@ static async Task<int> MeshBenchCommand(string[] meshArgs, CancellationToken tok
     MachineInfo machine = MachineInfo.Collect();
     MeshBenchResults results = await new MeshBenchRunner(options, log, Console.Error).RunAsync(token);
     string report = MeshReport.Build(machine, options, ["mesh-bench", .. meshArgs], results, log);
-    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
-    if (directory is not null)
-    {
-        Directory.CreateDirectory(directory);
-    }
-
-    await File.WriteAllTextAsync(options.OutPath, report, token);
-    Console.WriteLine(report);
-    Console.Error.WriteLine($"report written to {options.OutPath}");
+    await WriteReportAsync(options.OutPath, report, token);
     return 0;
 }
 
@@ -150,15 +148,7 @@ static async Task<int> OverlayMeshBenchCommand(string[] benchArgs, CancellationT
     MachineInfo machine = MachineInfo.Collect();
     OverlayMeshResults results = await new OverlayMeshBenchRunner(options, log, Console.Error).RunAsync(token);
     string report = OverlayMeshReport.Build(machine, options, ["overlay-mesh-bench", .. benchArgs], results, log);
-    string? directory = Path.GetDirectoryName(Path.GetFullPath(options.OutPath));
-    if (directory is not null)
-    {
-        Directory.CreateDirectory(directory);
-    }
-
-    await File.WriteAllTextAsync(options.OutPath, report, token);
-    Console.WriteLine(report);
-    Console.Error.WriteLine($"report written to {options.OutPath}");
+    await WriteReportAsync(options.OutPath, report, token);
     return 0;
 }
 

@@ -156,6 +156,14 @@ public sealed class AgentClient : IDisposable
         SendAsync(HttpMethod.Get, "v1/members", null, AgentJsonContext.Default.MembersReport, cancellationToken);
 
     /// <summary>
+    /// Waits until the node's overlay changes past <paramref name="since"/> (a <see cref="MembersReport.ChangeVersion"/>)
+    /// and returns the members report then, or returns it unchanged after <paramref name="timeout"/> (the
+    /// agent caps it, 30 s by default).
+    /// </summary>
+    public Task<MembersReport> WatchMembersAsync(long since, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WatchQuery("v1/members/watch", null, since, timeout), null, AgentJsonContext.Default.MembersReport, cancellationToken);
+
+    /// <summary>
     /// Revokes node <paramref name="nodeName"/> across the mesh (only on the node holding the trust
     /// domain's root key). False when the agent runs without the overlay.
     /// </summary>

@@ -33,6 +33,12 @@ public sealed class MembersReport
     /// <summary>Why the last renewal attempt failed; null when it succeeded or none was due yet.</summary>
     public string? NodeCertificateRenewalError { get; set; }
 
+    /// <summary>
+    /// The overlay's change version this report was built at; <c>GET /v1/members/watch?since=</c> it
+    /// answers at the next change.
+    /// </summary>
+    public long ChangeVersion { get; set; }
+
     /// <summary>Names of the nodes revoked (<c>beemesh node remove</c>); their links, records and routes are refused.</summary>
     public List<string> Revoked { get; set; } = [];
 }

@@ -97,15 +97,27 @@ public sealed class CliCommandTests
         string root = Directory.CreateTempSubdirectory("bm-ag-").FullName;
         string dir = Path.Combine(root, "state");
         using var stop = new CancellationTokenSource();
-        var output = new StringWriter();
+        var output = new SignallingWriter();
         var error = new StringWriter();
         var config = new InvocationConfiguration { Output = output, Error = error };
         Task<int> run = Root().Parse(["agent", "--state-dir", dir, "--trust-domain", "mesh.test"]).InvokeAsync(config, stop.Token);
         string admin = Path.Combine(dir, "admin.sock");
-        for (int i = 0; i < 1000 && !run.IsCompleted && !(File.Exists(admin) && output.ToString().Contains("admin API", StringComparison.Ordinal)); i++)
+        // The agent prints its sockets once it serves: wait for that line (or the command's end), never on a timer.
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
-            await Task.Delay(10);
+            while (true)
+            {
+                Task written = output.Written; // taken before the check, so nothing written in between is missed
+                if (run.IsCompleted || output.ToString().Contains("admin API", StringComparison.Ordinal))
+                {
+                    break;
+                }
+
+                await Task.WhenAny(written, run).WaitAsync(patience.Token);
+            }
         }
+
+        Assert.True(File.Exists(admin), $"the agent printed its sockets without serving: {output}\n{error}");
 
         using (var client = new AgentClient(dir))
         {
@@ -331,5 +343,58 @@ public sealed class CliCommandTests
         var error = new StringWriter { NewLine = "\n" };
         int exit = await Root().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
         return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>A <see cref="StringWriter"/> whose <see cref="Written"/> completes at the next write.</summary>
+    private sealed class SignallingWriter : StringWriter
+    {
+        private TaskCompletionSource _written = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once something more was written.</summary>
+        public Task Written => Volatile.Read(ref _written).Task;
+
+        public override void Write(char value)
+        {
+            base.Write(value);
+            Pulse();
+        }
+
+        public override void Write(string? value)
+        {
+            base.Write(value);
+            Pulse();
+        }
+
+        public override void Write(char[] buffer, int index, int count)
+        {
+            base.Write(buffer, index, count);
+            Pulse();
+        }
+
+        public override void Write(ReadOnlySpan<char> buffer)
+        {
+            base.Write(buffer);
+            Pulse();
+        }
+
+        public override void WriteLine(ReadOnlySpan<char> buffer)
+        {
+            base.WriteLine(buffer);
+            Pulse();
+        }
+
+        public override async Task WriteAsync(string? value)
+        {
+            await base.WriteAsync(value);
+            Pulse();
+        }
+
+        public override async Task WriteLineAsync(string? value)
+        {
+            await base.WriteLineAsync(value);
+            Pulse();
+        }
+
+        private void Pulse() => Interlocked.Exchange(ref _written, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }

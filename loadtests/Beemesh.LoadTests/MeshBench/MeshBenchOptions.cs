@@ -1,18 +1,15 @@
 namespace Beemesh.LoadTests.MeshBench;
 
 /// <summary>Command line of <c>beemesh-loadtests mesh-bench</c>.</summary>
-internal sealed class MeshBenchOptions
+internal sealed class MeshBenchOptions : MeshBenchFlags
 {
     public const string Usage = "usage: beemesh-loadtests mesh-bench [--quick] [--out FILE] [--beemesh PATH]";
 
-    /// <summary>Report path (default loadtests/reports/mesh.md).</summary>
-    public string OutPath { get; private set; } = "loadtests/reports/mesh.md";
-
-    /// <summary>Short measurements (3 s, 20 revocations): indicative only.</summary>
-    public bool Quick { get; private set; }
-
-    /// <summary>The beemesh CLI (default: next to this binary).</summary>
-    public string BeemeshPath { get; private set; } = Path.Combine(AppContext.BaseDirectory, "beemesh");
+    // --quick: 3 s measurements and 20 revocations.
+    private MeshBenchOptions()
+        : base("loadtests/reports/mesh.md")
+    {
+    }
 
     public int ThroughputSeconds => Quick ? 3 : 10;
 
@@ -31,21 +28,11 @@ internal sealed class MeshBenchOptions
         var options = new MeshBenchOptions();
         for (int i = 0; i < args.Count; i++)
         {
-            switch (args[i])
+            if (!options.TryTake(args, ref i))
             {
-                case "--quick":
-                    options.Quick = true;
-                    break;
-                case "--out" when i + 1 < args.Count:
-                    options.OutPath = args[++i];
-                    break;
-                case "--beemesh" when i + 1 < args.Count:
-                    options.BeemeshPath = Path.GetFullPath(args[++i]);
-                    break;
-                default:
-                    error.WriteLine($"beemesh-loadtests mesh-bench: unexpected '{args[i]}'");
-                    error.WriteLine(Usage);
-                    return null;
+                error.WriteLine($"beemesh-loadtests mesh-bench: unexpected '{args[i]}'");
+                error.WriteLine(Usage);
+                return null;
             }
         }
 

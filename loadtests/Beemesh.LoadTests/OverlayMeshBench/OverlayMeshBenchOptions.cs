@@ -3,15 +3,15 @@ using System.Globalization;
 namespace Beemesh.LoadTests.OverlayMeshBench;
 
 /// <summary>Command line of <c>beemesh-loadtests overlay-mesh-bench</c>.</summary>
-internal sealed class OverlayMeshBenchOptions
+internal sealed class OverlayMeshBenchOptions : Beemesh.LoadTests.MeshBench.MeshBenchFlags
 {
     public const string Usage = "usage: beemesh-loadtests overlay-mesh-bench [--quick] [--nodes N] [--seconds S] [--rounds R] [--samples K] [--out FILE] [--beemesh PATH]";
 
-    /// <summary>Report path (default loadtests/reports/overlay-mesh.md).</summary>
-    public string OutPath { get; private set; } = "loadtests/reports/overlay-mesh.md";
-
-    /// <summary>Short measurements (3 s each, 3 first-call samples): indicative only.</summary>
-    public bool Quick { get; private set; }
+    // --quick: 3 s measurements, one round, 3 first-call samples.
+    private OverlayMeshBenchOptions()
+        : base("loadtests/reports/overlay-mesh.md")
+    {
+    }
 
     /// <summary>Node namespaces with an agent each (2 or more); the client is on the first, the server on the last.</summary>
     public int Nodes { get; private set; } = 2;
@@ -28,9 +28,6 @@ internal sealed class OverlayMeshBenchOptions
     /// <summary>Samples of the time from a workload's start to the first successful call.</summary>
     public int Samples => _samples ?? (Quick ? 3 : 10);
 
-    /// <summary>The beemesh CLI (default: next to this binary).</summary>
-    public string BeemeshPath { get; private set; } = Path.Combine(AppContext.BaseDirectory, "beemesh");
-
     /// <summary>Requests per second of the latency measurement.</summary>
     public const int RequestRate = 1000;
 
@@ -45,15 +42,6 @@ internal sealed class OverlayMeshBenchOptions
         {
             switch (args[i])
             {
-                case "--quick":
-                    options.Quick = true;
-                    break;
-                case "--out" when i + 1 < args.Count:
-                    options.OutPath = args[++i];
-                    break;
-                case "--beemesh" when i + 1 < args.Count:
-                    options.BeemeshPath = Path.GetFullPath(args[++i]);
-                    break;
                 case "--nodes" when i + 1 < args.Count && Count(args[i + 1], 2, 8) is { } nodes:
                     options.Nodes = nodes;
                     i++;
@@ -71,6 +59,11 @@ internal sealed class OverlayMeshBenchOptions
                     i++;
                     break;
                 default:
+                    if (options.TryTake(args, ref i))
+                    {
+                        break;
+                    }
+
                     error.WriteLine($"beemesh-loadtests overlay-mesh-bench: unexpected '{args[i]}' (--nodes takes 2-8, --seconds 1-600, --rounds 1-100, --samples 1-1000)");
                     error.WriteLine(Usage);
                     return null;

@@ -53,20 +53,47 @@ internal sealed partial class AdminApi
         context.Response.StatusCode = 204;
     }
 
+    // GET /v1/members/watch?since=VERSION&timeout=SECONDS: a long poll (capped by MaxWatchWait) answered once
+    // the overlay changed (views, records, suspicions, counters, the revoked set) after VERSION.
+    private async Task WaitForOverlayChangeAsync(HttpContext context, OverlayHost overlay)
+    {
+        long since = LongQuery(context.Request, "since", -1);
+        long seconds = LongQuery(context.Request, "timeout", (long)_options.MaxWatchWait.TotalSeconds);
+        TimeSpan wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 0, (long)_options.MaxWatchWait.TotalSeconds));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+        try
+        {
+            await overlay.WaitForChangeAsync(since, wait, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Shutting down: answer with what is there.
+        }
+    }
+
     // True when the request was one of these routes and has been answered.
     private async Task<bool> TryRouteMeshAsync(HttpContext context, string[] path, string method)
     {
         switch (path)
         {
             case ["v1", "members"] when method == "GET":
+            case ["v1", "members", "watch"] when method == "GET":
                 if (Overlay is not { } overlay)
                 {
                     await ErrorAsync(context, 404, "this agent runs without the overlay (start it with --node-name and --listen)").ConfigureAwait(false);
                     return true;
                 }
 
+                if (path.Length == 3)
+                {
+                    await WaitForOverlayChangeAsync(context, overlay).ConfigureAwait(false);
+                }
+
+                // Read before the report is built, so a change in between wakes the next watch.
+                long changeVersion = overlay.ChangeVersion;
                 MembersReport report = await overlay.QueryAsync(node => MembersView.Build(node, NodeName ?? string.Empty, overlay.Now())).ConfigureAwait(false);
                 report.PolicyVersion = PolicySync?.MeshVersion;
+                report.ChangeVersion = changeVersion;
                 if (NodeCertificates?.Invoke() is { } certificates)
                 {
                     report.NodeCertificateExpires = certificates.NotAfter;

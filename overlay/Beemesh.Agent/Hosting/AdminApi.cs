@@ -36,6 +36,7 @@ internal sealed partial class AdminApi
     private readonly string _adminSocket;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _applyGate = new(1, 1);
+    private readonly State.ChangeFeed _reports;
 
     public AdminApi(WorkloadRegistry workloads, PolicyStore policies, RegisteredWorkloads attestor, CertificateAuthority authority, AgentOptions options, AgentMetrics metrics, string workloadSocket, string adminSocket)
     {
@@ -47,7 +48,11 @@ internal sealed partial class AdminApi
         _metrics = metrics;
         _workloadSocket = workloadSocket;
         _adminSocket = adminSocket;
+        _reports = new State.ChangeFeed(options.TimeProvider);
     }
+
+    /// <summary>The agent's counters this API renders on <c>/metrics</c>.</summary>
+    internal AgentMetrics Metrics => _metrics;
 
     /// <summary>Ends every waiting watch (with the unchanged set) so shutdown does not wait for long polls.</summary>
     public void Stop() => _stopping.Cancel();
@@ -195,6 +200,7 @@ internal sealed partial class AdminApi
                 await WriteAsync(context, 200, Status(), AgentJsonContext.Default.AgentStatus).ConfigureAwait(false);
                 return;
             case ["metrics"] when method == "GET":
+                await WaitForReportsAsync(context).ConfigureAwait(false);
                 context.Response.StatusCode = 200;
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await context.Response.WriteAsync(_metrics.Render(_workloads.Count, _policies.Count, _policies.Version, _workloads.ConnectionCount), aborted).ConfigureAwait(false);
@@ -469,7 +475,41 @@ internal sealed partial class AdminApi
             _metrics.Mesh.Update(reporter!.Id, reporter.Name + "." + reporter.Namespace, report.Mesh);
         }
 
+        State.ChangeFeed.Wake(_reports.Bump().Signal);
         context.Response.StatusCode = 204;
+    }
+
+    /// <summary>
+    /// <c>GET /metrics?since=EPOCH:VERSION&amp;timeout=SECONDS</c> first waits (a long poll, capped by
+    /// <see cref="AgentOptions.MaxWatchWait"/>) until a sidecar's connection report was accepted after that
+    /// position; without <c>since</c> it answers at once. Either way the answer's
+    /// <c>Beemesh-Reports</c> header carries the position of the reports its numbers include.
+    /// </summary>
+    private async Task WaitForReportsAsync(HttpContext context)
+    {
+        string? position = context.Request.Query["since"];
+        if (!string.IsNullOrEmpty(position))
+        {
+            if (!State.ChangeFeed.TryParsePosition(position, out string? epoch, out long since))
+            {
+                throw new BadRequestException("query parameter 'since' must be VERSION or EPOCH:VERSION");
+            }
+
+            long seconds = LongQuery(context.Request, "timeout", (long)_options.MaxWatchWait.TotalSeconds);
+            TimeSpan wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 0, (long)_options.MaxWatchWait.TotalSeconds));
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            try
+            {
+                await _reports.WaitAsync(epoch, since, wait, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // Shutting down: answer with what is there.
+            }
+        }
+
+        // Read before the numbers are rendered, so a report in between shows up at the next wait.
+        context.Response.Headers["Beemesh-Reports"] = _reports.Epoch + ":" + _reports.Version.ToString(CultureInfo.InvariantCulture);
     }
 
     private AgentStatus Status()

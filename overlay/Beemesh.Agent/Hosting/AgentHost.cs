@@ -110,6 +110,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>The Workload API server (its connection counters, for tests).</summary>
     internal WorkloadApiServer WorkloadApi => _workloadApi;
 
+    /// <summary>The admin socket's connection limiter (its counters and change signal, for tests).</summary>
+    internal Beemesh.Identity.WorkloadApi.ConnectionLimiter AdminConnections => _api.Metrics.AdminConnections!;
+
     /// <summary>Path of the admin API socket.</summary>
     public string AdminSocketPath { get; }
 

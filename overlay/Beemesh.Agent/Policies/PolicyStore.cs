@@ -64,6 +64,9 @@ internal sealed class PolicyStore
     /// <summary>Number of watches currently waiting for a change.</summary>
     public int Waiters => _feed.Waiters;
 
+    /// <summary>Completes once at least <paramref name="count"/> watches wait for a change.</summary>
+    public Task WaitForWaitersAsync(int count, CancellationToken cancellationToken) => _feed.WaitForWaitersAsync(count, cancellationToken);
+
     /// <summary>
     /// Loads <paramref name="yaml"/> and, when every document is valid, adds or replaces each policy
     /// in one version step. A file with any error changes nothing. Throws <see cref="IOException"/>

@@ -11,6 +11,7 @@ internal sealed class ChangeFeed
     private readonly object _lock = new();
     private readonly TimeProvider _time;
     private TaskCompletionSource _changed = NewSignal();
+    private TaskCompletionSource _waitersChanged = NewSignal();
     private long _version;
     private int _waiters;
 
@@ -36,6 +37,24 @@ internal sealed class ChangeFeed
 
     /// <summary>Number of watches currently waiting for a change.</summary>
     public int Waiters => Volatile.Read(ref _waiters);
+
+    /// <summary>
+    /// Completes once at least <paramref name="count"/> watches wait (each with its timeout armed), checked
+    /// again whenever a watch starts waiting: how a caller learns a watch is held without polling.
+    /// </summary>
+    public async Task WaitForWaitersAsync(int count, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed = Volatile.Read(ref _waitersChanged).Task; // taken before the check, so no watch in between is missed
+            if (Waiters >= count)
+            {
+                return;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
     /// Sets the next version and returns it with the signal to complete once the caller's state
@@ -81,6 +100,7 @@ internal sealed class ChangeFeed
         // (tests advancing a fake clock) knows the timer exists.
         Task timed = changed.WaitAsync(timeout, _time, cancellationToken);
         Interlocked.Increment(ref _waiters);
+        Interlocked.Exchange(ref _waitersChanged, NewSignal()).TrySetResult();
         try
         {
             await timed.ConfigureAwait(false);

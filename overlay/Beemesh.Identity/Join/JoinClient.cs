@@ -106,21 +106,9 @@ public static class JoinClient
 
     private static async Task<NodeCredentials> JoinThroughAsync(EndPoint endpoint, JoinToken token, string nodeName, TimeProvider time, CancellationToken ct)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        SslStream tls = await ConnectAsync(endpoint, "beemesh-join", JoinProtocol.ApplicationProtocol, clientCertificate: null, ct).ConfigureAwait(false);
         await using (tls.ConfigureAwait(false))
         {
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = "beemesh-join",
-                EnabledSslProtocols = SslProtocols.Tls13,
-                ApplicationProtocols = [JoinProtocol.ApplicationProtocol],
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                // Nothing is sent before the checks below, which replace the platform's (it knows no root of ours).
-                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
-            }, ct).ConfigureAwait(false);
-
             JoinMessage hello = await JoinProtocol.ReadAsync(tls, ct).ConfigureAwait(false);
             if (hello.Type == "error")
             {
@@ -146,9 +134,7 @@ public static class JoinClient
             }
 
             string trustDomain = rootId.TrustDomain;
-            using X509Certificate2 serverCertificate = tls.RemoteCertificate is { } remote
-                ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData())
-                : throw new AuthenticationException("the server presented no certificate");
+            using X509Certificate2 serverCertificate = ServerCertificateOf(tls);
             if (NodeSvidValidator.Validate(serverCertificate, [root], trustDomain, time.GetUtcNow(), out string? identityError) is null)
             {
                 throw await RefuseAsync(tls, JoinRefusal.ServerIdentity,
@@ -184,6 +170,49 @@ public static class JoinClient
             return Accept(root, answer, caKey, svidKey, nodeName);
         }
     }
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> and completes a TLS 1.3 handshake offering ALPN
+    /// <paramref name="applicationProtocol"/> (presenting <paramref name="clientCertificate"/> when given).
+    /// The server's certificate is not checked here: the platform knows no root of ours, so the caller
+    /// checks it (<see cref="ServerCertificateOf"/>) against the trust domain's root before sending anything.
+    /// The returned stream owns the socket.
+    /// </summary>
+    internal static async Task<SslStream> ConnectAsync(EndPoint endpoint, string targetHost, SslApplicationProtocol applicationProtocol, SslStreamCertificateContext? clientCertificate, CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        SslStream? tls = null;
+        try
+        {
+            await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = targetHost,
+                EnabledSslProtocols = SslProtocols.Tls13,
+                ApplicationProtocols = [applicationProtocol],
+                ClientCertificateContext = clientCertificate,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+            }, ct).ConfigureAwait(false);
+            return tls;
+        }
+        catch
+        {
+            if (tls is not null)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+            }
+
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A copy (the caller disposes it) of the certificate the server of <paramref name="tls"/> presented.</summary>
+    internal static X509Certificate2 ServerCertificateOf(SslStream tls) => tls.RemoteCertificate is { } remote
+        ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData())
+        : throw new AuthenticationException("the server presented no certificate");
 
     internal static NodeCredentials Accept(X509Certificate2 root, JoinMessage answer, ECDsa caKey, ECDsa svidKey, string nodeName)
     {

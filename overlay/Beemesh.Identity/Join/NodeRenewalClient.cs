@@ -45,29 +45,15 @@ public static class NodeRenewalClient
 
     private static async Task<NodeCredentials> RenewThroughAsync(EndPoint endpoint, NodeCredentials current, SslStreamCertificateContext context, TimeProvider time, CancellationToken ct)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        SslStream tls = await JoinClient.ConnectAsync(endpoint, "beemesh-renew", JoinProtocol.RenewalProtocol, context, ct).ConfigureAwait(false);
         await using (tls.ConfigureAwait(false))
         {
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = "beemesh-renew",
-                EnabledSslProtocols = SslProtocols.Tls13,
-                ApplicationProtocols = [JoinProtocol.RenewalProtocol],
-                ClientCertificateContext = context,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                // Checked below against the trust domain's root.
-                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
-            }, ct).ConfigureAwait(false);
             if (tls.NegotiatedApplicationProtocol != JoinProtocol.RenewalProtocol)
             {
                 throw new AuthenticationException("the node does not serve renewals (it does not hold the root key)");
             }
 
-            using X509Certificate2 serverCertificate = tls.RemoteCertificate is { } remote
-                ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData())
-                : throw new AuthenticationException("the server presented no certificate");
+            using X509Certificate2 serverCertificate = JoinClient.ServerCertificateOf(tls);
             if (NodeSvidValidator.Validate(serverCertificate, [current.Root], current.TrustDomain, time.GetUtcNow(), out string? identityError) is null)
             {
                 throw new AuthenticationException($"the server is not a node of {current.TrustDomain}: {identityError}");

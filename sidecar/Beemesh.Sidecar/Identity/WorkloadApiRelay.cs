@@ -46,6 +46,7 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
     private readonly Func<int, bool> _isWorkloadProcess;
     private readonly ILogger _logger;
     private int _active;
+    private TaskCompletionSource _activeChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _refusedPeers;
     private long _refusedOverLimit;
     private long _relayed;
@@ -75,6 +76,25 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
 
     /// <summary>Relayed connections open now.</summary>
     public int Active => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Completes once <paramref name="condition"/> holds over the counters above, checked again whenever a
+    /// relayed connection opens or ends: for callers (tests, diagnostics) that wait without polling.
+    /// </summary>
+    public async Task WaitUntilAsync(Func<WorkloadApiRelay, bool> condition, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        while (true)
+        {
+            Task changed = Volatile.Read(ref _activeChanged).Task; // taken before the check, so no change in between is missed
+            if (condition(this))
+            {
+                return;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
     /// Listens on <paramref name="socketPath"/> (replacing a stale socket file) and relays to
@@ -209,6 +229,7 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _relayed);
+        ActiveChanged();
         return RelayAsync(client);
     }
 
@@ -289,8 +310,11 @@ public sealed class WorkloadApiRelay : IAsyncDisposable
         finally
         {
             Interlocked.Decrement(ref _active);
+            ActiveChanged();
         }
     }
+
+    private void ActiveChanged() => Interlocked.Exchange(ref _activeChanged, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>Copies until end of stream, then passes the half-close on.</summary>
     private static async Task PumpAsync(Socket from, Socket to)

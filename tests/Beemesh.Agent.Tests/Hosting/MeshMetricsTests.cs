@@ -76,6 +76,37 @@ public sealed class MeshMetricsTests
         Assert.Equal(42, samples["beemesh_mesh_bytes_total{workload=\"(departed)\",direction=\"to_workload\"}"]);
     }
 
+    [Fact]
+    public async Task MetricsSinceAPosition_AnswerOnceASidecarReportArrivedAfterIt()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        WorkloadRecord api = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api"));
+        (string before, string text) = await MetricsAsync(agent.Client, since: null);
+        Assert.DoesNotContain("beemesh_mesh_bytes_total{workload=\"api.default\"", text, StringComparison.Ordinal);
+
+        // The long poll is open before the report, so only the report can answer it (its timeout is the agent's cap).
+        Task<(string Position, string Text)> watch = MetricsAsync(agent.Client, before);
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = api.Id, Connections = [], Mesh = Report(opened: 4, bytesIn: 42, handshakeSeconds: 0.01) });
+        (string after, string reported) = await watch;
+
+        Assert.NotEqual(before, after);
+        Assert.Equal(42, Parse(reported, out _, out _)["beemesh_mesh_bytes_total{workload=\"api.default\",direction=\"to_workload\"}"]);
+        // A position already passed answers at once, with the same numbers.
+        (string again, string same) = await MetricsAsync(agent.Client, before);
+        Assert.Equal(after, again);
+        Assert.Equal(42, Parse(same, out _, out _)["beemesh_mesh_bytes_total{workload=\"api.default\",direction=\"to_workload\"}"]);
+
+        using HttpResponseMessage bad = await agent.Client.SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "metrics?since=not-a-position"));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    private static async Task<(string Position, string Text)> MetricsAsync(AgentClient client, string? since)
+    {
+        using HttpResponseMessage response = await client.SendRawAsync(new HttpRequestMessage(HttpMethod.Get, since is null ? "metrics" : "metrics?since=" + Uri.EscapeDataString(since)));
+        response.EnsureSuccessStatusCode();
+        return (response.Headers.GetValues("Beemesh-Reports").Single(), await response.Content.ReadAsStringAsync());
+    }
+
     private static MeshCounterReport Report(long opened, long bytesIn, double handshakeSeconds)
     {
         var buckets = new List<long>(new long[MeshTotals.HandshakeBounds.Count + 1]);

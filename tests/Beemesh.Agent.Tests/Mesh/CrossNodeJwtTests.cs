@@ -88,20 +88,7 @@ public sealed class CrossNodeJwtTests : IDisposable
         }
     }
 
-    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => AgentHost.StartAsync(new AgentOptions
-    {
-        StateDirectory = Path.Combine(_root, name),
-        TrustDomain = "mesh.test",
-        NodeName = name,
-        Listen = new IPEndPoint(IPAddress.Loopback, 0),
-        TunnelPort = 0,
-        Join = join ?? [],
-        JoinToken = token,
-    });
+    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => MeshNodes.StartAsync(_root, name, join, token);
 
-    private static string CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5)).ToString();
-    }
+    private static string CreateToken(AgentHost first) => MeshNodes.CreateToken(first).ToString();
 }

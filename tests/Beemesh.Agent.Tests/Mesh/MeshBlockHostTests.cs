@@ -161,23 +161,10 @@ public sealed class MeshBlockHostTests : IDisposable
     private IPNetwork StoredBlock(string node) =>
         IPNetwork.Parse(JsonDocument.Parse(File.ReadAllText(Path.Combine(_root, node, "state", AgentHost.MeshBlockFileName))).RootElement.GetProperty("block").GetString()!);
 
-    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token, string meshCidr = "10.200.0.0/16") => AgentHost.StartAsync(new AgentOptions
-    {
-        MeshCidr = meshCidr,
-        StateDirectory = Path.Combine(_root, name),
-        TrustDomain = TrustDomain,
-        NodeName = name,
-        Listen = new IPEndPoint(IPAddress.Loopback, 0),
-        TunnelPort = 0,
-        Join = join ?? [],
-        JoinToken = token,
-    });
+    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token, string meshCidr = "10.200.0.0/16") =>
+        MeshNodes.StartAsync(_root, name, join, token, o => o.MeshCidr = meshCidr);
 
-    private static string CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5)).ToString();
-    }
+    private static string CreateToken(AgentHost first) => MeshNodes.CreateToken(first).ToString();
 
     public void Dispose()
     {

@@ -205,21 +205,8 @@ public sealed class NodeCertificateTests : IDisposable
     private static Task<bool> Holds(AgentHost host, OverlayRecord record) =>
         host.Overlay!.QueryAsync(n => n.Store.Get(record.Slot)?.Version == record.Version);
 
-    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token, TimeProvider? time = null) => AgentHost.StartAsync(new AgentOptions
-    {
-        StateDirectory = Path.Combine(_root, name),
-        TrustDomain = "mesh.test",
-        NodeName = name,
-        Listen = new IPEndPoint(IPAddress.Loopback, 0),
-        TunnelPort = 0,
-        Join = join ?? [],
-        JoinToken = token,
-        TimeProvider = time ?? TimeProvider.System,
-    });
+    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token, TimeProvider? time = null) =>
+        MeshNodes.StartAsync(_root, name, join, token, o => o.TimeProvider = time ?? TimeProvider.System);
 
-    private static string CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5)).ToString();
-    }
+    private static string CreateToken(AgentHost first) => MeshNodes.CreateToken(first).ToString();
 }

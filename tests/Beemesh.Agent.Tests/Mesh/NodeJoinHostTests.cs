@@ -70,9 +70,5 @@ public sealed class NodeJoinHostTests : IDisposable
         }
     }
 
-    private static JoinToken CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5));
-    }
+    private static JoinToken CreateToken(AgentHost first) => MeshNodes.CreateToken(first);
 }

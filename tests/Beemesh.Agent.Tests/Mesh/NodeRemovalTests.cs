@@ -146,20 +146,8 @@ public sealed class NodeRemovalTests : IDisposable
         }
     }
 
-    private Task<AgentHost> Start(string dir, EndPoint[]? join, string? token, string? nodeName = null) => AgentHost.StartAsync(new AgentOptions
-    {
-        StateDirectory = Path.Combine(_root, dir),
-        TrustDomain = "mesh.test",
-        NodeName = nodeName ?? dir,
-        Listen = new IPEndPoint(IPAddress.Loopback, 0),
-        TunnelPort = 0, // several agents share 127.0.0.1: an ephemeral tunnel port each
-        Join = join ?? [],
-        JoinToken = token,
-    });
+    private Task<AgentHost> Start(string dir, EndPoint[]? join, string? token, string? nodeName = null) =>
+        MeshNodes.StartAsync(_root, dir, join, token, o => o.NodeName = nodeName ?? dir);
 
-    private static string CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5)).ToString();
-    }
+    private static string CreateToken(AgentHost first) => MeshNodes.CreateToken(first).ToString();
 }

@@ -98,6 +98,31 @@ public sealed class OverlayHostTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task TheMembersWatchAnswersAtTheOverlaysNextChange()
+    {
+        await using AgentHost first = await Start("a", join: null, token: null);
+        using var client = new AgentClient(first.Options.StateDirectory);
+        MembersReport alone = await client.GetMembersAsync();
+        Assert.Equal(["a"], alone.Nodes.Select(n => n.Name));
+
+        // Opened before the second node exists, so its joining (or a change before it) answers the watch.
+        Task<MembersReport> watch = client.WatchMembersAsync(alone.ChangeVersion, TimeSpan.FromSeconds(30));
+        await using AgentHost second = await Start("b", [first.NodeEndPoint!], CreateToken(first));
+        MembersReport changed = await watch;
+        Assert.True(changed.ChangeVersion > alone.ChangeVersion, $"the watch answered at version {changed.ChangeVersion}, not past {alone.ChangeVersion}");
+
+        // Followed from change to change, the report comes to show the second node.
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // keeps a broken build from hanging; measures nothing
+        MembersReport report = changed;
+        while (!report.Nodes.Any(n => n.Name == "b"))
+        {
+            report = await client.WatchMembersAsync(report.ChangeVersion, TimeSpan.FromSeconds(30), patience.Token);
+        }
+
+        Assert.Equal(["a", "b"], report.Nodes.Select(n => n.Name));
+    }
+
     // The members report is read again at each change of the node's overlay (views, records, counters), never on a timer.
     private static async Task<MembersReport> WaitForAsync(AgentHost host, AgentClient client, Func<MembersReport, bool> done)
     {
@@ -170,20 +195,7 @@ public sealed class OverlayHostTests : IDisposable
         Assert.Equal(1, second.TunnelRouter.Counters.GetValueOrDefault("routed"));
     }
 
-    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => AgentHost.StartAsync(new AgentOptions
-    {
-        StateDirectory = Path.Combine(_root, name),
-        TrustDomain = "mesh.test",
-        NodeName = name,
-        Listen = new IPEndPoint(IPAddress.Loopback, 0),
-        TunnelPort = 0,
-        Join = join ?? [],
-        JoinToken = token,
-    });
+    private Task<AgentHost> Start(string name, EndPoint[]? join, string? token) => MeshNodes.StartAsync(_root, name, join, token);
 
-    private static string CreateToken(AgentHost first)
-    {
-        using X509Certificate2 root = X509CertificateLoader.LoadCertificate(first.Authority.Root.RawData);
-        return new JoinTokenStore(first.Options.StateDirectory, JoinToken.FingerprintOf(root)).Create(TimeSpan.FromMinutes(5)).ToString();
-    }
+    private static string CreateToken(AgentHost first) => MeshNodes.CreateToken(first).ToString();
 }

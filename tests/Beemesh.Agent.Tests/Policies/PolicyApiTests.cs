@@ -133,11 +133,8 @@ public sealed class PolicyApiTests
     // Waits (bounded) until the agent holds the watch, so the change below cannot race ahead of it.
     private static async Task WaitForWaiterAsync(AgentFixture agent)
     {
-        for (int i = 0; i < 500 && agent.Host.Policies.Waiters == 0; i++)
-        {
-            await Task.Delay(10);
-        }
-
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // keeps a broken build from hanging; measures nothing
+        await agent.Host.Policies.WaitForWaitersAsync(1, patience.Token);
         Assert.Equal(1, agent.Host.Policies.Waiters);
     }
 }

@@ -224,19 +224,13 @@ public sealed class AdminApiSecurityTests
             }
         }
 
-        // Once the held connections close, this process is served again.
-        for (int attempt = 0; ; attempt++)
+        // Once the agent has seen the held connections close (its limiter's change signal), this process is served again.
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30))) // keeps a broken build from hanging; measures nothing
         {
-            try
-            {
-                await agent.Client.ListPoliciesAsync();
-                break;
-            }
-            catch (AgentApiException e) when (e.StatusCode == HttpStatusCode.TooManyRequests && attempt < 100)
-            {
-                await Task.Delay(50);
-            }
+            await agent.Host.AdminConnections.WaitUntilAsync(l => l.Open == 0, patience.Token);
         }
+
+        await agent.Client.ListPoliciesAsync();
 
         Assert.Contains("beemesh_agent_admin_connections_refused_total", await agent.Client.GetMetricsAsync(), StringComparison.Ordinal);
     }

@@ -79,6 +79,25 @@ public sealed class StoreReloadTests : IDisposable
         Assert.Equal(version, parsedVersion);
     }
 
+    [Fact]
+    public async Task A_caller_learns_that_a_watch_is_held_from_the_feed_not_by_polling()
+    {
+        // The clock is stopped, so the watch's timeout never fires: only the change ends it.
+        var feed = new Beemesh.Agent.State.ChangeFeed(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // keeps a broken build from hanging; measures nothing
+        Task held = feed.WaitForWaitersAsync(1, patience.Token);
+        Assert.False(held.IsCompleted);
+
+        Task watch = feed.WaitAsync(epoch: null, since: 0, TimeSpan.FromHours(1), CancellationToken.None);
+        await held;
+        Assert.Equal(1, feed.Waiters);
+        Assert.False(watch.IsCompleted);
+
+        Beemesh.Agent.State.ChangeFeed.Wake(feed.Bump().Signal);
+        await watch.WaitAsync(patience.Token);
+        Assert.Equal(0, feed.Waiters);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData(":5")]

@@ -33,21 +33,9 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static int Count(BeemeshRun run, string line) => Regex.Matches(run.Stdout, "^" + Regex.Escape(line) + "$", RegexOptions.Multiline).Count;
 
-    private static async Task<bool> WaitForCountAsync(BeemeshRun run, string line, int count, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < timeout)
-        {
-            if (Count(run, line) >= count)
-            {
-                return true;
-            }
-
-            await Task.Delay(100);
-        }
-
-        return false;
-    }
+    // Checked again at each line the run writes.
+    private static Task<bool> WaitForCountAsync(BeemeshRun run, string line, int count, TimeSpan timeout) =>
+        run.WaitUntilAsync(r => Count(r, line) >= count, timeout);
 
     [SkippableFact]
     public async Task A_deny_is_enforced_while_the_agent_is_killed_and_after_it_restarts_and_names_still_resolve()
@@ -129,16 +117,16 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
         await _agent.RestartAsync();
 
         // The sidecar's next report (every 2 s) is answered 404 and it registers again.
+        // Status asked again at each change of the restarted agent's workload list.
         var clock = Stopwatch.StartNew();
         string text = "";
-        while (clock.Elapsed < TimeSpan.FromSeconds(30) && !text.Contains("sa/api", StringComparison.Ordinal))
+        using (HttpClient admin = AgentAdmin.Client(_agent.Directory))
         {
-            (_, text) = await _agent.CliAsync("status");
-            await Task.Delay(200);
+            await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (text = (await _agent.CliAsync("status")).Output).Contains("sa/api", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
         }
 
         output.WriteLine(text);
-        output.WriteLine($"registered again {clock.ElapsedMilliseconds} ms after the restart (status polled through the CLI)");
+        output.WriteLine($"registered again {clock.ElapsedMilliseconds} ms after the restart");
         Assert.Contains("spiffe://example.org/ns/default/sa/api", text, StringComparison.Ordinal);
         Assert.Contains("registering api.default again", api.Stderr, StringComparison.Ordinal);
 

@@ -33,7 +33,7 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLife
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
         Skip.If(_agent is null, "the agent could not be started");
-        using var admin = AdminClient(_agent.Directory);
+        using var admin = AgentAdmin.Client(_agent.Directory);
 
         await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
             $"ncat -l -k {Port} -c 'echo hello-from-api; while true; do echo tick; sleep 0.1; done' & " +
@@ -55,12 +55,11 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLife
                 await run.WaitForExitAsync();
             }
 
+            // Asked again at each change of the agent's workload list.
             var gone = Stopwatch.StartNew();
-            while ((await admin.GetAsync("v1/resolve?name=web.default")).StatusCode != HttpStatusCode.NotFound)
-            {
-                Assert.True(gone.Elapsed < TimeSpan.FromSeconds(5), "web.default still resolves 5 s after its process was killed");
-                await Task.Delay(20);
-            }
+            Assert.True(
+                await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (await admin.GetAsync("v1/resolve?name=web.default")).StatusCode == HttpStatusCode.NotFound, TimeSpan.FromSeconds(5)),
+                "web.default still resolves 5 s after its process was killed");
 
             output.WriteLine($"web.default stopped resolving {gone.ElapsedMilliseconds} ms after kill -9 of its beemesh run");
             Assert.True(gone.Elapsed < TimeSpan.FromSeconds(2), $"took {gone.ElapsedMilliseconds} ms");
@@ -86,30 +85,23 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLife
         }
     }
 
-    private static async Task<bool> ApiSeesInboundFromWebAsync(HttpClient admin, bool expected, TimeSpan timeout)
+    // Read again after each sidecar report the agent receives.
+    private static Task<bool> ApiSeesInboundFromWebAsync(HttpClient admin, bool expected, TimeSpan timeout) =>
+        AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin, p), async () => await ApiSeesInboundFromWebAsync(admin) == expected, timeout);
+
+    private static async Task<bool> ApiSeesInboundFromWebAsync(HttpClient admin)
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < timeout)
+        using JsonDocument status = JsonDocument.Parse(await admin.GetStringAsync("v1/status"));
+        bool seen = false;
+        foreach (JsonElement w in status.RootElement.GetProperty("workloads").EnumerateArray())
         {
-            using JsonDocument status = JsonDocument.Parse(await admin.GetStringAsync("v1/status"));
-            bool seen = false;
-            foreach (JsonElement w in status.RootElement.GetProperty("workloads").EnumerateArray())
+            if (w.GetProperty("workload").GetProperty("name").GetString() == "api" && w.TryGetProperty("connections", out JsonElement connections))
             {
-                if (w.GetProperty("workload").GetProperty("name").GetString() == "api" && w.TryGetProperty("connections", out JsonElement connections))
-                {
-                    seen |= connections.EnumerateArray().Any(c => c.GetProperty("peer").GetString()?.EndsWith("/sa/web", StringComparison.Ordinal) == true);
-                }
+                seen |= connections.EnumerateArray().Any(c => c.GetProperty("peer").GetString()?.EndsWith("/sa/web", StringComparison.Ordinal) == true);
             }
-
-            if (seen == expected)
-            {
-                return true;
-            }
-
-            await Task.Delay(200);
         }
 
-        return false;
+        return seen;
     }
 
     private static List<int> Descendants(int root)
@@ -149,20 +141,5 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLife
         }
 
         return found;
-    }
-
-    private static HttpClient AdminClient(string directory)
-    {
-        string socketPath = Path.Combine(directory, "admin.sock");
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri("http://agent/") };
     }
 }

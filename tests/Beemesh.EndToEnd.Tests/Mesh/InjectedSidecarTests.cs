@@ -25,24 +25,18 @@ public sealed class InjectedSidecarTests(ITestOutputHelper output) : IDisposable
         app.Start();
         int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
         _ = ServeAsync(app);
-        Start("agent", "--state-dir", _dir);
-        await HostWaits.WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        Process agent = Start("agent", "--state-dir", _dir);
+        Assert.True(await _beemesh.WaitForLineAsync(agent, "admin API:", TimeSpan.FromSeconds(60)), "the agent did not start"); // printed once its admin socket serves
         int apiTunnel = HostWaits.FreeLoopbackPort(), webTunnel = HostWaits.FreeLoopbackPort(), local = HostWaits.FreeLoopbackPort();
+        // A sidecar says it is up once it is registered, holds its SVID, the directory and the policies,
+        // and listens: api first, so web's directory holds api's route from the start.
         var api = Start("sidecar", "--agent", _dir, "--name", "api", "--inbound", $"{apiTunnel}", "--port", $"{appPort}");
+        Assert.True(await _beemesh.WaitForLineAsync(api, "beemesh sidecar: spiffe://", TimeSpan.FromSeconds(60)), "api's sidecar did not start");
         var web = Start("sidecar", "--agent", _dir, "--name", "web", "--inbound", $"{webTunnel}", "--upstream", $"api.default:{appPort}={local}");
+        Assert.True(await _beemesh.WaitForLineAsync(web, "beemesh sidecar: spiffe://", TimeSpan.FromSeconds(60)), "web's sidecar did not start");
 
-        string? answer = null;
+        Assert.Equal("hello from the app", await TryAskAsync(local));
         var clock = Stopwatch.StartNew();
-        while (answer is null && clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            answer = await TryAskAsync(local);
-            if (answer is null)
-            {
-                await Task.Delay(200);
-            }
-        }
-
-        Assert.Equal("hello from the app", answer);
 
         // ALLOW only someone else: web's flows are now refused at api's sidecar.
         string policy = Path.Combine(_dir, "allow-other.yaml");

@@ -20,7 +20,9 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("beemesh-rot-").FullName;
     private readonly BeemeshProcesses _beemesh = new(output);
+    private static readonly TimeSpan Cap = TimeSpan.FromSeconds(60);
     private int _accepted;
+    private TaskCompletionSource _acceptedChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     [SkippableFact]
     public async Task Sixty_second_transfer_survives_svid_rotations_and_metrics_show_the_mesh()
@@ -30,19 +32,16 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         app.Start();
         int appPort = ((IPEndPoint)app.LocalEndpoint).Port;
         _ = ServeHashesAsync(app);
-        Start("agent", "--state-dir", _dir, "--svid-ttl", "20s");
-        await HostWaits.WaitForFileAsync(Path.Combine(_dir, "admin.sock"));
+        Process agent = Start("agent", "--state-dir", _dir, "--svid-ttl", "20s");
+        Assert.True(await _beemesh.WaitForLineAsync(agent, "admin API:", Cap), "the agent did not start"); // printed once its admin socket serves
         int apiTunnel = HostWaits.FreeLoopbackPort(), webTunnel = HostWaits.FreeLoopbackPort(), local = HostWaits.FreeLoopbackPort();
-        Start("sidecar", "--agent", _dir, "--name", "api", "--inbound", $"{apiTunnel}", "--port", $"{appPort}");
-        Start("sidecar", "--agent", _dir, "--name", "web", "--inbound", $"{webTunnel}", "--upstream", $"api.default:{appPort}={local}");
-
-        // The mesh is up once a small flow comes back with the right digest.
-        var ready = Stopwatch.StartNew();
-        while (await TryHashAsync(local, "ping"u8.ToArray()) is not true)
-        {
-            Assert.True(ready.Elapsed < TimeSpan.FromSeconds(20), "the mesh did not come up");
-            await Task.Delay(200);
-        }
+        // A sidecar says it is up once it is registered, holds its SVID, the directory and the policies,
+        // and listens: api first, so web's directory holds api's route from the start.
+        Process api = Start("sidecar", "--agent", _dir, "--name", "api", "--inbound", $"{apiTunnel}", "--port", $"{appPort}");
+        Assert.True(await _beemesh.WaitForLineAsync(api, "beemesh sidecar: spiffe://", Cap), "api's sidecar did not start");
+        Process web = Start("sidecar", "--agent", _dir, "--name", "web", "--inbound", $"{webTunnel}", "--upstream", $"api.default:{appPort}={local}");
+        Assert.True(await _beemesh.WaitForLineAsync(web, "beemesh sidecar: spiffe://", Cap), "web's sidecar did not start");
+        Assert.True(await TryHashAsync(local, "ping"u8.ToArray()), "the first flow through the mesh failed");
 
         // 60 s of known bytes, 32 KiB every 125 ms, through one tunnel flow.
         var transfer = Stopwatch.StartNew();
@@ -82,13 +81,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         // and the flow opened after it (a report sent between the two carries the bytes without that flow).
         const string toApi = "beemesh_mesh_bytes_total{workload=\"api.default\",direction=\"to_workload\"}";
         const string connects = "beemesh_mesh_authorization_decisions_total{workload=\"api.default\",decision=\"allow\",trigger=\"connect\"}";
-        Dictionary<string, double> metrics = await MetricsAsync();
-        for (var reported = Stopwatch.StartNew();
-            (metrics.GetValueOrDefault(toApi) < sent || metrics.GetValueOrDefault(connects) < 4) && reported.Elapsed < TimeSpan.FromSeconds(20);)
-        {
-            await Task.Delay(200);
-            metrics = await MetricsAsync();
-        }
+        Dictionary<string, double> metrics = await MetricsAfterReportsAsync(m => m.GetValueOrDefault(toApi) >= sent && m.GetValueOrDefault(connects) >= 4);
 
         foreach (var (name, value) in metrics.Where(m => m.Key.StartsWith("beemesh_mesh_", StringComparison.Ordinal)))
         {
@@ -111,11 +104,20 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         await idle.GetStream().WriteAsync("x"u8.ToArray());
 
         // The flow is live end to end once the app has accepted it (api's sidecar admitted it first).
-        for (var admitted = Stopwatch.StartNew(); Volatile.Read(ref _accepted) == acceptedBefore;)
+        using (var admitted = new CancellationTokenSource(Cap))
         {
-            Assert.True(admitted.Elapsed < TimeSpan.FromSeconds(20), "the idle flow never reached the app");
-            await Task.Delay(20);
+            while (true)
+            {
+                Task accepted = Volatile.Read(ref _acceptedChanged).Task; // taken before the check, so no accept in between is missed
+                if (Volatile.Read(ref _accepted) != acceptedBefore)
+                {
+                    break;
+                }
+
+                await accepted.WaitAsync(admitted.Token);
+            }
         }
+
         string policy = Path.Combine(_dir, "deny-web.yaml");
         await File.WriteAllTextAsync(policy, """
             apiVersion: security.istio.io/v1
@@ -148,13 +150,8 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(0, read);
         }
 
-        var deadline = Stopwatch.StartNew();
-        double revoked = 0;
-        while (revoked < 1 && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(500);
-            revoked = (await MetricsAsync()).GetValueOrDefault("beemesh_mesh_revocations_total{workload=\"api.default\",trigger=\"policy-changed\"}");
-        }
+        const string revocations = "beemesh_mesh_revocations_total{workload=\"api.default\",trigger=\"policy-changed\"}";
+        double revoked = (await MetricsAfterReportsAsync(m => m.GetValueOrDefault(revocations) >= 1)).GetValueOrDefault(revocations);
 
         Assert.True(revoked >= 1, "the agent's metrics show no revocation");
     }
@@ -169,6 +166,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
             {
                 socket = await app.AcceptSocketAsync();
                 Interlocked.Increment(ref _accepted);
+                Interlocked.Exchange(ref _acceptedChanged, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
@@ -225,7 +223,25 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private async Task<Dictionary<string, double>> MetricsAsync()
+    /// <summary>
+    /// The agent's metrics once <paramref name="done"/> holds, read again after each connection report a
+    /// sidecar sends (the agent's <c>/metrics?since=</c> long poll), never on a timer; the last read when
+    /// <see cref="Cap"/> (a cap for a broken build, not a measured bound) passed first.
+    /// </summary>
+    private async Task<Dictionary<string, double>> MetricsAfterReportsAsync(Func<Dictionary<string, double>, bool> done)
+    {
+        var clock = Stopwatch.StartNew();
+        (string position, Dictionary<string, double> metrics) = await MetricsAsync(since: null);
+        while (!done(metrics) && clock.Elapsed < Cap)
+        {
+            (position, metrics) = await MetricsAsync(position);
+        }
+
+        return metrics;
+    }
+
+    /// <summary>The agent's metrics with the position of the reports they include; with <paramref name="since"/>, after the next report past it (at most 5 s).</summary>
+    private async Task<(string Position, Dictionary<string, double> Metrics)> MetricsAsync(string? since)
     {
         string socketPath = Path.Combine(_dir, "admin.sock");
         using var handler = new SocketsHttpHandler
@@ -238,7 +254,10 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
             },
         };
         using var http = new HttpClient(handler);
-        string text = await http.GetStringAsync("http://agent/metrics");
+        using HttpResponseMessage response = await http.GetAsync(since is null ? "http://agent/metrics" : $"http://agent/metrics?since={Uri.EscapeDataString(since)}&timeout=5");
+        response.EnsureSuccessStatusCode();
+        string position = response.Headers.GetValues("Beemesh-Reports").Single();
+        string text = await response.Content.ReadAsStringAsync();
         var samples = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -249,7 +268,7 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
             }
         }
 
-        return samples;
+        return (position, samples);
     }
 
     private Process Start(params string[] args) => _beemesh.Start(args);

@@ -250,11 +250,12 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
 
         Process.GetProcessById(victim.ProcessId).Kill();
 
+        // Asked again at each change of the agent's workload list.
         var clock = Stopwatch.StartNew();
-        int status;
-        while ((status = await ResolveStatusAsync("vanishing.default")) == 200 && clock.Elapsed < TimeSpan.FromSeconds(5))
+        int status = 0;
+        using (HttpClient admin = AgentAdmin.Client(_agent.Directory))
         {
-            await Task.Delay(100);
+            await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (status = await ResolveStatusAsync("vanishing.default")) != 200, TimeSpan.FromSeconds(5));
         }
 
         output.WriteLine($"resolve status {status} after {clock.ElapsedMilliseconds} ms");

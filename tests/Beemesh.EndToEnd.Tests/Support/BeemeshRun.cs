@@ -16,6 +16,7 @@ public sealed class BeemeshRun : IAsyncDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _lineWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _timedOut;
 
     private BeemeshRun(Process process)
@@ -117,29 +118,53 @@ public sealed class BeemeshRun : IAsyncDisposable
 
     /// <summary>Waits until stdout holds a line starting with <paramref name="prefix"/>; false when the run ended or time ran out first.</summary>
     /// <param name="prefix">The start of the line to wait for.</param>
-    /// <param name="timeout">How long to wait.</param>
-    public async Task<bool> WaitForLineAsync(string prefix, TimeSpan timeout)
-    {
-        bool Seen() => Stdout.Split('\n').Any(l => l.StartsWith(prefix, StringComparison.Ordinal));
+    /// <param name="timeout">How long to wait at the most (a cap for a broken build, not a measured bound).</param>
+    public Task<bool> WaitForLineAsync(string prefix, TimeSpan timeout) =>
+        WaitUntilAsync(run => HasLine(run.Stdout, prefix), timeout);
 
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < timeout)
+    /// <summary>
+    /// Waits until <paramref name="done"/> holds, checked again at every line the run writes (stdout or
+    /// stderr) and once the run ended with all its output read, never on a timer. False when the run
+    /// ended or <paramref name="timeout"/> passed first.
+    /// </summary>
+    /// <param name="done">The condition on the run's output so far.</param>
+    /// <param name="timeout">How long to wait at the most (a cap for a broken build, not a measured bound).</param>
+    public async Task<bool> WaitUntilAsync(Func<BeemeshRun, bool> done, TimeSpan timeout)
+    {
+        using var cap = new CancellationTokenSource(timeout);
+        Task ended = EndedAsync();
+        while (true)
         {
-            if (Seen())
+            Task line = Volatile.Read(ref _lineWritten).Task; // taken before the check, so no line in between is missed
+            if (done(this))
             {
                 return true;
             }
 
-            if (_process.HasExited)
+            if (ended.IsCompleted)
             {
-                await _stdoutClosed.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-                return Seen();
+                return done(this);
             }
 
-            await Task.Delay(50).ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAny(line, ended).WaitAsync(cap.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return done(this);
+            }
         }
+    }
 
-        return false;
+    /// <summary>Whether <paramref name="text"/> holds a line starting with <paramref name="prefix"/>.</summary>
+    public static bool HasLine(string text, string prefix) => text.Split('\n').Any(l => l.StartsWith(prefix, StringComparison.Ordinal));
+
+    // The process exited and both of its pipes are read to the end (or it exited and a child holds them).
+    private async Task EndedAsync()
+    {
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+        await Task.WhenAny(Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
     }
 
     /// <summary>Waits for exit; past <paramref name="timeout"/> kills the process tree and reports a timeout.</summary>
@@ -210,5 +235,8 @@ public sealed class BeemeshRun : IAsyncDisposable
         {
             buffer.Append(line).Append('\n');
         }
+
+        // Wake the waiters of this line and arm the signal for the next one.
+        Interlocked.Exchange(ref _lineWritten, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }

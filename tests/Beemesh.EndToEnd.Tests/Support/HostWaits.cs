@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace Beemesh.EndToEnd.Tests.Support;
 
-/// <summary>Small host-side helpers the end-to-end tests share: a free loopback port, waiting for a socket file.</summary>
+/// <summary>Small host-side helpers the end-to-end tests share: a free loopback port.</summary>
 public static class HostWaits
 {
     /// <summary>A TCP port on 127.0.0.1 that was free a moment ago.</summary>
@@ -12,16 +12,5 @@ public static class HostWaits
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>Waits up to 10 s for <paramref name="path"/> to exist (a daemon's socket); returns whether it does.</summary>
-    public static async Task<bool> WaitForFileAsync(string path)
-    {
-        for (int i = 0; i < 100 && !File.Exists(path); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        return File.Exists(path);
     }
 }

@@ -10,11 +10,12 @@ public sealed class MeshAgentProcess : IAsyncDisposable
 {
     private readonly string[] _extraArguments;
     private Process _process;
+    private TaskCompletionSource _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private MeshAgentProcess(string directory, Process process, string[] extraArguments)
+    private MeshAgentProcess(string directory, string[] extraArguments)
     {
         Directory = directory;
-        _process = process;
+        _process = null!; // set by Launch right after
         _extraArguments = extraArguments;
     }
 
@@ -33,7 +34,8 @@ public sealed class MeshAgentProcess : IAsyncDisposable
         }
 
         string directory = System.IO.Directory.CreateTempSubdirectory("beemesh-agent-").FullName;
-        var agent = new MeshAgentProcess(directory, Launch(directory, extraArguments), extraArguments);
+        var agent = new MeshAgentProcess(directory, extraArguments);
+        agent._process = agent.Launch();
         await agent.WaitUntilServingAsync();
         return agent;
     }
@@ -49,7 +51,7 @@ public sealed class MeshAgentProcess : IAsyncDisposable
     public async Task RestartAsync()
     {
         _process.Dispose();
-        _process = Launch(Directory, _extraArguments);
+        _process = Launch();
         await WaitUntilServingAsync();
     }
 
@@ -68,39 +70,41 @@ public sealed class MeshAgentProcess : IAsyncDisposable
         return (p.ExitCode, text);
     }
 
-    private static Process Launch(string directory, string[] extraArguments)
+    private Process Launch()
     {
         var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "agent", "--state-dir", directory }.Concat(extraArguments))
+        foreach (string a in new[] { "agent", "--state-dir", Directory }.Concat(_extraArguments))
         {
             psi.ArgumentList.Add(a);
         }
 
+        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _serving = serving;
         var process = Process.Start(psi)!;
-        // Drained so a chatty agent never blocks on a full pipe.
-        process.OutputDataReceived += (_, _) => { };
+        // Drained so a chatty agent never blocks on a full pipe; it prints its admin socket once that serves.
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.StartsWith("admin API:", StringComparison.Ordinal) == true)
+            {
+                serving.TrySetResult();
+            }
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
     }
 
-    /// <summary>Waits (up to 10 s) until the admin socket accepts connections or the agent exits.</summary>
+    /// <summary>Waits until the agent says its admin socket serves, or it exits (60 s at most: a cap for a broken build).</summary>
     private async Task WaitUntilServingAsync()
     {
-        string socket = Path.Combine(Directory, "admin.sock");
-        for (int i = 0; i < 100 && !_process.HasExited; i++)
+        try
         {
-            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-            try
-            {
-                await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
-                return;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                await Task.Delay(100);
-            }
+            await Task.WhenAny(_serving.Task, _process.WaitForExitAsync()).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            // Whether it serves shows in the next CLI call.
         }
     }
 

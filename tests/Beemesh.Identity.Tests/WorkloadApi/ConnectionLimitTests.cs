@@ -103,8 +103,13 @@ public sealed class ConnectionLimitTests
             socket.Dispose();
         }
 
-        // Once they are closed the process is served again.
-        X509Context context = await RetryAsync(() => client.FetchX509ContextAsync());
+        // Once the server has seen them close (its limiter's change signal), the process is served again.
+        using (var closed = new CancellationTokenSource(Guard))
+        {
+            await fixture.Servers[0].WaitForConnectionCountsAsync(s => s.OpenConnections == 0, closed.Token);
+        }
+
+        X509Context context = await client.FetchX509ContextAsync().WaitAsync(Guard);
         Assert.Equal("spiffe://example.org/web", Assert.Single(context.Svids).Id.ToString());
     }
 
@@ -168,20 +173,5 @@ public sealed class ConnectionLimitTests
         fixture.Authority.SetFederatedBundle("other.org", [fixture.Authority.Root]);
         var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await stream.MoveNextAsync());
         Assert.Equal(Grpc.Core.StatusCode.PermissionDenied, refused.StatusCode);
-    }
-
-    private static async Task<T> RetryAsync<T>(Func<Task<T>> call)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await call().WaitAsync(Guard);
-            }
-            catch (Grpc.Core.RpcException) when (attempt < 100)
-            {
-                await Task.Delay(50);
-            }
-        }
     }
 }

@@ -30,6 +30,7 @@ public sealed class AgentRestartViewTests : IDisposable
         """;
 
     private readonly string _root = Directory.CreateTempSubdirectory("bm-rv-").FullName;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
@@ -40,11 +41,12 @@ public sealed class AgentRestartViewTests : IDisposable
     [Fact]
     public async Task The_last_policies_stay_in_force_while_the_agent_is_down_and_a_restarted_agent_is_followed()
     {
-        var logger = new ListLogger();
+        var logger = new ListLogger(Pulse);
         AgentHost first = await StartAgentAsync();
         using var client = new AgentClient(StateDirectory);
         await client.ApplyPoliciesAsync(Deny);
         using var source = new AgentPolicySource(client, logger);
+        source.Changed += (_, _) => Pulse();
         await source.LoadAsync(CancellationToken.None);
         string? firstEpoch = source.Epoch;
         Assert.Equal("deny-evil", Assert.Single(source.Current).Name);
@@ -73,6 +75,7 @@ public sealed class AgentRestartViewTests : IDisposable
         AgentHost first = await StartAgentAsync();
         using var client = new AgentClient(StateDirectory);
         using var directory = new AgentMeshDirectory(client, IPNetwork.Parse("10.200.0.0/16"));
+        directory.Changed += (_, _) => Pulse();
         await directory.LoadAsync(CancellationToken.None);
         var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         directory.Changed += (_, _) => changed.TrySetResult();
@@ -99,16 +102,27 @@ public sealed class AgentRestartViewTests : IDisposable
         Assert.Equal(IPAddress.Parse(api.MeshAddress), directory.ResolveName("api.default"));
     }
 
-    private static async Task Until(Func<bool> condition)
+    // Checked again at each change the view signals (a new set installed) and each line it logs, never on a
+    // timer; the patience only keeps a broken build from hanging.
+    private async Task Until(Func<bool> condition)
     {
         using var patience = new CancellationTokenSource(Patience);
-        while (!condition())
+        while (true)
         {
-            await Task.Delay(20, patience.Token);
+            Task changed = Volatile.Read(ref _changed).Task; // taken before the check, so no change in between is missed
+            if (condition())
+            {
+                return;
+            }
+
+            await changed.WaitAsync(patience.Token);
         }
     }
 
-    private sealed class ListLogger : ILogger
+    private void Pulse() => Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Keeps every line logged and calls <paramref name="written"/> after each.</summary>
+    private sealed class ListLogger(Action written) : ILogger
     {
         private readonly ConcurrentQueue<string> _lines = new();
 
@@ -118,7 +132,10 @@ public sealed class AgentRestartViewTests : IDisposable
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
             _lines.Enqueue(formatter(state, exception));
+            written();
+        }
     }
 }

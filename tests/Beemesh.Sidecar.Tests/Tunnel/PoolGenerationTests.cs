@@ -44,6 +44,14 @@ public sealed class PoolGenerationTests
         await using TestSidecar caller = await TestSidecar.StartAsync(
             mesh.Authority, dir.File("rot.sock"), "/ns/default/sa/rotating", IPAddress.Parse("10.200.0.9"), mesh.Directory, clock);
         X509Certificate2 first = caller.Source.Current.DefaultSvid.Certificate;
+        var rotated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        caller.Source.Updated += (_, context) =>
+        {
+            if (!context.DefaultSvid.Certificate.Equals(first))
+            {
+                rotated.TrySetResult();
+            }
+        };
 
         await using TunnelStream old = await caller.Pool.OpenAsync(mesh.Api.Peer, 8080);
         await using (TunnelStream second = await caller.Pool.OpenAsync(mesh.Api.Peer, 8081))
@@ -53,7 +61,8 @@ public sealed class PoolGenerationTests
 
         // The Workload API's clock passes the rotation time: it streams a new SVID.
         clock.Advance(TimeSpan.FromHours(1));
-        Assert.True(await WaitUntilAsync(() => !caller.Source.Current.DefaultSvid.Certificate.Equals(first)));
+        await rotated.Task.WaitAsync(Functional); // the source's update event, not a poll
+        Assert.False(caller.Source.Current.DefaultSvid.Certificate.Equals(first));
 
         await using (TunnelStream fresh = await caller.Pool.OpenAsync(mesh.Api.Peer, 8082))
         {
