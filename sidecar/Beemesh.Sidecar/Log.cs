@@ -54,4 +54,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4024, Level = LogLevel.Warning, Message = "registering again failed: {Error}")]
     public static partial void ReregisterFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4025, Level = LogLevel.Debug, Message = "TLS warm-up: self-handshake {Outcome} in {ElapsedMs} ms")]
+    public static partial void TlsWarmedUp(ILogger logger, string outcome, long elapsedMs);
 }

@@ -142,6 +142,13 @@ public static class RunCommand
             stores.Add(StateStoreSpec.Default);
         }
 
+        if (s.Name is not null)
+        {
+            // The sidecar's first handshake needs the platform's certificate stores, whose first load
+            // is slow: it runs while the guest and the sidecar are set up (see SpiffeTls).
+            _ = Task.Run(Beemesh.Spiffe.X509.SpiffeTls.LoadPlatformCertificateStores, CancellationToken.None);
+        }
+
         // Logs go to stderr: stdout belongs to the command being run.
         using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         var logger = loggerFactory.CreateLogger("beemesh.run");

@@ -35,6 +35,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly MeshDnsServer? _dns;
     private readonly CancellationTokenSource _stop = new();
     private System.Security.Cryptography.X509Certificates.X509Certificate2? _ownSvid;
+    private readonly Task _warmUp;
 
     private MeshSidecar(AgentClient agent, WorkloadRegistration registration, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
         AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger)
@@ -54,6 +55,32 @@ public sealed class MeshSidecar : IAsyncDisposable
         source.Updated += OnSvidUpdated;
         directory.Changed += OnDirectoryChanged;
         _ = ReportLoopAsync();
+        _warmUp = WarmUpTlsAsync();
+    }
+
+    /// <summary>
+    /// Pays the process's one-time TLS costs (TLS library state, the SVID's certificate context,
+    /// certificate stores, chain building) with a self-handshake now, in the background, instead of
+    /// in the first tunnel handshake, when a caller waits on it (loadtests/reports/overlay-mesh.md).
+    /// </summary>
+    private async Task WarmUpTlsAsync()
+    {
+        await Task.Yield();
+        TimeProvider time = _source.TimeProvider;
+        long start = time.GetTimestamp();
+        string outcome;
+        try
+        {
+            outcome = _source.HasContext
+                && await SpiffeTls.WarmUpAsync(_source, _source.Current.DefaultSvid.Id, [System.Net.Security.SslApplicationProtocol.Http2], _stop.Token).ConfigureAwait(false)
+                ? "succeeded" : "did not complete";
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException or System.Security.Cryptography.CryptographicException)
+        {
+            outcome = "failed: " + e.Message;
+        }
+
+        Log.TlsWarmedUp(_logger, outcome, (long)time.GetElapsedTime(start).TotalMilliseconds);
     }
 
     /// <summary>
@@ -81,6 +108,18 @@ public sealed class MeshSidecar : IAsyncDisposable
     private void OnSvidUpdated(object? sender, X509Context context)
     {
         var svid = context.DefaultSvid.Certificate;
+        if (context.DefaultSvid.Intermediates.Count > 0)
+        {
+            // Built now rather than by the first handshake with the new SVID (which retries it if this fails).
+            try
+            {
+                SpiffeTls.CertificateContextFor(context.DefaultSvid);
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+            }
+        }
+
         var previous = Interlocked.Exchange(ref _ownSvid, svid);
         if (previous is not null && !previous.Equals(svid))
         {
@@ -216,6 +255,8 @@ public sealed class MeshSidecar : IAsyncDisposable
         IPEndPoint tunnelListen, NetworkStack? stack, IPEndPoint? dnsUpstream, string meshCidr, ILoggerFactory loggerFactory,
         CancellationToken cancellationToken)
     {
+        // Meanwhile the platform's certificate stores load, which the first handshake would otherwise wait for.
+        _ = Task.Run(SpiffeTls.LoadPlatformCertificateStores, cancellationToken);
         var agent = new AgentClient(agentDirectory);
         var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
         var registration = new WorkloadRegistration
@@ -275,6 +316,7 @@ public sealed class MeshSidecar : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _source.Updated -= OnSvidUpdated;
+        await _warmUp.ConfigureAwait(false);
         _directory.Changed -= OnDirectoryChanged;
         try
         {

@@ -1,5 +1,8 @@
+using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Beemesh.Spiffe.X509;
@@ -27,6 +30,7 @@ public static class SpiffeTls
             EnabledSslProtocols = SslProtocols.Tls13,
             ClientCertificateRequired = true,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = PlatformChainPolicy,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
         };
         if (ChainContext(source) is SslStreamCertificateContext context)
@@ -53,10 +57,38 @@ public static class SpiffeTls
         }
 
         X509Svid svid = source.Current.DefaultSvid;
-        return svid.Intermediates.Count == 0
-            ? null
-            : SslStreamCertificateContext.Create(svid.Certificate, svid.Intermediates, offline: true);
+        return svid.Intermediates.Count == 0 ? null : CertificateContextFor(svid);
     }
+
+    /// <summary>
+    /// The certificate context (leaf plus intermediates) of <paramref name="svid"/>, built on first
+    /// use and then shared by every handshake with that SVID: building one walks a certificate chain,
+    /// and OpenSSL's server state (SSL_CTX) is cached per context, so one context per connection
+    /// would pay both on every handshake. A rotated SVID is a new object and gets a new context; the
+    /// old one goes when nothing refers to the old SVID any more.
+    /// </summary>
+    public static SslStreamCertificateContext CertificateContextFor(X509Svid svid)
+    {
+        ArgumentNullException.ThrowIfNull(svid);
+        return CertificateContexts.GetValue(svid, static s => SslStreamCertificateContext.Create(s.Certificate, s.Intermediates, offline: true));
+    }
+
+    // Keyed by the SVID object (reference identity): an entry lives as long as its SVID.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<X509Svid, SslStreamCertificateContext> CertificateContexts = [];
+
+    /// <summary>
+    /// The policy of the chain the platform builds in every handshake before our callback runs. Its
+    /// verdict is ignored (<see cref="ValidatePeer"/> decides with the SPIFFE bundle), so it only has
+    /// to stay offline: no revocation lookup, no download of missing issuers named by an AIA
+    /// extension, and no system root as a trust anchor (custom trust with an empty store). One
+    /// object for every handshake: the handshake copies it, so it is never changed.
+    /// </summary>
+    private static readonly X509ChainPolicy PlatformChainPolicy = new()
+    {
+        RevocationMode = X509RevocationMode.NoCheck,
+        DisableCertificateDownloads = true,
+        TrustMode = X509ChainTrustMode.CustomRootTrust,
+    };
 
     /// <summary>
     /// Client options: presents the current SVID and accepts only a server whose SVID validates and
@@ -73,6 +105,7 @@ public static class SpiffeTls
             TargetHost = targetHost,
             EnabledSslProtocols = SslProtocols.Tls13,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = PlatformChainPolicy,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
         };
         if (ChainContext(source) is SslStreamCertificateContext context)
@@ -85,6 +118,101 @@ public static class SpiffeTls
         }
 
         return options;
+    }
+
+    /// <summary>
+    /// Loads the machine's certificate stores into the platform's process-wide cache and returns the
+    /// number of root certificates in them. On Linux every chain build, ours included, consults
+    /// that cache although SPIFFE trusts only its bundles, and the first one in a process reads and
+    /// parses every file under the system certificate directory (hundreds of milliseconds on a busy
+    /// machine; the platform reloads it at most every five minutes). Calling this at start-up, in
+    /// the background, takes that off the first handshake. Returns 0 when the stores cannot be read.
+    /// </summary>
+    public static int LoadPlatformCertificateStores()
+    {
+        try
+        {
+            using var roots = new X509Store(StoreName.Root, StoreLocation.LocalMachine);
+            roots.Open(OpenFlags.ReadOnly | OpenFlags.OpenExistingOnly);
+            X509Certificate2Collection certificates = roots.Certificates;
+            int count = certificates.Count;
+            foreach (X509Certificate2 certificate in certificates)
+            {
+                certificate.Dispose();
+            }
+
+            return count;
+        }
+        catch (CryptographicException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// Does once, now, what the first tunnel handshake of the process would otherwise do while a
+    /// caller waits: loads the TLS library and its state, builds the certificate context of the
+    /// current SVID, builds and checks certificate chains (which loads the certificate stores the
+    /// platform consults), and runs one full mutual-TLS handshake of this workload with itself
+    /// over a loopback connection, with the options real connections use and the peer checked by
+    /// <see cref="ValidatePeer"/> as <paramref name="expectedPeer"/> (normally the workload's own
+    /// ID). Returns true when the handshake succeeded; false when there is no SVID yet or it
+    /// failed (nothing is changed either way: real handshakes check everything again).
+    /// </summary>
+    public static async Task<bool> WarmUpAsync(X509Source source, SpiffeId expectedPeer, IList<SslApplicationProtocol>? applicationProtocols = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(expectedPeer);
+        if (!source.HasContext)
+        {
+            return false;
+        }
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Task<Socket> accepting = listener.AcceptAsync(cancellationToken).AsTask();
+        await client.ConnectAsync(listener.LocalEndPoint!, cancellationToken).ConfigureAwait(false);
+        using Socket accepted = await accepting.ConfigureAwait(false);
+        if (!Equals(accepted.RemoteEndPoint, client.LocalEndPoint))
+        {
+            // Another local process connected first: do not talk TLS with it.
+            return false;
+        }
+
+        SslServerAuthenticationOptions serverOptions = CreateServerOptions(source, id => id == expectedPeer);
+        SslClientAuthenticationOptions clientOptions = CreateClientOptions(source, id => id == expectedPeer);
+        if (applicationProtocols is not null)
+        {
+            serverOptions.ApplicationProtocols = [.. applicationProtocols];
+            clientOptions.ApplicationProtocols = [.. applicationProtocols];
+        }
+
+        await using var serverTls = new SslStream(new NetworkStream(accepted, ownsSocket: false));
+        await using var clientTls = new SslStream(new NetworkStream(client, ownsSocket: false));
+        Task server = serverTls.AuthenticateAsServerAsync(serverOptions, cancellationToken);
+        Task clientSide = clientTls.AuthenticateAsClientAsync(clientOptions, cancellationToken);
+        try
+        {
+            await clientSide.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            // Unblock the server side before it is awaited below.
+            client.Close(0);
+        }
+
+        try
+        {
+            await server.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            return false;
+        }
+
+        return clientSide.IsCompletedSuccessfully && serverTls.IsMutuallyAuthenticated;
     }
 
     /// <summary>
