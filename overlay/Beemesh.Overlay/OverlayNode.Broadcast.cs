@@ -76,10 +76,12 @@ public sealed partial class OverlayNode
         _store.Put(record);
         (_recentRecords ??= []).Add((record.Id, now));
         _observer?.RecordAccepted(this, record, now);
+        // Neighbours that announced this record hold it already: they get neither a copy nor an IHAVE.
+        List<PeerAddress>? holders = FindMissing(record.Id)?.Announcers;
         RemoveMissing(record);
         foreach (ActiveLink link in _active)
         {
-            if (link == from)
+            if (link == from || (holders is not null && holders.Contains(link.Peer)))
             {
                 continue;
             }
