@@ -15,6 +15,8 @@ namespace Beemesh.Overlay;
 ///   passive --NEIGHBOR sent--> pending --accepted--> active (eager)
 ///   pending --refused--> passive          pending --no answer twice--> (forgotten)
 ///   active (eager) --duplicate: PRUNE--> active (lazy) --GRAFT / new record--> active (eager)
+///   active --silent SilenceThreshold--> silent: IHAVE instead of eager push; all but one silent:
+///       NEIGHBOR to passive peers at once, the view may exceed its size until the silent are evicted
 ///   active --silent SuspectTimeout--> suspect --probe answered--> active
 ///   suspect --no answer within ProbeTimeout--> (evicted, forgotten)
 ///   active --DISCONNECT / dropped for a newcomer--> passive     active --LinkDown--> (forgotten)

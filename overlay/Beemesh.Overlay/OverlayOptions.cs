@@ -30,7 +30,11 @@ public sealed record OverlayOptions
     /// <summary>Hops a SHUFFLE walks before it is answered (4).</summary>
     public int ShuffleWalkLength { get; init; } = 4;
 
-    /// <summary>Keepalive period on an idle active link (1 s); any message on the link counts as one.</summary>
+    /// <summary>
+    /// Heartbeat period (1 s): each heartbeat sends a keepalive on every active link that carried
+    /// nothing for a quarter of it (any message counts as one), so a live neighbour is never silent
+    /// much over 1.25 s without loss, well under <see cref="SilenceThreshold"/>.
+    /// </summary>
     public long KeepaliveInterval { get; init; } = 1_000_000;
 
     /// <summary>Silence after which an active neighbour is suspected and probed (3 s: three keepalives missed).</summary>
