@@ -3,7 +3,8 @@ namespace Beemesh.Overlay;
 /// <summary>HyParView (Leitão, Pereira, Rodrigues, DSN 2007): active and passive views.</summary>
 public sealed partial class OverlayNode
 {
-    private void SendJoin(long now)
+    /// <summary>Sends JOIN: to one contact at first, to <see cref="OverlayOptions.JoinFanout"/> at once when <paramref name="retry"/>.</summary>
+    private void SendJoin(long now, bool retry = false)
     {
         int known = _contacts.Length + Math.Min(_recentCount, RecentPeers);
         if (!Starved || known == 0)
@@ -13,7 +14,7 @@ public sealed partial class OverlayNode
         }
 
         // The configured contacts first, then peers this node was linked to before.
-        for (int k = Math.Min(Math.Max(1, _options.JoinFanout), known); k > 0; k--)
+        for (int k = retry ? Math.Min(Math.Max(1, _options.JoinFanout), known) : 1; k > 0; k--)
         {
             int pick = _nextContact++ % known;
             PeerAddress contact = pick < _contacts.Length ? _contacts[pick] : _recent[pick - _contacts.Length];

@@ -309,7 +309,7 @@ public sealed partial class OverlayNode
 
         if (now >= _joinDeadline)
         {
-            SendJoin(now);
+            SendJoin(now, retry: true);
         }
 
         if (now >= _nextShuffle)

@@ -83,7 +83,13 @@ public sealed record OverlayOptions
     /// <summary>Time to wait for a JOIN answer before the next contacts are tried (2 s).</summary>
     public long JoinTimeout { get; init; } = 2_000_000;
 
-    /// <summary>Contacts a JOIN goes to at once (2, when that many are known), so that one lost message or dead contact does not leave the node alone for a whole <see cref="JoinTimeout"/>.</summary>
+    /// <summary>
+    /// Contacts a JOIN goes to at once when the previous one went unanswered (2, when that many are
+    /// known), so that lost messages or dead contacts do not leave the node alone for several
+    /// <see cref="JoinTimeout"/>s. The first JOIN goes to one contact: joining through two makes
+    /// twice the FORWARD_JOIN walks and a less settled overlay (at 100,000 nodes without loss,
+    /// 99.99% of nodes reached in 1.00 s instead of 0.87 s).
+    /// </summary>
     public int JoinFanout { get; init; } = 2;
 
     /// <summary>Plumtree: IHAVE announcements are batched per link and flushed this often (25 ms).</summary>

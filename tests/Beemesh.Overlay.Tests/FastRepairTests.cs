@@ -191,15 +191,18 @@ public sealed class FastRepairTests
     }
 
     [Fact]
-    public void JoinGoesToTwoContactsAtOnce()
+    public void AnUnansweredJoinIsRetriedThroughTwoContactsAtOnce()
     {
         var node = new OverlayNode(P(1), Options, new Random(3), _signature, _signature);
         node.Start([P(7), P(8), P(9)], 0);
-        Assert.Equal([P(7), P(8)], node.Outbox.Where(m => m.Message.Type == OverlayMessageType.Join).Select(m => m.To));
+        Assert.Equal([P(7)], node.Outbox.Where(m => m.Message.Type == OverlayMessageType.Join).Select(m => m.To));
         node.ClearOutbox();
-        // Neither answers: the next two are tried.
+        // No answer: the next two are tried together, and then the two after.
         node.Tick(Options.JoinTimeout);
-        Assert.Equal([P(9), P(7)], node.Outbox.Where(m => m.Message.Type == OverlayMessageType.Join).Select(m => m.To));
+        Assert.Equal([P(8), P(9)], node.Outbox.Where(m => m.Message.Type == OverlayMessageType.Join).Select(m => m.To));
+        node.ClearOutbox();
+        node.Tick(2 * Options.JoinTimeout);
+        Assert.Equal([P(7), P(8)], node.Outbox.Where(m => m.Message.Type == OverlayMessageType.Join).Select(m => m.To));
     }
 
     [Fact]
