@@ -119,6 +119,7 @@ internal sealed class IcmpEchoFlow : IEventHandler, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _stack.Loop.Cancel(this);
         if (_fd >= 0)
         {
             _stack.Loop.Remove(_fd, _token);

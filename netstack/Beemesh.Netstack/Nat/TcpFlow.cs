@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
@@ -46,6 +45,9 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // estimate alone, with nothing held, would never be reopened when the host socket drains.
     private const int HoldReserve = 256 << 10;
 
+    // A send queue longer than this asks the kernel for SO_SNDBUF again (see KernelFreeSpace).
+    private const int SndbufRecheck = 32 << 10;
+
     private readonly NetworkStack _stack;
     private int _fd;
     private int _token = -1;
@@ -71,13 +73,18 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     private int _pendingLength;
     private bool _shutdownAfterPending;
 
-    // One guest segment asks for the host socket's free space up to three times (window checks,
-    // the ACK's window); each ask is a getsockopt and an ioctl. While one segment is handled the
-    // kernel's answer is kept here and lowered by what send() took, so a segment costs two
-    // syscalls. The kernel may drain meanwhile, so the kept value can only be too small. Only the
-    // kernel's part is kept: the hold's part is computed from _pendingLength on every ask.
-    private bool _inSegment;
+    // One call into the connection (a guest segment, the batch's flush, a timer) asks for the host
+    // socket's free space up to three times (window checks, the ACK's window), each a getsockopt and
+    // an ioctl, and for the bytes queued to read once per segment it builds and once more to find
+    // nothing left, each an ioctl. While one call runs the kernel's answers are kept here: free
+    // space lowered by what send() took, queued bytes by what was discarded. The kernel may drain
+    // or receive meanwhile, so a kept value can only be too small, and either change raises an
+    // epoll edge (EPOLLET) that brings a fresh call. Only the kernel's part of the free space is
+    // kept: the hold's part is computed from _pendingLength on every ask.
+    private bool _inCall;
     private long _kernelFree = -1;
+    private long _available = -1;
+    private int _sndbuf = -1;
 
     private TcpFlow(NetworkStack stack, FlowKey key, int fd, bool inbound)
     {
@@ -179,15 +186,14 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         bool wasEstablished = _connection.State >= TcpState.Established;
         _morePending = (segment.Flags & (TcpFlags.Psh | TcpFlags.Fin)) == 0;
-        _inSegment = true;
-        _kernelFree = -1;
+        BeginCall();
         try
         {
             _connection.OnSegment(segment, payload, _stack.Now, this);
         }
         finally
         {
-            _inSegment = false;
+            EndCall();
             _morePending = false;
         }
 
@@ -256,10 +262,32 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         var now = _stack.Now;
         if (_connection.NextDeadline is { } deadline && deadline <= now)
         {
-            _connection.OnTimer(now, this);
+            BeginCall();
+            try
+            {
+                _connection.OnTimer(now, this);
+            }
+            finally
+            {
+                EndCall();
+            }
         }
 
         AfterCall();
+    }
+
+    private void BeginCall()
+    {
+        _inCall = true;
+        _kernelFree = -1;
+        _available = -1;
+    }
+
+    private void EndCall()
+    {
+        _inCall = false;
+        _kernelFree = -1;
+        _available = -1;
     }
 
     /// <summary>End of a batch: let the connection send data, ACKs and window updates.</summary>
@@ -278,7 +306,16 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
             return;
         }
 
-        _connection.Poll(_stack.Now, this);
+        BeginCall();
+        try
+        {
+            _connection.Poll(_stack.Now, this);
+        }
+        finally
+        {
+            EndCall();
+        }
+
         AfterCall();
     }
 
@@ -412,7 +449,29 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // ---- ITcpSendSource: the host socket's receive queue ----
 
     /// <inheritdoc />
-    public long Available => _fd < 0 ? 0 : Math.Max(0, Sys.IoctlInt(_fd, Sys.FIONREAD));
+    public long Available
+    {
+        get
+        {
+            if (_fd < 0)
+            {
+                return 0;
+            }
+
+            if (_inCall && _available >= 0)
+            {
+                return _available;
+            }
+
+            long queued = Math.Max(0, Sys.IoctlInt(_fd, Sys.FIONREAD));
+            if (_inCall)
+            {
+                _available = queued;
+            }
+
+            return queued;
+        }
+    }
 
     /// <inheritdoc />
     public unsafe int Peek(long offset, Span<byte> destination)
@@ -455,6 +514,10 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
             count -= n;
             _peekOffset = Math.Max(0, _peekOffset - n);
+            if (_available >= 0)
+            {
+                _available = Math.Max(0, _available - n);
+            }
         }
     }
 
@@ -470,8 +533,8 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
                 return 0;
             }
 
-            long kernelFree = _inSegment && _kernelFree >= 0 ? _kernelFree : KernelFreeSpace();
-            if (_inSegment)
+            long kernelFree = _inCall && _kernelFree >= 0 ? _kernelFree : KernelFreeSpace();
+            if (_inCall)
             {
                 _kernelFree = kernelFree;
             }
@@ -481,13 +544,20 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     }
 
     // SO_SNDBUF is the kernel's budget including overhead, so this is an upper bound: the kernel
-    // fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess. SO_SNDBUF is
-    // asked every time: the kernel grows it as the connection's window grows.
+    // fills (and arms EPOLLOUT) before this reaches zero; see Hold for the excess. The kernel grows
+    // SO_SNDBUF as the connection's window grows, so it is asked again whenever the queue holds more
+    // than 32 KiB (or half of the last answer); while the queue stays that small (request/response
+    // traffic) the window is the reserve's anyway and the last answer stands, which saves a
+    // getsockopt on every segment and every flush.
     private long KernelFreeSpace()
     {
-        int sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
-        int queued = Sys.IoctlInt(_fd, Sys.TIOCOUTQ);
-        return Math.Max(0, sndbuf - Math.Max(0, queued));
+        int queued = Math.Max(0, Sys.IoctlInt(_fd, Sys.TIOCOUTQ));
+        if (_sndbuf < 0 || queued > Math.Min(_sndbuf / 2, SndbufRecheck))
+        {
+            _sndbuf = Sys.GetInt(_fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF);
+        }
+
+        return Math.Max(0, _sndbuf - queued);
     }
 
     /// <inheritdoc />
@@ -541,13 +611,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
         if (_pending is null || _pendingOffset + _pendingLength + take > _pending.Length)
         {
-            // Buffers come from the shared pool and go back once drained: a flow only holds
-            // bytes while its host socket is full, and a fresh array each time would leave the
-            // process at its high-water mark after one busy transfer.
+            // Buffers come from the stack's pool and go back once drained: a flow only holds
+            // bytes while its host socket is full. The stack drops the pool's arrays when it
+            // trims after the transfer, so one busy transfer does not stay in the RSS.
             int needed = _pendingLength + take;
             var buffer = _pending is not null && needed <= _pending.Length
                 ? _pending
-                : ArrayPool<byte>.Shared.Rent(Math.Max(needed, 64 * 1024));
+                : _stack.RentHoldBuffer(Math.Max(needed, 64 * 1024));
             if (_pendingLength > 0)
             {
                 _pending.AsSpan(_pendingOffset, _pendingLength).CopyTo(buffer);
@@ -555,7 +625,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
 
             if (_pending is not null && !ReferenceEquals(buffer, _pending))
             {
-                ArrayPool<byte>.Shared.Return(_pending);
+                _stack.ReturnHoldBuffer(_pending);
             }
 
             _pending = buffer;
@@ -589,7 +659,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         _pendingLength -= (int)n;
         if (_pendingLength == 0)
         {
-            ArrayPool<byte>.Shared.Return(_pending!); // most flows never need it again
+            _stack.ReturnHoldBuffer(_pending!); // most flows never need it again
             _pending = null;
             _pendingOffset = 0;
             if (_shutdownAfterPending && !_hostWriteShut)
@@ -655,9 +725,13 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
         }
 
         _disposed = true;
+        // A removed flow must leave nothing in the timer heap: a keepalive or TIME-WAIT deadline
+        // still queued there would keep the flow and its connection reachable until it fired.
+        _stack.Loop.Cancel(this);
+        _scheduled = null;
         if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_pending);
+            _stack.ReturnHoldBuffer(_pending);
             _pending = null;
             _pendingLength = 0;
         }

@@ -219,6 +219,12 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_timerArmed)
+        {
+            _timerArmed = false;
+            _stack.Loop.Cancel(this);
+        }
+
         if (_fd < 0)
         {
             return;

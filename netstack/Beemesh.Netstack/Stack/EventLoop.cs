@@ -10,9 +10,10 @@ namespace Beemesh.Netstack.Stack;
 /// through <see cref="Post"/>.
 /// </summary>
 /// <remarks>
-/// Timers: a min-heap of (deadline, handler). A handler only pushes an entry when its new
-/// deadline is earlier than the one it already has queued; a later deadline is found when the
-/// earlier entry fires and the handler re-arms. That keeps RTO restarts (one per ACK) off the heap.
+/// Timers: a <see cref="TimerQueue"/>, one pending deadline per handler. Scheduling keeps the
+/// earlier of the queued and the new deadline; a later deadline is found when the earlier one
+/// fires and the handler re-arms. That keeps RTO restarts (one per ACK) off the heap. A handler
+/// that goes away calls <see cref="Cancel"/>, so the heap never keeps a dead flow reachable.
 /// </remarks>
 internal sealed class EventLoop : IDisposable
 {
@@ -22,7 +23,7 @@ internal sealed class EventLoop : IDisposable
     private readonly long _start;
     private readonly List<IEventHandler?> _handlers = new();
     private readonly Stack<int> _freeTokens = new();
-    private readonly PriorityQueue<IEventHandler, TimeSpan> _timers = new();
+    private readonly TimerQueue _timers = new();
     private readonly ConcurrentQueue<Action> _posted = new();
     private readonly byte[] _events = new byte[256 * 16];
     private volatile bool _stopping;
@@ -106,7 +107,13 @@ internal sealed class EventLoop : IDisposable
     }
 
     /// <summary>Queues a timer callback at <paramref name="deadline"/> (see the class remarks for the re-arm rule).</summary>
-    public void Schedule(IEventHandler handler, TimeSpan deadline) => _timers.Enqueue(handler, deadline);
+    public void Schedule(IEventHandler handler, TimeSpan deadline) => _timers.Schedule(handler, deadline);
+
+    /// <summary>Drops the handler's pending timer, if any (call when the handler goes away).</summary>
+    public void Cancel(IEventHandler handler) => _timers.Cancel(handler);
+
+    /// <summary>Handlers with a pending timer.</summary>
+    public int PendingTimers => _timers.Count;
 
     /// <summary>Runs <paramref name="action"/> on the loop thread soon; safe from any thread.</summary>
     public void Post(Action action)
@@ -132,7 +139,7 @@ internal sealed class EventLoop : IDisposable
         while (!_stopping)
         {
             int timeout = -1;
-            if (_timers.TryPeek(out _, out var first))
+            if (_timers.TryPeek(out var first))
             {
                 var wait = first - Now;
                 timeout = wait <= TimeSpan.Zero ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds));
@@ -194,9 +201,8 @@ internal sealed class EventLoop : IDisposable
     private void RunTimers()
     {
         var now = Now;
-        while (_timers.TryPeek(out var handler, out var deadline) && deadline <= now)
+        while (_timers.TryTakeDue(now, out var handler))
         {
-            _timers.Dequeue();
             handler.OnTimer();
         }
     }

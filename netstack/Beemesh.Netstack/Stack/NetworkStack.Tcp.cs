@@ -20,8 +20,33 @@ public sealed partial class NetworkStack
     /// <summary>A snapshot of the live TCP flows (loop thread only).</summary>
     internal IEnumerable<TcpFlow> TcpFlows => _tcpFlows.Values;
 
-    /// <summary>Connection settings for a new flow: MSS from the MTU, super-segments when the link takes them.</summary>
+    /// <summary>
+    /// Connection settings for a new flow: MSS from the MTU, super-segments when the link takes them.
+    /// A connection only reads its options, so flows share one instance per address family (rebuilt
+    /// if the settings it came from changed): a burst of flows in TIME-WAIT carries no copy each.
+    /// </summary>
     internal TcpConnectionOptions CreateTcpOptions(bool v4)
+    {
+        ref TcpConnectionOptions? cached = ref v4 ? ref _tcpOptions4 : ref _tcpOptions6;
+        if (cached is null || !MatchesStackOptions(cached, v4))
+        {
+            cached = BuildTcpOptions(v4);
+        }
+
+        return cached;
+    }
+
+    private TcpConnectionOptions? _tcpOptions4;
+    private TcpConnectionOptions? _tcpOptions6;
+
+    private bool MatchesStackOptions(TcpConnectionOptions o, bool v4) =>
+        o.Mss == _options.Mtu - (v4 ? 40 : 60)
+        && o.MaxSegmentPayload == (SegmentationOffload ? 65535 - 60 - 60 : 0)
+        && o.KeepAliveIdle == _options.TcpKeepAliveIdle
+        && o.KeepAliveInterval == _options.TcpKeepAliveInterval
+        && o.KeepAliveProbes == _options.TcpKeepAliveProbes;
+
+    private TcpConnectionOptions BuildTcpOptions(bool v4)
     {
         int mss = _options.Mtu - (v4 ? 40 : 60);
         return new TcpConnectionOptions
@@ -332,6 +357,7 @@ public sealed partial class NetworkStack
         }
 
         _dirty.Clear();
+        ObserveFlowCount();
     }
 
     /// <summary>RST for a segment that has no connection (RFC 9293 §3.10.7.1).</summary>

@@ -29,6 +29,7 @@ public sealed class StackCounters
     public long IcmpUnreachableSent;
     public long DhcpReplies;
     public long NeighborQueueDrops;
+    public long MemoryTrims;
 
     /// <summary>IPv4 reassembly: fragments, datagrams rebuilt, and drops by reason.</summary>
     public ReassemblyCounters Reassembly { get; } = new();
@@ -72,6 +73,7 @@ public sealed class StackCounters
         Add("icmp_unreachable_sent_total", IcmpUnreachableSent, "Guest connections to a closed stack service answered with ICMP network unreachable.");
         Add("dhcp_replies_total", DhcpReplies, "DHCP replies sent.");
         Add("neighbor_queue_drops_total", NeighborQueueDrops, "Frames dropped while waiting for address resolution.");
+        Add("memory_trims_total", MemoryTrims, "Times memory was given back after the flow count fell from a burst.");
         return sb.ToString();
     }
 }

@@ -103,4 +103,12 @@ public sealed class StackOptions
 
     /// <summary>Unanswered keepalive probes after which the flow is reset on both sides. Default 3.</summary>
     public int TcpKeepAliveProbes { get; set; } = 3;
+
+    /// <summary>
+    /// After a burst, memory is given back once the stack's footprint (flows, TIME-WAIT included, plus
+    /// KiB in hold buffers) fell to half its peak and by at least this much: the flow tables shrink,
+    /// idle hold buffers are let go and a compacting full collection decommits the heap the burst
+    /// used, at most once every 10 s. 0 turns it off. Default 1024 (about 1 MiB).
+    /// </summary>
+    public int MemoryTrimMinReleasedFlows { get; set; } = 1024;
 }

@@ -9,7 +9,9 @@ namespace Beemesh.Netstack.Tcp;
 /// </summary>
 internal sealed class SackScoreboard
 {
-    private readonly SackBlock[] _blocks = new SackBlock[8];
+    // Allocated on the first SACK block: most connections never negotiate SACK (the NAT's flows
+    // never do), and a burst leaves thousands of them in TIME-WAIT.
+    private SackBlock[] _blocks = [];
 
     public int Count { get; private set; }
 
@@ -26,6 +28,11 @@ internal sealed class SackScoreboard
         if (!TcpSeq.Lt(left, right))
         {
             return;
+        }
+
+        if (_blocks.Length == 0)
+        {
+            _blocks = new SackBlock[8];
         }
 
         int i = 0;

@@ -82,6 +82,24 @@ public class NetworkStackHalfDeadFlowTests
         PumpUntilTcp(ctx, t => t.PayloadLength == 10);
     }
 
+    [Fact]
+    public void FlowClosedBeforeItsKeepalive_LeavesNothingInTheTimerHeap()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var ctx = new StackTestContext();
+        (ushort port, uint guestNext, _) = Establish(ctx, listener);
+        using Socket host = listener.AcceptSocket();
+        Assert.True(ctx.Stack.Loop.PendingTimers > 0, "an idle established flow waits for its keepalive");
+
+        // The guest resets long before the keepalive is due: the flow goes, and so must its timer,
+        // or the heap would keep the dead flow reachable for the whole idle period.
+        ctx.Inject(Tcp4Frame(GuestIp, GatewayIp, GuestPort, port, guestNext, 0, TcpFlags.Rst));
+        AssertHostSocketEnds(ctx, host);
+        Assert.Equal(0, ctx.Stack.TcpFlowCount);
+        Assert.Equal(0, ctx.Stack.Loop.PendingTimers);
+    }
+
     private static (ushort Port, uint GuestNext, uint OurNext) Establish(StackTestContext ctx, TcpListener listener)
     {
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;

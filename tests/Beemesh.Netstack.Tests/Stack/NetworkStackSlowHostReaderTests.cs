@@ -34,7 +34,8 @@ public class NetworkStackSlowHostReaderTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var ctx = new StackTestContext(configure: o => o.Mtu = 65520);
+        // Trim once 64 KiB of hold (the smallest buffer) went back; time only moves at the end.
+        using var ctx = new StackTestContext(configure: o => { o.Mtu = 65520; o.MemoryTrimMinReleasedFlows = 64; });
 
         const uint Isn = 10_000;
         ctx.Inject(Tcp4Frame(GuestIp, GatewayIp, GuestPort, port, Isn, 0, TcpFlags.Syn, options: SynOptions));
@@ -85,6 +86,7 @@ public class NetworkStackSlowHostReaderTests
         uint right = una + synAck.Window;
         ctx.Inject(Tcp4Frame(GuestIp, GatewayIp, GuestPort, port, nxt, ourNext, TcpFlags.Ack));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        long peakHold = 0;
         while (una - start < Total)
         {
             Assert.True(DateTime.UtcNow < deadline, $"the upload stalled at {una - start} of {Total} bytes");
@@ -104,6 +106,7 @@ public class NetworkStackSlowHostReaderTests
             for (int i = 0; i < (idle ? 1 : 20); i++)
             {
                 ctx.Stack.PumpOnce(idle ? 10 : 0);
+                peakHold = Math.Max(peakHold, ctx.Stack.HoldBytesOut);
                 foreach (var ack in TakeSegments(ctx))
                 {
                     if (TcpSeq.Gt(ack.AcknowledgmentNumber, una))
@@ -137,6 +140,15 @@ public class NetworkStackSlowHostReaderTests
         Assert.True(reader.Join(TimeSpan.FromSeconds(10)), "the host never saw the guest's FIN");
         Assert.Equal(Total, received);
         Assert.Equal(expectedHash, hash.GetHashAndReset());
+
+        // The hold buffers all went back, and (fake time standing still until now) the stack gives
+        // them up once, a settle time after the transfer ended.
+        Assert.True(peakHold > 0, "the slow reader never made the flow hold bytes");
+        Assert.Equal(0, ctx.Stack.HoldBytesOut);
+        Assert.Equal(0, ctx.Counters.MemoryTrims);
+        ctx.Time.Advance(TimeSpan.FromSeconds(3));
+        ctx.Stack.PumpOnce(0);
+        Assert.Equal(1, ctx.Counters.MemoryTrims);
     }
 
     private static List<TcpRepr> TakeSegments(StackTestContext ctx)
