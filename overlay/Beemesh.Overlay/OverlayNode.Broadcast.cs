@@ -12,7 +12,11 @@ public sealed partial class OverlayNode
     /// <summary>GRAFTs sent for one missing record before it is left to the digest exchange.</summary>
     private const int MaxGrafts = 8;
 
+    /// <summary>Most record ids a keepalive re-announces (see <see cref="RecentIds"/>).</summary>
+    private const int MaxReannounced = 64;
+
     private List<MissingRecord>? _missing;
+    private List<(RecordId Id, long At)>? _recentRecords;
     private long _lazyFlushAt = long.MaxValue;
 
     /// <summary>Signs, stores and broadcasts a new version of <paramref name="content"/>.</summary>
@@ -70,16 +74,21 @@ public sealed partial class OverlayNode
     private void StoreAndBroadcast(OverlayRecord record, ActiveLink? from, long now)
     {
         _store.Put(record);
+        (_recentRecords ??= []).Add((record.Id, now));
         _observer?.RecordAccepted(this, record, now);
+        // Neighbours that announced this record hold it already: they get neither a copy nor an IHAVE.
+        List<PeerAddress>? holders = FindMissing(record.Id)?.Announcers;
         RemoveMissing(record);
         foreach (ActiveLink link in _active)
         {
-            if (link == from)
+            if (link == from || (holders is not null && holders.Contains(link.Peer)))
             {
                 continue;
             }
 
-            if (link.Eager)
+            // A tree link gone silent is likely a dead peer: announce instead of pushing, so a live
+            // one grafts the record and a dead one costs no payload.
+            if (link.Eager && now - link.LastHeard <= _options.SilenceThreshold)
             {
                 Send(link.Peer, OverlayMessage.Gossip(record));
             }
@@ -312,6 +321,36 @@ public sealed partial class OverlayNode
                 queue.Clear();
             }
         }
+    }
+
+    /// <summary>
+    /// Ids of the records stored since the last heartbeat (at most <see cref="MaxReannounced"/>), or
+    /// null. The heartbeat sends them as IHAVE on every active link in place of a keepalive, so a
+    /// neighbour whose eager copy and IHAVEs were all lost still learns of the record a keepalive
+    /// interval later and grafts it, rather than wait for the periodic digest exchange.
+    /// </summary>
+    private RecordId[]? RecentIds(long now)
+    {
+        if (_recentRecords is null || _recentRecords.Count == 0)
+        {
+            return null;
+        }
+
+        _recentRecords.RemoveAll(r => now - r.At > _options.KeepaliveInterval);
+        if (_recentRecords.Count == 0)
+        {
+            return null;
+        }
+
+        int skip = Math.Max(0, _recentRecords.Count - MaxReannounced);
+        var ids = new RecordId[_recentRecords.Count - skip];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = _recentRecords[skip + i].Id;
+        }
+
+        _recentRecords.Clear();
+        return ids;
     }
 
     private MissingRecord? FindMissing(RecordId id)

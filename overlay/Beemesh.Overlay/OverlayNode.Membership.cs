@@ -3,7 +3,8 @@ namespace Beemesh.Overlay;
 /// <summary>HyParView (Leitão, Pereira, Rodrigues, DSN 2007): active and passive views.</summary>
 public sealed partial class OverlayNode
 {
-    private void SendJoin(long now)
+    /// <summary>Sends JOIN: to one contact at first, to <see cref="OverlayOptions.JoinFanout"/> at once when <paramref name="retry"/>.</summary>
+    private void SendJoin(long now, bool retry = false)
     {
         int known = _contacts.Length + Math.Min(_recentCount, RecentPeers);
         if (!Starved || known == 0)
@@ -13,9 +14,13 @@ public sealed partial class OverlayNode
         }
 
         // The configured contacts first, then peers this node was linked to before.
-        int pick = _nextContact++ % known;
-        PeerAddress contact = pick < _contacts.Length ? _contacts[pick] : _recent[pick - _contacts.Length];
-        Send(contact, new OverlayMessage(OverlayMessageType.Join, Self));
+        for (int k = retry ? Math.Min(Math.Max(1, _options.JoinFanout), known) : 1; k > 0; k--)
+        {
+            int pick = _nextContact++ % known;
+            PeerAddress contact = pick < _contacts.Length ? _contacts[pick] : _recent[pick - _contacts.Length];
+            Send(contact, new OverlayMessage(OverlayMessageType.Join, Self));
+        }
+
         _joinDeadline = now + _options.JoinTimeout;
     }
 
@@ -94,12 +99,12 @@ public sealed partial class OverlayNode
 
     private void OnNeighborReply(PeerAddress from, bool accepted, long now)
     {
-        bool wasPending = RemovePending(from.Id);
+        bool wasPending = TakePending(from.Id, out bool extra);
         if (accepted)
         {
             if (Find(from.Id) is null && (wasPending || _active.Count < _options.ActiveViewSize))
             {
-                AddActive(from, now);
+                AddActive(from, now, overflow: extra);
             }
             else if (Find(from.Id) is null)
             {
@@ -240,7 +245,12 @@ public sealed partial class OverlayNode
         }
     }
 
-    private ActiveLink AddActive(PeerAddress peer, long now)
+    /// <summary>
+    /// Takes <paramref name="peer"/> into the active view. A full view drops a random link for it,
+    /// unless <paramref name="overflow"/> (a link opened because the node is cut off, see
+    /// <see cref="OnIsolated"/>) and the view is within <see cref="OverlayOptions.IsolationNeighbors"/> of its size.
+    /// </summary>
+    private ActiveLink AddActive(PeerAddress peer, long now, bool overflow = false)
     {
         ActiveLink? existing = Find(peer.Id);
         if (existing is not null)
@@ -249,9 +259,9 @@ public sealed partial class OverlayNode
         }
 
         RemovePassive(peer.Id);
-        if (_active.Count >= _options.ActiveViewSize)
+        if (_active.Count >= _options.ActiveViewSize + (overflow ? _options.IsolationNeighbors : 0))
         {
-            ActiveLink dropped = _active[_random.Next(_active.Count)];
+            ActiveLink dropped = MostSilent(now) ?? _active[_random.Next(_active.Count)];
             Send(dropped.Peer, OverlayMessage.Disconnect);
             RemoveActive(dropped.Peer.Id, now);
             AddPassive(dropped.Peer);
@@ -264,6 +274,21 @@ public sealed partial class OverlayNode
         _joinDeadline = long.MaxValue;
         OnLinkUp(link, now);
         return link;
+    }
+
+    /// <summary>The active link silent the longest, when it has been silent over <see cref="OverlayOptions.SilenceThreshold"/>: the one to drop first.</summary>
+    private ActiveLink? MostSilent(long now)
+    {
+        ActiveLink? silent = null;
+        foreach (ActiveLink link in _active)
+        {
+            if (now - link.LastHeard > _options.SilenceThreshold && (silent is null || link.LastHeard < silent.LastHeard))
+            {
+                silent = link;
+            }
+        }
+
+        return silent;
     }
 
     private ActiveLink? RemoveActive(ulong id, long now)
@@ -333,7 +358,7 @@ public sealed partial class OverlayNode
             }
 
             Send(candidate, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: NeedsHighPriority));
-            (_pending ??= []).Add((candidate, now + _options.NeighborTimeout, 1));
+            (_pending ??= []).Add((candidate, now + _options.NeighborTimeout, 1, false));
             pending++;
         }
 
@@ -380,8 +405,11 @@ public sealed partial class OverlayNode
         return false;
     }
 
-    private bool RemovePending(ulong id)
+    private bool RemovePending(ulong id) => TakePending(id, out _);
+
+    private bool TakePending(ulong id, out bool extra)
     {
+        extra = false;
         if (_pending is null)
         {
             return false;
@@ -391,12 +419,106 @@ public sealed partial class OverlayNode
         {
             if (_pending[i].Peer.Id == id)
             {
+                extra = _pending[i].Extra;
                 _pending.RemoveAt(i);
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// When the node counts as cut off: the time all its active neighbours but one (or its only
+    /// one) have been silent for <see cref="OverlayOptions.SilenceThreshold"/>; <see cref="long.MaxValue"/> with no active neighbour.
+    /// </summary>
+    private long IsolatedFrom()
+    {
+        int n = _active.Count;
+        if (n == 0)
+        {
+            return long.MaxValue;
+        }
+
+        // The second most recent LastHeard (the only one with a single link).
+        long first = long.MinValue, second = long.MinValue;
+        foreach (ActiveLink link in _active)
+        {
+            long heard = link.LastHeard;
+            if (heard > first)
+            {
+                second = first;
+                first = heard;
+            }
+            else if (heard > second)
+            {
+                second = heard;
+            }
+        }
+
+        return (n == 1 ? first : second) + _options.SilenceThreshold;
+    }
+
+    /// <summary>
+    /// All active neighbours but at most one have gone silent: ask up to
+    /// <see cref="OverlayOptions.IsolationNeighbors"/> passive peers at once, with high priority,
+    /// without evicting the silent ones yet (failure detection does that when their probes go
+    /// unanswered). The digest exchange on each new link brings the records missed meanwhile.
+    /// </summary>
+    private void OnIsolated(long now)
+    {
+        _nextIsolationCheck = now + _options.IsolationRetryInterval;
+        int extra = 0;
+        if (_pending is not null)
+        {
+            foreach (var p in _pending)
+            {
+                extra += p.Extra ? 1 : 0;
+            }
+        }
+
+        int limit = Math.Min(extra + _options.IsolationNeighbors, 3 * _options.IsolationNeighbors);
+        int attempts = _passive.Count;
+        while (extra < limit && attempts-- > 0)
+        {
+            PeerAddress candidate = _passive[_random.Next(_passive.Count)];
+            if (IsPending(candidate.Id))
+            {
+                continue;
+            }
+
+            Send(candidate, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: true));
+            (_pending ??= []).Add((candidate, now + _options.NeighborTimeout, 1, true));
+            extra++;
+        }
+    }
+
+    /// <summary>
+    /// An active view over its size (links opened while cut off) goes back to it once no neighbour
+    /// is silent: the extra links are closed (DISCONNECT, back to the passive view).
+    /// </summary>
+    private void TrimExtraLinks(long now)
+    {
+        if (_active.Count <= _options.ActiveViewSize)
+        {
+            return;
+        }
+
+        foreach (ActiveLink link in _active)
+        {
+            if (link.SuspectDeadline != 0 || now - link.LastHeard > _options.SilenceThreshold)
+            {
+                return;
+            }
+        }
+
+        while (_active.Count > _options.ActiveViewSize)
+        {
+            ActiveLink dropped = _active[_random.Next(_active.Count)];
+            Send(dropped.Peer, OverlayMessage.Disconnect);
+            RemoveActive(dropped.Peer.Id, now);
+            AddPassive(dropped.Peer);
+        }
     }
 
     private ActiveLink? RandomActiveExcept(ulong a, ulong b)

@@ -15,6 +15,8 @@ namespace Beemesh.Overlay;
 ///   passive --NEIGHBOR sent--> pending --accepted--> active (eager)
 ///   pending --refused--> passive          pending --no answer twice--> (forgotten)
 ///   active (eager) --duplicate: PRUNE--> active (lazy) --GRAFT / new record--> active (eager)
+///   active --silent SilenceThreshold--> silent: IHAVE instead of eager push; all but one silent:
+///       NEIGHBOR to passive peers at once, the view may exceed its size until the silent are evicted
 ///   active --silent SuspectTimeout--> suspect --probe answered--> active
 ///   suspect --no answer within ProbeTimeout--> (evicted, forgotten)
 ///   active --DISCONNECT / dropped for a newcomer--> passive     active --LinkDown--> (forgotten)
@@ -41,8 +43,9 @@ public sealed partial class OverlayNode
     private readonly List<OutboundMessage> _outbox = [];
     private readonly RecordStore _store = new();
     private readonly HybridLogicalClock _clock = new();
-    private List<(PeerAddress Peer, long Deadline, int Attempts)>? _pending;
+    private List<(PeerAddress Peer, long Deadline, int Attempts, bool Extra)>? _pending;
     private long _nextStarvedShuffle;
+    private long _nextIsolationCheck;
     private List<OverlayRecord>? _leased;
     private PeerAddress[] _contacts = [];
     private readonly PeerAddress[] _recent = new PeerAddress[RecentPeers];
@@ -194,6 +197,12 @@ public sealed partial class OverlayNode
                 }
             }
 
+            long isolated = IsolatedFrom();
+            if (isolated != long.MaxValue)
+            {
+                next = Math.Min(next, Math.Max(isolated, _nextIsolationCheck));
+            }
+
             return next;
         }
     }
@@ -276,11 +285,11 @@ public sealed partial class OverlayNode
             {
                 if (i < _pending.Count && now >= _pending[i].Deadline)
                 {
-                    var (peer, _, attempts) = _pending[i];
+                    var (peer, _, attempts, extra) = _pending[i];
                     if (attempts < NeighborAttempts)
                     {
                         // One more try: a lost request or answer is not a dead peer.
-                        _pending[i] = (peer, now + _options.NeighborTimeout, attempts + 1);
+                        _pending[i] = (peer, now + _options.NeighborTimeout, attempts + 1, extra);
                         Send(peer, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: NeedsHighPriority));
                         continue;
                     }
@@ -293,9 +302,14 @@ public sealed partial class OverlayNode
             }
         }
 
+        if (now >= _nextIsolationCheck && now >= IsolatedFrom())
+        {
+            OnIsolated(now);
+        }
+
         if (now >= _joinDeadline)
         {
-            SendJoin(now);
+            SendJoin(now, retry: true);
         }
 
         if (now >= _nextShuffle)
@@ -341,10 +355,16 @@ public sealed partial class OverlayNode
         _nextHeartbeat = now + _options.KeepaliveInterval;
         long scale = 1 + _localHealth;
         bool allHeard = true;
+        RecordId[]? recent = RecentIds(now);
+        OverlayMessage? reannounce = recent is null ? null : new OverlayMessage(OverlayMessageType.IHave, ids: recent);
         for (int i = 0; i < _active.Count; i++)
         {
             ActiveLink link = _active[i];
-            if (now - link.LastSent >= _options.KeepaliveInterval - _options.KeepaliveInterval / 10)
+            if (reannounce is not null)
+            {
+                Send(link.Peer, reannounce);
+            }
+            else if (now - link.LastSent >= _options.KeepaliveInterval / 4)
             {
                 Send(link.Peer, OverlayMessage.Ping);
             }
@@ -372,6 +392,8 @@ public sealed partial class OverlayNode
         {
             _localHealth--;
         }
+
+        TrimExtraLinks(now);
 
         if (_active.Count < _options.ActiveViewSize)
         {

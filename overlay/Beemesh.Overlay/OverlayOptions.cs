@@ -30,11 +30,37 @@ public sealed record OverlayOptions
     /// <summary>Hops a SHUFFLE walks before it is answered (4).</summary>
     public int ShuffleWalkLength { get; init; } = 4;
 
-    /// <summary>Keepalive period on an idle active link (1 s); any message on the link counts as one.</summary>
+    /// <summary>
+    /// Heartbeat period (1 s): each heartbeat sends a keepalive on every active link that carried
+    /// nothing for a quarter of it (any message counts as one), so a live neighbour is never silent
+    /// much over 1.25 s without loss, well under <see cref="SilenceThreshold"/>.
+    /// </summary>
     public long KeepaliveInterval { get; init; } = 1_000_000;
 
     /// <summary>Silence after which an active neighbour is suspected and probed (3 s: three keepalives missed).</summary>
     public long SuspectTimeout { get; init; } = 3_000_000;
+
+    /// <summary>
+    /// Silence after which an active neighbour is taken for possibly gone (1.5 s: one keepalive and a
+    /// half, so one late or lost keepalive is not enough): records are announced to it by IHAVE
+    /// instead of pushed, and when all active neighbours but at most one are this silent the node
+    /// opens <see cref="IsolationNeighbors"/> more links at once, before failure detection evicts anyone.
+    /// </summary>
+    public long SilenceThreshold { get; init; } = 1_500_000;
+
+    /// <summary>
+    /// NEIGHBOR requests sent at once to passive peers when the node is cut off (see
+    /// <see cref="SilenceThreshold"/>) (2, so one dead candidate does not cost a whole timeout); the
+    /// active view may exceed <see cref="ActiveViewSize"/> by this many until the silent neighbours are evicted.
+    /// </summary>
+    public int IsolationNeighbors { get; init; } = 2;
+
+    /// <summary>
+    /// While the node stays cut off, it asks <see cref="IsolationNeighbors"/> more passive peers this
+    /// often (300 ms: a few round trips on 10-50 ms links) rather than wait <see cref="NeighborTimeout"/>
+    /// on candidates that may be dead too; at most three rounds are outstanding.
+    /// </summary>
+    public long IsolationRetryInterval { get; init; } = 300_000;
 
     /// <summary>Time a suspected neighbour has to answer a direct or indirect probe before it is evicted (2 s: two probe rounds, one per keepalive).</summary>
     public long ProbeTimeout { get; init; } = 2_000_000;
@@ -54,8 +80,17 @@ public sealed record OverlayOptions
     /// <summary>Time to wait for a NEIGHBOR answer before the candidate is dropped from the passive view (1 s).</summary>
     public long NeighborTimeout { get; init; } = 1_000_000;
 
-    /// <summary>Time to wait for a JOIN answer before the next contact is tried (2 s).</summary>
+    /// <summary>Time to wait for a JOIN answer before the next contacts are tried (2 s).</summary>
     public long JoinTimeout { get; init; } = 2_000_000;
+
+    /// <summary>
+    /// Contacts a JOIN goes to at once when the previous one went unanswered (2, when that many are
+    /// known), so that lost messages or dead contacts do not leave the node alone for several
+    /// <see cref="JoinTimeout"/>s. The first JOIN goes to one contact: joining through two makes
+    /// twice the FORWARD_JOIN walks and a less settled overlay (at 100,000 nodes without loss,
+    /// 99.99% of nodes reached in 1.00 s instead of 0.87 s).
+    /// </summary>
+    public int JoinFanout { get; init; } = 2;
 
     /// <summary>Plumtree: IHAVE announcements are batched per link and flushed this often (25 ms).</summary>
     public long LazyFlushInterval { get; init; } = 25_000;
