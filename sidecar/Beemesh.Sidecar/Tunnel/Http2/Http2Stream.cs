@@ -256,7 +256,14 @@ public sealed class Http2Stream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            Reset(Http2ErrorCode.Cancel, null);
+            // After our END_STREAM, a reset only tells the peer to stop sending (RFC 9113 section 8.1).
+            bool sent;
+            lock (_connection.Gate)
+            {
+                sent = _localClosed;
+            }
+
+            Reset(sent ? Http2ErrorCode.NoError : Http2ErrorCode.Cancel, null);
             lock (_connection.Gate)
             {
                 while (_received.TryDequeue(out Segment segment))
