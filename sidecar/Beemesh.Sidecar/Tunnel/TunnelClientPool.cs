@@ -41,6 +41,10 @@ namespace Beemesh.Sidecar.Tunnel;
 /// </remarks>
 public sealed class TunnelClientPool : IDisposable
 {
+    // A destination that vanished without a FIN or RST is noticed within two of these (wall clock:
+    // it measures the network, not SVID lifetimes).
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
+
     private readonly X509Source _source;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
@@ -324,7 +328,7 @@ public sealed class TunnelClientPool : IDisposable
                 }
 
                 (SslStream tls, X509Certificate2? server) = await pool.HandshakeAsync(endpoint, expected, serverName, cancellationToken).ConfigureAwait(false);
-                Http2Connection connection = Http2Connection.StartClient(tls);
+                Http2Connection connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions { KeepAliveInterval = KeepAlive });
                 Http2Connection? previous;
                 bool disposed;
                 lock (_gate)

@@ -28,6 +28,7 @@ public sealed partial class Http2Connection
             {
                 while (FrameReader.TryReadFrame(buffer.AsSpan(start, end - start), _options.MaxFrameSize, out FrameHeader header, out int consumed))
                 {
+                    Interlocked.Increment(ref _framesReceived);
                     try
                     {
                         Dispatch(header, buffer.AsSpan(start + Http2Protocol.FrameHeaderLength, header.Length));
@@ -531,6 +532,7 @@ public sealed partial class Http2Connection
             }
 
             _closedBy = reason;
+            _keepAlive?.Dispose();
             streams = [.. _streams.Values];
             _streams.Clear();
             waiters = _nextBatch;

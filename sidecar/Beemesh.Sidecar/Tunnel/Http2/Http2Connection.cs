@@ -39,6 +39,10 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private bool _goAwayReceived;
     private Exception? _closedBy;
     private int _started;
+    private long _framesReceived; // read-loop count the keep-alive timer compares between ticks
+    private long _framesAtLastTick = -1;
+    private bool _pingOutstanding;
+    private ITimer? _keepAlive;
 
     private Http2Connection(Stream transport, bool isClient, Http2ConnectionOptions options, Func<Http2Stream, Task>? onStream)
     {
@@ -233,7 +237,50 @@ public sealed partial class Http2Connection : IAsyncDisposable
         }
 
         StartFlush();
+        if (_options.KeepAliveInterval is { } interval)
+        {
+            _keepAlive = _options.TimeProvider.CreateTimer(static state => ((Http2Connection)state!).KeepAliveTick(), this, interval, interval);
+        }
+
         _ = Task.Run(ReadLoopAsync);
+    }
+
+    private void KeepAliveTick()
+    {
+        bool close = false;
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return;
+            }
+
+            long frames = Interlocked.Read(ref _framesReceived);
+            if (frames != _framesAtLastTick)
+            {
+                _framesAtLastTick = frames;
+                _pingOutstanding = false;
+                return;
+            }
+
+            if (_pingOutstanding)
+            {
+                close = true;
+            }
+            else
+            {
+                _pingOutstanding = true;
+                FrameWriter.Ping(_pending, (ulong)frames, ack: false);
+            }
+        }
+
+        if (close)
+        {
+            Close(new IOException("the tunnel peer stopped answering (keep-alive PING unanswered)"));
+            return;
+        }
+
+        StartFlush();
     }
 
     // ---- output ----
@@ -259,7 +306,16 @@ public sealed partial class Http2Connection : IAsyncDisposable
             _flushing = true;
         }
 
-        _ = FlushLoopAsync();
+        // Nobody waits on this batch: a failed write has already closed the connection.
+        Task flush = FlushLoopAsync();
+        if (!flush.IsCompleted)
+        {
+            _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else
+        {
+            _ = flush.Exception;
+        }
     }
 
     /// <summary>Waits until everything queued so far has been handed to the transport.</summary>

@@ -26,4 +26,14 @@ public sealed class Http2ConnectionOptions
     /// (below it, writes queue behind the batch and return at once); default 256 KiB.
     /// </summary>
     public int WriteHighWater { get; init; } = 256 * 1024;
+
+    /// <summary>
+    /// How long the connection may go without a frame from the peer before it sends a PING; a
+    /// second interval without any frame closes it (a peer that vanished without a FIN or RST).
+    /// Null (the default) disables it.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
+
+    /// <summary>Clock of the keep-alive timer; default the system clock.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -266,13 +266,24 @@ public sealed class Http2Stream : Stream
             Reset(sent ? Http2ErrorCode.NoError : Http2ErrorCode.Cancel, null);
             lock (_connection.Gate)
             {
+                // Bytes never read still hold the connection's window: give it back.
+                int unread = 0;
                 while (_received.TryDequeue(out Segment segment))
                 {
+                    unread += segment.Count - _headOffset;
+                    _headOffset = 0;
                     ArrayPool<byte>.Shared.Return(segment.Array);
+                }
+
+                if (unread > 0 && _connection.ClosedBy is null)
+                {
+                    _connection.ConsumedLocked(unread);
                 }
 
                 _connection.RemoveLocked(this);
             }
+
+            _connection.StartFlush();
 
             _aborted?.Dispose();
         }

@@ -78,6 +78,30 @@ public sealed class Http2ConnectionTests
     }
 
     [Fact]
+    public async Task Bytes_a_disposed_stream_never_read_go_back_to_the_connection_window()
+    {
+        // The client's connection window is one frame: while the unread frame held it, no other
+        // stream could receive a byte.
+        var client = new Http2ConnectionOptions { ConnectionWindow = 65_535, InitialStreamWindow = 1 << 20 };
+        await using var pair = await Pair.StartAsync(client);
+        Http2Stream first = await pair.Client.ConnectAsync("10.0.0.2:1").WaitAsync(Functional);
+        await using Http2Stream firstServer = await pair.Accepted.Reader.ReadAsync().AsTask().WaitAsync(Functional);
+        await using Http2Stream second = await pair.Client.ConnectAsync("10.0.0.2:2").WaitAsync(Functional);
+        await using Http2Stream secondServer = await pair.Accepted.Reader.ReadAsync().AsTask().WaitAsync(Functional);
+
+        await firstServer.WriteAsync(new byte[65_535]); // one DATA frame: the whole connection window
+        await firstServer.FlushAsync();
+        Assert.Equal(1, await first.ReadAsync(new byte[1]).AsTask().WaitAsync(Functional));
+        await first.DisposeAsync();
+
+        await secondServer.WriteAsync("after"u8.ToArray()).AsTask().WaitAsync(Functional);
+        await secondServer.FlushAsync();
+        byte[] got = new byte[5];
+        await second.ReadExactlyAsync(got).AsTask().WaitAsync(Functional);
+        Assert.Equal("after"u8.ToArray(), got);
+    }
+
+    [Fact]
     public async Task A_refusal_status_reaches_the_client_and_closes_the_stream()
     {
         await using var pair = await Pair.StartAsync(status: 403);
@@ -189,6 +213,45 @@ public sealed class Http2ConnectionTests
         Assert.Equal((1, Http2ErrorCode.FlowControlError), (streamId, code));
         await Assert.ThrowsAnyAsync<IOException>(() => stream.ReadAsync(new byte[1]).AsTask().WaitAsync(Functional));
         Assert.True(server.IsOpen);
+    }
+
+    [Fact]
+    public async Task A_silent_peer_gets_a_ping_and_then_the_connection_closes()
+    {
+        (Socket raw, Socket clientSocket) = await SocketPairAsync();
+        using var rawStream = new NetworkStream(raw, ownsSocket: true);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var options = new Http2ConnectionOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
+        await using Http2Connection client = Http2Connection.StartClient(new NetworkStream(clientSocket, ownsSocket: true), options);
+        var w = new ArrayBufferWriter<byte>();
+        FrameWriter.Settings(w, []);
+        await rawStream.WriteAsync(w.WrittenMemory);
+        await rawStream.ReadExactlyAsync(new byte[Http2Protocol.ClientPreface.Length]);
+        // The client acknowledges our SETTINGS: from then on it has seen one frame.
+        await ReadUntilAsync(rawStream, FrameType.Settings, FrameFlags.Ack).WaitAsync(Functional);
+
+        time.Advance(TimeSpan.FromSeconds(30)); // a frame arrived since the start: no PING yet
+        time.Advance(TimeSpan.FromSeconds(30)); // nothing since: PING
+        await ReadUntilAsync(rawStream, FrameType.Ping, FrameFlags.None).WaitAsync(Functional);
+        Assert.True(client.IsOpen);
+        time.Advance(TimeSpan.FromSeconds(30)); // still nothing: closed
+        await client.Completion.WaitAsync(Functional);
+        Assert.False(client.IsOpen);
+    }
+
+    private static async Task ReadUntilAsync(Stream raw, FrameType type, FrameFlags flags)
+    {
+        byte[] header = new byte[9];
+        while (true)
+        {
+            await raw.ReadExactlyAsync(header);
+            FrameHeader frame = FrameHeader.Read(header);
+            await raw.ReadExactlyAsync(new byte[frame.Length]);
+            if (frame.Type == type && frame.Flags == flags)
+            {
+                return;
+            }
+        }
     }
 
     [Fact]
