@@ -6,6 +6,7 @@ using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
 using Beemesh.Sidecar.Tunnel;
+using Beemesh.Sidecar.Tunnel.Http2;
 using Beemesh.Slirp.Api;
 using Microsoft.Extensions.Time.Testing;
 
@@ -155,8 +156,9 @@ public sealed class PolicyYamlTarget : FuzzTarget
 }
 
 /// <summary>
-/// The server side of a tunnel stream: bytes the caller sends, read through the frame parser in
-/// small reads. A malformed stream ends with <see cref="IOException"/>.
+/// What a caller sends on a tunnel connection after the preface: HTTP/2 frames through the frame
+/// parser, each payload parsed by its type, header blocks (with CONTINUATION) through one HPACK
+/// decoder, as the connection's read loop does. Bad input is a connection or stream error.
 /// </summary>
 public sealed class TunnelFramesTarget : FuzzTarget
 {
@@ -164,24 +166,78 @@ public sealed class TunnelFramesTarget : FuzzTarget
     public override string Name => "tunnel-frames";
 
     /// <inheritdoc />
-    public override IReadOnlyList<Type> Documented => [typeof(IOException)];
+    public override IReadOnlyList<Type> Documented => [typeof(Http2ConnectionException), typeof(Http2StreamException)];
 
     /// <inheritdoc />
     public override void Run(ReadOnlySpan<byte> input)
     {
-        using var inner = new MemoryStream(input.ToArray(), writable: false);
-        using var framed = new FramedInboundStream(inner);
-        byte[] buffer = new byte[7];
-        long total = 0;
-        int n;
-        while ((n = framed.ReadAsync(buffer).AsTask().GetAwaiter().GetResult()) > 0)
+        var decoder = new HpackDecoder(maxTableSize: 4096, maxHeaderListSize: 16 * 1024);
+        var block = new System.Buffers.ArrayBufferWriter<byte>();
+        bool continuing = false;
+        while (FrameReader.TryReadFrame(input, 16 * 1024, out FrameHeader header, out int consumed))
         {
-            total += n;
-        }
+            ReadOnlySpan<byte> payload = input.Slice(Http2Protocol.FrameHeaderLength, header.Length);
+            input = input[consumed..];
+            try
+            {
+                if (continuing && header.Type != FrameType.Continuation)
+                {
+                    throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "a frame inside a header block");
+                }
 
-        if (total > input.Length)
-        {
-            throw new InvalidOperationException($"read {total} payload bytes from {input.Length} input bytes");
+                switch (header.Type)
+                {
+                    case FrameType.Data:
+                        FrameReader.Data(header, payload);
+                        break;
+                    case FrameType.Headers:
+                        block.ResetWrittenCount();
+                        System.Buffers.BuffersExtensions.Write(block, FrameReader.HeaderBlock(header, payload));
+                        continuing = !header.Has(FrameFlags.EndHeaders);
+                        break;
+                    case FrameType.Continuation:
+                        System.Buffers.BuffersExtensions.Write(block, payload);
+                        continuing = !header.Has(FrameFlags.EndHeaders);
+                        break;
+                    case FrameType.Priority:
+                        FrameReader.Priority(header, payload);
+                        break;
+                    case FrameType.RstStream:
+                        FrameReader.RstStream(header, payload);
+                        break;
+                    case FrameType.Settings:
+                        FrameReader.Settings(header, payload);
+                        break;
+                    case FrameType.Ping:
+                        FrameReader.Ping(header, payload);
+                        break;
+                    case FrameType.GoAway:
+                        FrameReader.GoAway(header, payload);
+                        break;
+                    case FrameType.WindowUpdate:
+                        FrameReader.WindowUpdate(header, payload);
+                        break;
+                }
+
+                if (header.Type is FrameType.Headers or FrameType.Continuation && !continuing)
+                {
+                    List<HeaderField> fields = decoder.Decode(block.WrittenSpan);
+                    int size = 0;
+                    foreach (HeaderField field in fields)
+                    {
+                        size += field.Size;
+                    }
+
+                    if (size > 16 * 1024)
+                    {
+                        throw new InvalidOperationException($"a header list of {size} bytes passed the limit");
+                    }
+                }
+            }
+            catch (Http2StreamException)
+            {
+                // A stream error resets one stream; the connection reads on.
+            }
         }
     }
 }

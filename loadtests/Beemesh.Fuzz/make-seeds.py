@@ -112,14 +112,16 @@ policy = {
     "bad-types": head + "  action: 7\n  rules: {a: b}\n  selector: [1]\n",
 }
 
+def h2(kind, flags, stream, payload): return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
+connect_block = bytes([0x02, 7]) + b"CONNECT" + bytes([0x01, 13]) + b"10.0.0.2:8080"  # literal, static name index
 tunnel = {
-    "one-frame-fin": struct.pack("!I", 5) + b"hello" + struct.pack("!I", 0),
-    "three-frames": struct.pack("!I", 3) + b"abc" + struct.pack("!I", 1) + b"d" + struct.pack("!I", 2) + b"ef" + struct.pack("!I", 0),
-    "no-fin": struct.pack("!I", 4) + b"data",
-    "short-header": b"\x00\x00",
-    "negative-length": struct.pack("!i", -1) + b"x",
-    "too-long": struct.pack("!I", (1 << 20) + 1) + b"x" * 16,
-    "truncated-body": struct.pack("!I", 100) + b"only a little",
+    "settings-connect-data-end": h2(4, 0, 0, struct.pack("!HI", 4, 65535)) + h2(1, 4, 1, connect_block) + h2(0, 0, 1, b"hello") + h2(0, 1, 1, b""),
+    "continuation": h2(4, 0, 0, b"") + h2(1, 0, 1, connect_block[:5]) + h2(9, 4, 1, connect_block[5:]) + h2(8, 0, 1, struct.pack("!I", 1000)),
+    "huffman-indexed": h2(4, 0, 0, b"") + h2(1, 4, 3, bytes.fromhex("828684418cf1e3c2e5f23a6ba0ab90f4ff")) + h2(1, 5, 5, bytes.fromhex("be")),
+    "ping-goaway-rst": h2(6, 0, 0, b"12345678") + h2(3, 0, 1, struct.pack("!I", 8)) + h2(7, 0, 0, struct.pack("!II", 1, 0)),
+    "padded": h2(4, 0, 0, b"") + h2(0, 8, 1, b"\x02ok\x00\x00") + h2(1, 0x2c, 3, b"\x01\x00\x00\x00\x00\x10\x82\x00"),
+    "bad-size": h2(4, 0, 0, b"\x00" * 5),
+    "too-long": struct.pack("!I", 1 << 20)[1:] + b"\x00\x00\x00\x00\x01",
 }
 
 dns = {"query": dns_query, "aaaa-edns": dns_aaaa, "response": dns_response, "short": dns_query[:11], "header-only": dns_query[:12]}

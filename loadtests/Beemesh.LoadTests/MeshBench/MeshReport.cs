@@ -47,7 +47,7 @@ internal static class MeshReport
             "**haproxy (host only)** = client -> haproxy (TCP mode, originates TLS 1.3 with a client certificate) -> haproxy (terminates TLS, requires the client certificate) -> server, all host processes on 127.0.0.1, no stack; throwaway ECDSA P-256 CA from openssl. " +
             "**direct guest -> guest** = a client in a plain `beemesh run` guest -> 10.0.2.2 -> a port published with `-p` -> the same server inside another plain guest: two stacks, no proxy. " +
             "**haproxy between guests** = a client in a plain guest -> 10.0.2.2:haproxy front -> TLS -> haproxy back -> the published port -> the server in the other guest: the same two stack hops as the tunnel, plus the haproxy pair. " +
-            "**beemesh** = guest `web` -> its sidecar -> HTTP/2 extended CONNECT over mutual TLS 1.3 with SVIDs -> `api`'s sidecar -> `api`'s guest, by name (`api`). " +
+            "**beemesh** = guest `web` -> its sidecar -> HTTP/2 CONNECT over mutual TLS 1.3 with SVIDs -> `api`'s sidecar -> `api`'s guest, by name (`api`). " +
             "Each path is compared with its baseline: the tunnel and haproxy between guests with direct guest -> guest (same stack hops, no proxy), every other path with loopback. The fair proxy-to-proxy comparison is beemesh vs haproxy between guests.");
         sb.AppendLine();
 

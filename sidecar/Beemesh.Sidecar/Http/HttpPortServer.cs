@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Beemesh.Authorization;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Tunnel;
+using Beemesh.Sidecar.Tunnel.Http2;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -96,37 +97,36 @@ internal sealed class HttpPortServer : IAsyncDisposable
 
     /// <summary>
     /// Serves one authorized-to-connect tunnel flow as an HTTP connection until either side ends it.
-    /// <paramref name="flow"/> is the CONNECT request that carries it; aborting the HTTP connection
-    /// resets that stream.
+    /// <paramref name="tunnel"/> is the CONNECT stream that carries it, already answered 200;
+    /// aborting the HTTP connection resets that stream.
     /// </summary>
-    public async Task ServeAsync(HttpContext flow, IHttpExtendedConnectFeature connect, MeshCaller caller)
+    public async Task ServeAsync(Http2Stream tunnel, MeshCaller caller)
     {
-        Stream tunnel = await connect.AcceptAsync().ConfigureAwait(false);
-        // Send the 200 HEADERS now: the caller's CONNECT completes on them, before any payload.
-        await tunnel.FlushAsync(flow.RequestAborted).ConfigureAwait(false);
-        var framed = new FramedInboundStream(tunnel);
-        PipeReader input = PipeReader.Create(framed, new StreamPipeReaderOptions(leaveOpen: true));
-        PipeWriter output = PipeWriter.Create(framed, new StreamPipeWriterOptions(leaveOpen: true));
+        PipeReader input = PipeReader.Create(tunnel, new StreamPipeReaderOptions(leaveOpen: true));
+        PipeWriter output = PipeWriter.Create(tunnel, new StreamPipeWriterOptions(leaveOpen: true));
         string? error = null;
         try
         {
-            bool http2 = await Http2Preface.IsHttp2Async(input, flow.RequestAborted).ConfigureAwait(false);
-            var connection = new TunnelConnection(input, output, caller, flow.Abort);
-            await using CancellationTokenRegistration reset = flow.RequestAborted.Register(
+            CancellationToken aborted = tunnel.Aborted;
+            bool http2 = await Http2Preface.IsHttp2Async(input, aborted).ConfigureAwait(false);
+            var connection = new TunnelConnection(input, output, caller, () => tunnel.Reset(Http2ErrorCode.InternalError));
+            await using CancellationTokenRegistration reset = aborted.Register(
                 static state => ((TunnelConnection)state!).Abort(new ConnectionAbortedException("the tunnel stream was reset")), connection);
             if (!_listeners.TryEnqueue(connection, http2))
             {
                 error = "the HTTP server is stopping";
-                flow.Abort();
+                tunnel.Reset(Http2ErrorCode.RefusedStream);
                 return;
             }
 
             await connection.Completion.ConfigureAwait(false);
+            // Kestrel closed the connection after its last response: end the stream as a FIN would.
+            await tunnel.ShutdownWriteAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
             error = e.Message;
-            flow.Abort();
+            tunnel.Reset(Http2ErrorCode.InternalError);
         }
         finally
         {

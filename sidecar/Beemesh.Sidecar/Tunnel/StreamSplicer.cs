@@ -82,35 +82,23 @@ public static class StreamSplicer
     private static async Task CopyAsync(Stream from, Stream to, Func<ValueTask> shutdownTo, Action<bool, int>? counted, bool forward, CancellationToken cancellationToken)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        // A tunnel takes framed chunks: the read lands past room for the frame header, so the
-        // chunk goes out as one write (one DATA frame) without a copy.
-        var tunnel = to as TunnelStream;
-        int room = tunnel is null ? 0 : TunnelFraming.HeaderLength;
-        int capacity = Math.Min(buffer.Length, room + TunnelFraming.MaxChunk);
         Socket? source = (from as NetworkStream)?.Socket;
         bool flushes = to is not NetworkStream; // a socket's writes are sent by send() itself
         try
         {
             while (true)
             {
-                int read = await from.ReadAsync(buffer.AsMemory(room, capacity - room), cancellationToken).ConfigureAwait(false);
+                int read = await from.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
                 }
 
-                if (tunnel is not null)
-                {
-                    await tunnel.WriteFrameAsync(buffer.AsMemory(0, room + read), cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await to.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                }
+                await to.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
 
                 // A small write must leave at once (a request waits for it), but while the source
                 // already holds more bytes the next chunk follows right away: skipping the flush
-                // then lets the HTTP/2 connection put both chunks in one TLS write.
+                // then lets the tunnel connection put both chunks in one TLS write.
                 if (flushes && !HasMore(source))
                 {
                     await to.FlushAsync(cancellationToken).ConfigureAwait(false);

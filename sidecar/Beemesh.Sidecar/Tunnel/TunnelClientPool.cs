@@ -2,27 +2,27 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Telemetry;
+using Beemesh.Sidecar.Tunnel.Http2;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 
 namespace Beemesh.Sidecar.Tunnel;
 
 /// <summary>
-/// Opens tunnel streams to other sidecars: ONE pooled HTTP/2 mTLS connection per destination
-/// sidecar (endpoint and expected identity) and SVID generation, on which every flow is a CONNECT
-/// stream. The server must present an SVID of exactly the directory's SPIFFE ID, or the handshake fails.
+/// Opens tunnel streams to other sidecars: ONE pooled HTTP/2 mTLS connection
+/// (<see cref="Http2Connection"/>) per destination sidecar (endpoint and expected identity) and
+/// SVID generation, on which every flow is a CONNECT stream. The server must present an SVID of exactly the directory's SPIFFE ID, or the handshake fails.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Pool generations, one per SVID of our own: a tunnel connection carries the client SVID of its
 /// handshake, so once our SVID has rotated no NEW flow may ride a connection handshaken with the old
-/// one. Each destination therefore keeps a current generation (an HTTP client whose connections were
-/// all handshaken while one SVID was current); the first flow opened after a rotation starts a new
+/// one. Each destination therefore keeps a current generation (a connection handshaken while one
+/// SVID was current, replaced by a new one with the same SVID when it closes); the first flow opened after a rotation starts a new
 /// generation, and the old one is retired: it takes no new flows and is disposed (closing its
 /// connection) when its last flow ends. Flows already on the old connection keep going; the peer
 /// keeps them past the old SVID's expiry as long as we are still a mesh workload.
@@ -41,17 +41,15 @@ namespace Beemesh.Sidecar.Tunnel;
 /// </remarks>
 public sealed class TunnelClientPool : IDisposable
 {
-    private static readonly HttpRequestOptionsKey<long> ConnectedAt = new("beemesh.connected-at");
+    // A destination that vanished without a FIN or RST is noticed within two of these (wall clock:
+    // it measures the network, not SVID lifetimes).
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
 
     private readonly X509Source _source;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
     private readonly ConcurrentDictionary<Generation, byte> _alive = new();
     private readonly Func<X509Certificate2, string?>? _revokedIssuer;
-
-    // Live TLS streams to servers behind a node's tunnel port, with the server's SVID; an entry goes
-    // with its stream once HttpClient dropped it.
-    private readonly ConditionalWeakTable<SslStream, X509Certificate2> _serverConnections = [];
     private long _connectionsOpened;
     private long _generationsStarted;
     private int _disposed;
@@ -93,49 +91,32 @@ public sealed class TunnelClientPool : IDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         Destination destination = _destinations.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId, peer.ServerName), static (key, pool) => new Destination(pool, key.Endpoint, key.Id, key.ServerName), this);
         Generation generation = destination.Acquire(_source.Current.DefaultSvid.Certificate);
-        // A peer behind another node's tunnel port gets TLS from the connect callback: HTTP/2 goes on top as plain.
-        string scheme = peer.ServerName is null ? "https" : "http";
-        var request = new HttpRequestMessage(HttpMethod.Connect, new Uri($"{scheme}://{peer.TunnelEndpoint}/"))
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        request.Headers.Protocol = TunnelProtocol.Name;
         // :authority names the destination, not the tunnel server: one connection carries flows
         // to every port of the workload behind it.
-        request.Headers.Host = new IPEndPoint(peer.MeshAddress, port).ToString();
-        HttpResponseMessage response;
+        string authority = new IPEndPoint(peer.MeshAddress, port).ToString();
+        Http2Stream? stream = null;
         try
         {
-            response = await generation.Client.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            if (e is HttpRequestException { InnerException: AuthenticationException })
+            Http2Connection connection = await generation.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                Counters.ClientHandshakes.Fail();
+                stream = await connection.ConnectAsync(authority, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (e is not Http2StreamException)
+            {
+                throw new HttpRequestException(HttpRequestError.ConnectionError, e.Message, e);
             }
 
-            request.Dispose();
-            generation.Release();
-            throw;
-        }
-
-        try
-        {
-            if (response.StatusCode != HttpStatusCode.OK)
+            if (stream.Status != 200)
             {
-                throw new TunnelRefusedException(response.StatusCode);
+                throw new TunnelRefusedException((HttpStatusCode)stream.Status);
             }
 
-            // For an extended CONNECT HttpClient hands back one read-write stream: reads are the
-            // response DATA frames, writes go out as request DATA frames on the same HTTP/2 stream.
-            Stream duplex = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new TunnelStream(response, new GenerationFlowStream(duplex, generation));
+            return new TunnelStream(stream, generation.Release);
         }
         catch
         {
-            response.Dispose();
+            stream?.Dispose();
             generation.Release();
             throw;
         }
@@ -152,31 +133,18 @@ public sealed class TunnelClientPool : IDisposable
             return 0;
         }
 
-        var revoked = new List<SslStream>();
-        lock (_serverConnections)
+        int closed = 0;
+        foreach (Generation generation in _alive.Keys)
         {
-            foreach ((SslStream tls, X509Certificate2 server) in _serverConnections)
+            if (generation.Server is { } server && _revokedIssuer(server) is not null)
             {
-                if (_revokedIssuer(server) is not null)
-                {
-                    revoked.Add(tls);
-                }
-            }
-
-            foreach (SslStream tls in revoked)
-            {
-                _serverConnections.Remove(tls);
+                // Closing the connection fails every stream on it, and each flow's splice resets
+                // its guest connection.
+                closed += generation.CloseConnection();
             }
         }
 
-        foreach (SslStream tls in revoked)
-        {
-            // Closing the stream closes the socket: HTTP/2 fails every stream on the connection, and
-            // each flow's splice resets its guest connection.
-            tls.Dispose();
-        }
-
-        return revoked.Count;
+        return closed;
     }
 
     /// <inheritdoc />
@@ -199,7 +167,7 @@ public sealed class TunnelClientPool : IDisposable
     private Generation StartGeneration(IPEndPoint endpoint, SpiffeId expected, string? serverName, X509Certificate2 svid)
     {
         Interlocked.Increment(ref _generationsStarted);
-        var generation = new Generation(this, CreateClient(endpoint, expected, serverName), svid);
+        var generation = new Generation(this, endpoint, expected, serverName, svid);
         _alive.TryAdd(generation, 0);
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -209,7 +177,8 @@ public sealed class TunnelClientPool : IDisposable
         return generation;
     }
 
-    private HttpMessageInvoker CreateClient(IPEndPoint endpoint, SpiffeId expected, string? serverName)
+    /// <summary>Connects and runs the mTLS handshake; the server must be <paramref name="expected"/>.</summary>
+    private async Task<(SslStream Tls, X509Certificate2? Server)> HandshakeAsync(IPEndPoint endpoint, SpiffeId expected, string? serverName, CancellationToken cancellationToken)
     {
         SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
         ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
@@ -220,90 +189,59 @@ public sealed class TunnelClientPool : IDisposable
                 validate(sender, certificate, chain, errors) && (certificate is not X509Certificate2 server || _revokedIssuer(server) is null);
         }
 
-        if (serverName is not null)
+        // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE ID.
+        ssl.TargetHost = serverName ?? string.Empty;
+        Interlocked.Increment(ref _connectionsOpened);
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
         {
-            // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE
-            // ID. The handler would take the server name from the Host header (the mesh destination),
-            // so for these the connect callback runs the TLS handshake itself and HTTP/2 runs on top.
-            ssl.TargetHost = serverName;
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new HttpRequestException(HttpRequestError.ConnectionError, e.Message, e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
 
-        var handler = new SocketsHttpHandler
+        long start = _time.GetTimestamp();
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
         {
-            // Many flows, one connection: HTTP/2 multiplexing is the point of the tunnel.
-            EnableMultipleHttp2Connections = false,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            InitialHttp2StreamWindowSize = 8 << 20, // as the server's: one stream may carry a bulk flow
-            // No PooledConnectionLifetime: the generation (one SVID) bounds which flows a connection takes.
-            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-            SslOptions = ssl,
-            UseProxy = false,
-            ConnectCallback = async (context, ct) =>
-            {
-                Interlocked.Increment(ref _connectionsOpened);
-                var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-                    // The TLS handshake starts when this returns; it ends when the plaintext filter runs.
-                    context.InitialRequestMessage.Options.Set(ConnectedAt, _time.GetTimestamp());
-                    var network = new NetworkStream(socket, ownsSocket: true);
-                    if (serverName is null)
-                    {
-                        return network;
-                    }
+            await tls.AuthenticateAsClientAsync(ssl, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AuthenticationException e)
+        {
+            Counters.ClientHandshakes.Fail();
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new HttpRequestException(HttpRequestError.SecureConnectionError, e.Message, e);
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            Counters.ClientHandshakes.Fail();
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new HttpRequestException(HttpRequestError.ConnectionError, e.Message, e);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
 
-                    var tls = new SslStream(network, leaveInnerStreamOpen: false);
-                    try
-                    {
-                        await tls.AuthenticateAsClientAsync(ssl, ct).ConfigureAwait(false);
-                    }
-                    catch (AuthenticationException e)
-                    {
-                        await tls.DisposeAsync().ConfigureAwait(false);
-                        throw new HttpRequestException(HttpRequestError.SecureConnectionError, e.Message, e);
-                    }
-                    catch
-                    {
-                        await tls.DisposeAsync().ConfigureAwait(false);
-                        throw;
-                    }
+        Counters.ClientHandshakes.Observe(_time.GetElapsedTime(start));
+        var server = tls.RemoteCertificate as X509Certificate2;
+        // A revocation installed during the handshake: CloseRevoked may have run before the connection was known.
+        if (server is not null && _revokedIssuer?.Invoke(server) is { } node)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new HttpRequestException(HttpRequestError.SecureConnectionError, $"the server's SVID was issued by node {node}, which was removed from the mesh");
+        }
 
-                    if (tls.RemoteCertificate is X509Certificate2 server)
-                    {
-                        lock (_serverConnections)
-                        {
-                            _serverConnections.AddOrUpdate(tls, server);
-                        }
-
-                        // A revocation installed during the handshake: CloseRevoked may have run before the add.
-                        if (_revokedIssuer?.Invoke(server) is { } node)
-                        {
-                            await tls.DisposeAsync().ConfigureAwait(false);
-                            throw new HttpRequestException(HttpRequestError.SecureConnectionError, $"the server's SVID was issued by node {node}, which was removed from the mesh");
-                        }
-                    }
-
-                    return tls;
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-            PlaintextStreamFilter = (context, _) =>
-            {
-                if (context.InitialRequestMessage.Options.TryGetValue(ConnectedAt, out long start))
-                {
-                    Counters.ClientHandshakes.Observe(_time.GetElapsedTime(start));
-                }
-
-                return ValueTask.FromResult(context.PlaintextStream);
-            },
-        };
-        return new HttpMessageInvoker(handler, disposeHandler: true);
+        return (tls, server);
     }
 
     /// <summary>One destination sidecar: its current generation.</summary>
@@ -335,21 +273,115 @@ public sealed class TunnelClientPool : IDisposable
     }
 
     /// <summary>
-    /// An HTTP client whose connections were handshaken while one SVID of ours was current, and the
-    /// number of flows on it. Disposed once retired and without flows (or with the pool).
+    /// The connection to one destination handshaken while one SVID of ours was current (a new one
+    /// with the same SVID when it closed), and the number of flows on it. Disposed once retired
+    /// and without flows (or with the pool), which closes the connection.
     /// </summary>
-    private sealed class Generation(TunnelClientPool pool, HttpMessageInvoker client, X509Certificate2 svid) : IDisposable
+    private sealed class Generation(TunnelClientPool pool, IPEndPoint endpoint, SpiffeId expected, string? serverName, X509Certificate2 svid) : IDisposable
     {
         private readonly Lock _gate = new();
+        private readonly SemaphoreSlim _connecting = new(1, 1);
+        private Http2Connection? _connection;
+        private X509Certificate2? _server;
         private int _flows;
         private bool _retired;
         private bool _disposed;
 
-        public HttpMessageInvoker Client => client;
+        /// <summary>The SVID the server presented on the current connection, if any.</summary>
+        public X509Certificate2? Server
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _connection is { IsOpen: true } ? _server : null;
+                }
+            }
+        }
 
         // Same object in the common case; otherwise the same issuer and serial number (a bundle-only
         // update of the Workload API stream resends the same SVID as new objects).
         public bool IsFor(X509Certificate2 certificate) => ReferenceEquals(certificate, svid) || certificate.Equals(svid);
+
+        /// <summary>The open connection, made (one handshake at a time) when there is none.</summary>
+        public async Task<Http2Connection> ConnectionAsync(CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_connection is { IsOpen: true } open)
+                {
+                    return open;
+                }
+            }
+
+            await _connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                lock (_gate)
+                {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    if (_connection is { IsOpen: true } open)
+                    {
+                        return open;
+                    }
+                }
+
+                (SslStream tls, X509Certificate2? server) = await pool.HandshakeAsync(endpoint, expected, serverName, cancellationToken).ConfigureAwait(false);
+                Http2Connection connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions { KeepAliveInterval = KeepAlive });
+                Http2Connection? previous;
+                bool disposed;
+                lock (_gate)
+                {
+                    previous = _connection;
+                    disposed = _disposed;
+                    if (!disposed)
+                    {
+                        _connection = connection;
+                        _server = server;
+                    }
+                }
+
+                if (disposed)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    throw new ObjectDisposedException(nameof(TunnelClientPool));
+                }
+
+                // The one it replaces is closed or going away: its streams finish on their own.
+                if (previous is not null && previous.ActiveStreams == 0)
+                {
+                    previous.Abort();
+                }
+
+                return connection;
+            }
+            finally
+            {
+                _connecting.Release();
+            }
+        }
+
+        /// <summary>Closes the current connection (every flow on it fails); 1 when there was one open.</summary>
+        public int CloseConnection()
+        {
+            Http2Connection? connection;
+            lock (_gate)
+            {
+                connection = _connection;
+                _connection = null;
+                _server = null;
+            }
+
+            if (connection is null)
+            {
+                return 0;
+            }
+
+            bool open = connection.IsOpen || connection.ActiveStreams > 0;
+            connection.Abort();
+            return open ? 1 : 0;
+        }
 
         public void AddFlow()
         {
@@ -389,6 +421,7 @@ public sealed class TunnelClientPool : IDisposable
 
         public void Dispose()
         {
+            Http2Connection? connection;
             lock (_gate)
             {
                 if (_disposed)
@@ -397,71 +430,12 @@ public sealed class TunnelClientPool : IDisposable
                 }
 
                 _disposed = true;
+                connection = _connection;
+                _connection = null;
             }
 
             pool._alive.TryRemove(this, out _);
-            client.Dispose();
-        }
-    }
-
-    /// <summary>A flow's duplex stream that releases its generation when disposed (once).</summary>
-    private sealed class GenerationFlowStream(Stream inner, Generation generation) : Stream
-    {
-        private int _released;
-
-        public override bool CanRead => inner.CanRead;
-
-        public override bool CanWrite => inner.CanWrite;
-
-        public override bool CanSeek => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.WriteAsync(buffer, offset, count, cancellationToken);
-
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush() => inner.Flush();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-                if (Interlocked.Exchange(ref _released, 1) == 0)
-                {
-                    generation.Release();
-                }
-            }
-
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync().ConfigureAwait(false);
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                generation.Release();
-            }
-
-            await base.DisposeAsync().ConfigureAwait(false);
+            connection?.Abort();
         }
     }
 }

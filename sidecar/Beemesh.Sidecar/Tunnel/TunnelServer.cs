@@ -1,32 +1,27 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Beemesh.Authorization;
 using Beemesh.Sidecar.Http;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Telemetry;
+using Beemesh.Sidecar.Tunnel.Http2;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Beemesh.Sidecar.Tunnel;
 
 /// <summary>
-/// The inbound half of the sidecar: Kestrel on HTTP/2 over TLS 1.3 with a required client SVID
-/// (checked by <see cref="SpiffeTls"/> against the trust bundle). Each extended CONNECT stream is
-/// authorized with the caller's identity, then spliced onto a connection into the workload from
-/// <see cref="IGuestConnector"/> and tracked by <see cref="Connections"/> until it ends or is revoked.
+/// The inbound half of the sidecar: HTTP/2 (<see cref="Http2Connection"/>) over TLS 1.3 with a
+/// required client SVID (checked by <see cref="SpiffeTls"/> against the trust bundle). Each CONNECT
+/// stream is authorized with the caller's identity, then spliced onto a connection into the
+/// workload from <see cref="IGuestConnector"/> and tracked by <see cref="Connections"/> until it
+/// ends or is revoked.
 /// </summary>
 public sealed class TunnelServer : IAsyncDisposable
 {
@@ -35,12 +30,17 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly IGuestConnector _guests;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private WebApplication? _app;
+    private readonly X509Source _source;
+    private readonly Dictionary<Http2Connection, byte> _live = [];
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _accepting;
     private HttpPortServer? _http;
     private long _handshakes;
 
-    private TunnelServer(TunnelServerOptions options, IMeshDirectory directory, IGuestConnector guests, LiveConnectionRegistry registry, ILogger logger, TimeProvider time)
+    private TunnelServer(TunnelServerOptions options, X509Source source, IMeshDirectory directory, IGuestConnector guests, LiveConnectionRegistry registry, ILogger logger, TimeProvider time)
     {
+        _source = source;
         _options = options;
         _directory = directory;
         _guests = guests;
@@ -82,64 +82,27 @@ public sealed class TunnelServer : IAsyncDisposable
         // A caller whose SVID a revoked node issued is refused and cut, whatever its identity.
         var registry = new LiveConnectionRegistry(policies, source, null, logger, time, id => directory.ResolveIdentity(id) is not null,
             revokedIssuer: directory.RevokedIssuerOf);
-        var server = new TunnelServer(options, directory, guests, registry, logger, time);
+        var server = new TunnelServer(options, source, directory, guests, registry, logger, time);
         if (options.HttpPorts.Count != 0)
         {
             server._http = await HttpPortServer.StartAsync(
                 options, registry, guests, () => source.Current.DefaultSvid.Id.ToString(), loggerFactory, time, cancellationToken).ConfigureAwait(false);
         }
 
-        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Services.AddSingleton(loggerFactory);
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            // A caller behind another node's tunnel port runs TLS itself and sends :scheme http over
-            // it; the connection is mutually authenticated either way, the scheme carries nothing.
-            kestrel.AllowAlternateSchemes = true;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
-            // Flow-control windows sized for bulk flows between sidecars on one host: the defaults
-            // (768 KiB per stream) cap a stream at window / RTT.
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
-            kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
-            // A tunnel stream is a long-lived TCP flow, not a request with a body to time out.
-            kestrel.Limits.MinRequestBodyDataRate = null;
-            kestrel.Limits.MinResponseDataRate = null;
-            kestrel.Limits.MaxRequestBodySize = null;
-            kestrel.Listen(options.ListenEndpoint, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http2;
-                // Middleware before UseHttps sees the raw connection, after it the finished handshake.
-                listen.Use(next => context => HandshakeTimer.AroundAsync(next, context, time, registry.Counters.ServerHandshakes));
-                listen.UseHttps(new TlsHandshakeCallbackOptions
-                {
-                    OnConnection = _ =>
-                    {
-                        Interlocked.Increment(ref server._handshakes);
-                        SslServerAuthenticationOptions ssl = SpiffeTls.CreateServerOptions(source, static _ => true);
-                        ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
-                        return ValueTask.FromResult(ssl);
-                    },
-                });
-                listen.Use(next => context => HandshakeTimer.CompletedAsync(next, context, time, registry.Counters.ServerHandshakes));
-            });
-        });
         try
         {
-            WebApplication app = builder.Build();
-            server._app = app;
-            app.Run(server.HandleAsync);
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            var listener = new Socket(options.ListenEndpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            server._listener = listener;
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(options.ListenEndpoint);
+            listener.Listen(512);
+            server.Endpoint = (IPEndPoint)listener.LocalEndPoint!;
         }
         catch
         {
-            // The port is taken, or start-up was cancelled: release what was made before it.
+            // The port is taken: release what was made before it.
+            server._listener?.Dispose();
             registry.Dispose();
-            if (server._app is not null)
-            {
-                await server._app.DisposeAsync().ConfigureAwait(false);
-            }
-
             if (server._http is not null)
             {
                 await server._http.DisposeAsync().ConfigureAwait(false);
@@ -148,32 +111,45 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
 
-        WebApplication started = server._app;
-        string? address = started.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-        if (address is not null && Uri.TryCreate(address, UriKind.Absolute, out Uri? uri))
-        {
-            server.Endpoint = new IPEndPoint(options.ListenEndpoint.Address, uri.Port);
-        }
-
+        server._accepting = Task.Run(server.AcceptLoopAsync, CancellationToken.None);
         return server;
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        Connections.Dispose();
-        if (_app is not null)
+        if (_stop.IsCancellationRequested)
         {
-            // Live tunnels never finish on their own: give them a short grace, then abort.
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            await _app.StopAsync(grace.Token).ConfigureAwait(false);
-            await _app.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        _stop.Cancel();
+        Connections.Dispose();
+        _listener?.Dispose();
+        if (_accepting is not null)
+        {
+            await _accepting.ConfigureAwait(false);
+        }
+
+        Http2Connection[] live;
+        lock (_live)
+        {
+            live = [.. _live.Keys];
+        }
+
+        // GOAWAY to every caller, then close: live tunnels never finish on their own.
+        await Task.WhenAll(live.Select(c => c.ShutdownAsync())).WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        foreach (Http2Connection connection in live)
+        {
+            connection.Abort();
         }
 
         if (_http is not null)
         {
             await _http.DisposeAsync().ConfigureAwait(false);
         }
+
+        _stop.Dispose();
     }
 
     /// <summary>The caller's principal as policies name it: the SPIFFE ID without <c>spiffe://</c>.</summary>
@@ -193,22 +169,105 @@ public sealed class TunnelServer : IAsyncDisposable
         return slash < 0 ? path.ToString() : path[..slash].ToString();
     }
 
-    private async Task HandleAsync(HttpContext context)
+    private async Task AcceptLoopAsync()
     {
-        IHttpExtendedConnectFeature? connect = context.Features.Get<IHttpExtendedConnectFeature>();
-        if (connect is not { IsExtendedConnect: true } || connect.Protocol != TunnelProtocol.Name
-            || context.Request.Host.Port is not int port || port is < 1 or > 65535)
+        while (!_stop.IsCancellationRequested)
         {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            Socket socket;
+            try
+            {
+                socket = await _listener!.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue; // a connection that died in the backlog
+            }
+
+            _ = ServeConnectionAsync(socket);
+        }
+    }
+
+    private async Task ServeConnectionAsync(Socket socket)
+    {
+        Interlocked.Increment(ref _handshakes);
+        long start = _time.GetTimestamp();
+        socket.NoDelay = true;
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            SslServerAuthenticationOptions ssl = SpiffeTls.CreateServerOptions(_source, static _ => true);
+            ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(HandshakeTimeout);
+            await tls.AuthenticateAsServerAsync(ssl, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            Connections.Counters.ServerHandshakes.Fail();
+            await tls.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
-        // Kestrel completed the handshake with SpiffeTls, so the certificate is a verified SVID.
-        X509Certificate2? certificate = context.Connection.ClientCertificate;
+        Connections.Counters.ServerHandshakes.Observe(_time.GetElapsedTime(start));
+        // SpiffeTls completed the handshake, so the certificate is a verified SVID.
+        var certificate = tls.RemoteCertificate as X509Certificate2;
+        Http2Connection connection = Http2Connection.StartServer(
+            tls,
+            stream => HandleAsync(stream, certificate),
+            new Http2ConnectionOptions { MaxConcurrentStreams = _options.MaxStreamsPerConnection });
+        lock (_live)
+        {
+            _live.Add(connection, 0);
+        }
+
+        if (_stop.IsCancellationRequested)
+        {
+            connection.Abort();
+        }
+
+        await connection.Completion.ConfigureAwait(false);
+        lock (_live)
+        {
+            _live.Remove(connection);
+        }
+    }
+
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    private static int PortOf(string? authority)
+    {
+        int colon = authority?.LastIndexOf(':') ?? -1;
+        return colon >= 0 && int.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is >= 1 and <= 65535 ? port : 0;
+    }
+
+    private async Task HandleAsync(Http2Stream tunnel, X509Certificate2? certificate)
+    {
+        await using (tunnel.ConfigureAwait(false))
+        {
+            int status = await ServeAsync(tunnel, certificate).ConfigureAwait(false);
+            if (status != 0)
+            {
+                await tunnel.RespondAsync(status).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Serves one flow; returns the refusal status, or 0 when the flow was served.</summary>
+    private async Task<int> ServeAsync(Http2Stream tunnel, X509Certificate2? certificate)
+    {
+        int port = PortOf(tunnel.Authority);
+        if (port == 0)
+        {
+            return 400;
+        }
+
         if (certificate is null || SvidValidator.TryGetSpiffeId(certificate, out SpiffeId? caller) != SvidValidationResult.Valid)
         {
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return 403;
         }
 
         // A node removed from the mesh keeps certificates that still chain to the root: refuse
@@ -217,27 +276,26 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             Log.RevokedIssuer(_logger, caller!.ToString(), port, revokedNode);
             Connections.Counters.CountDecision(allowed: false, LiveConnectionRegistry.TriggerNodeRevoked);
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return 403;
         }
 
         // The workload sees the caller's mesh address as the connection's source; a caller the
         // directory does not know has none, and a made-up source would be a lie (or a martian
         // the guest drops), so it is refused like a denied one.
-        MeshPeer? callerPeer = await _directory.ResolveIdentityAsync(caller!, context.RequestAborted).ConfigureAwait(false);
+        MeshPeer? callerPeer = await _directory.ResolveIdentityAsync(caller!, tunnel.Aborted).ConfigureAwait(false);
         if (callerPeer is null)
         {
             Log.UnknownCaller(_logger, caller!.ToString(), port);
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return 403;
         }
 
         // A port declared HTTP is authorized per request (with method, path and host), not per flow:
         // deciding the flow as TCP would let a DENY on a path refuse every request.
         if (_http is not null && _options.HttpPorts.Contains(port))
         {
-            await _http.ServeAsync(context, connect, new MeshCaller(caller!, certificate, callerPeer.MeshAddress, port)).ConfigureAwait(false);
-            return;
+            await tunnel.RespondAsync(200).ConfigureAwait(false);
+            await _http.ServeAsync(tunnel, new MeshCaller(caller!, certificate, callerPeer.MeshAddress, port)).ConfigureAwait(false);
+            return 0;
         }
 
         var request = new AuthorizationRequest
@@ -254,56 +312,64 @@ public sealed class TunnelServer : IAsyncDisposable
         if (!decision.Allowed)
         {
             Connections.AuditDenied(caller!, request, decision);
-            context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return 403;
         }
 
         Stream guest;
         try
         {
-            guest = await _guests.ConnectAsync(callerPeer.MeshAddress, port, context.RequestAborted).ConfigureAwait(false);
+            guest = await _guests.ConnectAsync(callerPeer.MeshAddress, port, tunnel.Aborted).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
         {
             Log.GuestConnectFailed(_logger, port, e.Message);
-            context.Response.StatusCode = StatusCodes.Status502BadGateway;
-            return;
+            return 502;
         }
 
-        Stream tunnel = await connect.AcceptAsync().ConfigureAwait(false);
-        // Send the 200 HEADERS now: the caller's CONNECT completes on them, before any payload.
-        await tunnel.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-        var live = new LiveConnection(caller!, certificate, request, decision, _time.GetUtcNow(), () =>
-        {
-            // RST_STREAM towards the caller, RST towards the workload.
-            context.Abort();
-            StreamSplicer.Reset(guest);
-        });
-        using IDisposable registration = Connections.Add(live, changes);
         string? error = null;
         try
         {
-            await StreamSplicer.SpliceAsync(
-                new FramedInboundStream(tunnel),
-                async () => await context.Response.CompleteAsync().ConfigureAwait(false),
-                guest,
-                () => StreamSplicer.ShutdownWrite(guest),
-                live.Count,
-                context.RequestAborted).ConfigureAwait(false);
+            // The 200 HEADERS go now: the caller's CONNECT completes on them, before any payload.
+            await tunnel.RespondAsync(200).ConfigureAwait(false);
+            var live = new LiveConnection(caller!, certificate, request, decision, _time.GetUtcNow(), () =>
+            {
+                // RST towards the workload, RST_STREAM towards the caller. The guest goes first: the
+                // stream's reset ends the splice, whose cleanup would otherwise close the guest with a FIN.
+                StreamSplicer.Reset(guest);
+                tunnel.Reset(Http2ErrorCode.InternalError);
+            });
+            using IDisposable registration = Connections.Add(live, changes);
+            try
+            {
+                await StreamSplicer.SpliceAsync(
+                    tunnel,
+                    tunnel.ShutdownWriteAsync,
+                    guest,
+                    () => StreamSplicer.ShutdownWrite(guest),
+                    live.Count,
+                    tunnel.Aborted).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                error = e.Message;
+                if (!live.IsRevoked)
+                {
+                    tunnel.Reset(Http2ErrorCode.Cancel);
+                    StreamSplicer.Reset(guest);
+                }
+            }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             error = e.Message;
-            if (!live.IsRevoked)
-            {
-                context.Abort();
-                StreamSplicer.Reset(guest);
-            }
+            StreamSplicer.Reset(guest);
         }
         finally
         {
             await guest.DisposeAsync().ConfigureAwait(false);
             Log.FlowEnded(_logger, caller!.ToString(), port, error);
         }
+
+        return 0;
     }
 }

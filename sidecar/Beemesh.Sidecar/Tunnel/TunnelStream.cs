@@ -1,23 +1,23 @@
+using Beemesh.Sidecar.Tunnel.Http2;
+
 namespace Beemesh.Sidecar.Tunnel;
 
 /// <summary>
-/// One tunnelled flow as seen by the calling side: reads come from the CONNECT response body,
-/// writes go out as request DATA frames on the same HTTP/2 stream. Disposing resets the stream
-/// (RST_STREAM) if it is still open. Owned by whoever opened it.
-/// Writes are framed (<see cref="TunnelFraming"/>): .NET's HttpClient cannot send END_STREAM on an
-/// extended CONNECT stream without resetting it, so the caller's half-close travels as a FIN frame.
+/// One tunnelled flow as seen by the calling side: a CONNECT stream of the pooled connection to
+/// the destination sidecar. Reads return the destination's bytes (0 once it half-closed); writes
+/// are queued as DATA and leave with the connection's next batch (<see cref="FlushAsync"/> waits
+/// for it). Disposing resets the stream (RST_STREAM) if it is still open and releases its pool
+/// generation. Owned by whoever opened it.
 /// </summary>
 public sealed class TunnelStream : Stream
 {
-    private readonly HttpResponseMessage _response;
-    private readonly Stream _down;
-    private readonly Stream _up;
+    private readonly Http2Stream _stream;
+    private Action? _release;
 
-    internal TunnelStream(HttpResponseMessage response, Stream duplex)
+    internal TunnelStream(Http2Stream stream, Action release)
     {
-        _response = response;
-        _down = duplex;
-        _up = duplex;
+        _stream = stream;
+        _release = release;
     }
 
     /// <inheritdoc />
@@ -36,41 +36,34 @@ public sealed class TunnelStream : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>
-    /// Half-closes the upstream direction: sends the FIN frame, which the destination's sidecar
-    /// turns into a FIN to its workload; reading goes on until the destination ends its side.
+    /// Half-closes the upstream direction (END_STREAM), which the destination's sidecar turns into
+    /// a FIN to its workload; reading goes on until the destination ends its side.
     /// </summary>
-    public ValueTask ShutdownWriteAsync() => TunnelFraming.WriteFinAsync(_up, CancellationToken.None);
-
-    /// <summary>
-    /// Writes one frame whose payload already sits after <see cref="TunnelFraming.HeaderLength"/>
-    /// reserved bytes at the start of <paramref name="frame"/> (see <see cref="TunnelFraming.WriteFrameAsync"/>):
-    /// the splicer reads into its buffer past that room, so a chunk goes out without a copy.
-    /// </summary>
-    public ValueTask WriteFrameAsync(Memory<byte> frame, CancellationToken cancellationToken = default) => TunnelFraming.WriteFrameAsync(_up, frame, cancellationToken);
+    public ValueTask ShutdownWriteAsync() => _stream.ShutdownWriteAsync();
 
     /// <inheritdoc />
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _down.ReadAsync(buffer, cancellationToken);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _stream.ReadAsync(buffer, cancellationToken);
 
     /// <inheritdoc />
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _down.ReadAsync(buffer, offset, count, cancellationToken);
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _stream.ReadAsync(buffer, offset, count, cancellationToken);
 
     /// <inheritdoc />
-    public override int Read(byte[] buffer, int offset, int count) => _down.Read(buffer, offset, count);
+    public override int Read(byte[] buffer, int offset, int count) => _stream.Read(buffer, offset, count);
 
     /// <inheritdoc />
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => TunnelFraming.WriteChunkAsync(_up, buffer, cancellationToken);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _stream.WriteAsync(buffer, cancellationToken);
 
     /// <inheritdoc />
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => TunnelFraming.WriteChunkAsync(_up, buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _stream.WriteAsync(buffer, offset, count, cancellationToken);
 
     /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => TunnelFraming.WriteChunkAsync(_up, buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count) => _stream.Write(buffer, offset, count);
 
     /// <inheritdoc />
-    public override Task FlushAsync(CancellationToken cancellationToken) => _up.FlushAsync(cancellationToken);
+    public override Task FlushAsync(CancellationToken cancellationToken) => _stream.FlushAsync(cancellationToken);
 
     /// <inheritdoc />
-    public override void Flush() => _up.Flush();
+    public override void Flush() => _stream.Flush();
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
@@ -83,8 +76,8 @@ public sealed class TunnelStream : Stream
     {
         if (disposing)
         {
-            _down.Dispose();
-            _response.Dispose();
+            _stream.Dispose();
+            Interlocked.Exchange(ref _release, null)?.Invoke();
         }
 
         base.Dispose(disposing);

@@ -65,9 +65,8 @@ public sealed class TunnelTests(ITestOutputHelper output)
     [Fact]
     public async Task CallerHalfClose_ReachesWorkloadAsFin_AndTheFlowEnds()
     {
-        // HttpClient cannot end the request side of an extended CONNECT, so the FIN travels as a
-        // frame. Without it a flow whose caller closes first stays open forever on both sides,
-        // and the pooled connection runs out of streams.
+        // The FIN travels as END_STREAM. Without it a flow whose caller closes first stays open
+        // forever on both sides, and the pooled connection runs out of streams.
         await using MeshFixture mesh = await MeshFixture.StartAsync();
 
         await using TunnelStream tunnel = await mesh.Web.Outbound.OpenAsync(new IPEndPoint(mesh.Api.MeshAddress, 8080));

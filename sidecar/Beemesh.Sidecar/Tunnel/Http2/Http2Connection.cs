@@ -1,0 +1,480 @@
+using System.Buffers;
+
+namespace Beemesh.Sidecar.Tunnel.Http2;
+
+/// <summary>
+/// One HTTP/2 connection carrying CONNECT tunnels (RFC 9113 section 8.5), client or server side,
+/// over a transport stream (TLS). One read loop owns parsing and dispatch; frames from every
+/// stream are queued into one output buffer and written in batches by whichever writer finds no
+/// batch in flight (one transport write per batch, no writer thread). Flow control per stream and
+/// per connection; END_STREAM half-closes; RST_STREAM on abort; GOAWAY on shutdown and on
+/// connection errors. Every stream is an <see cref="Http2Stream"/>.
+/// </summary>
+public sealed partial class Http2Connection : IAsyncDisposable
+{
+    private readonly Stream _transport;
+    private readonly bool _isClient;
+    private readonly Http2ConnectionOptions _options;
+    private readonly Func<Http2Stream, Task>? _onStream;
+    private readonly HpackDecoder _decoder;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<int, Http2Stream> _streams = [];
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Output: frames are appended to _pending under _lock; one flusher at a time swaps it with
+    // _spare and writes it. Writers that must wait for their bytes wait on _nextBatch.
+    private ArrayBufferWriter<byte> _pending = new(16 * 1024);
+    private ArrayBufferWriter<byte> _spare = new(16 * 1024);
+    private bool _flushing;
+    private TaskCompletionSource? _nextBatch;
+
+    private int _nextStreamId;
+    private int _lastPeerStreamId;
+    private long _sendWindow = Http2Protocol.DefaultWindowSize; // the peer's connection window for our DATA
+    private int _peerInitialWindow = Http2Protocol.DefaultWindowSize;
+    private int _peerMaxFrameSize = Http2Protocol.DefaultMaxFrameSize;
+    private int _peerMaxStreams = int.MaxValue;
+    private int _receiveConsumed; // connection-level bytes consumed since the last WINDOW_UPDATE
+    private bool _goAwaySent;
+    private bool _goAwayReceived;
+    private Exception? _closedBy;
+    private int _started;
+    private long _framesReceived; // read-loop count the keep-alive timer compares between ticks
+    private long _framesAtLastTick = -1;
+    private bool _pingOutstanding;
+    private ITimer? _keepAlive;
+
+    private Http2Connection(Stream transport, bool isClient, Http2ConnectionOptions options, Func<Http2Stream, Task>? onStream)
+    {
+        _transport = transport;
+        _isClient = isClient;
+        _options = options;
+        _onStream = onStream;
+        _decoder = new HpackDecoder(Http2Protocol.DefaultHeaderTableSize, options.MaxHeaderListSize);
+        _nextStreamId = isClient ? 1 : 2;
+    }
+
+    /// <summary>
+    /// A client connection over <paramref name="transport"/> (already TLS-authenticated): sends the
+    /// preface and SETTINGS and starts the read loop. The connection owns the transport.
+    /// </summary>
+    public static Http2Connection StartClient(Stream transport, Http2ConnectionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        var connection = new Http2Connection(transport, isClient: true, options ?? new Http2ConnectionOptions(), null);
+        connection.Start();
+        return connection;
+    }
+
+    /// <summary>
+    /// A server connection over <paramref name="transport"/>: each CONNECT request becomes an
+    /// <see cref="Http2Stream"/> passed to <paramref name="onStream"/>, which must answer it with
+    /// <see cref="Http2Stream.RespondAsync"/> and dispose it when done. Other methods get 405.
+    /// </summary>
+    public static Http2Connection StartServer(Stream transport, Func<Http2Stream, Task> onStream, Http2ConnectionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(onStream);
+        var connection = new Http2Connection(transport, isClient: false, options ?? new Http2ConnectionOptions(), onStream);
+        connection.Start();
+        return connection;
+    }
+
+    /// <summary>Completes when the connection has closed (read loop ended, every stream failed).</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>The transport this connection runs on.</summary>
+    public Stream Transport => _transport;
+
+    /// <summary>True while new streams may be opened: not closed, no GOAWAY either way.</summary>
+    public bool IsOpen
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _closedBy is null && !_goAwayReceived && !_goAwaySent;
+            }
+        }
+    }
+
+    /// <summary>Streams open now.</summary>
+    public int ActiveStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _streams.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens a CONNECT stream to <paramref name="authority"/> (host:port) and waits for the response
+    /// HEADERS. The returned stream's <see cref="Http2Stream.Status"/> is the response status; a
+    /// status other than 2xx leaves the stream closed.
+    /// </summary>
+    public async Task<Http2Stream> ConnectAsync(string authority, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(authority);
+        if (!_isClient)
+        {
+            throw new InvalidOperationException("only a client opens streams");
+        }
+
+        Http2Stream stream;
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                throw new IOException("the tunnel connection is closed", _closedBy);
+            }
+
+            if (_goAwayReceived || _goAwaySent)
+            {
+                throw new IOException("the tunnel connection is going away");
+            }
+
+            if (_streams.Count >= _peerMaxStreams)
+            {
+                throw new Http2StreamException(0, Http2ErrorCode.RefusedStream, $"the peer allows {_peerMaxStreams} concurrent streams");
+            }
+
+            int id = _nextStreamId;
+            _nextStreamId += 2;
+            stream = new Http2Stream(this, id, _peerInitialWindow, _options.InitialStreamWindow);
+            _streams.Add(id, stream);
+            WriteHeaders(id, [new HeaderField(":method", "CONNECT"), new HeaderField(":authority", authority)], endStream: false);
+        }
+
+        StartFlush();
+        try
+        {
+            await stream.ResponseTask.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+
+        return stream;
+    }
+
+    /// <summary>
+    /// Sends GOAWAY (no new streams; open ones continue) and writes out what is queued.
+    /// </summary>
+    public async Task ShutdownAsync()
+    {
+        lock (_lock)
+        {
+            if (_closedBy is not null || _goAwaySent)
+            {
+                return;
+            }
+
+            _goAwaySent = true;
+            FrameWriter.GoAway(_pending, _lastPeerStreamId, Http2ErrorCode.NoError);
+        }
+
+        try
+        {
+            await FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Closes the transport at once: every stream fails, the peer sees the connection drop.</summary>
+    public void Abort() => Close(new IOException("the tunnel connection was aborted"));
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await ShutdownAsync().ConfigureAwait(false);
+        Abort();
+        await _completion.Task.ConfigureAwait(false);
+    }
+
+    private void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_isClient)
+            {
+                Http2Protocol.ClientPreface.CopyTo(_pending.GetSpan(Http2Protocol.ClientPreface.Length));
+                _pending.Advance(Http2Protocol.ClientPreface.Length);
+                FrameWriter.Settings(_pending,
+                [
+                    new Setting(SettingId.EnablePush, 0),
+                    new Setting(SettingId.InitialWindowSize, (uint)_options.InitialStreamWindow),
+                    new Setting(SettingId.MaxFrameSize, (uint)_options.MaxFrameSize),
+                    new Setting(SettingId.MaxHeaderListSize, (uint)_options.MaxHeaderListSize),
+                ]);
+            }
+            else
+            {
+                FrameWriter.Settings(_pending,
+                [
+                    new Setting(SettingId.MaxConcurrentStreams, (uint)_options.MaxConcurrentStreams),
+                    new Setting(SettingId.InitialWindowSize, (uint)_options.InitialStreamWindow),
+                    new Setting(SettingId.MaxFrameSize, (uint)_options.MaxFrameSize),
+                    new Setting(SettingId.MaxHeaderListSize, (uint)_options.MaxHeaderListSize),
+                ]);
+            }
+
+            if (_options.ConnectionWindow > Http2Protocol.DefaultWindowSize)
+            {
+                FrameWriter.WindowUpdate(_pending, 0, _options.ConnectionWindow - Http2Protocol.DefaultWindowSize);
+            }
+        }
+
+        StartFlush();
+        if (_options.KeepAliveInterval is { } interval)
+        {
+            _keepAlive = _options.TimeProvider.CreateTimer(static state => ((Http2Connection)state!).KeepAliveTick(), this, interval, interval);
+        }
+
+        _ = Task.Run(ReadLoopAsync);
+    }
+
+    private void KeepAliveTick()
+    {
+        bool close = false;
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return;
+            }
+
+            long frames = Interlocked.Read(ref _framesReceived);
+            if (frames != _framesAtLastTick)
+            {
+                _framesAtLastTick = frames;
+                _pingOutstanding = false;
+                return;
+            }
+
+            if (_pingOutstanding)
+            {
+                close = true;
+            }
+            else
+            {
+                _pingOutstanding = true;
+                FrameWriter.Ping(_pending, (ulong)frames, ack: false);
+            }
+        }
+
+        if (close)
+        {
+            Close(new IOException("the tunnel peer stopped answering (keep-alive PING unanswered)"));
+            return;
+        }
+
+        StartFlush();
+    }
+
+    // ---- output ----
+
+    /// <summary>Encodes and queues a header block; called under <see cref="_lock"/>.</summary>
+    private void WriteHeaders(int streamId, ReadOnlySpan<HeaderField> fields, bool endStream)
+    {
+        var block = new ArrayBufferWriter<byte>(64);
+        HpackEncoder.Encode(block, fields);
+        FrameWriter.Headers(_pending, streamId, block.WrittenSpan, endStream, _peerMaxFrameSize);
+    }
+
+    /// <summary>Starts writing the queue when no batch is in flight; never waits for the transport.</summary>
+    internal void StartFlush()
+    {
+        lock (_lock)
+        {
+            if (_flushing || _pending.WrittenCount == 0 || _closedBy is not null)
+            {
+                return;
+            }
+
+            _flushing = true;
+        }
+
+        // Nobody waits on this batch: a failed write has already closed the connection.
+        Task flush = FlushLoopAsync();
+        if (!flush.IsCompleted)
+        {
+            _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else
+        {
+            _ = flush.Exception;
+        }
+    }
+
+    /// <summary>Waits until everything queued so far has been handed to the transport.</summary>
+    internal Task FlushAsync()
+    {
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return Task.FromException(new IOException("the tunnel connection is closed", _closedBy));
+            }
+
+            if (_pending.WrittenCount == 0)
+            {
+                // Nothing queued; what is in flight may still be ours: wait for it.
+                return _flushing ? (_nextBatch ??= NewBatch()).Task : Task.CompletedTask;
+            }
+
+            if (_flushing)
+            {
+                return (_nextBatch ??= NewBatch()).Task;
+            }
+
+            _flushing = true;
+        }
+
+        return FlushLoopAsync();
+    }
+
+    /// <summary>After queuing: waits for the batch in flight only when the queue passed the high-water mark.</summary>
+    internal Task FlushIfFullAsync()
+    {
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return Task.FromException(new IOException("the tunnel connection is closed", _closedBy));
+            }
+
+            if (_pending.WrittenCount < _options.WriteHighWater)
+            {
+                return Task.CompletedTask;
+            }
+
+            if (_flushing)
+            {
+                return (_nextBatch ??= NewBatch()).Task;
+            }
+
+            _flushing = true;
+        }
+
+        return FlushLoopAsync();
+    }
+
+    private static TaskCompletionSource NewBatch() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task FlushLoopAsync()
+    {
+        while (true)
+        {
+            ArrayBufferWriter<byte> batch;
+            TaskCompletionSource? waiters;
+            lock (_lock)
+            {
+                if (_pending.WrittenCount == 0 || _closedBy is not null)
+                {
+                    _flushing = false;
+                    waiters = _nextBatch;
+                    _nextBatch = null;
+                    Exception? closed = _closedBy;
+                    if (closed is not null)
+                    {
+                        waiters?.TrySetException(new IOException("the tunnel connection is closed", closed));
+                    }
+                    else
+                    {
+                        waiters?.TrySetResult();
+                    }
+
+                    return;
+                }
+
+                batch = _pending;
+                _pending = _spare;
+                _spare = batch;
+                waiters = _nextBatch;
+                _nextBatch = null;
+            }
+
+            try
+            {
+                await _transport.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                batch.ResetWrittenCount();
+                Close(e);
+                waiters?.TrySetException(new IOException("the tunnel connection is closed", e));
+                lock (_lock)
+                {
+                    _flushing = false;
+                }
+
+                throw new IOException("the tunnel connection is closed", e);
+            }
+
+            if (batch.Capacity > 4 * _options.WriteHighWater)
+            {
+                // One huge batch should not pin its buffer for the connection's lifetime.
+                lock (_lock)
+                {
+                    _spare = new ArrayBufferWriter<byte>(16 * 1024);
+                }
+            }
+            else
+            {
+                batch.ResetWrittenCount();
+            }
+
+            waiters?.TrySetResult();
+        }
+    }
+
+    // ---- called by streams ----
+
+    internal int PeerMaxFrameSize => _peerMaxFrameSize;
+
+    internal Lock Gate => _lock;
+
+    internal ArrayBufferWriter<byte> Output => _pending;
+
+    internal Exception? ClosedBy => _closedBy;
+
+    /// <summary>Takes up to <paramref name="wanted"/> bytes of the connection window; under the lock.</summary>
+    internal int TakeConnectionWindow(int wanted)
+    {
+        int n = (int)Math.Min(wanted, _sendWindow);
+        _sendWindow -= Math.Max(n, 0);
+        return Math.Max(n, 0);
+    }
+
+    /// <summary>Counts bytes a stream's reader consumed against the connection window; under the lock.</summary>
+    internal void ConsumedLocked(int bytes)
+    {
+        _receiveConsumed += bytes;
+        if (_receiveConsumed >= _options.ConnectionWindow / 2)
+        {
+            FrameWriter.WindowUpdate(_pending, 0, _receiveConsumed);
+            _receiveConsumed = 0;
+        }
+    }
+
+    /// <summary>Queues a response HEADERS; under the lock.</summary>
+    internal void WriteResponseLocked(int streamId, int status, bool endStream) =>
+        WriteHeaders(streamId, [new HeaderField(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture))], endStream);
+
+    /// <summary>Forgets a stream that is closed both ways or reset; under the lock.</summary>
+    internal void RemoveLocked(Http2Stream stream) => _streams.Remove(stream.Id);
+
+    internal bool IsClient => _isClient;
+}
