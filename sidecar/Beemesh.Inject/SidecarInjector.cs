@@ -69,8 +69,11 @@ public static class SidecarInjector
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
-            // YamlDotNet's scanner reports some malformed input with plain .NET exceptions and no position.
-            throw new ManifestException(Mark.Empty, "YAML syntax error: " + e.Message);
+            // YamlDotNet reports some malformed input (an unclosed flow collection followed by more
+            // mappings) with a plain .NET exception and no position: the end of the last event that
+            // parsed is the best place we know.
+            _ = e;
+            throw new ManifestException(LastParsedMark(yaml), "YAML syntax error: the input cannot be parsed past this point");
         }
 
         var documents = new List<YamlNode>();
@@ -86,6 +89,24 @@ public static class SidecarInjector
         }
 
         return Write(documents);
+    }
+
+    private static Mark LastParsedMark(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        Mark last = Mark.Empty;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                last = parser.Current!.End;
+            }
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException)
+        {
+        }
+
+        return last;
     }
 
     private static void CheckOptions(InjectOptions options)
