@@ -41,9 +41,12 @@ ARG VERSION=dev
 LABEL org.opencontainers.image.title="beemesh" \
       org.opencontainers.image.description="Beemesh sidecar, node agent and rootless network (beemesh-slirp)" \
       org.opencontainers.image.version="${VERSION}"
+# One RUN and one COPY: each step of a build copies the whole root file system on storage
+# drivers without overlays (rootless podman's vfs).
 # .NET 10 needs msquic 2.2.2 or newer; it loads libmsquic.so.2 from the dynamic linker's path.
-RUN if [ "$INSTALL_MSQUIC" = true ]; then \
-      set -e; . /etc/os-release; \
+RUN set -e; \
+    if [ "$INSTALL_MSQUIC" = true ]; then \
+      . /etc/os-release; \
       apt-get update; \
       apt-get install -y --no-install-recommends ca-certificates curl gpg; \
       curl -fsSL https://packages.microsoft.com/keys/microsoft.asc | gpg --dearmor -o /usr/share/keyrings/microsoft.gpg; \
@@ -53,10 +56,10 @@ RUN if [ "$INSTALL_MSQUIC" = true ]; then \
       apt-get install -y --no-install-recommends libmsquic; \
       apt-get purge -y --auto-remove curl gpg; \
       rm -rf /var/lib/apt/lists/*; \
-    fi
+    fi; \
+    groupadd --gid 10001 beemesh; \
+    useradd --uid 10001 --gid beemesh --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin beemesh; \
+    ln -s beemesh-slirp /usr/local/bin/slirp4netns
 COPY --from=bin /beemesh /beemesh-slirp /beemesh-nsenter /usr/local/bin/
-RUN ln -s beemesh-slirp /usr/local/bin/slirp4netns \
- && groupadd --system --gid 10001 beemesh \
- && useradd --system --uid 10001 --gid beemesh --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin beemesh
 USER beemesh
 ENTRYPOINT ["beemesh", "sidecar"]
