@@ -75,6 +75,7 @@
 #define MIN_MTU 68    /* RFC 791: every IPv4 host must handle 68-byte datagrams */
 #define MAX_MTU 65521 /* the same ceiling slirp4netns enforces */
 #define MAX_KEEP 8    /* sandbox --keep and --keep-writable paths */
+#define MAX_LISTEN 4  /* run --listen ports */
 
 struct options {
     const char *command;     /* "tap" or "run" */
@@ -102,6 +103,9 @@ struct options {
     const char *keep[MAX_KEEP];
     bool keep_writable[MAX_KEEP];
     int keep_count;
+    /* run --listen PORT: TCP sockets listening on 127.0.0.1:PORT inside the command's network namespace */
+    int listen_ports[MAX_LISTEN];
+    int listen_count;
 };
 
 /* The control socket: set by connect_control(), used by fail() to report. */
@@ -175,12 +179,14 @@ static void usage(FILE *out)
           "       [--mac XX:XX:XX:XX:XX:XX] [--ipv6]]\n"
           "  " PROGRAM " run --socket PATH [--tap NAME] [--vnet-hdr] --mtu N\n"
           "      --address A.B.C.D/PREFIX --gateway A.B.C.D [--mac MAC] [--ipv6]\n"
-          "      [--resolv-conf FILE] [--hide DIR [--hide-with DIR2]] -- CMD [ARGS...]\n"
+          "      [--resolv-conf FILE] [--hide DIR [--hide-with DIR2]] [--listen PORT]... -- CMD [ARGS...]\n"
           "  " PROGRAM " sandbox (--pid PID | --netns PATH) [--userns PATH] [tap options as for tap]\n"
           "      [--keep PATH]... [--keep-writable PATH]... -- PROGRAM ARGV0 [ARGS...]\n"
           "\n"
           "Creates the tap device (default " DEFAULT_TAP ") inside the target network namespace and\n"
-          "sends its fd over the unix socket PATH with the line \"ok vnet=V offload=O\".\n",
+          "sends its fd over the unix socket PATH with the line \"ok vnet=V offload=O\".\n"
+          "run --listen PORT: then one message per port, a TCP socket listening on\n"
+          "127.0.0.1:PORT inside the command's network namespace with the line \"listen PORT\".\n",
           out);
 }
 
@@ -328,6 +334,11 @@ static void parse_arguments(int argc, char **argv, struct options *o)
             o->hide_with = option_value(argc, argv, &i, "--hide-with");
             if (o->hide_with[0] != '/')
                 fail("--hide-with needs an absolute path, got '%s'", o->hide_with);
+        } else if (is_option(arg, "--listen")) {
+            int port = (int)parse_number(option_value(argc, argv, &i, "--listen"), 1, 65535, "--listen");
+            if (o->listen_count == MAX_LISTEN)
+                fail("at most %d --listen ports", MAX_LISTEN);
+            o->listen_ports[o->listen_count++] = port;
         } else if (is_option(arg, "--keep") || is_option(arg, "--keep-writable")) {
             bool writable = is_option(arg, "--keep-writable");
             const char *path = option_value(argc, argv, &i, writable ? "--keep-writable" : "--keep");
@@ -369,8 +380,8 @@ static void parse_arguments(int argc, char **argv, struct options *o)
         if (o->hide_with != NULL && o->hide == NULL)
             fail("--hide-with needs --hide");
         o->configure = true;
-    } else if (o->hide != NULL || o->hide_with != NULL || o->resolv_conf != NULL) {
-        fail("--hide, --hide-with and --resolv-conf belong to run");
+    } else if (o->hide != NULL || o->hide_with != NULL || o->resolv_conf != NULL || o->listen_count > 0) {
+        fail("--hide, --hide-with, --resolv-conf and --listen belong to run");
     } else if (!sandbox) {
         if ((o->pid != 0) == (o->netns_path != NULL))
             fail("tap needs exactly one of --pid PID or --netns PATH");
@@ -412,12 +423,11 @@ static void connect_control(const char *path)
     control_fd = fd;
 }
 
-/* One sendmsg carries both the fd and the status line, so they cannot be separated. */
-static void send_tap(int tap_fd, bool vnet, bool offload)
+/* One sendmsg carries both the fd and its line, so they cannot be separated
+ * (the receiver's recvmsg also stops after a message that carried fds). */
+static void send_fd(int fd, const char *line, int length, const char *what)
 {
-    char line[32];
-    int length = snprintf(line, sizeof(line), "ok vnet=%d offload=%d\n", vnet ? 1 : 0, offload ? 1 : 0);
-    struct iovec iov = { .iov_base = line, .iov_len = (size_t)length };
+    struct iovec iov = { .iov_base = (void *)line, .iov_len = (size_t)length };
     union {
         char bytes[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align; /* CMSG_* need a cmsghdr-aligned buffer */
@@ -433,16 +443,54 @@ static void send_tap(int tap_fd, bool vnet, bool offload)
     header->cmsg_level = SOL_SOCKET;
     header->cmsg_type = SCM_RIGHTS;
     header->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(header), &tap_fd, sizeof(int));
+    memcpy(CMSG_DATA(header), &fd, sizeof(int));
 
     ssize_t sent;
     do {
         sent = sendmsg(control_fd, &message, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0)
-        fail("cannot send the tap fd: %s", strerror(errno));
+        fail("cannot send the %s fd: %s", what, strerror(errno));
     if (sent != length)
-        fail("short write sending the tap fd (%zd of %d bytes)", sent, length);
+        fail("short write sending the %s fd (%zd of %d bytes)", what, sent, length);
+}
+
+static void send_tap(int tap_fd, bool vnet, bool offload)
+{
+    char line[32];
+    int length = snprintf(line, sizeof(line), "ok vnet=%d offload=%d\n", vnet ? 1 : 0, offload ? 1 : 0);
+    send_fd(tap_fd, line, length, "tap");
+}
+
+/*
+ * run --listen: a TCP socket listening on 127.0.0.1:PORT in the command's
+ * network namespace (whose loopback configure() brought up), sent to the
+ * parent and closed here. The parent serves on it; the command can connect
+ * to the port but never bind it, since the socket holds it from before the
+ * command starts.
+ */
+static void send_listeners(const struct options *o)
+{
+    for (int i = 0; i < o->listen_count; i++) {
+        int port = o->listen_ports[i];
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fail("cannot create a listening socket: %s", strerror(errno));
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+            fail("cannot set SO_REUSEADDR: %s", strerror(errno));
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(fd, (struct sockaddr *)&address, sizeof(address)) < 0)
+            fail("cannot bind 127.0.0.1:%d: %s", port, strerror(errno));
+        if (listen(fd, SOMAXCONN) < 0)
+            fail("cannot listen on 127.0.0.1:%d: %s", port, strerror(errno));
+        char line[32];
+        int length = snprintf(line, sizeof(line), "listen %d\n", port);
+        send_fd(fd, line, length, "listening socket");
+        if (close(fd) < 0)
+            fail("close(listening socket): %s", strerror(errno));
+    }
 }
 
 /* ---- namespaces ------------------------------------------------------- */
@@ -1251,6 +1299,7 @@ __attribute__((noreturn)) static void run_init(const struct options *o, int deat
     send_tap(tap_fd, o->vnet_hdr, offload);
     if (close(tap_fd) < 0)
         fail("close(tap): %s", strerror(errno));
+    send_listeners(o);
     if (sysctl_net_fd >= 0) {
         close(sysctl_net_fd);
         sysctl_net_fd = -1;

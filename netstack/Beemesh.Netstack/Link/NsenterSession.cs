@@ -146,6 +146,43 @@ internal sealed class NsenterSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// Receives the listening socket the helper made for <paramref name="port"/> (<c>run --listen</c>)
+    /// on <paramref name="control"/>, after the tap; returns its fd, which the caller owns.
+    /// </summary>
+    public int ReceiveListener(Socket control, int port, long deadline)
+    {
+        Span<byte> buffer = stackalloc byte[600];
+        int length;
+        int fd;
+        try
+        {
+            fd = FdPassing.ReceiveFd(control.SafeHandle, buffer, out length, RemainingMilliseconds(deadline));
+        }
+        catch (TimeoutException)
+        {
+            throw TimedOut();
+        }
+        catch (IOException e)
+        {
+            throw new TapOpenException($"{HelperName}: {e.Message}", inner: e);
+        }
+
+        string line = Encoding.UTF8.GetString(buffer[..length]).TrimEnd('\n');
+        if (fd >= 0 && line == $"listen {port.ToString(CultureInfo.InvariantCulture)}")
+        {
+            return fd;
+        }
+
+        if (fd >= 0)
+        {
+            FdPassing.Close(fd);
+        }
+
+        string? reason = line.StartsWith("error ", StringComparison.Ordinal) ? line["error ".Length..] : null;
+        throw Failed(reason ?? (line.Length > 0 ? $"unexpected reply '{line}'" : null), deadline);
+    }
+
     /// <summary>Builds the exception for a helper that failed, waiting (bounded) for its exit and stderr.</summary>
     public TapOpenException Failed(string? reason, long deadline)
     {

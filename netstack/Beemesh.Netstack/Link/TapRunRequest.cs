@@ -52,4 +52,11 @@ public sealed record TapRunRequest
 
     /// <summary>Variables added to (or replacing) the command's environment; null = none.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    /// <summary>
+    /// Ports (at most 4) to listen on at 127.0.0.1 inside the command's network namespace, before
+    /// the command starts: <see cref="TapRunner.TakeListener"/> hands out each socket. The
+    /// command can connect to them but cannot bind them. Empty = none.
+    /// </summary>
+    public IReadOnlyList<int> ListenPorts { get; init; } = [];
 }

@@ -19,15 +19,17 @@ namespace Beemesh.Netstack.Link;
 /// </remarks>
 public sealed class TapRunner : IDisposable
 {
+    private readonly Dictionary<int, int> listeners;
     private Socket? control;
     private bool released;
     private bool disposed;
 
-    private TapRunner(TapHandle tap, Process process, Socket control)
+    private TapRunner(TapHandle tap, Process process, Socket control, Dictionary<int, int> listeners)
     {
         Tap = tap;
         Process = process;
         this.control = control;
+        this.listeners = listeners;
     }
 
     /// <summary>The configured tap inside the command's namespace; non-blocking.</summary>
@@ -73,6 +75,18 @@ public sealed class TapRunner : IDisposable
             }
         }
 
+        if (request.ListenPorts.Count > 4)
+        {
+            throw new ArgumentException("At most 4 listen ports.", nameof(request));
+        }
+        foreach (int port in request.ListenPorts)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+            arguments.Add("--listen");
+            arguments.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         arguments.Add("--");
         arguments.AddRange(request.Command);
 
@@ -81,16 +95,45 @@ public sealed class TapRunner : IDisposable
         // reason for a failure also arrives on the socket as "error ...".
         using var session = NsenterSession.Start(
             request.NsenterPath, "run", arguments, captureStandardError: false, request.RedirectStandardOutput, request.Environment);
+        var listeners = new Dictionary<int, int>();
+        TapHandle? tap = null;
+        Socket? control = null;
         try
         {
-            var (tap, control) = session.ReceiveTap(request.TapName, deadline);
-            return new TapRunner(tap, session.Process, control);
+            (tap, control) = session.ReceiveTap(request.TapName, deadline);
+            foreach (int port in request.ListenPorts)
+            {
+                listeners[port] = session.ReceiveListener(control, port, deadline);
+            }
+            return new TapRunner(tap, session.Process, control, listeners);
         }
         catch
         {
+            foreach (int fd in listeners.Values)
+            {
+                Interop.FdPassing.Close(fd);
+            }
+            control?.Dispose();
+            tap?.Dispose();
             session.Process.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Hands over the socket listening on 127.0.0.1:<paramref name="port"/> inside the command's
+    /// namespace (<see cref="TapRunRequest.ListenPorts"/>): the caller owns the returned fd from
+    /// now on. Sockets never taken are closed by <see cref="Dispose"/>.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The port was not requested, or was already taken.</exception>
+    public int TakeListener(int port)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (!listeners.Remove(port, out int fd))
+        {
+            throw new KeyNotFoundException($"no listening socket for port {port}");
+        }
+        return fd;
     }
 
     /// <summary>
@@ -137,6 +180,11 @@ public sealed class TapRunner : IDisposable
         disposed = true;
         control?.Dispose();
         control = null;
+        foreach (int fd in listeners.Values)
+        {
+            Interop.FdPassing.Close(fd);
+        }
+        listeners.Clear();
         Tap.Dispose();
         try
         {

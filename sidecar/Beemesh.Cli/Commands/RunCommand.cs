@@ -2,6 +2,7 @@ using System.CommandLine;
 using Beemesh.Agent.Client;
 using Beemesh.Sidecar.Identity;
 using Beemesh.Sidecar.Mesh;
+using Beemesh.Sidecar.State;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
@@ -20,6 +21,10 @@ namespace Beemesh.Cli.Commands;
 /// <c>spiffe://TD/ns/NS/sa/NAME</c>: mesh names resolve, mesh connections go through mTLS tunnels,
 /// inbound callers are authorized by the agent's policies, and CMD finds its own SVID through
 /// <c>SPIFFE_ENDPOINT_SOCKET</c> (a <see cref="WorkloadApiRelay"/> shown in the state directory's place).
+/// A named workload also gets Dapr's state API inside its own namespace, on 127.0.0.1:3500 (HTTP)
+/// and 127.0.0.1:50001 (gRPC), with the stores of <c>--state NAME=eventual</c> (default
+/// <c>statestore</c>) and its keys scoped to its name; CMD finds it through <c>DAPR_HTTP_PORT</c>,
+/// <c>DAPR_GRPC_PORT</c> and the matching <c>DAPR_*_ENDPOINT</c>.
 /// </summary>
 public static class RunCommand
 {
@@ -36,10 +41,11 @@ public static class RunCommand
         var ports = new Option<string[]>("--port") { Description = "A port the workload serves to the mesh: PORT[/tcp|/http]", AllowMultipleArgumentsPerToken = false };
         var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
+        var state = new Option<string[]>("--state") { Description = "A Dapr state store for the workload: NAME[=eventual] (default statestore=eventual; needs --name)", AllowMultipleArgumentsPerToken = false };
         var command = new Argument<string[]>("command") { Description = "The command to run and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Run a command in its own network namespace, networked by Beemesh's userland stack")
         {
-            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, command,
+            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, state, command,
         };
         run.SetAction((parse, cancel) => ExecuteAsync(
             new RunSettings(
@@ -53,6 +59,7 @@ public static class RunCommand
                 parse.GetValue(ports) ?? [],
                 parse.GetValue(agent)!,
                 parse.GetValue(meshCidr)!,
+                parse.GetValue(state) ?? [],
                 parse.GetValue(command) ?? []),
             cancel));
         return run;
@@ -60,7 +67,7 @@ public static class RunCommand
 
     private sealed record RunSettings(
         int Mtu, string[] Publish, bool Ipv6, bool Offload, bool Debug, string? Name, string Namespace, string[] Ports,
-        string Agent, string MeshCidr, string[] Command);
+        string Agent, string MeshCidr, string[] State, string[] Command);
 
     private static async Task<int> ExecuteAsync(RunSettings s, CancellationToken cancel)
     {
@@ -106,6 +113,35 @@ public static class RunCommand
             return 2;
         }
 
+        if (s.Name is null && s.State.Length > 0)
+        {
+            Console.Error.WriteLine("beemesh run: --state needs --name (keys are scoped to the workload's name)");
+            return 2;
+        }
+
+        var stores = new List<StateStoreSpec>();
+        foreach (string text in s.State)
+        {
+            if (StateStoreSpec.TryParse(text, out string? error) is not { } spec)
+            {
+                Console.Error.WriteLine($"beemesh run: {error}");
+                return 2;
+            }
+
+            if (stores.Any(x => x.Name == spec.Name))
+            {
+                Console.Error.WriteLine($"beemesh run: --state {spec.Name} is given twice");
+                return 2;
+            }
+
+            stores.Add(spec);
+        }
+
+        if (s.Name is not null && stores.Count == 0)
+        {
+            stores.Add(StateStoreSpec.Default);
+        }
+
         // Logs go to stderr: stdout belongs to the command being run.
         using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         var logger = loggerFactory.CreateLogger("beemesh.run");
@@ -146,6 +182,10 @@ public static class RunCommand
                     },
                     loggerFactory.CreateLogger("beemesh.workload-api-relay"));
                 environment[WorkloadApiEndpoint.EnvironmentVariable] = "unix://" + Path.Combine(agentDirectory, "agent.sock");
+                foreach (var (key, value) in WorkloadStateApi.Environment(s.Name))
+                {
+                    environment[key] = value;
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
@@ -171,6 +211,8 @@ public static class RunCommand
                     HideDirectory = hideAgent ? agentDirectory : null,
                     HideDirectoryWith = relayDirectory,
                     Environment = environment,
+                    // The state API listens inside the workload's namespace: its loopback is not ours.
+                    ListenPorts = relay is not null ? [WorkloadStateApi.HttpPort, WorkloadStateApi.GrpcPort] : [],
                 },
                 TimeSpan.FromSeconds(10));
             Volatile.Write(ref helperPid, runner.Process.Id);
@@ -194,7 +236,7 @@ public static class RunCommand
 
         try
         {
-            return await RunAsync(s, runner, options, mappings, meshPorts, loggerFactory, logger, cancel);
+            return await RunAsync(s, runner, options, mappings, meshPorts, relay is not null ? stores : [], loggerFactory, logger, cancel);
         }
         finally
         {
@@ -261,7 +303,7 @@ public static class RunCommand
 
     private static async Task<int> RunAsync(
         RunSettings s, TapRunner runner, StackOptions options, List<PortMapping> mappings, List<WorkloadPort> meshPorts,
-        ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancel)
+        List<StateStoreSpec> stores, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancel)
     {
         using (runner)
         {
@@ -298,6 +340,29 @@ public static class RunCommand
                 Console.Error.WriteLine($"beemesh run: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}");
             }
 
+            WorkloadStateApi? stateApi = null;
+            if (stores.Count > 0)
+            {
+                try
+                {
+                    stateApi = await WorkloadStateApi.StartAsync(
+                        s.Name!, stores,
+                        StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
+                        StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.GrpcPort)),
+                        loggerFactory, TimeProvider.System, cancel);
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+                {
+                    Console.Error.WriteLine($"beemesh run: cannot serve the state API: {e.Message}");
+                    if (sidecar is not null)
+                    {
+                        await sidecar.DisposeAsync();
+                    }
+
+                    return 1;
+                }
+            }
+
             var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
             loop.Start();
             runner.Release();
@@ -324,6 +389,11 @@ public static class RunCommand
             // with the signal handlers in place: the command already runs.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             int status = await runner.WaitForExitAsync(CancellationToken.None);
+            if (stateApi is not null)
+            {
+                await stateApi.DisposeAsync();
+            }
+
             if (sidecar is not null)
             {
                 // Leave the mesh first (the agent forgets us); live tunnels are cut, not drained:

@@ -49,6 +49,47 @@ public sealed class TapRunnerTests
     }
 
     [SkippableFact]
+    public async Task Run_ListenPorts_AreSocketsInsideTheCommandsNamespaceThatItCanReachButNotBind()
+    {
+        NsenterBinary.SkipUnlessPrivileged();
+        // The command connects to its own 127.0.0.1:3500, then tries to bind that port itself.
+        const string Script = """
+            python3 -c '
+            import socket
+            c = socket.create_connection(("127.0.0.1", 3500), timeout=10)
+            c.sendall(b"from-the-guest")
+            c.close()
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", 3500)); print("bind=ok")
+            except OSError as e:
+                print("bind=refused")
+            '
+            """;
+        using TapRunner runner = TapRunner.Start(Request("sh", "-c", Script) with { ListenPorts = [3500] }, Timeout);
+        using var listener = new System.Net.Sockets.Socket(new System.Net.Sockets.SafeSocketHandle(runner.TakeListener(3500), ownsHandle: true));
+        Assert.Throws<KeyNotFoundException>(() => runner.TakeListener(3500));
+        // Bound (in the command's namespace) before the command starts.
+        Assert.Equal(3500, ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port);
+
+        runner.Release();
+        using System.Net.Sockets.Socket accepted = await listener.AcceptAsync().WaitAsync(Timeout);
+        byte[] buffer = new byte[64];
+        int total = 0;
+        int read;
+        while ((read = await accepted.ReceiveAsync(buffer.AsMemory(total)).AsTask().WaitAsync(Timeout)) > 0)
+        {
+            total += read;
+        }
+
+        string output = await runner.Process.StandardOutput.ReadToEndAsync();
+        int exitCode = await runner.WaitForExitAsync().WaitAsync(Timeout);
+        Assert.Equal("from-the-guest", System.Text.Encoding.ASCII.GetString(buffer, 0, total));
+        Assert.Equal(0, exitCode);
+        Assert.Contains("bind=refused", output);
+    }
+
+    [SkippableFact]
     public async Task Run_CommandRunsAsMappedRootAndItsExitCodeIsReturned()
     {
         NsenterBinary.SkipUnlessPrivileged();

@@ -1,0 +1,194 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Beemesh.State.Api;
+using Beemesh.State.Eventual;
+using Dapr.Client.Autogen.Grpc.v1;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace Beemesh.Sidecar.State;
+
+/// <summary>
+/// The state methods of Dapr's gRPC service <c>dapr.proto.runtime.v1.Dapr</c>: GetState,
+/// SaveState, DeleteState, GetBulkState and ExecuteStateTransaction, on the message types of the
+/// Dapr.Protos package. That package ships only the client stubs, so the server binding is
+/// written here (<see cref="BindService"/>) with the same method names and marshallers; every
+/// other method of the service answers UNIMPLEMENTED (the gRPC server does that for any method
+/// it has no binding for). The gRPC server finds each handler by name and requires it to be
+/// virtual and declared here, hence the virtual methods. An ETag mismatch is ABORTED, which the SDKs' TrySave turns into false.
+/// </summary>
+[BindServiceMethod(typeof(DaprGrpcService), nameof(BindService))]
+public class DaprGrpcService
+{
+    /// <summary>The service's full name.</summary>
+    public const string ServiceName = "dapr.proto.runtime.v1.Dapr";
+
+    private static readonly Method<GetStateRequest, GetStateResponse> GetStateMethod = Unary("GetState", GetStateRequest.Parser, GetStateResponse.Parser);
+    private static readonly Method<SaveStateRequest, Empty> SaveStateMethod = Unary("SaveState", SaveStateRequest.Parser, Empty.Parser);
+    private static readonly Method<DeleteStateRequest, Empty> DeleteStateMethod = Unary("DeleteState", DeleteStateRequest.Parser, Empty.Parser);
+    private static readonly Method<GetBulkStateRequest, GetBulkStateResponse> GetBulkStateMethod = Unary("GetBulkState", GetBulkStateRequest.Parser, GetBulkStateResponse.Parser);
+    private static readonly Method<ExecuteStateTransactionRequest, Empty> ExecuteStateTransactionMethod = Unary("ExecuteStateTransaction", ExecuteStateTransactionRequest.Parser, Empty.Parser);
+
+    private readonly StateStoreSet _stores;
+
+    /// <summary>Serves <paramref name="stores"/>.</summary>
+    public DaprGrpcService(StateStoreSet stores)
+    {
+        ArgumentNullException.ThrowIfNull(stores);
+        _stores = stores;
+    }
+
+    /// <summary>Binds the five state methods; called by the gRPC server with a null instance to discover them.</summary>
+    public static void BindService(ServiceBinderBase binder, DaprGrpcService? service)
+    {
+        ArgumentNullException.ThrowIfNull(binder);
+        binder.AddMethod(GetStateMethod, service is null ? null : service.GetState);
+        binder.AddMethod(SaveStateMethod, service is null ? null : service.SaveState);
+        binder.AddMethod(DeleteStateMethod, service is null ? null : service.DeleteState);
+        binder.AddMethod(GetBulkStateMethod, service is null ? null : service.GetBulkState);
+        binder.AddMethod(ExecuteStateTransactionMethod, service is null ? null : service.ExecuteStateTransaction);
+    }
+
+    /// <summary>GetState: the value and ETag, or an empty response when absent.</summary>
+    public virtual Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EventualStore store = Store(request.StoreName);
+        StateValue? value = store.Get(Scope(request.Key));
+        var response = new GetStateResponse();
+        if (value is not null)
+        {
+            response.Data = ByteString.CopyFrom(value.Value);
+            response.Etag = value.ETag;
+            if (value.ExpiresAt is DateTimeOffset expires)
+            {
+                response.Metadata["ttlExpireTime"] = expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            }
+        }
+
+        return Task.FromResult(response);
+    }
+
+    /// <summary>SaveState: every item or none.</summary>
+    public virtual Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EventualStore store = Store(request.StoreName);
+        var operations = new List<StateOperation>(request.States.Count);
+        foreach (StateItem item in request.States)
+        {
+            operations.Add(Operation(item, delete: false));
+        }
+
+        Check(StateApiCore.Write(store, operations, StateApiCore.WriteKind.Save));
+        return Task.FromResult(new Empty());
+    }
+
+    /// <summary>DeleteState.</summary>
+    public virtual Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EventualStore store = Store(request.StoreName);
+        var operation = StateOperation.Delete(Scope(request.Key), request.Etag?.Value, Concurrency(request.Options));
+        Check(StateApiCore.Write(store, [operation], StateApiCore.WriteKind.Delete));
+        return Task.FromResult(new Empty());
+    }
+
+    /// <summary>GetBulkState: one item per key, without data where the key is absent.</summary>
+    public virtual Task<GetBulkStateResponse> GetBulkState(GetBulkStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EventualStore store = Store(request.StoreName);
+        var response = new GetBulkStateResponse();
+        foreach (string key in request.Keys)
+        {
+            StateValue? value = store.Get(Scope(key));
+            var item = new BulkStateItem { Key = key };
+            if (value is not null)
+            {
+                item.Data = ByteString.CopyFrom(value.Value);
+                item.Etag = value.ETag;
+            }
+
+            response.Items.Add(item);
+        }
+
+        return Task.FromResult(response);
+    }
+
+    /// <summary>ExecuteStateTransaction: upserts and deletes, all or none.</summary>
+    public virtual Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EventualStore store = Store(request.StoreName);
+        var operations = new List<StateOperation>(request.Operations.Count);
+        foreach (TransactionalStateOperation operation in request.Operations)
+        {
+            bool delete = operation.OperationType switch
+            {
+                "upsert" => false,
+                "delete" => true,
+                _ => throw new RpcException(new Status(StatusCode.Unimplemented, $"operation type {operation.OperationType} not supported")),
+            };
+            if (operation.Request is null)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "every operation needs a request"));
+            }
+
+            operations.Add(Operation(operation.Request, delete));
+        }
+
+        Check(StateApiCore.Write(store, operations, StateApiCore.WriteKind.Transaction));
+        return Task.FromResult(new Empty());
+    }
+
+    private StateOperation Operation(StateItem item, bool delete)
+    {
+        string scoped = Scope(item.Key);
+        if (!StateRequestParser.TryParseTtl(item.Metadata.TryGetValue("ttlInSeconds", out string? ttlText) ? ttlText : null, out TimeSpan? ttl, out string? error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, error!));
+        }
+
+        return new StateOperation(scoped, delete ? null : item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), delete ? null : ttl);
+    }
+
+    private static StateConcurrency Concurrency(StateOptions? options) => options?.Concurrency switch
+    {
+        StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite => StateConcurrency.FirstWrite,
+        StateOptions.Types.StateConcurrency.ConcurrencyLastWrite => StateConcurrency.LastWrite,
+        _ => StateConcurrency.Unspecified,
+    };
+
+    private EventualStore Store(string name)
+    {
+        Check(StateApiCore.FindStore(_stores, name, out EventualStore store));
+        return store;
+    }
+
+    private string Scope(string key)
+    {
+        Check(StateApiCore.Scope(_stores, key, out string scoped));
+        return scoped;
+    }
+
+    private static void Check(StateApiError? error)
+    {
+        if (error is not null)
+        {
+            Throw(error);
+        }
+    }
+
+    [DoesNotReturn]
+    private static void Throw(StateApiError error) =>
+        throw new RpcException(new Status(error.GrpcStatus, error.Message), new Metadata { { "dapr-error-code", error.ErrorCode } });
+
+    private static Method<TRequest, TResponse> Unary<TRequest, TResponse>(string name, MessageParser<TRequest> requestParser, MessageParser<TResponse> responseParser)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse> =>
+        new(MethodType.Unary, ServiceName, name,
+            Marshallers.Create(static (TRequest m) => m.ToByteArray(), requestParser.ParseFrom),
+            Marshallers.Create(static (TResponse m) => m.ToByteArray(), responseParser.ParseFrom));
+}
