@@ -17,5 +17,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     TokenCommand.Create(),
     MembersCommand.Create(),
     NodeCommand.Create(),
+    InjectCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -30,14 +30,28 @@ public static class SidecarCommand
         var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
         var debug = new Option<bool>("--debug") { Description = "Log to stderr at debug level" };
+        var dns = new Option<string?>("--dns") { Description = "Answer the pod's DNS queries on ADDRESS:PORT (not available yet: refused)" };
         var command = new Command("sidecar", "Run the sidecar next to a workload that shares its network namespace (no tap)")
         {
-            name, ns, inbound, ports, upstreams, agent, meshCidr, debug,
+            name, ns, inbound, ports, upstreams, agent, meshCidr, debug, dns,
         };
-        command.SetAction((parse, cancel) => RunAsync(
+        command.SetAction((parse, cancel) => parse.GetValue(dns) is { } dnsAddress
+            ? RefuseDns(parse.InvocationConfiguration.Error, dnsAddress)
+            : RunAsync(
             parse.GetValue(name)!, parse.GetValue(ns)!, parse.GetValue(inbound), parse.GetValue(ports) ?? [],
             parse.GetValue(upstreams) ?? [], parse.GetValue(agent)!, parse.GetValue(meshCidr)!, parse.GetValue(debug), cancel));
         return command;
+    }
+
+    /// <summary>Set by <c>beemesh inject</c> from the downward API (fieldRef metadata.name); named in the start-up line.</summary>
+    public const string PodNameVariable = "BEEMESH_POD_NAME";
+
+    // The resolver that answers mesh names with a loopback address per service in this mode is not
+    // there yet. Refusing keeps a pod whose DNS points at 127.0.0.1 from starting with no resolver.
+    private static Task<int> RefuseDns(TextWriter error, string address)
+    {
+        error.WriteLine($"beemesh sidecar: --dns {address}: the sidecar's mesh DNS resolver is not available yet; inject without --mesh-dns");
+        return Task.FromResult(2);
     }
 
     private sealed record Upstream(string Name, int Port, int LocalPort);
@@ -121,7 +135,8 @@ public static class SidecarCommand
                 return 1;
             }
 
-            Console.Error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, tunnel 127.0.0.1:{inbound}");
+            string pod = Environment.GetEnvironmentVariable(PodNameVariable) is { Length: > 0 } podName ? $", pod {podName}" : string.Empty;
+            Console.Error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, tunnel 127.0.0.1:{inbound}{pod}");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

@@ -1,0 +1,29 @@
+namespace Beemesh.Inject;
+
+/// <summary>What <see cref="SidecarInjector"/> puts into each pod.</summary>
+public sealed record InjectOptions
+{
+    /// <summary>Image of the sidecar container (the repository's Dockerfile builds it).</summary>
+    public string Image { get; init; } = "localhost/beemesh:latest";
+
+    /// <summary>
+    /// Namespace of objects whose metadata names none (as kubectl's current namespace would). It is
+    /// written into the sidecar's arguments: podman 4.3 has no downward-API metadata.namespace.
+    /// </summary>
+    public string DefaultNamespace { get; init; } = "default";
+
+    /// <summary>Port inside the pod on which the sidecar accepts the mesh's mTLS tunnel (Istio's inbound port).</summary>
+    public int InboundPort { get; init; } = 15006;
+
+    /// <summary>The node agent's directory on the host, mounted into the sidecar at the same path.</summary>
+    public string AgentDirectory { get; init; } = "/run/beemesh";
+
+    /// <summary>
+    /// When set, the pod's DNS (dnsPolicy None, dnsConfig) points at the sidecar's resolver on
+    /// 127.0.0.1 and the sidecar is started with <c>--dns 127.0.0.1:53</c>.
+    /// </summary>
+    public bool MeshDns { get; init; }
+
+    /// <summary>Value of the <see cref="SidecarInjector.InjectedAnnotation"/> annotation (at most 63 characters, for podman).</summary>
+    public string Version { get; init; } = "1";
+}

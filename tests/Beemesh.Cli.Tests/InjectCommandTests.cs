@@ -1,0 +1,108 @@
+using System.CommandLine;
+using Beemesh.Cli.Commands;
+
+namespace Beemesh.Cli.Tests;
+
+public sealed class InjectCommandTests : IDisposable
+{
+    private const string Pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  containers:\n  - name: api\n    image: registry.example/api:1\n    ports:\n    - containerPort: 8080\n";
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("beemesh-inject-");
+
+    [Fact]
+    public async Task InjectsAFileToStdout()
+    {
+        string file = Write("pod.yaml", Pod);
+        var result = await RunAsync("inject", "-f", file, "--image", "localhost/beemesh:1", "--agent-dir", "/srv/agent");
+        Assert.Equal(0, result.Exit);
+        Assert.Empty(result.Err);
+        Assert.Contains("- name: beemesh-sidecar\n", result.Out, StringComparison.Ordinal);
+        Assert.Contains("image: localhost/beemesh:1\n", result.Out, StringComparison.Ordinal);
+        Assert.Contains("path: /srv/agent\n", result.Out, StringComparison.Ordinal);
+        Assert.Contains("beemesh.io/injected: ", result.Out, StringComparison.Ordinal);
+
+        // The output is accepted as input and comes back unchanged.
+        string again = Write("again.yaml", result.Out);
+        var twice = await RunAsync("inject", "-f", again, "--image", "localhost/beemesh:1", "--agent-dir", "/srv/agent");
+        Assert.Equal(result.Out, twice.Out);
+    }
+
+    [Fact]
+    public async Task InvalidYamlGetsOneLineWithThePositionAndExitTwo()
+    {
+        string file = Write("bad.yaml", Pod + "  - name: [unclosed\n");
+        var result = await RunAsync("inject", "-f", file);
+        Assert.Equal(2, result.Exit);
+        Assert.Empty(result.Out);
+        Assert.StartsWith($"beemesh inject: {file}:13:", result.Err, StringComparison.Ordinal);
+        Assert.Contains("YAML syntax error", result.Err, StringComparison.Ordinal);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public async Task WrongFieldTypeGetsItsLine()
+    {
+        string file = Write("type.yaml", Pod.Replace("containerPort: 8080", "containerPort: [8080]", StringComparison.Ordinal));
+        var result = await RunAsync("inject", "-f", file);
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith($"beemesh inject: {file}:11:", result.Err, StringComparison.Ordinal);
+        Assert.Contains("Pod api: spec.containers[0].ports[0].containerPort", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingFileAndBadOptionsAreRefused()
+    {
+        var missing = await RunAsync("inject", "-f", Path.Combine(_dir.FullName, "nope.yaml"));
+        Assert.Equal(1, missing.Exit);
+        Assert.StartsWith("beemesh inject: cannot read ", missing.Err, StringComparison.Ordinal);
+
+        string file = Write("pod.yaml", Pod);
+        var port = await RunAsync("inject", "-f", file, "--inbound", "70000");
+        Assert.Equal(2, port.Exit);
+        Assert.Equal("beemesh inject: invalid inbound port 70000: ports are 1-65535\n", port.Err);
+
+        var collision = await RunAsync("inject", "-f", file, "--inbound", "8080");
+        Assert.Equal(2, collision.Exit);
+        Assert.Contains("container api declares port 8080, the sidecar's inbound port", collision.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownFlagIsRefused()
+    {
+        string file = Write("pod.yaml", Pod);
+        var result = await RunAsync("inject", "-f", file, "--no-such-flag");
+        Assert.NotEqual(0, result.Exit);
+        Assert.Contains("--no-such-flag", result.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("beemesh-sidecar", result.Out, StringComparison.Ordinal);
+
+        var noFile = await RunAsync("inject");
+        Assert.NotEqual(0, noFile.Exit);
+        Assert.Contains("--filename", noFile.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SidecarRefusesDnsUntilItsResolverExists()
+    {
+        var result = await RunAsync("sidecar", "--name", "api", "--inbound", "15006", "--dns", "127.0.0.1:53");
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("mesh DNS resolver is not available yet", result.Err, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private string Write(string name, string text)
+    {
+        string path = Path.Combine(_dir.FullName, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var root = new RootCommand("test") { InjectCommand.Create(), SidecarCommand.Create() };
+        int exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        return (exit, output.ToString(), error.ToString());
+    }
+}

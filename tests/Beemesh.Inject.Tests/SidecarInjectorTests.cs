@@ -1,0 +1,283 @@
+using System.Runtime.CompilerServices;
+using YamlDotNet.RepresentationModel;
+
+namespace Beemesh.Inject.Tests;
+
+public sealed class SidecarInjectorTests
+{
+    private static readonly InjectOptions Options = new() { Image = "localhost/beemesh:test", Version = "test" };
+
+    public static TheoryData<string> Kinds => ["pod", "deployment", "statefulset", "daemonset", "job", "list"];
+
+    /// <summary>
+    /// Each kind against a reviewed golden file. BEEMESH_UPDATE_GOLDEN=1 rewrites the golden files in
+    /// the source tree instead (review the diff before committing).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void GoldenOutputForEachKind(string kind)
+    {
+        string output = SidecarInjector.Inject(Input(kind), Options);
+        string expectedPath = Path.Combine(AppContext.BaseDirectory, "Golden", kind + ".injected.yaml");
+        if (Environment.GetEnvironmentVariable("BEEMESH_UPDATE_GOLDEN") == "1")
+        {
+            File.WriteAllText(Path.Combine(SourceDirectory(), "Golden", kind + ".injected.yaml"), output);
+            return;
+        }
+
+        Assert.Equal(File.ReadAllText(expectedPath), output);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void InjectingTwiceChangesNothing(string kind)
+    {
+        string once = SidecarInjector.Inject(Input(kind), Options);
+        Assert.Equal(once, SidecarInjector.Inject(once, Options));
+        Assert.Equal(once, SidecarInjector.Inject(once, Options with { Version = "other", Image = "elsewhere/beemesh:2" }));
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void AppContainersAndOtherFieldsAreLeftExactlyAsTheyWere(string kind)
+    {
+        List<YamlMappingNode> before = PodSpecs(Input(kind));
+        List<YamlMappingNode> after = PodSpecs(SidecarInjector.Inject(Input(kind), Options));
+        Assert.Equal(before.Count, after.Count);
+        Assert.NotEmpty(before);
+        for (int i = 0; i < before.Count; i++)
+        {
+            var appBefore = (YamlSequenceNode)before[i]["containers"];
+            var appAfter = (YamlSequenceNode)after[i]["containers"];
+            Assert.Equal(appBefore.Children.Count + 1, appAfter.Children.Count);
+            for (int c = 0; c < appBefore.Children.Count; c++)
+            {
+                Assert.Equal(Emit(appBefore.Children[c]), Emit(appAfter.Children[c]));
+            }
+
+            Assert.Equal(SidecarInjector.ContainerName, ((YamlScalarNode)((YamlMappingNode)appAfter.Children[^1])["name"]).Value);
+            foreach (var (key, value) in before[i].Children)
+            {
+                if (key.ToString() is not ("volumes" or "containers"))
+                {
+                    Assert.Equal(Emit(value), Emit(after[i][key]));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void SidecarCarriesTheIdentityPortsAndAgentDirectory()
+    {
+        string output = SidecarInjector.Inject(Input("pod"), Options with { AgentDirectory = "/var/lib/beemesh-agent", InboundPort = 15100 });
+        var sidecar = Sidecar(PodSpecs(output)[0]);
+        Assert.Equal(
+            ["--name", "api", "--namespace", "shop", "--inbound", "15100", "--agent", "/run/beemesh", "--port", "8080/http", "--port", "9090", "--port", "9100"],
+            ((YamlSequenceNode)sidecar["args"]).Children.Select(n => ((YamlScalarNode)n).Value!));
+        Assert.Equal(["beemesh", "sidecar"], ((YamlSequenceNode)sidecar["command"]).Children.Select(n => ((YamlScalarNode)n).Value!));
+        Assert.Equal("localhost/beemesh:test", ((YamlScalarNode)sidecar["image"]).Value);
+        Assert.Contains("path: /var/lib/beemesh-agent", output, StringComparison.Ordinal);
+        Assert.Contains("fieldPath: metadata.name", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ServiceAccountAndNamespaceDefaultsFollowKubernetes()
+    {
+        // No serviceAccountName: Kubernetes runs the pod as "default"; no namespace: the one given.
+        string output = SidecarInjector.Inject(Input("statefulset"), Options with { DefaultNamespace = "data" });
+        var args = ((YamlSequenceNode)Sidecar(PodSpecs(output)[0])["args"]).Children.Select(n => ((YamlScalarNode)n).Value!).ToList();
+        Assert.Equal(["--name", "default", "--namespace", "data"], args[..4]);
+
+        // The deprecated serviceAccount field is honoured when serviceAccountName is absent.
+        string daemon = SidecarInjector.Inject(Input("daemonset"), Options);
+        var daemonArgs = ((YamlSequenceNode)Sidecar(PodSpecs(daemon)[0])["args"]).Children.Select(n => ((YamlScalarNode)n).Value!).ToList();
+        Assert.Equal(["--name", "shipper", "--namespace", "ops"], daemonArgs[..4]);
+    }
+
+    [Fact]
+    public void OptOutAnnotationLeavesThePodAlone()
+    {
+        string yaml = Input("deployment").Replace("prometheus.io/scrape: 'true'", "beemesh.io/inject: \"false\"", StringComparison.Ordinal);
+        string output = SidecarInjector.Inject(yaml, Options);
+        Assert.DoesNotContain(SidecarInjector.ContainerName, output, StringComparison.Ordinal);
+        Assert.DoesNotContain(SidecarInjector.InjectedAnnotation, output, StringComparison.Ordinal);
+        Assert.Equal(Emit(PodSpecs(yaml)[0]), Emit(PodSpecs(output)[0]));
+
+        // Any other value injects.
+        string yes = SidecarInjector.Inject(yaml.Replace("\"false\"", "\"true\"", StringComparison.Ordinal), Options);
+        Assert.Contains(SidecarInjector.ContainerName, yes, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HostNetworkPodsAreLeftAlone()
+    {
+        string yaml = Input("job").Replace("restartPolicy: Never", "restartPolicy: Never\n      hostNetwork: true", StringComparison.Ordinal);
+        Assert.DoesNotContain(SidecarInjector.ContainerName, SidecarInjector.Inject(yaml, Options), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MultiDocumentInputKeepsOrderAndPassesOtherKindsThrough()
+    {
+        string configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  enabled: \"true\"\n  port: '8080'\n  raw: |\n    line one\n    line two\n";
+        string yaml = Input("pod") + "---\n" + configMap + "---\n" + Input("job") + "---\n";
+        string output = SidecarInjector.Inject(yaml, Options);
+        string[] documents = output.Split("---\n");
+        Assert.Equal(3, documents.Length);
+        Assert.Contains("kind: Pod", documents[0], StringComparison.Ordinal);
+        Assert.Equal(configMap, documents[1]);
+        Assert.Contains("kind: Job", documents[2], StringComparison.Ordinal);
+        Assert.Equal(2, PodSpecs(output).Count(s => s.Children.ContainsKey("containers") && Sidecar(s) is not null));
+    }
+
+    [Fact]
+    public void MeshDnsPointsThePodAtTheSidecarsResolver()
+    {
+        string output = SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true });
+        YamlMappingNode spec = PodSpecs(output)[0];
+        Assert.Equal("None", spec["dnsPolicy"].ToString());
+        var dns = (YamlMappingNode)spec["dnsConfig"];
+        Assert.Equal(["127.0.0.1"], ((YamlSequenceNode)dns["nameservers"]).Children.Select(n => n.ToString()));
+        Assert.Equal(["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"], ((YamlSequenceNode)dns["searches"]).Children.Select(n => n.ToString()));
+        var args = ((YamlSequenceNode)Sidecar(spec)["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.Equal("127.0.0.1:53", args[args.IndexOf("--dns") + 1]);
+
+        Assert.DoesNotContain("dnsConfig", SidecarInjector.Inject(Input("deployment"), Options), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void OutputStaysWithinPodmanKubePlayLimits(string kind)
+    {
+        string output = SidecarInjector.Inject(Input(kind), Options with { MeshDns = true });
+        var stream = new YamlStream();
+        stream.Load(new StringReader(output));
+        foreach (YamlNode node in stream.Documents.SelectMany(d => d.AllNodes))
+        {
+            if (node is not YamlMappingNode map)
+            {
+                continue;
+            }
+
+            if (map.Children.TryGetValue(new YamlScalarNode("annotations"), out YamlNode? annotations))
+            {
+                Assert.All(((YamlMappingNode)annotations).Children.Values, v => Assert.True(v.ToString().Length <= 63, v.ToString()));
+            }
+
+            if (map.Children.TryGetValue(new YamlScalarNode("fieldRef"), out YamlNode? fieldRef))
+            {
+                Assert.Contains(((YamlMappingNode)fieldRef)["fieldPath"].ToString(), new[] { "metadata.name", "metadata.uid" });
+            }
+
+            if (map.Children.TryGetValue(new YamlScalarNode("volumes"), out YamlNode? volumes))
+            {
+                foreach (YamlMappingNode volume in ((YamlSequenceNode)volumes).Children.Cast<YamlMappingNode>())
+                {
+                    Assert.Contains(volume.Children.Keys.Select(k => k.ToString()), k => k is "hostPath" or "emptyDir" or "configMap");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void InvalidYamlIsRefusedWithItsPosition()
+    {
+        var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\nspec: {}\n", Options));
+        Assert.Equal("YAML syntax error: the input cannot be parsed past this point", e.Message);
+        Assert.Equal((4L, 9L), (e.Line, e.Column)); // the "[" that never closes, the last thing that parsed
+
+        var unclosed = Assert.Throws<ManifestException>(() => SidecarInjector.Inject("kind: Pod\nspec: [a\n", Options));
+        Assert.Equal("YAML syntax error: While parsing a flow sequence, did not find expected ',' or ']'.", unclosed.Message);
+        Assert.Equal((3L, 1L), (unclosed.Line, unclosed.Column));
+
+        var indent = Assert.Throws<ManifestException>(() => SidecarInjector.Inject("kind: Pod\n  spec: x\n", Options));
+        Assert.Equal((2L, 7L), (indent.Line, indent.Column));
+    }
+
+    [Fact]
+    public void FieldOfTheWrongTypeIsRefusedAtItsLine()
+    {
+        string yaml = Input("deployment").Replace("containerPort: 80", "containerPort: eighty", StringComparison.Ordinal);
+        var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(yaml, Options));
+        int line = Array.FindIndex(yaml.Split('\n'), l => l.Contains("eighty", StringComparison.Ordinal)) + 1;
+        Assert.Equal(line, e.Line);
+        Assert.StartsWith("Deployment web: spec.template.spec.containers[0].ports[0].containerPort: ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("- just\n- a list\n", "a Kubernetes object must be a mapping")]
+    [InlineData("apiVersion: v1\nmetadata:\n  name: x\n", "the object has no kind")]
+    [InlineData("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: 1\n", "Deployment x: spec.template is missing")]
+    [InlineData("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers: []\n", "the pod template has no containers")]
+    [InlineData("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  serviceAccountName: a.b\n  containers:\n  - name: c\n    image: i\n", "serviceAccountName")]
+    [InlineData("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: c\n    image: i\n    ports:\n    - containerPort: 15006\n", "the sidecar's inbound port")]
+    [InlineData("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: c\n    image: i\n  volumes:\n  - name: beemesh-agent\n    emptyDir: {}\n", "already has a volume named beemesh-agent")]
+    public void PodsTheSidecarCannotServeAreRefused(string yaml, string message)
+    {
+        var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(yaml, Options));
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+        Assert.True(e.Line >= 1);
+    }
+
+    [Fact]
+    public void BadOptionsAreRefused()
+    {
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject("", Options with { Version = new string('v', 64) }));
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject("", Options with { InboundPort = 0 }));
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject("", Options with { AgentDirectory = "relative/dir" }));
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject("", Options with { DefaultNamespace = "Not_A_Label" }));
+        Assert.Equal(string.Empty, SidecarInjector.Inject("", Options));
+    }
+
+    private static string Input(string kind) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", kind + ".yaml"));
+
+    private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+
+    /// <summary>Every pod spec in the documents, in order (a List's items included).</summary>
+    private static List<YamlMappingNode> PodSpecs(string yaml)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        var specs = new List<YamlMappingNode>();
+        foreach (YamlDocument d in stream.Documents)
+        {
+            Collect(d.RootNode, specs);
+        }
+
+        return specs;
+    }
+
+    private static void Collect(YamlNode node, List<YamlMappingNode> specs)
+    {
+        if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode("kind"), out YamlNode? kind))
+        {
+            return;
+        }
+
+        switch (kind.ToString())
+        {
+            case "List":
+                foreach (YamlNode item in ((YamlSequenceNode)map["items"]).Children)
+                {
+                    Collect(item, specs);
+                }
+
+                break;
+            case "Pod":
+                specs.Add((YamlMappingNode)map["spec"]);
+                break;
+            case "Deployment" or "StatefulSet" or "DaemonSet" or "Job":
+                specs.Add((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)map["spec"])["template"])["spec"]);
+                break;
+        }
+    }
+
+    private static YamlMappingNode Sidecar(YamlMappingNode spec) =>
+        ((YamlSequenceNode)spec["containers"]).Children.Cast<YamlMappingNode>().Single(c => c["name"].ToString() == SidecarInjector.ContainerName);
+
+    private static string Emit(YamlNode node)
+    {
+        var writer = new StringWriter();
+        new YamlStream(new YamlDocument(node)).Save(writer, assignAnchors: false);
+        return writer.ToString();
+    }
+}
