@@ -185,38 +185,16 @@ public sealed class TunnelFramesTarget : FuzzTarget
                     throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "a frame inside a header block");
                 }
 
-                switch (header.Type)
+                ReadOnlySpan<byte> fragment = FrameReader.Check(header, payload);
+                if (header.Type == FrameType.Headers)
                 {
-                    case FrameType.Data:
-                        FrameReader.Data(header, payload);
-                        break;
-                    case FrameType.Headers:
-                        block.ResetWrittenCount();
-                        System.Buffers.BuffersExtensions.Write(block, FrameReader.HeaderBlock(header, payload));
-                        continuing = !header.Has(FrameFlags.EndHeaders);
-                        break;
-                    case FrameType.Continuation:
-                        System.Buffers.BuffersExtensions.Write(block, payload);
-                        continuing = !header.Has(FrameFlags.EndHeaders);
-                        break;
-                    case FrameType.Priority:
-                        FrameReader.Priority(header, payload);
-                        break;
-                    case FrameType.RstStream:
-                        FrameReader.RstStream(header, payload);
-                        break;
-                    case FrameType.Settings:
-                        FrameReader.Settings(header, payload);
-                        break;
-                    case FrameType.Ping:
-                        FrameReader.Ping(header, payload);
-                        break;
-                    case FrameType.GoAway:
-                        FrameReader.GoAway(header, payload);
-                        break;
-                    case FrameType.WindowUpdate:
-                        FrameReader.WindowUpdate(header, payload);
-                        break;
+                    block.ResetWrittenCount();
+                }
+
+                if (header.Type is FrameType.Headers or FrameType.Continuation)
+                {
+                    System.Buffers.BuffersExtensions.Write(block, fragment);
+                    continuing = !header.Has(FrameFlags.EndHeaders);
                 }
 
                 if (header.Type is FrameType.Headers or FrameType.Continuation && !continuing)

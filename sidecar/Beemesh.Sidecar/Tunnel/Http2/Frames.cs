@@ -194,6 +194,45 @@ public static class FrameReader
     }
 
     /// <summary>
+    /// Checks a frame's payload by its type with the parser for that type and returns the header
+    /// block fragment of HEADERS (CONTINUATION's payload is the fragment itself); empty for every
+    /// other type. Unknown types are ignored, as RFC 9113 §4.1 requires.
+    /// </summary>
+    public static ReadOnlySpan<byte> Check(in FrameHeader header, ReadOnlySpan<byte> payload)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Data:
+                Data(header, payload);
+                break;
+            case FrameType.Headers:
+                return HeaderBlock(header, payload);
+            case FrameType.Continuation:
+                return payload;
+            case FrameType.Priority:
+                Priority(header, payload);
+                break;
+            case FrameType.RstStream:
+                RstStream(header, payload);
+                break;
+            case FrameType.Settings:
+                Settings(header, payload);
+                break;
+            case FrameType.Ping:
+                Ping(header, payload);
+                break;
+            case FrameType.GoAway:
+                GoAway(header, payload);
+                break;
+            case FrameType.WindowUpdate:
+                WindowUpdate(header, payload);
+                break;
+        }
+
+        return [];
+    }
+
+    /// <summary>
     /// The increment of a WINDOW_UPDATE frame. Zero is a PROTOCOL_ERROR: of the stream when the
     /// frame names one, of the connection otherwise.
     /// </summary>

@@ -121,33 +121,6 @@ public sealed class FrameTests
     internal static void Parse(ReadOnlySpan<byte> input)
     {
         Assert.True(FrameReader.TryReadFrame(input, 16384, out FrameHeader header, out int consumed));
-        ReadOnlySpan<byte> payload = input[9..consumed];
-        switch (header.Type)
-        {
-            case FrameType.Data:
-                FrameReader.Data(header, payload);
-                break;
-            case FrameType.Headers:
-                FrameReader.HeaderBlock(header, payload);
-                break;
-            case FrameType.Priority:
-                FrameReader.Priority(header, payload);
-                break;
-            case FrameType.RstStream:
-                FrameReader.RstStream(header, payload);
-                break;
-            case FrameType.Settings:
-                FrameReader.Settings(header, payload);
-                break;
-            case FrameType.Ping:
-                FrameReader.Ping(header, payload);
-                break;
-            case FrameType.GoAway:
-                FrameReader.GoAway(header, payload);
-                break;
-            case FrameType.WindowUpdate:
-                FrameReader.WindowUpdate(header, payload);
-                break;
-        }
+        FrameReader.Check(header, input[9..consumed]);
     }
 }
