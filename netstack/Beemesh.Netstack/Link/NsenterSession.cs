@@ -110,22 +110,7 @@ internal sealed class NsenterSession : IDisposable
         int fd = -1;
         try
         {
-            Span<byte> buffer = stackalloc byte[600];
-            int length;
-            try
-            {
-                fd = FdPassing.ReceiveFd(control.SafeHandle, buffer, out length, RemainingMilliseconds(deadline));
-            }
-            catch (TimeoutException)
-            {
-                throw TimedOut();
-            }
-            catch (IOException e)
-            {
-                throw new TapOpenException($"{HelperName}: {e.Message}", inner: e);
-            }
-
-            string line = Encoding.UTF8.GetString(buffer[..length]).TrimEnd('\n');
+            string line = ReceiveLine(control, deadline, out fd);
             if (fd >= 0 && TryParseOk(line, out bool vnet, out bool offload))
             {
                 int owned = fd;
@@ -146,15 +131,11 @@ internal sealed class NsenterSession : IDisposable
         }
     }
 
-    /// <summary>
-    /// Receives the listening socket the helper made for <paramref name="port"/> (<c>run --listen</c>)
-    /// on <paramref name="control"/>, after the tap; returns its fd, which the caller owns.
-    /// </summary>
-    public int ReceiveListener(Socket control, int port, long deadline)
+    // One message from the helper: a text line and, with it, at most one fd (-1 when none came).
+    private string ReceiveLine(Socket control, long deadline, out int fd)
     {
         Span<byte> buffer = stackalloc byte[600];
         int length;
-        int fd;
         try
         {
             fd = FdPassing.ReceiveFd(control.SafeHandle, buffer, out length, RemainingMilliseconds(deadline));
@@ -168,7 +149,16 @@ internal sealed class NsenterSession : IDisposable
             throw new TapOpenException($"{HelperName}: {e.Message}", inner: e);
         }
 
-        string line = Encoding.UTF8.GetString(buffer[..length]).TrimEnd('\n');
+        return Encoding.UTF8.GetString(buffer[..length]).TrimEnd('\n');
+    }
+
+    /// <summary>
+    /// Receives the listening socket the helper made for <paramref name="port"/> (<c>run --listen</c>)
+    /// on <paramref name="control"/>, after the tap; returns its fd, which the caller owns.
+    /// </summary>
+    public int ReceiveListener(Socket control, int port, long deadline)
+    {
+        string line = ReceiveLine(control, deadline, out int fd);
         if (fd >= 0 && line == $"listen {port.ToString(CultureInfo.InvariantCulture)}")
         {
             return fd;
