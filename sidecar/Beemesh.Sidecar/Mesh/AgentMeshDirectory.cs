@@ -16,7 +16,9 @@ namespace Beemesh.Sidecar.Mesh;
 /// agent restarted), so a slow answer can never put back an older list. A miss in
 /// <see cref="ResolveIdentityAsync"/> (a workload that registered a moment ago and calls at once)
 /// awaits a list requested after the miss — one request serves every miss that was waiting —
-/// without holding a thread. Misses for addresses and names come from the stack's loop thread and
+/// without holding a thread; a caller still unknown then (a workload on another node whose route
+/// has not reached this node yet) is held until a list names it, at most <see cref="IdentityWait"/>.
+/// Misses for addresses and names come from the stack's loop thread and
 /// the guest: they answer from the list in place and at most start a request in the background
 /// (at most every 200 ms). While the agent cannot be reached the last list stays in place: live
 /// peers keep resolving, and a caller not in it is refused. The list also names the nodes removed
@@ -126,7 +128,54 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             _missRefresh.Release();
         }
 
-        return _snapshot.ByIdentity.GetValueOrDefault(key);
+        return _snapshot.ByIdentity.TryGetValue(key, out peer) ? peer : await AwaitIdentityAsync(key, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// How long a caller with a valid SVID that this node does not know yet is held before it is
+    /// refused: a workload on another node that calls right after it registered can arrive before
+    /// its route has spread through the mesh (a few hundred ms). 2 s by default; zero refuses at once.
+    /// </summary>
+    public TimeSpan IdentityWait { get; set; } = TimeSpan.FromSeconds(2);
+
+    // Waits, without a thread, for a list that names the caller (the watch installs each change)
+    // until IdentityWait has passed; null then, so an unknown caller still fails closed.
+    private async Task<MeshPeer?> AwaitIdentityAsync(string key, CancellationToken cancellationToken)
+    {
+        if (IdentityWait <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        using var patience = new CancellationTokenSource(IdentityWait, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(patience.Token, cancellationToken);
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        EventHandler onChange = (_, _) => Volatile.Read(ref changed).TrySetResult();
+        Changed += onChange;
+        try
+        {
+            while (true)
+            {
+                Volatile.Write(ref changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                if (_snapshot.ByIdentity.TryGetValue(key, out MeshPeer? peer))
+                {
+                    return peer;
+                }
+
+                try
+                {
+                    await changed.Task.WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return _snapshot.ByIdentity.GetValueOrDefault(key);
+                }
+            }
+        }
+        finally
+        {
+            Changed -= onChange;
+        }
     }
 
     /// <summary>Resolves NAME.NAMESPACE or NAME.NAMESPACE.svc.cluster.local (case-insensitive) to a mesh address.</summary>

@@ -40,6 +40,26 @@ public sealed class AgentMeshDirectoryTests
     }
 
     [Fact]
+    public async Task A_caller_whose_route_arrives_after_its_first_call_is_held_until_it_arrives()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16")) { IdentityWait = TimeSpan.Zero };
+        await directory.LoadAsync(CancellationToken.None);
+        directory.Start();
+        // With no wait a caller the list does not name is refused at once (after the miss's refresh).
+        var late = SpiffeId.Parse("spiffe://example.org/ns/default/sa/late");
+        Assert.Null(await directory.ResolveIdentityAsync(late));
+
+        // With a wait, the call is held until the caller's route arrives (here: it registers), then resolved.
+        directory.IdentityWait = TimeSpan.FromMinutes(2);
+        Task<MeshPeer?> pending = directory.ResolveIdentityAsync(late).AsTask();
+        WorkloadRecord record = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("late"));
+        MeshPeer? peer = await pending.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.NotNull(peer);
+        Assert.Equal(IPAddress.Parse(record.MeshAddress), peer.MeshAddress);
+    }
+
+    [Fact]
     public async Task An_identity_that_never_registered_stays_unknown()
     {
         await using var agent = await AgentFixture.StartAsync();

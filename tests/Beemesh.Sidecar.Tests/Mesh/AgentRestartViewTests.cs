@@ -87,7 +87,7 @@ public sealed class AgentRestartViewTests : IDisposable
 
         await first.DisposeAsync();
 
-        // The agent is gone: known peers still resolve, unknown ones answer null at once.
+        // The agent is gone: known peers still resolve, unknown ones answer null (identities after IdentityWait).
         Assert.Equal(IPAddress.Parse(api.MeshAddress), directory.ResolveName("api.default"));
         Assert.NotNull(directory.ResolveIdentity(SpiffeId.Parse(api.SpiffeId)));
         Assert.Null(directory.ResolveName("nobody.default"));
