@@ -146,7 +146,7 @@ public static class RunCommand
         {
             // The sidecar's first handshake needs the platform's certificate stores, whose first load
             // is slow: it runs while the guest and the sidecar are set up (see SpiffeTls).
-            _ = Task.Run(Beemesh.Spiffe.X509.SpiffeTls.LoadPlatformCertificateStores, CancellationToken.None);
+            _ = Beemesh.Spiffe.X509.SpiffeTls.PreloadPlatformCertificateStores();
         }
 
         // Logs go to stderr: stdout belongs to the command being run.

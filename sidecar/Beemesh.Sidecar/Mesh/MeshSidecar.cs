@@ -255,8 +255,8 @@ public sealed class MeshSidecar : IAsyncDisposable
         IPEndPoint tunnelListen, NetworkStack? stack, IPEndPoint? dnsUpstream, string meshCidr, ILoggerFactory loggerFactory,
         CancellationToken cancellationToken)
     {
-        // Meanwhile the platform's certificate stores load, which the first handshake would otherwise wait for.
-        _ = Task.Run(SpiffeTls.LoadPlatformCertificateStores, cancellationToken);
+        // Meanwhile the platform's certificate stores load (once per process), which the first handshake would otherwise wait for.
+        _ = SpiffeTls.PreloadPlatformCertificateStores();
         var agent = new AgentClient(agentDirectory);
         var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
         var registration = new WorkloadRegistration

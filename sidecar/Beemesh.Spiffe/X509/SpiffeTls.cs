@@ -120,6 +120,32 @@ public static class SpiffeTls
         return options;
     }
 
+    private static Task<int>? s_storesPreload;
+
+    /// <summary>
+    /// Starts <see cref="LoadPlatformCertificateStores"/> in the background once per process and
+    /// returns that one load: `beemesh run` starts it while the guest is set up, and the sidecar it
+    /// starts (or `beemesh sidecar` alone) asks again without reading the stores a second time.
+    /// </summary>
+    public static Task<int> PreloadPlatformCertificateStores()
+    {
+        Task<int>? started = Volatile.Read(ref s_storesPreload);
+        if (started is not null)
+        {
+            return started;
+        }
+
+        var load = new Task<int>(LoadPlatformCertificateStores);
+        started = Interlocked.CompareExchange(ref s_storesPreload, load, null);
+        if (started is not null)
+        {
+            return started;
+        }
+
+        load.Start(TaskScheduler.Default);
+        return load;
+    }
+
     /// <summary>
     /// Loads the machine's certificate stores into the platform's process-wide cache and returns the
     /// number of root certificates in them. On Linux every chain build, ours included, consults

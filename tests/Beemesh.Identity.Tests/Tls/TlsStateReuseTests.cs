@@ -134,6 +134,14 @@ public sealed class TlsStateReuseTests : IDisposable
     }
 
     [Fact]
+    public async Task PlatformStoresArePreloadedOncePerProcess()
+    {
+        Task<int> first = SpiffeTls.PreloadPlatformCertificateStores();
+        Assert.Same(first, SpiffeTls.PreloadPlatformCertificateStores());
+        Assert.Equal(SpiffeTls.LoadPlatformCertificateStores(), await first);
+    }
+
+    [Fact]
     public async Task WarmUpWithoutAnSvidDoesNothing()
     {
         await using var node = new WorkloadApiFixture((state, time) => NodeTestCredentials.Join(_root, "node-1", state, time));
