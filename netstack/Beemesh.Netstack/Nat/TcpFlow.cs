@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
 using Beemesh.Netstack.Tcp;
@@ -20,7 +19,7 @@ namespace Beemesh.Netstack.Nat;
 /// The host fd is closed once both directions are done; the flow may linger in TIME-WAIT
 /// without an fd. <see cref="Dispose"/> closes whatever is left.
 /// </remarks>
-internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, ITcpSegmentWriter, IDisposable
+internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpSegmentWriter
 {
     private const uint SocketEvents = Sys.EPOLLIN | Sys.EPOLLOUT | Sys.EPOLLRDHUP | Sys.EPOLLET;
 
@@ -673,48 +672,7 @@ internal sealed class TcpFlow : IEventHandler, ITcpSendSource, ITcpReceiveSink, 
     // ---- ITcpSegmentWriter: build the frame, payload straight from the host socket ----
 
     /// <inheritdoc />
-    public void Write(in TcpSegmentInfo segment, long sourceOffset)
-    {
-        var s = _stack;
-        int optionsLength = TcpPacket.OptionsLength(segment.Options);
-        int headerLength = 20 + optionsLength;
-        int l4 = s.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(Key.GuestAddress);
-        var buffer = s.TxBuffer;
-        int payload = 0;
-        if (segment.PayloadLength > 0)
-        {
-            payload = Peek(sourceOffset, buffer.Slice(l4 + headerLength, segment.PayloadLength));
-            if (payload == 0)
-            {
-                return; // the bytes vanished (host socket reset): nothing sensible to send
-            }
-        }
-
-        int l4Start = s.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, IpProtocol.Tcp, headerLength + payload);
-        var h = buffer.Slice(l4Start, headerLength);
-        BinaryPrimitives.WriteUInt16BigEndian(h, Key.RemotePort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], Key.GuestPort);
-        BinaryPrimitives.WriteUInt32BigEndian(h[4..], segment.Seq);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], segment.Ack);
-        h[12] = (byte)((headerLength / 4) << 4);
-        var flags = segment.Flags;
-        if (payload < segment.PayloadLength)
-        {
-            flags &= ~TcpFlags.Fin; // a short read must not claim the FIN that followed the missing bytes
-        }
-
-        h[13] = (byte)flags;
-        BinaryPrimitives.WriteUInt16BigEndian(h[14..], segment.Window);
-        BinaryPrimitives.WriteUInt32BigEndian(h[16..], 0); // checksum, urgent pointer
-        if (optionsLength > 0)
-        {
-            TcpPacket.WriteOptions(segment.Options, h[20..]);
-        }
-
-        int gso = payload > _peerMss && s.SegmentationOffload ? _peerMss : 0;
-        s.FinishTransport(l4Start, headerLength + payload, IpProtocol.Tcp, 16, gso);
-        s.SendToGuest(Key.GuestAddress, l4Start + headerLength + payload);
-    }
+    public void Write(in TcpSegmentInfo segment, long sourceOffset) => _stack.WriteTcpSegment(Key, segment, this, sourceOffset, _peerMss);
 
     /// <inheritdoc />
     public void Dispose()

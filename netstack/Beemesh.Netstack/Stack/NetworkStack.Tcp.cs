@@ -10,15 +10,15 @@ namespace Beemesh.Netstack.Stack;
 
 public sealed partial class NetworkStack
 {
-    private readonly Dictionary<FlowKey, TcpFlow> _tcpFlows = new();
-    private readonly List<TcpFlow> _dirty = new();
+    private readonly Dictionary<FlowKey, ITcpFlow> _tcpFlows = new();
+    private readonly List<ITcpFlow> _dirty = new();
     private int _pendingConnects;
 
     /// <summary>Live TCP flows (loop thread).</summary>
     internal int TcpFlowCount => _tcpFlows.Count;
 
     /// <summary>A snapshot of the live TCP flows (loop thread only).</summary>
-    internal IEnumerable<TcpFlow> TcpFlows => _tcpFlows.Values;
+    internal IEnumerable<ITcpFlow> TcpFlows => _tcpFlows.Values;
 
     /// <summary>
     /// Connection settings for a new flow: MSS from the MTU, super-segments when the link takes them.
@@ -141,6 +141,12 @@ public sealed partial class NetworkStack
             return;
         }
 
+        if (FlowAcceptor is { } acceptor && acceptor.Claims(ToEndPoint(key.RemoteAddress, key.RemotePort)))
+        {
+            AcceptInProcess(acceptor, key, syn);
+            return;
+        }
+
         UInt128 hostAddress;
         ushort hostPort;
         IPEndPoint? redirectedFrom = null;
@@ -180,6 +186,16 @@ public sealed partial class NetworkStack
 
         _pendingConnects++;
         _tcpFlows[key] = flow;
+    }
+
+    /// <summary>Accepts the guest's SYN on an in-process flow and hands its stream to <paramref name="acceptor"/>.</summary>
+    private void AcceptInProcess(IFlowAcceptor acceptor, FlowKey key, in TcpSegmentInfo syn)
+    {
+        var flow = AttachedTcpFlow.AcceptSyn(this, key, syn);
+        _tcpFlows[key] = flow;
+        Counters.TcpFlowsOpened++;
+        Counters.TcpFlowsInProcess++;
+        acceptor.Accept(ToEndPoint(key.RemoteAddress, key.RemotePort), flow.Stream);
     }
 
     /// <summary>
@@ -271,7 +287,7 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>A host connect finished (either way); the flow stops counting as pending.</summary>
-    internal void ConnectFinished(TcpFlow flow, bool ok)
+    internal void ConnectFinished(ITcpFlow flow, bool ok)
     {
         _pendingConnects--;
         if (ok)
@@ -320,8 +336,52 @@ public sealed partial class NetworkStack
         }
     }
 
+    /// <summary>
+    /// Claims outbound flows in process, before <see cref="FlowRedirector"/> and the stack's own
+    /// rules: a claimed flow's bytes go to a <see cref="GuestFlowStream"/> with no host socket
+    /// (the sidecar's mesh path). Set it before <see cref="Run"/>. Called on the loop thread.
+    /// </summary>
+    public IFlowAcceptor? FlowAcceptor { get; set; }
+
+    /// <summary>
+    /// Opens a TCP connection into the guest that appears to come from
+    /// <paramref name="source"/>:<paramref name="sourcePort"/>, as an in-process stream (the
+    /// sidecar's inbound path, with no host socket): the stream's writes reach the guest once it
+    /// accepted, and a refusal fails its reads and writes as a reset. Safe from any thread;
+    /// returns null when the flow could not be created (the 4-tuple is taken, or the flow limit).
+    /// </summary>
+    public GuestFlowStream? AttachGuestStream(IPAddress source, int sourcePort, int guestPort)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        try
+        {
+            return InvokeOnLoop(() =>
+            {
+                bool v4 = source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+                var key = new FlowKey(v4 ? Guest4 : Gateway6, (ushort)guestPort, IpAddr.From(source), (ushort)sourcePort);
+                if (HasTcpFlow(key))
+                {
+                    return null;
+                }
+
+                var flow = AttachedTcpFlow.Connect(this, key);
+                if (flow is null)
+                {
+                    return null;
+                }
+
+                Counters.TcpFlowsInProcess++;
+                return flow.Stream;
+            });
+        }
+        catch (PortForwardException)
+        {
+            return null; // the loop did not answer
+        }
+    }
+
     /// <summary>Adds a flow created by a port-forwarding listener.</summary>
-    internal bool TryAddInbound(TcpFlow flow)
+    internal bool TryAddInbound(ITcpFlow flow)
     {
         if (_tcpFlows.Count >= _options.MaxTcpFlows || !_tcpFlows.TryAdd(flow.Key, flow))
         {
@@ -335,7 +395,7 @@ public sealed partial class NetworkStack
 
     internal bool HasTcpFlow(FlowKey key) => _tcpFlows.ContainsKey(key);
 
-    internal void RemoveTcpFlow(TcpFlow flow)
+    internal void RemoveTcpFlow(ITcpFlow flow)
     {
         if (_tcpFlows.TryGetValue(flow.Key, out var current) && ReferenceEquals(current, flow))
         {
@@ -346,7 +406,7 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>Queues a flow for <see cref="Flush"/> at the end of the current batch.</summary>
-    internal void MarkDirty(TcpFlow flow) => _dirty.Add(flow);
+    internal void MarkDirty(ITcpFlow flow) => _dirty.Add(flow);
 
     /// <summary>After each batch: every touched flow sends what it can (data, ACKs, window updates) once.</summary>
     private void Flush()
@@ -358,6 +418,52 @@ public sealed partial class NetworkStack
 
         _dirty.Clear();
         ObserveFlowCount();
+    }
+
+    /// <summary>
+    /// Builds one segment of a flow toward the guest, its payload copied from
+    /// <paramref name="source"/> at <paramref name="sourceOffset"/> straight into the frame.
+    /// </summary>
+    internal void WriteTcpSegment(FlowKey key, in TcpSegmentInfo segment, ITcpSendSource source, long sourceOffset, ushort peerMss)
+    {
+        int optionsLength = TcpPacket.OptionsLength(segment.Options);
+        int headerLength = 20 + optionsLength;
+        int l4 = L2Offset + EthernetHeaderLength + IpHeaderLength(key.GuestAddress);
+        var buffer = TxBuffer;
+        int payload = 0;
+        if (segment.PayloadLength > 0)
+        {
+            payload = source.Peek(sourceOffset, buffer.Slice(l4 + headerLength, segment.PayloadLength));
+            if (payload == 0)
+            {
+                return; // the bytes vanished (host socket reset): nothing sensible to send
+            }
+        }
+
+        int l4Start = WriteIpHeader(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, headerLength + payload);
+        var h = buffer.Slice(l4Start, headerLength);
+        BinaryPrimitives.WriteUInt16BigEndian(h, key.RemotePort);
+        BinaryPrimitives.WriteUInt16BigEndian(h[2..], key.GuestPort);
+        BinaryPrimitives.WriteUInt32BigEndian(h[4..], segment.Seq);
+        BinaryPrimitives.WriteUInt32BigEndian(h[8..], segment.Ack);
+        h[12] = (byte)((headerLength / 4) << 4);
+        var flags = segment.Flags;
+        if (payload < segment.PayloadLength)
+        {
+            flags &= ~TcpFlags.Fin; // a short read must not claim the FIN that followed the missing bytes
+        }
+
+        h[13] = (byte)flags;
+        BinaryPrimitives.WriteUInt16BigEndian(h[14..], segment.Window);
+        BinaryPrimitives.WriteUInt32BigEndian(h[16..], 0); // checksum, urgent pointer
+        if (optionsLength > 0)
+        {
+            TcpPacket.WriteOptions(segment.Options, h[20..]);
+        }
+
+        int gso = payload > peerMss && SegmentationOffload ? peerMss : 0;
+        FinishTransport(l4Start, headerLength + payload, IpProtocol.Tcp, 16, gso);
+        SendToGuest(key.GuestAddress, l4Start + headerLength + payload);
     }
 
     /// <summary>RST for a segment that has no connection (RFC 9293 §3.10.7.1).</summary>

@@ -18,6 +18,7 @@ public sealed class StackCounters
     public long TcpFlowsOpened;
     public long TcpConnectFailures;
     public long TcpRefusedLimit;
+    public long TcpFlowsInProcess;
     public long UdpDatagramsOut;
     public long UdpDatagramsIn;
     public long UdpSendErrors;
@@ -62,6 +63,7 @@ public sealed class StackCounters
         Add("tcp_flows_opened_total", TcpFlowsOpened, "TCP flows established.");
         Add("tcp_connect_failures_total", TcpConnectFailures, "Host connects that failed (guest got RST).");
         Add("tcp_refused_limit_total", TcpRefusedLimit, "SYNs refused because a flow limit was reached.");
+        Add("tcp_flows_in_process_total", TcpFlowsInProcess, "TCP flows attached to an in-process stream (no host socket).");
         Add("udp_datagrams_out_total", UdpDatagramsOut, "UDP datagrams forwarded from the guest.");
         Add("udp_datagrams_in_total", UdpDatagramsIn, "UDP datagrams delivered to the guest.");
         Add("udp_send_errors_total", UdpSendErrors, "UDP datagrams the host socket refused.");

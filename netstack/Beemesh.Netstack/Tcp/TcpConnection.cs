@@ -1032,7 +1032,9 @@ public sealed class TcpConnection
     // min(buffer/2, MSS), and only when the advertised remainder has become small.
     private bool WindowUpdateDue()
     {
-        long free = Math.Min(Math.Max(0, _sink.FreeSpace), _options.MaxReceiveWindow);
+        // Only what the window field can express counts: without window scaling a sink with more
+        // than 64 KiB free would otherwise ask for an update after every batch, each the same 65535.
+        long free = Math.Min(Math.Min(Math.Max(0, _sink.FreeSpace), _options.MaxReceiveWindow), 65535L << _rcvWndScale);
         long remaining = TcpSeq.Diff(_rcvAdvRight, _rcvNxt);
         long threshold = Math.Min(_options.MaxReceiveWindow / 2, _options.Mss);
         return free - remaining >= threshold && remaining <= free / 2;
