@@ -288,8 +288,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         if (stack is not null)
         {
             outbound = new OutboundListener(directory, pool, loggerFactory.CreateLogger("beemesh.outbound"));
-            outbound.Start();
-            stack.FlowRedirector = outbound;
+            stack.FlowAcceptor = outbound; // in process: no loopback listener, no socket per flow
             dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
         }
 

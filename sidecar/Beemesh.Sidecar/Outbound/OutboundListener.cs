@@ -10,12 +10,14 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Beemesh.Sidecar.Outbound;
 
 /// <summary>
-/// The outbound half of the sidecar: as the netstack's <see cref="IFlowRedirector"/> it claims
-/// guest flows to mesh addresses and sends them to its own loopback listener; each accepted
-/// socket is mapped back to the address the guest dialled (through <see cref="Connected"/>) and
-/// spliced onto a tunnel stream to the destination's sidecar.
+/// The outbound half of the sidecar: it claims guest flows to mesh addresses and splices each
+/// onto a tunnel stream to the destination's sidecar. As the netstack's <see cref="IFlowAcceptor"/>
+/// (what the sidecar uses) a flow arrives in process as a <see cref="GuestFlowStream"/>, with no
+/// socket in between. As an <see cref="IFlowRedirector"/> (after <see cref="Start"/>) flows are
+/// sent to its own loopback listener instead, and each accepted socket is mapped back to the
+/// address the guest dialled through <see cref="Connected"/>.
 /// </summary>
-public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
+public sealed class OutboundListener : IFlowRedirector, IFlowAcceptor, IAsyncDisposable
 {
     /// <summary>How long an accepted socket waits for <see cref="Connected"/> to name its destination.</summary>
     private static readonly TimeSpan MappingTimeout = TimeSpan.FromSeconds(5);
@@ -27,6 +29,7 @@ public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
     private readonly ConcurrentDictionary<IPEndPoint, TaskCompletionSource<IPEndPoint>> _destinations = new();
     private readonly CancellationTokenSource _stop = new();
     private Task _acceptLoop = Task.CompletedTask;
+    private int _active;
 
     /// <summary>Creates a listener on 127.0.0.1 (a free port) that tunnels through <paramref name="pool"/>.</summary>
     public OutboundListener(IMeshDirectory directory, TunnelClientPool pool, ILogger? logger = null)
@@ -42,7 +45,10 @@ public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
     /// <summary>The listener's endpoint (valid after <see cref="Start"/>).</summary>
     public IPEndPoint Endpoint => (IPEndPoint)_listener.LocalEndpoint;
 
-    /// <summary>Starts accepting redirected flows.</summary>
+    /// <summary>Flows accepted in process whose splice has not ended yet.</summary>
+    public int ActiveInProcessFlows => Volatile.Read(ref _active);
+
+    /// <summary>Starts accepting redirected flows (the <see cref="IFlowRedirector"/> path only).</summary>
     public void Start()
     {
         _listener.Start();
@@ -69,6 +75,23 @@ public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(localEndpoint);
         _destinations.GetOrAdd(localEndpoint, static _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(destination);
+    }
+
+    /// <inheritdoc />
+    public bool Claims(IPEndPoint destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        return _directory.ResolveAddress(destination.Address) is not null;
+    }
+
+    /// <inheritdoc />
+    public void Accept(IPEndPoint destination, GuestFlowStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(stream);
+        Interlocked.Increment(ref _active);
+        // Off the stack's loop thread: opening the tunnel stream may take the pool's lock.
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Self.HandleAttachedAsync(state.Destination, state.Stream), (Self: this, Destination: destination, Stream: stream), preferLocal: false);
     }
 
     /// <summary>Opens a tunnel stream to <paramref name="destination"/> (a mesh address and port) directly.</summary>
@@ -111,6 +134,38 @@ public sealed class OutboundListener : IFlowRedirector, IAsyncDisposable
             }
 
             _ = HandleAsync(socket);
+        }
+    }
+
+    private async Task HandleAttachedAsync(IPEndPoint destination, GuestFlowStream guest)
+    {
+        try
+        {
+            await using TunnelStream tunnel = await OpenAsync(destination, _stop.Token).ConfigureAwait(false);
+            try
+            {
+                await StreamSplicer.SpliceAsync(guest, () => StreamSplicer.ShutdownWrite(guest), tunnel, tunnel.ShutdownWriteAsync, null, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The tunnel stream was reset (revoked, peer gone): pass it on as an RST.
+                guest.Abort();
+                throw;
+            }
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException or TimeoutException or ObjectDisposedException)
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                Log.OutboundFailed(_logger, destination.ToString(), e.Message);
+            }
+
+            guest.Abort();
+        }
+        finally
+        {
+            await guest.DisposeAsync().ConfigureAwait(false);
+            Interlocked.Decrement(ref _active);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using Beemesh.Netstack.Forwarding;
 
 namespace Beemesh.Sidecar.Tunnel;
 
@@ -37,10 +38,14 @@ public static class StreamSplicer
         await second.ConfigureAwait(false);
     }
 
-    /// <summary>Ends writing to <paramref name="stream"/>: a FIN for a socket stream, nothing otherwise.</summary>
+    /// <summary>Ends writing to <paramref name="stream"/>: a FIN for a socket or guest flow stream, nothing otherwise.</summary>
     public static ValueTask ShutdownWrite(Stream stream)
     {
-        if (stream is NetworkStream network)
+        if (stream is GuestFlowStream flow)
+        {
+            flow.ShutdownWrite();
+        }
+        else if (stream is NetworkStream network)
         {
             try
             {
@@ -57,10 +62,14 @@ public static class StreamSplicer
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Closes <paramref name="stream"/>, with an RST when it is a socket stream.</summary>
+    /// <summary>Closes <paramref name="stream"/>, with an RST when it is a socket or guest flow stream.</summary>
     public static void Reset(Stream stream)
     {
-        if (stream is NetworkStream network)
+        if (stream is GuestFlowStream flow)
+        {
+            flow.Abort();
+        }
+        else if (stream is NetworkStream network)
         {
             try
             {
@@ -83,7 +92,8 @@ public static class StreamSplicer
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         Socket? source = (from as NetworkStream)?.Socket;
-        bool flushes = to is not NetworkStream; // a socket's writes are sent by send() itself
+        var flowSource = from as GuestFlowStream;
+        bool flushes = to is not (NetworkStream or GuestFlowStream); // their writes are handed over by the write itself
         try
         {
             while (true)
@@ -99,7 +109,7 @@ public static class StreamSplicer
                 // A small write must leave at once (a request waits for it), but while the source
                 // already holds more bytes the next chunk follows right away: skipping the flush
                 // then lets the tunnel connection put both chunks in one TLS write.
-                if (flushes && !HasMore(source))
+                if (flushes && !(flowSource is not null ? flowSource.ReadableBytes > 0 : HasMore(source)))
                 {
                     await to.FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
