@@ -19,8 +19,8 @@ namespace Beemesh.Netstack.Forwarding;
 /// reading goes on. <see cref="Abort"/> resets the guest's connection. A reset from the guest (or
 /// the stack dropping the flow) fails pending and later reads and writes with an
 /// <see cref="IOException"/> whose inner exception is a <see cref="SocketException"/> with
-/// <see cref="SocketError.ConnectionReset"/>. Disposing a stream whose directions have not both
-/// ended aborts it.
+/// <see cref="SocketError.ConnectionReset"/>. Disposing closes it as close(2) closes a socket
+/// (see <see cref="Dispose(bool)"/>).
 /// </remarks>
 public sealed class GuestFlowStream : Stream
 {
@@ -40,6 +40,7 @@ public sealed class GuestFlowStream : Stream
     private bool _rxEnded;
     private bool _writeShut;
     private bool _aborted;
+    private bool _closed;
     private IOException? _error;
     private int _kickPending;
 
@@ -260,20 +261,35 @@ public sealed class GuestFlowStream : Stream
         RequestKick();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Closes the stream as close(2) closes a socket: with unread bytes from the guest it resets the
+    /// connection; otherwise a FIN follows what was written, and bytes the guest sends after that
+    /// reset it.
+    /// </summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            bool ended;
+            bool abort;
             lock (_lock)
             {
-                ended = _error is not null || (_rxEnded && _writeShut);
+                if (_error is not null || (_rxEnded && _writeShut))
+                {
+                    base.Dispose(disposing);
+                    return;
+                }
+
+                abort = _rxLength > 0;
+                _closed = !abort;
             }
 
-            if (!ended)
+            if (abort)
             {
                 Abort();
+            }
+            else
+            {
+                ShutdownWrite();
             }
         }
 
@@ -328,6 +344,16 @@ public sealed class GuestFlowStream : Stream
         {
             if (_error is not null || _rxEnded)
             {
+                return 0;
+            }
+
+            if (_closed && !data.IsEmpty)
+            {
+                // Nobody will read these: reset, as the kernel does for data to a closed socket.
+                _aborted = true;
+                _error = new IOException("The connection was aborted.", new SocketException((int)SocketError.ConnectionAborted));
+                ReleaseBuffers();
+                _writer.Fail(_error);
                 return 0;
             }
 

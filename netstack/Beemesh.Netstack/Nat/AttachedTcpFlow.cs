@@ -240,7 +240,16 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     public long FreeSpace => Stream.ReceiveFree;
 
     /// <inheritdoc />
-    public int Write(ReadOnlySpan<byte> data) => Stream.Deliver(data);
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        int n = Stream.Deliver(data);
+        if (n == 0 && !data.IsEmpty && Stream.AbortRequested)
+        {
+            MarkDirty(); // bytes for a closed stream: the flush resets the flow
+        }
+
+        return n;
+    }
 
     // ---- ITcpSegmentWriter ----
 

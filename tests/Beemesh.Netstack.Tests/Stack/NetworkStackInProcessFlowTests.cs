@@ -125,6 +125,40 @@ public sealed class NetworkStackInProcessFlowTests
     }
 
     [Fact]
+    public void Disposing_with_unread_bytes_resets_the_guest()
+    {
+        using var ctx = new StackTestContext();
+        var acceptor = new Acceptor();
+        ctx.Stack.FlowAcceptor = acceptor;
+        uint iss = Handshake(ctx, out uint guestNext);
+        var stream = Assert.Single(acceptor.Accepted).Stream;
+        ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, guestNext, iss + 1, TcpFlags.Ack | TcpFlags.Psh, "unread"u8));
+
+        stream.Dispose();
+        ctx.Stack.PumpOnce();
+        var sent = Assert.Single(Segments(ctx.Link.TakeAll()));
+        Assert.Equal(TcpFlags.Rst, sent.Tcp.Flags & (TcpFlags.Rst | TcpFlags.Fin));
+    }
+
+    [Fact]
+    public void Disposing_with_nothing_unread_sends_a_fin_and_later_guest_bytes_reset()
+    {
+        using var ctx = new StackTestContext();
+        var acceptor = new Acceptor();
+        ctx.Stack.FlowAcceptor = acceptor;
+        uint iss = Handshake(ctx, out uint guestNext);
+        var stream = Assert.Single(acceptor.Accepted).Stream;
+
+        stream.Dispose();
+        ctx.Stack.PumpOnce();
+        var fin = Assert.Single(Segments(ctx.Link.TakeAll()));
+        Assert.Equal(TcpFlags.Fin, fin.Tcp.Flags & (TcpFlags.Rst | TcpFlags.Fin));
+
+        var reply = Segments(ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, guestNext, iss + 2, TcpFlags.Ack | TcpFlags.Psh, "too late"u8)));
+        Assert.Contains(reply, s => (s.Tcp.Flags & TcpFlags.Rst) != 0);
+    }
+
+    [Fact]
     public async Task A_slow_guest_bounds_what_the_writer_can_queue()
     {
         using var ctx = new StackTestContext();
