@@ -27,6 +27,13 @@ public sealed class GuestFlowStream : Stream
     /// <summary>Bytes each direction buffers at most.</summary>
     public const int BufferCapacity = 1 << 20;
 
+    // The window offered to the guest stays this far below the read buffer's capacity: a TCP
+    // right edge never moves left, and rounding the scaled window up may push it past the free
+    // space by under one scale unit per ACK while the buffer is full. A byte refused inside the
+    // window costs the guest (no SACK) a retransmission timeout, so the buffer keeps room for it.
+    private const int WindowSlack = 256 << 10;
+    private const int WindowCapacity = BufferCapacity - WindowSlack;
+
     private readonly object _lock = new();
     private readonly Action<GuestFlowStream> _kick;
     private readonly Waiter _reader;
@@ -113,7 +120,7 @@ public sealed class GuestFlowStream : Stream
                 if (_rxLength > 0 && !buffer.IsEmpty)
                 {
                     read = Math.Min(buffer.Length, _rxLength);
-                    int freeBefore = BufferCapacity - _rxLength;
+                    int freeBefore = WindowCapacity - _rxLength;
                     _rx.AsSpan(_rxOffset, read).CopyTo(buffer.Span);
                     _rxOffset += read;
                     _rxLength -= read;
@@ -126,7 +133,7 @@ public sealed class GuestFlowStream : Stream
 
                     // The window reopening past half the buffer is worth a window update (receiver
                     // SWS avoidance); smaller steps ride on the next ACK the flow sends anyway.
-                    kick = freeBefore < BufferCapacity / 2 && BufferCapacity - _rxLength >= BufferCapacity / 2;
+                    kick = freeBefore < WindowCapacity / 2 && WindowCapacity - _rxLength >= WindowCapacity / 2;
                 }
                 else if (_rxEnded || buffer.IsEmpty)
                 {
@@ -332,7 +339,7 @@ public sealed class GuestFlowStream : Stream
         {
             lock (_lock)
             {
-                return _error is not null || _rxEnded ? 0 : BufferCapacity - _rxLength;
+                return _error is not null || _rxEnded ? 0 : Math.Max(0, WindowCapacity - _rxLength);
             }
         }
     }

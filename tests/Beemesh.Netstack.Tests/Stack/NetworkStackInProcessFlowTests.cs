@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Beemesh.Netstack.Forwarding;
+using Beemesh.Netstack.Tcp;
 using Beemesh.Netstack.Wire;
 using static Beemesh.Netstack.Tests.Stack.TestFrames;
 
@@ -232,6 +233,45 @@ public sealed class NetworkStackInProcessFlowTests
         Assert.Equal(65535, second.Tcp.Window);
         Assert.Equal(2000, await stream.ReadAsync(new byte[4096]));
         Assert.Equal(0, stream.ReadableBytes);
+    }
+
+    [Fact]
+    public async Task A_guest_filling_a_scaled_window_never_has_a_byte_refused()
+    {
+        using var ctx = new StackTestContext();
+        var acceptor = new Acceptor();
+        ctx.Stack.FlowAcceptor = acceptor;
+        const uint guestIss = 1000;
+        byte[] synOptions = [2, 4, 0x05, 0xB4, 1, 3, 3, 7]; // MSS 1460, NOP, window scale 7
+        var synAck = Assert.Single(Segments(ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, guestIss, 0, TcpFlags.Syn, options: synOptions))));
+        Assert.True(synAck.Tcp.Options.HasWindowScale);
+        int scale = synAck.Tcp.Options.WindowScale;
+        uint iss = synAck.Tcp.SequenceNumber;
+        uint next = guestIss + 1;
+        ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, next, iss + 1, TcpFlags.Ack));
+        var stream = Assert.Single(acceptor.Accepted).Stream;
+
+        // The guest sends full segments up to the right edge the stack advertised, and nobody
+        // reads: every byte inside the window must be taken (a refusal costs the guest an RTO).
+        uint right = next + synAck.Tcp.Window; // the SYN-ACK's window is not scaled
+        var payload = new byte[1460];
+        int rounds = 0;
+        while (TcpSeq.Lt(next, right) && rounds++ < 10_000)
+        {
+            int length = (int)Math.Min(payload.Length, right - next);
+            var ack = Segments(ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, next, iss + 1, TcpFlags.Ack, payload.AsSpan(0, length))));
+            next += (uint)length;
+            if (ack.Count > 0)
+            {
+                Assert.Equal(next, ack[^1].Tcp.AcknowledgmentNumber);
+                uint edge = ack[^1].Tcp.AcknowledgmentNumber + ((uint)ack[^1].Tcp.Window << scale);
+                Assert.False(TcpSeq.Lt(edge, right)); // the right edge never moves left
+                right = edge;
+            }
+        }
+
+        Assert.True(stream.ReadableBytes >= GuestFlowStream.BufferCapacity / 2); // the window did close: the buffer is what filled
+        Assert.Equal((int)(next - guestIss - 1), stream.ReadableBytes);
     }
 
     [Fact]
