@@ -11,7 +11,7 @@ namespace Beemesh.Inject;
 
 /// <summary>
 /// <c>beemesh inject</c>'s transform: adds a <c>beemesh-sidecar</c> container to the pod template of
-/// every Pod, Deployment, StatefulSet, DaemonSet and Job (also inside a v1 List), in the manner of
+/// every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob (also inside a v1 List), in the manner of
 /// <c>istioctl kube-inject</c>. Each object is read with the Kubernetes models (which checks its
 /// fields' types); the edit is made on the YAML tree, so every field the sidecar does not need —
 /// the app's containers above all — is written back exactly as it was read (comments aside).
@@ -183,15 +183,27 @@ public static class SidecarInjector
                 var job = Read(root, SourceGenerationContext.Default.V1Job, kind);
                 InjectTemplate(TemplateNode(root, kind), job.Metadata, job.Spec?.Template, options);
                 break;
+            case "ReplicaSet":
+                var replicaSet = Read(root, SourceGenerationContext.Default.V1ReplicaSet, kind);
+                InjectTemplate(TemplateNode(root, kind), replicaSet.Metadata, replicaSet.Spec?.Template, options);
+                break;
+            case "CronJob":
+                // The pod template is one level down: spec.jobTemplate.spec.template.
+                var cronJob = Read(root, SourceGenerationContext.Default.V1CronJob, kind);
+                YamlMappingNode jobTemplate = Child(root, "spec") is YamlMappingNode cronSpec && Child(cronSpec, "jobTemplate") is YamlMappingNode jt
+                    ? jt
+                    : throw new ManifestException(root.Start, $"CronJob {YamlJson.StringValue(Child(Child(root, "metadata"), "name"))}: spec.jobTemplate is missing");
+                InjectTemplate(TemplateNode(jobTemplate, kind, "spec.jobTemplate.spec.template", root), cronJob.Metadata, cronJob.Spec?.JobTemplate?.Spec?.Template, options);
+                break;
             default:
                 break; // other kinds pass through untouched
         }
     }
 
-    private static YamlMappingNode TemplateNode(YamlMappingNode root, string kind) =>
-        Child(root, "spec") is YamlMappingNode spec && Child(spec, "template") is YamlMappingNode template
+    private static YamlMappingNode TemplateNode(YamlMappingNode parent, string kind, string path = "spec.template", YamlMappingNode? root = null) =>
+        Child(parent, "spec") is YamlMappingNode spec && Child(spec, "template") is YamlMappingNode template
             ? template
-            : throw new ManifestException(root.Start, $"{kind} {YamlJson.StringValue(Child(Child(root, "metadata"), "name"))}: spec.template is missing");
+            : throw new ManifestException(parent.Start, $"{kind} {YamlJson.StringValue(Child(Child(root ?? parent, "metadata"), "name"))}: {path} is missing");
 
     private static void InjectTemplate(YamlMappingNode templateNode, V1ObjectMeta? objectMeta, V1PodTemplateSpec? template, InjectOptions options)
     {

@@ -7,7 +7,7 @@ public sealed class SidecarInjectorTests
 {
     private static readonly InjectOptions Options = new() { Image = "localhost/beemesh:test", Version = "test" };
 
-    public static TheoryData<string> Kinds => ["pod", "deployment", "statefulset", "daemonset", "job", "list"];
+    public static TheoryData<string> Kinds => ["pod", "deployment", "statefulset", "daemonset", "job", "list", "replicaset", "cronjob"];
 
     /// <summary>
     /// Each kind against a reviewed golden file. BEEMESH_UPDATE_GOLDEN=1 rewrites the golden files in
@@ -64,6 +64,17 @@ public sealed class SidecarInjectorTests
                 }
             }
         }
+    }
+
+    [Fact]
+    public void CronJobWithoutAJobTemplateGetsOneErrorWithThePosition()
+    {
+        var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"@daily\"\n", Options));
+        Assert.Contains("CronJob nightly: spec.jobTemplate is missing", e.Message, StringComparison.Ordinal);
+        var template = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"@daily\"\n  jobTemplate:\n    spec:\n      backoffLimit: 1\n", Options));
+        Assert.Contains("CronJob nightly: spec.jobTemplate.spec.template is missing", template.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -265,8 +276,12 @@ public sealed class SidecarInjectorTests
             case "Pod":
                 specs.Add((YamlMappingNode)map["spec"]);
                 break;
-            case "Deployment" or "StatefulSet" or "DaemonSet" or "Job":
+            case "Deployment" or "StatefulSet" or "DaemonSet" or "ReplicaSet" or "Job":
                 specs.Add((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)map["spec"])["template"])["spec"]);
+                break;
+            case "CronJob":
+                var jobSpec = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)map["spec"])["jobTemplate"])["spec"];
+                specs.Add((YamlMappingNode)((YamlMappingNode)jobSpec["template"])["spec"]);
                 break;
         }
     }
