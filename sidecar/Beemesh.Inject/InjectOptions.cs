@@ -24,6 +24,13 @@ public sealed record InjectOptions
     /// </summary>
     public bool MeshDns { get; init; }
 
+    /// <summary>
+    /// With <see cref="MeshDns"/>: the resolver the sidecar sends every name that is not a mesh name
+    /// to (the pod's resolv.conf names only the sidecar). Default 10.0.2.3, slirp4netns's resolver,
+    /// which rootless podman pods use; in a cluster, the cluster DNS service's address.
+    /// </summary>
+    public string DnsUpstream { get; init; } = "10.0.2.3";
+
     /// <summary>Value of the <see cref="SidecarInjector.InjectedAnnotation"/> annotation (at most 63 characters, for podman).</summary>
     public string Version { get; init; } = "1";
 }

@@ -131,6 +131,11 @@ public static class SidecarInjector
             throw new ArgumentException($"the injection annotation's value must be 1-{MaxAnnotationValueLength} characters", nameof(options));
         }
 
+        if (!System.Net.IPAddress.TryParse(options.DnsUpstream, out _) && !System.Net.IPEndPoint.TryParse(options.DnsUpstream, out _))
+        {
+            throw new ArgumentException($"invalid --dns-upstream '{options.DnsUpstream}': expected ADDRESS[:PORT]", nameof(options));
+        }
+
         if (KubernetesNames.CheckLabel("--namespace", options.DefaultNamespace) is { } bad)
         {
             throw new ArgumentException(bad, nameof(options));
@@ -318,7 +323,7 @@ public static class SidecarInjector
 
         if (options.MeshDns)
         {
-            args.AddRange(["--dns", ResolverAddress + ":53"]);
+            args.AddRange(["--dns", ResolverAddress + ":53", "--dns-upstream", options.DnsUpstream]);
         }
 
         return new V1Container

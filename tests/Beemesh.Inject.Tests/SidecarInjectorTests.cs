@@ -151,6 +151,11 @@ public sealed class SidecarInjectorTests
         Assert.Equal(["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"], ((YamlSequenceNode)dns["searches"]).Children.Select(n => n.ToString()));
         var args = ((YamlSequenceNode)Sidecar(spec)["args"]).Children.Select(n => n.ToString()).ToList();
         Assert.Equal("127.0.0.1:53", args[args.IndexOf("--dns") + 1]);
+        Assert.Equal("10.0.2.3", args[args.IndexOf("--dns-upstream") + 1]);
+        string cluster = SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true, DnsUpstream = "10.96.0.10" });
+        var clusterArgs = ((YamlSequenceNode)Sidecar(PodSpecs(cluster)[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.Equal("10.96.0.10", clusterArgs[clusterArgs.IndexOf("--dns-upstream") + 1]);
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true, DnsUpstream = "kube-dns" }));
 
         Assert.DoesNotContain("dnsConfig", SidecarInjector.Inject(Input("deployment"), Options), StringComparison.Ordinal);
     }

@@ -288,7 +288,9 @@ public sealed class MeshSidecar : IAsyncDisposable
         {
             Name = name,
             Namespace = @namespace,
-            Pid = Environment.ProcessId,
+            // Without a stack this is a sidecar container, whose pid numbers are its PID namespace's:
+            // 0 registers the calling process as the agent sees it.
+            Pid = stack is null ? 0 : Environment.ProcessId,
             Ports = [.. ports],
             TunnelEndpoint = advertised.ToString(),
         };
