@@ -31,6 +31,12 @@ public sealed record InjectOptions
     /// </summary>
     public string DnsUpstream { get; init; } = "10.0.2.3";
 
+    /// <summary>
+    /// The sidecar container's uid (<c>runAsUser</c>): the owner of the node agent, whose admin API
+    /// the sidecar calls. Default 0, which rootless podman maps to the user running podman and the agent.
+    /// </summary>
+    public long SidecarUser { get; init; }
+
     /// <summary>Value of the <see cref="SidecarInjector.InjectedAnnotation"/> annotation (at most 63 characters, for podman).</summary>
     public string Version { get; init; } = "1";
 }

@@ -136,6 +136,11 @@ public static class SidecarInjector
             throw new ArgumentException($"invalid --dns-upstream '{options.DnsUpstream}': expected ADDRESS[:PORT]", nameof(options));
         }
 
+        if (options.SidecarUser is < 0 or > uint.MaxValue - 1)
+        {
+            throw new ArgumentException($"invalid --sidecar-uid {options.SidecarUser}", nameof(options));
+        }
+
         if (KubernetesNames.CheckLabel("--namespace", options.DefaultNamespace) is { } bad)
         {
             throw new ArgumentException(bad, nameof(options));
@@ -338,10 +343,16 @@ public static class SidecarInjector
                 new V1EnvVar { Name = PodNameVariable, ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } },
             ],
             VolumeMounts = [new V1VolumeMount { Name = AgentVolumeName, MountPath = AgentMountPath }],
+            // The sidecar calls the agent's admin API (a 0600 socket in a 0700 directory), so it runs as
+            // the agent's owner: uid 0 of the pod, which rootless podman maps to the user running podman
+            // (and the agent). Every capability is dropped; with --mesh-dns it keeps NET_BIND_SERVICE
+            // alone, to serve DNS on port 53 (podman 4.3 ignores the pod's sysctls, so
+            // net.ipv4.ip_unprivileged_port_start cannot be lowered instead).
             SecurityContext = new V1SecurityContext
             {
+                RunAsUser = options.SidecarUser,
                 AllowPrivilegeEscalation = false,
-                Capabilities = new V1Capabilities { Drop = ["ALL"] },
+                Capabilities = new V1Capabilities { Drop = ["ALL"], Add = options.MeshDns ? ["NET_BIND_SERVICE"] : null },
             },
         };
     }

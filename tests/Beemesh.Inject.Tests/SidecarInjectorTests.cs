@@ -152,6 +152,9 @@ public sealed class SidecarInjectorTests
         var args = ((YamlSequenceNode)Sidecar(spec)["args"]).Children.Select(n => n.ToString()).ToList();
         Assert.Equal("127.0.0.1:53", args[args.IndexOf("--dns") + 1]);
         Assert.Equal("10.0.2.3", args[args.IndexOf("--dns-upstream") + 1]);
+        var capabilities = (YamlMappingNode)((YamlMappingNode)Sidecar(spec)["securityContext"])["capabilities"];
+        Assert.Equal(["NET_BIND_SERVICE"], ((YamlSequenceNode)capabilities["add"]).Children.Select(n => n.ToString())); // port 53
+        Assert.Equal(["ALL"], ((YamlSequenceNode)capabilities["drop"]).Children.Select(n => n.ToString()));
         string cluster = SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true, DnsUpstream = "10.96.0.10" });
         var clusterArgs = ((YamlSequenceNode)Sidecar(PodSpecs(cluster)[0])["args"]).Children.Select(n => n.ToString()).ToList();
         Assert.Equal("10.96.0.10", clusterArgs[clusterArgs.IndexOf("--dns-upstream") + 1]);

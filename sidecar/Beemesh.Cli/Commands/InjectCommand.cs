@@ -26,9 +26,14 @@ public static class InjectCommand
             Description = "With --mesh-dns: the resolver for other names, ADDRESS[:PORT] (slirp4netns's 10.0.2.3; in a cluster, its DNS service)",
             DefaultValueFactory = _ => defaults.DnsUpstream,
         };
+        var sidecarUser = new Option<long>("--sidecar-uid")
+        {
+            Description = "uid of the sidecar container: the agent's owner (0 maps to the user running rootless podman)",
+            DefaultValueFactory = _ => defaults.SidecarUser,
+        };
         var command = new Command("inject", "Add the beemesh sidecar container to the pods of Kubernetes manifests")
         {
-            file, image, ns, inbound, agentDir, meshDns, dnsUpstream,
+            file, image, ns, inbound, agentDir, meshDns, dnsUpstream, sidecarUser,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -53,6 +58,7 @@ public static class InjectCommand
                 AgentDirectory = parse.GetValue(agentDir)!,
                 MeshDns = parse.GetValue(meshDns),
                 DnsUpstream = parse.GetValue(dnsUpstream)!,
+                SidecarUser = parse.GetValue(sidecarUser),
                 Version = AnnotationVersion(),
             };
             string result;
