@@ -32,6 +32,13 @@ public sealed record InjectOptions
     public string DnsUpstream { get; init; } = "10.0.2.3";
 
     /// <summary>
+    /// Where the pod's network reaches the node's loopback, on which this node's workloads take
+    /// their tunnels (10.0.2.2 for a pod behind slirp4netns with <c>allow_host_loopback=true</c>);
+    /// passed to the sidecar as <c>--node-loopback</c>. Null: not passed.
+    /// </summary>
+    public string? NodeLoopback { get; init; }
+
+    /// <summary>
     /// The sidecar container's uid (<c>runAsUser</c>): the owner of the node agent, whose admin API
     /// the sidecar calls. Default 0, which rootless podman maps to the user running podman and the agent.
     /// </summary>

@@ -136,6 +136,11 @@ public static class SidecarInjector
             throw new ArgumentException($"invalid --dns-upstream '{options.DnsUpstream}': expected ADDRESS[:PORT]", nameof(options));
         }
 
+        if (options.NodeLoopback is { } loopback && !System.Net.IPAddress.TryParse(loopback, out _))
+        {
+            throw new ArgumentException($"invalid --node-loopback '{loopback}': expected an IP address", nameof(options));
+        }
+
         if (options.SidecarUser is < 0 or > uint.MaxValue - 1)
         {
             throw new ArgumentException($"invalid --sidecar-uid {options.SidecarUser}", nameof(options));
@@ -329,6 +334,11 @@ public static class SidecarInjector
         if (options.MeshDns)
         {
             args.AddRange(["--dns", ResolverAddress + ":53", "--dns-upstream", options.DnsUpstream]);
+        }
+
+        if (options.NodeLoopback is { } nodeLoopback)
+        {
+            args.AddRange(["--node-loopback", nodeLoopback]);
         }
 
         return new V1Container

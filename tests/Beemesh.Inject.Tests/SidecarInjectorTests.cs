@@ -67,6 +67,18 @@ public sealed class SidecarInjectorTests
     }
 
     [Fact]
+    public void NodeLoopbackIsPassedToTheSidecarAndMustBeAnAddress()
+    {
+        var plain = ((YamlSequenceNode)Sidecar(PodSpecs(SidecarInjector.Inject(Input("pod"), Options))[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.DoesNotContain("--node-loopback", plain);
+        string output = SidecarInjector.Inject(Input("pod"), Options with { NodeLoopback = "10.0.2.2" });
+        var args = ((YamlSequenceNode)Sidecar(PodSpecs(output)[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.Equal("10.0.2.2", args[args.IndexOf("--node-loopback") + 1]);
+        var bad = Assert.Throws<ArgumentException>(() => SidecarInjector.Inject(Input("pod"), Options with { NodeLoopback = "host.gateway" }));
+        Assert.Contains("invalid --node-loopback 'host.gateway'", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CronJobWithoutAJobTemplateGetsOneErrorWithThePosition()
     {
         var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(

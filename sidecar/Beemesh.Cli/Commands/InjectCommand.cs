@@ -31,9 +31,13 @@ public static class InjectCommand
             Description = "uid of the sidecar container: the agent's owner (0 maps to the user running rootless podman)",
             DefaultValueFactory = _ => defaults.SidecarUser,
         };
+        var nodeLoopback = new Option<string?>("--node-loopback")
+        {
+            Description = "Where pods reach the node's loopback (10.0.2.2 behind slirp4netns with allow_host_loopback=true), for tunnels to this node's workloads",
+        };
         var command = new Command("inject", "Add the beemesh sidecar container to the pods of Kubernetes manifests")
         {
-            file, image, ns, inbound, agentDir, meshDns, dnsUpstream, sidecarUser,
+            file, image, ns, inbound, agentDir, meshDns, dnsUpstream, sidecarUser, nodeLoopback,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -59,6 +63,7 @@ public static class InjectCommand
                 MeshDns = parse.GetValue(meshDns),
                 DnsUpstream = parse.GetValue(dnsUpstream)!,
                 SidecarUser = parse.GetValue(sidecarUser),
+                NodeLoopback = parse.GetValue(nodeLoopback),
                 Version = AnnotationVersion(),
             };
             string result;
