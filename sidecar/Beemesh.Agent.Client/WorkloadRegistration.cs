@@ -9,7 +9,11 @@ public sealed class WorkloadRegistration
     /// <summary>Namespace; a DNS label. Defaults to <c>default</c>.</summary>
     public string? Namespace { get; set; }
 
-    /// <summary>Process whose Workload API calls (and whose descendants') get this identity.</summary>
+    /// <summary>
+    /// Process whose Workload API calls (and whose descendants') get this identity; 0 for the calling
+    /// process itself, as the agent sees it (the way for a caller in another PID namespace, such as a
+    /// sidecar container, whose own pid numbers mean nothing to the agent).
+    /// </summary>
     public int Pid { get; set; }
 
     /// <summary>Ports the workload serves.</summary>

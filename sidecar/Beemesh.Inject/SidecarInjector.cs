@@ -11,7 +11,7 @@ namespace Beemesh.Inject;
 
 /// <summary>
 /// <c>beemesh inject</c>'s transform: adds a <c>beemesh-sidecar</c> container to the pod template of
-/// every Pod, Deployment, StatefulSet, DaemonSet and Job (also inside a v1 List), in the manner of
+/// every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob (also inside a v1 List), in the manner of
 /// <c>istioctl kube-inject</c>. Each object is read with the Kubernetes models (which checks its
 /// fields' types); the edit is made on the YAML tree, so every field the sidecar does not need —
 /// the app's containers above all — is written back exactly as it was read (comments aside).
@@ -131,6 +131,21 @@ public static class SidecarInjector
             throw new ArgumentException($"the injection annotation's value must be 1-{MaxAnnotationValueLength} characters", nameof(options));
         }
 
+        if (!System.Net.IPAddress.TryParse(options.DnsUpstream, out _) && !System.Net.IPEndPoint.TryParse(options.DnsUpstream, out _))
+        {
+            throw new ArgumentException($"invalid --dns-upstream '{options.DnsUpstream}': expected ADDRESS[:PORT]", nameof(options));
+        }
+
+        if (options.NodeLoopback is { } loopback && !System.Net.IPAddress.TryParse(loopback, out _))
+        {
+            throw new ArgumentException($"invalid --node-loopback '{loopback}': expected an IP address", nameof(options));
+        }
+
+        if (options.SidecarUser is < 0 or > uint.MaxValue - 1)
+        {
+            throw new ArgumentException($"invalid --sidecar-uid {options.SidecarUser}", nameof(options));
+        }
+
         if (KubernetesNames.CheckLabel("--namespace", options.DefaultNamespace) is { } bad)
         {
             throw new ArgumentException(bad, nameof(options));
@@ -183,15 +198,27 @@ public static class SidecarInjector
                 var job = Read(root, SourceGenerationContext.Default.V1Job, kind);
                 InjectTemplate(TemplateNode(root, kind), job.Metadata, job.Spec?.Template, options);
                 break;
+            case "ReplicaSet":
+                var replicaSet = Read(root, SourceGenerationContext.Default.V1ReplicaSet, kind);
+                InjectTemplate(TemplateNode(root, kind), replicaSet.Metadata, replicaSet.Spec?.Template, options);
+                break;
+            case "CronJob":
+                // The pod template is one level down: spec.jobTemplate.spec.template.
+                var cronJob = Read(root, SourceGenerationContext.Default.V1CronJob, kind);
+                YamlMappingNode jobTemplate = Child(root, "spec") is YamlMappingNode cronSpec && Child(cronSpec, "jobTemplate") is YamlMappingNode jt
+                    ? jt
+                    : throw new ManifestException(root.Start, $"CronJob {YamlJson.StringValue(Child(Child(root, "metadata"), "name"))}: spec.jobTemplate is missing");
+                InjectTemplate(TemplateNode(jobTemplate, kind, "spec.jobTemplate.spec.template", root), cronJob.Metadata, cronJob.Spec?.JobTemplate?.Spec?.Template, options);
+                break;
             default:
                 break; // other kinds pass through untouched
         }
     }
 
-    private static YamlMappingNode TemplateNode(YamlMappingNode root, string kind) =>
-        Child(root, "spec") is YamlMappingNode spec && Child(spec, "template") is YamlMappingNode template
+    private static YamlMappingNode TemplateNode(YamlMappingNode parent, string kind, string path = "spec.template", YamlMappingNode? root = null) =>
+        Child(parent, "spec") is YamlMappingNode spec && Child(spec, "template") is YamlMappingNode template
             ? template
-            : throw new ManifestException(root.Start, $"{kind} {YamlJson.StringValue(Child(Child(root, "metadata"), "name"))}: spec.template is missing");
+            : throw new ManifestException(parent.Start, $"{kind} {YamlJson.StringValue(Child(Child(root ?? parent, "metadata"), "name"))}: {path} is missing");
 
     private static void InjectTemplate(YamlMappingNode templateNode, V1ObjectMeta? objectMeta, V1PodTemplateSpec? template, InjectOptions options)
     {
@@ -306,7 +333,12 @@ public static class SidecarInjector
 
         if (options.MeshDns)
         {
-            args.AddRange(["--dns", ResolverAddress + ":53"]);
+            args.AddRange(["--dns", ResolverAddress + ":53", "--dns-upstream", options.DnsUpstream]);
+        }
+
+        if (options.NodeLoopback is { } nodeLoopback)
+        {
+            args.AddRange(["--node-loopback", nodeLoopback]);
         }
 
         return new V1Container
@@ -321,10 +353,16 @@ public static class SidecarInjector
                 new V1EnvVar { Name = PodNameVariable, ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } },
             ],
             VolumeMounts = [new V1VolumeMount { Name = AgentVolumeName, MountPath = AgentMountPath }],
+            // The sidecar calls the agent's admin API (a 0600 socket in a 0700 directory), so it runs as
+            // the agent's owner: uid 0 of the pod, which rootless podman maps to the user running podman
+            // (and the agent). Every capability is dropped; with --mesh-dns it keeps NET_BIND_SERVICE
+            // alone, to serve DNS on port 53 (podman 4.3 ignores the pod's sysctls, so
+            // net.ipv4.ip_unprivileged_port_start cannot be lowered instead).
             SecurityContext = new V1SecurityContext
             {
+                RunAsUser = options.SidecarUser,
                 AllowPrivilegeEscalation = false,
-                Capabilities = new V1Capabilities { Drop = ["ALL"] },
+                Capabilities = new V1Capabilities { Drop = ["ALL"], Add = options.MeshDns ? ["NET_BIND_SERVICE"] : null },
             },
         };
     }

@@ -57,4 +57,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4025, Level = LogLevel.Debug, Message = "TLS warm-up: self-handshake {Outcome} in {ElapsedMs} ms")]
     public static partial void TlsWarmedUp(ILogger logger, string outcome, long elapsedMs);
+
+    [LoggerMessage(EventId = 4026, Level = LogLevel.Warning, Message = "cannot listen for mesh service {Service} on {Address}:{Port}: {Error}")]
+    public static partial void ServiceListenFailed(ILogger logger, string service, string address, int port, string error);
 }

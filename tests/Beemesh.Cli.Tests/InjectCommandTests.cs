@@ -80,12 +80,45 @@ public sealed class InjectCommandTests : IDisposable
         Assert.Contains("--filename", noFile.Err, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task SidecarRefusesDnsUntilItsResolverExists()
+    [Theory]
+    [InlineData("--dns", "127.0.0.1:99999", "invalid --dns '127.0.0.1:99999'")]
+    [InlineData("--dns", "resolver", "invalid --dns 'resolver'")]
+    [InlineData("--dns-upstream", "10.0.2.3", "--dns-upstream needs --dns")]
+    [InlineData("--node-loopback", "gateway", "invalid --node-loopback 'gateway'")]
+    public async Task SidecarRefusesBadDnsArgumentsBeforeCallingTheAgent(string option, string value, string message)
     {
-        var result = await RunAsync("sidecar", "--name", "api", "--inbound", "15006", "--dns", "127.0.0.1:53");
+        // The agent directory does not exist: a refusal that names the argument came before any call.
+        string missing = Path.Combine(_dir.FullName, "no-agent");
+        var result = await RunAsync("sidecar", "--name", "api", "--inbound", "15006", "--agent", missing, option, value);
         Assert.Equal(2, result.Exit);
-        Assert.Contains("mesh DNS resolver is not available yet", result.Err, StringComparison.Ordinal);
+        Assert.Contains(message, result.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("cannot join the mesh", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SidecarWithDnsAndAValidUpstreamGoesOnToTheAgent()
+    {
+        string missing = Path.Combine(_dir.FullName, "no-agent");
+        var result = await RunAsync("sidecar", "--name", "api", "--inbound", "15006", "--agent", missing, "--dns", "127.0.0.1:53", "--dns-upstream", "[::1]:5353");
+        Assert.Equal(1, result.Exit);
+        Assert.Contains($"cannot join the mesh through the agent at {missing}", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DnsUpstreamIsTheFirstResolverOfResolvConfThatIsNotTheSidecarItself()
+    {
+        var listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 53);
+        var conf = Beemesh.Netstack.Dns.ResolvConf.Parse("nameserver 127.0.0.1\nnameserver 10.0.2.3\nnameserver 10.96.0.10\n");
+        Assert.Equal("10.0.2.3:53", SidecarCommand.DnsUpstream(listen, null, conf)!.ToString());
+
+        var explicitUpstream = System.Net.IPEndPoint.Parse("192.0.2.1:5353");
+        Assert.Same(explicitUpstream, SidecarCommand.DnsUpstream(listen, explicitUpstream, conf));
+
+        // Listening on another port, 127.0.0.1:53 is a resolver of its own.
+        Assert.Equal("127.0.0.1:53", SidecarCommand.DnsUpstream(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 5353), null, conf)!.ToString());
+
+        Assert.Null(SidecarCommand.DnsUpstream(listen, null, Beemesh.Netstack.Dns.ResolvConf.Parse("nameserver 127.0.0.1\n")));
+        Assert.Null(SidecarCommand.DnsUpstream(listen, null, Beemesh.Netstack.Dns.ResolvConf.Empty));
     }
 
     public void Dispose() => _dir.Delete(recursive: true);

@@ -7,7 +7,7 @@ public sealed class SidecarInjectorTests
 {
     private static readonly InjectOptions Options = new() { Image = "localhost/beemesh:test", Version = "test" };
 
-    public static TheoryData<string> Kinds => ["pod", "deployment", "statefulset", "daemonset", "job", "list"];
+    public static TheoryData<string> Kinds => ["pod", "deployment", "statefulset", "daemonset", "job", "list", "replicaset", "cronjob"];
 
     /// <summary>
     /// Each kind against a reviewed golden file. BEEMESH_UPDATE_GOLDEN=1 rewrites the golden files in
@@ -64,6 +64,29 @@ public sealed class SidecarInjectorTests
                 }
             }
         }
+    }
+
+    [Fact]
+    public void NodeLoopbackIsPassedToTheSidecarAndMustBeAnAddress()
+    {
+        var plain = ((YamlSequenceNode)Sidecar(PodSpecs(SidecarInjector.Inject(Input("pod"), Options))[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.DoesNotContain("--node-loopback", plain);
+        string output = SidecarInjector.Inject(Input("pod"), Options with { NodeLoopback = "10.0.2.2" });
+        var args = ((YamlSequenceNode)Sidecar(PodSpecs(output)[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.Equal("10.0.2.2", args[args.IndexOf("--node-loopback") + 1]);
+        var bad = Assert.Throws<ArgumentException>(() => SidecarInjector.Inject(Input("pod"), Options with { NodeLoopback = "host.gateway" }));
+        Assert.Contains("invalid --node-loopback 'host.gateway'", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CronJobWithoutAJobTemplateGetsOneErrorWithThePosition()
+    {
+        var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"@daily\"\n", Options));
+        Assert.Contains("CronJob nightly: spec.jobTemplate is missing", e.Message, StringComparison.Ordinal);
+        var template = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"@daily\"\n  jobTemplate:\n    spec:\n      backoffLimit: 1\n", Options));
+        Assert.Contains("CronJob nightly: spec.jobTemplate.spec.template is missing", template.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -140,6 +163,14 @@ public sealed class SidecarInjectorTests
         Assert.Equal(["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"], ((YamlSequenceNode)dns["searches"]).Children.Select(n => n.ToString()));
         var args = ((YamlSequenceNode)Sidecar(spec)["args"]).Children.Select(n => n.ToString()).ToList();
         Assert.Equal("127.0.0.1:53", args[args.IndexOf("--dns") + 1]);
+        Assert.Equal("10.0.2.3", args[args.IndexOf("--dns-upstream") + 1]);
+        var capabilities = (YamlMappingNode)((YamlMappingNode)Sidecar(spec)["securityContext"])["capabilities"];
+        Assert.Equal(["NET_BIND_SERVICE"], ((YamlSequenceNode)capabilities["add"]).Children.Select(n => n.ToString())); // port 53
+        Assert.Equal(["ALL"], ((YamlSequenceNode)capabilities["drop"]).Children.Select(n => n.ToString()));
+        string cluster = SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true, DnsUpstream = "10.96.0.10" });
+        var clusterArgs = ((YamlSequenceNode)Sidecar(PodSpecs(cluster)[0])["args"]).Children.Select(n => n.ToString()).ToList();
+        Assert.Equal("10.96.0.10", clusterArgs[clusterArgs.IndexOf("--dns-upstream") + 1]);
+        Assert.Throws<ArgumentException>(() => SidecarInjector.Inject(Input("deployment"), Options with { MeshDns = true, DnsUpstream = "kube-dns" }));
 
         Assert.DoesNotContain("dnsConfig", SidecarInjector.Inject(Input("deployment"), Options), StringComparison.Ordinal);
     }
@@ -265,8 +296,12 @@ public sealed class SidecarInjectorTests
             case "Pod":
                 specs.Add((YamlMappingNode)map["spec"]);
                 break;
-            case "Deployment" or "StatefulSet" or "DaemonSet" or "Job":
+            case "Deployment" or "StatefulSet" or "DaemonSet" or "ReplicaSet" or "Job":
                 specs.Add((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)map["spec"])["template"])["spec"]);
+                break;
+            case "CronJob":
+                var jobSpec = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)map["spec"])["jobTemplate"])["spec"];
+                specs.Add((YamlMappingNode)((YamlMappingNode)jobSpec["template"])["spec"]);
                 break;
         }
     }

@@ -262,6 +262,13 @@ internal sealed partial class AdminApi
             throw new BadRequestException(badNamespace);
         }
 
+        if (request.Pid == 0)
+        {
+            // "The caller itself": a sidecar in a container has a pid of its own PID namespace, not
+            // this one; the caller's pid as the kernel reports it here (SO_PEERCRED) is the one to register.
+            request.Pid = caller.ProcessId;
+        }
+
         if (WorkloadRegistry.Validate(request) is { } problem)
         {
             throw new BadRequestException(problem);

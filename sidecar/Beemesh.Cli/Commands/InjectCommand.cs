@@ -20,10 +20,24 @@ public static class InjectCommand
         var ns = new Option<string>("--namespace", "-n") { Description = "Namespace of objects that name none", DefaultValueFactory = _ => defaults.DefaultNamespace };
         var inbound = new Option<int>("--inbound") { Description = "Port in the pod on which the sidecar takes the mesh's tunnel", DefaultValueFactory = _ => defaults.InboundPort };
         var agentDir = new Option<string>("--agent-dir") { Description = "The node agent's directory on the host (a hostPath volume)", DefaultValueFactory = _ => defaults.AgentDirectory };
-        var meshDns = new Option<bool>("--mesh-dns") { Description = "Point the pod's DNS at the sidecar's resolver on 127.0.0.1 (the sidecar has no such resolver yet)" };
+        var meshDns = new Option<bool>("--mesh-dns") { Description = "Point the pod's DNS at the sidecar's resolver on 127.0.0.1, which answers mesh names" };
+        var dnsUpstream = new Option<string>("--dns-upstream")
+        {
+            Description = "With --mesh-dns: the resolver for other names, ADDRESS[:PORT] (slirp4netns's 10.0.2.3; in a cluster, its DNS service)",
+            DefaultValueFactory = _ => defaults.DnsUpstream,
+        };
+        var sidecarUser = new Option<long>("--sidecar-uid")
+        {
+            Description = "uid of the sidecar container: the agent's owner (0 maps to the user running rootless podman)",
+            DefaultValueFactory = _ => defaults.SidecarUser,
+        };
+        var nodeLoopback = new Option<string?>("--node-loopback")
+        {
+            Description = "Where pods reach the node's loopback (10.0.2.2 behind slirp4netns with allow_host_loopback=true), for tunnels to this node's workloads",
+        };
         var command = new Command("inject", "Add the beemesh sidecar container to the pods of Kubernetes manifests")
         {
-            file, image, ns, inbound, agentDir, meshDns,
+            file, image, ns, inbound, agentDir, meshDns, dnsUpstream, sidecarUser, nodeLoopback,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -47,6 +61,9 @@ public static class InjectCommand
                 InboundPort = parse.GetValue(inbound),
                 AgentDirectory = parse.GetValue(agentDir)!,
                 MeshDns = parse.GetValue(meshDns),
+                DnsUpstream = parse.GetValue(dnsUpstream)!,
+                SidecarUser = parse.GetValue(sidecarUser),
+                NodeLoopback = parse.GetValue(nodeLoopback),
                 Version = AnnotationVersion(),
             };
             string result;

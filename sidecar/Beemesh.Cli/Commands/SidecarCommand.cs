@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using Beemesh.Agent.Client;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Inbound;
+using Beemesh.Sidecar.Outbound;
 using Beemesh.Sidecar.Tunnel;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -30,56 +31,105 @@ public static class SidecarCommand
         var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
         var debug = new Option<bool>("--debug") { Description = "Log to stderr at debug level" };
-        var dns = new Option<string?>("--dns") { Description = "Answer the pod's DNS queries on ADDRESS:PORT (not available yet: refused)" };
+        var dns = new Option<string?>("--dns")
+        {
+            Description = "Serve the pod's DNS on ADDRESS:PORT (UDP): mesh names get a loopback address of 127.100.0.0/16 where the sidecar listens on the service's ports",
+        };
+        var dnsUpstream = new Option<string?>("--dns-upstream")
+        {
+            Description = "Resolver for every other name: ADDRESS[:PORT] (default: the first nameserver of /etc/resolv.conf that is not --dns)",
+        };
+        var nodeLoopback = new Option<string?>("--node-loopback")
+        {
+            Description = "Address at which this network reaches the node's loopback (10.0.2.2 behind slirp4netns): tunnels to this node's workloads are dialled there",
+        };
         var command = new Command("sidecar", "Run the sidecar next to a workload that shares its network namespace (no tap)")
         {
-            name, ns, inbound, ports, upstreams, agent, meshCidr, debug, dns,
+            name, ns, inbound, ports, upstreams, agent, meshCidr, debug, dns, dnsUpstream, nodeLoopback,
         };
-        command.SetAction((parse, cancel) => parse.GetValue(dns) is { } dnsAddress
-            ? RefuseDns(parse.InvocationConfiguration.Error, dnsAddress)
-            : RunAsync(
-            parse.GetValue(name)!, parse.GetValue(ns)!, parse.GetValue(inbound), parse.GetValue(ports) ?? [],
-            parse.GetValue(upstreams) ?? [], parse.GetValue(agent)!, parse.GetValue(meshCidr)!, parse.GetValue(debug), cancel));
+        command.SetAction((parse, cancel) => RunAsync(
+            new Settings(parse.GetValue(name)!, parse.GetValue(ns)!, parse.GetValue(inbound), parse.GetValue(ports) ?? [],
+                parse.GetValue(upstreams) ?? [], parse.GetValue(agent)!, parse.GetValue(meshCidr)!, parse.GetValue(debug),
+                parse.GetValue(dns), parse.GetValue(dnsUpstream), parse.GetValue(nodeLoopback)),
+            parse.InvocationConfiguration.Error, cancel));
         return command;
     }
 
     /// <summary>Set by <c>beemesh inject</c> from the downward API (fieldRef metadata.name); named in the start-up line.</summary>
     public const string PodNameVariable = "BEEMESH_POD_NAME";
 
-    // The resolver that answers mesh names with a loopback address per service in this mode is not
-    // there yet. Refusing keeps a pod whose DNS points at 127.0.0.1 from starting with no resolver.
-    private static Task<int> RefuseDns(TextWriter error, string address)
-    {
-        error.WriteLine($"beemesh sidecar: --dns {address}: the sidecar's mesh DNS resolver is not available yet; inject without --mesh-dns");
-        return Task.FromResult(2);
-    }
+    private sealed record Settings(
+        string Name, string Namespace, int Inbound, string[] Ports, string[] Upstreams, string Agent, string MeshCidr, bool Debug,
+        string? Dns, string? DnsUpstream, string? NodeLoopback);
 
     private sealed record Upstream(string Name, int Port, int LocalPort);
 
-    private static async Task<int> RunAsync(
-        string name, string ns, int inbound, string[] portTexts, string[] upstreamTexts, string agentDir, string meshCidr, bool debug, CancellationToken cancel)
+    /// <summary>
+    /// The resolver that <c>--dns</c> relays other names to: <paramref name="explicitUpstream"/>, else
+    /// the first nameserver of <paramref name="resolvConf"/> that is not <paramref name="listen"/>
+    /// itself (the pod's resolv.conf may name the sidecar first); null when there is none.
+    /// </summary>
+    internal static IPEndPoint? DnsUpstream(IPEndPoint listen, IPEndPoint? explicitUpstream, Beemesh.Netstack.Dns.ResolvConf resolvConf)
     {
-        if (CliSupport.CheckWorkloadNames(name, ns) is { } badName)
+        if (explicitUpstream is not null)
         {
-            Console.Error.WriteLine($"beemesh sidecar: {badName}");
+            return explicitUpstream;
+        }
+
+        foreach (IPEndPoint upstream in resolvConf.Upstreams)
+        {
+            bool self = upstream.Port == listen.Port
+                && (upstream.Address.Equals(listen.Address) || (listen.Address.Equals(IPAddress.Any) && upstream.Address.AddressFamily == AddressFamily.InterNetwork));
+            if (!self && !upstream.Address.Equals(IPAddress.Any) && !upstream.Address.Equals(IPAddress.IPv6Any))
+            {
+                return upstream;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool TryParseEndPoint(string text, int defaultPort, out IPEndPoint? endPoint)
+    {
+        endPoint = null;
+        if (IPAddress.TryParse(text, out IPAddress? address) && !text.Contains(']', StringComparison.Ordinal))
+        {
+            endPoint = new IPEndPoint(address, defaultPort);
+            return true;
+        }
+
+        if (IPEndPoint.TryParse(text, out IPEndPoint? parsed) && parsed.Port > 0)
+        {
+            endPoint = parsed.Port == 0 ? null : parsed;
+            return endPoint is not null;
+        }
+
+        return false;
+    }
+
+    private static async Task<int> RunAsync(Settings s, TextWriter error, CancellationToken cancel)
+    {
+        if (CliSupport.CheckWorkloadNames(s.Name, s.Namespace) is { } badName)
+        {
+            error.WriteLine($"beemesh sidecar: {badName}");
             return 2;
         }
 
-        if (inbound is < 1 or > 65535)
+        if (s.Inbound is < 1 or > 65535)
         {
-            Console.Error.WriteLine($"beemesh sidecar: invalid --inbound {inbound}: ports are 1-65535");
+            error.WriteLine($"beemesh sidecar: invalid --inbound {s.Inbound}: ports are 1-65535");
             return 2;
         }
 
         var upstreams = new List<Upstream>();
-        foreach (string text in upstreamTexts)
+        foreach (string text in s.Upstreams)
         {
             int eq = text.LastIndexOf('=');
             int colon = eq > 0 ? text.LastIndexOf(':', eq) : -1;
             if (colon <= 0 || !int.TryParse(text[(colon + 1)..eq], out int port) || !int.TryParse(text[(eq + 1)..], out int local)
                 || port is < 1 or > 65535 || local is < 1 or > 65535)
             {
-                Console.Error.WriteLine($"beemesh sidecar: invalid --upstream '{text}': expected NAME.NAMESPACE:PORT=LOCALPORT");
+                error.WriteLine($"beemesh sidecar: invalid --upstream '{text}': expected NAME.NAMESPACE:PORT=LOCALPORT");
                 return 2;
             }
 
@@ -87,56 +137,110 @@ public static class SidecarCommand
         }
 
         var ports = new List<WorkloadPort>();
-        foreach (string p in portTexts)
+        foreach (string p in s.Ports)
         {
-            if (!CliSupport.TryParseMeshPort(p, out var port, out string? error))
+            if (!CliSupport.TryParseMeshPort(p, out var port, out string? portError))
             {
-                Console.Error.WriteLine($"beemesh sidecar: {error}");
+                error.WriteLine($"beemesh sidecar: {portError}");
                 return 2;
             }
 
             ports.Add(port!);
         }
 
-        using var loggerFactory = CliSupport.CreateLoggerFactory(debug);
+        IPEndPoint? dnsListen = null;
+        IPEndPoint? dnsUpstream = null;
+        if (s.Dns is not null)
+        {
+            if (!TryParseEndPoint(s.Dns, 53, out dnsListen))
+            {
+                error.WriteLine($"beemesh sidecar: invalid --dns '{s.Dns}': expected ADDRESS[:PORT], e.g. 127.0.0.1:53");
+                return 2;
+            }
+
+            IPEndPoint? explicitUpstream = null;
+            if (s.DnsUpstream is not null && !TryParseEndPoint(s.DnsUpstream, 53, out explicitUpstream))
+            {
+                error.WriteLine($"beemesh sidecar: invalid --dns-upstream '{s.DnsUpstream}': expected ADDRESS[:PORT]");
+                return 2;
+            }
+
+            dnsUpstream = DnsUpstream(dnsListen!, explicitUpstream, Beemesh.Netstack.Dns.ResolvConf.Load());
+            if (dnsUpstream is null)
+            {
+                error.WriteLine($"beemesh sidecar: --dns {dnsListen}: /etc/resolv.conf names no resolver other than this one for the other names; pass --dns-upstream");
+                return 2;
+            }
+        }
+        else if (s.DnsUpstream is not null)
+        {
+            error.WriteLine("beemesh sidecar: --dns-upstream needs --dns");
+            return 2;
+        }
+
+        IPAddress? nodeLoopback = null;
+        if (s.NodeLoopback is not null && !IPAddress.TryParse(s.NodeLoopback, out nodeLoopback))
+        {
+            error.WriteLine($"beemesh sidecar: invalid --node-loopback '{s.NodeLoopback}': expected an IP address");
+            return 2;
+        }
+
+        using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         MeshSidecar sidecar;
         try
         {
             using var startup = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             startup.CancelAfter(TimeSpan.FromSeconds(15));
-            sidecar = await MeshSidecar.StartAsync(agentDir, name, ns, ports, new LocalGuestConnector(),
-                new IPEndPoint(IPAddress.Loopback, inbound), null, null, meshCidr, loggerFactory, startup.Token);
+            sidecar = await MeshSidecar.StartAsync(s.Agent, s.Name, s.Namespace, ports, new LocalGuestConnector(),
+                new IPEndPoint(IPAddress.Loopback, s.Inbound), null, null, s.MeshCidr, loggerFactory, startup.Token);
         }
         catch (Exception e) when (e is HttpRequestException or AgentApiException or OperationCanceledException or InvalidOperationException or IOException)
         {
-            Console.Error.WriteLine($"beemesh sidecar: cannot join the mesh through the agent at {agentDir}: {e.Message}");
+            error.WriteLine($"beemesh sidecar: cannot join the mesh through the agent at {s.Agent}: {e.Message}");
             return 1;
         }
 
         await using (sidecar)
         {
+            sidecar.NodeLoopback = nodeLoopback;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             var logger = loggerFactory.CreateLogger("beemesh.sidecar");
-            var listeners = new List<TcpListener>();
+            var listeners = new List<UpstreamListener>();
+            LoopbackServices? services = null;
+            MeshDnsServer? dnsServer = null;
+            EventHandler refresh = (_, _) => services?.Refresh();
             try
             {
                 foreach (var u in upstreams)
                 {
-                    var listener = new TcpListener(IPAddress.Loopback, u.LocalPort);
-                    listener.Start();
+                    var listener = new UpstreamListener(new IPEndPoint(IPAddress.Loopback, u.LocalPort), u.Name, u.Port, sidecar.OpenServiceAsync, logger);
                     listeners.Add(listener);
-                    _ = ServeUpstreamAsync(listener, u, sidecar, logger, stop.Token);
+                    listener.Start();
+                }
+
+                if (dnsListen is not null)
+                {
+                    services = new LoopbackServices(sidecar.Directory.ServicePorts, sidecar.OpenServiceAsync, logger: logger);
+                    sidecar.Directory.Changed += refresh;
+                    string podNamespace = s.Namespace;
+                    dnsServer = new MeshDnsServer(
+                        query => MeshServiceName.Parse(query, podNamespace) is { } service ? services.Resolve(service) : null,
+                        dnsUpstream!, listen: dnsListen);
                 }
             }
             catch (SocketException e)
             {
-                Console.Error.WriteLine($"beemesh sidecar: cannot listen for an upstream: {e.Message}");
+                error.WriteLine(dnsServer is null && services is not null
+                    ? $"beemesh sidecar: cannot serve DNS on {dnsListen}: {e.Message}"
+                    : $"beemesh sidecar: cannot listen for an upstream: {e.Message}");
+                await StopAsync(listeners, services, dnsServer, sidecar, refresh);
                 return 1;
             }
 
             string pod = Environment.GetEnvironmentVariable(PodNameVariable) is { Length: > 0 } podName ? $", pod {podName}" : string.Empty;
-            Console.Error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, tunnel 127.0.0.1:{inbound}{pod}");
+            string dnsText = dnsServer is null ? string.Empty : $", DNS {dnsServer.EndPoint} (other names to {dnsUpstream})";
+            error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, tunnel 127.0.0.1:{s.Inbound}{pod}{dnsText}");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -145,48 +249,27 @@ public static class SidecarCommand
             {
             }
 
-            foreach (var l in listeners)
-            {
-                l.Stop();
-            }
-
+            await StopAsync(listeners, services, dnsServer, sidecar, refresh);
             return 0;
         }
     }
 
-    private static async Task ServeUpstreamAsync(TcpListener listener, Upstream upstream, MeshSidecar sidecar, ILogger logger, CancellationToken cancel)
+    private static async Task StopAsync(List<UpstreamListener> listeners, LoopbackServices? services, MeshDnsServer? dns, MeshSidecar sidecar, EventHandler refresh)
     {
-        while (!cancel.IsCancellationRequested)
+        sidecar.Directory.Changed -= refresh;
+        if (dns is not null)
         {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(cancel);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
+            await dns.DisposeAsync();
+        }
 
-            _ = Task.Run(async () =>
-            {
-                socket.NoDelay = true;
-                await using var local = new NetworkStream(socket, ownsSocket: true);
-                try
-                {
-                    var address = sidecar.Directory.ResolveName(upstream.Name)
-                        ?? throw new IOException($"{upstream.Name} is not a known mesh service");
-                    var peer = sidecar.Directory.ResolveAddress(address)
-                        ?? throw new IOException($"{upstream.Name} has no tunnel endpoint");
-                    await using var tunnel = await sidecar.Pool.OpenAsync(peer, upstream.Port, cancel);
-                    await StreamSplicer.SpliceAsync(local, () => StreamSplicer.ShutdownWrite(local), tunnel, tunnel.ShutdownWriteAsync, null, cancel);
-                }
-                catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
-                {
-                    logger.LogWarning("upstream {Name}:{Port} flow failed: {Error}", upstream.Name, upstream.Port, e.Message);
-                    StreamSplicer.Reset(local);
-                }
-            }, cancel);
+        if (services is not null)
+        {
+            await services.DisposeAsync();
+        }
+
+        foreach (UpstreamListener listener in listeners)
+        {
+            await listener.DisposeAsync();
         }
     }
 }

@@ -197,6 +197,21 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         return null;
     }
 
+    /// <summary>
+    /// The ports declared by the workloads named <paramref name="service"/> (<c>NAME.NAMESPACE</c>,
+    /// case-insensitive), in order; null when no workload of the list in place has that name.
+    /// </summary>
+    public IReadOnlyList<int>? ServicePorts(string service)
+    {
+        if (_snapshot.PortsByName.TryGetValue(service.ToLowerInvariant(), out var ports))
+        {
+            return ports;
+        }
+
+        RefreshInBackground();
+        return null;
+    }
+
     /// <summary>Starts a list request off the caller's thread, at most every 200 ms; never waits.</summary>
     private void RefreshInBackground()
     {
@@ -313,6 +328,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             Epoch = epoch;
             Version = version;
             RevokedNodes = new HashSet<string>(revokedNodes ?? [], StringComparer.Ordinal);
+            var ports = new Dictionary<string, SortedSet<int>>(StringComparer.Ordinal);
             foreach (var w in workloads)
             {
                 Ids.Add(w.Id);
@@ -325,7 +341,18 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 var peer = new MeshPeer(id!, tunnel, mesh, w.ServerName);
                 ByAddress[mesh] = peer;
                 ByIdentity[w.SpiffeId] = peer;
-                ByName[$"{w.Name}.{w.Namespace}".ToLowerInvariant()] = mesh;
+                string key = $"{w.Name}.{w.Namespace}".ToLowerInvariant();
+                ByName[key] = mesh;
+                ports.TryAdd(key, new SortedSet<int>());
+                foreach (WorkloadPort port in w.Ports ?? [])
+                {
+                    ports[key].Add(port.Port);
+                }
+            }
+
+            foreach ((string key, SortedSet<int> set) in ports)
+            {
+                PortsByName[key] = [.. set];
             }
         }
 
@@ -344,5 +371,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         public Dictionary<string, MeshPeer> ByIdentity { get; } = new();
 
         public Dictionary<string, IPAddress> ByName { get; } = new();
+
+        public Dictionary<string, int[]> PortsByName { get; } = new(StringComparer.Ordinal);
     }
 }

@@ -6,16 +6,19 @@ using System.Text;
 namespace Beemesh.Sidecar.Mesh;
 
 /// <summary>
-/// The DNS server a meshed workload's stack forwards 10.0.2.3 to: A queries for
-/// <c>NAME.NAMESPACE.svc.cluster.local</c> and <c>NAME.NAMESPACE</c> are answered with the
-/// workload's mesh address; everything else is relayed to the host's resolver unchanged, and
-/// answered with SERVFAIL when that resolver refuses or stays silent.
-/// Listens on 127.0.0.1 (UDP). Malformed queries are dropped and counted.
+/// A DNS server (UDP) for mesh names. For <c>beemesh run</c> it is where the workload's stack
+/// forwards 10.0.2.3, and mesh names are answered with the workload's mesh address; for the
+/// injected sidecar (<c>beemesh sidecar --dns</c>) it is the pod's resolver, and mesh names are
+/// answered with the service's loopback address. Whatever the resolve function answers is given
+/// to A queries (any other type for a mesh name, AAAA included, gets an empty NOERROR answer);
+/// every other query is relayed to the upstream resolver unchanged, and answered with SERVFAIL
+/// when that resolver refuses or stays silent. Malformed queries (shorter than a header, not
+/// exactly one well-formed question, or a response) are dropped and counted.
 /// </summary>
 public sealed class MeshDnsServer : IAsyncDisposable
 {
     private const int Ttl = 5; // short: mesh addresses can move when workloads restart
-    private readonly UdpClient _socket = new(new IPEndPoint(IPAddress.Loopback, 0));
+    private readonly UdpClient _socket;
     private readonly Func<string, IPAddress?> _resolve;
     private readonly IPEndPoint _upstream;
     private readonly CancellationTokenSource _stop = new();
@@ -31,10 +34,13 @@ public sealed class MeshDnsServer : IAsyncDisposable
     /// Answers mesh names with <paramref name="resolve"/> and forwards every other query to
     /// <paramref name="upstream"/>; a relayed query the upstream refuses (ICMP port unreachable) or
     /// does not answer within <paramref name="upstreamTimeout"/> (default
-    /// <see cref="DefaultUpstreamTimeout"/>) is answered with SERVFAIL.
+    /// <see cref="DefaultUpstreamTimeout"/>) is answered with SERVFAIL. Listens on
+    /// <paramref name="listen"/> (default 127.0.0.1 on a free port); throws
+    /// <see cref="SocketException"/> when that cannot be bound.
     /// </summary>
-    public MeshDnsServer(Func<string, IPAddress?> resolve, IPEndPoint upstream, TimeSpan? upstreamTimeout = null)
+    public MeshDnsServer(Func<string, IPAddress?> resolve, IPEndPoint upstream, TimeSpan? upstreamTimeout = null, IPEndPoint? listen = null)
     {
+        _socket = new UdpClient(listen ?? new IPEndPoint(IPAddress.Loopback, 0));
         _resolve = resolve;
         _upstream = upstream;
         _upstreamTimeout = upstreamTimeout ?? DefaultUpstreamTimeout;
@@ -69,24 +75,37 @@ public sealed class MeshDnsServer : IAsyncDisposable
                 continue;
             }
 
+            if (QuestionEnd(query.Buffer) == 0 || (query.Buffer[2] & 0x80) != 0)
+            {
+                Interlocked.Increment(ref _dropped);
+                continue;
+            }
+
             byte[]? answer = TryAnswer(query.Buffer);
             if (answer is not null)
             {
-                await _socket.SendAsync(answer, query.RemoteEndPoint, _stop.Token).ConfigureAwait(false);
-            }
-            else if (query.Buffer.Length >= 12)
-            {
-                _ = RelayAsync(query.Buffer, query.RemoteEndPoint);
+                try
+                {
+                    await _socket.SendAsync(answer, query.RemoteEndPoint, _stop.Token).ConfigureAwait(false);
+                }
+                catch (SocketException)
+                {
+                    // The client is gone (ICMP unreachable): keep serving the others.
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+                {
+                    return;
+                }
             }
             else
             {
-                Interlocked.Increment(ref _dropped);
+                _ = RelayAsync(query.Buffer, query.RemoteEndPoint);
             }
         }
     }
 
-    /// <summary>An answer for a mesh name, or null to relay (or drop) the query.</summary>
-    private byte[]? TryAnswer(byte[] q)
+    /// <summary>An answer for a mesh name, or null to relay the query.</summary>
+    internal byte[]? TryAnswer(byte[] q)
     {
         if (q.Length < 12 || (q[2] & 0x80) != 0 || BinaryPrimitives.ReadUInt16BigEndian(q.AsSpan(4)) != 1)
         {

@@ -232,6 +232,31 @@ public sealed class MeshSidecar : IAsyncDisposable
     /// <summary>The mesh as this sidecar sees it.</summary>
     public AgentMeshDirectory Directory => _directory;
 
+    /// <summary>
+    /// Where this sidecar's network reaches the node's loopback, or null when it is the node's own
+    /// (a sidecar in a pod behind slirp4netns reaches it at 10.0.2.2). Tunnels to workloads whose
+    /// tunnel endpoint is a loopback address (this node's) are dialled there instead.
+    /// </summary>
+    public IPAddress? NodeLoopback { get; set; }
+
+    /// <summary>
+    /// Opens a tunnelled stream to port <paramref name="port"/> of <paramref name="service"/>
+    /// (<c>NAME.NAMESPACE</c>, or <c>NAME.NAMESPACE.svc.cluster.local</c>), as a guest flow to its mesh
+    /// address would be carried; throws <see cref="IOException"/> when the mesh does not know it or
+    /// its sidecar refuses the flow.
+    /// </summary>
+    public async Task<Stream> OpenServiceAsync(string service, int port, CancellationToken cancellationToken)
+    {
+        IPAddress address = _directory.ResolveName(service) ?? throw new IOException($"{service} is not a known mesh service");
+        MeshPeer peer = _directory.ResolveAddress(address) ?? throw new IOException($"{service} has no tunnel endpoint");
+        if (NodeLoopback is { } gateway && IPAddress.IsLoopback(peer.TunnelEndpoint.Address))
+        {
+            peer = peer with { TunnelEndpoint = new IPEndPoint(gateway, peer.TunnelEndpoint.Port) };
+        }
+
+        return await _pool.OpenAsync(peer, port, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Pooled mTLS tunnels to peers.</summary>
     public TunnelClientPool Pool => _pool;
 
@@ -263,7 +288,9 @@ public sealed class MeshSidecar : IAsyncDisposable
         {
             Name = name,
             Namespace = @namespace,
-            Pid = Environment.ProcessId,
+            // Without a stack this is a sidecar container, whose pid numbers are its PID namespace's:
+            // 0 registers the calling process as the agent sees it.
+            Pid = stack is null ? 0 : Environment.ProcessId,
             Ports = [.. ports],
             TunnelEndpoint = advertised.ToString(),
         };

@@ -90,6 +90,50 @@ public sealed class AdminApiSecurityTests
         }
     }
 
+    [SkippableFact]
+    public async Task PidZeroRegistersTheCallerAsTheAgentSeesIt()
+    {
+        Skip.IfNot(File.Exists("/usr/bin/python3"), "python3 is not installed (/usr/bin/python3)");
+        await using var agent = await AgentFixture.StartAsync();
+        // A sidecar container knows only its own PID namespace's numbers: it asks for pid 0, "me".
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("""
+            import os, socket, sys
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+            b = b'{"name":"boxed","namespace":"prod","pid":0,"tunnelEndpoint":"127.0.0.1:1"}'
+            s.sendall(b"POST /v1/workloads HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(b) + b)
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d: break
+                data += d
+            print(data.decode().split("\r\n")[0].split(" ")[1], os.getpid(), flush=True)
+            sys.stdin.readline()
+            """);
+        info.ArgumentList.Add(agent.Host.AdminSocketPath);
+        info.RedirectStandardInput = true;
+        using var process = System.Diagnostics.Process.Start(info)!;
+        try
+        {
+            string[] line = (await process.StandardOutput.ReadLineAsync() ?? "").Split(' ');
+            Assert.Equal("201", line[0]);
+            WorkloadRecord record = Assert.Single(await agent.Client.ListWorkloadsAsync());
+            Assert.Equal(int.Parse(line[1], System.Globalization.CultureInfo.InvariantCulture), record.Pid);
+            Assert.Equal("spiffe://example.org/ns/prod/sa/boxed", record.SpiffeId);
+        }
+        finally
+        {
+            process.StandardInput.Close(); // it exits
+            await process.WaitForExitAsync();
+        }
+
+        // From the agent's own process, pid 0 is the agent itself: refused as such.
+        var self = await Assert.ThrowsAsync<AgentApiException>(() => agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("a", pid: 0)));
+        Assert.Equal(HttpStatusCode.Forbidden, self.StatusCode);
+        Assert.Contains("the agent itself", self.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RegistrationIsOnlyForTheCallerOrItsDescendants()
     {

@@ -59,13 +59,13 @@ public sealed class WorkloadApiTests
 
     [Theory]
     [InlineData("Bad_Name", "default", 0, "127.0.0.1:1", "name")]
-    [InlineData("ok", "default", 0, "127.0.0.1:1", "pid")]
+    [InlineData("ok", "default", -5, "127.0.0.1:1", "pid")] // 0 is the caller itself; a negative pid is nobody
     [InlineData("ok", "default", -1, "nowhere", "tunnelEndpoint")]
     [InlineData("ok", "UPPER", 1, "127.0.0.1:1", "namespace")]
     public async Task InvalidRegistrationsAreRefused(string name, string ns, int pidOffset, string tunnel, string field)
     {
         await using var agent = await AgentFixture.StartAsync();
-        var registration = AgentFixture.Workload(name, ns, pidOffset == 0 ? 0 : Environment.ProcessId);
+        var registration = AgentFixture.Workload(name, ns, pidOffset < -1 ? pidOffset : pidOffset == 0 ? 0 : Environment.ProcessId);
         registration.TunnelEndpoint = tunnel;
         var refused = await Assert.ThrowsAsync<AgentApiException>(() => agent.Client.RegisterWorkloadAsync(registration));
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);

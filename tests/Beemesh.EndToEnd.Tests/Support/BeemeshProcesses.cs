@@ -17,9 +17,12 @@ public sealed class BeemeshProcesses(ITestOutputHelper output) : IDisposable
     public IReadOnlyCollection<string> Lines(Process p) => _lines.TryGetValue(p.Id, out var lines) ? lines : [];
 
     /// <summary>Starts <c>beemesh ARGS</c>.</summary>
-    public Process Start(params string[] args)
+    public Process Start(params string[] args) => StartProgram(BeemeshEnvironment.BeemeshPath, args);
+
+    /// <summary>Starts <paramref name="file"/> <c>ARGS</c> (e.g. <c>ip netns exec NS beemesh ...</c>), kept and killed like the others.</summary>
+    public Process StartProgram(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);

@@ -96,6 +96,91 @@ public sealed class MeshDnsServerTests
         Assert.Equal(Known, new IPAddress(reply.AsSpan(reply.Length - 4)));
     }
 
+    private static readonly IPAddress ServiceAddress = IPAddress.Parse("127.100.0.1");
+
+    // "api.default.svc.cluster.local" as DNS labels.
+    private const string ApiName = "03617069" + "0764656661756C74" + "03737663" + "07636C7573746572" + "056C6F63616C" + "00";
+
+    [Fact]
+    public async Task An_A_query_for_a_mesh_name_gets_exactly_these_bytes()
+    {
+        using var upstream = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var dns = new MeshDnsServer(n => n == "api.default.svc.cluster.local." ? ServiceAddress : null, (IPEndPoint)upstream.Client.LocalEndPoint!);
+
+        byte[] reply = await AskAsync(dns, Convert.FromHexString("ABCD" + "0100" + "0001" + "0000" + "0000" + "0000" + ApiName + "00010001"));
+
+        string golden =
+            "ABCD" + "8580" + "0001" + "0001" + "0000" + "0000" // id; QR AA RD, RA NOERROR; 1 question, 1 answer
+            + ApiName + "0001" + "0001"                         // the question: A, IN
+            + "C00C" + "0001" + "0001" + "00000005" + "0004" + "7F640001"; // pointer to the name, A, IN, TTL 5, 127.100.0.1
+        Assert.Equal(golden, Convert.ToHexString(reply));
+    }
+
+    [Fact]
+    public async Task An_AAAA_query_for_a_mesh_name_gets_no_data_and_no_error()
+    {
+        using var upstream = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var dns = new MeshDnsServer(n => n == "api.default.svc.cluster.local." ? ServiceAddress : null, (IPEndPoint)upstream.Client.LocalEndPoint!);
+
+        // With an EDNS OPT record, which the answer does not carry back.
+        byte[] query = Convert.FromHexString("1234" + "0100" + "0001" + "0000" + "0000" + "0001" + ApiName + "001C0001" + "0000291000000000000000");
+        byte[] reply = await AskAsync(dns, query);
+
+        Assert.Equal("1234" + "8580" + "0001" + "0000" + "0000" + "0000" + ApiName + "001C0001", Convert.ToHexString(reply));
+    }
+
+    [Fact]
+    public async Task Other_names_go_to_the_upstream_and_its_answer_comes_back_unchanged()
+    {
+        using var upstream = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var dns = new MeshDnsServer(_ => null, (IPEndPoint)upstream.Client.LocalEndPoint!);
+        byte[] query = Query(0x0F0F, "www.example.org", edns: true);
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await client.SendAsync(query, dns.EndPoint);
+
+        UdpReceiveResult relayed = await upstream.ReceiveAsync().WaitAsync(Guard);
+        Assert.Equal(query, relayed.Buffer);
+        byte[] answer = [.. query.AsSpan(0, 12 + Name("www.example.org").Length + 4), 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7];
+        answer[2] = 0x81;
+        answer[3] = 0x80;
+        answer[7] = 1; // one answer
+        answer[11] = 0; // no OPT in this answer
+        await upstream.SendAsync(answer, relayed.RemoteEndPoint);
+
+        UdpReceiveResult back = await client.ReceiveAsync().WaitAsync(Guard);
+        Assert.Equal(answer, back.Buffer);
+        Assert.Equal(0, dns.Dropped);
+    }
+
+    [Fact]
+    public async Task Malformed_queries_are_dropped_and_counted_and_the_server_keeps_answering()
+    {
+        using var upstream = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var dns = new MeshDnsServer(_ => Known, (IPEndPoint)upstream.Client.LocalEndPoint!);
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+
+        byte[] response = Query(1, "api.default", edns: false);
+        response[2] |= 0x80; // QR: a response, not a query
+        byte[] twoQuestions = Query(2, "api.default", edns: false);
+        twoQuestions[5] = 2;
+        byte[] pointer = Query(3, "api.default", edns: false);
+        pointer[12] = 0xC0;
+        byte[] cut = Query(4, "api.default", edns: false)[..20]; // the question ends inside its name
+        foreach (byte[] bad in new[] { new byte[] { 0, 5, 1, 0, 0 }, response, twoQuestions, pointer, cut })
+        {
+            await client.SendAsync(bad, dns.EndPoint);
+        }
+
+        // One loop reads the queries in order: when the good one is answered, the bad ones were handled.
+        await client.SendAsync(Query(5, "api.default", edns: false), dns.EndPoint);
+        UdpReceiveResult reply = await client.ReceiveAsync().WaitAsync(Guard);
+
+        Assert.Equal(5, BinaryPrimitives.ReadUInt16BigEndian(reply.Buffer));
+        Assert.Equal(Known, new IPAddress(reply.Buffer.AsSpan(reply.Buffer.Length - 4)));
+        Assert.Equal(5, dns.Dropped);
+        Assert.Equal(0, upstream.Available); // none of them was relayed
+    }
+
     private static async Task<byte[]> AskAsync(MeshDnsServer dns, byte[] query)
     {
         using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
