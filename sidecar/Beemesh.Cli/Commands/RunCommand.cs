@@ -352,13 +352,19 @@ public static class RunCommand
             {
                 try
                 {
+                    // Replicas of one workload (same name and namespace) on this node find each
+                    // other in the agent's state directory, hidden from the workloads themselves.
+                    var strong = sidecar is null ? null : new Beemesh.Sidecar.State.Strong.StrongStoreContext(
+                        Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name!),
+                        sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId));
                     stateApi = await WorkloadStateApi.StartAsync(
-                        s.Name!, stores,
+                        s.Name!, stores, strong,
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.GrpcPort)),
                         loggerFactory, TimeProvider.System, cancel);
                 }
-                catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException
+                    or UnauthorizedAccessException or Beemesh.Sidecar.State.Strong.StrongStoreUnavailableException)
                 {
                     Console.Error.WriteLine($"beemesh run: cannot serve the state API: {e.Message}");
                     if (sidecar is not null)
