@@ -193,6 +193,16 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     /// <inheritdoc />
     public ValueTask DisposeAsync() => new(StopAsync(leave: true));
 
+    /// <summary>Stops without leaving the group, as a killed process would (its slot stays for a restart).</summary>
+    internal Task CrashAsync() => StopAsync(leave: false);
+
+    /// <summary>Completes once this replica has applied the entry at <paramref name="index"/>.</summary>
+    internal Task WaitForAppliedAsync(long index, CancellationToken cancellationToken) =>
+        _log.WaitForApplyAsync(index, cancellationToken).AsTask();
+
+    /// <summary>This replica's own applied value of <paramref name="scopedKey"/> (not linearizable: for tests of replication).</summary>
+    internal StateValue? LocalGet(string scopedKey) => _machine.State.Get(scopedKey, _options.Time.GetUtcNow().ToUnixTimeMilliseconds());
+
     private bool Authorize(SpiffeId peer)
     {
         if (peer.Equals(_options.Identity))
@@ -248,7 +258,18 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     continue;
                 }
 
-                IReadOnlyDictionary<string, string> metadata = await leader.GetMetadataAsync(false, token).ConfigureAwait(false);
+                IReadOnlyDictionary<string, string> metadata;
+                try
+                {
+                    metadata = await leader.GetMetadataAsync(false, token).ConfigureAwait(false);
+                }
+                catch (DotNext.Net.Cluster.MemberUnavailableException)
+                {
+                    lastProblem = $"the leader {leader.EndPoint} could not be reached";
+                    await Task.Delay(20, token).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (!metadata.TryGetValue(ForwardKey, out string? text) || !IPEndPoint.TryParse(text, out IPEndPoint? forward))
                 {
                     throw new StrongStoreUnavailableException($"the leader {leader.EndPoint} did not say where it takes requests");
