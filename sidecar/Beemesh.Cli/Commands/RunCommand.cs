@@ -362,6 +362,16 @@ public static class RunCommand
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.GrpcPort)),
                         loggerFactory, TimeProvider.System, cancel);
+                    foreach (var replica in stateApi.StrongStores)
+                    {
+                        Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint}");
+                        replica.BecameLeader += static (r, term) => Console.Error.WriteLine($"beemesh run: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
+                        if (replica.IsLeader)
+                        {
+                            Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
+                        }
+                    }
+
                 }
                 catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException
                     or UnauthorizedAccessException or Beemesh.Sidecar.State.Strong.StrongStoreUnavailableException)

@@ -30,6 +30,9 @@ public sealed class WorkloadStateApi : IAsyncDisposable
         _strong = strong;
     }
 
+    /// <summary>The workload's strong stores (replicas of Raft groups).</summary>
+    public IReadOnlyList<StrongStore> StrongStores => _strong;
+
     /// <summary>The workload's stores.</summary>
     public StateStoreSet Stores { get; }
 

@@ -66,6 +66,9 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     /// <summary>Where this replica accepts forwarded requests.</summary>
     public IPEndPoint ForwardEndPoint => (IPEndPoint)_forwardListener.LocalEndpoint;
 
+    /// <summary>The current Raft term as this replica knows it.</summary>
+    public long Term => _cluster.Term;
+
     /// <summary>True while this replica leads the group.</summary>
     public bool IsLeader => !_cluster.LeadershipToken.IsCancellationRequested;
 
@@ -83,6 +86,9 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
 
     /// <summary>Requests this replica sent to the leader.</summary>
     public long Forwarded => Interlocked.Read(ref _forwarded);
+
+    /// <summary>Raised with the Raft term when this replica becomes the leader.</summary>
+    public event Action<StrongStore, long>? BecameLeader;
 
     /// <summary>
     /// Starts this replica: takes over a gone replica's directory (and its place in the group) or
@@ -128,6 +134,13 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
             configuration.Metadata[ForwardKey] = forwardListener.LocalEndpoint.ToString()!;
             var cluster = new RaftCluster(configuration) { AuditTrail = log };
             store = self = new StrongStore(options, slot, machine, log, cluster, forwardListener, raft);
+            cluster.LeaderChanged += (_, leader) =>
+            {
+                if (leader is { IsRemote: false })
+                {
+                    self.BecameLeader?.Invoke(self, cluster.Term);
+                }
+            };
             slot.WriteEndpoints(raft, store.ForwardEndPoint);
             store._acceptLoop = store.AcceptLoopAsync();
             await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -222,6 +235,9 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         deadline.CancelAfter(_options.OperationTimeout);
         CancellationToken token = deadline.Token;
         string? lastProblem = null;
+        // A member's metadata is cached; a restarted replica keeps its Raft endpoint but not its
+        // forward port, so after a failed send the leader's metadata is fetched again.
+        bool refresh = false;
         try
         {
             while (true)
@@ -261,11 +277,12 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 IReadOnlyDictionary<string, string> metadata;
                 try
                 {
-                    metadata = await leader.GetMetadataAsync(false, token).ConfigureAwait(false);
+                    metadata = await leader.GetMetadataAsync(refresh, token).ConfigureAwait(false);
                 }
                 catch (DotNext.Net.Cluster.MemberUnavailableException)
                 {
                     lastProblem = $"the leader {leader.EndPoint} could not be reached";
+                    refresh = true;
                     await Task.Delay(20, token).ConfigureAwait(false);
                     continue;
                 }
@@ -285,6 +302,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                         throw new StrongStoreUnavailableException(Encoding.UTF8.GetString(reason));
                     default:
                         lastProblem = $"the leader {leader.EndPoint} could not be reached or no longer leads";
+                        refresh = true;
                         await Task.Delay(20, token).ConfigureAwait(false);
                         break;
                 }
