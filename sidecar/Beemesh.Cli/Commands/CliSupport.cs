@@ -15,6 +15,9 @@ public static class CliSupport
     public static ILoggerFactory CreateLoggerFactory(bool debug) => LoggerFactory.Create(b =>
     {
         b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Warning);
+        // The Raft engine warns, with a stack trace, at every missed heartbeat of a stopped replica;
+        // what a strong store's user needs (no quorum, refused peers) is reported by the store.
+        b.AddFilter("DotNext", debug ? LogLevel.Debug : LogLevel.Error);
         b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     });
 

@@ -352,13 +352,29 @@ public static class RunCommand
             {
                 try
                 {
+                    // Replicas of one workload (same name and namespace) on this node find each
+                    // other in the agent's state directory, hidden from the workloads themselves.
+                    var strong = sidecar is null ? null : new Beemesh.Sidecar.State.Strong.StrongStoreContext(
+                        Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name!),
+                        sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId));
                     stateApi = await WorkloadStateApi.StartAsync(
-                        s.Name!, stores,
+                        s.Name!, stores, strong,
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.GrpcPort)),
                         loggerFactory, TimeProvider.System, cancel);
+                    foreach (var replica in stateApi.StrongStores)
+                    {
+                        Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint}");
+                        replica.BecameLeader += static (r, term) => Console.Error.WriteLine($"beemesh run: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
+                        if (replica.IsLeader)
+                        {
+                            Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
+                        }
+                    }
+
                 }
-                catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException
+                    or UnauthorizedAccessException or Beemesh.Sidecar.State.Strong.StrongStoreUnavailableException)
                 {
                     Console.Error.WriteLine($"beemesh run: cannot serve the state API: {e.Message}");
                     if (sidecar is not null)

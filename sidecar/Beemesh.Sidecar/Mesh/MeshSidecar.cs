@@ -226,6 +226,9 @@ public sealed class MeshSidecar : IAsyncDisposable
     /// <summary>This workload's registration (SPIFFE ID, mesh address).</summary>
     public WorkloadRecord Workload => _record;
 
+    /// <summary>The workload's SVIDs and trust bundles, kept current from the Workload API.</summary>
+    public X509Source Source => _source;
+
     /// <summary>Where the stack's DNS forwarder should send queries (stack mode only).</summary>
     public IPEndPoint DnsEndPoint => _dns?.EndPoint ?? throw new InvalidOperationException("no stack: no DNS server");
 

@@ -51,11 +51,12 @@ public class DaprGrpcService
     }
 
     /// <summary>GetState: the value and ETag, or an empty response when absent.</summary>
-    public virtual Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
+    public virtual async Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EventualStore store = Store(request.StoreName);
-        StateValue? value = store.Get(Scope(request.Key));
+        ArgumentNullException.ThrowIfNull(context);
+        IStateStore store = Store(request.StoreName);
+        StateValue? value = (await ReadAsync(store, [Scope(request.Key)], "ERR_STATE_GET", context).ConfigureAwait(false))[0];
         var response = new GetStateResponse();
         if (value is not null)
         {
@@ -67,43 +68,48 @@ public class DaprGrpcService
             }
         }
 
-        return Task.FromResult(response);
+        return response;
     }
 
     /// <summary>SaveState: every item or none.</summary>
-    public virtual Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
+    public virtual async Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EventualStore store = Store(request.StoreName);
+        ArgumentNullException.ThrowIfNull(context);
+        IStateStore store = Store(request.StoreName);
         var operations = new List<StateOperation>(request.States.Count);
         foreach (StateItem item in request.States)
         {
             operations.Add(Operation(item, delete: false));
         }
 
-        Check(StateApiCore.Write(store, operations, StateApiCore.WriteKind.Save));
-        return Task.FromResult(new Empty());
+        Check(await StateApiCore.WriteAsync(store, operations, StateApiCore.WriteKind.Save, context.CancellationToken).ConfigureAwait(false));
+        return new Empty();
     }
 
     /// <summary>DeleteState.</summary>
-    public virtual Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
+    public virtual async Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EventualStore store = Store(request.StoreName);
+        ArgumentNullException.ThrowIfNull(context);
+        IStateStore store = Store(request.StoreName);
         var operation = StateOperation.Delete(Scope(request.Key), request.Etag?.Value, Concurrency(request.Options));
-        Check(StateApiCore.Write(store, [operation], StateApiCore.WriteKind.Delete));
-        return Task.FromResult(new Empty());
+        Check(await StateApiCore.WriteAsync(store, [operation], StateApiCore.WriteKind.Delete, context.CancellationToken).ConfigureAwait(false));
+        return new Empty();
     }
 
     /// <summary>GetBulkState: one item per key, without data where the key is absent.</summary>
-    public virtual Task<GetBulkStateResponse> GetBulkState(GetBulkStateRequest request, ServerCallContext context)
+    public virtual async Task<GetBulkStateResponse> GetBulkState(GetBulkStateRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EventualStore store = Store(request.StoreName);
+        ArgumentNullException.ThrowIfNull(context);
+        IStateStore store = Store(request.StoreName);
         var response = new GetBulkStateResponse();
+        StateValue?[] values = await ReadAsync(store, [.. request.Keys.Select(Scope)], "ERR_STATE_BULK_GET", context).ConfigureAwait(false);
+        int index = 0;
         foreach (string key in request.Keys)
         {
-            StateValue? value = store.Get(Scope(key));
+            StateValue? value = values[index++];
             var item = new BulkStateItem { Key = key };
             if (value is not null)
             {
@@ -114,14 +120,15 @@ public class DaprGrpcService
             response.Items.Add(item);
         }
 
-        return Task.FromResult(response);
+        return response;
     }
 
     /// <summary>ExecuteStateTransaction: upserts and deletes, all or none.</summary>
-    public virtual Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
+    public virtual async Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EventualStore store = Store(request.StoreName);
+        ArgumentNullException.ThrowIfNull(context);
+        IStateStore store = Store(request.StoreName);
         var operations = new List<StateOperation>(request.Operations.Count);
         foreach (TransactionalStateOperation operation in request.Operations)
         {
@@ -139,8 +146,8 @@ public class DaprGrpcService
             operations.Add(Operation(operation.Request, delete));
         }
 
-        Check(StateApiCore.Write(store, operations, StateApiCore.WriteKind.Transaction));
-        return Task.FromResult(new Empty());
+        Check(await StateApiCore.WriteAsync(store, operations, StateApiCore.WriteKind.Transaction, context.CancellationToken).ConfigureAwait(false));
+        return new Empty();
     }
 
     private StateOperation Operation(StateItem item, bool delete)
@@ -161,10 +168,17 @@ public class DaprGrpcService
         _ => StateConcurrency.Unspecified,
     };
 
-    private EventualStore Store(string name)
+    private IStateStore Store(string name)
     {
-        Check(StateApiCore.FindStore(_stores, name, out EventualStore store));
+        Check(StateApiCore.FindStore(_stores, name, out IStateStore store));
         return store;
+    }
+
+    private static async Task<StateValue?[]> ReadAsync(IStateStore store, IReadOnlyList<string> scopedKeys, string code, ServerCallContext context)
+    {
+        (StateValue?[]? values, StateApiError? error) = await StateApiCore.ReadAsync(store, scopedKeys, code, context.CancellationToken).ConfigureAwait(false);
+        Check(error);
+        return values!;
     }
 
     private string Scope(string key)

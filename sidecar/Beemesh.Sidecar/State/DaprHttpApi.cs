@@ -74,7 +74,7 @@ public sealed class DaprHttpApi
         }
         else if (HttpMethods.IsDelete(request.Method) && tail is not null)
         {
-            error = Delete(context, storeName, tail);
+            error = await DeleteAsync(context, storeName, tail).ConfigureAwait(false);
         }
         else
         {
@@ -89,7 +89,7 @@ public sealed class DaprHttpApi
 
     private async Task<StateApiError?> SaveAsync(HttpContext context, string storeName)
     {
-        if (StateApiCore.FindStore(_stores, storeName, out EventualStore store) is { } missing)
+        if (StateApiCore.FindStore(_stores, storeName, out IStateStore store) is { } missing)
         {
             return missing;
         }
@@ -118,7 +118,7 @@ public sealed class DaprHttpApi
                 operations.Add(operation!);
             }
 
-            StateApiError? failed = StateApiCore.Write(store, operations, StateApiCore.WriteKind.Save);
+            StateApiError? failed = await StateApiCore.WriteAsync(store, operations, StateApiCore.WriteKind.Save, context.RequestAborted).ConfigureAwait(false);
             if (failed is null)
             {
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -130,7 +130,7 @@ public sealed class DaprHttpApi
 
     private async Task<StateApiError?> GetAsync(HttpContext context, string storeName, string key)
     {
-        if (StateApiCore.FindStore(_stores, storeName, out EventualStore store) is { } missing)
+        if (StateApiCore.FindStore(_stores, storeName, out IStateStore store) is { } missing)
         {
             return missing;
         }
@@ -140,7 +140,13 @@ public sealed class DaprHttpApi
             return badKey;
         }
 
-        StateValue? value = store.Get(scoped);
+        (StateValue?[]? values, StateApiError? unavailable) = await StateApiCore.ReadAsync(store, [scoped], "ERR_STATE_GET", context.RequestAborted).ConfigureAwait(false);
+        if (unavailable is not null)
+        {
+            return unavailable;
+        }
+
+        StateValue? value = values![0];
         HttpResponse response = context.Response;
         if (value is null)
         {
@@ -161,9 +167,9 @@ public sealed class DaprHttpApi
         return null;
     }
 
-    private StateApiError? Delete(HttpContext context, string storeName, string key)
+    private async Task<StateApiError?> DeleteAsync(HttpContext context, string storeName, string key)
     {
-        if (StateApiCore.FindStore(_stores, storeName, out EventualStore store) is { } missing)
+        if (StateApiCore.FindStore(_stores, storeName, out IStateStore store) is { } missing)
         {
             return missing;
         }
@@ -180,7 +186,7 @@ public sealed class DaprHttpApi
         }
 
         string? etag = context.Request.Headers.IfMatch;
-        StateApiError? failed = StateApiCore.Write(store, [StateOperation.Delete(scoped, etag, concurrency)], StateApiCore.WriteKind.Delete);
+        StateApiError? failed = await StateApiCore.WriteAsync(store, [StateOperation.Delete(scoped, etag, concurrency)], StateApiCore.WriteKind.Delete, context.RequestAborted).ConfigureAwait(false);
         if (failed is null)
         {
             context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -191,7 +197,7 @@ public sealed class DaprHttpApi
 
     private async Task<StateApiError?> BulkAsync(HttpContext context, string storeName)
     {
-        if (StateApiCore.FindStore(_stores, storeName, out EventualStore store) is { } missing)
+        if (StateApiCore.FindStore(_stores, storeName, out IStateStore store) is { } missing)
         {
             return missing;
         }
@@ -210,7 +216,8 @@ public sealed class DaprHttpApi
                 return StateApiError.Malformed("the body must be {\"keys\": [...]}");
             }
 
-            var found = new List<(string Key, StateValue? Value)>();
+            var texts = new List<string>();
+            var scopedKeys = new List<string>();
             foreach (JsonElement key in keys.EnumerateArray())
             {
                 if (key.ValueKind != JsonValueKind.String)
@@ -224,8 +231,17 @@ public sealed class DaprHttpApi
                     return badKey;
                 }
 
-                found.Add((text, store.Get(scoped)));
+                texts.Add(text);
+                scopedKeys.Add(scoped);
             }
+
+            (StateValue?[]? values, StateApiError? unavailable) = await StateApiCore.ReadAsync(store, scopedKeys, "ERR_STATE_BULK_GET", context.RequestAborted).ConfigureAwait(false);
+            if (unavailable is not null)
+            {
+                return unavailable;
+            }
+
+            var found = texts.Select((text, i) => (Key: text, Value: values![i])).ToList();
 
             var buffer = new ArrayBufferWriter<byte>();
             using (var writer = new Utf8JsonWriter(buffer))
@@ -258,7 +274,7 @@ public sealed class DaprHttpApi
 
     private async Task<StateApiError?> TransactionAsync(HttpContext context, string storeName)
     {
-        if (StateApiCore.FindStore(_stores, storeName, out EventualStore store) is { } missing)
+        if (StateApiCore.FindStore(_stores, storeName, out IStateStore store) is { } missing)
         {
             return missing;
         }
@@ -302,7 +318,7 @@ public sealed class DaprHttpApi
                 operations.Add(name == "delete" ? operation! with { Value = null, TimeToLive = null } : operation!);
             }
 
-            StateApiError? failed = StateApiCore.Write(store, operations, StateApiCore.WriteKind.Transaction);
+            StateApiError? failed = await StateApiCore.WriteAsync(store, operations, StateApiCore.WriteKind.Transaction, context.RequestAborted).ConfigureAwait(false);
             if (failed is null)
             {
                 context.Response.StatusCode = StatusCodes.Status204NoContent;

@@ -1,5 +1,5 @@
 using Beemesh.State.Api;
-using Beemesh.State.Eventual;
+using Beemesh.Sidecar.State.Strong;
 using Grpc.Core;
 
 namespace Beemesh.Sidecar.State;
@@ -20,11 +20,27 @@ internal static class StateApiCore
         Transaction,
     }
 
-    public static StateApiError? FindStore(StateStoreSet stores, string? name, out EventualStore store)
+    public static StateApiError? FindStore(StateStoreSet stores, string? name, out IStateStore store)
     {
         store = stores.Find(name)!;
         return store is null ? StateApiError.StoreNotFound(name) : null;
     }
+
+    /// <summary>Reads <paramref name="scopedKeys"/>; a strong store without quorum gives <paramref name="code"/> (500, gRPC UNAVAILABLE).</summary>
+    public static async Task<(StateValue?[]? Values, StateApiError? Error)> ReadAsync(IStateStore store, IReadOnlyList<string> scopedKeys, string code, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await store.GetAsync(scopedKeys, cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (StrongStoreUnavailableException e)
+        {
+            return (null, Unavailable(code, e));
+        }
+    }
+
+    private static StateApiError Unavailable(string code, StrongStoreUnavailableException e) =>
+        new(500, StatusCode.Unavailable, code, $"state store unavailable: {e.Message}");
 
     public static StateApiError? Scope(StateStoreSet stores, string? key, out string scoped)
     {
@@ -32,14 +48,28 @@ internal static class StateApiCore
         return scoped is null ? StateApiError.Malformed(error!) : null;
     }
 
-    public static StateApiError? Write(EventualStore store, IReadOnlyList<StateOperation> operations, WriteKind kind)
+    public static async Task<StateApiError?> WriteAsync(IStateStore store, IReadOnlyList<StateOperation> operations, WriteKind kind, CancellationToken cancellationToken)
     {
         if (operations.Count == 0)
         {
             return null;
         }
 
-        StateWriteResult result = store.Apply(operations);
+        StateWriteResult result;
+        try
+        {
+            result = await store.WriteAsync(operations, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StrongStoreUnavailableException e)
+        {
+            return Unavailable(kind switch
+            {
+                WriteKind.Save => "ERR_STATE_SAVE",
+                WriteKind.Delete => "ERR_STATE_DELETE",
+                _ => "ERR_STATE_TRANSACTION",
+            }, e);
+        }
+
         if (result.Status == StateWriteStatus.Applied)
         {
             return null;

@@ -9,10 +9,16 @@ namespace Beemesh.Sidecar.State;
 /// </summary>
 public sealed class StateStoreSet
 {
-    private readonly Dictionary<string, EventualStore> _stores;
+    private readonly Dictionary<string, IStateStore> _stores;
+
+    /// <summary>Creates the set for <paramref name="appId"/> of eventual stores.</summary>
+    public StateStoreSet(string appId, IEnumerable<EventualStore> stores)
+        : this(appId, (stores ?? throw new ArgumentNullException(nameof(stores))).Select(static s => (IStateStore)new EventualStateStore(s)))
+    {
+    }
 
     /// <summary>Creates the set for <paramref name="appId"/>.</summary>
-    public StateStoreSet(string appId, IEnumerable<EventualStore> stores)
+    public StateStoreSet(string appId, IEnumerable<IStateStore> stores)
     {
         ArgumentException.ThrowIfNullOrEmpty(appId);
         ArgumentNullException.ThrowIfNull(stores);
@@ -27,6 +33,6 @@ public sealed class StateStoreSet
     public IReadOnlyCollection<string> Names => _stores.Keys;
 
     /// <summary>The store named <paramref name="name"/>, or null.</summary>
-    public EventualStore? Find(string? name) =>
-        name is not null && _stores.TryGetValue(name, out EventualStore? store) ? store : null;
+    public IStateStore? Find(string? name) =>
+        name is not null && _stores.TryGetValue(name, out IStateStore? store) ? store : null;
 }

@@ -2,16 +2,17 @@ namespace Beemesh.Sidecar.State;
 
 /// <summary>
 /// One <c>--state NAME[=CONSISTENCY]</c> setting: a Dapr store name and the consistency it is
-/// served with. Only <c>eventual</c> exists so far; <c>strong</c> is refused with a clear error.
+/// served with: <c>eventual</c> (local last-writer-wins) or <c>strong</c> (a Raft group among the
+/// workload's replicas).
 /// </summary>
 /// <param name="Name">The store name apps pass as <c>storeName</c>.</param>
-/// <param name="Consistency">"eventual".</param>
+/// <param name="Consistency">"eventual" or "strong".</param>
 public sealed record StateStoreSpec(string Name, string Consistency)
 {
     /// <summary>The store every named workload gets when no <c>--state</c> is given.</summary>
     public static StateStoreSpec Default { get; } = new("statestore", "eventual");
 
-    /// <summary>Parses <c>NAME[=eventual]</c>; null with <paramref name="error"/> (one line) otherwise.</summary>
+    /// <summary>Parses <c>NAME[=eventual|strong]</c>; null with <paramref name="error"/> (one line) otherwise.</summary>
     public static StateStoreSpec? TryParse(string text, out string? error)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -27,13 +28,11 @@ public sealed record StateStoreSpec(string Name, string Consistency)
         switch (consistency)
         {
             case "eventual":
+            case "strong":
                 error = null;
                 return new StateStoreSpec(name, consistency);
-            case "strong":
-                error = $"--state {text}: strong consistency (Raft) is not available yet; use {name}=eventual";
-                return null;
             default:
-                error = $"--state {text}: unknown consistency '{consistency}' (expected eventual)";
+                error = $"--state {text}: unknown consistency '{consistency}' (expected eventual or strong)";
                 return null;
         }
     }

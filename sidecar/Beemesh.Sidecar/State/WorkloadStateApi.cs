@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Beemesh.State.Eventual;
+using Beemesh.Sidecar.State.Strong;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Sidecar.State;
@@ -19,13 +20,18 @@ public sealed class WorkloadStateApi : IAsyncDisposable
 
     private readonly StateApiServer _server;
     private readonly ITimer _collector;
+    private readonly IReadOnlyList<StrongStore> _strong;
 
-    private WorkloadStateApi(StateApiServer server, StateStoreSet stores, ITimer collector)
+    private WorkloadStateApi(StateApiServer server, StateStoreSet stores, ITimer collector, IReadOnlyList<StrongStore> strong)
     {
         _server = server;
         Stores = stores;
         _collector = collector;
+        _strong = strong;
     }
+
+    /// <summary>The workload's strong stores (replicas of Raft groups).</summary>
+    public IReadOnlyList<StrongStore> StrongStores => _strong;
 
     /// <summary>The workload's stores.</summary>
     public StateStoreSet Stores { get; }
@@ -44,25 +50,81 @@ public sealed class WorkloadStateApi : IAsyncDisposable
     };
 
     /// <summary>Creates the stores of <paramref name="specs"/> for <paramref name="appId"/> and starts serving them.</summary>
-    public static async Task<WorkloadStateApi> StartAsync(
+    public static Task<WorkloadStateApi> StartAsync(
         string appId, IReadOnlyList<StateStoreSpec> specs, StateApiListener http, StateApiListener grpc,
+        ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken) =>
+        StartAsync(appId, specs, null, http, grpc, loggerFactory, time, cancellationToken);
+
+    /// <summary>
+    /// Creates the stores of <paramref name="specs"/> for <paramref name="appId"/> and starts serving
+    /// them; a strong store joins its Raft group (<paramref name="strong"/> gives the workload's
+    /// identity and the directory of its stores; without it a strong store is refused).
+    /// </summary>
+    public static async Task<WorkloadStateApi> StartAsync(
+        string appId, IReadOnlyList<StateStoreSpec> specs, StrongStoreContext? strong, StateApiListener http, StateApiListener grpc,
         ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(specs);
         ArgumentNullException.ThrowIfNull(time);
         ulong replica = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        var stores = new StateStoreSet(appId, specs.Select(s => new EventualStore(s.Name, replica, time)).ToList());
-        StateApiServer server = await StateApiServer.StartAsync(stores, http, grpc, loggerFactory, cancellationToken).ConfigureAwait(false);
+        var all = new List<IStateStore>();
+        var strongStores = new List<StrongStore>();
+        StateApiServer server;
+        StateStoreSet stores;
+        try
+        {
+            foreach (StateStoreSpec spec in specs)
+            {
+                if (spec.Consistency == "strong")
+                {
+                    if (strong is null)
+                    {
+                        throw new InvalidOperationException($"state store {spec.Name}: strong consistency needs the mesh (an agent and the workload's SVID)");
+                    }
+
+                    StrongStore store = await StrongStore.StartAsync(
+                        new StrongStoreOptions
+                        {
+                            Name = spec.Name,
+                            Directory = Path.Combine(strong.Directory, spec.Name),
+                            Source = strong.Source,
+                            Identity = strong.Identity,
+                            LoggerFactory = loggerFactory,
+                            Time = time,
+                        },
+                        cancellationToken).ConfigureAwait(false);
+                    strongStores.Add(store);
+                    all.Add(store);
+                }
+                else
+                {
+                    all.Add(new EventualStateStore(new EventualStore(spec.Name, replica, time)));
+                }
+            }
+
+            stores = new StateStoreSet(appId, all);
+            server = await StateApiServer.StartAsync(stores, http, grpc, loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (StrongStore store in strongStores)
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
         ITimer collector = time.CreateTimer(
             static state =>
             {
                 foreach (string name in ((StateStoreSet)state!).Names)
                 {
-                    ((StateStoreSet)state).Find(name)!.CollectGarbage();
+                    (((StateStoreSet)state).Find(name) as EventualStateStore)?.Store.CollectGarbage();
                 }
             },
             stores, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        return new WorkloadStateApi(server, stores, collector);
+        return new WorkloadStateApi(server, stores, collector, strongStores);
     }
 
     /// <inheritdoc />
@@ -70,5 +132,9 @@ public sealed class WorkloadStateApi : IAsyncDisposable
     {
         await _collector.DisposeAsync().ConfigureAwait(false);
         await _server.DisposeAsync().ConfigureAwait(false);
+        foreach (StrongStore store in _strong)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Beemesh.EndToEnd.Tests.Support;
 using Xunit.Abstractions;
 
@@ -106,14 +107,86 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [SkippableFact]
-    public async Task Strong_consistency_is_refused_with_one_clear_line()
+    public async Task Three_strong_replicas_agree_survive_a_killed_leader_and_take_it_back()
     {
-        BeemeshEnvironment.RequireReady();
+        BeemeshEnvironment.RequireReady("curl");
         Skip.If(_agent is null, "the agent could not be started");
-        var run = await BeemeshRun.RunAsync([.. _agent!.Workload("ledger"), "--state", "statestore=strong"], "echo started", Timeout);
-        output.WriteLine(run.ToString());
-        Assert.Equal(2, run.ExitCode);
-        Assert.DoesNotContain("started", run.Stdout, StringComparison.Ordinal);
-        Assert.Contains("strong consistency (Raft) is not available yet", run.Stderr, StringComparison.Ordinal);
+        using var processes = new BeemeshProcesses(output);
+        string dir = Directory.CreateTempSubdirectory("bm-strong-").FullName;
+        try
+        {
+            // Each replica's command runs the lines the test writes to its FIFO, inside its own namespace.
+            Process Start(string replica)
+            {
+                string fifo = Path.Combine(dir, replica);
+                if (!File.Exists(fifo))
+                {
+                    using Process mkfifo = Process.Start("mkfifo", fifo)!;
+                    mkfifo.WaitForExit();
+                    Assert.Equal(0, mkfifo.ExitCode);
+                }
+
+                return processes.Start([
+                    "run", .. _agent!.Workload("ledger"), "--state", "statestore=strong", "--", "sh", "-c",
+                    $"echo {replica}-ready; while true; do if read -r line < {fifo}; then eval \"$line\"; fi; done"]);
+            }
+
+            async Task<string> AskAsync(Process replica, string name, string tag, string command)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir, name), command + "\n");
+                Assert.True(await processes.WaitForLineAsync(replica, tag + "=", Timeout), $"{name} did not answer {tag}");
+                return processes.Lines(replica).Last(l => l.StartsWith(tag + "=", StringComparison.Ordinal))[(tag.Length + 1)..];
+            }
+
+            const string Api = "http://127.0.0.1:3500/v1.0/state/statestore";
+            Task<string> SaveAsync(Process replica, string name, string tag, string value) => AskAsync(replica, name, tag,
+                $"echo \"{tag}=$(curl -s -w ' %{{http_code}}' -H 'content-type: application/json' -d '[{{\"key\":\"k\",\"value\":\"{value}\"}}]' {Api})\"");
+            Task<string> GetAsync(Process replica, string name, string tag) => AskAsync(replica, name, tag,
+                $"echo \"{tag}=$(curl -s -D {dir}/{name}.h {Api}/k) etag=$(tr -d '\\r' < {dir}/{name}.h | awk 'tolower($1)==\"etag:\" {{print $2}}')\"");
+
+            var replicas = new Dictionary<string, Process>();
+            foreach (string name in new[] { "r1", "r2", "r3" })
+            {
+                replicas[name] = Start(name);
+                Assert.True(await processes.WaitForLineAsync(replicas[name], name + "-ready", Timeout), $"{name} did not start");
+            }
+
+            Assert.Equal(" 204", await SaveAsync(replicas["r1"], "r1", "w1", "v1"));
+            string onTwo = await GetAsync(replicas["r2"], "r2", "g1");
+            Assert.StartsWith("\"v1\" etag=", onTwo, StringComparison.Ordinal);
+            Assert.Equal(onTwo, await GetAsync(replicas["r3"], "r3", "g2"));
+
+            // The leader is the replica that announced the highest term; kill -9 it (sidecar and command).
+            static long Term(string line) => long.Parse(line[(line.LastIndexOf("(term ", StringComparison.Ordinal) + 6)..^1], System.Globalization.CultureInfo.InvariantCulture);
+            string leader = replicas.MaxBy(r => processes.Lines(r.Value).Where(l => l.Contains(" leads (term ", StringComparison.Ordinal)).Select(Term).DefaultIfEmpty(0).Max()).Key;
+            replicas[leader].Kill(entireProcessTree: true);
+            await replicas[leader].WaitForExitAsync();
+            string[] alive = [.. replicas.Keys.Where(k => k != leader)];
+
+            Assert.Equal(" 204", await SaveAsync(replicas[alive[0]], alive[0], "w2", "v2"));
+            Assert.StartsWith("\"v2\" etag=", await GetAsync(replicas[alive[1]], alive[1], "g3"), StringComparison.Ordinal);
+
+            // The killed replica restarts from its own log and endpoint; it serves the latest value,
+            // and with one of the others gone the group still commits through it.
+            replicas[leader] = Start(leader);
+            Assert.True(await processes.WaitForLineAsync(replicas[leader], leader + "-ready", Timeout), "the restarted replica did not start");
+            Assert.StartsWith("\"v2\" etag=", await GetAsync(replicas[leader], leader, "g4"), StringComparison.Ordinal);
+            replicas[alive[0]].Kill(entireProcessTree: true);
+            await replicas[alive[0]].WaitForExitAsync();
+            Assert.Equal(" 204", await SaveAsync(replicas[leader], leader, "w3", "v3"));
+            Assert.StartsWith("\"v3\" etag=", await GetAsync(replicas[alive[1]], alive[1], "g5"), StringComparison.Ordinal);
+
+            // Two of three gone: a write fails with Dapr's error within its deadline instead of hanging.
+            replicas[alive[1]].Kill(entireProcessTree: true);
+            await replicas[alive[1]].WaitForExitAsync();
+            string lost = await SaveAsync(replicas[leader], leader, "w4", "v4");
+            Assert.StartsWith("{\"errorCode\":\"ERR_STATE_SAVE\"", lost, StringComparison.Ordinal);
+            Assert.Contains("no quorum", lost, StringComparison.Ordinal);
+            Assert.EndsWith(" 500", lost, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

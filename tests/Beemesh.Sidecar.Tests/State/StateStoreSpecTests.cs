@@ -15,8 +15,14 @@ public sealed class StateStoreSpecTests
         Assert.Null(error);
     }
 
+    [Fact]
+    public void StrongStoresParse()
+    {
+        Assert.Equal(new StateStoreSpec("orders", "strong"), StateStoreSpec.TryParse("orders=strong", out string? error));
+        Assert.Null(error);
+    }
+
     [Theory]
-    [InlineData("statestore=strong", "strong consistency (Raft) is not available yet")]
     [InlineData("statestore=linear", "unknown consistency 'linear'")]
     [InlineData("=eventual", "invalid state store name ''")]
     [InlineData("a/b", "invalid state store name 'a/b'")]

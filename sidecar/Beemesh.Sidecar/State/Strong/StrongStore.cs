@@ -1,0 +1,606 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.X509;
+using Beemesh.State.Api;
+using Beemesh.State.Strong;
+using DotNext.Net.Cluster.Consensus.Raft;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Sidecar.State.Strong;
+
+/// <summary>
+/// One replica of a strongly consistent store: a member of the store's Raft group (DotNext
+/// <see cref="RaftCluster"/> over TCP with mutual TLS, both sides presenting the workload's
+/// X.509-SVID and accepting only a peer with the same SPIFFE ID), with its write-ahead log and
+/// snapshots in its own directory.
+/// </summary>
+/// <remarks>
+/// <para>Writes go through the leader's log: a write is answered once its entry is committed (on a
+/// majority, each flushing its log to disk before it acknowledges) and applied. Reads are answered
+/// by the leader after a read barrier (it confirms it still leads a majority and has applied
+/// everything committed), so both are linearizable. A follower sends the request to the leader
+/// over a second mutual-TLS connection (the forward port) and relays the answer.</para>
+/// <para>Every operation has a deadline (<see cref="StrongStoreOptions.OperationTimeout"/>): without a
+/// leader or a quorum it fails with <see cref="StrongStoreUnavailableException"/>. A write that
+/// times out may still commit later (its outcome is unknown, as with any consensus store).</para>
+/// </remarks>
+public sealed class StrongStore : IStateStore, IAsyncDisposable
+{
+    private const string ForwardKey = "forward";
+    private readonly StrongStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly ReplicaSlot _slot;
+    private readonly RaftStateMachine _machine;
+    private readonly WriteAheadLog _log;
+    private readonly RaftCluster _cluster;
+    private readonly TcpListener _forwardListener;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<IPEndPoint, ConcurrentBag<SslStream>> _idle = new();
+    private Task _acceptLoop = Task.CompletedTask;
+    private long _refusedPeers;
+    private long _forwarded;
+
+    private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, TcpListener forwardListener, IPEndPoint raft)
+    {
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger("beemesh.state.strong");
+        _slot = slot;
+        _machine = machine;
+        _log = log;
+        _cluster = cluster;
+        _forwardListener = forwardListener;
+        RaftEndPoint = raft;
+    }
+
+    /// <summary>The store name.</summary>
+    public string Name => _options.Name;
+
+    /// <summary>This replica's Raft endpoint (its identity in the group).</summary>
+    public IPEndPoint RaftEndPoint { get; }
+
+    /// <summary>Where this replica accepts forwarded requests.</summary>
+    public IPEndPoint ForwardEndPoint => (IPEndPoint)_forwardListener.LocalEndpoint;
+
+    /// <summary>The current Raft term as this replica knows it.</summary>
+    public long Term => _cluster.Term;
+
+    /// <summary>True while this replica leads the group.</summary>
+    public bool IsLeader => !_cluster.LeadershipToken.IsCancellationRequested;
+
+    /// <summary>The group's members as this replica knows them.</summary>
+    public IReadOnlyList<EndPoint> Members => [.. _cluster.Members.Select(static m => m.EndPoint)];
+
+    /// <summary>Bytes of keys and values held.</summary>
+    public long Bytes => _machine.State.Bytes;
+
+    /// <summary>Index of the last entry applied here.</summary>
+    public long LastApplied => _machine.State.LastApplied;
+
+    /// <summary>TLS peers (Raft or forward) refused because their SPIFFE ID is not this workload's.</summary>
+    public long RefusedPeers => Interlocked.Read(ref _refusedPeers);
+
+    /// <summary>Requests this replica sent to the leader.</summary>
+    public long Forwarded => Interlocked.Read(ref _forwarded);
+
+    /// <summary>Raised with the Raft term when this replica becomes the leader.</summary>
+    public event Action<StrongStore, long>? BecameLeader;
+
+    /// <summary>
+    /// Starts this replica: takes over a gone replica's directory (and its place in the group) or
+    /// makes a new one; bootstraps the group when no replica of the store runs, else asks the
+    /// leader, through a running replica, to add it, one replica at a time.
+    /// </summary>
+    public static async Task<StrongStore> StartAsync(StrongStoreOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using FileStream joinLock = await ReplicaSlot.LockStoreAsync(options.Directory, options.JoinTimeout, cancellationToken).ConfigureAwait(false);
+        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory);
+        StrongStore? store = null;
+        try
+        {
+            IPEndPoint raft = slot.PreviousRaftEndPoint ?? new IPEndPoint(IPAddress.Loopback, FreePort());
+            var forwardListener = new TcpListener(IPAddress.Loopback, 0);
+            forwardListener.Start();
+            var state = new StrongStateMachine(options.MaxBytes);
+            var machine = new RaftStateMachine(new DirectoryInfo(Path.Combine(slot.Path, "snapshots")), state);
+            await machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+            // DotNext 6.12 always flushes on commit (FlushOnCommit and FlushInterval are fixed): an
+            // entry is written to disk before the log counts it committed, and the checkpoint
+            // (commit index) is written on every commit.
+            var log = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(slot.Path, "wal") }, machine);
+            bool coldStart = peers.Count == 0;
+            StrongStore? self = null;
+            var configuration = new RaftCluster.TcpConfiguration(raft)
+            {
+                ColdStart = coldStart,
+                ConfigurationStorage = new RaftMemberStorage(Path.Combine(slot.Path, "members")),
+                LowerElectionTimeout = options.ElectionTimeout.Lower,
+                UpperElectionTimeout = options.ElectionTimeout.Upper,
+                RequestTimeout = TimeSpan.FromMilliseconds(options.ElectionTimeout.Upper * 2),
+                LoggerFactory = options.LoggerFactory,
+                SslOptions = new DotNext.Net.Security.SslOptions
+                {
+                    ServerOptions = SpiffeTls.CreateServerOptions(options.Source, id => self!.Authorize(id)),
+                    ClientOptions = SpiffeTls.CreateClientOptions(options.Source, id => self!.Authorize(id)),
+                },
+                Announcer = coldStart ? null : (address, _, token) => self!.AnnounceAsync(address, peers, token),
+            };
+            configuration.Metadata[ForwardKey] = forwardListener.LocalEndpoint.ToString()!;
+            var cluster = new RaftCluster(configuration) { AuditTrail = log };
+            store = self = new StrongStore(options, slot, machine, log, cluster, forwardListener, raft);
+            cluster.LeaderChanged += (_, leader) =>
+            {
+                if (leader is { IsRemote: false })
+                {
+                    self.BecameLeader?.Invoke(self, cluster.Term);
+                }
+            };
+            slot.WriteEndpoints(raft, store.ForwardEndPoint);
+            store._acceptLoop = store.AcceptLoopAsync();
+            await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
+            store._logger.LogInformation(
+                "strong store {Store}: replica {Raft} (forward {Forward}) {How}", options.Name, raft, store.ForwardEndPoint,
+                coldStart ? "bootstrapped the group" : slot.PreviousRaftEndPoint is not null ? "rejoined with its log" : "joined the group");
+            return store;
+        }
+        catch
+        {
+            if (store is not null)
+            {
+                await store.StopAsync(leave: false).ConfigureAwait(false);
+            }
+            else
+            {
+                slot.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>The current values of <paramref name="scopedKeys"/> (null where absent), read linearizably through the leader.</summary>
+    public async Task<StateValue?[]> GetAsync(IReadOnlyList<string> scopedKeys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scopedKeys);
+        using var body = new MemoryStream();
+        using (var writer = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(scopedKeys.Count);
+            foreach (string key in scopedKeys)
+            {
+                writer.Write(key);
+            }
+        }
+
+        byte[] answer = await ExecuteAsync(ForwardFrame.Read, body.ToArray(), cancellationToken).ConfigureAwait(false);
+        using var reader = new BinaryReader(new MemoryStream(answer), Encoding.UTF8);
+        var values = new StateValue?[reader.ReadInt32()];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (reader.ReadBoolean())
+            {
+                byte[] value = reader.ReadBytes(reader.ReadInt32());
+                string etag = reader.ReadString();
+                long expires = reader.ReadInt64();
+                values[i] = new StateValue(value, etag, expires == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(expires));
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>Applies <paramref name="operations"/> as one log entry, all or none.</summary>
+    public async Task<StateWriteResult> WriteAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken)
+    {
+        byte[] command = new StrongCommand(_options.Time.GetUtcNow().ToUnixTimeMilliseconds(), operations).Encode();
+        byte[] answer = await ExecuteAsync(ForwardFrame.Write, command, cancellationToken).ConfigureAwait(false);
+        return DecodeWriteResult(answer);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => new(StopAsync(leave: true));
+
+    /// <summary>Stops without leaving the group, as a killed process would (its slot stays for a restart).</summary>
+    internal Task CrashAsync() => StopAsync(leave: false);
+
+    /// <summary>Completes once this replica has applied the entry at <paramref name="index"/>.</summary>
+    internal Task WaitForAppliedAsync(long index, CancellationToken cancellationToken) =>
+        _log.WaitForApplyAsync(index, cancellationToken).AsTask();
+
+    /// <summary>This replica's own applied value of <paramref name="scopedKey"/> (not linearizable: for tests of replication).</summary>
+    internal StateValue? LocalGet(string scopedKey) => _machine.State.Get(scopedKey, _options.Time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    private bool Authorize(SpiffeId peer)
+    {
+        if (peer.Equals(_options.Identity))
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _refusedPeers);
+        _logger.LogWarning("strong store {Store}: refused a TLS peer with SPIFFE ID {Peer} (only {Self} may join)", _options.Name, peer, _options.Identity);
+        return false;
+    }
+
+    /// <summary>Runs a request here when this replica leads, else at the leader; retries across elections until the deadline.</summary>
+    private async Task<byte[]> ExecuteAsync(byte kind, byte[] body, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        deadline.CancelAfter(_options.OperationTimeout);
+        CancellationToken token = deadline.Token;
+        string? lastProblem = null;
+        // A member's metadata is cached; a restarted replica keeps its Raft endpoint but not its
+        // forward port, so after a failed send the leader's metadata is fetched again.
+        bool refresh = false;
+        try
+        {
+            while (true)
+            {
+                if (IsLeader)
+                {
+                    byte[]? local = await TryLocallyAsync(kind, body, token).ConfigureAwait(false);
+                    if (local is not null)
+                    {
+                        return local;
+                    }
+
+                    lastProblem = "this replica lost the leadership";
+                    continue;
+                }
+
+                var leader = _cluster.Leader;
+                if (leader is null)
+                {
+                    try
+                    {
+                        await _cluster.WaitForLeaderAsync(Timeout.InfiniteTimeSpan, token).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                    }
+
+                    lastProblem = "no leader was elected";
+                    continue;
+                }
+
+                if (!leader.IsRemote)
+                {
+                    continue;
+                }
+
+                IReadOnlyDictionary<string, string> metadata;
+                try
+                {
+                    metadata = await leader.GetMetadataAsync(refresh, token).ConfigureAwait(false);
+                }
+                catch (DotNext.Net.Cluster.MemberUnavailableException)
+                {
+                    lastProblem = $"the leader {leader.EndPoint} could not be reached";
+                    refresh = true;
+                    await Task.Delay(20, token).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (!metadata.TryGetValue(ForwardKey, out string? text) || !IPEndPoint.TryParse(text, out IPEndPoint? forward))
+                {
+                    throw new StrongStoreUnavailableException($"the leader {leader.EndPoint} did not say where it takes requests");
+                }
+
+                Interlocked.Increment(ref _forwarded);
+                (byte status, byte[] answer)? response = await TrySendAsync(forward, kind, body, token).ConfigureAwait(false);
+                switch (response)
+                {
+                    case (ForwardFrame.Ok, byte[] ok):
+                        return ok;
+                    case (ForwardFrame.Unavailable, byte[] reason):
+                        throw new StrongStoreUnavailableException(Encoding.UTF8.GetString(reason));
+                    default:
+                        lastProblem = $"the leader {leader.EndPoint} could not be reached or no longer leads";
+                        refresh = true;
+                        await Task.Delay(20, token).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new StrongStoreUnavailableException(
+                $"strong store {_options.Name}: no quorum within {_options.OperationTimeout.TotalSeconds:0.#} s ({lastProblem ?? "the leader did not answer"})");
+        }
+    }
+
+    /// <summary>Runs a request on this replica as the leader; null when it turns out not to lead.</summary>
+    private async Task<byte[]?> TryLocallyAsync(byte kind, byte[] body, CancellationToken token)
+    {
+        try
+        {
+            switch (kind)
+            {
+                case ForwardFrame.Write:
+                    var applied = new TaskCompletionSource<StateWriteResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    await _cluster.ReplicateAsync((ReadOnlyMemory<byte>)body, applied, token).ConfigureAwait(false);
+
+                    return EncodeWriteResult(await applied.Task.WaitAsync(token).ConfigureAwait(false));
+                case ForwardFrame.Read:
+                    await _cluster.ApplyReadBarrierAsync(token).ConfigureAwait(false);
+                    return ReadLocally(body);
+                case ForwardFrame.Join:
+                case ForwardFrame.Leave:
+                    if (!IPEndPoint.TryParse(Encoding.UTF8.GetString(body), out IPEndPoint? member))
+                    {
+                        throw new StrongStoreUnavailableException("a membership request named no endpoint");
+                    }
+
+                    bool known = _cluster.Members.Any(m => m.EndPoint.Equals(member));
+                    bool done = kind == ForwardFrame.Join
+                        ? known || await _cluster.AddMemberAsync(member, token).ConfigureAwait(false)
+                        : !known || await _cluster.RemoveMemberAsync(member, token).ConfigureAwait(false);
+                    return [done ? (byte)1 : (byte)0];
+                default:
+                    throw new StrongStoreUnavailableException($"unknown request kind {kind}");
+            }
+        }
+        catch (Exception e) when (e is NotLeaderException or LeaderOperationException || (e is InvalidOperationException && !IsLeader))
+        {
+            return null;
+        }
+        catch (QuorumUnreachableException e)
+        {
+            throw new StrongStoreUnavailableException($"strong store {_options.Name}: no quorum ({e.Message})", e);
+        }
+    }
+
+    private byte[] ReadLocally(byte[] body)
+    {
+        using var reader = new BinaryReader(new MemoryStream(body), Encoding.UTF8);
+        int count = reader.ReadInt32();
+        if (count < 0 || count > body.Length)
+        {
+            throw new InvalidDataException("bad key count");
+        }
+
+        long now = _options.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        using var answer = new MemoryStream();
+        using (var writer = new BinaryWriter(answer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(count);
+            for (int i = 0; i < count; i++)
+            {
+                StateValue? value = _machine.State.Get(reader.ReadString(), now);
+                writer.Write(value is not null);
+                if (value is not null)
+                {
+                    writer.Write(value.Value.Length);
+                    writer.Write(value.Value);
+                    writer.Write(value.ETag);
+                    writer.Write(value.ExpiresAt?.ToUnixTimeMilliseconds() ?? 0);
+                }
+            }
+        }
+
+        return answer.ToArray();
+    }
+
+    private static byte[] EncodeWriteResult(StateWriteResult result)
+    {
+        byte[] key = Encoding.UTF8.GetBytes(result.Key ?? string.Empty);
+        return [(byte)result.Status, .. key];
+    }
+
+    private static StateWriteResult DecodeWriteResult(byte[] answer)
+    {
+        if (answer.Length == 0 || answer[0] > (byte)StateWriteStatus.StoreFull)
+        {
+            throw new StrongStoreUnavailableException("the leader sent a malformed write result");
+        }
+
+        return new StateWriteResult((StateWriteStatus)answer[0], answer.Length > 1 ? Encoding.UTF8.GetString(answer.AsSpan(1)) : null);
+    }
+
+    /// <summary>Asks the leader, through any running replica, to add this replica; retries until it is a member.</summary>
+    private async Task AnnounceAsync(EndPoint self, List<IPEndPoint> peers, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        deadline.CancelAfter(_options.JoinTimeout);
+        byte[] body = Encoding.UTF8.GetBytes(self.ToString()!);
+        try
+        {
+            while (true)
+            {
+                foreach (IPEndPoint peer in peers)
+                {
+                    if (await TrySendAsync(peer, ForwardFrame.Join, body, deadline.Token).ConfigureAwait(false) is (ForwardFrame.Ok, [1]))
+                    {
+                        return;
+                    }
+                }
+
+                await Task.Delay(100, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new StrongStoreUnavailableException(
+                $"strong store {_options.Name}: no leader added this replica within {_options.JoinTimeout.TotalSeconds:0} s (running replicas: {string.Join(", ", peers)})");
+        }
+    }
+
+    /// <summary>One request over a pooled mutual-TLS connection; null when the peer could not be reached or hung up.</summary>
+    private async Task<(byte Status, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, byte[] body, CancellationToken token)
+    {
+        ConcurrentBag<SslStream> idle = _idle.GetOrAdd(peer, static _ => []);
+        SslStream? stream = null;
+        try
+        {
+            if (!idle.TryTake(out stream))
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(peer, token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+
+                stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+                await stream.AuthenticateAsClientAsync(SpiffeTls.CreateClientOptions(_options.Source, Authorize), token).ConfigureAwait(false);
+            }
+
+            await ForwardFrame.WriteAsync(stream, kind, body, token).ConfigureAwait(false);
+            (byte Kind, byte[] Body)? response = await ForwardFrame.ReadAsync(stream, token).ConfigureAwait(false);
+            if (response is null)
+            {
+                stream.Dispose();
+                return null;
+            }
+
+            idle.Add(stream);
+            return response;
+        }
+        catch (Exception e) when (e is IOException or SocketException or System.Security.Authentication.AuthenticationException or InvalidDataException)
+        {
+            stream?.Dispose();
+            _logger.LogDebug("strong store {Store}: request to {Peer} failed: {Error}", _options.Name, peer, e.Message);
+            return null;
+        }
+        catch
+        {
+            stream?.Dispose();
+            throw;
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _forwardListener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = ServeAsync(socket);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        socket.NoDelay = true;
+        await using var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            {
+                handshake.CancelAfter(TimeSpan.FromSeconds(10));
+                await stream.AuthenticateAsServerAsync(SpiffeTls.CreateServerOptions(_options.Source, Authorize), handshake.Token).ConfigureAwait(false);
+            }
+
+            while (await ForwardFrame.ReadAsync(stream, _stopping.Token).ConfigureAwait(false) is (byte kind, byte[] body))
+            {
+                byte status;
+                byte[] answer;
+                if (!IsLeader)
+                {
+                    (status, answer) = (ForwardFrame.NotLeader, []);
+                }
+                else
+                {
+                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                    deadline.CancelAfter(_options.OperationTimeout);
+                    try
+                    {
+                        byte[]? local = await TryLocallyAsync(kind, body, deadline.Token).ConfigureAwait(false);
+                        (status, answer) = local is null ? (ForwardFrame.NotLeader, []) : (ForwardFrame.Ok, local);
+                    }
+                    catch (StrongStoreUnavailableException e)
+                    {
+                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(e.Message));
+                    }
+                    catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+                    {
+                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(
+                            $"strong store {_options.Name}: the leader could not commit within {_options.OperationTimeout.TotalSeconds:0.#} s (no quorum)"));
+                    }
+                    catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+                    {
+                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes("malformed forwarded request: " + e.Message));
+                    }
+                }
+
+                await ForwardFrame.WriteAsync(stream, status, answer, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException
+            or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+        {
+            _logger.LogDebug("strong store {Store}: forward connection ended: {Error}", _options.Name, e.Message);
+        }
+    }
+
+    private async Task StopAsync(bool leave)
+    {
+        bool removed = false;
+        if (leave && _cluster.Members.Count > 1)
+        {
+            try
+            {
+                using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                if (IsLeader)
+                {
+                    await ((DotNext.Net.Cluster.ICluster)_cluster).ResignAsync(bound.Token).ConfigureAwait(false);
+                }
+
+                byte[] answer = await ExecuteAsync(ForwardFrame.Leave, Encoding.UTF8.GetBytes(RaftEndPoint.ToString()), bound.Token).ConfigureAwait(false);
+                removed = answer is [1];
+            }
+            catch (Exception e) when (e is StrongStoreUnavailableException or OperationCanceledException)
+            {
+                _logger.LogWarning("strong store {Store}: could not leave the group: {Error}", _options.Name, e.Message);
+            }
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _forwardListener.Stop();
+        await _acceptLoop.ConfigureAwait(false);
+        foreach (ConcurrentBag<SslStream> bag in _idle.Values)
+        {
+            while (bag.TryTake(out SslStream? stream))
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        await _cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await _cluster.DisposeAsync().ConfigureAwait(false);
+        await _log.DisposeAsync().ConfigureAwait(false);
+        await _machine.DisposeAsync().ConfigureAwait(false);
+        if (removed)
+        {
+            _slot.Delete();
+        }
+
+        _slot.Dispose();
+        _stopping.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+}
