@@ -87,18 +87,18 @@ public sealed partial class OverlayNode
             }
 
             // A tree link gone silent is likely a dead peer: announce instead of pushing, so a live
-            // one grafts the record and a dead one costs no payload.
+            // one grafts the record and a dead one costs no payload. A push is announced too: should
+            // the copy be lost, the IHAVE tells the neighbour to graft it from us, along the tree
+            // (see OverlayOptions.TreeGraftTimeout), rather than from a lazy link it would add to the tree.
             if (link.Eager && now - link.LastHeard <= _options.SilenceThreshold)
             {
                 Send(link.Peer, OverlayMessage.Gossip(record));
             }
-            else
+
+            (link.LazyQueue ??= []).Add(record.Id);
+            if (_lazyFlushAt == long.MaxValue)
             {
-                (link.LazyQueue ??= []).Add(record.Id);
-                if (_lazyFlushAt == long.MaxValue)
-                {
-                    _lazyFlushAt = now + _options.LazyFlushInterval;
-                }
+                _lazyFlushAt = now + _options.LazyFlushInterval;
             }
         }
     }
@@ -179,11 +179,24 @@ public sealed partial class OverlayNode
             MissingRecord? entry = FindMissing(id);
             if (entry is null)
             {
-                (_missing ??= []).Add(new MissingRecord(id, from, now + _options.GraftTimeout));
+                (_missing ??= []).Add(entry = new MissingRecord(id, from, now + _options.GraftTimeout));
             }
             else if (!entry.Announcers.Contains(from))
             {
                 entry.Announcers.Add(from);
+            }
+
+            if (entry.Grafts == 0 && Find(from.Id) is { Eager: true })
+            {
+                // A tree neighbour announced a record whose copy did not come: it was lost on this
+                // link. Graft it from that neighbour first, and soon: the tree stays as it is.
+                if (entry.Announcers[0] != from)
+                {
+                    entry.Announcers.Remove(from);
+                    entry.Announcers.Insert(0, from);
+                }
+
+                entry.Deadline = Math.Min(entry.Deadline, now + _options.TreeGraftTimeout);
             }
         }
     }

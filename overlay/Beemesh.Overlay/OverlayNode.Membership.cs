@@ -478,19 +478,51 @@ public sealed partial class OverlayNode
         }
 
         int limit = Math.Min(extra + _options.IsolationNeighbors, 3 * _options.IsolationNeighbors);
-        int attempts = _passive.Count;
-        while (extra < limit && attempts-- > 0)
+        // Passive peers first; when too few are left to ask (a node that joined late may have
+        // none, or only ones that refuse it), the contacts and the peers last linked to stand in
+        // for them, rather than wait for failure detection and a new JOIN.
+        List<PeerAddress> candidates = FreeCandidates(_passive);
+        int fromPassive = candidates.Count;
+        if (fromPassive < limit - extra)
         {
-            PeerAddress candidate = _passive[_random.Next(_passive.Count)];
-            if (IsPending(candidate.Id))
+            foreach (PeerAddress peer in FreeCandidates(FallbackCandidates()))
             {
-                continue;
+                if (!candidates.Exists(c => c.Id == peer.Id))
+                {
+                    candidates.Add(peer);
+                }
             }
+        }
 
+        while (extra < limit && candidates.Count > 0)
+        {
+            int i = fromPassive > 0 ? _random.Next(fromPassive) : _random.Next(candidates.Count);
+            PeerAddress candidate = candidates[i];
+            candidates.RemoveAt(i);
+            fromPassive = Math.Max(0, fromPassive - (i < fromPassive ? 1 : 0));
             Send(candidate, new OverlayMessage(OverlayMessageType.Neighbor, Self, flag: true));
             (_pending ??= []).Add((candidate, now + _options.NeighborTimeout, 1, true));
             extra++;
         }
+    }
+
+    /// <summary>The peers of <paramref name="peers"/> neither active nor asked already.</summary>
+    private List<PeerAddress> FreeCandidates(IEnumerable<PeerAddress> peers) =>
+        [.. peers.Where(p => !IsPending(p.Id) && Find(p.Id) is null)];
+
+    /// <summary>The contacts and the peers last linked to, other than this node.</summary>
+    private List<PeerAddress> FallbackCandidates()
+    {
+        var candidates = new List<PeerAddress>(_contacts.Length + RecentPeers);
+        foreach (PeerAddress peer in _contacts.Concat(_recent.Take(Math.Min(_recentCount, RecentPeers))))
+        {
+            if (peer.Id != Self.Id && !candidates.Exists(c => c.Id == peer.Id))
+            {
+                candidates.Add(peer);
+            }
+        }
+
+        return candidates;
     }
 
     /// <summary>

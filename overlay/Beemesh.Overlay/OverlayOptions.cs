@@ -101,6 +101,16 @@ public sealed record OverlayOptions
     /// </summary>
     public long GraftTimeout { get; init; } = 150_000;
 
+    /// <summary>
+    /// Plumtree: time after an IHAVE from a tree (eager) neighbour before the missing record is
+    /// grafted from it (50 ms). Every record pushed on a tree link is announced on it as well, so
+    /// such an IHAVE without the copy means the copy was lost on that link; the wait covers a copy
+    /// that its IHAVE overtook (one-way delays differ by up to 40 ms on 10-50 ms links, and IHAVEs
+    /// wait up to <see cref="LazyFlushInterval"/>). Grafting from the tree neighbour repairs along
+    /// the tree, adding no link to it, so the next records bring no duplicates.
+    /// </summary>
+    public long TreeGraftTimeout { get; init; } = 50_000;
+
     /// <summary>Plumtree: time before the next announcer is grafted when the last did not deliver (150 ms, above a round trip).</summary>
     public long GraftRetryTimeout { get; init; } = 150_000;
 

@@ -96,6 +96,26 @@ public sealed class FastRepairTests
     }
 
     [Fact]
+    public void ACutOffNodeWithNoPassivePeerAsksItsContactsInstead()
+    {
+        var node = new OverlayNode(P(1), Options, new Random(3), _signature, _signature, _observer);
+        node.Start([P(7), P(8)], 0);
+        for (int i = 2; i <= 4; i++)
+        {
+            node.Step(P(i), new OverlayMessage(OverlayMessageType.Neighbor, P(i), flag: true), 0);
+        }
+
+        node.ClearOutbox();
+        Assert.Empty(node.PassiveView);
+        // Only neighbour 2 keeps talking: the node is cut off and has no passive peer to ask.
+        List<OutboundMessage> sent = RunTo(node, 0, Options.SilenceThreshold + (Options.IsolationRetryInterval / 2), heard: 2);
+        OutboundMessage[] asks = [.. Neighbors(sent)];
+        Assert.Equal([P(7), P(8)], asks.Select(m => m.To).OrderBy(p => p.Id));
+        Assert.All(asks, m => Assert.True(m.Message.Flag));
+        Assert.Empty(_observer.Evicted);
+    }
+
+    [Fact]
     public void TwoNeighboursHeardMeansNotCutOff()
     {
         OverlayNode node = Node(active: 5, passive: 6);
@@ -180,9 +200,12 @@ public sealed class FastRepairTests
         net.StartAll();
         net.Run(2_000_000);
         OverlayRecord? lost = null;
-        net.Drop = (_, _, m) => m.Type == OverlayMessageType.Gossip && m.Record == lost;
+        // The copy and the IHAVE that announces it on the tree link are both lost.
+        net.Drop = (_, _, m) => (m.Type == OverlayMessageType.Gossip && m.Record == lost)
+            || (m.Type == OverlayMessageType.IHave && lost is not null && m.Ids.Contains(lost.Id));
         lost = net[1].Publish(new RecordContent(RecordKind.Policy, "p", new byte[] { 1 }), net.Now);
         net.Deliver();
+        net.Run(Options.LazyFlushInterval, Options.LazyFlushInterval);
         Assert.Null(net[2].Store.Get(lost.Slot));
         net.Drop = null;
         // Node 2's only neighbour pushed it eagerly and the push was lost; the next heartbeat tells it.
