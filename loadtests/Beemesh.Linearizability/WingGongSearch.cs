@@ -96,6 +96,15 @@ internal sealed class WingGongSearch
         int n = _operations.Length;
         var linearized = new LinearizedSet(n, _zobrist);
         var cache = new HashSet<CacheKey>(CacheKey.Comparer.Instance);
+
+        // ETags returned by the operations taken so far (a function of the set taken, so the memo stays sound).
+        var returned = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (initial.Etag is not null)
+        {
+            returned[initial.Etag] = 1;
+        }
+
+        Func<string, bool> returnedBefore = returned.ContainsKey;
         var stackNode = new int[n];
         var stackState = new RegisterState[n];
         int depth = 0;
@@ -119,12 +128,13 @@ internal sealed class WingGongSearch
             if (_isCall[entry])
             {
                 int op = _op[entry];
-                if (KvRegisterModel.Step(state, _operations[op], out RegisterState newState))
+                if (KvRegisterModel.Step(state, _operations[op], returnedBefore, out RegisterState newState))
                 {
                     linearized.Add(op);
                     if (!cache.Contains(linearized.Probe(newState)))
                     {
                         cache.Add(linearized.Key(newState));
+                        Count(returned, _operations[op].ResultEtag, +1);
                         stackNode[depth] = entry;
                         stackState[depth] = state;
                         depth++;
@@ -157,12 +167,31 @@ internal sealed class WingGongSearch
                 state = stackState[depth];
                 int op = _op[entry];
                 linearized.Remove(op);
+                Count(returned, _operations[op].ResultEtag, -1);
                 Unlift(entry);
                 entry = _next[entry];
             }
         }
 
         return new SearchResult(CheckOutcome.Linearizable, steps, [], state);
+    }
+
+    private static void Count(Dictionary<string, int> counts, string? etag, int delta)
+    {
+        if (etag is null)
+        {
+            return;
+        }
+
+        int count = counts.GetValueOrDefault(etag) + delta;
+        if (count == 0)
+        {
+            counts.Remove(etag);
+        }
+        else
+        {
+            counts[etag] = count;
+        }
     }
 
     private static ulong SplitMix(ref ulong x)
