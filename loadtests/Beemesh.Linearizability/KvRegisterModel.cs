@@ -16,8 +16,16 @@ public static class KvRegisterModel
     /// the search also tries). Reads that are unknown and operations that failed are removed before the
     /// search and never reach this method.
     /// </summary>
-    public static bool Step(in RegisterState state, KvOperation operation, out RegisterState next)
+    public static bool Step(in RegisterState state, KvOperation operation, out RegisterState next) => Step(state, operation, null, out next);
+
+    /// <summary>
+    /// As <see cref="Step(in RegisterState, KvOperation, out RegisterState)"/>, and since ETags are never
+    /// reused: an ETag an earlier operation already returned (<paramref name="returnedBefore"/>) cannot be
+    /// the new ETag of a later write, whether a write returns it or a read reveals it.
+    /// </summary>
+    public static bool Step(in RegisterState state, KvOperation operation, Func<string, bool>? returnedBefore, out RegisterState next)
     {
+        ArgumentNullException.ThrowIfNull(operation);
         next = state;
         bool unknown = operation.Outcome == OperationOutcome.Unknown;
         switch (operation.Kind)
@@ -40,22 +48,22 @@ public static class KvRegisterModel
 
                 if (state.Etag is null)
                 {
-                    // The first sight of the ETag of the last write fixes it.
+                    // The first sight of the ETag of the last write fixes it; it is one no earlier operation returned.
                     next = state with { Etag = operation.ResultEtag };
-                    return true;
+                    return returnedBefore?.Invoke(operation.ResultEtag) != true;
                 }
 
                 return string.Equals(state.Etag, operation.ResultEtag, StringComparison.Ordinal);
 
             case OperationKind.Write:
                 next = RegisterState.Present(operation.Value!, operation.ResultEtag);
-                return true;
+                return !Reused(operation, returnedBefore);
 
             case OperationKind.CompareAndSet:
-                return Conditional(state, state.HasEtag(operation.ExpectedEtag), operation, unknown, out next);
+                return Conditional(state, state.HasEtag(operation.ExpectedEtag), operation, unknown, returnedBefore, out next);
 
             case OperationKind.Create:
-                return Conditional(state, !state.Exists, operation, unknown, out next);
+                return Conditional(state, !state.Exists, operation, unknown, returnedBefore, out next);
 
             case OperationKind.Delete:
                 if (operation.ExpectedEtag is null)
@@ -64,14 +72,14 @@ public static class KvRegisterModel
                     return true;
                 }
 
-                return Conditional(state, state.HasEtag(operation.ExpectedEtag), operation, unknown, out next);
+                return Conditional(state, state.HasEtag(operation.ExpectedEtag), operation, unknown, returnedBefore, out next);
 
             default:
                 return false;
         }
     }
 
-    private static bool Conditional(in RegisterState state, bool holds, KvOperation operation, bool unknown, out RegisterState next)
+    private static bool Conditional(in RegisterState state, bool holds, KvOperation operation, bool unknown, Func<string, bool>? returnedBefore, out RegisterState next)
     {
         next = state;
         if (operation.Outcome == OperationOutcome.Mismatch)
@@ -85,6 +93,9 @@ public static class KvRegisterModel
         }
 
         next = operation.Kind == OperationKind.Delete ? RegisterState.Absent : RegisterState.Present(operation.Value!, operation.ResultEtag);
-        return true;
+        return !Reused(operation, returnedBefore);
     }
+
+    private static bool Reused(KvOperation operation, Func<string, bool>? returnedBefore) =>
+        operation.ResultEtag is not null && returnedBefore?.Invoke(operation.ResultEtag) == true;
 }

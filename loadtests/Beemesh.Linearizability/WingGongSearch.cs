@@ -14,11 +14,18 @@ namespace Beemesh.Linearizability;
 /// to the same futures. An empty list is a linearization; backtracking past the first operation
 /// proves there is none.
 /// </para>
+/// <para>
+/// Operations are numbered in call order, so the set taken so far is nearly always "every operation
+/// up to some point, plus a few concurrent ones": a remembered set keeps only the words of its
+/// bitmap between the first not full and the last not empty, which keeps the memory per remembered
+/// pair small on long histories.
+/// </para>
 /// </summary>
 internal sealed class WingGongSearch
 {
     private const int Head = 0;
-    private readonly IReadOnlyList<KvOperation> _operations;
+    private readonly KvOperation[] _operations;
+    private readonly int[] _original;
     private readonly int[] _op;
     private readonly bool[] _isCall;
     private readonly int[] _match;
@@ -28,8 +35,16 @@ internal sealed class WingGongSearch
 
     internal WingGongSearch(IReadOnlyList<KvOperation> operations)
     {
-        _operations = operations;
         int n = operations.Count;
+        _original = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            _original[i] = i;
+        }
+
+        Array.Sort(_original, (a, b) => operations[a].CallTime != operations[b].CallTime ? operations[a].CallTime.CompareTo(operations[b].CallTime) : a.CompareTo(b));
+        _operations = _original.Select(i => operations[i]).ToArray();
+        operations = _operations;
         var events = new (long Time, bool Call, int Op)[2 * n];
         for (int i = 0; i < n; i++)
         {
@@ -78,10 +93,18 @@ internal sealed class WingGongSearch
     /// <summary>Runs the search from <paramref name="initial"/>.</summary>
     internal SearchResult Run(RegisterState initial, long maxSteps, CancellationToken cancellation)
     {
-        int n = _operations.Count;
-        var linearized = new ulong[(n + 63) / 64];
-        ulong linearizedHash = 0;
+        int n = _operations.Length;
+        var linearized = new LinearizedSet(n, _zobrist);
         var cache = new HashSet<CacheKey>(CacheKey.Comparer.Instance);
+
+        // ETags returned by the operations taken so far (a function of the set taken, so the memo stays sound).
+        var returned = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (initial.Etag is not null)
+        {
+            returned[initial.Etag] = 1;
+        }
+
+        Func<string, bool> returnedBefore = returned.ContainsKey;
         var stackNode = new int[n];
         var stackState = new RegisterState[n];
         int depth = 0;
@@ -105,25 +128,23 @@ internal sealed class WingGongSearch
             if (_isCall[entry])
             {
                 int op = _op[entry];
-                if (KvRegisterModel.Step(state, _operations[op], out RegisterState newState))
+                if (KvRegisterModel.Step(state, _operations[op], returnedBefore, out RegisterState newState))
                 {
-                    linearized[op >> 6] |= 1UL << (op & 63);
-                    ulong hash = linearizedHash ^ _zobrist[op];
-                    var probe = new CacheKey(linearized, hash, newState);
-                    if (!cache.Contains(probe))
+                    linearized.Add(op);
+                    if (!cache.Contains(linearized.Probe(newState)))
                     {
-                        cache.Add(new CacheKey((ulong[])linearized.Clone(), hash, newState));
+                        cache.Add(linearized.Key(newState));
+                        Count(returned, _operations[op].ResultEtag, +1);
                         stackNode[depth] = entry;
                         stackState[depth] = state;
                         depth++;
                         state = newState;
-                        linearizedHash = hash;
                         Lift(entry);
                         entry = _next[Head];
                         continue;
                     }
 
-                    linearized[op >> 6] &= ~(1UL << (op & 63));
+                    linearized.Remove(op);
                 }
 
                 entry = _next[entry];
@@ -145,14 +166,32 @@ internal sealed class WingGongSearch
                 entry = stackNode[depth];
                 state = stackState[depth];
                 int op = _op[entry];
-                linearized[op >> 6] &= ~(1UL << (op & 63));
-                linearizedHash ^= _zobrist[op];
+                linearized.Remove(op);
+                Count(returned, _operations[op].ResultEtag, -1);
                 Unlift(entry);
                 entry = _next[entry];
             }
         }
 
         return new SearchResult(CheckOutcome.Linearizable, steps, [], state);
+    }
+
+    private static void Count(Dictionary<string, int> counts, string? etag, int delta)
+    {
+        if (etag is null)
+        {
+            return;
+        }
+
+        int count = counts.GetValueOrDefault(etag) + delta;
+        if (count == 0)
+        {
+            counts.Remove(etag);
+        }
+        else
+        {
+            counts[etag] = count;
+        }
     }
 
     private static ulong SplitMix(ref ulong x)
@@ -173,7 +212,7 @@ internal sealed class WingGongSearch
         var prefix = new int[depth];
         for (int i = 0; i < depth; i++)
         {
-            prefix[i] = _op[stackNode[i]];
+            prefix[i] = _original[_op[stackNode[i]]];
         }
 
         return prefix;
@@ -213,17 +252,57 @@ internal sealed class WingGongSearch
     /// <param name="State">The state after <paramref name="Longest"/> (or after everything, on success).</param>
     internal readonly record struct SearchResult(CheckOutcome Outcome, long Steps, int[] Longest, RegisterState State);
 
-    // A memoized (set of linearized operations, state) pair; the hash of the set is kept alongside it.
-    private readonly record struct CacheKey(ulong[] Bits, ulong Hash, RegisterState State)
+    // A memoized (set of linearized operations, state) pair: the set as the words of its bitmap from
+    // Low (all words before are full) to the last word that is not empty, and its order-free hash.
+    private readonly record struct CacheKey(int Low, ReadOnlyMemory<ulong> Words, ulong Hash, RegisterState State)
     {
         internal sealed class Comparer : IEqualityComparer<CacheKey>
         {
             internal static readonly Comparer Instance = new();
 
             public bool Equals(CacheKey x, CacheKey y) =>
-                x.Hash == y.Hash && x.State.Equals(y.State) && x.Bits.AsSpan().SequenceEqual(y.Bits);
+                x.Hash == y.Hash && x.Low == y.Low && x.State.Equals(y.State) && x.Words.Span.SequenceEqual(y.Words.Span);
 
             public int GetHashCode(CacheKey key) => HashCode.Combine(key.Hash, key.State);
         }
+    }
+
+    // The operations taken so far, as a bitmap with the bounds of its interesting part kept up to date.
+    private sealed class LinearizedSet(int count, ulong[] zobrist)
+    {
+        private readonly ulong[] _words = new ulong[(count + 63) / 64];
+        private int _low;   // every word before it is full
+        private int _high;  // every word from it on is empty
+        private ulong _hash;
+
+        internal void Add(int op)
+        {
+            int word = op >> 6;
+            _words[word] |= 1UL << (op & 63);
+            _hash ^= zobrist[op];
+            _high = Math.Max(_high, word + 1);
+            while (_low < _high && _words[_low] == ulong.MaxValue)
+            {
+                _low++;
+            }
+        }
+
+        internal void Remove(int op)
+        {
+            int word = op >> 6;
+            _words[word] &= ~(1UL << (op & 63));
+            _hash ^= zobrist[op];
+            _low = Math.Min(_low, word);
+            while (_high > _low && _words[_high - 1] == 0)
+            {
+                _high--;
+            }
+        }
+
+        // A key over the live bitmap, for lookups only.
+        internal CacheKey Probe(RegisterState state) => new(_low, _words.AsMemory(_low, _high - _low), _hash, state);
+
+        // A key with its own copy of the interesting words, to remember.
+        internal CacheKey Key(RegisterState state) => new(_low, _words.AsSpan(_low, _high - _low).ToArray(), _hash, state);
     }
 }

@@ -11,7 +11,7 @@ internal static class BruteForce
         foreach (var key in history.Where(Counts).GroupBy(o => o.Key, StringComparer.Ordinal))
         {
             KvOperation[] ops = [.. key];
-            if (!Extend(ops, new bool[ops.Length], 0, RegisterState.Absent))
+            if (!Extend(ops, new bool[ops.Length], 0, RegisterState.Absent, []))
             {
                 return false;
             }
@@ -25,7 +25,7 @@ internal static class BruteForce
 
     private static long Returned(KvOperation o) => o.Outcome == OperationOutcome.Unknown ? long.MaxValue : o.ReturnTime;
 
-    private static bool Extend(KvOperation[] ops, bool[] done, int taken, RegisterState state)
+    private static bool Extend(KvOperation[] ops, bool[] done, int taken, RegisterState state, List<string> returned)
     {
         if (taken == ops.Length)
         {
@@ -44,7 +44,7 @@ internal static class BruteForce
             if (ops[i].Outcome == OperationOutcome.Unknown)
             {
                 done[i] = true;
-                bool skipped = Extend(ops, done, taken + 1, state);
+                bool skipped = Extend(ops, done, taken + 1, state, returned);
                 done[i] = false;
                 if (skipped)
                 {
@@ -52,10 +52,11 @@ internal static class BruteForce
                 }
             }
 
-            if (KvRegisterModel.Step(state, ops[i], out RegisterState next))
+            if (KvRegisterModel.Step(state, ops[i], returned.Contains, out RegisterState next))
             {
                 done[i] = true;
-                bool found = Extend(ops, done, taken + 1, next);
+                List<string> after = ops[i].ResultEtag is { } etag ? [.. returned, etag] : returned;
+                bool found = Extend(ops, done, taken + 1, next, after);
                 done[i] = false;
                 if (found)
                 {

@@ -113,6 +113,26 @@ public sealed class CheckerPropertyTests
         }
     }
 
+    [Fact]
+    public void ALongHistoryOnOneKeyIsDecidedInBothDirections()
+    {
+        // 40,000 operations on one key, in the order clients would record them (by return time). No
+        // outcome is unknown: refuting a history means trying every place for each unknown write,
+        // which grows with their number (a long history with thousands of them ends in the search limit).
+        List<KvOperation> history = SequentialHistory.Generate(11, maxOperations: 40_000, maxKeys: 1, maxSpread: 300, minOperations: 40_000, unknowns: false);
+        history.Sort((a, b) => a.ReturnTime.CompareTo(b.ReturnTime));
+        CheckResult result = LinearizabilityChecker.Check(history);
+        Assert.True(result.IsLinearizable, result.Describe());
+
+        // A read near the end changed to a value no one wrote: the longest linearization reaches it.
+        int last = history.FindLastIndex(o => o.Kind == OperationKind.Read && o.Outcome == OperationOutcome.Ok && o.Value is not null);
+        history[last] = history[last] with { Value = "never-written" };
+        KeyCheckResult key = Assert.Single(LinearizabilityChecker.Check(history).Keys);
+        Assert.Equal(CheckOutcome.NotLinearizable, key.Outcome);
+        Assert.Contains(history[last], key.Stuck);
+        Assert.True(key.LongestLinearization.Count > 39_000, $"{key.LongestLinearization.Count}");
+    }
+
     private static int[] ReadsThatFound(List<KvOperation> history) =>
         [.. Enumerable.Range(0, history.Count).Where(i => history[i].Kind == OperationKind.Read && history[i].Outcome == OperationOutcome.Ok && history[i].Value is not null)];
 }

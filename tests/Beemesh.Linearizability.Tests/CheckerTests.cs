@@ -141,6 +141,27 @@ public sealed class CheckerTests
     }
 
     [Fact]
+    public void AStaleReadOfAnEqualValueIsRejectedByItsEtag()
+    {
+        // The same value written twice: the second write gave the key a new ETag, so a later read
+        // cannot still report the first one's, though the values are equal.
+        KvOperation[] history =
+        [
+            Write("k", 0, 10, "same", process: 1),
+            Read("k", 20, 30, "same", "e1", process: 2),
+            Write("k", 40, 50, "same", process: 1),
+            Read("k", 60, 70, "same", "e1", process: 2),
+        ];
+        Assert.Equal(CheckOutcome.NotLinearizable, LinearizabilityChecker.Check(history).Outcome);
+        KvOperation[] fresh = [.. history[..3], Read("k", 60, 70, "same", "e2", process: 2)];
+        Assert.True(LinearizabilityChecker.Check(fresh).IsLinearizable);
+
+        // A write that returns an ETag the key already had is as impossible.
+        KvOperation[] reused = [Write("k", 0, 10, "a", etag: "e1"), Write("k", 20, 30, "b", etag: "e1")];
+        Assert.Equal(CheckOutcome.NotLinearizable, LinearizabilityChecker.Check(reused).Outcome);
+    }
+
+    [Fact]
     public void ACompareAndSetRefusedWhenItsVersionWasCurrentIsRejected()
     {
         KvOperation[] history =

@@ -10,7 +10,7 @@ internal static class SequentialHistory
 {
     internal const long Spacing = 100;
 
-    internal static List<KvOperation> Generate(int seed, int maxOperations = 40, int maxKeys = 3, int maxSpread = 300, int minOperations = 1)
+    internal static List<KvOperation> Generate(int seed, int maxOperations = 40, int maxKeys = 3, int maxSpread = 300, int minOperations = 1, bool unknowns = true)
     {
         var random = new Random(seed);
         int keys = random.Next(1, maxKeys + 1);
@@ -31,7 +31,7 @@ internal static class SequentialHistory
             long @return = at + random.Next(0, spread + 1);
             int process = random.Next(1, 6);
             string value = "v" + i;
-            bool unknown = random.Next(10) == 0;
+            bool unknown = random.Next(10) == 0 && unknowns;
             bool applied = !unknown || random.Next(2) == 0;
             OperationOutcome writeOutcome = unknown ? OperationOutcome.Unknown : OperationOutcome.Ok;
             string fresh = "e" + nextEtag;
