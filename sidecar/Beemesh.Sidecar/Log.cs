@@ -57,4 +57,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4025, Level = LogLevel.Debug, Message = "TLS warm-up: self-handshake {Outcome} in {ElapsedMs} ms")]
     public static partial void TlsWarmedUp(ILogger logger, string outcome, long elapsedMs);
+
+    [LoggerMessage(EventId = 4026, Level = LogLevel.Information, Message = "tunnel handoff unavailable ({Reason}): the agent relays this workload's cross-node connections")]
+    public static partial void TunnelHandoffUnavailable(ILogger logger, string reason);
 }

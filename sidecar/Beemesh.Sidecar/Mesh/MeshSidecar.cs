@@ -36,10 +36,15 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private System.Security.Cryptography.X509Certificates.X509Certificate2? _ownSvid;
     private readonly Task _warmUp;
+    private readonly string _agentDirectory;
+    private TunnelHandoffClient? _handoff;
 
     private MeshSidecar(AgentClient agent, WorkloadRegistration registration, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
-        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger)
+        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger,
+        string agentDirectory, TunnelHandoffClient? handoff)
     {
+        _agentDirectory = agentDirectory;
+        _handoff = handoff;
         _agent = agent;
         _registration = registration;
         _logger = logger;
@@ -201,6 +206,9 @@ public sealed class MeshSidecar : IAsyncDisposable
                 WorkloadRecord record = await _agent.RegisterWorkloadAsync(_registration, cancellationToken).ConfigureAwait(false);
                 _record = record;
                 Log.Reregistered(_logger, record.Id, record.SpiffeId, record.MeshAddress);
+                // A new registration has a new id: the channel for the old one is refused or gone.
+                TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(_agentDirectory, record.Id, _tunnel.ServeAccepted, _logger, cancellationToken).ConfigureAwait(false);
+                Interlocked.Exchange(ref _handoff, handoff)?.Dispose();
             }
             catch (Exception again) when (again is HttpRequestException or AgentApiException or System.Text.Json.JsonException)
             {
@@ -234,6 +242,9 @@ public sealed class MeshSidecar : IAsyncDisposable
 
     /// <summary>Pooled mTLS tunnels to peers.</summary>
     public TunnelClientPool Pool => _pool;
+
+    /// <summary>The channel taking cross-node connections from the agent as descriptors; null when the agent relays them.</summary>
+    public TunnelHandoffClient? Handoff => _handoff;
 
     /// <summary>Live inbound tunnelled connections.</summary>
     public LiveConnectionRegistry Connections => _tunnel.Connections;
@@ -293,7 +304,9 @@ public sealed class MeshSidecar : IAsyncDisposable
             dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
         }
 
-        return new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger);
+        // Connections from other nodes come straight from the tunnel port as descriptors when the agent can hand them over.
+        TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(agentDirectory, record.Id, tunnel.ServeAccepted, logger, cancellationToken).ConfigureAwait(false);
+        return new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger, agentDirectory, handoff);
     }
 
     /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>
@@ -339,6 +352,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             await _outbound.DisposeAsync().ConfigureAwait(false);
         }
 
+        Interlocked.Exchange(ref _handoff, null)?.Dispose();
         await _tunnel.DisposeAsync().ConfigureAwait(false);
         _pool.Dispose();
         _policies.Dispose();

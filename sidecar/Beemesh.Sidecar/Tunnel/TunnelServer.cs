@@ -191,6 +191,22 @@ public sealed class TunnelServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Serves a connection accepted elsewhere (the node's tunnel port hands callers' connections
+    /// over as descriptors) exactly as one this server accepted.
+    /// </summary>
+    public void ServeAccepted(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (_stop.IsCancellationRequested)
+        {
+            socket.Dispose();
+            return;
+        }
+
+        _ = ServeConnectionAsync(socket);
+    }
+
     private async Task ServeConnectionAsync(Socket socket)
     {
         Interlocked.Increment(ref _handshakes);
