@@ -210,18 +210,6 @@ public static unsafe partial class TunnelHandoff
         return fd;
     }
 
-    /// <summary>
-    /// Closes the descriptor of <paramref name="socket"/> with a plain close(2) and nothing else (no
-    /// shutdown, no linger change), so a copy handed to another process keeps the connection open.
-    /// </summary>
-    public static void CloseHandedOff(SafeHandle socket)
-    {
-        ArgumentNullException.ThrowIfNull(socket);
-        int fd = (int)socket.DangerousGetHandle();
-        socket.SetHandleAsInvalid();
-        _ = close(fd);
-    }
-
     private static nuint Align(nuint length) => (length + (nuint)sizeof(nuint) - 1) & ~(nuint)(sizeof(nuint) - 1);
 
     [StructLayout(LayoutKind.Sequential)]

@@ -84,8 +84,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
     /// <summary>
     /// Counters by name: <c>routed</c> (which then took one of two paths: <c>handed_off</c> to the
-    /// sidecar as a descriptor, or <c>relayed</c> through this router; <c>handoff_failed</c> counts
-    /// handoffs that fell back to relaying), and refusals <c>refused_unknown_name</c>,
+    /// sidecar as a descriptor, or <c>relayed</c> through this router), and refusals <c>refused_unknown_name</c>,
     /// <c>refused_no_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>, <c>refused_unreachable</c>,
     /// <c>refused_revoked_peer</c>, and <c>cut_revoked_peer</c> (live connections closed by <see cref="RefusePeers"/>).
     /// </summary>
@@ -94,7 +93,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     /// <summary>Every name <see cref="Counters"/> may hold, in a fixed order (for rendering each one, zero included).</summary>
     public static IReadOnlyList<string> CounterNames { get; } =
     [
-        "routed", "handed_off", "relayed", "handoff_failed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
+        "routed", "handed_off", "relayed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
         "refused_revoked_peer", "cut_revoked_peer",
     ];
 
@@ -148,7 +147,6 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         byte[] buffer = ArrayPool<byte>.Shared.Rent(ClientHelloSni.MaxHelloBytes);
         Socket? upstream = null;
         Splice? splice = null;
-        bool handedOff = false;
         try
         {
             client.NoDelay = true;
@@ -199,13 +197,12 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 Count("handed_off");
                 if (handOff(name!, client))
                 {
-                    handedOff = true;
                     return;
                 }
 
+                // No channel (an older sidecar, or one not connected yet) or a full one: relay it.
                 Uncount("routed");
                 Uncount("handed_off");
-                Count("handoff_failed");
             }
 
             upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -268,12 +265,8 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            if (handedOff)
-            {
-                // The sidecar holds the connection now: only this copy of the descriptor goes.
-                Beemesh.Agent.Client.TunnelHandoff.CloseHandedOff(client.SafeHandle);
-            }
-
+            // A handed off connection lives on in the sidecar: no runtime async operation ever ran on
+            // this socket, so disposing it is a plain close(2) of this process's descriptor only.
             client.Dispose();
             upstream?.Dispose();
         }

@@ -148,16 +148,14 @@ public sealed class TunnelHandoffServer : IAsyncDisposable
                 return;
             }
 
+            // Stored before the answer, so a sidecar that reads it is taking connections already.
             channel = new Channel(socket);
-            await socket.SendAsync(Encoding.UTF8.GetBytes(TunnelHandoff.Accepted), SocketFlags.None, _stop.Token).ConfigureAwait(false);
-            if (_channels.TryGetValue(id, out Channel? older))
-            {
-                older.Socket.Dispose();
-            }
-
-            _channels[id] = channel;
+            Channel? older = null;
+            _channels.AddOrUpdate(id, channel, (_, previous) => { older = previous; return channel; });
+            older?.Socket.Dispose();
             Count("channels_accepted");
             ChannelsChanged?.Invoke(id);
+            await socket.SendAsync(Encoding.UTF8.GetBytes(TunnelHandoff.Accepted), SocketFlags.None, _stop.Token).ConfigureAwait(false);
             // The sidecar sends nothing more: a read ends when it closes the channel.
             while (await socket.ReceiveAsync(message, SocketFlags.None, _stop.Token).ConfigureAwait(false) > 0)
             {
