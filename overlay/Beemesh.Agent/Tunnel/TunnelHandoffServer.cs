@@ -13,7 +13,7 @@ namespace Beemesh.Agent.Tunnel;
 /// a channel for its workload, over which the tunnel port then passes that workload's connections
 /// as descriptors. A channel is accepted only from the process that registered the workload
 /// (SO_PEERCRED checked by <c>authorize</c>), so no other process, a workload included, can receive
-/// a workload's connections. A newer channel for the same workload replaces the older one.
+/// a workload's connections. One channel per workload: a second one is refused while the first is open.
 /// </summary>
 public sealed class TunnelHandoffServer : IAsyncDisposable
 {
@@ -149,10 +149,17 @@ public sealed class TunnelHandoffServer : IAsyncDisposable
             }
 
             // Stored before the answer, so a sidecar that reads it is taking connections already.
-            channel = new Channel(socket);
-            Channel? older = null;
-            _channels.AddOrUpdate(id, channel, (_, previous) => { older = previous; return channel; });
-            older?.Socket.Dispose();
+            var opened = new Channel(socket);
+            if (!_channels.TryAdd(id, opened))
+            {
+                // The open one stays: the registering process opened it and closes it when it ends.
+                Count("channels_refused");
+                TunnelHandoffLog.Refused(_logger, peer!.Value.ProcessId, id, "a channel for it is open already");
+                await socket.SendAsync("refused: a channel for it is open already"u8.ToArray(), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                return;
+            }
+
+            channel = opened;
             Count("channels_accepted");
             ChannelsChanged?.Invoke(id);
             await socket.SendAsync(Encoding.UTF8.GetBytes(TunnelHandoff.Accepted), SocketFlags.None, _stop.Token).ConfigureAwait(false);

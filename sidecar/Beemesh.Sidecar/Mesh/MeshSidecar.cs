@@ -41,10 +41,9 @@ public sealed class MeshSidecar : IAsyncDisposable
 
     private MeshSidecar(AgentClient agent, WorkloadRegistration registration, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
         AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger,
-        string agentDirectory, TunnelHandoffClient? handoff)
+        string agentDirectory)
     {
         _agentDirectory = agentDirectory;
-        _handoff = handoff;
         _agent = agent;
         _registration = registration;
         _logger = logger;
@@ -207,7 +206,8 @@ public sealed class MeshSidecar : IAsyncDisposable
                 _record = record;
                 Log.Reregistered(_logger, record.Id, record.SpiffeId, record.MeshAddress);
                 // A new registration has a new id: the channel for the old one is refused or gone.
-                TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(_agentDirectory, record.Id, _tunnel.ServeAccepted, _logger, cancellationToken).ConfigureAwait(false);
+                TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+                    _agentDirectory, record.Id, _tunnel.ServeAccepted, _logger, cancellationToken, OnAgentGone).ConfigureAwait(false);
                 Interlocked.Exchange(ref _handoff, handoff)?.Dispose();
             }
             catch (Exception again) when (again is HttpRequestException or AgentApiException or System.Text.Json.JsonException)
@@ -228,6 +228,48 @@ public sealed class MeshSidecar : IAsyncDisposable
         finally
         {
             _reporting.Release();
+        }
+    }
+
+    /// <summary>
+    /// The agent closed the handoff channel (it stopped or died): connections it handed over are
+    /// cut, as relayed ones end with the agent, and the channel is opened again once it is back.
+    /// </summary>
+    private void OnAgentGone()
+    {
+        int cut = _tunnel.AbortHandedOff();
+        Log.TunnelHandoffLost(_logger, cut);
+        _ = ReopenHandoffAsync();
+    }
+
+    private async Task ReopenHandoffAsync()
+    {
+        while (!_stop.IsCancellationRequested && _handoff is not { IsOpen: true })
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), _source.TimeProvider, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            // Quiet while the agent is away; a restarted agent that lost this registration is met by
+            // the report loop, which registers again and opens the channel for the new id.
+            TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+                _agentDirectory, _record.Id, _tunnel.ServeAccepted, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _stop.Token, OnAgentGone).ConfigureAwait(false);
+            if (handoff is not null)
+            {
+                if (_stop.IsCancellationRequested || _handoff is { IsOpen: true })
+                {
+                    handoff.Dispose();
+                    return;
+                }
+
+                Interlocked.Exchange(ref _handoff, handoff)?.Dispose();
+                return;
+            }
         }
     }
 
@@ -304,9 +346,11 @@ public sealed class MeshSidecar : IAsyncDisposable
             dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
         }
 
+        var sidecar = new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger, agentDirectory);
         // Connections from other nodes come straight from the tunnel port as descriptors when the agent can hand them over.
-        TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(agentDirectory, record.Id, tunnel.ServeAccepted, logger, cancellationToken).ConfigureAwait(false);
-        return new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger, agentDirectory, handoff);
+        sidecar._handoff = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, record.Id, tunnel.ServeAccepted, logger, cancellationToken, sidecar.OnAgentGone).ConfigureAwait(false);
+        return sidecar;
     }
 
     /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>

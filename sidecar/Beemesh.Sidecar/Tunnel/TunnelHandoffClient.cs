@@ -15,17 +15,23 @@ public sealed class TunnelHandoffClient : IDisposable
 {
     private readonly Socket _channel;
     private readonly Action<Socket> _serve;
+    private readonly Action? _agentGone;
     private readonly Thread _thread;
     private long _received;
     private volatile bool _stopping;
+    private volatile bool _ended;
 
-    private TunnelHandoffClient(Socket channel, Action<Socket> serve)
+    private TunnelHandoffClient(Socket channel, Action<Socket> serve, Action? agentGone)
     {
         _channel = channel;
         _serve = serve;
+        _agentGone = agentGone;
         _thread = new Thread(ReceiveLoop) { IsBackground = true, Name = "beemesh tunnel handoff" };
         _thread.Start();
     }
+
+    /// <summary>True while the channel is open: neither disposed nor closed by the agent.</summary>
+    public bool IsOpen => !_stopping && !_ended;
 
     /// <summary>Connections received so far.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -37,8 +43,10 @@ public sealed class TunnelHandoffClient : IDisposable
     /// Opens the channel for workload <paramref name="workloadId"/> at the agent in
     /// <paramref name="agentDirectory"/>; <paramref name="serve"/> gets every connection. Null, with
     /// the reason logged, when the agent has no handoff socket or refuses the channel.
+    /// <paramref name="agentGone"/> runs once if the agent closes the channel (it stopped or died).
     /// </summary>
-    public static async Task<TunnelHandoffClient?> OpenAsync(string agentDirectory, string workloadId, Action<Socket> serve, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<TunnelHandoffClient?> OpenAsync(
+        string agentDirectory, string workloadId, Action<Socket> serve, ILogger logger, CancellationToken cancellationToken, Action? agentGone = null)
     {
         ArgumentNullException.ThrowIfNull(serve);
         ArgumentNullException.ThrowIfNull(logger);
@@ -73,7 +81,7 @@ public sealed class TunnelHandoffClient : IDisposable
             return null;
         }
 
-        return new TunnelHandoffClient(channel, serve);
+        return new TunnelHandoffClient(channel, serve, agentGone);
     }
 
     private void ReceiveLoop()
@@ -87,12 +95,19 @@ public sealed class TunnelHandoffClient : IDisposable
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
-                return;
+                fd = null;
             }
 
             if (fd is null)
             {
-                return; // the agent closed the channel (it stopped): connections come relayed, if at all
+                // The agent closed the channel: it stopped or died.
+                _ended = true;
+                if (!_stopping)
+                {
+                    _agentGone?.Invoke();
+                }
+
+                return;
             }
 
             if (fd < 0)

@@ -32,6 +32,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly X509Source _source;
     private readonly Dictionary<Http2Connection, byte> _live = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Socket, byte> _handedOff = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private Task? _accepting;
@@ -204,7 +205,43 @@ public sealed class TunnelServer : IAsyncDisposable
             return;
         }
 
-        _ = ServeConnectionAsync(socket);
+        _handedOff.TryAdd(socket, 0);
+        _ = ServeHandedOffAsync(socket);
+    }
+
+    /// <summary>
+    /// Resets every connection that came through <see cref="ServeAccepted"/> (the agent that handed
+    /// them over is gone: without it this sidecar learns of no node removal, so those callers are cut,
+    /// as they were when the agent relayed them); returns how many.
+    /// </summary>
+    public int AbortHandedOff()
+    {
+        int aborted = 0;
+        foreach (Socket socket in _handedOff.Keys)
+        {
+            if (_handedOff.TryRemove(socket, out _))
+            {
+                socket.Close(0);
+                aborted++;
+            }
+        }
+
+        return aborted;
+    }
+
+    /// <summary>Connections that came through <see cref="ServeAccepted"/> and are open now.</summary>
+    public int HandedOffConnections => _handedOff.Count;
+
+    private async Task ServeHandedOffAsync(Socket socket)
+    {
+        try
+        {
+            await ServeConnectionAsync(socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            _handedOff.TryRemove(socket, out _);
+        }
     }
 
     private async Task ServeConnectionAsync(Socket socket)
