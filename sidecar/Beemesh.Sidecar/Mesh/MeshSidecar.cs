@@ -311,30 +311,40 @@ public sealed class MeshSidecar : IAsyncDisposable
         // Meanwhile the platform's certificate stores load (once per process), which the first handshake would otherwise wait for.
         _ = SpiffeTls.PreloadPlatformCertificateStores();
         var agent = new AgentClient(agentDirectory);
-        var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
         var registration = new WorkloadRegistration
         {
             Name = name,
             Namespace = @namespace,
             Pid = Environment.ProcessId,
             Ports = [.. ports],
-            TunnelEndpoint = advertised.ToString(),
         };
-        var record = await agent.RegisterWorkloadAsync(registration, cancellationToken).ConfigureAwait(false);
+        (Socket tunnelListener, WorkloadRecord record) = await RegisterListeningAsync(tunnelListen, registration, agent.RegisterWorkloadAsync, cancellationToken).ConfigureAwait(false);
         ILogger logger = loggerFactory.CreateLogger("beemesh.mesh");
+        TunnelServer tunnel;
+        AgentMeshDirectory directory;
+        AgentPolicySource policies;
+        X509Source source;
+        try
+        {
+            // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
+            var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
+                ? WorkloadApiClient.FromEnvironment()
+                : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
+            source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
+            directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
+            await directory.LoadAsync(cancellationToken).ConfigureAwait(false);
+            policies = new AgentPolicySource(agent, logger);
+            await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
+            tunnel = await TunnelServer.StartAsync(
+                new TunnelServerOptions { Listener = tunnelListener, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
+                source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            tunnelListener.Dispose();
+            throw;
+        }
 
-        // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
-        var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
-            ? WorkloadApiClient.FromEnvironment()
-            : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
-        var source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
-        var directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
-        await directory.LoadAsync(cancellationToken).ConfigureAwait(false);
-        var policies = new AgentPolicySource(agent, logger);
-        await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
-        var tunnel = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
-            source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
@@ -351,6 +361,31 @@ public sealed class MeshSidecar : IAsyncDisposable
         sidecar._handoff = await TunnelHandoffClient.OpenAsync(
             agentDirectory, record.Id, tunnel.ServeAccepted, logger, cancellationToken, sidecar.OnAgentGone).ConfigureAwait(false);
         return sidecar;
+    }
+
+    /// <summary>
+    /// Binds the tunnel endpoint first and registers the workload with it after: the agent publishes
+    /// the workload's route (to this node's callers and, through the tunnel port, to other nodes') only
+    /// once the endpoint listens, so an early caller waits in the backlog until the server accepts
+    /// instead of being refused. Returns the listening socket (for <see cref="TunnelServerOptions.Listener"/>)
+    /// and the registration.
+    /// </summary>
+    internal static async Task<(Socket Listener, WorkloadRecord Record)> RegisterListeningAsync(
+        IPEndPoint tunnelListen, WorkloadRegistration registration, Func<WorkloadRegistration, CancellationToken, Task<WorkloadRecord>> register, CancellationToken cancellationToken)
+    {
+        Socket listener = TunnelServer.Listen(tunnelListen);
+        try
+        {
+            var bound = (IPEndPoint)listener.LocalEndPoint!;
+            registration.TunnelEndpoint = (bound.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, bound.Port) : bound).ToString();
+            WorkloadRecord record = await register(registration, cancellationToken).ConfigureAwait(false);
+            return (listener, record);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>

@@ -92,11 +92,7 @@ public sealed class TunnelServer : IAsyncDisposable
 
         try
         {
-            var listener = new Socket(options.ListenEndpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            server._listener = listener;
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(options.ListenEndpoint);
-            listener.Listen(512);
+            Socket listener = server._listener = options.Listener ?? Listen(options.ListenEndpoint);
             server.Endpoint = (IPEndPoint)listener.LocalEndPoint!;
         }
         catch
@@ -114,6 +110,25 @@ public sealed class TunnelServer : IAsyncDisposable
 
         server._accepting = Task.Run(server.AcceptLoopAsync, CancellationToken.None);
         return server;
+    }
+
+    /// <summary>A listening socket for <see cref="TunnelServerOptions.Listener"/>, bound to <paramref name="endpoint"/>.</summary>
+    public static Socket Listen(IPEndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(endpoint);
+            listener.Listen(512);
+            return listener;
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc />
