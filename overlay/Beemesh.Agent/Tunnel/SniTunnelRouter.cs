@@ -288,7 +288,14 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 return (SniReadStatus.NeedMore, null);
             }
 
-            if (length > 0 && length != seen)
+            if (length > 0 && length == seen)
+            {
+                // Woken without more data (readable means more than was seen is queued): the caller
+                // closed its side, or the connection failed, before completing the hello.
+                return (SniReadStatus.NeedMore, null);
+            }
+
+            if (length > 0)
             {
                 seen = length;
                 SniReadStatus status = ClientHelloSni.TryRead(buffer.AsSpan(0, length), out string? name);

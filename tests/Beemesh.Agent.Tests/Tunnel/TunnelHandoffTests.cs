@@ -148,6 +148,65 @@ public sealed class TunnelHandoffTests : IDisposable
     }
 
     [Fact]
+    public async Task AHelloInTwoPiecesIsHandedOffWholeAndOneCutShortIsRefused()
+    {
+        await using var channels = new TunnelHandoffServer(Path.Combine(_root, TunnelHandoff.SocketName), (_, _) => null);
+        channels.Start();
+        await using var router = new SniTunnelRouter(new IPEndPoint(IPAddress.Loopback, 0), n => n == Name ? new IPEndPoint(IPAddress.Loopback, 9) : null)
+        {
+            HandOff = (_, socket) => channels.TrySend("w1", socket),
+        };
+        router.Start();
+        using Socket channel = OpenChannel("w1");
+        byte[] hello = await ClientHelloSniTests.CaptureHelloAsync(Name);
+
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync(router.Endpoint);
+            await client.GetStream().WriteAsync(hello.AsMemory(0, 20));
+            await client.GetStream().FlushAsync();
+            await client.GetStream().WriteAsync(hello.AsMemory(20));
+            int? fd = await Task.Run(() => TunnelHandoff.Receive(channel.SafeHandle));
+            using var received = new Socket(new SafeSocketHandle(fd!.Value, ownsHandle: true));
+            // Nothing was consumed: the whole hello is still there for the sidecar.
+            var copy = new byte[hello.Length];
+            int read = 0;
+            while (read < copy.Length)
+            {
+                int n = await received.ReceiveAsync(copy.AsMemory(read), SocketFlags.None);
+                Assert.NotEqual(0, n);
+                read += n;
+            }
+
+            Assert.Equal(hello, copy);
+        }
+
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync(router.Endpoint);
+            NetworkStream stream = client.GetStream();
+            await stream.WriteAsync(hello.AsMemory(0, 20));
+            client.Client.Shutdown(SocketShutdown.Send);
+            // The router closes it (and counts why) rather than waiting out the hello timeout; the
+            // peeked bytes were never read, so the close is a reset.
+            int read;
+            try
+            {
+                read = await stream.ReadAsync(new byte[16]);
+            }
+            catch (IOException)
+            {
+                read = 0;
+            }
+
+            Assert.Equal(0, read);
+        }
+
+        Assert.Equal(1, router.Counters.GetValueOrDefault("handed_off"));
+        Assert.Equal(1, router.Counters.GetValueOrDefault("refused_malformed"));
+    }
+
+    [Fact]
     public async Task AChannelIsAcceptedOnlyFromTheProcessThatRegisteredTheWorkload()
     {
         await using AgentHost host = await MeshNodes.StartAsync(_root, "a", null, null);
