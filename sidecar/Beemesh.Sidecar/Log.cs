@@ -60,4 +60,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4026, Level = LogLevel.Warning, Message = "cannot listen for mesh service {Service} on {Address}:{Port}: {Error}")]
     public static partial void ServiceListenFailed(ILogger logger, string service, string address, int port, string error);
+
+    [LoggerMessage(EventId = 4027, Level = LogLevel.Information, Message = "tunnel handoff unavailable ({Reason}): the agent relays this workload's cross-node connections")]
+    public static partial void TunnelHandoffUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 4028, Level = LogLevel.Warning, Message = "tunnel handoff: the agent closed the channel; {Cut} connections it handed over were cut")]
+    public static partial void TunnelHandoffLost(ILogger logger, int cut);
 }

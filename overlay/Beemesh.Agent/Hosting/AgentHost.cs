@@ -51,6 +51,7 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly WorkloadReaper _reaper;
     private readonly NodeListener? _listener;
     private readonly Tunnel.SniTunnelRouter? _tunnelRouter;
+    private Tunnel.TunnelHandoffServer? _tunnelHandoff;
     private readonly RouteSync? _routes;
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
@@ -216,6 +217,7 @@ public sealed class AgentHost : IAsyncDisposable
         JoinServer? joinServer = null;
         OverlayHost? overlay = null;
         Tunnel.SniTunnelRouter? tunnelRouter = null;
+        Tunnel.TunnelHandoffServer? handoff = null;
         MeshBlockKeeper? blocks = null;
         try
         {
@@ -253,11 +255,23 @@ public sealed class AgentHost : IAsyncDisposable
                 });
                 overlayHolder = overlay;
                 string trustDomain = options.TrustDomain;
+                // Sidecars take their connections from the tunnel port as descriptors over this socket;
+                // only the process that registered a workload may take that workload's connections.
+                string procRoot = options.ProcRoot;
+                Tunnel.TunnelHandoffServer handoffServer = handoff = new Tunnel.TunnelHandoffServer(
+                    Path.Combine(stateDirectory, Beemesh.Agent.Client.TunnelHandoff.SocketName),
+                    (id, pid) => HandoffRefusal(registry, id, pid, procRoot),
+                    meshLogger);
+                handoffServer.Start();
                 tunnelRouter = new Tunnel.SniTunnelRouter(
                     new System.Net.IPEndPoint(options.Listen.Address, options.TunnelPort),
                     serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
                     options.TimeProvider,
-                    meshLogger);
+                    meshLogger)
+                {
+                    HandOff = (serverName, connection) => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns)
+                        && registry.LocalWorkloadId(name, ns) is { } id && handoffServer.TrySend(id, connection),
+                };
                 tunnelRouter.Start();
             }
 
@@ -332,6 +346,7 @@ public sealed class AgentHost : IAsyncDisposable
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
             var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            host._tunnelHandoff = handoff;
             if (overlay is not null)
             {
                 // Every node's JWT signing key goes to every other node, so a JWT-SVID minted on one validates on all.
@@ -351,6 +366,11 @@ public sealed class AgentHost : IAsyncDisposable
             if (tunnelRouter is not null)
             {
                 await tunnelRouter.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (handoff is not null)
+            {
+                await handoff.DisposeAsync().ConfigureAwait(false);
             }
 
             if (overlay is not null)
@@ -374,6 +394,29 @@ public sealed class AgentHost : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Why process <paramref name="pid"/> may not take the tunnel connections of workload
+    /// <paramref name="id"/>, or null when it may: it must be the live process that registered it.
+    /// </summary>
+    private static string? HandoffRefusal(WorkloadRegistry registry, string id, int pid, string procRoot)
+    {
+        (int registrar, ulong started) = registry.RegistrarOf(id);
+        if (registrar == 0)
+        {
+            return "no such workload on this node";
+        }
+
+        if (registrar != pid)
+        {
+            return $"process {pid} did not register it";
+        }
+
+        return Beemesh.Spiffe.Processes.ProcessStat.Read(pid, procRoot)?.StartTime == started ? null : "the process that registered it has ended";
+    }
+
+    /// <summary>The socket sidecars take their tunnel connections from; null without a tunnel port.</summary>
+    public Tunnel.TunnelHandoffServer? TunnelHandoff => _tunnelHandoff;
 
     /// <summary>The exchange of JWT signing keys with other nodes; null without the overlay.</summary>
     internal JwtKeySync? JwtKeys => _jwtKeys;
@@ -585,6 +628,11 @@ public sealed class AgentHost : IAsyncDisposable
         if (_tunnelRouter is not null)
         {
             await _tunnelRouter.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_tunnelHandoff is not null)
+        {
+            await _tunnelHandoff.DisposeAsync().ConfigureAwait(false);
         }
 
         if (Overlay is not null)

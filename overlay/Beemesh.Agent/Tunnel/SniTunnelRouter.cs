@@ -10,13 +10,17 @@ namespace Beemesh.Agent.Tunnel;
 
 /// <summary>
 /// The node's tunnel port: accepts TCP connections, reads the TLS ClientHello's server name
-/// without terminating TLS, maps it to a local workload's sidecar tunnel endpoint and splices
-/// bytes both ways, so mutual TLS stays end to end between the two sidecars. An unknown name, a
+/// without terminating TLS (it only peeks, so the hello stays queued), and passes the connection to
+/// the named local workload's sidecar: as a descriptor when the sidecar takes connections that way
+/// (<see cref="HandOff"/>), which leaves this process out of the data path, else by connecting to
+/// the sidecar's tunnel endpoint and splicing bytes both ways. Mutual TLS stays end to end between
+/// the two sidecars. An unknown name, a
 /// hello without a name, a malformed hello, or one not complete within
 /// <see cref="HelloTimeout"/> closes the connection and is counted in <see cref="Counters"/>.
 /// Connections from the addresses of nodes removed from the mesh (<see cref="RefusePeers"/>) are
-/// refused at accept, and the live ones from them are closed, before any TLS: the sidecars behind
-/// the port also refuse and cut SVIDs those nodes issued, whatever address they come from.
+/// refused at accept, and the relayed live ones from them are closed, before any TLS: the sidecars
+/// behind the port refuse and cut SVIDs those nodes issued, whatever address they come from, which
+/// is what cuts handed off connections.
 /// </summary>
 public sealed class SniTunnelRouter : IAsyncDisposable
 {
@@ -31,6 +35,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     private readonly ConcurrentDictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Splice, byte> _splices = new();
     private volatile IReadOnlySet<IPAddress> _refusedPeers = new HashSet<IPAddress>();
+    private readonly ReadinessWaiter _waiter = new();
 
     /// <summary>
     /// Creates a router listening on <paramref name="endpoint"/>; <paramref name="resolve"/> maps a
@@ -52,6 +57,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         catch
         {
             listener.Dispose();
+            _waiter.Dispose();
             throw;
         }
 
@@ -66,11 +72,19 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     /// <summary>How long a connection to the local sidecar may take (default 5 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Passes a routed connection to the sidecar of the named workload (the lower-case server name
+    /// and the accepted socket, its ClientHello still queued): true when the sidecar took it, and
+    /// this router then only closes its own descriptor; false to relay it instead. Null relays all.
+    /// </summary>
+    public Func<string, Socket, bool>? HandOff { get; init; }
+
     /// <summary>The bound endpoint (with the actual port when 0 was asked).</summary>
     public IPEndPoint Endpoint { get; }
 
     /// <summary>
-    /// Counters by name: <c>routed</c>, and refusals <c>refused_unknown_name</c>,
+    /// Counters by name: <c>routed</c> (which then took one of two paths: <c>handed_off</c> to the
+    /// sidecar as a descriptor, or <c>relayed</c> through this router), and refusals <c>refused_unknown_name</c>,
     /// <c>refused_no_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>, <c>refused_unreachable</c>,
     /// <c>refused_revoked_peer</c>, and <c>cut_revoked_peer</c> (live connections closed by <see cref="RefusePeers"/>).
     /// </summary>
@@ -79,11 +93,11 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     /// <summary>Every name <see cref="Counters"/> may hold, in a fixed order (for rendering each one, zero included).</summary>
     public static IReadOnlyList<string> CounterNames { get; } =
     [
-        "routed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
+        "routed", "handed_off", "relayed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
         "refused_revoked_peer", "cut_revoked_peer",
     ];
 
-    /// <summary>Connections being spliced now.</summary>
+    /// <summary>Connections being relayed now (handed off ones are the sidecars' own).</summary>
     public int LiveConnections => _splices.Count;
 
     /// <summary>
@@ -117,6 +131,8 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
     private void Count(string name) => _counters.AddOrUpdate(name, 1, static (_, v) => v + 1);
 
+    private void Uncount(string name) => _counters.AddOrUpdate(name, 0, static (_, v) => v - 1);
+
     private async Task HandleAsync(Socket client)
     {
         string peer = client.RemoteEndPoint?.ToString() ?? "?";
@@ -134,41 +150,26 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         try
         {
             client.NoDelay = true;
-            int length = 0;
             string? name = null;
             using (var helloTimeout = new CancellationTokenSource(HelloTimeout, _time))
             using (var linked = CancellationTokenSource.CreateLinkedTokenSource(helloTimeout.Token, _stopping))
             {
-                SniReadStatus status = SniReadStatus.NeedMore;
-                while (status == SniReadStatus.NeedMore)
+                SniReadStatus status;
+                try
                 {
-                    int read;
-                    try
-                    {
-                        read = await client.ReceiveAsync(buffer.AsMemory(length, ClientHelloSni.MaxHelloBytes - length), SocketFlags.None, linked.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (helloTimeout.IsCancellationRequested)
-                    {
-                        Refuse(peer, "refused_timeout", "no complete ClientHello in time");
-                        return;
-                    }
-
-                    if (read == 0)
-                    {
-                        Refuse(peer, "refused_malformed", "closed before a complete ClientHello");
-                        return;
-                    }
-
-                    length += read;
-                    status = ClientHelloSni.TryRead(buffer.AsSpan(0, length), out name);
-                    if (status == SniReadStatus.NeedMore && length == ClientHelloSni.MaxHelloBytes)
-                    {
-                        status = SniReadStatus.Malformed;
-                    }
+                    (status, name) = await PeekHelloAsync(client, buffer, linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (helloTimeout.IsCancellationRequested)
+                {
+                    Refuse(peer, "refused_timeout", "no complete ClientHello in time");
+                    return;
                 }
 
                 switch (status)
                 {
+                    case SniReadStatus.NeedMore:
+                        Refuse(peer, "refused_malformed", "closed before a complete ClientHello");
+                        return;
                     case SniReadStatus.Malformed:
                         Refuse(peer, "refused_malformed", "not a TLS ClientHello");
                         return;
@@ -178,11 +179,30 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null!;
             IPEndPoint? target = _resolve(name!);
             if (target is null)
             {
                 Refuse(peer, "refused_unknown_name", $"no local workload named {name}");
                 return;
+            }
+
+            // The sidecar takes the connection itself when it can: the hello is still queued on it
+            // (only peeked), and this process leaves the data path.
+            if (HandOff is { } handOff)
+            {
+                // Counted before the connection is passed on, so whoever sees it at the sidecar also sees the count.
+                Count("routed");
+                Count("handed_off");
+                if (handOff(name!, client))
+                {
+                    return;
+                }
+
+                // No channel (an older sidecar, or one not connected yet) or a full one: relay it.
+                Uncount("routed");
+                Uncount("handed_off");
             }
 
             upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -200,11 +220,9 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
-            // Counted before the hello is passed on, so whoever sees the hello at the sidecar also sees the count.
+            // Counted before any byte is passed on, so whoever sees the hello at the sidecar also sees the count.
             Count("routed");
-            await upstream.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, _stopping).ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null!;
+            Count("relayed");
             if (peerAddress is not null)
             {
                 splice = new Splice(peerAddress, client, upstream);
@@ -217,6 +235,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
+            // The hello was only peeked: the splice passes it on with the rest.
             using var a = new NetworkStream(client, ownsSocket: false);
             using var b = new NetworkStream(upstream, ownsSocket: false);
             Task up = CopyAsync(a, upstream);
@@ -246,8 +265,65 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
+            // A handed off connection lives on in the sidecar: no runtime async operation ever ran on
+            // this socket, so disposing it is a plain close(2) of this process's descriptor only.
             client.Dispose();
             upstream?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Reads the ClientHello's server name by peeking, so the hello stays queued on the socket for
+    /// whoever serves the connection. NeedMore means the caller closed before a complete hello.
+    /// </summary>
+    private async Task<(SniReadStatus Status, string? Name)> PeekHelloAsync(Socket client, byte[] buffer, CancellationToken cancellationToken)
+    {
+        int seen = 0;
+        bool raisedLowWater = false;
+        while (true)
+        {
+            int length = ReadinessWaiter.Peek(client.SafeHandle, buffer.AsSpan(0, ClientHelloSni.MaxHelloBytes));
+            if (length == 0)
+            {
+                return (SniReadStatus.NeedMore, null);
+            }
+
+            if (length > 0 && length == seen)
+            {
+                // Woken without more data (readable means more than was seen is queued): the caller
+                // closed its side, or the connection failed, before completing the hello.
+                return (SniReadStatus.NeedMore, null);
+            }
+
+            if (length > 0)
+            {
+                seen = length;
+                SniReadStatus status = ClientHelloSni.TryRead(buffer.AsSpan(0, length), out string? name);
+                if (status == SniReadStatus.NeedMore && length == ClientHelloSni.MaxHelloBytes)
+                {
+                    status = SniReadStatus.Malformed;
+                }
+
+                if (status != SniReadStatus.NeedMore)
+                {
+                    if (raisedLowWater)
+                    {
+                        // Back to the default, for whoever reads the connection next.
+                        client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater, 1);
+                    }
+
+                    return (status, name);
+                }
+            }
+
+            if (seen > 0)
+            {
+                // Readable only once more than what was seen is queued (the rest of a split hello).
+                client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater, seen + 1);
+                raisedLowWater = true;
+            }
+
+            await _waiter.WaitReadableAsync(client.SafeHandle, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -284,7 +360,11 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     }
 
     /// <summary>Stops accepting, closes every routed connection and waits for them to end.</summary>
-    public async ValueTask DisposeAsync() => await _loop.StopAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await _loop.StopAsync().ConfigureAwait(false);
+        _waiter.Dispose();
+    }
 }
 
 /// <summary>One routed connection: the peer's address and both sockets, closed at most once by a refusal.</summary>

@@ -515,6 +515,18 @@ internal sealed class WorkloadRegistry
     }
 
     /// <summary>
+    /// The id of this node's newest workload <paramref name="name"/> in <paramref name="ns"/> (the
+    /// one <see cref="LocalTunnelEndpoint"/> leads to); null when none is registered here.
+    /// </summary>
+    public string? LocalWorkloadId(string name, string ns)
+    {
+        lock (_lock)
+        {
+            return Newest(r => r.Name == name && r.Namespace == ns)?.Id;
+        }
+    }
+
+    /// <summary>
     /// The tunnel endpoint of this node's newest workload <paramref name="name"/> in
     /// <paramref name="ns"/>; null when none is registered here (remote routes are not considered:
     /// the tunnel port only leads to this node's own sidecars).

@@ -36,10 +36,14 @@ public sealed class MeshSidecar : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private System.Security.Cryptography.X509Certificates.X509Certificate2? _ownSvid;
     private readonly Task _warmUp;
+    private readonly string _agentDirectory;
+    private TunnelHandoffClient? _handoff;
 
     private MeshSidecar(AgentClient agent, WorkloadRegistration registration, WorkloadRecord record, X509Source source, AgentMeshDirectory directory,
-        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger)
+        AgentPolicySource policies, TunnelServer tunnel, TunnelClientPool pool, OutboundListener? outbound, MeshDnsServer? dns, ILogger logger,
+        string agentDirectory)
     {
+        _agentDirectory = agentDirectory;
         _agent = agent;
         _registration = registration;
         _logger = logger;
@@ -201,6 +205,10 @@ public sealed class MeshSidecar : IAsyncDisposable
                 WorkloadRecord record = await _agent.RegisterWorkloadAsync(_registration, cancellationToken).ConfigureAwait(false);
                 _record = record;
                 Log.Reregistered(_logger, record.Id, record.SpiffeId, record.MeshAddress);
+                // A new registration has a new id: the channel for the old one is refused or gone.
+                TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+                    _agentDirectory, record.Id, _tunnel.ServeAccepted, _logger, cancellationToken, OnAgentGone).ConfigureAwait(false);
+                Interlocked.Exchange(ref _handoff, handoff)?.Dispose();
             }
             catch (Exception again) when (again is HttpRequestException or AgentApiException or System.Text.Json.JsonException)
             {
@@ -220,6 +228,48 @@ public sealed class MeshSidecar : IAsyncDisposable
         finally
         {
             _reporting.Release();
+        }
+    }
+
+    /// <summary>
+    /// The agent closed the handoff channel (it stopped or died): connections it handed over are
+    /// cut, as relayed ones end with the agent, and the channel is opened again once it is back.
+    /// </summary>
+    private void OnAgentGone()
+    {
+        int cut = _tunnel.AbortHandedOff();
+        Log.TunnelHandoffLost(_logger, cut);
+        _ = ReopenHandoffAsync();
+    }
+
+    private async Task ReopenHandoffAsync()
+    {
+        while (!_stop.IsCancellationRequested && _handoff is not { IsOpen: true })
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), _source.TimeProvider, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            // Quiet while the agent is away; a restarted agent that lost this registration is met by
+            // the report loop, which registers again and opens the channel for the new id.
+            TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+                _agentDirectory, _record.Id, _tunnel.ServeAccepted, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _stop.Token, OnAgentGone).ConfigureAwait(false);
+            if (handoff is not null)
+            {
+                if (_stop.IsCancellationRequested || _handoff is { IsOpen: true })
+                {
+                    handoff.Dispose();
+                    return;
+                }
+
+                Interlocked.Exchange(ref _handoff, handoff)?.Dispose();
+                return;
+            }
         }
     }
 
@@ -263,6 +313,9 @@ public sealed class MeshSidecar : IAsyncDisposable
     /// <summary>Pooled mTLS tunnels to peers.</summary>
     public TunnelClientPool Pool => _pool;
 
+    /// <summary>The channel taking cross-node connections from the agent as descriptors; null when the agent relays them.</summary>
+    public TunnelHandoffClient? Handoff => _handoff;
+
     /// <summary>Live inbound tunnelled connections.</summary>
     public LiveConnectionRegistry Connections => _tunnel.Connections;
 
@@ -286,7 +339,6 @@ public sealed class MeshSidecar : IAsyncDisposable
         // Meanwhile the platform's certificate stores load (once per process), which the first handshake would otherwise wait for.
         _ = SpiffeTls.PreloadPlatformCertificateStores();
         var agent = new AgentClient(agentDirectory);
-        var advertised = tunnelListen.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, tunnelListen.Port) : tunnelListen;
         var registration = new WorkloadRegistration
         {
             Name = name,
@@ -295,23 +347,34 @@ public sealed class MeshSidecar : IAsyncDisposable
             // 0 registers the calling process as the agent sees it.
             Pid = stack is null ? 0 : Environment.ProcessId,
             Ports = [.. ports],
-            TunnelEndpoint = advertised.ToString(),
         };
-        var record = await agent.RegisterWorkloadAsync(registration, cancellationToken).ConfigureAwait(false);
+        (Socket tunnelListener, WorkloadRecord record) = await RegisterListeningAsync(tunnelListen, registration, agent.RegisterWorkloadAsync, cancellationToken).ConfigureAwait(false);
         ILogger logger = loggerFactory.CreateLogger("beemesh.mesh");
+        TunnelServer tunnel;
+        AgentMeshDirectory directory;
+        AgentPolicySource policies;
+        X509Source source;
+        try
+        {
+            // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
+            var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
+                ? WorkloadApiClient.FromEnvironment()
+                : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
+            source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
+            directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
+            await directory.LoadAsync(cancellationToken).ConfigureAwait(false);
+            policies = new AgentPolicySource(agent, logger);
+            await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
+            tunnel = await TunnelServer.StartAsync(
+                new TunnelServerOptions { Listener = tunnelListener, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
+                source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            tunnelListener.Dispose();
+            throw;
+        }
 
-        // SPIFFE_ENDPOINT_SOCKET wins, so a SPIRE agent can stand in for ours.
-        var client = Environment.GetEnvironmentVariable("SPIFFE_ENDPOINT_SOCKET") is not null
-            ? WorkloadApiClient.FromEnvironment()
-            : new WorkloadApiClient(Path.Combine(agentDirectory, "agent.sock"));
-        var source = await X509Source.StartAsync(client, null, cancellationToken).ConfigureAwait(false);
-        var directory = new AgentMeshDirectory(agent, IPNetwork.Parse(meshCidr));
-        await directory.LoadAsync(cancellationToken).ConfigureAwait(false);
-        var policies = new AgentPolicySource(agent, logger);
-        await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
-        var tunnel = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
-            source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
@@ -322,7 +385,36 @@ public sealed class MeshSidecar : IAsyncDisposable
             dns = new MeshDnsServer(directory.ResolveName, dnsUpstream ?? new IPEndPoint(IPAddress.Loopback, 53));
         }
 
-        return new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger);
+        var sidecar = new MeshSidecar(agent, registration, record, source, directory, policies, tunnel, pool, outbound, dns, logger, agentDirectory);
+        // Connections from other nodes come straight from the tunnel port as descriptors when the agent can hand them over.
+        sidecar._handoff = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, record.Id, tunnel.ServeAccepted, logger, cancellationToken, sidecar.OnAgentGone).ConfigureAwait(false);
+        return sidecar;
+    }
+
+    /// <summary>
+    /// Binds the tunnel endpoint first and registers the workload with it after: the agent publishes
+    /// the workload's route (to this node's callers and, through the tunnel port, to other nodes') only
+    /// once the endpoint listens, so an early caller waits in the backlog until the server accepts
+    /// instead of being refused. Returns the listening socket (for <see cref="TunnelServerOptions.Listener"/>)
+    /// and the registration.
+    /// </summary>
+    internal static async Task<(Socket Listener, WorkloadRecord Record)> RegisterListeningAsync(
+        IPEndPoint tunnelListen, WorkloadRegistration registration, Func<WorkloadRegistration, CancellationToken, Task<WorkloadRecord>> register, CancellationToken cancellationToken)
+    {
+        Socket listener = TunnelServer.Listen(tunnelListen);
+        try
+        {
+            var bound = (IPEndPoint)listener.LocalEndPoint!;
+            registration.TunnelEndpoint = (bound.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, bound.Port) : bound).ToString();
+            WorkloadRecord record = await register(registration, cancellationToken).ConfigureAwait(false);
+            return (listener, record);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The ports declared <c>/http</c>: served and authorized per request.</summary>
@@ -368,6 +460,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             await _outbound.DisposeAsync().ConfigureAwait(false);
         }
 
+        Interlocked.Exchange(ref _handoff, null)?.Dispose();
         await _tunnel.DisposeAsync().ConfigureAwait(false);
         _pool.Dispose();
         _policies.Dispose();

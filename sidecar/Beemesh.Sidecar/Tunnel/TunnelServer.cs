@@ -32,6 +32,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly X509Source _source;
     private readonly Dictionary<Http2Connection, byte> _live = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Socket, byte> _handedOff = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private Task? _accepting;
@@ -91,11 +92,7 @@ public sealed class TunnelServer : IAsyncDisposable
 
         try
         {
-            var listener = new Socket(options.ListenEndpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            server._listener = listener;
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(options.ListenEndpoint);
-            listener.Listen(512);
+            Socket listener = server._listener = options.Listener ?? Listen(options.ListenEndpoint);
             server.Endpoint = (IPEndPoint)listener.LocalEndPoint!;
         }
         catch
@@ -113,6 +110,25 @@ public sealed class TunnelServer : IAsyncDisposable
 
         server._accepting = Task.Run(server.AcceptLoopAsync, CancellationToken.None);
         return server;
+    }
+
+    /// <summary>A listening socket for <see cref="TunnelServerOptions.Listener"/>, bound to <paramref name="endpoint"/>.</summary>
+    public static Socket Listen(IPEndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(endpoint);
+            listener.Listen(512);
+            return listener;
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc />
@@ -188,6 +204,58 @@ public sealed class TunnelServer : IAsyncDisposable
             }
 
             _ = ServeConnectionAsync(socket);
+        }
+    }
+
+    /// <summary>
+    /// Serves a connection accepted elsewhere (the node's tunnel port hands callers' connections
+    /// over as descriptors) exactly as one this server accepted.
+    /// </summary>
+    public void ServeAccepted(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (_stop.IsCancellationRequested)
+        {
+            socket.Dispose();
+            return;
+        }
+
+        _handedOff.TryAdd(socket, 0);
+        _ = ServeHandedOffAsync(socket);
+    }
+
+    /// <summary>
+    /// Resets every connection that came through <see cref="ServeAccepted"/> (the agent that handed
+    /// them over is gone: without it this sidecar learns of no node removal, so those callers are cut,
+    /// as they were when the agent relayed them); returns how many.
+    /// </summary>
+    public int AbortHandedOff()
+    {
+        int aborted = 0;
+        foreach (Socket socket in _handedOff.Keys)
+        {
+            if (_handedOff.TryRemove(socket, out _))
+            {
+                socket.Close(0);
+                aborted++;
+            }
+        }
+
+        return aborted;
+    }
+
+    /// <summary>Connections that came through <see cref="ServeAccepted"/> and are open now.</summary>
+    public int HandedOffConnections => _handedOff.Count;
+
+    private async Task ServeHandedOffAsync(Socket socket)
+    {
+        try
+        {
+            await ServeConnectionAsync(socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            _handedOff.TryRemove(socket, out _);
         }
     }
 

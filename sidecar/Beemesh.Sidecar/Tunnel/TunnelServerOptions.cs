@@ -8,6 +8,13 @@ public sealed class TunnelServerOptions
     /// <summary>Where the tunnel listens; default 127.0.0.1:15008 (port 0 picks a free one).</summary>
     public IPEndPoint ListenEndpoint { get; init; } = new(IPAddress.Loopback, TunnelProtocol.DefaultPort);
 
+    /// <summary>
+    /// A socket from <see cref="TunnelServer.Listen"/>, already listening, which the server takes over
+    /// (<see cref="ListenEndpoint"/> is then not used): the endpoint can be advertised before the
+    /// server starts, and a caller who comes early waits in its backlog instead of being refused.
+    /// </summary>
+    public System.Net.Sockets.Socket? Listener { get; init; }
+
     /// <summary>Namespace of the workload behind this sidecar (selects policies). Required.</summary>
     public required string WorkloadNamespace { get; init; }
 

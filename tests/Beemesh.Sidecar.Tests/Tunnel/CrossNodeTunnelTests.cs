@@ -104,6 +104,100 @@ public sealed class CrossNodeTunnelTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task AFlowHandedOffByTheTunnelPortIsServedByTheSidecarAndCutWhenTheCallersNodeIsRemoved()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+        string serverName = Beemesh.Agent.Client.TunnelServerName.For("api", "default", root.TrustDomain);
+        string agentDirectory = _dir.File("agent");
+        Directory.CreateDirectory(agentDirectory);
+        await using var channels = new Beemesh.Agent.Tunnel.TunnelHandoffServer(
+            Path.Combine(agentDirectory, Beemesh.Agent.Client.TunnelHandoff.SocketName), (id, pid) => id == "api-1" && pid == Environment.ProcessId ? null : "not this one");
+        channels.Start();
+        // The relay target is closed: a flow that works was handed off.
+        await using var nodePort = new Beemesh.Agent.Tunnel.SniTunnelRouter(
+            new IPEndPoint(IPAddress.Loopback, 0), name => name == serverName ? new IPEndPoint(IPAddress.Loopback, 9) : null)
+        {
+            HandOff = (_, connection) => channels.TrySend("api-1", connection),
+        };
+        nodePort.Start();
+        using TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, "api-1", api.Server.ServeAccepted, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+        Assert.NotNull(handoff);
+        directory.Add(new Beemesh.Sidecar.Mesh.MeshPeer(api.Id, nodePort.Endpoint, api.MeshAddress, serverName));
+
+        await using TunnelStream tunnel = await OpenEchoAsync(web, api, "handed off");
+        Assert.Equal(1, nodePort.Counters.GetValueOrDefault("handed_off"));
+        Assert.Equal(0, nodePort.Counters.GetValueOrDefault("relayed"));
+        Assert.Equal(1, handoff.Received);
+        Assert.Equal(0, nodePort.LiveConnections);
+
+        // The sidecar holds the caller's certificate: removing the caller's node cuts the flow there.
+        directory.RevokeNode("node-1");
+        Assert.Equal(1, api.Server.Connections.RevokeFromRevokedNodes());
+        await AssertEndsAsync(tunnel);
+        await AssertRefusedAsync(web, api);
+    }
+
+    [Fact]
+    public async Task WhenTheAgentClosesTheChannelTheFlowsItHandedOverAreCut()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory);
+        string serverName = Beemesh.Agent.Client.TunnelServerName.For("api", "default", root.TrustDomain);
+        string agentDirectory = _dir.File("agent");
+        Directory.CreateDirectory(agentDirectory);
+        var channels = new Beemesh.Agent.Tunnel.TunnelHandoffServer(
+            Path.Combine(agentDirectory, Beemesh.Agent.Client.TunnelHandoff.SocketName), (_, _) => null);
+        channels.Start();
+        await using var nodePort = new Beemesh.Agent.Tunnel.SniTunnelRouter(
+            new IPEndPoint(IPAddress.Loopback, 0), name => name == serverName ? new IPEndPoint(IPAddress.Loopback, 9) : null)
+        {
+            HandOff = (_, connection) => channels.TrySend("api-1", connection),
+        };
+        nodePort.Start();
+        var gone = new TaskCompletionSource();
+        using TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, "api-1", api.Server.ServeAccepted, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None,
+            () => { api.Server.AbortHandedOff(); gone.TrySetResult(); });
+        Assert.NotNull(handoff);
+        // One channel per workload: a second is refused while the first is open.
+        Assert.Null(await TunnelHandoffClient.OpenAsync(
+            agentDirectory, "api-1", _ => { }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None));
+        directory.Add(new Beemesh.Sidecar.Mesh.MeshPeer(api.Id, nodePort.Endpoint, api.MeshAddress, serverName));
+        await using TunnelStream tunnel = await OpenEchoAsync(web, api, "handed off");
+        Assert.Equal(1, api.Server.HandedOffConnections);
+
+        await channels.DisposeAsync();
+        await gone.Task.WaitAsync(Functional);
+        Assert.False(handoff.IsOpen);
+        Assert.Equal(0, api.Server.HandedOffConnections);
+        await AssertEndsAsync(tunnel);
+    }
+
+    [Fact]
+    public async Task AChannelForAnotherWorkloadIsRefusedAndItsConnectionsAreNotReceived()
+    {
+        string agentDirectory = _dir.File("agent");
+        Directory.CreateDirectory(agentDirectory);
+        await using var channels = new Beemesh.Agent.Tunnel.TunnelHandoffServer(
+            Path.Combine(agentDirectory, Beemesh.Agent.Client.TunnelHandoff.SocketName), (id, _) => id == "api-1" ? null : "process did not register it");
+        channels.Start();
+        using TunnelHandoffClient? refused = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, "web-1", _ => throw new InvalidOperationException("no connection may arrive"), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+        Assert.Null(refused);
+        Assert.Equal(0, channels.Channels);
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        Assert.False(channels.TrySend("web-1", probe));
+        // An agent without the socket: no channel, the agent relays.
+        Assert.Null(await TunnelHandoffClient.OpenAsync(_dir.File("no-agent"), "api-1", _ => { }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task RemovingTheServersNodeClosesTheCallersTunnelAndRefusesNewOnes()
     {
         CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
