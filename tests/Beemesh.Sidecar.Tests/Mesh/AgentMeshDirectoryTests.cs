@@ -25,6 +25,24 @@ public sealed class AgentMeshDirectoryTests
     }
 
     [Fact]
+    public async Task Service_ports_are_those_every_workload_of_the_name_declares()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api", "prod")); // 8080/http
+        WorkloadRegistration second = AgentFixture.Workload("api", "prod");
+        second.Ports = [new WorkloadPort { Port = 9090 }, new WorkloadPort { Port = 8080, Protocol = "http" }];
+        await agent.Client.RegisterWorkloadAsync(second);
+        await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web", "prod"));
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"));
+        await directory.LoadAsync(CancellationToken.None);
+
+        Assert.Equal([8080, 9090], directory.ServicePorts("api.prod"));
+        Assert.Equal([8080, 9090], directory.ServicePorts("API.Prod"));
+        Assert.Equal([8080], directory.ServicePorts("web.prod"));
+        Assert.Null(directory.ServicePorts("api.default"));
+    }
+
+    [Fact]
     public async Task Concurrent_misses_all_see_the_new_callers()
     {
         await using var agent = await AgentFixture.StartAsync();
