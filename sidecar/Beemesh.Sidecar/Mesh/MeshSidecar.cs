@@ -288,8 +288,8 @@ public sealed class MeshSidecar : IAsyncDisposable
         var tunnel = await TunnelServer.StartAsync(
             new TunnelServerOptions { ListenEndpoint = tunnelListen, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
             source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        // QUIC to other nodes only where libmsquic is present; the pool falls back to TCP per node.
-        QuicTunnelClient? quic = QuicTunnelClient.IsSupported ? new QuicTunnelClient(source, () => directory.RevokedNodes) : null;
+        // QUIC to other nodes only where libmsquic is present (and not turned off); the pool falls back to TCP per node.
+        QuicTunnelClient? quic = QuicTunnelClient.ShouldUse() ? new QuicTunnelClient(source, () => directory.RevokedNodes) : null;
         var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf, quic, logger: logger);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;

@@ -48,6 +48,13 @@ public sealed class QuicTunnelClient : IAsyncDisposable
     /// <summary>Whether QUIC can run in this process (libmsquic was found and loads).</summary>
     public static bool IsSupported => QuicConnection.IsSupported;
 
+    /// <summary>Environment variable that turns QUIC off for a sidecar when set to <c>off</c> (every tunnel connection then uses TCP).</summary>
+    public const string SwitchVariable = "BEEMESH_TUNNEL_QUIC";
+
+    /// <summary>Whether a sidecar started now should use QUIC: libmsquic loads and <see cref="SwitchVariable"/> is not <c>off</c>.</summary>
+    public static bool ShouldUse() =>
+        !string.Equals(Environment.GetEnvironmentVariable(SwitchVariable), "off", StringComparison.OrdinalIgnoreCase) && IsSupported;
+
     /// <summary>QUIC connections opened so far (handshakes attempted).</summary>
     public long ConnectionsOpened => Interlocked.Read(ref _connectionsOpened);
 
