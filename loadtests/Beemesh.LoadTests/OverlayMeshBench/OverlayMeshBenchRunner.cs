@@ -77,8 +77,18 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             await MeshBenchRunner.WaitAsync(() => clientAdmin.ResolvesAsync("api.default", token), "api's route on the client node", token).ConfigureAwait(false);
             await WaitListeningAsync(Server, HostIperfPort, token).ConfigureAwait(false);
 
+            if (!System.Net.Quic.QuicConnection.IsSupported)
+            {
+                _results.QuicSkipped = "skipped: libmsquic not found";
+            }
+
             await ThroughputAsync(haproxy, token).ConfigureAwait(false);
             await LatencyAsync(haproxy, token).ConfigureAwait(false);
+            if (_results.QuicSkipped is null)
+            {
+                await CheckQuicUsedAsync(clientAdmin, serverAdmin, token).ConfigureAwait(false);
+            }
+
             await FirstCallsAsync(clientAdmin, serverAdmin, token).ConfigureAwait(false);
             _results.LoadAfter = LoadAverage();
             return _results;
@@ -173,11 +183,17 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             (OverlayMeshReport.GuestDirect, Guest(null, "iperf3", "-c", server, "-p", Port(PublishedIperfPort), "-t", s, "-J")),
             (OverlayMeshReport.HaproxyGuests, Guest(null, "iperf3", "-c", "10.0.2.2", "-p", Port(haproxy.Fronts[2]), "-t", s, "-J")),
             (OverlayMeshReport.Mesh, Guest("web", "iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J")),
+            (OverlayMeshReport.MeshQuic, Guest("webq", ["iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J"], resolver: true, quic: true)),
         ];
         for (int round = 1; round <= options.Rounds; round++)
         {
             foreach ((string path, string[] argv) in runs)
             {
+                if (path == OverlayMeshReport.MeshQuic && _results.QuicSkipped is not null)
+                {
+                    continue;
+                }
+
                 _results.AddThroughput(path, await _clients.IperfGbpsAsync(Round(path, round), argv, seconds, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
             }
         }
@@ -197,15 +213,60 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             (OverlayMeshReport.GuestDirect, Guest(null, _self, "rate-client", server, Port(PublishedEchoPort), s, rate)),
             (OverlayMeshReport.HaproxyGuests, Guest(null, _self, "rate-client", "10.0.2.2", Port(haproxy.Fronts[3]), s, rate)),
             (OverlayMeshReport.Mesh, Guest("web", _self, "rate-client", "api.default", Port(EchoPort), s, rate)),
+            (OverlayMeshReport.MeshQuic, Guest("webq", [_self, "rate-client", "api.default", Port(EchoPort), s, rate], resolver: true, quic: true)),
         ];
         for (int round = 1; round <= options.Rounds; round++)
         {
             foreach ((string path, string[] argv) in runs)
             {
+                if (path == OverlayMeshReport.MeshQuic && _results.QuicSkipped is not null)
+                {
+                    continue;
+                }
+
                 _results.AddLatency(path, await _clients.StepAsync("latency", Round(path, round), argv, step, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
             }
         }
     }
+
+    /// <summary>
+    /// The QUIC rows count only if they went over QUIC: node A's metrics must show webq's tunnel
+    /// connections as quic (none as tcp, no fallback) and node B's QUIC endpoint must have routed them.
+    /// </summary>
+    private async Task CheckQuicUsedAsync(AdminSocketClient clientAdmin, AdminSocketClient serverAdmin, CancellationToken token)
+    {
+        // The sidecars report every 2 s; the last run's report may still be on its way.
+        string client = await clientAdmin.MetricsAsync(token).ConfigureAwait(false);
+        string server = await serverAdmin.MetricsAsync(token).ConfigureAwait(false);
+        long quic = Sample(client, "beemesh_mesh_tunnel_client_connections_total{workload=\"webq.default\",transport=\"quic\"}");
+        long tcp = Sample(client, "beemesh_mesh_tunnel_client_connections_total{workload=\"webq.default\",transport=\"tcp\"}");
+        long fallbacks = Sample(client, "beemesh_mesh_quic_fallbacks_total{workload=\"webq.default\"}");
+        long routed = Sample(server, "beemesh_agent_quic_tunnel_total{reason=\"routed\"}");
+        long webTcp = Sample(client, "beemesh_mesh_tunnel_client_connections_total{workload=\"web.default\",transport=\"tcp\"}");
+        long webQuic = Sample(client, "beemesh_mesh_tunnel_client_connections_total{workload=\"web.default\",transport=\"quic\"}");
+        _results.Notes.Add(Inv($"transport check (node A's and B's /metrics at the end of the QUIC runs): webq's tunnel connections quic {quic}, tcp {tcp}, QUIC fallbacks {fallbacks}; node B's QUIC endpoint routed {routed} stream(s); web's (BEEMESH_TUNNEL_QUIC=off) connections tcp {webTcp}, quic {webQuic}"));
+        if (quic == 0 || tcp != 0 || webQuic != 0)
+        {
+            _results.QuicSkipped = "not measured: the QUIC rows did not run over QUIC (see the notes)";
+            _results.ThroughputGbps.Remove(OverlayMeshReport.MeshQuic);
+            _results.Latency.Remove(OverlayMeshReport.MeshQuic);
+        }
+
+        static long Sample(string metrics, string name)
+        {
+            foreach (string line in metrics.Split('\n'))
+            {
+                if (line.StartsWith(name + " ", StringComparison.Ordinal) && long.TryParse(line[(name.Length + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long value))
+                {
+                    return value;
+                }
+            }
+
+            return 0;
+        }
+    }
+
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
 
     private string Round(string path, int round) => options.Rounds == 1 ? path : $"{path}, round {round}";
 
@@ -335,13 +396,20 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
     /// <summary>
     /// <c>beemesh run</c> on the client node: a plain guest, or the named workload <paramref name="name"/>
     /// of the client node's agent. Its DNS upstream is the node's resolver unless <paramref name="resolver"/> is false.
+    /// Its sidecar's tunnel runs over TCP (<c>BEEMESH_TUNNEL_QUIC=off</c>) unless <paramref name="quic"/>,
+    /// so the rows before QUIC measure the same path with or without libmsquic.
     /// </summary>
-    private string[] Guest(string? name, string[] command, bool resolver = true)
+    private string[] Guest(string? name, string[] command, bool resolver = true, bool quic = false)
     {
-        var argv = new List<string>();
+        var argv = new List<string> { "env" };
         if (resolver)
         {
-            argv.AddRange(["env", $"BEEMESH_DNS_UPSTREAM=127.0.0.1:{ResolverPort}"]);
+            argv.Add($"BEEMESH_DNS_UPSTREAM=127.0.0.1:{ResolverPort}");
+        }
+
+        if (!quic)
+        {
+            argv.Add("BEEMESH_TUNNEL_QUIC=off");
         }
 
         argv.AddRange([options.BeemeshPath, "run"]);
