@@ -150,7 +150,7 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (QuicException e)
+        catch (Exception e) when (e is QuicException or SocketException)
         {
             throw new InvalidOperationException($"cannot listen for QUIC on udp {endpoint}: {e.Message}", e);
         }
