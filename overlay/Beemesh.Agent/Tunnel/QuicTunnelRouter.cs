@@ -45,7 +45,7 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     /// <summary>Most streams a caller may have open at once on one connection, unless <see cref="StartAsync"/> is given another limit.</summary>
     public const int DefaultMaxStreamsPerConnection = 256;
 
-    private readonly QuicListener _listener;
+    private QuicListener _listener = null!;
     private readonly Func<string, IPEndPoint?> _resolve;
     private readonly Func<SslStreamCertificateContext> _certificate;
     private readonly X509Certificate2Collection _bundle;
@@ -65,24 +65,22 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     private Task? _accepting;
     private int _disposed;
 
-    private QuicTunnelRouter(QuicListener listener, Func<SslStreamCertificateContext> certificate, X509Certificate2Collection bundle, string trustDomain,
+    private QuicTunnelRouter(Func<SslStreamCertificateContext> certificate, X509Certificate2Collection bundle, string trustDomain,
         Func<string, IPEndPoint?> resolve, TimeProvider time, ILogger logger)
     {
-        _listener = listener;
         _certificate = certificate;
         _bundle = bundle;
         _trustDomain = trustDomain;
         _resolve = resolve;
         _time = time;
         _logger = logger;
-        Endpoint = listener.LocalEndPoint;
     }
 
     /// <summary>Whether QUIC can run in this process (libmsquic was found and loads).</summary>
     public static bool IsSupported => QuicListener.IsSupported;
 
     /// <summary>The bound UDP endpoint (with the actual port when 0 was asked).</summary>
-    public IPEndPoint Endpoint { get; }
+    public IPEndPoint Endpoint { get; private set; } = null!;
 
     /// <summary>How long a stream has to send its whole header (default 10 s, as the TCP router's ClientHello).</summary>
     public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
@@ -136,27 +134,28 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
             throw new PlatformNotSupportedException(QuicTunnelProtocol.NotSupportedMessage);
         }
 
-        QuicTunnelRouter? router = null;
-        QuicListener listener;
+        // Made before the listener, which may hand it a connection as soon as it listens.
+        var router = new QuicTunnelRouter(certificate, [X509CertificateLoader.LoadCertificate(root.RawData)], trustDomain, resolve,
+            time ?? TimeProvider.System, logger ?? NullLogger.Instance);
         try
         {
-            listener = await QuicListener.ListenAsync(
+            router._listener = await QuicListener.ListenAsync(
                 new QuicListenerOptions
                 {
                     ListenEndPoint = endpoint,
                     ApplicationProtocols = [QuicTunnelProtocol.ApplicationProtocol],
                     ListenBacklog = 512,
-                    ConnectionOptionsCallback = (connection, _, _) => ValueTask.FromResult(router!.ConnectionOptions(connection, maxStreamsPerConnection)),
+                    ConnectionOptionsCallback = (connection, _, _) => ValueTask.FromResult(router.ConnectionOptions(connection, maxStreamsPerConnection)),
                 },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is QuicException or SocketException)
         {
+            router._stop.Dispose();
             throw new InvalidOperationException($"cannot listen for QUIC on udp {endpoint}: {e.Message}", e);
         }
 
-        router = new QuicTunnelRouter(listener, certificate, [X509CertificateLoader.LoadCertificate(root.RawData)], trustDomain, resolve,
-            time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        router.Endpoint = router._listener.LocalEndPoint;
         router._accepting = Task.Run(router.AcceptLoopAsync);
         return router;
     }
@@ -366,7 +365,10 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     private async Task ServeStreamAsync(QuicStream stream, Caller caller)
     {
         string peer = caller.Address.ToString();
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        // The header first, in a small buffer (a stream that never sends one holds only that); the
+        // relay's buffer is taken once the stream is routed.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(TunnelStreamHeader.MaxLength);
+        byte[]? relay = null;
         Socket? upstream = null;
         Interlocked.Increment(ref _liveStreams);
         try
@@ -442,7 +444,8 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
                 await upstream.SendAsync(buffer.AsMemory(consumed, length - consumed), SocketFlags.None, _stop.Token).ConfigureAwait(false);
             }
 
-            Task up = CopyUpAsync(stream, upstream, buffer);
+            relay = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            Task up = CopyUpAsync(stream, upstream, relay);
             Task down = CopyDownAsync(upstream, stream);
             Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
             if (first.IsFaulted)
@@ -462,12 +465,17 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
         {
             Interlocked.Decrement(ref _liveStreams);
             ArrayPool<byte>.Shared.Return(buffer);
+            if (relay is not null)
+            {
+                ArrayPool<byte>.Shared.Return(relay);
+            }
+
             upstream?.Dispose();
             await stream.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    // Caller to sidecar; the caller's end of its writing becomes a FIN to the sidecar. Owns buffer from here on.
+    // Caller to sidecar; the caller's end of its writing becomes a FIN to the sidecar.
     private async Task CopyUpAsync(QuicStream from, Socket to, byte[] buffer)
     {
         int read;

@@ -190,12 +190,10 @@ public sealed class QuicTunnelClient : IAsyncDisposable
             }
 
             // A rotated SVID: the old connection takes no new streams and idles out once they end.
-            var next = new NodeConnection(endpoint, node, svid, ConnectAsync(endpoint, node, svid));
+            // Off the lock: building the TLS options and starting the handshake take a while.
+            var next = new NodeConnection(endpoint, node, svid, Task.Run(() => ConnectAsync(endpoint, node, svid)));
             _current[(endpoint, node)] = next;
             _all.Add(next);
-            next.Connection.ContinueWith(
-                static (t, state) => ((NodeConnection)state!).Watch(t),
-                next, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             next.Closed += () =>
             {
                 lock (_gate)
@@ -203,6 +201,9 @@ public sealed class QuicTunnelClient : IAsyncDisposable
                     Remove(next);
                 }
             };
+            next.Connection.ContinueWith(
+                static (t, state) => ((NodeConnection)state!).Watch(t),
+                next, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return next;
         }
     }
