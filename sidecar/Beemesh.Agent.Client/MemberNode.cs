@@ -18,6 +18,9 @@ public sealed class MemberNode
     /// <summary>Its tunnel endpoint.</summary>
     public string? Tunnel { get; set; }
 
+    /// <summary>Its QUIC tunnel endpoint (UDP) when it advertises QUIC (capability <c>h3</c>), else null.</summary>
+    public string? Quic { get; set; }
+
     /// <summary>The block of the mesh CIDR its workloads' addresses come from.</summary>
     public string? MeshBlock { get; set; }
 

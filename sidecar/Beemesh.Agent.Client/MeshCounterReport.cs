@@ -38,4 +38,10 @@ public sealed class MeshCounterReport
 
     /// <summary>Rotations of the sidecar's own SVID.</summary>
     public long SvidRotations { get; set; }
+
+    /// <summary>Outbound tunnel connections opened, by transport (<c>tcp</c>, <c>quic</c>).</summary>
+    public Dictionary<string, long> TunnelConnections { get; set; } = [];
+
+    /// <summary>Outbound tunnel connections that went over TCP because QUIC to their node failed.</summary>
+    public long QuicFallbacks { get; set; }
 }

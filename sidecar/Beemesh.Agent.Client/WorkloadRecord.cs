@@ -38,4 +38,10 @@ public sealed class WorkloadRecord
     /// tunnel port, which <see cref="TunnelEndpoint"/> then names; null for a workload of this agent.
     /// </summary>
     public string? ServerName { get; set; }
+
+    /// <summary>
+    /// For a remote route whose node advertises QUIC (capability <c>h3</c>): that node's QUIC tunnel
+    /// endpoint (UDP), IP:PORT; null otherwise (the route is reached over TCP only).
+    /// </summary>
+    public string? Quic { get; set; }
 }

@@ -55,6 +55,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 4024, Level = LogLevel.Warning, Message = "registering again failed: {Error}")]
     public static partial void ReregisterFailed(ILogger logger, string error);
 
+    [LoggerMessage(EventId = 4030, Level = LogLevel.Warning, Message = "QUIC to node {Node} at {Endpoint} failed ({Error}); this flow and the next ones to that node use TLS over TCP until {Until:O}")]
+    public static partial void QuicFallback(ILogger logger, string node, string endpoint, string error, DateTimeOffset until);
+
+    [LoggerMessage(EventId = 4031, Level = LogLevel.Warning, Message = "closed {Count} QUIC connection(s) to nodes removed from the mesh")]
+    public static partial void QuicRevoked(ILogger logger, int count);
+
     [LoggerMessage(EventId = 4025, Level = LogLevel.Debug, Message = "TLS warm-up: self-handshake {Outcome} in {ElapsedMs} ms")]
     public static partial void TlsWarmedUp(ILogger logger, string outcome, long elapsedMs);
 

@@ -77,8 +77,18 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             await MeshBenchRunner.WaitAsync(() => clientAdmin.ResolvesAsync("api.default", token), "api's route on the client node", token).ConfigureAwait(false);
             await WaitListeningAsync(Server, HostIperfPort, token).ConfigureAwait(false);
 
+            if (!System.Net.Quic.QuicConnection.IsSupported)
+            {
+                _results.QuicSkipped = "skipped: libmsquic not found";
+            }
+
             await ThroughputAsync(haproxy, token).ConfigureAwait(false);
             await LatencyAsync(haproxy, token).ConfigureAwait(false);
+            if (_results.QuicSkipped is null)
+            {
+                await CheckQuicUsedAsync(clientAdmin, serverAdmin, token).ConfigureAwait(false);
+            }
+
             await FirstCallsAsync(clientAdmin, serverAdmin, token).ConfigureAwait(false);
             _results.LoadAfter = LoadAverage();
             return _results;
@@ -173,11 +183,17 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             (OverlayMeshReport.GuestDirect, Guest(null, "iperf3", "-c", server, "-p", Port(PublishedIperfPort), "-t", s, "-J")),
             (OverlayMeshReport.HaproxyGuests, Guest(null, "iperf3", "-c", "10.0.2.2", "-p", Port(haproxy.Fronts[2]), "-t", s, "-J")),
             (OverlayMeshReport.Mesh, Guest("web", "iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J")),
+            (OverlayMeshReport.MeshQuic, Guest("webq", ["iperf3", "-c", "api.default", "-p", Port(IperfPort), "-t", s, "-J"], resolver: true, quic: true)),
         ];
         for (int round = 1; round <= options.Rounds; round++)
         {
             foreach ((string path, string[] argv) in runs)
             {
+                if (path == OverlayMeshReport.MeshQuic && _results.QuicSkipped is not null)
+                {
+                    continue;
+                }
+
                 _results.AddThroughput(path, await _clients.IperfGbpsAsync(Round(path, round), argv, seconds, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
             }
         }
@@ -197,15 +213,64 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
             (OverlayMeshReport.GuestDirect, Guest(null, _self, "rate-client", server, Port(PublishedEchoPort), s, rate)),
             (OverlayMeshReport.HaproxyGuests, Guest(null, _self, "rate-client", "10.0.2.2", Port(haproxy.Fronts[3]), s, rate)),
             (OverlayMeshReport.Mesh, Guest("web", _self, "rate-client", "api.default", Port(EchoPort), s, rate)),
+            (OverlayMeshReport.MeshQuic, Guest("webq", [_self, "rate-client", "api.default", Port(EchoPort), s, rate], resolver: true, quic: true)),
         ];
         for (int round = 1; round <= options.Rounds; round++)
         {
             foreach ((string path, string[] argv) in runs)
             {
+                if (path == OverlayMeshReport.MeshQuic && _results.QuicSkipped is not null)
+                {
+                    continue;
+                }
+
                 _results.AddLatency(path, await _clients.StepAsync("latency", Round(path, round), argv, step, round == 1 ? log : new CommandLog(), token).ConfigureAwait(false));
             }
         }
     }
+
+    /// <summary>
+    /// The QUIC rows count only if they went over QUIC. The guests have left by now, so their sidecars'
+    /// counters sit under <c>workload="(departed)"</c>: node A's outbound connections summed over every
+    /// workload must include at least one QUIC connection per QUIC run and no fallback, and node B's
+    /// QUIC endpoint must have routed at least that many streams.
+    /// </summary>
+    private async Task CheckQuicUsedAsync(AdminSocketClient clientAdmin, AdminSocketClient serverAdmin, CancellationToken token)
+    {
+        string client = await clientAdmin.MetricsAsync(token).ConfigureAwait(false);
+        string server = await serverAdmin.MetricsAsync(token).ConfigureAwait(false);
+        int runs = 2 * options.Rounds;
+        long quic = Sum(client, "beemesh_mesh_tunnel_client_connections_total{", "transport=\"quic\"");
+        long tcp = Sum(client, "beemesh_mesh_tunnel_client_connections_total{", "transport=\"tcp\"");
+        long fallbacks = Sum(client, "beemesh_mesh_quic_fallbacks_total{", "");
+        long routed = Sum(server, "beemesh_agent_quic_tunnel_total{", "reason=\"routed\"");
+        long tcpRouted = Sum(server, "beemesh_agent_tunnel_connections_total{", "reason=\"routed\"");
+        _results.Notes.Add(Inv($"transport check (/metrics of both nodes after the runs, {runs} QUIC run(s)): node A's tunnel connections, all workloads: quic {quic}, tcp {tcp}, QUIC fallbacks {fallbacks}; node B routed {routed} QUIC stream(s) and {tcpRouted} TCP connection(s)"));
+        if (quic < runs || routed < runs || fallbacks != 0)
+        {
+            _results.QuicSkipped = "not measured: the QUIC rows did not run over QUIC (see the notes)";
+            _results.ThroughputGbps.Remove(OverlayMeshReport.MeshQuic);
+            _results.Latency.Remove(OverlayMeshReport.MeshQuic);
+        }
+
+        static long Sum(string metrics, string family, string label)
+        {
+            long total = 0;
+            foreach (string line in metrics.Split('\n'))
+            {
+                int space = line.LastIndexOf(' ');
+                if (line.StartsWith(family, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal) && space > 0
+                    && long.TryParse(line[(space + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long value))
+                {
+                    total += value;
+                }
+            }
+
+            return total;
+        }
+    }
+
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
 
     private string Round(string path, int round) => options.Rounds == 1 ? path : $"{path}, round {round}";
 
@@ -335,13 +400,20 @@ internal sealed class OverlayMeshBenchRunner(OverlayMeshBenchOptions options, Co
     /// <summary>
     /// <c>beemesh run</c> on the client node: a plain guest, or the named workload <paramref name="name"/>
     /// of the client node's agent. Its DNS upstream is the node's resolver unless <paramref name="resolver"/> is false.
+    /// Its sidecar's tunnel runs over TCP (<c>BEEMESH_TUNNEL_QUIC=off</c>) unless <paramref name="quic"/>,
+    /// so the rows before QUIC measure the same path with or without libmsquic.
     /// </summary>
-    private string[] Guest(string? name, string[] command, bool resolver = true)
+    private string[] Guest(string? name, string[] command, bool resolver = true, bool quic = false)
     {
-        var argv = new List<string>();
+        var argv = new List<string> { "env" };
         if (resolver)
         {
-            argv.AddRange(["env", $"BEEMESH_DNS_UPSTREAM=127.0.0.1:{ResolverPort}"]);
+            argv.Add($"BEEMESH_DNS_UPSTREAM=127.0.0.1:{ResolverPort}");
+        }
+
+        if (!quic)
+        {
+            argv.Add("BEEMESH_TUNNEL_QUIC=off");
         }
 
         argv.AddRange([options.BeemeshPath, "run"]);

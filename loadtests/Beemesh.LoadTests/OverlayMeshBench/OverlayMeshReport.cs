@@ -14,6 +14,7 @@ internal static class OverlayMeshReport
     public const string GuestDirect = "direct guest -> guest, A -> B (-p)";
     public const string HaproxyGuests = "haproxy mTLS pair between guests, A -> B";
     public const string Mesh = "beemesh tunnel, web@A -> api@B";
+    public const string MeshQuic = "beemesh tunnel over QUIC, webq@A -> api@B";
 
     /// <summary>
     /// The same hops without the proxy: haproxy without stacks against the plain kernel path; the
@@ -23,7 +24,7 @@ internal static class OverlayMeshReport
     public static string? BaselineOf(string path) => path switch
     {
         Haproxy => Direct,
-        HaproxyGuests or Mesh => GuestDirect,
+        HaproxyGuests or Mesh or MeshQuic => GuestDirect,
         _ => null,
     };
 
@@ -49,7 +50,8 @@ internal static class OverlayMeshReport
             "**haproxy mTLS pair (no stack)** = client -> haproxy in A (TCP mode, on A's 127.0.0.1, originates TLS 1.3 with a client certificate) -> B's address -> haproxy in B (terminates TLS 1.3, requires the client certificate) -> the server on B's 127.0.0.1; a throwaway ECDSA P-256 CA from openssl, as `scripts/bench-mesh` uses. " +
             "**direct guest -> guest** = a plain `beemesh run` guest on A -> B's address -> a port published with `-p` by a plain guest on B: one stack on each node, no proxy. " +
             "**haproxy mTLS pair between guests** = a plain guest on A -> 10.0.2.2 (A's 127.0.0.1) -> the haproxy pair -> the port published by B's plain guest: the same stack hops as the tunnel, plus the haproxy pair. " +
-            "**beemesh tunnel** = `beemesh run --name web` on A calls `api.default` by name -> web's sidecar -> TLS 1.3 with SVIDs to node B's tunnel port (routed by SNI, not terminated by the agent) -> api's sidecar -> api's guest. " +
+            "**beemesh tunnel** = `beemesh run --name web` on A calls `api.default` by name -> web's sidecar -> TLS 1.3 with SVIDs to node B's tunnel port (routed by SNI, not terminated by the agent) -> api's sidecar -> api's guest; every `beemesh run` of the client node except webq has `BEEMESH_TUNNEL_QUIC=off`, so this is TLS over TCP whether or not libmsquic is present. " +
+            "**beemesh tunnel over QUIC** = the same from `beemesh run --name webq`, whose sidecar holds a QUIC connection to node B's QUIC endpoint (UDP 15008, its workload SVID against B's node SVID) and runs the same end-to-end TLS to api's sidecar in one QUIC stream, which B's agent relays without terminating; measured only where libmsquic loads, and checked afterwards against both nodes' `/metrics` (see the notes). " +
             "The fair proxy-to-proxy comparison is beemesh vs haproxy between guests; \"added\" figures are against the row's baseline (the same hops without the proxy).");
         sb.AppendLine();
 
@@ -128,6 +130,11 @@ internal static class OverlayMeshReport
             sb.AppendLine(Inv($"| {path} | {Num(gbps, "0.00")} | {rounds.Count} | {Range(rounds, "0.00")} | {baseline ?? "-"} | {Ratio(gbps, b)} | {Ratio(gbps, haproxy)} |"));
         }
 
+        if (r.QuicSkipped is { } why)
+        {
+            sb.AppendLine(Inv($"| {MeshQuic} | {why} | | | | | |"));
+        }
+
         sb.AppendLine();
     }
 
@@ -154,6 +161,11 @@ internal static class OverlayMeshReport
             List<double> p50 = [.. rounds.Select(static s => s.Latency.P50Us)];
             List<double> p99 = [.. rounds.Select(static s => s.Latency.P99Us)];
             sb.AppendLine(Inv($"| {path} | {rounds.Sum(static s => s.RequestCount)} | {rounds.Sum(static s => s.FailCount)} | {l.P50Us:0} | {Range(p50, "0")} | {l.P99Us:0} | {Range(p99, "0")} | {l.P999Us:0} | {baseline ?? "-"} | {Added(l.P50Us, d?.P50Us)} | {Added(l.P99Us, d?.P99Us)} | {Added(l.P999Us, d?.P999Us)} |"));
+        }
+
+        if (r.QuicSkipped is { } why)
+        {
+            sb.AppendLine(Inv($"| {MeshQuic} | {why} | | | | | | | | | | |"));
         }
 
         sb.AppendLine();

@@ -49,6 +49,9 @@ internal sealed class OverlayMeshResults
     /// <summary>/proc/loadavg when the run ended.</summary>
     public string LoadAfter { get; set; } = "";
 
+    /// <summary>Why the QUIC rows were not measured (libmsquic missing, or the runs did not go over QUIC); null when they were.</summary>
+    public string? QuicSkipped { get; set; }
+
     /// <summary>Anything that went wrong or looked odd, in order.</summary>
     public List<string> Notes { get; } = [];
 }

@@ -52,6 +52,7 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly NodeListener? _listener;
     private readonly Tunnel.SniTunnelRouter? _tunnelRouter;
     private Tunnel.TunnelHandoffServer? _tunnelHandoff;
+    private readonly Tunnel.QuicTunnelRouter? _quicRouter;
     private readonly RouteSync? _routes;
     private readonly PolicySync? _policySync;
     private readonly JoinServer? _joinServer;
@@ -61,8 +62,9 @@ public sealed class AgentHost : IAsyncDisposable
     private int _disposed;
 
     private AgentHost(AgentOptions options, CertificateAuthority authority, WorkloadApiServer workloadApi, WebApplication admin, AdminApi api, string adminSocket,
-        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync, Tunnel.SniTunnelRouter? tunnelRouter)
+        PolicyStore policies, WorkloadRegistry workloads, WorkloadReaper reaper, NodeIdentity? node, NodeListener? listener, JoinServer? joinServer, OverlayHost? overlay, RouteSync? routes, PolicySync? policySync, Tunnel.SniTunnelRouter? tunnelRouter, Tunnel.QuicTunnelRouter? quicRouter)
     {
+        _quicRouter = quicRouter;
         _policySync = policySync;
         _routes = routes;
         Overlay = overlay;
@@ -101,6 +103,12 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
+
+    /// <summary>The node's QUIC tunnel endpoint (its counters); null without <see cref="AgentOptions.Listen"/>, with QUIC off, or without libmsquic.</summary>
+    public Tunnel.QuicTunnelRouter? QuicRouter => _quicRouter;
+
+    /// <summary>Why the node serves no QUIC tunnel endpoint (for the start-up lines), or null when it does or runs without <see cref="AgentOptions.Listen"/>.</summary>
+    public string? QuicOffReason { get; private set; }
 
     /// <summary>The block of the mesh CIDR this node hands out addresses from; null for a mesh of one machine or while it holds none.</summary>
     public System.Net.IPNetwork? MeshBlock => Overlay is null ? null : Workloads.AddressRange;
@@ -218,6 +226,8 @@ public sealed class AgentHost : IAsyncDisposable
         OverlayHost? overlay = null;
         Tunnel.SniTunnelRouter? tunnelRouter = null;
         Tunnel.TunnelHandoffServer? handoff = null;
+        Tunnel.QuicTunnelRouter? quicRouter = null;
+        string? quicOff = null;
         MeshBlockKeeper? blocks = null;
         try
         {
@@ -273,6 +283,7 @@ public sealed class AgentHost : IAsyncDisposable
                         && registry.LocalWorkloadId(name, ns) is { } id && handoffServer.TrySend(id, connection),
                 };
                 tunnelRouter.Start();
+                (quicRouter, quicOff) = await StartQuicAsync(options, presented, tunnelRouter, registry, meshLogger, cancellationToken).ConfigureAwait(false);
             }
 
             workloadApi = await WorkloadApiServer.StartAsync(
@@ -291,6 +302,7 @@ public sealed class AgentHost : IAsyncDisposable
             string adminSocket = Path.Combine(stateDirectory, AdminSocketName);
             metrics.WorkloadApi = workloadApi;
             metrics.TunnelRouter = tunnelRouter;
+            metrics.QuicRouter = quicRouter;
             var api = new AdminApi(registry, policies, attestor, authority, options, metrics, workloadApi.SocketPath, adminSocket);
             WebApplication admin = await StartAdminAsync(adminSocket, api, options, metrics, loggerFactory, cancellationToken).ConfigureAwait(false);
             api.Overlay = overlay;
@@ -304,10 +316,13 @@ public sealed class AgentHost : IAsyncDisposable
                 }
 
                 registry.SetRevokedNodes(revoked);
+                quicRouter?.RefuseNodes(revoked);
                 overlay.RevocationAdded += name =>
                 {
                     // Sidecars learn it with the next workload watch answer and cut its connections.
                     registry.SetRevokedNodes(overlay.RevokedNames.Values);
+                    // The QUIC endpoint cuts callers whose SVIDs the node issued at once.
+                    quicRouter?.RefuseNodes(overlay.RevokedNames.Values);
                     lock (revokedLock)
                     {
                         if (!revoked.Contains(name))
@@ -334,18 +349,22 @@ public sealed class AgentHost : IAsyncDisposable
                 }
 
                 blocks = MeshBlockKeeper.Create(overlay, registry, blockPlan!, Path.Combine(stored, MeshBlockFileName), node!.NodeName, tunnelRouter!.Endpoint.ToString(),
-                    loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                    loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+                    quicRouter?.Endpoint.ToString());
                 await blocks.PublishNodeRecordAsync().ConfigureAwait(false);
             }
 
             RouteSync? routes = overlay is null ? null
                 : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
-                    tunnelRouter is { } router ? addresses => router.RefusePeers(addresses) : null);
+                    tunnelRouter is { } router ? addresses => { router.RefusePeers(addresses); quicRouter?.RefusePeers(addresses); } : null);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
-            var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter);
+            var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter, quicRouter)
+            {
+                QuicOffReason = quicOff,
+            };
             host._tunnelHandoff = handoff;
             if (overlay is not null)
             {
@@ -363,6 +382,11 @@ public sealed class AgentHost : IAsyncDisposable
         }
         catch
         {
+            if (quicRouter is not null)
+            {
+                await quicRouter.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (tunnelRouter is not null)
             {
                 await tunnelRouter.DisposeAsync().ConfigureAwait(false);
@@ -417,6 +441,45 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The socket sidecars take their tunnel connections from; null without a tunnel port.</summary>
     public Tunnel.TunnelHandoffServer? TunnelHandoff => _tunnelHandoff;
+
+    /// <summary>
+    /// Starts the QUIC tunnel endpoint next to the TCP tunnel port when <see cref="AgentOptions.Quic"/>
+    /// and libmsquic allow it: on <see cref="AgentOptions.QuicPort"/>, or the TCP tunnel port's number.
+    /// Returns the router, or null and the reason it is off. A port asked for explicitly that cannot be
+    /// bound fails the start; the default one only leaves QUIC off.
+    /// </summary>
+    private static async Task<(Tunnel.QuicTunnelRouter? Router, string? Off)> StartQuicAsync(
+        AgentOptions options, NodeIdentity node, Tunnel.SniTunnelRouter tunnel, WorkloadRegistry registry, ILogger logger, CancellationToken cancellationToken)
+    {
+        if (!options.Quic)
+        {
+            return (null, "turned off (--quic-port off)");
+        }
+
+        if (!Tunnel.QuicTunnelRouter.IsSupported)
+        {
+            return (null, "libmsquic not found (install the libmsquic package from packages.microsoft.com to turn it on)");
+        }
+
+        string trustDomain = node.TrustDomain;
+        var endpoint = new System.Net.IPEndPoint(options.Listen!.Address, options.QuicPort ?? tunnel.Endpoint.Port);
+        try
+        {
+            return (await Tunnel.QuicTunnelRouter.StartAsync(
+                endpoint,
+                () => node.Context,
+                node.Root,
+                trustDomain,
+                serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
+                options.TimeProvider,
+                logger,
+                cancellationToken: cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (options.QuicPort is null && e is InvalidOperationException or PlatformNotSupportedException)
+        {
+            return (null, e.Message);
+        }
+    }
 
     /// <summary>The exchange of JWT signing keys with other nodes; null without the overlay.</summary>
     internal JwtKeySync? JwtKeys => _jwtKeys;
@@ -623,6 +686,11 @@ public sealed class AgentHost : IAsyncDisposable
         if (_routes is not null)
         {
             await _routes.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_quicRouter is not null)
+        {
+            await _quicRouter.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_tunnelRouter is not null)

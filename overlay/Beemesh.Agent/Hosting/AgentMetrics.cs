@@ -41,6 +41,9 @@ internal sealed class AgentMetrics
     /// <summary>The node's tunnel port, once it runs (nodes with a listen address).</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter { get; set; }
 
+    /// <summary>The node's QUIC tunnel endpoint, once it runs (nodes with a listen address, QUIC on and libmsquic present).</summary>
+    public Tunnel.QuicTunnelRouter? QuicRouter { get; set; }
+
     public string Render(int workloads, int policies, long policyVersion, int connections)
     {
         var text = new StringBuilder();
@@ -82,6 +85,22 @@ internal sealed class AgentMetrics
             }
 
             Append(text, "beemesh_agent_tunnel_connections_active", "gauge", "Tunnel port connections being spliced now.", tunnel.LiveConnections);
+        }
+
+        if (QuicRouter is { } quic)
+        {
+            const string family = "beemesh_agent_quic_tunnel_total";
+            text.Append("# HELP ").Append(family).Append(" QUIC tunnel endpoint events: connections accepted or refused at the handshake, live connections cut when their node was removed (cut_revoked_peer), streams routed to a local sidecar or refused (refused_*).\n");
+            text.Append("# TYPE ").Append(family).Append(" counter\n");
+            IReadOnlyDictionary<string, long> counters = quic.Counters;
+            foreach (string reason in Tunnel.QuicTunnelRouter.CounterNames)
+            {
+                text.Append(family).Append("{reason=\"").Append(reason).Append("\"} ")
+                    .Append(counters.GetValueOrDefault(reason).ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+
+            Append(text, "beemesh_agent_quic_tunnel_connections_active", "gauge", "QUIC tunnel connections open now.", quic.LiveConnections);
+            Append(text, "beemesh_agent_quic_tunnel_streams_active", "gauge", "QUIC tunnel streams being relayed now.", quic.LiveStreams);
         }
 
         Mesh.Render(text);

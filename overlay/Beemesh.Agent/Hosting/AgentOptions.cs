@@ -64,6 +64,22 @@ public sealed class AgentOptions
     /// </summary>
     public int TunnelPort { get; set; } = Tunnel.SniTunnelRouter.DefaultPort;
 
+    /// <summary>
+    /// Whether the node also serves the tunnel over QUIC (<see cref="Tunnel.QuicTunnelRouter"/>) when
+    /// libmsquic is present (default true). Only a node where QUIC runs advertises it in its node
+    /// record (capability <c>h3</c> and <see cref="Beemesh.Agent.Client.NodeRecordPayload.Quic"/>), so
+    /// callers use TLS over TCP to every other node.
+    /// </summary>
+    public bool Quic { get; set; } = true;
+
+    /// <summary>
+    /// UDP port of the node's QUIC tunnel endpoint on the address of <see cref="Listen"/>: null
+    /// (default) takes the tunnel port's number (15008/udp by default; a QUIC endpoint that cannot bind
+    /// it is left off with a log line), 0 picks a free port, any other port must bind or the agent
+    /// does not start.
+    /// </summary>
+    public int? QuicPort { get; set; }
+
     /// <summary>Node ports of nodes already in the mesh, tried in turn to join and as overlay contacts.</summary>
     public IReadOnlyList<System.Net.EndPoint> Join { get; set; } = [];
 

@@ -158,7 +158,25 @@ internal sealed class MeshTotals
         {
             Sample(text, "beemesh_mesh_svid_rotations_total", label, null, t.SvidRotations);
         }
+
+        Family(text, "beemesh_mesh_tunnel_client_connections_total", "counter", "Outbound tunnel connections the sidecars opened, by transport (tcp: TLS over TCP; quic: a stream of a QUIC connection to the destination node).");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (string transport in Transports)
+            {
+                Sample(text, "beemesh_mesh_tunnel_client_connections_total", label, $"transport=\"{transport}\"", t.TunnelConnections.GetValueOrDefault(transport));
+            }
+        }
+
+        Family(text, "beemesh_mesh_quic_fallbacks_total", "counter", "Outbound tunnel connections that went over TCP because the QUIC connection to their node failed (the node then stays on TCP for a while).");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_quic_fallbacks_total", label, null, t.QuicFallbacks);
+        }
     }
+
+    /// <summary>The transports rendered (a report's other keys are ignored).</summary>
+    private static readonly string[] Transports = ["tcp", "quic"];
 
     private static void Histogram(StringBuilder text, string label, string side, HandshakeTotals h)
     {
@@ -206,6 +224,8 @@ internal sealed class MeshTotals
         public long BytesFromWorkload;
         public long KeptAtSvidExpiry;
         public long SvidRotations;
+        public long QuicFallbacks;
+        public SortedDictionary<string, long> TunnelConnections = new(StringComparer.Ordinal);
         public HandshakeTotals Server = new();
         public HandshakeTotals Client = new();
         public SortedDictionary<string, long> Allowed = new(StringComparer.Ordinal);
@@ -224,6 +244,12 @@ internal sealed class MeshTotals
             BytesFromWorkload += r.BytesFromWorkload;
             KeptAtSvidExpiry += r.KeptAtSvidExpiry;
             SvidRotations += r.SvidRotations;
+            QuicFallbacks += r.QuicFallbacks;
+            foreach (string transport in Transports)
+            {
+                TunnelConnections[transport] = TunnelConnections.GetValueOrDefault(transport) + (r.TunnelConnections?.GetValueOrDefault(transport) ?? 0);
+            }
+
             Server.Add(r.ServerHandshakes);
             Client.Add(r.ClientHandshakes);
             AddAll(Allowed, r.Allowed);
@@ -239,6 +265,7 @@ internal sealed class MeshTotals
             copy.Allowed = new(Allowed, StringComparer.Ordinal);
             copy.Denied = new(Denied, StringComparer.Ordinal);
             copy.Revocations = new(Revocations, StringComparer.Ordinal);
+            copy.TunnelConnections = new(TunnelConnections, StringComparer.Ordinal);
             return copy;
         }
 

@@ -56,6 +56,7 @@ internal static class MembersView
                 State = record.Tombstone ? "left" : record.IsExpired(now) ? "dead" : "alive",
                 Overlay = payload?.Overlay,
                 Tunnel = payload?.Tunnel,
+                Quic = payload?.QuicEndpoint()?.ToString(),
                 MeshBlock = payload?.MeshBlock,
                 Version = record.Version.ToString(),
             };

@@ -26,10 +26,12 @@ internal sealed class MeshBlockKeeper
     private readonly string _path;
     private readonly string _nodeName;
     private readonly string _tunnel;
+    private readonly string? _quic;
     private readonly ILogger _logger;
 
-    private MeshBlockKeeper(OverlayHost overlay, WorkloadRegistry registry, MeshBlockPlan plan, string path, string nodeName, string tunnel, ILogger logger)
+    private MeshBlockKeeper(OverlayHost overlay, WorkloadRegistry registry, MeshBlockPlan plan, string path, string nodeName, string tunnel, string? quic, ILogger logger)
     {
+        _quic = quic;
         _overlay = overlay;
         _registry = registry;
         _plan = plan;
@@ -64,17 +66,25 @@ internal sealed class MeshBlockKeeper
         return block;
     }
 
-    /// <summary>Starts keeping the claim of the block <paramref name="registry"/> hands out addresses from.</summary>
-    public static MeshBlockKeeper Create(OverlayHost overlay, WorkloadRegistry registry, MeshBlockPlan plan, string path, string nodeName, string tunnel, ILogger logger) =>
-        new(overlay, registry, plan, path, nodeName, tunnel, logger);
+    /// <summary>
+    /// Starts keeping the claim of the block <paramref name="registry"/> hands out addresses from.
+    /// <paramref name="quic"/> is the node's QUIC tunnel endpoint when QUIC runs on it (advertised as
+    /// capability <c>h3</c>), else null.
+    /// </summary>
+    public static MeshBlockKeeper Create(OverlayHost overlay, WorkloadRegistry registry, MeshBlockPlan plan, string path, string nodeName, string tunnel, ILogger logger, string? quic = null) =>
+        new(overlay, registry, plan, path, nodeName, tunnel, quic, logger);
 
-    /// <summary>Publishes this node's record: name, node port, tunnel port and the claimed block.</summary>
+    /// <summary>The capabilities this node advertises: h2 always, h3 when QUIC runs.</summary>
+    public static List<string> CapabilitiesFor(string? quic) =>
+        quic is null ? [NodeRecordPayload.Http2Capability] : [NodeRecordPayload.Http2Capability, NodeRecordPayload.QuicCapability];
+
+    /// <summary>Publishes this node's record: name, node port, tunnel port (and QUIC endpoint), capabilities and the claimed block.</summary>
     public Task<OverlayRecord> PublishNodeRecordAsync() =>
         _overlay.PublishAsync(new RecordContent(
             RecordKind.Node,
             MembersView.NodeKey(_nodeName),
             JsonSerializer.SerializeToUtf8Bytes(
-                new NodeRecordPayload { Name = _nodeName, Overlay = _overlay.Self.EndPoint!.ToString(), Tunnel = _tunnel, MeshBlock = Current?.ToString() },
+                new NodeRecordPayload { Name = _nodeName, Overlay = _overlay.Self.EndPoint!.ToString(), Tunnel = _tunnel, MeshBlock = Current?.ToString(), Capabilities = CapabilitiesFor(_quic), Quic = _quic },
                 AgentJsonContext.Default.NodeRecordPayload),
             Leased: true));
 

@@ -143,13 +143,18 @@ internal sealed class RouteSync : IAsyncDisposable
         var claims = new MeshBlockClaims(_plan, nodes.Where(n => n.NodeId != node.Self.Id)
             .Select(n => (n.NodeId, n.NodeName, n.Payload.MeshBlock))
             .Append((node.Self.Id, _nodeName, _blocks.Current?.ToString())));
-        // Each node's tunnel port, from the node record it signed itself.
+        // Each node's tunnel port (and QUIC endpoint when it advertises h3), from the node record it signed itself.
         var tunnels = new Dictionary<string, string>(StringComparer.Ordinal);
+        var quic = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (LiveNodeRecord live in nodes)
         {
             if (live.NodeId != node.Self.Id && System.Net.IPEndPoint.TryParse(live.Payload.Tunnel ?? "", out System.Net.IPEndPoint? endpoint) && endpoint.Port != 0)
             {
                 tunnels[live.NodeName] = endpoint.ToString();
+                if (live.Payload.QuicEndpoint() is { } quicEndpoint)
+                {
+                    quic[live.NodeName] = quicEndpoint.ToString();
+                }
             }
         }
 
@@ -200,6 +205,7 @@ internal sealed class RouteSync : IAsyncDisposable
             route.Pid = 0;
             route.TunnelEndpoint = nodeTunnel;
             route.ServerName = TunnelServerName.For(route.Name, route.Namespace, _trustDomain);
+            route.Quic = quic.GetValueOrDefault(signer);
             routes.Add(route);
         }
 

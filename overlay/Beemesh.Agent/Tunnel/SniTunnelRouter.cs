@@ -394,4 +394,7 @@ internal static partial class TunnelRouterLog
 {
     [LoggerMessage(EventId = 4300, Level = LogLevel.Information, Message = "tunnel port: connection from {Peer} closed: {Reason}")]
     public static partial void Refused(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "quic tunnel: from {Peer}: refused or closed: {Reason}")]
+    public static partial void QuicRefused(ILogger logger, string peer, string reason);
 }

@@ -34,6 +34,11 @@ public static class AgentCommand
         var nodeName = new Option<string?>("--node-name") { Description = "This node's name among the nodes of the trust domain (a DNS label)" };
         var listen = new Option<string?>("--listen") { Description = $"IP[:PORT] of the node port for joins and overlay links (default port {NodeListener.DefaultPort})" };
         var tunnelPort = new Option<int>("--tunnel-port") { Description = "Port of the node's tunnel port on the --listen address (TLS routed by SNI to this node's workloads)", DefaultValueFactory = _ => Beemesh.Agent.Tunnel.SniTunnelRouter.DefaultPort };
+        var quicPort = new Option<string>("--quic-port")
+        {
+            Description = "With --listen: UDP port of the node's QUIC tunnel endpoint (used when libmsquic is present): auto (the --tunnel-port number), 0-65535, or off",
+            DefaultValueFactory = _ => "auto",
+        };
         var join = new Option<string?>("--join") { Description = "IP:PORT[,IP:PORT...] of node ports of the mesh to join" };
         var routeLease = new Option<string>("--route-lease") { Description = "How long this node's routes stay valid unrenewed, e.g. 90s (renewed every third)", DefaultValueFactory = _ => "90s" };
         var token = new Option<string?>("--token") { Description = "One-time join token from 'beemesh token create' (first start only)" };
@@ -44,7 +49,7 @@ public static class AgentCommand
         var renewRetry = new Option<string?>("--node-cert-retry") { Description = "With --listen: wait after a failed node certificate renewal before the next attempt, e.g. 5m (default 5m)" };
         var agent = new Command("agent", "Run the node agent: CA, SPIFFE Workload API and admin API")
         {
-            stateDir, trustDomain, meshCidr, meshBlockPrefix, svidTtl, debug, nodeName, listen, tunnelPort, join, token, routeLease, renewAfter, renewRetry,
+            stateDir, trustDomain, meshCidr, meshBlockPrefix, svidTtl, debug, nodeName, listen, tunnelPort, quicPort, join, token, routeLease, renewAfter, renewRetry,
         };
         agent.SetAction(async (parse, cancellationToken) =>
         {
@@ -110,6 +115,22 @@ public static class AgentCommand
             }
 
             options.TunnelPort = tunnelPortValue;
+            string quicText = parse.GetValue(quicPort)!;
+            if (quicText == "off")
+            {
+                options.Quic = false;
+            }
+            else if (quicText != "auto")
+            {
+                if (!int.TryParse(quicText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int quicPortValue) || quicPortValue > 65535)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"beemesh agent: invalid --quic-port '{quicText}': expected auto, off or 0-65535").ConfigureAwait(false);
+                    return 2;
+                }
+
+                options.QuicPort = quicPortValue;
+            }
+
             if (parse.GetValue(listen) is string listenText)
             {
                 if (!IPEndPoint.TryParse(listenText, out IPEndPoint? endpoint))
@@ -273,6 +294,8 @@ public static class AgentCommand
             {
                 await output.WriteLineAsync($"node port:    {nodePort}").ConfigureAwait(false);
                 await output.WriteLineAsync($"mesh block:   {host.MeshBlock?.ToString() ?? "none"} of {host.Options.MeshCidr}").ConfigureAwait(false);
+                await output.WriteLineAsync($"tunnel port:  tcp {host.TunnelEndPoint}").ConfigureAwait(false);
+                await output.WriteLineAsync(host.QuicRouter is { } quic ? $"quic tunnel:  udp {quic.Endpoint} (advertised as h3)" : $"quic tunnel:  off: {host.QuicOffReason}").ConfigureAwait(false);
             }
 
             await output.WriteLineAsync(host.RestoredState).ConfigureAwait(false);

@@ -28,7 +28,7 @@ public static class MembersCommand
             await output.WriteLineAsync($"nodes    {report.Nodes.Count}").ConfigureAwait(false);
             foreach (MemberNode n in report.Nodes)
             {
-                await output.WriteLineAsync($"  {n.Name,-20} {n.State,-7} {n.Overlay ?? "-",-21} block {n.MeshBlock ?? "-",-18} node record {n.Version}  records {n.Records} (newest {n.NewestVersion})").ConfigureAwait(false);
+                await output.WriteLineAsync($"  {n.Name,-20} {n.State,-7} {n.Overlay ?? "-",-21} block {n.MeshBlock ?? "-",-18} quic {n.Quic ?? "-",-21} node record {n.Version}  records {n.Records} (newest {n.NewestVersion})").ConfigureAwait(false);
             }
 
             await output.WriteLineAsync($"revoked  {(report.Revoked.Count == 0 ? "-" : string.Join(' ', report.Revoked))}").ConfigureAwait(false);

@@ -338,7 +338,9 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                     continue;
                 }
 
-                var peer = new MeshPeer(id!, tunnel, mesh, w.ServerName);
+                // A QUIC endpoint only for a remote route (its node advertises h3), and only a valid one.
+                IPEndPoint? quic = w.ServerName is not null && w.Node is not null && IPEndPoint.TryParse(w.Quic ?? string.Empty, out IPEndPoint? q) && q.Port != 0 ? q : null;
+                var peer = new MeshPeer(id!, tunnel, mesh, w.ServerName, w.Node, quic);
                 ByAddress[mesh] = peer;
                 ByIdentity[w.SpiffeId] = peer;
                 string key = $"{w.Name}.{w.Namespace}".ToLowerInvariant();

@@ -23,6 +23,8 @@ public static class MeshCounterReports
             Revocations = new Dictionary<string, long>(counters.Revocations, StringComparer.Ordinal),
             KeptAtSvidExpiry = counters.KeptAtSvidExpiry,
             SvidRotations = counters.SvidRotations,
+            TunnelConnections = new Dictionary<string, long>(counters.TunnelConnections, StringComparer.Ordinal),
+            QuicFallbacks = counters.QuicFallbacks,
         };
     }
 

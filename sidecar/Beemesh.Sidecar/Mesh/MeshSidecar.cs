@@ -7,6 +7,7 @@ using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Outbound;
 using Beemesh.Sidecar.Telemetry;
 using Beemesh.Sidecar.Tunnel;
+using Beemesh.Sidecar.Tunnel.Quic;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
 using Microsoft.Extensions.Logging;
@@ -96,6 +97,11 @@ public sealed class MeshSidecar : IAsyncDisposable
     {
         _tunnel.Connections.RevokeFromRevokedNodes();
         int closed = _pool.CloseRevoked();
+        if (_pool.Quic is { } quic && _directory.RevokedNodes.Count > 0 && quic.CloseRevoked(_directory.RevokedNodes) is > 0 and int quicClosed)
+        {
+            Log.QuicRevoked(_logger, quicClosed);
+        }
+
         if (closed > 0)
         {
             Log.OutboundRevoked(_logger, closed);
@@ -375,7 +381,9 @@ public sealed class MeshSidecar : IAsyncDisposable
             throw;
         }
 
-        var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf);
+        // QUIC to other nodes only where libmsquic is present (and not turned off); the pool falls back to TCP per node.
+        QuicTunnelClient? quic = QuicTunnelClient.ShouldUse() ? new QuicTunnelClient(source, () => directory.RevokedNodes) : null;
+        var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf, quic, logger: logger);
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
         if (stack is not null)
@@ -463,6 +471,11 @@ public sealed class MeshSidecar : IAsyncDisposable
         Interlocked.Exchange(ref _handoff, null)?.Dispose();
         await _tunnel.DisposeAsync().ConfigureAwait(false);
         _pool.Dispose();
+        if (_pool.Quic is { } quic)
+        {
+            await quic.DisposeAsync().ConfigureAwait(false);
+        }
+
         _policies.Dispose();
         _directory.Dispose();
         await _source.DisposeAsync().ConfigureAwait(false);

@@ -20,6 +20,9 @@ public sealed class MeshCounters
     private long _bytesFromWorkload;
     private long _keptAtSvidExpiry;
     private long _svidRotations;
+    private long _tcpConnections;
+    private long _quicConnections;
+    private long _quicFallbacks;
 
     /// <summary>Server-side (inbound) TLS handshakes of the tunnel.</summary>
     public HandshakeHistogram ServerHandshakes { get; } = new();
@@ -41,6 +44,26 @@ public sealed class MeshCounters
 
     /// <summary>Times this sidecar received a new SVID of its own (rotation).</summary>
     public long SvidRotations => Interlocked.Read(ref _svidRotations);
+
+    /// <summary>
+    /// Outbound tunnel connections opened so far, by transport: <c>tcp</c> (TLS over TCP) and
+    /// <c>quic</c> (a stream of a QUIC connection to the destination node).
+    /// </summary>
+    public IReadOnlyDictionary<string, long> TunnelConnections => new Dictionary<string, long>(StringComparer.Ordinal)
+    {
+        ["tcp"] = Interlocked.Read(ref _tcpConnections),
+        ["quic"] = Interlocked.Read(ref _quicConnections),
+    };
+
+    /// <summary>Outbound tunnel connections that went over TCP because the QUIC connection to their node failed.</summary>
+    public long QuicFallbacks => Interlocked.Read(ref _quicFallbacks);
+
+    /// <summary>Counts an outbound tunnel connection opened over <paramref name="transport"/>.</summary>
+    public void CountTunnelConnection(Beemesh.Sidecar.Tunnel.Quic.TunnelTransport transport) =>
+        Interlocked.Increment(ref transport == Beemesh.Sidecar.Tunnel.Quic.TunnelTransport.Quic ? ref _quicConnections : ref _tcpConnections);
+
+    /// <summary>Counts a fall back from QUIC to TCP.</summary>
+    public void CountQuicFallback() => Interlocked.Increment(ref _quicFallbacks);
 
     /// <summary>Counts an accepted inbound connection.</summary>
     public void CountConnectionOpened() => Interlocked.Increment(ref _connectionsOpened);

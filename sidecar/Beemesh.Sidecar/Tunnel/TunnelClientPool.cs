@@ -7,6 +7,9 @@ using System.Security.Cryptography.X509Certificates;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Telemetry;
 using Beemesh.Sidecar.Tunnel.Http2;
+using Beemesh.Sidecar.Tunnel.Quic;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 
@@ -33,6 +36,13 @@ namespace Beemesh.Sidecar.Tunnel;
 /// on them, as the server side cuts its callers (continuous authorization in both directions).
 /// </para>
 /// <para>
+/// Transports: a connection to a workload of another node runs over a stream of a QUIC connection to
+/// that node when <see cref="Transports"/> chooses QUIC (this process and that node both run it), else
+/// over TCP to the node's tunnel port; either way the TLS inside is end to end with the destination
+/// workload's sidecar. A QUIC connect that fails sends that connection over TCP and keeps the node on
+/// TCP for a while. Each connection is counted by transport in <see cref="MeshCounters.TunnelConnections"/>.
+/// </para>
+/// <para>
 /// Generations were chosen over a <c>PooledConnectionLifetime</c> derived from the SVID TTL because
 /// the rotation time is jittered and decided by the Workload API server (ours or SPIRE's), and the
 /// TTL can change at run time: following the actual SVID is exact, costs one reference comparison
@@ -50,6 +60,8 @@ public sealed class TunnelClientPool : IDisposable
     private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
     private readonly ConcurrentDictionary<Generation, byte> _alive = new();
     private readonly Func<X509Certificate2, string?>? _revokedIssuer;
+    private readonly QuicTunnelClient? _quic;
+    private readonly ILogger _logger;
     private long _connectionsOpened;
     private long _generationsStarted;
     private int _disposed;
@@ -58,15 +70,28 @@ public sealed class TunnelClientPool : IDisposable
     /// Creates a pool presenting the SVIDs of <paramref name="source"/>; handshakes are counted in
     /// <paramref name="counters"/>. <paramref name="revokedIssuer"/> names the revoked node that issued
     /// a server's SVID (null when none did): such servers are refused and their connections closed.
+    /// With <paramref name="quic"/> (only where QUIC runs), connections to nodes that advertise QUIC
+    /// use it as <paramref name="transports"/> chooses (by default: whenever it can, a failed node on
+    /// TCP for <see cref="TunnelTransportChooser.DefaultTcpOnlyPeriod"/>).
     /// </summary>
-    public TunnelClientPool(X509Source source, MeshCounters? counters = null, Func<X509Certificate2, string?>? revokedIssuer = null)
+    public TunnelClientPool(X509Source source, MeshCounters? counters = null, Func<X509Certificate2, string?>? revokedIssuer = null,
+        QuicTunnelClient? quic = null, TunnelTransportChooser? transports = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         _source = source;
         _revokedIssuer = revokedIssuer;
         _time = source.TimeProvider;
+        _quic = quic;
+        _logger = logger ?? NullLogger.Instance;
         Counters = counters ?? new MeshCounters();
+        Transports = transports ?? new TunnelTransportChooser(quic is not null, _time);
     }
+
+    /// <summary>Chooses TCP or QUIC for each new connection.</summary>
+    public TunnelTransportChooser Transports { get; }
+
+    /// <summary>The QUIC side, when QUIC runs in this process.</summary>
+    public QuicTunnelClient? Quic => _quic;
 
     /// <summary>The counters client handshakes go to.</summary>
     public MeshCounters Counters { get; }
@@ -90,7 +115,7 @@ public sealed class TunnelClientPool : IDisposable
         ArgumentNullException.ThrowIfNull(peer);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         Destination destination = _destinations.GetOrAdd((peer.TunnelEndpoint, peer.SpiffeId, peer.ServerName), static (key, pool) => new Destination(pool, key.Endpoint, key.Id, key.ServerName), this);
-        Generation generation = destination.Acquire(_source.Current.DefaultSvid.Certificate);
+        Generation generation = destination.Acquire(_source.Current.DefaultSvid.Certificate, peer);
         // :authority names the destination, not the tunnel server: one connection carries flows
         // to every port of the workload behind it.
         string authority = new IPEndPoint(peer.MeshAddress, port).ToString();
@@ -177,21 +202,29 @@ public sealed class TunnelClientPool : IDisposable
         return generation;
     }
 
-    /// <summary>Connects and runs the mTLS handshake; the server must be <paramref name="expected"/>.</summary>
-    private async Task<(SslStream Tls, X509Certificate2? Server)> HandshakeAsync(IPEndPoint endpoint, SpiffeId expected, string? serverName, CancellationToken cancellationToken)
+    /// <summary>
+    /// The byte stream a new connection's TLS runs over: a QUIC stream to the peer's node when the
+    /// chooser says so and the QUIC connection can be made, else a TCP connection to
+    /// <paramref name="endpoint"/>.
+    /// </summary>
+    private async Task<Stream> OpenTransportAsync(IPEndPoint endpoint, MeshPeer? peer, CancellationToken cancellationToken)
     {
-        SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
-        ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
-        if (_revokedIssuer is not null && ssl.RemoteCertificateValidationCallback is { } validate)
+        if (_quic is not null && peer is not null && Transports.Choose(peer) == TunnelTransport.Quic)
         {
-            // After the SPIFFE checks (which keep the intermediates the issuer check reads).
-            ssl.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
-                validate(sender, certificate, chain, errors) && (certificate is not X509Certificate2 server || _revokedIssuer(server) is null);
+            try
+            {
+                Stream stream = await _quic.OpenStreamAsync(peer, cancellationToken).ConfigureAwait(false);
+                Counters.CountTunnelConnection(TunnelTransport.Quic);
+                return stream;
+            }
+            catch (QuicTunnelConnectException e)
+            {
+                DateTimeOffset until = Transports.QuicFailed(peer);
+                Counters.CountQuicFallback();
+                Log.QuicFallback(_logger, peer.NodeName ?? "?", peer.QuicEndpoint?.ToString() ?? "?", e.InnerException?.Message ?? e.Message, until);
+            }
         }
 
-        // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE ID.
-        ssl.TargetHost = serverName ?? string.Empty;
-        Interlocked.Increment(ref _connectionsOpened);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -208,8 +241,28 @@ public sealed class TunnelClientPool : IDisposable
             throw;
         }
 
+        Counters.CountTunnelConnection(TunnelTransport.Tcp);
+        return new NetworkStream(socket, ownsSocket: true);
+    }
+
+    /// <summary>Connects and runs the mTLS handshake; the server must be <paramref name="expected"/>.</summary>
+    private async Task<(SslStream Tls, X509Certificate2? Server)> HandshakeAsync(IPEndPoint endpoint, SpiffeId expected, string? serverName, MeshPeer? peer, CancellationToken cancellationToken)
+    {
+        SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
+        ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+        if (_revokedIssuer is not null && ssl.RemoteCertificateValidationCallback is { } validate)
+        {
+            // After the SPIFFE checks (which keep the intermediates the issuer check reads).
+            ssl.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+                validate(sender, certificate, chain, errors) && (certificate is not X509Certificate2 server || _revokedIssuer(server) is null);
+        }
+
+        // Another node's tunnel port routes by this name; the peer is still checked by its SPIFFE ID.
+        ssl.TargetHost = serverName ?? string.Empty;
+        Interlocked.Increment(ref _connectionsOpened);
+        Stream transport = await OpenTransportAsync(endpoint, peer, cancellationToken).ConfigureAwait(false);
         long start = _time.GetTimestamp();
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        var tls = new SslStream(transport, leaveInnerStreamOpen: false);
         try
         {
             await tls.AuthenticateAsClientAsync(ssl, cancellationToken).ConfigureAwait(false);
@@ -220,7 +273,7 @@ public sealed class TunnelClientPool : IDisposable
             await tls.DisposeAsync().ConfigureAwait(false);
             throw new HttpRequestException(HttpRequestError.SecureConnectionError, e.Message, e);
         }
-        catch (Exception e) when (e is IOException or SocketException)
+        catch (Exception e) when (e is IOException or SocketException or System.Net.Quic.QuicException)
         {
             Counters.ClientHandshakes.Fail();
             await tls.DisposeAsync().ConfigureAwait(false);
@@ -250,8 +303,8 @@ public sealed class TunnelClientPool : IDisposable
         private readonly Lock _gate = new();
         private Generation? _current;
 
-        /// <summary>The generation for our SVID <paramref name="svid"/>, with one more flow counted on it.</summary>
-        public Generation Acquire(X509Certificate2 svid)
+        /// <summary>The generation for our SVID <paramref name="svid"/>, with one more flow counted on it; <paramref name="peer"/> is the destination as the directory knows it now.</summary>
+        public Generation Acquire(X509Certificate2 svid, MeshPeer peer)
         {
             Generation? retired = null;
             Generation current;
@@ -265,6 +318,7 @@ public sealed class TunnelClientPool : IDisposable
 
                 current = _current;
                 current.AddFlow();
+                current.Peer = peer;
             }
 
             retired?.Retire();
@@ -286,6 +340,14 @@ public sealed class TunnelClientPool : IDisposable
         private int _flows;
         private bool _retired;
         private bool _disposed;
+        private volatile MeshPeer? _peer;
+
+        /// <summary>The destination as last looked up: its node's QUIC endpoint may come or go while the generation lives.</summary>
+        public MeshPeer? Peer
+        {
+            get => _peer;
+            set => _peer = value;
+        }
 
         /// <summary>The SVID the server presented on the current connection, if any.</summary>
         public X509Certificate2? Server
@@ -327,7 +389,7 @@ public sealed class TunnelClientPool : IDisposable
                     }
                 }
 
-                (SslStream tls, X509Certificate2? server) = await pool.HandshakeAsync(endpoint, expected, serverName, cancellationToken).ConfigureAwait(false);
+                (SslStream tls, X509Certificate2? server) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
                 Http2Connection connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions { KeepAliveInterval = KeepAlive });
                 Http2Connection? previous;
                 bool disposed;

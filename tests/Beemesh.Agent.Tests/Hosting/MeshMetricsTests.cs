@@ -40,6 +40,33 @@ public sealed class MeshMetricsTests
     }
 
     [Fact]
+    public void Render_CountsOutboundTunnelConnectionsByTransportAndIgnoresUnknownTransports()
+    {
+        var totals = new MeshTotals();
+        MeshCounterReport first = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        first.TunnelConnections = new() { ["tcp"] = 2, ["quic"] = 5, ["carrier-pigeon"] = 7 };
+        first.QuicFallbacks = 1;
+        MeshCounterReport second = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        second.TunnelConnections = new() { ["quic"] = 1 };
+        totals.Update("w1", "web.default", first);
+        totals.Update("w2", "web.default", second);
+        // A report from before the field existed counts zero.
+        MeshCounterReport old = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        old.TunnelConnections = null!;
+        totals.Update("w3", "api.default", old);
+
+        Dictionary<string, double> samples = Parse(Render(totals), out HashSet<string> help, out Dictionary<string, string> types);
+
+        Assert.Equal(2, samples["beemesh_mesh_tunnel_client_connections_total{workload=\"web.default\",transport=\"tcp\"}"]);
+        Assert.Equal(6, samples["beemesh_mesh_tunnel_client_connections_total{workload=\"web.default\",transport=\"quic\"}"]);
+        Assert.Equal(1, samples["beemesh_mesh_quic_fallbacks_total{workload=\"web.default\"}"]);
+        Assert.Equal(0, samples["beemesh_mesh_tunnel_client_connections_total{workload=\"api.default\",transport=\"quic\"}"]);
+        Assert.DoesNotContain(samples.Keys, k => k.Contains("carrier-pigeon", StringComparison.Ordinal));
+        Assert.Equal("counter", types["beemesh_mesh_tunnel_client_connections_total"]);
+        Assert.Contains("beemesh_mesh_quic_fallbacks_total", help);
+    }
+
+    [Fact]
     public void Departure_KeepsTheTotalsSoNoCounterSumGoesBackwards()
     {
         var totals = new MeshTotals();

@@ -44,6 +44,22 @@ public sealed class OverlayHostTests : IDisposable
         // A remote route is reached through its node's tunnel port, by server name.
         Assert.Equal(third.TunnelEndPoint!.ToString(), resolved.TunnelEndpoint);
         Assert.Equal("web.shop.mesh.test", resolved.ServerName);
+        // c advertises QUIC (h3 and its UDP endpoint) only where libmsquic loads; the route carries it.
+        if (Beemesh.Agent.Tunnel.QuicTunnelRouter.IsSupported)
+        {
+            Assert.NotNull(third.QuicRouter);
+            Assert.Equal(third.TunnelEndPoint.Port, third.QuicRouter.Endpoint.Port);
+            Assert.Equal(third.QuicRouter.Endpoint.ToString(), resolved.Quic);
+            Assert.Equal(resolved.Quic, (await onA.GetMembersAsync()).Nodes.Single(n => n.Name == "c").Quic);
+        }
+        else
+        {
+            Assert.Null(third.QuicRouter);
+            Assert.Contains("libmsquic not found", third.QuicOffReason);
+            Assert.Null(resolved.Quic);
+            Assert.All((await onA.GetMembersAsync()).Nodes, n => Assert.Null(n.Quic));
+        }
+
         Assert.Contains((await onA.WatchWorkloadsAsync(null, 0, TimeSpan.FromSeconds(1))).Workloads, w => w.Name == "web" && w.Node == "c");
         Assert.Empty(first.Workloads.List());
 

@@ -108,6 +108,37 @@ public sealed class OverlayMeshReportTests
         Assert.Contains("**Short run (3 s measurements, 1 round(s), 3 first-call samples)", report, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void WithoutLibmsquicTheQuicRowsSaySoInBothTables()
+    {
+        OverlayMeshResults r = Results();
+        r.QuicSkipped = "skipped: libmsquic not found";
+
+        string report = Build(r, "--quick");
+
+        string[] lines = report.Split('\n');
+        // One row in the throughput table (7 columns), one in the latency table (12 columns).
+        Assert.Contains($"| {OverlayMeshReport.MeshQuic} | skipped: libmsquic not found | | | | | |", lines);
+        Assert.Contains($"| {OverlayMeshReport.MeshQuic} | skipped: libmsquic not found | | | | | | | | | | |", lines);
+        Assert.Equal(2, lines.Count(l => l.StartsWith($"| {OverlayMeshReport.MeshQuic} |", StringComparison.Ordinal)));
+        // The verdict stays the TCP tunnel's.
+        Assert.Equal("| throughput, Gbit/s (higher is better) | 3.00 | 2.00 | 1.50x | yes |", Row(report, "| throughput"));
+    }
+
+    [Fact]
+    public void QuicRowsAreComparedWithTheSameBaselineAsTheTunnel()
+    {
+        OverlayMeshResults r = Results();
+        r.AddThroughput(OverlayMeshReport.MeshQuic, 1);
+        r.AddLatency(OverlayMeshReport.MeshQuic, Stats(500, 2000));
+
+        string report = Build(r, "--quick");
+
+        Assert.Equal($"| {OverlayMeshReport.MeshQuic} | 1.00 | 1 | - | {OverlayMeshReport.GuestDirect} | 0.20x | 0.50x |", Row(report, $"| {OverlayMeshReport.MeshQuic} | 1.00"));
+        Assert.Equal($"| {OverlayMeshReport.MeshQuic} | 1000 | 0 | 500 | - | 2000 | - | 4000 | {OverlayMeshReport.GuestDirect} | +200 | +1000 | +2000 |", Row(report, $"| {OverlayMeshReport.MeshQuic} | 1000 |"));
+        Assert.DoesNotContain("skipped", report, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(2.0, 1.0, true, "yes")]
     [InlineData(1.0, 1.0, true, "yes")]

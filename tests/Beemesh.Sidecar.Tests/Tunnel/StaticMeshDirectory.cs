@@ -15,6 +15,9 @@ internal sealed class StaticMeshDirectory : IMeshDirectory
     /// <summary>Adds <paramref name="nodeName"/> to the revoked nodes (as the agent's list would).</summary>
     public void RevokeNode(string nodeName) => _revokedNodes = new HashSet<string>(_revokedNodes.Append(nodeName), StringComparer.Ordinal);
 
+    /// <summary>The revoked node names.</summary>
+    public IReadOnlySet<string> RevokedNodes => _revokedNodes;
+
     public string? RevokedIssuerOf(X509Certificate2 peerCertificate) => NodeIssuer.RevokedNodeOf(peerCertificate, _revokedNodes);
 
     public void Add(MeshPeer peer) => _byAddress[peer.MeshAddress] = peer;

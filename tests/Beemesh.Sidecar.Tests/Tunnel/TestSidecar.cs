@@ -41,7 +41,11 @@ internal sealed class TestSidecar : IAsyncDisposable
 
     public MeshPeer Peer => new(Id, Server.Endpoint, MeshAddress);
 
-    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null, IReadOnlySet<int>? httpPorts = null)
+    /// <summary>The pool's QUIC client, when started with QUIC.</summary>
+    public Beemesh.Sidecar.Tunnel.Quic.QuicTunnelClient? Quic { get; private set; }
+
+    public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null, IReadOnlySet<int>? httpPorts = null,
+        bool quic = false)
     {
         var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
         var workloads = new RegisteredWorkloads();
@@ -59,7 +63,8 @@ internal sealed class TestSidecar : IAsyncDisposable
             new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default", HttpPorts = httpPorts },
             sidecar.Source, directory, sidecar.Policies, new PortRoutingGuestConnector(httpPorts, () => sidecar.HttpGuest!, sidecar.Guest),
             httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null);
-        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters, directory.RevokedIssuerOf);
+        sidecar.Quic = quic ? new Beemesh.Sidecar.Tunnel.Quic.QuicTunnelClient(sidecar.Source, () => directory.RevokedNodes) : null;
+        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters, directory.RevokedIssuerOf, sidecar.Quic);
         sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
         sidecar.Outbound.Start();
         directory.Add(sidecar.Peer);
@@ -70,6 +75,11 @@ internal sealed class TestSidecar : IAsyncDisposable
     {
         await Outbound.DisposeAsync();
         Pool.Dispose();
+        if (Quic is not null)
+        {
+            await Quic.DisposeAsync();
+        }
+
         await Server.DisposeAsync();
         await Guest.DisposeAsync();
         if (HttpGuest is not null)
