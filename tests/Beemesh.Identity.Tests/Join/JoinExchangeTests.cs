@@ -13,7 +13,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Beemesh.Identity.Tests.Join;
 
 /// <summary>The join exchange over real TLS on loopback: a first node serving, joiners connecting.</summary>
-public sealed class JoinExchangeTests : IAsyncDisposable
+public sealed class JoinExchangeTests : IAsyncLifetime
 {
     private static readonly TimeSpan Guard = JoinServerHarness.Guard;
 
@@ -35,7 +35,11 @@ public sealed class JoinExchangeTests : IAsyncDisposable
 
     private IReadOnlyList<EndPoint> Endpoints => [_serving.Endpoint];
 
-    public async ValueTask DisposeAsync()
+    /// <inheritdoc />
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
     {
         await _serving.DisposeAsync();
         _server.Dispose();

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Beemesh.Identity.Tests.Join;
 
 /// <summary>Node certificate renewal over real TLS on loopback: the first node's join server renews joined nodes.</summary>
-public sealed class NodeRenewalTests : IAsyncDisposable
+public sealed class NodeRenewalTests : IAsyncLifetime
 {
     private static readonly TimeSpan Guard = JoinServerHarness.Guard;
 
@@ -38,7 +38,11 @@ public sealed class NodeRenewalTests : IAsyncDisposable
 
     private IReadOnlyList<EndPoint> Endpoints => [_serving.Endpoint];
 
-    public async ValueTask DisposeAsync()
+    /// <inheritdoc />
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
     {
         await _serving.DisposeAsync();
         _server.Dispose();

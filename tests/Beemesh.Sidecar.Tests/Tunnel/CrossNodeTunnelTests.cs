@@ -10,14 +10,18 @@ namespace Beemesh.Sidecar.Tests.Tunnel;
 /// Sidecars whose SVIDs come from the node CAs of two joined nodes (leaf → node CA → root): the
 /// tunnel's mutual TLS works with the root as the only bundle, and refuses a node CA of another root.
 /// </summary>
-public sealed class CrossNodeTunnelTests : IAsyncDisposable
+public sealed class CrossNodeTunnelTests : IAsyncLifetime
 {
     private static readonly TimeSpan Functional = TimeSpan.FromSeconds(10);
     private readonly TempDirectory _dir = new();
     private readonly List<IAsyncDisposable> _sidecars = [];
     private readonly List<IDisposable> _authorities = [];
 
-    public async ValueTask DisposeAsync()
+    /// <inheritdoc />
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
     {
         foreach (IAsyncDisposable sidecar in _sidecars)
         {
