@@ -15,6 +15,9 @@ public sealed class ConnectionReport
     /// <summary>When that SVID expires; null when the sidecar has none yet.</summary>
     public DateTimeOffset? SvidNotAfter { get; set; }
 
+    /// <summary>Version of the policy set the sidecar enforces now; null from sidecars that do not say.</summary>
+    public long? PolicyVersion { get; set; }
+
     /// <summary>The sidecar's cumulative mesh counters; null from sidecars that do not count.</summary>
     public MeshCounterReport? Mesh { get; set; }
 }

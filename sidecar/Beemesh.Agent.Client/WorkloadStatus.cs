@@ -18,6 +18,9 @@ public sealed class WorkloadStatus
     /// <summary>When that SVID expires; null when not reported.</summary>
     public DateTimeOffset? SvidNotAfter { get; set; }
 
+    /// <summary>Version of the policy set its sidecar last reported enforcing; null when not reported.</summary>
+    public long? PolicyVersion { get; set; }
+
     /// <summary>When the sidecar last reported connections; null when never.</summary>
     public DateTimeOffset? ConnectionsReportedAt { get; set; }
 }

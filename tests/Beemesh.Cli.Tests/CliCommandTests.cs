@@ -68,9 +68,21 @@ public sealed class CliCommandTests
             Connections = [new LiveConnection { Peer = "spiffe://example.org/ns/shop/sa/api", Port = 8080, Direction = "outbound", Policy = "shop/allow-web", Rule = 0 }],
             SvidSerial = "0A1B2C",
             SvidNotAfter = new DateTimeOffset(2099, 1, 2, 3, 4, 5, TimeSpan.Zero),
+            PolicyVersion = 0,
         });
+        WorkloadRecord api = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api", "shop"));
         var status = await RunAsync("status", "--agent", agent.Host.Options.StateDirectory);
         Assert.Contains("svid serial 0A1B2C, expires 2099-01-02T03:04:05Z (in ", status.Out, StringComparison.Ordinal);
+        Assert.Contains("    policies not reported yet", status.Out, StringComparison.Ordinal);
+        await agent.Client.ApplyPoliciesAsync(PolicyTexts.TwoPolicies);
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = api.Id, Connections = [], PolicyVersion = 0 });
+        string behind = (await RunAsync("status", "--agent", agent.Host.Options.StateDirectory)).Out;
+        Assert.Contains("    policies version 0 (behind)", behind, StringComparison.Ordinal);
+        long version = (await agent.Client.GetStatusAsync()).PolicyVersion;
+        Assert.True(version > 0);
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = api.Id, Connections = [], PolicyVersion = version });
+        string current = (await RunAsync("status", "--agent", agent.Host.Options.StateDirectory)).Out;
+        Assert.Contains($"    policies version {version} (current)", current, StringComparison.Ordinal);
         Assert.Equal(0, status.Exit);
         Assert.Contains("trust domain  example.org", status.Out, StringComparison.Ordinal);
         Assert.Contains("web.shop", status.Out, StringComparison.Ordinal);

@@ -477,6 +477,11 @@ internal sealed partial class AdminApi
             _workloads.RecordSvid(report.WorkloadId, serial, notAfter);
         }
 
+        if (report.PolicyVersion is >= 0 and long policyVersion)
+        {
+            _workloads.RecordPolicyVersion(report.WorkloadId, policyVersion);
+        }
+
         if (report.Mesh is not null)
         {
             _metrics.Mesh.Update(reporter!.Id, reporter.Name + "." + reporter.Namespace, report.Mesh);
@@ -543,6 +548,7 @@ internal sealed partial class AdminApi
                 ConnectionsReportedAt = at,
                 SvidSerial = svid?.Serial,
                 SvidNotAfter = svid?.NotAfter,
+                PolicyVersion = _workloads.PolicyVersionOf(record.Id),
             });
         }
 

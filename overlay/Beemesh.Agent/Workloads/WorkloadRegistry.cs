@@ -23,6 +23,7 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, WorkloadRecord> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _policyVersions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong?> _startTimes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Pid, ulong StartTime)> _registrars = new(StringComparer.Ordinal);
     private readonly ChangeFeed _feed;
@@ -322,6 +323,7 @@ internal sealed class WorkloadRegistry
             _registrars.Remove(id);
             _reports.Remove(id);
             _svids.Remove(id);
+            _policyVersions.Remove(id);
             wake = _feed.Bump().Signal;
         }
 
@@ -361,6 +363,7 @@ internal sealed class WorkloadRegistry
                 _registrars.Remove(record.Id);
                 _reports.Remove(record.Id);
                 _svids.Remove(record.Id);
+                _policyVersions.Remove(record.Id);
             }
 
             try
@@ -577,6 +580,27 @@ internal sealed class WorkloadRegistry
             {
                 _svids[id] = (serial, notAfter);
             }
+        }
+    }
+
+    /// <summary>Records the version of the policy set a workload's sidecar says it enforces (from its connection report).</summary>
+    public void RecordPolicyVersion(string id, long version)
+    {
+        lock (_lock)
+        {
+            if (_byId.ContainsKey(id))
+            {
+                _policyVersions[id] = version;
+            }
+        }
+    }
+
+    /// <summary>The policy set version a workload's sidecar last reported enforcing, or null.</summary>
+    public long? PolicyVersionOf(string id)
+    {
+        lock (_lock)
+        {
+            return _policyVersions.TryGetValue(id, out long version) ? version : null;
         }
     }
 

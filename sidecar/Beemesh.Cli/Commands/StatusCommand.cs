@@ -28,6 +28,9 @@ public static class StatusCommand
                 await output.WriteLineAsync(w.SvidNotAfter is DateTimeOffset expires
                     ? string.Create(CultureInfo.InvariantCulture, $"    svid serial {w.SvidSerial}, expires {expires:yyyy-MM-ddTHH:mm:ssZ} (in {Remaining(expires - DateTimeOffset.UtcNow)})")
                     : "    svid not reported yet").ConfigureAwait(false);
+                await output.WriteLineAsync(w.PolicyVersion is long enforced
+                    ? $"    policies version {enforced} ({(enforced >= s.PolicyVersion ? "current" : "behind")})"
+                    : "    policies not reported yet").ConfigureAwait(false);
                 foreach (LiveConnection c in w.Connections)
                 {
                     string by = c.Policy.Length == 0 ? "allowed by default" : c.Rule >= 0 ? $"{c.Policy} rule {c.Rule}" : c.Policy;

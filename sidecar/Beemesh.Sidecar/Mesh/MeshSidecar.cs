@@ -59,6 +59,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         _ownSvid = source.HasContext ? source.Current.DefaultSvid.Certificate : null;
         source.Updated += OnSvidUpdated;
         directory.Changed += OnDirectoryChanged;
+        policies.Changed += OnPoliciesChanged;
         _ = ReportLoopAsync();
         _warmUp = WarmUpTlsAsync();
     }
@@ -114,6 +115,15 @@ public sealed class MeshSidecar : IAsyncDisposable
         }
     }
 
+    /// <summary>A new policy set is in force: tell the agent now, so <c>beemesh status</c> shows which sidecars enforce it.</summary>
+    private void OnPoliciesChanged(object? sender, EventArgs e)
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            _ = ReportAsync(_stop.Token);
+        }
+    }
+
     /// <summary>Counts a rotation when the Workload API hands over an SVID other than the one we had (bundle-only updates resend the same one).</summary>
     private void OnSvidUpdated(object? sender, X509Context context)
     {
@@ -162,6 +172,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             Mesh = MeshCounterReports.From(Counters, live.Count),
             SvidSerial = svid?.SerialNumber,
             SvidNotAfter = svid is null ? null : new DateTimeOffset(svid.NotAfter.ToUniversalTime()),
+            PolicyVersion = _policies.Version,
         };
     }
 
@@ -447,6 +458,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         _source.Updated -= OnSvidUpdated;
         await _warmUp.ConfigureAwait(false);
         _directory.Changed -= OnDirectoryChanged;
+        _policies.Changed -= OnPoliciesChanged;
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));

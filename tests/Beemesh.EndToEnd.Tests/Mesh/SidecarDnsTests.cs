@@ -113,17 +113,11 @@ public sealed class SidecarDnsTests(ITestOutputHelper output) : IAsyncLifetime
             """);
         output.WriteLine(text);
         Assert.Equal(0, code);
-        var clock = Stopwatch.StartNew();
-        string status = "";
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            status = InPod("curl", "-s", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", $"http://api.default.svc.cluster.local:{Port}/").Output;
-            if (status == "403")
-            {
-                break;
-            }
-        }
-
+        // The next call goes after api's sidecar has said it enforces the new set (its report, sent at once).
+        using HttpClient admin = AgentAdmin.Client(_agent.Directory);
+        Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin, p), () => AgentAdmin.PolicyInForceAsync(admin, "api"), TimeSpan.FromSeconds(30)),
+            "api's sidecar did not report the new policy set");
+        string status = InPod("curl", "-s", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", $"http://api.default.svc.cluster.local:{Port}/").Output;
         Assert.Equal("403", status);
         Assert.False(sidecar.HasExited, "the sidecar exited");
     }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -223,52 +222,11 @@ public sealed class SvidRotationTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    /// <summary>
-    /// The agent's metrics once <paramref name="done"/> holds, read again after each connection report a
-    /// sidecar sends (the agent's <c>/metrics?since=</c> long poll), never on a timer; the last read when
-    /// <see cref="Cap"/> (a cap for a broken build, not a measured bound) passed first.
-    /// </summary>
+    /// <summary>The agent's metrics once <paramref name="done"/> holds (see <see cref="AgentAdmin.MetricsAfterReportsAsync"/>).</summary>
     private async Task<Dictionary<string, double>> MetricsAfterReportsAsync(Func<Dictionary<string, double>, bool> done)
     {
-        var clock = Stopwatch.StartNew();
-        (string position, Dictionary<string, double> metrics) = await MetricsAsync(since: null);
-        while (!done(metrics) && clock.Elapsed < Cap)
-        {
-            (position, metrics) = await MetricsAsync(position);
-        }
-
-        return metrics;
-    }
-
-    /// <summary>The agent's metrics with the position of the reports they include; with <paramref name="since"/>, after the next report past it (at most 5 s).</summary>
-    private async Task<(string Position, Dictionary<string, double> Metrics)> MetricsAsync(string? since)
-    {
-        string socketPath = Path.Combine(_dir, "admin.sock");
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        using var http = new HttpClient(handler);
-        using HttpResponseMessage response = await http.GetAsync(since is null ? "http://agent/metrics" : $"http://agent/metrics?since={Uri.EscapeDataString(since)}&timeout=5");
-        response.EnsureSuccessStatusCode();
-        string position = response.Headers.GetValues("Beemesh-Reports").Single();
-        string text = await response.Content.ReadAsStringAsync();
-        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int space = line.LastIndexOf(' ');
-            if (!line.StartsWith('#') && space > 0)
-            {
-                samples[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return (position, samples);
+        using HttpClient admin = AgentAdmin.Client(_dir);
+        return await AgentAdmin.MetricsAfterReportsAsync(admin, done);
     }
 
     private Process Start(params string[] args) => _beemesh.Start(args);

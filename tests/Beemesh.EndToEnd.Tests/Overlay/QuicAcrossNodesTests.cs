@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Quic;
-using System.Net.Sockets;
 using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.EndToEnd.Tests.Overlay;
@@ -51,7 +49,7 @@ public sealed partial class FourNodeMeshTests
         const string tcpOfClient = "beemesh_mesh_tunnel_client_connections_total{workload=\"client.default\",transport=\"tcp\"}";
         const string quicOfTcpClient = "beemesh_mesh_tunnel_client_connections_total{workload=\"tcpclient.default\",transport=\"quic\"}";
         const string tcpOfTcpClient = "beemesh_mesh_tunnel_client_connections_total{workload=\"tcpclient.default\",transport=\"tcp\"}";
-        Dictionary<string, double> node1 = await MetricsAfterReportsAsync(0, m => m.GetValueOrDefault(quicOfClient) >= 1 && m.GetValueOrDefault(tcpOfTcpClient) >= 1, wait);
+        Dictionary<string, double> node1 = await MetricsAfterReportsAsync(0, m => m.GetValueOrDefault(quicOfClient) >= 1 && m.GetValueOrDefault(tcpOfTcpClient) >= 1);
         foreach (var (name, value) in node1.Where(m => m.Key.StartsWith("beemesh_mesh_tunnel_client", StringComparison.Ordinal) || m.Key.StartsWith("beemesh_mesh_quic", StringComparison.Ordinal)))
         {
             output.WriteLine($"node 1: {name} {value}");
@@ -62,7 +60,8 @@ public sealed partial class FourNodeMeshTests
         Assert.Equal(0, node1.GetValueOrDefault(quicOfTcpClient));
         Assert.True(node1.GetValueOrDefault(tcpOfTcpClient) >= 1, "tcpclient's tunnel connection did not go over TCP");
         Assert.Equal(0, node1.GetValueOrDefault("beemesh_mesh_quic_fallbacks_total{workload=\"client.default\"}"));
-        (_, Dictionary<string, double> node2) = await MetricsAsync(1, since: null);
+        using HttpClient admin2 = AgentAdmin.Client(Dir(1));
+        (_, Dictionary<string, double> node2) = await AgentAdmin.MetricsAsync(admin2, since: null);
         output.WriteLine($"node 2: quic routed {node2.GetValueOrDefault("beemesh_agent_quic_tunnel_total{reason=\"routed\"}")}, tcp routed {node2.GetValueOrDefault("beemesh_agent_tunnel_connections_total{reason=\"routed\"}")}");
         Assert.True(node2.GetValueOrDefault("beemesh_agent_quic_tunnel_total{reason=\"routed\"}") >= 1, "node 2's QUIC endpoint routed nothing");
         Assert.True(node2.GetValueOrDefault("beemesh_agent_quic_tunnel_total{reason=\"connections_accepted\"}") >= 1);
@@ -84,46 +83,10 @@ public sealed partial class FourNodeMeshTests
         Assert.DoesNotContain("stream-ended", tcpClient.Stdout);
     }
 
-    /// <summary>Node <paramref name="node"/>'s metrics once <paramref name="done"/> holds, asking again after each sidecar report (a long poll), never on a timer.</summary>
-    private async Task<Dictionary<string, double>> MetricsAfterReportsAsync(int node, Func<Dictionary<string, double>, bool> done, TimeSpan cap)
+    /// <summary>Node <paramref name="node"/>'s agent metrics once <paramref name="done"/> holds (see <see cref="AgentAdmin.MetricsAfterReportsAsync"/>).</summary>
+    private async Task<Dictionary<string, double>> MetricsAfterReportsAsync(int node, Func<Dictionary<string, double>, bool> done)
     {
-        var clock = Stopwatch.StartNew();
-        (string position, Dictionary<string, double> metrics) = await MetricsAsync(node, since: null);
-        while (!done(metrics) && clock.Elapsed < cap)
-        {
-            (position, metrics) = await MetricsAsync(node, position);
-        }
-
-        return metrics;
-    }
-
-    /// <summary>Node <paramref name="node"/>'s agent metrics and the position of the reports they include; with <paramref name="since"/>, after the next report past it (at most 5 s).</summary>
-    private async Task<(string Position, Dictionary<string, double> Metrics)> MetricsAsync(int node, string? since)
-    {
-        string socketPath = Path.Combine(Dir(node), "admin.sock");
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        using var http = new HttpClient(handler);
-        using HttpResponseMessage response = await http.GetAsync(since is null ? "http://agent/metrics" : $"http://agent/metrics?since={Uri.EscapeDataString(since)}&timeout=5");
-        response.EnsureSuccessStatusCode();
-        string position = response.Headers.GetValues("Beemesh-Reports").Single();
-        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (string line in (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int space = line.LastIndexOf(' ');
-            if (!line.StartsWith('#') && space > 0)
-            {
-                samples[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return (position, samples);
+        using HttpClient admin = AgentAdmin.Client(Dir(node));
+        return await AgentAdmin.MetricsAfterReportsAsync(admin, done);
     }
 }

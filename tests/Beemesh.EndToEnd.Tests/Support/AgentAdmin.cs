@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
 using System.Text.Json;
 
@@ -47,6 +48,72 @@ public static class AgentAdmin
             position is null ? "metrics" : $"metrics?since={Uri.EscapeDataString(position)}&timeout=5", HttpCompletionOption.ResponseHeadersRead);
         response.EnsureSuccessStatusCode();
         return response.Headers.GetValues("Beemesh-Reports").Single();
+    }
+
+    /// <summary>
+    /// The agent's metrics (<c>name{labels}</c> → value) and the position of the sidecar reports they
+    /// include; with <paramref name="since"/>, read after the next report past it (a long poll of at most 5 s).
+    /// </summary>
+    public static async Task<(string Position, Dictionary<string, double> Metrics)> MetricsAsync(HttpClient admin, string? since)
+    {
+        using HttpResponseMessage response = await admin.GetAsync(
+            since is null ? "metrics" : $"metrics?since={Uri.EscapeDataString(since)}&timeout=5");
+        response.EnsureSuccessStatusCode();
+        string position = response.Headers.GetValues("Beemesh-Reports").Single();
+        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (string line in (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int space = line.LastIndexOf(' ');
+            if (!line.StartsWith('#') && space > 0)
+            {
+                samples[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (position, samples);
+    }
+
+    /// <summary>
+    /// The agent's metrics once <paramref name="done"/> holds, read again after each sidecar report (the
+    /// <c>/metrics?since=</c> long poll), never on a timer; the last read after <paramref name="reports"/>
+    /// reports went by without it (sidecars report every 2 s, so that many reports bound the wait).
+    /// </summary>
+    public static async Task<Dictionary<string, double>> MetricsAfterReportsAsync(HttpClient admin, Func<Dictionary<string, double>, bool> done, int reports = 30)
+    {
+        (string position, Dictionary<string, double> metrics) = await MetricsAsync(admin, since: null);
+        for (int seen = 0; !done(metrics) && seen < reports; seen++)
+        {
+            (position, metrics) = await MetricsAsync(admin, position);
+        }
+
+        return metrics;
+    }
+
+    /// <summary>
+    /// True when every registered workload named <paramref name="name"/> in <paramref name="ns"/> has a
+    /// sidecar that reported enforcing the agent's current policy set (<c>GET /v1/status</c>).
+    /// </summary>
+    public static async Task<bool> PolicyInForceAsync(HttpClient admin, string name, string ns = "default")
+    {
+        using JsonDocument status = JsonDocument.Parse(await admin.GetStringAsync("v1/status"));
+        long current = status.RootElement.GetProperty("policyVersion").GetInt64();
+        bool any = false;
+        foreach (JsonElement w in status.RootElement.GetProperty("workloads").EnumerateArray())
+        {
+            JsonElement record = w.GetProperty("workload");
+            if (record.GetProperty("name").GetString() != name || record.GetProperty("namespace").GetString() != ns)
+            {
+                continue;
+            }
+
+            any = true;
+            if (!w.TryGetProperty("policyVersion", out JsonElement enforced) || enforced.GetInt64() < current)
+            {
+                return false;
+            }
+        }
+
+        return any;
     }
 
     /// <summary>
