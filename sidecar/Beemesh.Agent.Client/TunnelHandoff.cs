@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Runtime.InteropServices;
+using static Beemesh.Interop.UnixRights;
 
 namespace Beemesh.Agent.Client;
 
@@ -11,12 +12,7 @@ namespace Beemesh.Agent.Client;
 /// that registered that workload (SO_PEERCRED), and from then on sends one message per connection:
 /// <see cref="ConnectionMessage"/> with the connection's descriptor attached.
 /// </summary>
-/// <remarks>
-/// The structs follow the Linux LP64 layouts of x86_64 and arm64: <c>msghdr</c> is 56 bytes,
-/// <c>cmsghdr</c> is { size_t len; int level; int type; } and its payload starts at
-/// <c>CMSG_ALIGN(sizeof(cmsghdr))</c>.
-/// </remarks>
-public static unsafe partial class TunnelHandoff
+public static unsafe class TunnelHandoff
 {
     /// <summary>File name of the agent's handoff socket in its state directory.</summary>
     public const string SocketName = "tunnel-handoff.sock";
@@ -30,14 +26,8 @@ public static unsafe partial class TunnelHandoff
     /// <summary>Longest message either side sends (a workload id, an answer with its reason).</summary>
     public const int MaxMessageBytes = 512;
 
-    private const string LibC = "libc";
-    private const int SolSocket = 1;
-    private const int ScmRights = 1;
     private const int MsgDontWait = 0x40;
     private const int MsgNoSignal = 0x4000;
-    private const int MsgCmsgCloexec = 0x40000000;
-    private const int Eintr = 4;
-    private const int Eagain = 11;
 
     /// <summary>
     /// Sends <paramref name="descriptor"/> over <paramref name="channel"/> without blocking. Returns
@@ -161,7 +151,8 @@ public static unsafe partial class TunnelHandoff
                 throw new IOException($"recvmsg: {Marshal.GetPInvokeErrorMessage(errno)}", new Win32Exception(errno));
             }
 
-            int fd = TakeDescriptor(&message);
+            int fd = -1;
+            TakeDescriptors(&message, ref fd);
             if (result == 0 && fd < 0)
             {
                 return null;
@@ -170,94 +161,4 @@ public static unsafe partial class TunnelHandoff
             return fd;
         }
     }
-
-    /// <summary>Keeps the first descriptor of the message's SCM_RIGHTS; closes any other.</summary>
-    private static int TakeDescriptor(MessageHeader* message)
-    {
-        int fd = -1;
-        byte* start = (byte*)message->Control;
-        byte* end = start + message->ControlLength;
-        nuint headerSize = Align((nuint)sizeof(ControlMessageHeader));
-        byte* current = start;
-        while (current + sizeof(ControlMessageHeader) <= end)
-        {
-            var header = (ControlMessageHeader*)current;
-            if (header->Length < (nuint)sizeof(ControlMessageHeader) || current + header->Length > end)
-            {
-                break;
-            }
-
-            if (header->Level == SolSocket && header->Type == ScmRights)
-            {
-                int count = (int)((header->Length - headerSize) / sizeof(int));
-                int* fds = (int*)(current + headerSize);
-                for (int i = 0; i < count; i++)
-                {
-                    if (fd < 0)
-                    {
-                        fd = fds[i];
-                    }
-                    else
-                    {
-                        _ = close(fds[i]);
-                    }
-                }
-            }
-
-            current += Align(header->Length);
-        }
-
-        return fd;
-    }
-
-    private static nuint Align(nuint length) => (length + (nuint)sizeof(nuint) - 1) & ~(nuint)(sizeof(nuint) - 1);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVector
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MessageHeader
-    {
-        public void* Name;
-        public uint NameLength;
-        public IoVector* Iov;
-        public nuint IovLength;
-        public void* Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct ControlMessageHeader
-    {
-        public nuint Length;
-        public int Level;
-        public int Type;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollEntry
-    {
-        public int Fd;
-        public short Events;
-        public short ReturnedEvents;
-    }
-
-    private const short PollIn = 0x1;
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial int poll(PollEntry* entries, nuint count, int timeoutMilliseconds);
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial nint sendmsg(int socket, MessageHeader* message, int flags);
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial nint recvmsg(int socket, MessageHeader* message, int flags);
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial int close(int fd);
 }

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using static Beemesh.Interop.UnixRights;
 
 namespace Beemesh.Netstack.Interop;
 
@@ -8,23 +9,9 @@ namespace Beemesh.Netstack.Interop;
 /// Receives a file descriptor passed over a unix stream socket (SCM_RIGHTS, see unix(7)) together
 /// with a short text, and the few fd calls the tap code needs (close, O_NONBLOCK).
 /// </summary>
-/// <remarks>
-/// The structs follow the Linux LP64 layouts shared by x86_64 and arm64 (glibc and musl):
-/// <c>msghdr</c> is 56 bytes, <c>cmsghdr</c> is { size_t len; int level; int type; } = 16 bytes and the
-/// payload starts at <c>CMSG_ALIGN(sizeof(cmsghdr))</c>. Using <see cref="nuint"/> for every size_t
-/// field keeps the same code right on 32-bit Linux, where both alignments are 4.
-/// </remarks>
 internal static unsafe partial class FdPassing
 {
     private const string LibC = "libc";
-
-    private const int SolSocket = 1;            // SOL_SOCKET on x86_64/arm64
-    private const int ScmRights = 1;            // SCM_RIGHTS
-    private const int MsgCmsgCloexec = 0x40000000; // MSG_CMSG_CLOEXEC: the fd is never inherited by a child
-    private const int MsgCtrunc = 0x8;          // MSG_CTRUNC: the kernel dropped control data (and closed those fds)
-    private const int Eintr = 4;
-    private const int Eagain = 11;
-    private const short PollIn = 0x1;
     private const int FGetFl = 3;
     private const int FSetFl = 4;
     private const int ONonBlock = 0x800;        // O_NONBLOCK on x86_64 and arm64
@@ -140,42 +127,6 @@ internal static unsafe partial class FdPassing
         }
     }
 
-    /// <summary>Walks the control messages (CMSG_FIRSTHDR / CMSG_NXTHDR); keeps the first fd, closes the rest.</summary>
-    private static void TakeDescriptors(MessageHeader* message, ref int fd)
-    {
-        byte* start = (byte*)message->Control;
-        byte* end = start + message->ControlLength;
-        nuint headerSize = Align((nuint)sizeof(ControlMessageHeader));
-        byte* current = start;
-        while (current + sizeof(ControlMessageHeader) <= end)
-        {
-            var header = (ControlMessageHeader*)current;
-            if (header->Length < (nuint)sizeof(ControlMessageHeader) || current + header->Length > end)
-            {
-                break;
-            }
-            if (header->Level == SolSocket && header->Type == ScmRights)
-            {
-                int count = (int)((header->Length - headerSize) / sizeof(int));
-                int* fds = (int*)(current + headerSize);
-                for (int i = 0; i < count; i++)
-                {
-                    if (fd < 0)
-                    {
-                        fd = fds[i];
-                    }
-                    else
-                    {
-                        close(fds[i]);
-                    }
-                }
-            }
-            current += Align(header->Length);
-        }
-    }
-
-    private static nuint Align(nuint length) => (length + (nuint)sizeof(nuint) - 1) & ~(nuint)(sizeof(nuint) - 1);
-
     private static int Remaining(long start, int timeoutMilliseconds)
     {
         if (timeoutMilliseconds < 0)
@@ -225,51 +176,7 @@ internal static unsafe partial class FdPassing
     /// <summary>Closes <paramref name="fd"/>; true on success.</summary>
     public static bool Close(int fd) => close(fd) == 0;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVector
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MessageHeader
-    {
-        public void* Name;
-        public uint NameLength;
-        public IoVector* Iov;
-        public nuint IovLength;
-        public void* Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct ControlMessageHeader
-    {
-        public nuint Length;
-        public int Level;
-        public int Type;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollEntry
-    {
-        public int Fd;
-        public short Events;
-        public short ReturnedEvents;
-    }
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial nint recvmsg(int socket, MessageHeader* message, int flags);
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial int poll(PollEntry* entries, nuint count, int timeoutMilliseconds);
-
     // fcntl is variadic; passing the int argument as a fixed one matches the Linux x86_64 and arm64 calling conventions.
     [LibraryImport(LibC, SetLastError = true)]
     private static partial int fcntl(int fd, int command, int argument);
-
-    [LibraryImport(LibC, SetLastError = true)]
-    private static partial int close(int fd);
 }
