@@ -27,7 +27,8 @@ public sealed class PacketTarget : FuzzTarget, IDisposable
     /// <summary>A stack with IPv6, DNS and host loopback on (the default slirp4netns surface).</summary>
     public PacketTarget()
     {
-        _stack = new NetworkStack(new StackOptions { EnableIpv6 = true }, _link, _time, random: new Random(1));
+        // A fixed ISN key, so an input replays the same conversation.
+        _stack = new NetworkStack(new StackOptions { EnableIpv6 = true }, _link, _time, logger: null, new Random(1), new Beemesh.Netstack.Tcp.InitialSequenceNumbers(new byte[Beemesh.Netstack.Tcp.InitialSequenceNumbers.KeyLength]));
     }
 
     /// <inheritdoc />

@@ -32,7 +32,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
         Inbound = inbound;
         _onKick = OnKick;
         Stream = new GuestFlowStream(static s => ((AttachedTcpFlow)s.Owner!).Kick()) { Owner = this };
-        _connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), this, this, (uint)stack.Random.Next());
+        _connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), this, this, stack.InitialSequenceNumber(key));
     }
 
     /// <inheritdoc />

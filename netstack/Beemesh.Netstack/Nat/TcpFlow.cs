@@ -151,7 +151,7 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
         Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
         Sys.UnpacedCongestionControl(fd); // accepted sockets of loopback clients or the sidecar; harmless elsewhere
         flow.EnablePeekOffset();
-        flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, (uint)stack.Random.Next());
+        flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, stack.InitialSequenceNumber(key));
         flow._connection.Connect(stack.Now, flow);
         flow.AfterCall();
         // Readiness is only watched once the guest accepted: until then host data just queues.
@@ -349,7 +349,7 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
         }
 
         EnablePeekOffset();
-        _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, (uint)_stack.Random.Next());
+        _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, _stack.InitialSequenceNumber(Key));
         _connection.AcceptSyn(_syn, _stack.Now, this);
         AfterCall();
     }

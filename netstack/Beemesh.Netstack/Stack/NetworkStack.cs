@@ -30,6 +30,7 @@ public sealed partial class NetworkStack : IDisposable
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
     private readonly Random _random;
+    private readonly Tcp.InitialSequenceNumbers _isn;
     private readonly byte[] _rx = new byte[MaxFrame];
     private readonly byte[] _tx = new byte[MaxFrame];
     private readonly int _l2; // offset of the Ethernet header in a frame buffer
@@ -53,10 +54,20 @@ public sealed partial class NetworkStack : IDisposable
     private readonly uint _netmask;
     private readonly UInt128 _prefix6;
 
-    /// <summary>Creates a stack on <paramref name="link"/>. Call <see cref="Run"/> on the thread that will own it.</summary>
+    /// <summary>
+    /// Creates a stack on <paramref name="link"/>. Call <see cref="Run"/> on the thread that will own it.
+    /// Initial sequence numbers come from a keyed hash with a secret drawn here (RFC 6528), never from <paramref name="random"/>.
+    /// </summary>
     public NetworkStack(StackOptions options, ILinkDevice link, TimeProvider? time = null, ILogger? logger = null, Random? random = null)
+        : this(options, link, time, logger, random, Tcp.InitialSequenceNumbers.CreateRandom())
+    {
+    }
+
+    /// <summary>A stack whose initial sequence numbers come from <paramref name="isn"/> (a fixed key makes them reproducible).</summary>
+    internal NetworkStack(StackOptions options, ILinkDevice link, TimeProvider? time, ILogger? logger, Random? random, Tcp.InitialSequenceNumbers isn)
     {
         _options = options;
+        _isn = isn;
         _link = link;
         _loop = new EventLoop(time ?? TimeProvider.System);
         _logger = logger ?? NullLogger.Instance;
@@ -98,6 +109,10 @@ public sealed partial class NetworkStack : IDisposable
     internal TimeSpan Now => _loop.Now;
 
     internal Random Random => _random;
+
+    /// <summary>The initial sequence number for a new connection of <paramref name="key"/> now (RFC 6528).</summary>
+    internal uint InitialSequenceNumber(FlowKey key) =>
+        _isn.Next(key.RemoteAddress, key.RemotePort, key.GuestAddress, key.GuestPort, _loop.Now);
 
     /// <summary>Runs the stack on the calling thread until <see cref="Stop"/>.</summary>
     public void Run()
