@@ -88,6 +88,7 @@ public sealed partial class NetworkStack : IDisposable
         _reassemblyTimer = new ReassemblyTimer(this);
         _dhcp = CreateDhcpServer(options);
         _loop.AfterBatch = Flush;
+        _loop.Faulted = OnHandlerFault;
     }
 
     /// <summary>Drop and traffic counters.</summary>
@@ -127,7 +128,16 @@ public sealed partial class NetworkStack : IDisposable
             SendRouterAdvertisement(UInt128.Zero);
         }
 
-        _loop.Run();
+        try
+        {
+            _loop.Run();
+        }
+        catch (Exception e)
+        {
+            // Only what cannot be contained to one flow gets here: the link, epoll, memory.
+            _logger.LogCritical(e, "the network stack stopped: {ExceptionType}: {Message}", e.GetType().FullName, e.Message);
+            throw;
+        }
     }
 
     /// <summary>Stops <see cref="Run"/>; safe from any thread.</summary>
@@ -223,7 +233,16 @@ public sealed partial class NetworkStack : IDisposable
                 }
 
                 stack.Counters.FramesReceived++;
-                stack.ProcessFrame(stack._rx.AsSpan(0, n));
+                try
+                {
+                    stack.ProcessFrame(stack._rx.AsSpan(0, n));
+                }
+                catch (Exception e) when (!EventLoop.IsFatal(e))
+                {
+                    // A flow's own faults are contained where the stack calls it; this is the
+                    // stack's part of the frame (parsing, ARP, DHCP...): drop the frame, go on.
+                    stack.CountFault("a guest frame", "dropped", e);
+                }
             }
         }
 
@@ -231,6 +250,45 @@ public sealed partial class NetworkStack : IDisposable
         {
         }
     }
+
+    /// <summary>
+    /// The loop's fault hook: counts and logs a handler's fault before the loop abandons it. The
+    /// link's own handler is not contained: the link failing means the stack cannot serve anyone.
+    /// </summary>
+    private bool OnHandlerFault(IEventHandler? handler, Exception e)
+    {
+        if (handler is LinkHandler)
+        {
+            return false;
+        }
+
+        CountFault(Describe(handler), handler is null ? "skipped" : "reset and closed", e);
+        return true;
+    }
+
+    /// <summary>
+    /// Contains an exception thrown by <paramref name="flow"/> when the stack called into it (a guest
+    /// segment, the batch's flush): the flow is reset and closed, everything else goes on.
+    /// </summary>
+    internal void ContainFault(IEventHandler flow, Exception e) => _loop.Contain(flow, e);
+
+    /// <summary>Counts a contained fault and logs one line with the exception's type.</summary>
+    internal void CountFault(string what, string outcome, Exception e)
+    {
+        Counters.HandlerFaults++;
+        _logger.LogError("{What} failed with {ExceptionType} ({Message}): {Outcome}; the stack keeps serving", what, e.GetType().FullName, e.Message, outcome);
+        _logger.LogDebug(e, "fault in {What}", what);
+    }
+
+    private static string Describe(IEventHandler? handler) => handler switch
+    {
+        null => "a posted action",
+        Nat.ITcpFlow f => $"TCP flow {f.Key}",
+        Nat.UdpFlow u => $"UDP mapping {u.Key}",
+        Nat.IcmpEchoFlow i => $"ICMP echo flow {i.Key}",
+        Nat.PortForwardListener l => $"port forward {l.Rule.Id}",
+        _ => handler.GetType().Name,
+    };
 
     /// <summary>Arms the reassembly timer for the earliest pending deadline (see <see cref="EventLoop"/>'s re-arm rule).</summary>
     private void ScheduleReassemblyExpiry()
