@@ -276,9 +276,13 @@ public sealed partial class NetworkStack : IDisposable
     internal void CountFault(string what, string outcome, Exception e)
     {
         Counters.HandlerFaults++;
+        LastFault = e;
         _logger.LogError("{What} failed with {ExceptionType} ({Message}): {Outcome}; the stack keeps serving", what, e.GetType().FullName, e.Message, outcome);
         _logger.LogDebug(e, "fault in {What}", what);
     }
+
+    /// <summary>The last exception contained (diagnostics: the fuzzer treats one as a finding and clears it).</summary>
+    internal Exception? LastFault { get; set; }
 
     private static string Describe(IEventHandler? handler) => handler switch
     {
