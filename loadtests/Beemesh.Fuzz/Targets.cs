@@ -24,10 +24,14 @@ public sealed class PacketTarget : FuzzTarget, IDisposable
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private readonly NetworkStack _stack;
 
-    /// <summary>A stack with IPv6, DNS and host loopback on (the default slirp4netns surface).</summary>
+    /// <summary>
+    /// A stack with IPv6, DNS and host loopback on (the default slirp4netns surface). A fault the stack
+    /// contained (counted in handler_faults_total) is a finding like an exception that escaped.
+    /// </summary>
     public PacketTarget()
     {
-        _stack = new NetworkStack(new StackOptions { EnableIpv6 = true }, _link, _time, random: new Random(1));
+        // A fixed ISN key, so an input replays the same conversation.
+        _stack = new NetworkStack(new StackOptions { EnableIpv6 = true }, _link, _time, logger: null, new Random(1), new Beemesh.Netstack.Tcp.InitialSequenceNumbers(new byte[Beemesh.Netstack.Tcp.InitialSequenceNumbers.KeyLength]));
     }
 
     /// <inheritdoc />
@@ -55,6 +59,13 @@ public sealed class PacketTarget : FuzzTarget, IDisposable
             _stack.PumpOnce();
             _time.Advance(TimeSpan.FromMilliseconds(100));
             FramesOut += _link.TakeAll().Count;
+            if (_stack.LastFault is { } fault)
+            {
+                // The stack contains a fault to the flow it served and keeps going; for the fuzzer
+                // it is still a bug: rethrown with its own type and stack trace.
+                _stack.LastFault = null;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(fault);
+            }
         }
     }
 

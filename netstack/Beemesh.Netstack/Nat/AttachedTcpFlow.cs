@@ -32,7 +32,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
         Inbound = inbound;
         _onKick = OnKick;
         Stream = new GuestFlowStream(static s => ((AttachedTcpFlow)s.Owner!).Kick()) { Owner = this };
-        _connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), this, this, (uint)stack.Random.Next());
+        _connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), this, this, stack.InitialSequenceNumber(key));
     }
 
     /// <inheritdoc />
@@ -73,8 +73,17 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
             return null;
         }
 
-        flow._connection.Connect(stack.Now, flow);
-        flow.AfterCall();
+        try
+        {
+            flow._connection.Connect(stack.Now, flow);
+            flow.AfterCall();
+        }
+        catch (Exception e) when (!EventLoop.IsFatal(e))
+        {
+            stack.ContainFault(flow, e); // the flow is in the table: reset and remove it like any other
+            return null;
+        }
+
         return flow;
     }
 
@@ -255,6 +264,32 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
 
     /// <inheritdoc />
     public void Write(in TcpSegmentInfo segment, long sourceOffset) => _stack.WriteTcpSegment(Key, segment, this, sourceOffset, _peerMss);
+
+    /// <summary>
+    /// A call into this flow threw: the guest gets a RST (when the connection can still build one;
+    /// else its next segment meets no flow and gets one), the stream fails as a reset, and the flow
+    /// leaves the table.
+    /// </summary>
+    public void Abandon()
+    {
+        if (_removed)
+        {
+            return;
+        }
+
+        try
+        {
+            _connection.Abort(_stack.Now, this);
+            _connection.TakeEvents();
+        }
+        catch (Exception e) when (!EventLoop.IsFatal(e))
+        {
+            // its state is what failed; see the summary
+        }
+
+        Stream.Fail("The network stack reset the connection after an internal error.");
+        Remove();
+    }
 
     /// <inheritdoc />
     public void Dispose()

@@ -116,6 +116,9 @@ internal sealed class IcmpEchoFlow : IEventHandler, IDisposable
         _stack.Loop.Schedule(this, _lastActivity + IdleTimeout);
     }
 
+    /// <summary>A call into this flow threw: it is forgotten (its socket closed); the next echo request opens a new one.</summary>
+    public void Abandon() => _stack.RemoveEchoFlow(this);
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -110,10 +110,10 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
             }
 
             var key = GuestKey(client, clientPort, tcp: true);
-            var flow = TcpFlow.Accept(_stack, key, fd);
+            var flow = TcpFlow.Accept(_stack, key, fd); // contains its own faults: null then too
             if (flow is null)
             {
-                _stack.Logger.LogWarning("port forward {Id}: refused a connection from {Client} (flow limit)", Rule.Id, IpAddr.Format(client));
+                _stack.Logger.LogWarning("port forward {Id}: refused a connection from {Client}", Rule.Id, IpAddr.Format(client));
             }
         }
     }
@@ -155,7 +155,14 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
                 }
             }
 
-            flow.DeliverToGuest((int)n);
+            try
+            {
+                flow.DeliverToGuest((int)n);
+            }
+            catch (Exception e) when (!EventLoop.IsFatal(e))
+            {
+                _stack.ContainFault(flow, e); // that client's mapping goes; the listener keeps serving
+            }
         }
     }
 
@@ -193,6 +200,18 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
         }
 
         return key;
+    }
+
+    /// <summary>
+    /// The listener itself threw (its clients' faults are contained per flow): the rule is removed and
+    /// its socket closed, so it is no longer listed as served; flows it opened keep running.
+    /// </summary>
+    public void Abandon()
+    {
+        if (!_stack.PortForwards.Remove(Rule.Id))
+        {
+            Dispose();
+        }
     }
 
     /// <inheritdoc />

@@ -134,7 +134,12 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
             flow._peerMss = syn.Options.Mss;
         }
 
-        flow._token = stack.Loop.Add(fd, SocketEvents, flow);
+        if (!stack.Loop.TryAdd(fd, SocketEvents, flow, out flow._token))
+        {
+            Sys.close(fd);
+            return null;
+        }
+
         return flow;
     }
 
@@ -148,12 +153,21 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
             return null;
         }
 
-        Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
-        Sys.UnpacedCongestionControl(fd); // accepted sockets of loopback clients or the sidecar; harmless elsewhere
-        flow.EnablePeekOffset();
-        flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, (uint)stack.Random.Next());
-        flow._connection.Connect(stack.Now, flow);
-        flow.AfterCall();
+        try
+        {
+            Sys.SetInt(fd, Sys.IPPROTO_TCP, Sys.TCP_NODELAY, 1);
+            Sys.UnpacedCongestionControl(fd); // accepted sockets of loopback clients or the sidecar; harmless elsewhere
+            flow.EnablePeekOffset();
+            flow._connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), flow, flow, stack.InitialSequenceNumber(key));
+            flow._connection.Connect(stack.Now, flow);
+            flow.AfterCall();
+        }
+        catch (Exception e) when (!EventLoop.IsFatal(e))
+        {
+            stack.ContainFault(flow, e); // the flow is in the table: reset and remove it like any other
+            return null;
+        }
+
         // Readiness is only watched once the guest accepted: until then host data just queues.
         return flow;
     }
@@ -349,7 +363,7 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
         }
 
         EnablePeekOffset();
-        _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, (uint)_stack.Random.Next());
+        _connection = new TcpConnection(_stack.CreateTcpOptions(IpAddr.IsV4(Key.GuestAddress)), this, this, _stack.InitialSequenceNumber(Key));
         _connection.AcceptSyn(_syn, _stack.Now, this);
         AfterCall();
     }
@@ -673,6 +687,39 @@ internal sealed class TcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpS
 
     /// <inheritdoc />
     public void Write(in TcpSegmentInfo segment, long sourceOffset) => _stack.WriteTcpSegment(Key, segment, this, sourceOffset, _peerMss);
+
+    /// <summary>
+    /// A call into this flow threw: the guest gets a RST (at the connection's own sequence number, or
+    /// answering its SYN when no connection exists yet), the host socket is closed with a reset, and
+    /// the flow leaves the table. If the connection cannot even build its RST, the guest's next
+    /// segment meets no flow and is answered with one.
+    /// </summary>
+    public void Abandon()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        if (_connection is { } c)
+        {
+            try
+            {
+                c.Abort(_stack.Now, this);
+            }
+            catch (Exception e) when (!EventLoop.IsFatal(e))
+            {
+                // its state is what failed; see the summary
+            }
+        }
+        else if (!Inbound)
+        {
+            _stack.SendReset(Key, _syn);
+        }
+
+        CloseHost(reset: true);
+        _stack.RemoveTcpFlow(this);
+    }
 
     /// <inheritdoc />
     public void Dispose()

@@ -216,6 +216,9 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
         }
     }
 
+    /// <summary>A call into this mapping threw: it is forgotten (its socket closed); the next datagram opens a new one.</summary>
+    public void Abandon() => _stack.RemoveUdpFlow(this);
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -14,6 +14,13 @@ namespace Beemesh.Netstack.Stack;
 /// earlier of the queued and the new deadline; a later deadline is found when the earlier one
 /// fires and the handler re-arms. That keeps RTO restarts (one per ACK) off the heap. A handler
 /// that goes away calls <see cref="Cancel"/>, so the heap never keeps a dead flow reachable.
+/// <para>
+/// Faults: an exception from one handler (readiness, timer) or posted action is contained there:
+/// <see cref="Faulted"/> hears of it, the handler is <see cref="IEventHandler.Abandon">abandoned</see>
+/// and unregistered, and the loop goes on with the rest of the batch. Exceptions that mean the
+/// process itself is broken (<see cref="IsFatal"/>), and handlers <see cref="Faulted"/> declines to
+/// contain, end <see cref="Run"/>.
+/// </para>
 /// </remarks>
 internal sealed class EventLoop : IDisposable
 {
@@ -22,6 +29,7 @@ internal sealed class EventLoop : IDisposable
     private readonly TimeProvider _time;
     private readonly long _start;
     private readonly List<IEventHandler?> _handlers = new();
+    private readonly List<int> _fds = new();
     private readonly Stack<int> _freeTokens = new();
     private readonly TimerQueue _timers = new();
     private readonly ConcurrentQueue<Action> _posted = new();
@@ -60,11 +68,13 @@ internal sealed class EventLoop : IDisposable
         {
             token = _freeTokens.Pop();
             _handlers[token] = handler;
+            _fds[token] = fd;
         }
         else
         {
             token = _handlers.Count;
             _handlers.Add(handler);
+            _fds.Add(fd);
         }
 
         if (Sys.EpollCtl(_epfd, Sys.EPOLL_CTL_ADD, fd, events, (ulong)token) < 0)
@@ -79,15 +89,19 @@ internal sealed class EventLoop : IDisposable
     }
 
     /// <summary>Registers an fd like <see cref="Add"/>, but returns false instead of throwing when epoll refuses it.</summary>
-    public bool TryAdd(int fd, uint events, IEventHandler handler)
+    public bool TryAdd(int fd, uint events, IEventHandler handler) => TryAdd(fd, events, handler, out _);
+
+    /// <summary>Registers an fd like <see cref="Add"/>; false (and token -1) when epoll refuses it.</summary>
+    public bool TryAdd(int fd, uint events, IEventHandler handler, out int token)
     {
         try
         {
-            Add(fd, events, handler);
+            token = Add(fd, events, handler);
             return true;
         }
         catch (InvalidOperationException)
         {
+            token = -1;
             return false;
         }
     }
@@ -127,6 +141,56 @@ internal sealed class EventLoop : IDisposable
     {
         _stopping = true;
         Wake();
+    }
+
+    /// <summary>
+    /// Told of every contained fault before the handler is abandoned: the handler (null for a posted
+    /// action) and the exception. Returns false when the handler is essential to the loop's owner (its
+    /// failure means the owner is broken): the exception then ends <see cref="Run"/>.
+    /// </summary>
+    public Func<IEventHandler?, Exception, bool>? Faulted { get; set; }
+
+    /// <summary>Exceptions no handler can recover from: the process is out of memory or stack.</summary>
+    public static bool IsFatal(Exception e) => e is OutOfMemoryException or InsufficientExecutionStackException;
+
+    /// <summary>
+    /// Contains a fault of <paramref name="handler"/> (null: no handler is to blame): tells
+    /// <see cref="Faulted"/>, abandons the handler, drops its registration and its timer. False when
+    /// <see cref="Faulted"/> declined: the caller rethrows. Loop thread only.
+    /// </summary>
+    public bool Contain(IEventHandler? handler, Exception exception)
+    {
+        if (Faulted is { } faulted && !faulted(handler, exception))
+        {
+            return false;
+        }
+
+        if (handler is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            handler.Abandon();
+        }
+        catch (Exception e) when (!IsFatal(e))
+        {
+            // Its state is what failed: whatever it still holds is dropped below.
+        }
+
+        // Whatever the handler failed to release: a registration left behind would keep
+        // reporting an fd nobody serves, a timer would keep the handler reachable.
+        _timers.Cancel(handler);
+        for (int token = 0; token < _handlers.Count; token++)
+        {
+            if (ReferenceEquals(_handlers[token], handler))
+            {
+                Remove(_fds[token], token);
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Called after each batch of readiness events, before sleeping again.</summary>
@@ -182,7 +246,22 @@ internal sealed class EventLoop : IDisposable
             }
 
             var handler = token < (ulong)_handlers.Count ? _handlers[(int)token] : null;
-            handler?.OnReady(flags);
+            if (handler is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                handler.OnReady(flags);
+            }
+            catch (Exception e) when (!IsFatal(e))
+            {
+                if (!Contain(handler, e))
+                {
+                    throw;
+                }
+            }
         }
 
         RunPosted();
@@ -194,7 +273,17 @@ internal sealed class EventLoop : IDisposable
     {
         while (_posted.TryDequeue(out var action))
         {
-            action();
+            try
+            {
+                action();
+            }
+            catch (Exception e) when (!IsFatal(e))
+            {
+                if (!Contain(null, e))
+                {
+                    throw;
+                }
+            }
         }
     }
 
@@ -203,7 +292,17 @@ internal sealed class EventLoop : IDisposable
         var now = Now;
         while (_timers.TryTakeDue(now, out var handler))
         {
-            handler.OnTimer();
+            try
+            {
+                handler.OnTimer();
+            }
+            catch (Exception e) when (!IsFatal(e))
+            {
+                if (!Contain(handler, e))
+                {
+                    throw;
+                }
+            }
         }
     }
 

@@ -114,14 +114,40 @@ public sealed partial class NetworkStack
             }
             else
             {
-                flow.OnSegment(info, tcp.Payload);
+                try
+                {
+                    flow.OnSegment(info, tcp.Payload);
+                }
+                catch (Exception e) when (!EventLoop.IsFatal(e))
+                {
+                    ContainFault(flow, e);
+                }
+
                 return;
             }
         }
 
         if (syn)
         {
-            OpenOutbound(key, info);
+            try
+            {
+                OpenOutbound(key, info);
+            }
+            catch (Exception e) when (!EventLoop.IsFatal(e))
+            {
+                // Sidecar hooks run here too (the acceptor, the redirector). A flow that already
+                // exists is reset by its containment; otherwise the SYN is refused.
+                if (_tcpFlows.TryGetValue(key, out var opened))
+                {
+                    ContainFault(opened, e);
+                }
+                else
+                {
+                    CountFault($"opening TCP flow {key}", "refused", e);
+                    SendReset(key, info);
+                }
+            }
+
             return;
         }
 
@@ -413,7 +439,14 @@ public sealed partial class NetworkStack
     {
         for (int i = 0; i < _dirty.Count; i++)
         {
-            _dirty[i].Flush();
+            try
+            {
+                _dirty[i].Flush();
+            }
+            catch (Exception e) when (!EventLoop.IsFatal(e))
+            {
+                ContainFault(_dirty[i], e);
+            }
         }
 
         _dirty.Clear();

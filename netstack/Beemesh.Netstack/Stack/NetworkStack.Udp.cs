@@ -72,7 +72,14 @@ public sealed partial class NetworkStack
             AddUdpFlow(flow);
         }
 
-        flow.SendFromGuest(udp.Payload);
+        try
+        {
+            flow.SendFromGuest(udp.Payload);
+        }
+        catch (Exception e) when (!EventLoop.IsFatal(e))
+        {
+            ContainFault(flow, e);
+        }
     }
 
     private void HandleDhcp(ReadOnlySpan<byte> request, ulong clientMac)
@@ -233,7 +240,14 @@ public sealed partial class NetworkStack
             _echoFlows[key] = flow;
         }
 
-        flow.Send(request);
+        try
+        {
+            flow.Send(request);
+        }
+        catch (Exception e) when (!EventLoop.IsFatal(e))
+        {
+            ContainFault(flow, e);
+        }
     }
 
     internal void RemoveEchoFlow(IcmpEchoFlow flow)

@@ -30,6 +30,7 @@ public sealed partial class NetworkStack : IDisposable
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
     private readonly Random _random;
+    private readonly Tcp.InitialSequenceNumbers _isn;
     private readonly byte[] _rx = new byte[MaxFrame];
     private readonly byte[] _tx = new byte[MaxFrame];
     private readonly int _l2; // offset of the Ethernet header in a frame buffer
@@ -53,10 +54,20 @@ public sealed partial class NetworkStack : IDisposable
     private readonly uint _netmask;
     private readonly UInt128 _prefix6;
 
-    /// <summary>Creates a stack on <paramref name="link"/>. Call <see cref="Run"/> on the thread that will own it.</summary>
+    /// <summary>
+    /// Creates a stack on <paramref name="link"/>. Call <see cref="Run"/> on the thread that will own it.
+    /// Initial sequence numbers come from a keyed hash with a secret drawn here (RFC 6528), never from <paramref name="random"/>.
+    /// </summary>
     public NetworkStack(StackOptions options, ILinkDevice link, TimeProvider? time = null, ILogger? logger = null, Random? random = null)
+        : this(options, link, time, logger, random, Tcp.InitialSequenceNumbers.CreateRandom())
+    {
+    }
+
+    /// <summary>A stack whose initial sequence numbers come from <paramref name="isn"/> (a fixed key makes them reproducible).</summary>
+    internal NetworkStack(StackOptions options, ILinkDevice link, TimeProvider? time, ILogger? logger, Random? random, Tcp.InitialSequenceNumbers isn)
     {
         _options = options;
+        _isn = isn;
         _link = link;
         _loop = new EventLoop(time ?? TimeProvider.System);
         _logger = logger ?? NullLogger.Instance;
@@ -77,6 +88,7 @@ public sealed partial class NetworkStack : IDisposable
         _reassemblyTimer = new ReassemblyTimer(this);
         _dhcp = CreateDhcpServer(options);
         _loop.AfterBatch = Flush;
+        _loop.Faulted = OnHandlerFault;
     }
 
     /// <summary>Drop and traffic counters.</summary>
@@ -99,6 +111,10 @@ public sealed partial class NetworkStack : IDisposable
 
     internal Random Random => _random;
 
+    /// <summary>The initial sequence number for a new connection of <paramref name="key"/> now (RFC 6528).</summary>
+    internal uint InitialSequenceNumber(FlowKey key) =>
+        _isn.Next(key.RemoteAddress, key.RemotePort, key.GuestAddress, key.GuestPort, _loop.Now);
+
     /// <summary>Runs the stack on the calling thread until <see cref="Stop"/>.</summary>
     public void Run()
     {
@@ -112,7 +128,16 @@ public sealed partial class NetworkStack : IDisposable
             SendRouterAdvertisement(UInt128.Zero);
         }
 
-        _loop.Run();
+        try
+        {
+            _loop.Run();
+        }
+        catch (Exception e)
+        {
+            // Only what cannot be contained to one flow gets here: the link, epoll, memory.
+            _logger.LogCritical(e, "the network stack stopped: {ExceptionType}: {Message}", e.GetType().FullName, e.Message);
+            throw;
+        }
     }
 
     /// <summary>Stops <see cref="Run"/>; safe from any thread.</summary>
@@ -208,7 +233,16 @@ public sealed partial class NetworkStack : IDisposable
                 }
 
                 stack.Counters.FramesReceived++;
-                stack.ProcessFrame(stack._rx.AsSpan(0, n));
+                try
+                {
+                    stack.ProcessFrame(stack._rx.AsSpan(0, n));
+                }
+                catch (Exception e) when (!EventLoop.IsFatal(e))
+                {
+                    // A flow's own faults are contained where the stack calls it; this is the
+                    // stack's part of the frame (parsing, ARP, DHCP...): drop the frame, go on.
+                    stack.CountFault("a guest frame", "dropped", e);
+                }
             }
         }
 
@@ -216,6 +250,49 @@ public sealed partial class NetworkStack : IDisposable
         {
         }
     }
+
+    /// <summary>
+    /// The loop's fault hook: counts and logs a handler's fault before the loop abandons it. The
+    /// link's own handler is not contained: the link failing means the stack cannot serve anyone.
+    /// </summary>
+    private bool OnHandlerFault(IEventHandler? handler, Exception e)
+    {
+        if (handler is LinkHandler)
+        {
+            return false;
+        }
+
+        CountFault(Describe(handler), handler is null ? "skipped" : "reset and closed", e);
+        return true;
+    }
+
+    /// <summary>
+    /// Contains an exception thrown by <paramref name="flow"/> when the stack called into it (a guest
+    /// segment, the batch's flush): the flow is reset and closed, everything else goes on.
+    /// </summary>
+    internal void ContainFault(IEventHandler flow, Exception e) => _loop.Contain(flow, e);
+
+    /// <summary>Counts a contained fault and logs one line with the exception's type.</summary>
+    internal void CountFault(string what, string outcome, Exception e)
+    {
+        Counters.HandlerFaults++;
+        LastFault = e;
+        _logger.LogError("{What} failed with {ExceptionType} ({Message}): {Outcome}; the stack keeps serving", what, e.GetType().FullName, e.Message, outcome);
+        _logger.LogDebug(e, "fault in {What}", what);
+    }
+
+    /// <summary>The last exception contained (diagnostics: the fuzzer treats one as a finding and clears it).</summary>
+    internal Exception? LastFault { get; set; }
+
+    private static string Describe(IEventHandler? handler) => handler switch
+    {
+        null => "a posted action",
+        Nat.ITcpFlow f => $"TCP flow {f.Key}",
+        Nat.UdpFlow u => $"UDP mapping {u.Key}",
+        Nat.IcmpEchoFlow i => $"ICMP echo flow {i.Key}",
+        Nat.PortForwardListener l => $"port forward {l.Rule.Id}",
+        _ => handler.GetType().Name,
+    };
 
     /// <summary>Arms the reassembly timer for the earliest pending deadline (see <see cref="EventLoop"/>'s re-arm rule).</summary>
     private void ScheduleReassemblyExpiry()

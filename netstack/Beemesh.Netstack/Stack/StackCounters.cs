@@ -31,6 +31,7 @@ public sealed class StackCounters
     public long DhcpReplies;
     public long NeighborQueueDrops;
     public long MemoryTrims;
+    public long HandlerFaults;
 
     /// <summary>IPv4 reassembly: fragments, datagrams rebuilt, and drops by reason.</summary>
     public ReassemblyCounters Reassembly { get; } = new();
@@ -76,6 +77,7 @@ public sealed class StackCounters
         Add("dhcp_replies_total", DhcpReplies, "DHCP replies sent.");
         Add("neighbor_queue_drops_total", NeighborQueueDrops, "Frames dropped while waiting for address resolution.");
         Add("memory_trims_total", MemoryTrims, "Times memory was given back after the flow count fell from a burst.");
+        Add("handler_faults_total", HandlerFaults, "Exceptions contained to one flow (reset and closed) or one frame (dropped); the stack kept serving.");
         return sb.ToString();
     }
 }

@@ -1,5 +1,6 @@
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
+using Beemesh.Netstack.Tcp;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Beemesh.Netstack.Tests.Stack;
@@ -11,15 +12,19 @@ namespace Beemesh.Netstack.Tests.Stack;
 /// </summary>
 internal sealed class StackTestContext : IDisposable
 {
-    public StackTestContext(bool vnet = false, bool ipv6 = false, Action<StackOptions>? configure = null, ILinkDevice? link = null)
+    public StackTestContext(bool vnet = false, bool ipv6 = false, Action<StackOptions>? configure = null, ILinkDevice? link = null, Random? random = null)
     {
         Link = new MemoryLink(vnetHeader: vnet);
         Vnet = vnet;
         Options = new StackOptions { EnableIpv6 = ipv6 };
         configure?.Invoke(Options);
         Time = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        Stack = new NetworkStack(Options, link ?? Link, Time, random: new Random(1));
+        // A fixed ISN key: the sequence numbers a test sees are the same on every run.
+        Stack = new NetworkStack(Options, link ?? Link, Time, logger: null, random ?? new Random(1), new InitialSequenceNumbers(IsnKey));
     }
+
+    /// <summary>The stack's ISN secret (all zero): a test can compute the sequence numbers it must see.</summary>
+    public static byte[] IsnKey => new byte[InitialSequenceNumbers.KeyLength];
 
     public MemoryLink Link { get; }
 
