@@ -72,11 +72,6 @@ internal sealed class RouteSync : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Passes run so far (each compares the registry with the overlay once).</summary>
-    public long Passes => Interlocked.Read(ref _passes);
-
-    private long _passes;
-
     // On the overlay's loop: records the next pass reads. This node's own routes come from its passes.
     private void OnRecordStored(OverlayRecord record)
     {
@@ -92,7 +87,14 @@ internal sealed class RouteSync : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _requested, 1) == 0)
         {
-            _wake.Release();
+            try
+            {
+                _wake.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // A record stored or a registration made while the sync stopped: nothing is left to run.
+            }
         }
     }
 
@@ -107,7 +109,6 @@ internal sealed class RouteSync : IAsyncDisposable
                 Volatile.Write(ref _requested, 0);
                 long started = _time.GetTimestamp();
                 await PassAsync().ConfigureAwait(false);
-                Interlocked.Increment(ref _passes);
                 // The cost bound under load: a pass that took long is followed by as long a rest. A
                 // quiet node's pass takes about a millisecond, so a route waits no timer worth the name.
                 TimeSpan took = _time.GetElapsedTime(started);
