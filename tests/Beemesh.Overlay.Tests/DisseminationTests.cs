@@ -103,4 +103,30 @@ public sealed class DisseminationTests
         Assert.Equal(record.Version, net[2].Store.Get(record.Slot)!.Version);
         Assert.Contains(net[1].Self, net[2].EagerPeers);
     }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(6)]
+    public void ANewRouteIsPushedAlongTheTreeAtOnceWithNoTimerBetween(int nodes)
+    {
+        // A settled mesh: links up, keepalives exchanged, a record from every node so duplicates
+        // have pruned the tree down to its eager links.
+        var net = new LocalNetwork(nodes);
+        net.StartAll();
+        net.Run(3_000_000);
+        for (int i = 1; i <= nodes; i++)
+        {
+            net[i].Publish(new RecordContent(RecordKind.Node, $"n{i}", new byte[] { 1 }, Leased: true), net.Now);
+            net.Deliver();
+        }
+
+        net.Run(1_000_000);
+        // A route published now reaches every node by eager pushes alone: the clock does not move,
+        // no node ticks, so an IHAVE batch, a graft or a digest exchange cannot be what brings it.
+        OverlayRecord route = net[nodes].Publish(new RecordContent(RecordKind.Route, $"n{nodes}/w1", new byte[] { 2 }, Leased: true), net.Now);
+        Assert.Contains(net[nodes].Outbox, m => m.Message.Type == OverlayMessageType.Gossip && m.Message.Record?.Id == route.Id);
+        net.Deliver();
+        Assert.All(net.All, n => Assert.Equal(route.Version, n.Store.Get(route.Slot)?.Version));
+    }
+
 }

@@ -356,7 +356,7 @@ public sealed class AgentHost : IAsyncDisposable
 
             RouteSync? routes = overlay is null ? null
                 : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
-                    tunnelRouter is { } router ? addresses => { router.RefusePeers(addresses); quicRouter?.RefusePeers(addresses); } : null);
+                    options.TimeProvider, tunnelRouter is { } router ? addresses => { router.RefusePeers(addresses); quicRouter?.RefusePeers(addresses); } : null);
             PolicySync? policySync = overlay is null ? null
                 : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             api.PolicySync = policySync;

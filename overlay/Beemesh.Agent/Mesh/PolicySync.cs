@@ -19,6 +19,9 @@ internal sealed class PolicySync : IAsyncDisposable
     /// <summary>Record key of the mesh's policy set.</summary>
     public const string Key = "policies";
 
+    /// <summary>How often the local policy set and the mesh's are compared (250 ms).</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
+
     private readonly OverlayHost _overlay;
     private readonly PolicyStore _policies;
     private readonly ILogger _logger;
@@ -41,7 +44,7 @@ internal sealed class PolicySync : IAsyncDisposable
 
     private async Task RunAsync()
     {
-        using var timer = new PeriodicTimer(RouteSync.Interval);
+        using var timer = new PeriodicTimer(Interval);
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))

@@ -8,10 +8,17 @@ using Microsoft.Extensions.Logging;
 namespace Beemesh.Agent.Mesh;
 
 /// <summary>
-/// Keeps the overlay and the workload registry in step, every <see cref="Interval"/>: each local
-/// registration is published as a route record (key <c>NODE/ID</c>, a lease the overlay renews, so a
-/// dead node's routes expire on every other node), a removed one is deleted (tombstone); the routes
-/// other nodes signed and still lease become the registry's remote routes, marked with their node.
+/// Keeps the overlay and the workload registry in step: each local registration is published as a
+/// route record (key <c>NODE/ID</c>, a lease the overlay renews, so a dead node's routes expire on
+/// every other node), a removed one is deleted (tombstone); the routes other nodes signed and still
+/// lease become the registry's remote routes, marked with their node.
+/// A pass runs as soon as something it depends on changes: a local registration (the registry's
+/// <see cref="WorkloadRegistry.LocalChanged"/>) or a route, node or revocation record stored by the
+/// overlay, so a new route is published, and applied on the other nodes, without waiting for a timer.
+/// Changes that come while a pass runs are taken together by one next pass, and that pass starts no
+/// sooner than the last one took after it ended, so the passes take at most half of the time however
+/// many records arrive (a burst of records costs a few passes, not one each). A pass also runs every
+/// <see cref="SweepInterval"/> for what raises no event: leases that expire.
 /// A remote route is used only when its mesh address lies in the block its node claims and holds
 /// (<see cref="MeshBlockClaims"/>): a node cannot take another node's addresses; a refused route is
 /// counted (<c>routes_outside_block_refused</c>) and logged once per version. Each pass first lets
@@ -20,8 +27,8 @@ namespace Beemesh.Agent.Mesh;
 /// </summary>
 internal sealed class RouteSync : IAsyncDisposable
 {
-    /// <summary>How often local registrations and remote routes are compared with the overlay.</summary>
-    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
+    /// <summary>Period of the pass that catches what raises no event: expired leases (1 s).</summary>
+    public static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(1);
 
     private readonly OverlayHost _overlay;
     private readonly WorkloadRegistry _registry;
@@ -36,15 +43,20 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly Action<IReadOnlySet<System.Net.IPAddress>>? _revokedPeers;
     private readonly HashSet<System.Net.IPAddress> _revokedAddresses = [];
     private HashSet<System.Net.IPAddress> _refusedPeers = [];
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly ITimer _sweep;
+    private int _requested;
     private readonly Task _loop;
 
     /// <summary>
-    /// Starts the loop; <paramref name="revokedPeers"/> (the tunnel port's refusal) is given the
+    /// Starts the loop (its first pass at once); <paramref name="revokedPeers"/> (the tunnel port's refusal) is given the
     /// addresses of revoked nodes, from their last node records, each time that set grows.
     /// </summary>
     public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, MeshBlockKeeper blocks, MeshBlockPlan plan, ILogger logger,
-        Action<IReadOnlySet<System.Net.IPAddress>>? revokedPeers = null)
+        TimeProvider time, Action<IReadOnlySet<System.Net.IPAddress>>? revokedPeers = null)
     {
+        _time = time;
         _blocks = blocks;
         _plan = plan;
         _revokedPeers = revokedPeers;
@@ -53,41 +65,85 @@ internal sealed class RouteSync : IAsyncDisposable
         _nodeName = nodeName;
         _trustDomain = trustDomain;
         _logger = logger;
+        Request();
+        _registry.LocalChanged += Request;
+        _overlay.RecordStored += OnRecordStored;
+        _sweep = time.CreateTimer(static state => ((RouteSync)state!).Request(), this, SweepInterval, SweepInterval);
         _loop = Task.Run(RunAsync);
+    }
+
+    // On the overlay's loop: records the next pass reads. This node's own routes come from its passes.
+    private void OnRecordStored(OverlayRecord record)
+    {
+        if (record.Kind is RecordKind.Node or RecordKind.Revocation
+            || (record.Kind == RecordKind.Route && record.Origin != _overlay.Self.Id))
+        {
+            Request();
+        }
+    }
+
+    /// <summary>Asks for a pass: the next one starts at once, or after the one running (requests in between are one).</summary>
+    private void Request()
+    {
+        if (Interlocked.Exchange(ref _requested, 1) == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // A record stored or a registration made while the sync stopped: nothing is left to run.
+            }
+        }
     }
 
     private async Task RunAsync()
     {
-        using var timer = new PeriodicTimer(Interval);
         try
         {
-            do
+            while (true)
             {
-                try
+                await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
+                // Requests from now on are for the next pass: what they signal may come after this one read.
+                Volatile.Write(ref _requested, 0);
+                long started = _time.GetTimestamp();
+                await PassAsync().ConfigureAwait(false);
+                // The cost bound under load: a pass that took long is followed by as long a rest. A
+                // quiet node's pass takes about a millisecond, so a route waits no timer worth the name.
+                TimeSpan took = _time.GetElapsedTime(started);
+                if (took > TimeSpan.Zero)
                 {
-                    // Revocations first: a sidecar cuts by issuer as soon as it sees the name, even
-                    // before the revoked node's routes leave its list.
-                    _registry.SetRevokedNodes(_overlay.RevokedNames.Values);
-                    await _blocks.CheckAsync().ConfigureAwait(false);
-                    await PublishLocalAsync().ConfigureAwait(false);
-                    _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
-                    if (_revokedPeers is not null && !_overlay.RevokedNames.IsEmpty
-                        && await _overlay.QueryAsync(RefusedPeers).ConfigureAwait(false) is { } refused
-                        && !refused.SetEquals(_refusedPeers))
-                    {
-                        _refusedPeers = refused;
-                        _revokedPeers(refused);
-                    }
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or IOException or UnauthorizedAccessException)
-                {
-                    OverlayHostLog.LinkRefused(_logger, "routes", e.Message);
+                    await Task.Delay(took, _time, _stop.Token).ConfigureAwait(false);
                 }
             }
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false));
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private async Task PassAsync()
+    {
+        try
+        {
+            // Revocations first: a sidecar cuts by issuer as soon as it sees the name, even
+            // before the revoked node's routes leave its list.
+            _registry.SetRevokedNodes(_overlay.RevokedNames.Values);
+            await _blocks.CheckAsync().ConfigureAwait(false);
+            await PublishLocalAsync().ConfigureAwait(false);
+            _registry.SetRemoteRoutes(await _overlay.QueryAsync(RemoteRoutes).ConfigureAwait(false));
+            if (_revokedPeers is not null && !_overlay.RevokedNames.IsEmpty
+                && await _overlay.QueryAsync(RefusedPeers).ConfigureAwait(false) is { } refused
+                && !refused.SetEquals(_refusedPeers))
+            {
+                _refusedPeers = refused;
+                _revokedPeers(refused);
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or IOException or UnauthorizedAccessException)
+        {
+            OverlayHostLog.LinkRefused(_logger, "routes", e.Message);
         }
     }
 
@@ -286,8 +342,12 @@ internal sealed class RouteSync : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _registry.LocalChanged -= Request;
+        _overlay.RecordStored -= OnRecordStored;
+        await _sweep.DisposeAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         _stop.Dispose();
+        _wake.Dispose();
     }
 }

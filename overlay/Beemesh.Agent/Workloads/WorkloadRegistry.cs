@@ -83,6 +83,13 @@ internal sealed class WorkloadRegistry
         _feed = new ChangeFeed(time, version);
     }
 
+    /// <summary>
+    /// Raised after each change of this node's own registrations (added, removed, reaped, readdressed
+    /// to a new range), outside the registry's lock; not for remote routes or revoked nodes. The
+    /// overlay's route sync publishes on it at once.
+    /// </summary>
+    public event Action? LocalChanged;
+
     /// <summary>The range mesh addresses are handed out from; null while this node holds no block.</summary>
     public IPNetwork? AddressRange
     {
@@ -107,23 +114,35 @@ internal sealed class WorkloadRegistry
     {
         TaskCompletionSource wake;
         int changed;
-        lock (_lock)
+        bool moved = false;
+        try
         {
-            if (Nullable.Equals(range, _pool?.Network))
+            lock (_lock)
             {
-                return 0;
-            }
+                if (Nullable.Equals(range, _pool?.Network))
+                {
+                    return 0;
+                }
 
-            _pool = range is { } r ? new MeshAddressPool(r.ToString()) : null;
-            changed = Readdress();
-            wake = _feed.Bump().Signal;
-            try
-            {
-                Save();
+                moved = true;
+                _pool = range is { } r ? new MeshAddressPool(r.ToString()) : null;
+                changed = Readdress();
+                wake = _feed.Bump().Signal;
+                try
+                {
+                    Save();
+                }
+                finally
+                {
+                    ChangeFeed.Wake(wake);
+                }
             }
-            finally
+        }
+        finally
+        {
+            if (moved)
             {
-                ChangeFeed.Wake(wake);
+                LocalChanged?.Invoke();
             }
         }
 
@@ -293,6 +312,7 @@ internal sealed class WorkloadRegistry
         }
 
         ChangeFeed.Wake(wake);
+        LocalChanged?.Invoke();
         return record;
     }
 
@@ -328,6 +348,7 @@ internal sealed class WorkloadRegistry
         }
 
         ChangeFeed.Wake(wake);
+        LocalChanged?.Invoke();
         return record;
     }
 
@@ -381,6 +402,7 @@ internal sealed class WorkloadRegistry
         }
 
         ChangeFeed.Wake(wake);
+        LocalChanged?.Invoke();
         return gone;
     }
 
