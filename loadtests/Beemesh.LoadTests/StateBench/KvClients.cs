@@ -20,6 +20,9 @@ internal static class KvTargets
     /// <summary>Dapr's state API over HTTP/1.1 (a Beemesh sidecar): <c>dapr-http URL STORE</c>.</summary>
     public const string DaprHttp = "dapr-http";
 
+    /// <summary>Dapr's state API over gRPC (HTTP/2 cleartext; a Beemesh sidecar): <c>dapr-grpc URL STORE</c>.</summary>
+    public const string DaprGrpc = "dapr-grpc";
+
     /// <summary>etcd's v3 JSON gateway over HTTP/1.1: <c>etcd URL</c>.</summary>
     public const string Etcd = "etcd";
 
@@ -30,9 +33,10 @@ internal static class KvTargets
     public static IKvClient Create(string kind, string endpoint, string store) => kind switch
     {
         DaprHttp => new DaprHttpKvClient(endpoint, store),
+        DaprGrpc => new DaprGrpcKvClient(endpoint, store),
         Etcd => new EtcdKvClient(endpoint),
         Resp => new RespKvClient(endpoint),
-        _ => throw new FormatException($"unknown target '{kind}' (dapr-http, etcd, resp)"),
+        _ => throw new FormatException($"unknown target '{kind}' (dapr-http, dapr-grpc, etcd, resp)"),
     };
 
     /// <summary>An HTTP client that keeps one HTTP/1.1 connection open: the same kind for every HTTP target.</summary>

@@ -6,8 +6,10 @@ namespace Beemesh.LoadTests.StateBench;
 internal sealed class StateBenchResults
 {
     public const string Strong = "beemesh strong (3 replicas, Dapr HTTP)";
+    public const string StrongGrpc = "beemesh strong (3 replicas, Dapr gRPC)";
     public const string Etcd = "etcd (3 members, v3 JSON gateway)";
     public const string Eventual = "beemesh eventual (1 replica, Dapr HTTP)";
+    public const string EventualGrpc = "beemesh eventual (1 replica, Dapr gRPC)";
     public const string Redis = "redis (1 server, RESP)";
 
     /// <summary>/proc/loadavg when the run started.</summary>

@@ -124,8 +124,10 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
             (MeshProcess leader, int index) = LeaderOf(replicas);
             int guest = GuestPid(leader.Pid);
             _results.Placement[StateBenchResults.Strong] = $"inside replica {index + 1}'s network namespace (the leader) -> its Dapr HTTP API on 127.0.0.1:3500; replicas' Raft on 127.0.0.1, mutual TLS 1.3";
-            string[] driver = ["nsenter", "-t", guest.ToString(CultureInfo.InvariantCulture), "-n", "--", _self, "kv-client", KvTargets.DaprHttp, "http://127.0.0.1:3500", "statestore"];
+            string[] driver = InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500");
             await MeasureAsync(StateBenchResults.Strong, driver, token).ConfigureAwait(false);
+            _results.Placement[StateBenchResults.StrongGrpc] = "the same, its Dapr gRPC API on 127.0.0.1:50001";
+            await MeasureAsync(StateBenchResults.StrongGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001"), token).ConfigureAwait(false);
             await SyncsAsync(StateBenchResults.Strong, leader.Pid, driver, token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
@@ -174,14 +176,19 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
             await replica.Marker.WaitAsync(TimeSpan.FromSeconds(60), token).ConfigureAwait(false);
             int guest = GuestPid(replica.Pid);
             _results.Placement[StateBenchResults.Eventual] = "inside the replica's network namespace -> its Dapr HTTP API on 127.0.0.1:3500";
-            await MeasureAsync(StateBenchResults.Eventual,
-                ["nsenter", "-t", guest.ToString(CultureInfo.InvariantCulture), "-n", "--", _self, "kv-client", KvTargets.DaprHttp, "http://127.0.0.1:3500", "statestore"], token).ConfigureAwait(false);
+            await MeasureAsync(StateBenchResults.Eventual, InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500"), token).ConfigureAwait(false);
+            _results.Placement[StateBenchResults.EventualGrpc] = "the same, its Dapr gRPC API on 127.0.0.1:50001";
+            await MeasureAsync(StateBenchResults.EventualGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001"), token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
         {
             _results.Notes.Add($"eventual: not measured ({ex.Message}; {replica.Tail(2)})");
         }
     }
+
+    // The driver inside the network namespace of the guest process (the workload's loopback).
+    private string[] InNamespace(int guest, string kind, string url) =>
+        ["nsenter", "-t", guest.ToString(CultureInfo.InvariantCulture), "-n", "--", _self, "kv-client", kind, url, "statestore"];
 
     private string[] Replica(string agentDir, string name, string consistency) =>
         [options.BeemeshPath, "run", "--agent", agentDir, "--name", name, "--state", "statestore=" + consistency, "--",
