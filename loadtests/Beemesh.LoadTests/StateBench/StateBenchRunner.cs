@@ -108,7 +108,7 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
     {
         string agentDir = Path.Combine(_work, "agent");
         Directory.CreateDirectory(agentDir);
-        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir], Log("agent"), log, "beemesh");
+        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent"), log, "beemesh");
         await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
         var replicas = new List<MeshProcess>();
         try
@@ -168,7 +168,7 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
     {
         string agentDir = Path.Combine(_work, "agent-eventual");
         Directory.CreateDirectory(agentDir);
-        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir], Log("agent-eventual"), log, "beemesh");
+        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent-eventual"), log, "beemesh");
         await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
         await using MeshProcess replica = MeshProcess.Start(Replica(agentDir, "kvev", "eventual"), Log("kvev"), log, "beemesh", marker: Ready);
         try
