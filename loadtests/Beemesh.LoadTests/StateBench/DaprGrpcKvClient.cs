@@ -49,13 +49,28 @@ internal sealed class DaprGrpcKvClient : IKvClient
     {
         var request = new SaveStateRequest { StoreName = _store };
         request.States.Add(new Dapr.Client.Autogen.Grpc.v1.StateItem { Key = key, Value = ByteString.CopyFrom(value.Span) });
-        await _client.SaveStateAsync(request, cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _client.SaveStateAsync(request, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            // Cut off by the end of the run, as the HTTP clients are: not a failure of the store.
+            throw new OperationCanceledException(cancellationToken);
+        }
     }
 
     public async Task<int> GetAsync(string key, CancellationToken cancellationToken)
     {
-        GetStateResponse response = await _client.GetStateAsync(new GetStateRequest { StoreName = _store, Key = key }, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return response.Data.IsEmpty && string.IsNullOrEmpty(response.Etag) ? -1 : response.Data.Length;
+        try
+        {
+            GetStateResponse response = await _client.GetStateAsync(new GetStateRequest { StoreName = _store, Key = key }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return response.Data.IsEmpty && string.IsNullOrEmpty(response.Etag) ? -1 : response.Data.Length;
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
     }
 
     public void Dispose() => _channel.Dispose();

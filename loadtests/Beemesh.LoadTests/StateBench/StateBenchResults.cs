@@ -30,6 +30,9 @@ internal sealed class StateBenchResults
     /// <summary>Disk syncs (fsync, fdatasync, msync, sync_file_range) per acknowledged write, per target, from a separate traced run.</summary>
     public Dictionary<string, double?> SyncsPerWrite { get; } = [];
 
+    /// <summary>Per syscall, calls per acknowledged write in the same traced run, as text, per target.</summary>
+    public Dictionary<string, string> SyncCalls { get; } = [];
+
     /// <summary>Where each target's client ran (which member), by target.</summary>
     public Dictionary<string, string> Placement { get; } = [];
 

@@ -272,8 +272,11 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
             limit.CancelAfter(TimeSpan.FromSeconds(10));
             await tracer.WaitForExitAsync(limit.Token).ConfigureAwait(false);
             long total = traced?.Steps.FirstOrDefault(s => s.Name == KvLoad.WriteStep)?.OkCount ?? 0;
-            long syncs = StraceSummary.Calls(File.Exists(summary) ? await File.ReadAllTextAsync(summary, token).ConfigureAwait(false) : "");
-            _results.SyncsPerWrite[target] = total > 0 ? (double)syncs / total : null;
+            IReadOnlyDictionary<string, long> syncs = StraceSummary.BySyscall(File.Exists(summary) ? await File.ReadAllTextAsync(summary, token).ConfigureAwait(false) : "");
+            _results.SyncsPerWrite[target] = total > 0 ? (double)syncs.Values.Sum() / total : null;
+            _results.SyncCalls[target] = total > 0
+                ? string.Join(", ", syncs.Select(s => Inv($"{s.Key} {(double)s.Value / total:0.00}"))) + Inv($"; {total} writes")
+                : "no write completed";
         }
         finally
         {

@@ -60,17 +60,23 @@ internal static class StateReport
         sb.AppendLine(Inv($"Method: the same driver (`beemesh-loadtests kv-client`) for every target: {options.Clients} clients in a closed loop (each sends its next request when the last is answered), one kept-alive connection each, {options.Seconds} s after a 1 s warm-up. ") +
             Inv($"Values are {KvLoad.ValueBytes} bytes (a JSON string, the same bytes stored everywhere); each client writes its own {KvLoad.KeysPerClient} keys in turn. ") +
             Inv($"Two runs per target: **all writes**, then a **mix** of {StateBenchOptions.ReadPercent}% reads / {100 - StateBenchOptions.ReadPercent}% writes on the client's own keys (written before measuring). ") +
-            "The HTTP targets use the same client (.NET `HttpClient`, HTTP/1.1, one connection per client): Beemesh through Dapr's state API (`POST /v1.0/state/statestore` with `[{key,value}]`, `GET /v1.0/state/statestore/KEY`), etcd through its v3 JSON gateway (`POST /v3/kv/put`, `POST /v3/kv/range`, base64 keys and values; ranges are linearizable, etcd's default). Redis gets `SET`/`GET` over RESP on one connection per client. The Dapr gRPC rows call SaveState/GetState (the generated client in Dapr.Protos, one HTTP/2 cleartext connection per client); the aims compare the HTTP rows with etcd (the same protocol shape), the gRPC rows are for reference. " +
+            "The HTTP targets use the same client (.NET `HttpClient`, HTTP/1.1, one connection per client): Beemesh through Dapr's state API (`POST /v1.0/state/statestore` with `[{key,value}]`, `GET /v1.0/state/statestore/KEY`), etcd through its v3 JSON gateway (`POST /v3/kv/put`, `POST /v3/kv/range`, base64 keys and values; ranges are linearizable, etcd's default; Beemesh strong reads are linearizable too, answered by the leader after a read barrier). Redis gets `SET`/`GET` over RESP on one connection per client. The Dapr gRPC rows call SaveState/GetState (the generated client in Dapr.Protos, one HTTP/2 cleartext connection per client); the aims compare the HTTP rows with etcd (the same protocol shape), the gRPC rows are for reference. " +
             "One target runs at a time; the others' processes are stopped.");
         sb.AppendLine();
         sb.AppendLine("Where the clients run: " + string.Join("; ", r.Placement.Select(static p => $"**{p.Key}**: {p.Value}")) + ".");
         sb.AppendLine();
         sb.AppendLine("Durability: **etcd** fsyncs its write-ahead log (fdatasync) before a member acknowledges an entry (its default; `--unsafe-no-fsync` not set), so a put is on the disk of a majority when it returns. " +
-            "**Beemesh strong**: DotNext's `WriteAheadLog` flushes on commit (not a setting in 6.12): an entry is on disk before it counts as committed and the commit index checkpoint is written with it, so an acknowledged write is on the disk of a majority too. " +
+            "**Beemesh strong**: DotNext's `WriteAheadLog` with its defaults, `FlushOnCommit = true` and `FlushInterval = 0`: appended entries are flushed to disk before `CommitAsync` returns and the commit index checkpoint is written with them, so an acknowledged write is on the disk of a majority too. " +
             "**Beemesh eventual** and **redis** (`--save \"\" --appendonly no`) keep data in memory only. " +
-            "All data directories are on the same ext4 file system (a virtio disk). " +
-            "Disk syncs per acknowledged write, counted with `strace -f -c -e trace=fsync,fdatasync,msync,sync_file_range` on the leading member while one client writes for 2 s (idle syncs of those ~4 s included; only the leader is traced, followers sync too): " +
-            string.Join(", ", r.SyncsPerWrite.Select(static s => $"{s.Key} **{Num(s.Value, "0.00")}**")) + ".");
+            "All data directories are in one temp directory on the same ext4 file system (a virtio disk).");
+        sb.AppendLine();
+        sb.AppendLine("Disk syncs per acknowledged write, counted with `strace -f -c -e trace=fsync,fdatasync,msync,sync_file_range` on the leading member's process while one client writes for 2 s (syncs while idle during those ~4 s included; only the leader is traced, the followers sync too):");
+        sb.AppendLine();
+        foreach ((string target, double? perWrite) in r.SyncsPerWrite)
+        {
+            sb.AppendLine($"- {target}: **{Num(perWrite, "0.00")}** ({r.SyncCalls.GetValueOrDefault(target, "not traced")})");
+        }
+
         sb.AppendLine();
 
         sb.AppendLine("## Aims");

@@ -2,13 +2,13 @@ using System.Globalization;
 
 namespace Beemesh.LoadTests.StateBench;
 
-/// <summary>Reads the table <c>strace -c</c> writes: the total number of calls it counted.</summary>
+/// <summary>Reads the table <c>strace -c</c> writes: calls per syscall.</summary>
 internal static class StraceSummary
 {
-    /// <summary>The sum of the <c>calls</c> column over every syscall row (the <c>total</c> row excluded).</summary>
-    public static long Calls(string summary)
+    /// <summary>The <c>calls</c> column of every syscall row (the <c>total</c> row excluded), by syscall name.</summary>
+    public static IReadOnlyDictionary<string, long> BySyscall(string summary)
     {
-        long calls = 0;
+        var calls = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (string line in summary.Split('\n'))
         {
             string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -20,9 +20,12 @@ internal static class StraceSummary
                 continue;
             }
 
-            calls += count;
+            calls[fields[^1]] = calls.GetValueOrDefault(fields[^1]) + count;
         }
 
         return calls;
     }
+
+    /// <summary>The sum of <see cref="BySyscall"/>.</summary>
+    public static long Calls(string summary) => BySyscall(summary).Values.Sum();
 }

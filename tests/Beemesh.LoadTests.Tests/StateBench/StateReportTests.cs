@@ -86,6 +86,7 @@ public sealed class StateReportTests
             """;
 
         Assert.Equal(2017, StraceSummary.Calls(summary));
+        Assert.Equal(new Dictionary<string, long> { ["fdatasync"] = 2000, ["fsync"] = 17 }, StraceSummary.BySyscall(summary));
         Assert.Equal(0, StraceSummary.Calls(""));
     }
 }
