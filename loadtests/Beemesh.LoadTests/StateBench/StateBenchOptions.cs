@@ -6,7 +6,7 @@ namespace Beemesh.LoadTests.StateBench;
 /// <summary>Command line of <c>beemesh-loadtests state-bench</c>.</summary>
 internal sealed class StateBenchOptions : MeshBenchFlags
 {
-    public const string Usage = "usage: beemesh-loadtests state-bench [--quick] [--clients N] [--seconds S] [--out FILE] [--beemesh PATH]";
+    public const string Usage = "usage: beemesh-loadtests state-bench [--quick] [--clients N] [--seconds S] [--rounds R] [--out FILE] [--beemesh PATH]";
 
     private int? _seconds;
 
@@ -21,6 +21,9 @@ internal sealed class StateBenchOptions : MeshBenchFlags
     /// <summary>Length of each measurement, after its 1 s warm-up (3 s with --quick, else 10 s).</summary>
     public int Seconds => _seconds ?? (Quick ? 3 : 10);
 
+    /// <summary>Rounds in which the targets take turns (default 3); each figure reported is from the round with the median rate.</summary>
+    public int Rounds { get; private set; } = 3;
+
     /// <summary>Share of reads in the mixed measurement, in percent.</summary>
     public const int ReadPercent = 90;
 
@@ -34,12 +37,16 @@ internal sealed class StateBenchOptions : MeshBenchFlags
                 continue;
             }
 
-            if (args[i] is "--clients" or "--seconds" && i + 1 < args.Count
+            if (args[i] is "--clients" or "--seconds" or "--rounds" && i + 1 < args.Count
                 && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
             {
                 if (args[i] == "--clients")
                 {
                     options.Clients = value;
+                }
+                else if (args[i] == "--rounds")
+                {
+                    options.Rounds = value;
                 }
                 else
                 {

@@ -15,6 +15,12 @@ internal sealed class StateBenchResults
     /// <summary>/proc/loadavg when the run started.</summary>
     public string LoadAtStart { get; set; } = "";
 
+    /// <summary>/proc/loadavg when the measurements ended.</summary>
+    public string LoadAtEnd { get; set; } = "";
+
+    /// <summary>Range over the rounds of each target's rates, as text, when there was more than one round.</summary>
+    public Dictionary<string, string> Ranges { get; } = [];
+
     /// <summary>Versions of the programs measured, by name.</summary>
     public Dictionary<string, string> Versions { get; } = [];
 

@@ -20,23 +20,65 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
     private const string Ready = "kv-replica-ready";
     private readonly string _self = Environment.ProcessPath ?? Path.Combine(AppContext.BaseDirectory, "beemesh-loadtests");
     private readonly StateBenchResults _results = new();
+    private readonly HashSet<string> _logged = [];
     private string _work = "";
 
     public async Task<StateBenchResults> RunAsync(CancellationToken token)
     {
         _results.LoadAtStart = File.ReadAllText("/proc/loadavg").Trim();
         _work = Directory.CreateTempSubdirectory("beemesh-statebench-").FullName;
+        var running = new List<IAsyncDisposable>();
         try
         {
             await VersionsAsync(token).ConfigureAwait(false);
-            await EtcdAsync(token).ConfigureAwait(false);
-            await StrongAsync(token).ConfigureAwait(false);
-            await RedisAsync(token).ConfigureAwait(false);
-            await EventualAsync(token).ConfigureAwait(false);
+            // Every target is started first and stays up (idle while the others are measured), so
+            // the rounds can take turns: order effects and load swings spread over all targets.
+            var targets = new List<(string Name, string[] Driver)>();
+            var traced = new List<(string Name, int Pid, string[] Driver)>();
+            await EtcdAsync(running, targets, traced, token).ConfigureAwait(false);
+            await StrongAsync(running, targets, traced, token).ConfigureAwait(false);
+            await RedisAsync(running, targets, token).ConfigureAwait(false);
+            await EventualAsync(running, targets, token).ConfigureAwait(false);
+            var rounds = new Dictionary<string, List<(StepStats? Writes, StepStats? MixReads, StepStats? MixWrites)>>();
+            for (int round = 0; round < options.Rounds; round++)
+            {
+                for (int i = 0; i < targets.Count; i++)
+                {
+                    (string name, string[] driver) = targets[(i + round) % targets.Count];
+                    (rounds.TryGetValue(name, out var list) ? list : rounds[name] = []).Add(await MeasureAsync(name, driver, token).ConfigureAwait(false));
+                }
+            }
+
+            foreach ((string name, var list) in rounds)
+            {
+                // The round with the median rate, per measurement (the whole row from one round).
+                var byWrites = list[RoundChoice.MedianIndex([.. list.Select(static r => r.Writes?.Rps)])];
+                var byMix = list[RoundChoice.MedianIndex([.. list.Select(static r => r.MixReads?.Rps)])];
+                _results.Writes[name] = byWrites.Writes;
+                _results.MixReads[name] = byMix.MixReads;
+                _results.MixWrites[name] = byMix.MixWrites;
+                if (list.Count > 1)
+                {
+                    _results.Ranges[name] = RoundChoice.Range([.. list.Select(static r => r.Writes?.Rps)]) + " writes/s (all writes), "
+                        + RoundChoice.Range([.. list.Select(static r => r.MixReads?.Rps)]) + " reads/s (mix)";
+                }
+            }
+
+            foreach ((string name, int pid, string[] driver) in traced)
+            {
+                await SyncsAsync(name, pid, driver, token).ConfigureAwait(false);
+            }
+
+            _results.LoadAtEnd = File.ReadAllText("/proc/loadavg").Trim();
             return _results;
         }
         finally
         {
+            for (int i = running.Count - 1; i >= 0; i--)
+            {
+                await running[i].DisposeAsync().ConfigureAwait(false);
+            }
+
             ChildProcesses.KillAll();
             try
             {
@@ -70,7 +112,7 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
         await One("redis-server", ["redis-server", "--version"]).ConfigureAwait(false);
     }
 
-    private async Task EtcdAsync(CancellationToken token)
+    private async Task EtcdAsync(List<IAsyncDisposable> running, List<(string, string[])> targets, List<(string, int, string[])> traced, CancellationToken token)
     {
         string dir = Path.Combine(_work, "etcd");
         Directory.CreateDirectory(dir);
@@ -85,14 +127,12 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
             return;
         }
 
-        await using (etcd.ConfigureAwait(false))
-        {
-            string leader = await etcd.LeaderUrlAsync(token).ConfigureAwait(false);
-            _results.Placement[StateBenchResults.Etcd] = $"host process -> the leading member's client URL ({leader}); members on 127.0.0.1, peer traffic plain HTTP";
-            await MeasureAsync(StateBenchResults.Etcd, [_self, "kv-client", KvTargets.Etcd, leader, "-"], token).ConfigureAwait(false);
-            int pid = await MemberPidAsync(leader, token).ConfigureAwait(false);
-            await SyncsAsync(StateBenchResults.Etcd, pid, [_self, "kv-client", KvTargets.Etcd, leader, "-"], token).ConfigureAwait(false);
-        }
+        running.Add(etcd);
+        string leader = await etcd.LeaderUrlAsync(token).ConfigureAwait(false);
+        _results.Placement[StateBenchResults.Etcd] = $"host process -> the leading member's client URL ({leader}); members on 127.0.0.1, peer traffic plain HTTP";
+        string[] driver = [_self, "kv-client", KvTargets.Etcd, leader, "-"];
+        targets.Add((StateBenchResults.Etcd, driver));
+        traced.Add((StateBenchResults.Etcd, await MemberPidAsync(leader, token).ConfigureAwait(false), driver));
     }
 
     // The etcd member listening on the leader's client port.
@@ -104,47 +144,41 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
         return m.Success ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
     }
 
-    private async Task StrongAsync(CancellationToken token)
+    private async Task StrongAsync(List<IAsyncDisposable> running, List<(string, string[])> targets, List<(string, int, string[])> traced, CancellationToken token)
     {
         string agentDir = Path.Combine(_work, "agent");
         Directory.CreateDirectory(agentDir);
-        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent"), log, "beemesh");
-        await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
+        MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent"), log, "beemesh");
+        running.Add(agent);
         var replicas = new List<MeshProcess>();
         try
         {
+            await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
             for (int i = 0; i < 3; i++)
             {
-                // One at a time, as replicas join a group.
+                // One at a time, as replicas join a group; stopped in reverse order at the end.
                 MeshProcess replica = MeshProcess.Start(Replica(agentDir, "kv", "strong"), Log(Inv($"kv-{i}")), log, "beemesh", marker: Ready);
                 replicas.Add(replica);
+                running.Add(replica);
                 await replica.Marker.WaitAsync(TimeSpan.FromSeconds(60), token).ConfigureAwait(false);
             }
 
             (MeshProcess leader, int index) = LeaderOf(replicas);
             int guest = GuestPid(leader.Pid);
             _results.Placement[StateBenchResults.Strong] = $"inside replica {index + 1}'s network namespace (the leader) -> its Dapr HTTP API on 127.0.0.1:3500; replicas' Raft on 127.0.0.1, mutual TLS 1.3";
-            string[] driver = InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500");
-            await MeasureAsync(StateBenchResults.Strong, driver, token).ConfigureAwait(false);
             _results.Placement[StateBenchResults.StrongGrpc] = "the same, its Dapr gRPC API on 127.0.0.1:50001";
-            await MeasureAsync(StateBenchResults.StrongGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001"), token).ConfigureAwait(false);
-            await SyncsAsync(StateBenchResults.Strong, leader.Pid, driver, token).ConfigureAwait(false);
+            string[] driver = InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500");
+            targets.Add((StateBenchResults.Strong, driver));
+            targets.Add((StateBenchResults.StrongGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001")));
+            traced.Add((StateBenchResults.Strong, leader.Pid, driver));
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
         {
             _results.Notes.Add($"strong: not measured ({ex.Message}; {string.Join(" / ", replicas.Select(r => r.Tail(2)))})");
         }
-        finally
-        {
-            // Last started, first stopped: the group shrinks one member at a time.
-            for (int i = replicas.Count - 1; i >= 0; i--)
-            {
-                await replicas[i].DisposeAsync().ConfigureAwait(false);
-            }
-        }
     }
 
-    private async Task RedisAsync(CancellationToken token)
+    private async Task RedisAsync(List<IAsyncDisposable> running, List<(string, string[])> targets, CancellationToken token)
     {
         RedisServer redis;
         try
@@ -157,32 +191,33 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
             return;
         }
 
-        await using (redis.ConfigureAwait(false))
-        {
-            _results.Placement[StateBenchResults.Redis] = Inv($"host process -> 127.0.0.1:{redis.Port}");
-            await MeasureAsync(StateBenchResults.Redis, [_self, "kv-client", KvTargets.Resp, Inv($"127.0.0.1:{redis.Port}"), "-"], token).ConfigureAwait(false);
-        }
+        running.Add(redis);
+        _results.Placement[StateBenchResults.Redis] = Inv($"host process -> 127.0.0.1:{redis.Port}");
+        targets.Add((StateBenchResults.Redis, [_self, "kv-client", KvTargets.Resp, Inv($"127.0.0.1:{redis.Port}"), "-"]));
     }
 
-    private async Task EventualAsync(CancellationToken token)
+    private async Task EventualAsync(List<IAsyncDisposable> running, List<(string, string[])> targets, CancellationToken token)
     {
         string agentDir = Path.Combine(_work, "agent-eventual");
         Directory.CreateDirectory(agentDir);
-        await using MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent-eventual"), log, "beemesh");
-        await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
-        await using MeshProcess replica = MeshProcess.Start(Replica(agentDir, "kvev", "eventual"), Log("kvev"), log, "beemesh", marker: Ready);
+        MeshProcess agent = MeshProcess.Start([options.BeemeshPath, "agent", "--state-dir", agentDir, "--tunnel-port", "0"], Log("agent-eventual"), log, "beemesh");
+        running.Add(agent);
+        MeshProcess? replica = null;
         try
         {
+            await MeshBenchRunner.WaitAsync(() => Task.FromResult(File.Exists(Path.Combine(agentDir, "admin.sock"))), "the agent's admin socket", token).ConfigureAwait(false);
+            replica = MeshProcess.Start(Replica(agentDir, "kvev", "eventual"), Log("kvev"), log, "beemesh", marker: Ready);
+            running.Add(replica);
             await replica.Marker.WaitAsync(TimeSpan.FromSeconds(60), token).ConfigureAwait(false);
             int guest = GuestPid(replica.Pid);
             _results.Placement[StateBenchResults.Eventual] = "inside the replica's network namespace -> its Dapr HTTP API on 127.0.0.1:3500";
-            await MeasureAsync(StateBenchResults.Eventual, InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500"), token).ConfigureAwait(false);
             _results.Placement[StateBenchResults.EventualGrpc] = "the same, its Dapr gRPC API on 127.0.0.1:50001";
-            await MeasureAsync(StateBenchResults.EventualGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001"), token).ConfigureAwait(false);
+            targets.Add((StateBenchResults.Eventual, InNamespace(guest, KvTargets.DaprHttp, "http://127.0.0.1:3500")));
+            targets.Add((StateBenchResults.EventualGrpc, InNamespace(guest, KvTargets.DaprGrpc, "http://127.0.0.1:50001")));
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
         {
-            _results.Notes.Add($"eventual: not measured ({ex.Message}; {replica.Tail(2)})");
+            _results.Notes.Add($"eventual: not measured ({ex.Message}; {replica?.Tail(2)})");
         }
     }
 
@@ -195,15 +230,13 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
          "/bin/sh", "-c", "echo " + Ready + "; exec sleep 100000"];
 
     // The all-writes run, then the mixed run, with the same driver arguments.
-    private async Task MeasureAsync(string target, string[] driver, CancellationToken token)
+    private async Task<(StepStats? Writes, StepStats? MixReads, StepStats? MixWrites)> MeasureAsync(string target, string[] driver, CancellationToken token)
     {
         string seconds = options.Seconds.ToString(CultureInfo.InvariantCulture);
         string clients = options.Clients.ToString(CultureInfo.InvariantCulture);
         ScenarioStats? writes = await DriverAsync(target, "writes", [.. driver, seconds, clients, "0"], token).ConfigureAwait(false);
-        _results.Writes[target] = Step(writes, KvLoad.WriteStep, target, "writes");
         ScenarioStats? mix = await DriverAsync(target, "mix", [.. driver, seconds, clients, StateBenchOptions.ReadPercent.ToString(CultureInfo.InvariantCulture)], token).ConfigureAwait(false);
-        _results.MixReads[target] = Step(mix, KvLoad.ReadStep, target, "mix reads");
-        _results.MixWrites[target] = Step(mix, KvLoad.WriteStep, target, "mix writes");
+        return (Step(writes, KvLoad.WriteStep, target, "writes"), Step(mix, KvLoad.ReadStep, target, "mix reads"), Step(mix, KvLoad.WriteStep, target, "mix writes"));
     }
 
     private StepStats? Step(ScenarioStats? stats, string step, string target, string what)
@@ -225,7 +258,11 @@ internal sealed partial class StateBenchRunner(StateBenchOptions options, Comman
     private async Task<ScenarioStats?> DriverAsync(string target, string scope, string[] argv, CancellationToken token)
     {
         progress.WriteLine($"state-bench: {scope}, {target}");
-        log.Add(scope, argv);
+        if (_logged.Add(CommandLog.Quote(argv)))
+        {
+            log.Add(scope, argv);
+        }
+
         ProcessResult run = await ProcessRunner.RunAsync(argv, TimeSpan.FromSeconds(options.Seconds + 120), token).ConfigureAwait(false);
         string? line = run.StandardOutput.Split('\n').LastOrDefault(static l => l.TrimStart().StartsWith('{'));
         try

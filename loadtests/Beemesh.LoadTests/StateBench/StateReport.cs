@@ -54,14 +54,14 @@ internal static class StateReport
         }
 
         sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-state`)  "));
-        sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}; load average at start {r.LoadAtStart}.  "));
+        sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}; /proc/loadavg at start {r.LoadAtStart}, at the end {r.LoadAtEnd}.  "));
         sb.AppendLine("Versions: " + string.Join("; ", r.Versions.Select(static v => $"{v.Key}: {v.Value}")) + "; Beemesh strong stores on DotNext.Net.Cluster 6.12 (`RaftCluster`, `WriteAheadLog`).");
         sb.AppendLine();
         sb.AppendLine(Inv($"Method: the same driver (`beemesh-loadtests kv-client`) for every target: {options.Clients} clients in a closed loop (each sends its next request when the last is answered), one kept-alive connection each, {options.Seconds} s after a 1 s warm-up. ") +
             Inv($"Values are {KvLoad.ValueBytes} bytes (a JSON string, the same bytes stored everywhere); each client writes its own {KvLoad.KeysPerClient} keys in turn. ") +
             Inv($"Two runs per target: **all writes**, then a **mix** of {StateBenchOptions.ReadPercent}% reads / {100 - StateBenchOptions.ReadPercent}% writes on the client's own keys (written before measuring). ") +
             "The HTTP targets use the same client (.NET `HttpClient`, HTTP/1.1, one connection per client): Beemesh through Dapr's state API (`POST /v1.0/state/statestore` with `[{key,value}]`, `GET /v1.0/state/statestore/KEY`), etcd through its v3 JSON gateway (`POST /v3/kv/put`, `POST /v3/kv/range`, base64 keys and values; ranges are linearizable, etcd's default; Beemesh strong reads are linearizable too, answered by the leader after a read barrier). Redis gets `SET`/`GET` over RESP on one connection per client. The Dapr gRPC rows call SaveState/GetState (the generated client in Dapr.Protos, one HTTP/2 cleartext connection per client); the aims compare the HTTP rows with etcd (the same protocol shape), the gRPC rows are for reference. " +
-            "One target runs at a time; the others' processes are stopped.");
+            Inv($"Every target is started first and stays up; one is measured at a time while the others idle, in {options.Rounds} round(s) in which the targets take turns in a rotated order. Each table row is the round with the median rate (all-writes tables: by writes/s; mix tables: by reads/s)."));
         sb.AppendLine();
         sb.AppendLine("Where the clients run: " + string.Join("; ", r.Placement.Select(static p => $"**{p.Key}**: {p.Value}")) + ".");
         sb.AppendLine();
@@ -78,6 +78,18 @@ internal static class StateReport
         }
 
         sb.AppendLine();
+
+        if (r.Ranges.Count > 0)
+        {
+            sb.AppendLine("Rates over the rounds (min-max):");
+            sb.AppendLine();
+            foreach ((string target, string range) in r.Ranges)
+            {
+                sb.AppendLine($"- {target}: {range}");
+            }
+
+            sb.AppendLine();
+        }
 
         sb.AppendLine("## Aims");
         sb.AppendLine();

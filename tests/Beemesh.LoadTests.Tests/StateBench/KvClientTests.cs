@@ -124,10 +124,10 @@ public sealed class KvClientTests
     public void StateBenchOptionsTakeClientsAndSecondsAndRefuseTheRest()
     {
         StateBenchOptions? quick = StateBenchOptions.Parse(["--quick", "--clients", "4"], TextWriter.Null);
-        StateBenchOptions? slow = StateBenchOptions.Parse(["--seconds", "7"], TextWriter.Null);
+        StateBenchOptions? slow = StateBenchOptions.Parse(["--seconds", "7", "--rounds", "5"], TextWriter.Null);
 
-        Assert.Equal((true, 4, 3), (quick!.Quick, quick.Clients, quick.Seconds));
-        Assert.Equal((false, 16, 7), (slow!.Quick, slow.Clients, slow.Seconds));
+        Assert.Equal((true, 4, 3, 3), (quick!.Quick, quick.Clients, quick.Seconds, quick.Rounds));
+        Assert.Equal((false, 16, 7, 5), (slow!.Quick, slow.Clients, slow.Seconds, slow.Rounds));
         Assert.Null(StateBenchOptions.Parse(["--clients", "0"], TextWriter.Null));
         Assert.Null(StateBenchOptions.Parse(["--nodes", "2"], TextWriter.Null));
     }

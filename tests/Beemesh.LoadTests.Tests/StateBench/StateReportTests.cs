@@ -89,4 +89,15 @@ public sealed class StateReportTests
         Assert.Equal(new Dictionary<string, long> { ["fdatasync"] = 2000, ["fsync"] = 17 }, StraceSummary.BySyscall(summary));
         Assert.Equal(0, StraceSummary.Calls(""));
     }
+
+    [Fact]
+    public void TheMedianRoundIsChosenAndAFailedRoundNeverIs()
+    {
+        Assert.Equal(2, RoundChoice.MedianIndex([900.0, 1200.0, 1000.0]));
+        Assert.Equal(0, RoundChoice.MedianIndex([500.0, 700.0]));
+        Assert.Equal(2, RoundChoice.MedianIndex([null, 700.0, 600.0]));
+        Assert.Equal(0, RoundChoice.MedianIndex([null, null]));
+        Assert.Equal("600-1200", RoundChoice.Range([1200.0, null, 600.0]));
+        Assert.Equal("failed", RoundChoice.Range([null]));
+    }
 }
