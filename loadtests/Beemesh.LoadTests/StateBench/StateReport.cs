@@ -66,7 +66,7 @@ internal static class StateReport
         sb.AppendLine("Where the clients run: " + string.Join("; ", r.Placement.Select(static p => $"**{p.Key}**: {p.Value}")) + ".");
         sb.AppendLine();
         sb.AppendLine("Durability: **etcd** fsyncs its write-ahead log (fdatasync) before a member acknowledges an entry (its default; `--unsafe-no-fsync` not set), so a put is on the disk of a majority when it returns. " +
-            "**Beemesh strong**: DotNext's `WriteAheadLog` with its defaults, `FlushOnCommit = true` and `FlushInterval = 0`: appended entries are flushed to disk before `CommitAsync` returns and the commit index checkpoint is written with them, so an acknowledged write is on the disk of a majority too. " +
+            "**Beemesh strong**: DotNext's `WriteAheadLog` with its defaults, `FlushOnCommit = true` and `FlushInterval = 0`: appended entries are flushed to disk before `CommitAsync` returns and the commit index checkpoint is written with them (the log is memory-mapped; a flush is `msync(MS_SYNC)` of the dirty pages, which on Linux syncs that file range like fdatasync), so an acknowledged write is on the disk of a majority too. " +
             "**Beemesh eventual** and **redis** (`--save \"\" --appendonly no`) keep data in memory only. " +
             "All data directories are in one temp directory on the same ext4 file system (a virtio disk).");
         sb.AppendLine();
