@@ -7,6 +7,7 @@ using Beemesh.LoadTests.Clients;
 using Beemesh.LoadTests.MeshBench;
 using Beemesh.LoadTests.OverlayMeshBench;
 using Beemesh.LoadTests.Scenarios;
+using Beemesh.LoadTests.StateBench;
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -37,6 +38,9 @@ try
         "bench" => await Bench(args[1..], cancel.Token),
         "mesh-bench" => await MeshBenchCommand(args[1..], cancel.Token),
         "overlay-mesh-bench" => await OverlayMeshBenchCommand(args[1..], cancel.Token),
+        "state-bench" => await StateBenchCommand(args[1..], cancel.Token),
+        "kv-client" when args.Length is 7 or 8 => PrintStats(KvLoad.Run(
+            args[1], args[2], args[3], TimeSpan.FromSeconds(Int(args[4])), Int(args[5]), Percent(args[6]), cancel.Token, args.Length == 8 ? Count(args[7]) : 1)),
         "nxdomain-server" when args.Length == 3 => await NxDomainServer.RunAsync(Address(args[1]), Int(args[2]), cancel.Token),
         "first-call-client" when args.Length == 4 => await FirstCallClient.RunAsync(args[1], Int(args[2]), TimeSpan.FromSeconds(Int(args[3])), Console.Out, cancel.Token),
         "netstack-index" when args.Length <= 2 => WriteIndex(args.Length == 2 ? args[1] : Path.Combine("loadtests", "reports")),
@@ -152,6 +156,22 @@ static async Task<int> OverlayMeshBenchCommand(string[] benchArgs, CancellationT
     return 0;
 }
 
+static async Task<int> StateBenchCommand(string[] benchArgs, CancellationToken token)
+{
+    StateBenchOptions? options = StateBenchOptions.Parse(benchArgs, Console.Error);
+    if (options is null)
+    {
+        return 2;
+    }
+
+    var log = new CommandLog();
+    MachineInfo machine = MachineInfo.Collect();
+    StateBenchResults results = await new StateBenchRunner(options, log, Console.Error).RunAsync(token);
+    string report = StateReport.Build(machine, options, ["state-bench", .. benchArgs], results, log);
+    await WriteReportAsync(options.OutPath, report, token);
+    return 0;
+}
+
 static int PrintStats(ScenarioStats stats)
 {
     Console.WriteLine(JsonSerializer.Serialize(stats, ScenarioStatsJsonContext.Default.ScenarioStats));
@@ -166,6 +186,14 @@ static int Int(string text) =>
         ? value
         : throw new FormatException($"not a positive integer: '{text}'");
 
+static int Count(string text) =>
+    int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value)
+        ? value
+        : throw new FormatException($"not a count: '{text}'");
+
+static int Percent(string text) =>
+    Count(text) is var value && value <= 100 ? value : throw new FormatException($"not a percentage (0-100): '{text}'");
+
 static int Usage()
 {
     Console.Error.WriteLine(BenchOptions.Usage);
@@ -175,6 +203,8 @@ static int Usage()
     Console.Error.WriteLine("       beemesh-loadtests hold-client HOST PORT COUNT");
     Console.Error.WriteLine("       " + MeshBenchOptions.Usage["usage: ".Length..]);
     Console.Error.WriteLine("       " + OverlayMeshBenchOptions.Usage["usage: ".Length..]);
+    Console.Error.WriteLine("       " + StateBenchOptions.Usage["usage: ".Length..]);
+    Console.Error.WriteLine("       beemesh-loadtests kv-client dapr-http|etcd|resp URL|HOST:PORT STORE SECONDS CLIENTS READ_PERCENT [WARMUP_SECONDS]");
     Console.Error.WriteLine("       beemesh-loadtests rate-client HOST PORT SECONDS RATE");
     Console.Error.WriteLine("       beemesh-loadtests first-call-client HOST PORT TIMEOUT_SECONDS");
     Console.Error.WriteLine("       beemesh-loadtests nxdomain-server ADDRESS PORT");
