@@ -166,7 +166,9 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
             string paused = random.Next(2) == 0 ? Leader() ?? "r2" : clients.Keys.ElementAt(random.Next(3));
             output.WriteLine($"fault: SIGSTOP {paused} (leader: {Leader()})");
             Signal(replicas[paused].Id, "STOP");
+            long stopped = HistoryRecorder.Now;
             await RunFor(2000, 4000);
+            long resumed = HistoryRecorder.Now;
             Signal(replicas[paused].Id, "CONT");
             await RunFor(2000, 4000);
 
@@ -208,8 +210,9 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
                 $"{history.Count(o => o.Outcome == OperationOutcome.Unknown)} unknown; " +
                 string.Join(", ", Enum.GetValues<OperationKind>().Select(k => $"{history.Count(o => o.Kind == k)} {k}")));
             string Replica(int process) => clients.First(c => c.Value.Contains(((process - 1) % 10) + 1)).Key;
-            output.WriteLine("acknowledged during the partition: " + string.Join(", ", clients.Keys.Select(r =>
-                $"{r} {history.Count(o => o.Outcome == OperationOutcome.Ok && o.CallTime > isolated && o.ReturnTime < healed && Replica(o.Process) == r)}")));
+            string Served(long from, long to) => string.Join(", ", clients.Keys.Select(r =>
+                $"{r} {history.Count(o => o.Outcome == OperationOutcome.Ok && o.CallTime > from && o.ReturnTime < to && Replica(o.Process) == r)}"));
+            output.WriteLine($"acknowledged while {cut} was cut off: {Served(isolated, healed)}; while {paused} was paused: {Served(stopped, resumed)}");
             keep = true;
             var checking = Stopwatch.StartNew();
             CheckResult result = LinearizabilityChecker.Check(history, new CheckerOptions { MaxDegreeOfParallelism = 2 });
