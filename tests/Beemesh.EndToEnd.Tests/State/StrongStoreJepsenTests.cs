@@ -251,14 +251,19 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
                 }
             }
 
+            // A cgroup can be removed once the last of its processes (the killed trees' stragglers) is gone.
             foreach (string name in clients.Keys)
             {
-                try
+                for (int attempt = 0; cgroupRoot is not null && Directory.Exists(Path.Combine(cgroupRoot, group, name)) && attempt < 50; attempt++)
                 {
-                    Directory.Delete(Path.Combine(cgroupRoot!, group, name));
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentNullException)
-                {
+                    try
+                    {
+                        Directory.Delete(Path.Combine(cgroupRoot, group, name));
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        await Task.Delay(100);
+                    }
                 }
             }
 
