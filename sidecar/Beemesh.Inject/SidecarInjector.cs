@@ -179,32 +179,32 @@ public static class SidecarInjector
 
                 break;
             case "Pod":
-                var pod = Read(root, SourceGenerationContext.Default.V1Pod, kind);
+                var pod = Read(root, InjectJsonContext.Default.V1Pod, kind);
                 InjectTemplate(root, pod.Metadata, new V1PodTemplateSpec { Metadata = pod.Metadata, Spec = pod.Spec }, options);
                 break;
             case "Deployment":
-                var deployment = Read(root, SourceGenerationContext.Default.V1Deployment, kind);
+                var deployment = Read(root, InjectJsonContext.Default.V1Deployment, kind);
                 InjectTemplate(TemplateNode(root, kind), deployment.Metadata, deployment.Spec?.Template, options);
                 break;
             case "StatefulSet":
-                var statefulSet = Read(root, SourceGenerationContext.Default.V1StatefulSet, kind);
+                var statefulSet = Read(root, InjectJsonContext.Default.V1StatefulSet, kind);
                 InjectTemplate(TemplateNode(root, kind), statefulSet.Metadata, statefulSet.Spec?.Template, options);
                 break;
             case "DaemonSet":
-                var daemonSet = Read(root, SourceGenerationContext.Default.V1DaemonSet, kind);
+                var daemonSet = Read(root, InjectJsonContext.Default.V1DaemonSet, kind);
                 InjectTemplate(TemplateNode(root, kind), daemonSet.Metadata, daemonSet.Spec?.Template, options);
                 break;
             case "Job":
-                var job = Read(root, SourceGenerationContext.Default.V1Job, kind);
+                var job = Read(root, InjectJsonContext.Default.V1Job, kind);
                 InjectTemplate(TemplateNode(root, kind), job.Metadata, job.Spec?.Template, options);
                 break;
             case "ReplicaSet":
-                var replicaSet = Read(root, SourceGenerationContext.Default.V1ReplicaSet, kind);
+                var replicaSet = Read(root, InjectJsonContext.Default.V1ReplicaSet, kind);
                 InjectTemplate(TemplateNode(root, kind), replicaSet.Metadata, replicaSet.Spec?.Template, options);
                 break;
             case "CronJob":
                 // The pod template is one level down: spec.jobTemplate.spec.template.
-                var cronJob = Read(root, SourceGenerationContext.Default.V1CronJob, kind);
+                var cronJob = Read(root, InjectJsonContext.Default.V1CronJob, kind);
                 YamlMappingNode jobTemplate = Child(root, "spec") is YamlMappingNode cronSpec && Child(cronSpec, "jobTemplate") is YamlMappingNode jt
                     ? jt
                     : throw new ManifestException(root.Start, $"CronJob {YamlJson.StringValue(Child(Child(root, "metadata"), "name"))}: spec.jobTemplate is missing");
@@ -289,12 +289,12 @@ public static class SidecarInjector
             }
         }
 
-        Sequence(specNode, "containers").Add(ToYaml(Sidecar(serviceAccount, ns, ports, options), SourceGenerationContext.Default.V1Container));
+        Sequence(specNode, "containers").Add(ToYaml(Sidecar(serviceAccount, ns, ports, options), InjectJsonContext.Default.V1Container));
         Sequence(specNode, "volumes").Add(ToYaml(new V1Volume
         {
             Name = AgentVolumeName,
             HostPath = new V1HostPathVolumeSource { Path = options.AgentDirectory, Type = "Directory" },
-        }, SourceGenerationContext.Default.V1Volume));
+        }, InjectJsonContext.Default.V1Volume));
         if (options.MeshDns)
         {
             specNode.Children[new YamlScalarNode("dnsPolicy")] = YamlJson.StringScalar("None");
@@ -304,7 +304,7 @@ public static class SidecarInjector
                 Nameservers = [ResolverAddress],
                 Searches = searches,
                 Options = [new V1PodDNSConfigOption { Name = "ndots", Value = "5" }],
-            }, SourceGenerationContext.Default.V1PodDNSConfig);
+            }, InjectJsonContext.Default.V1PodDNSConfig);
         }
 
         if (Child(templateNode, "metadata") is not YamlMappingNode metadata)

@@ -72,4 +72,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4028, Level = LogLevel.Warning, Message = "tunnel handoff: the agent closed the channel; {Cut} connections it handed over were cut")]
     public static partial void TunnelHandoffLost(ILogger logger, int cut);
+
+    [LoggerMessage(EventId = 4032, Level = LogLevel.Debug, Message = "state API: first connection, server started")]
+    public static partial void StateApiStarted(ILogger logger);
+
+    [LoggerMessage(EventId = 4033, Level = LogLevel.Error, Message = "state API: the server did not start on the first connection ({Error}); its ports are closed")]
+    public static partial void StateApiFailed(ILogger logger, string error);
 }

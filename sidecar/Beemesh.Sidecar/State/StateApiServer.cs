@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -13,35 +15,137 @@ namespace Beemesh.Sidecar.State;
 /// (Dapr's 50001), in one in-process Kestrel. Requests over
 /// <see cref="StateApiLimits.MaxRequestBytes"/> are refused.
 /// </summary>
+/// <remarks>
+/// Most workloads never call the API, so the server starts on the first connection: both sockets
+/// listen (and the kernel accepts into their backlogs) from <see cref="StartAsync"/> on, but
+/// Kestrel, its threads and its buffers exist only once a connection arrived on either. If
+/// Kestrel cannot start then, both sockets are closed (callers are refused, not left waiting).
+/// </remarks>
 public sealed class StateApiServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
-    private readonly ListenOptions _http;
-    private readonly ListenOptions _grpc;
+    private readonly StateStoreSet _stores;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly FirstConnectionEndPoint _http;
+    private readonly FirstConnectionEndPoint _grpc;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly TaskCompletionSource _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private WebApplication? _app;
+    private FirstConnectionListenerFactory? _transport;
+    private bool _disposed;
 
-    private StateApiServer(WebApplication app, ListenOptions http, ListenOptions grpc)
+    private StateApiServer(StateStoreSet stores, ILoggerFactory loggerFactory, FirstConnectionEndPoint http, FirstConnectionEndPoint grpc)
     {
-        _app = app;
+        _stores = stores;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Beemesh.Sidecar.State");
         _http = http;
         _grpc = grpc;
     }
 
-    /// <summary>The bound HTTP address when it was bound from an address (its port resolved); null for a handed-over socket.</summary>
-    public IPEndPoint? HttpEndPoint => _http.EndPoint as IPEndPoint;
+    /// <summary>The bound HTTP address.</summary>
+    public IPEndPoint? HttpEndPoint => _http.Socket.LocalEndPoint as IPEndPoint;
 
-    /// <summary>The bound gRPC address, as <see cref="HttpEndPoint"/>.</summary>
-    public IPEndPoint? GrpcEndPoint => _grpc.EndPoint as IPEndPoint;
+    /// <summary>The bound gRPC address.</summary>
+    public IPEndPoint? GrpcEndPoint => _grpc.Socket.LocalEndPoint as IPEndPoint;
 
-    /// <summary>Starts serving <paramref name="stores"/>.</summary>
-    public static async Task<StateApiServer> StartAsync(
+    /// <summary>True once the first connection started the server (it serves until disposed).</summary>
+    public bool IsServing => _serving.Task.IsCompletedSuccessfully;
+
+    /// <summary>Completes when the server started, after the first connection; faults if it could not start.</summary>
+    public Task Serving => _serving.Task;
+
+    /// <summary>Listens on both listeners and serves <paramref name="stores"/> from the first connection on.</summary>
+    public static Task<StateApiServer> StartAsync(
         StateStoreSet stores, StateApiListener http, StateApiListener grpc, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stores);
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(grpc);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        cancellationToken.ThrowIfCancellationRequested();
+        Socket httpSocket = Open(http);
+        Socket grpcSocket;
+        try
+        {
+            grpcSocket = Open(grpc);
+        }
+        catch
+        {
+            httpSocket.Dispose();
+            throw;
+        }
+
+        var server = new StateApiServer(stores, loggerFactory, new FirstConnectionEndPoint(httpSocket), new FirstConnectionEndPoint(grpcSocket));
+        _ = server.StartOnFirstConnectionAsync();
+        return Task.FromResult(server);
+    }
+
+    private static Socket Open(StateApiListener listener)
+    {
+        if (listener.Handle is ulong fd)
+        {
+            return new Socket(new SafeSocketHandle(checked((IntPtr)(long)fd), ownsHandle: true));
+        }
+
+        var socket = new Socket(listener.EndPoint!.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(listener.EndPoint);
+            socket.Listen(512);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task StartOnFirstConnectionAsync()
+    {
+        await Task.WhenAny(_http.First, _grpc.First).ConfigureAwait(false);
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            WebApplication app = Build();
+            try
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            _app = app;
+            Log.StateApiStarted(_logger);
+            _serving.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            // Fail closed: callers are refused rather than left in a backlog nobody serves.
+            Log.StateApiFailed(_logger, e.Message);
+            await _http.CloseAsync().ConfigureAwait(false);
+            await _grpc.CloseAsync().ConfigureAwait(false);
+            _serving.TrySetException(e);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private WebApplication Build()
+    {
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton(_loggerFactory);
         builder.Services.AddLogging();
         builder.Services.AddRoutingCore();
         builder.Services.AddGrpc(options =>
@@ -49,9 +153,7 @@ public sealed class StateApiServer : IAsyncDisposable
             options.MaxReceiveMessageSize = StateApiLimits.MaxRequestBytes;
             options.EnableDetailedErrors = false;
         });
-        builder.Services.AddSingleton(new DaprGrpcService(stores));
-        ListenOptions? httpOptions = null;
-        ListenOptions? grpcOptions = null;
+        builder.Services.AddSingleton(new DaprGrpcService(_stores));
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -59,49 +161,46 @@ public sealed class StateApiServer : IAsyncDisposable
             // than its limit) and Kestrel drains up to this much of the rest, so the client reads the
             // 413 instead of a reset; a body larger still gets its connection closed.
             kestrel.Limits.MaxRequestBodySize = 4L * StateApiLimits.MaxRequestBytes;
-            Listen(kestrel, http, HttpProtocols.Http1AndHttp2, o => httpOptions = o);
-            Listen(kestrel, grpc, HttpProtocols.Http2, o => grpcOptions = o);
+            kestrel.Listen(_http, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(_grpc, o => o.Protocols = HttpProtocols.Http2);
         });
+        _transport = new FirstConnectionListenerFactory(_loggerFactory);
+        builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
         WebApplication app = builder.Build();
-        var api = new DaprHttpApi(stores);
+        var api = new DaprHttpApi(_stores);
         app.UseRouting();
         app.MapGrpcService<DaprGrpcService>();
         app.Map("/v1.0/{**rest}", api.HandleAsync);
-        try
-        {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return new StateApiServer(app, httpOptions!, grpcOptions!);
-    }
-
-    private static void Listen(KestrelServerOptions kestrel, StateApiListener listener, HttpProtocols protocols, Action<ListenOptions> keep)
-    {
-        Action<ListenOptions> configure = o =>
-        {
-            o.Protocols = protocols;
-            keep(o);
-        };
-        if (listener.Handle is ulong fd)
-        {
-            kestrel.ListenHandle(fd, configure);
-        }
-        else
-        {
-            kestrel.Listen(listener.EndPoint!, configure);
-        }
+        return app;
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        await _app.StopAsync(grace.Token).ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            if (_app is { } app)
+            {
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await app.StopAsync(grace.Token).ConfigureAwait(false);
+                await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _transport?.Dispose();
+            await _http.CloseAsync().ConfigureAwait(false);
+            await _grpc.CloseAsync().ConfigureAwait(false);
+            _serving.TrySetCanceled();
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 }
