@@ -14,6 +14,7 @@ public sealed class SimulateCommandTests
     [InlineData("--nodes 100 --crash -0.1", "beemesh simulate: invalid --crash '-0.1': expected a fraction from 0 to 0.99 or a percentage such as 10%")]
     [InlineData("--nodes 100 --crash 60% --partition 50%", "beemesh simulate: invalid --crash and --partition: together they must leave some nodes live and connected (sum at most 0.99)")]
     [InlineData("--nodes 100 --seed x", "beemesh simulate: invalid --seed 'x': expected a 32-bit integer")]
+    [InlineData("--nodes 100 --loss-model udp", "beemesh simulate: invalid --loss-model 'udp': expected tcp or drop")]
     public async Task BadArgumentsExitTwoWithOneClearLine(string args, string expected)
     {
         var (exit, output, error) = await RunAsync(args.Split(' '));
@@ -45,6 +46,21 @@ public sealed class SimulateCommandTests
         Assert.StartsWith("control messages per node: ", lines[5], StringComparison.Ordinal);
         Assert.StartsWith("false suspicions: ", lines[6], StringComparison.Ordinal);
         Assert.Empty(first.Err);
+    }
+
+    [Fact]
+    public async Task DetailsAddTheSentCopiesAndTheLossModelIsChosenByName()
+    {
+        var tcp = await RunAsync("--nodes", "200", "--loss", "0.2", "--seed", "3", "--quiet", "--details");
+        var drop = await RunAsync("--nodes", "200", "--loss", "0.2", "--loss-model", "drop", "--seed", "3", "--quiet", "--details");
+        var byDefault = await RunAsync("--nodes", "200", "--loss", "0.2", "--loss-model", "tcp", "--seed", "3", "--quiet", "--details");
+        Assert.Equal(0, tcp.Exit);
+        Assert.Equal(0, drop.Exit);
+        Assert.Equal(tcp.Out, byDefault.Out);
+        Assert.NotEqual(tcp.Out, drop.Out);
+        string[] lines = drop.Out.TrimEnd('\n').Split('\n');
+        Assert.Equal(8, lines.Length);
+        Assert.Matches(@"^payload sends per node: \d+\.\d\d$", lines[7]);
     }
 
     [Fact]

@@ -4,8 +4,10 @@ namespace Beemesh.Overlay.Simulation;
 
 /// <summary>
 /// A discrete-event network for the real <see cref="OverlayNode"/> class: one event queue ordered
-/// by time (ties by insertion order), per-message latency drawn between the bounds, independent
-/// loss, crashes and a partition. Every random choice comes from the seed (the network's own
+/// by time (ties by insertion order), per-message latency drawn between the bounds, loss on TCP
+/// links (<see cref="TcpLinks"/>: a lost segment is sent again, order kept per link) or, with
+/// <see cref="LossModel.Drop"/>, messages lost outright, crashes and a partition. A message to a
+/// crashed node, or across the partition while it lasts, is lost (its connection would time out). Every random choice comes from the seed (the network's own
 /// <see cref="Random"/> and one per node derived from it), so a seed always gives the same run.
 /// </summary>
 public sealed class OverlaySimulator : IOverlayObserver
@@ -20,6 +22,8 @@ public sealed class OverlaySimulator : IOverlayObserver
     private readonly long[] _tickAt;
     private readonly PriorityQueue<SimEvent, EventKey> _queue = new();
     private readonly Random _network;
+    private readonly TcpLinks? _tcp;
+    private readonly Func<long> _drawLatency;
     private readonly SimulationSignature _signature;
     private readonly long _latencyMin;
     private readonly long _latencyMax;
@@ -33,6 +37,7 @@ public sealed class OverlaySimulator : IOverlayObserver
     private int _incomplete;
     private bool _counting;
     private long _payloadCopies;
+    private long _payloadSends;
     private long _controlMessages;
     private int _falseSuspicions;
     private int _crashCount;
@@ -51,6 +56,8 @@ public sealed class OverlaySimulator : IOverlayObserver
         _signature = new SimulationSignature(SplitMix((ulong)options.Seed));
         _latencyMin = options.LatencyMinMs * 1000L;
         _latencyMax = options.LatencyMaxMs * 1000L;
+        _tcp = options.LossModel == LossModel.Tcp ? new TcpLinks(options.Nodes, options.Loss) : null;
+        _drawLatency = DrawLatency;
         _nodes = new OverlayNode[options.Nodes];
         _crashed = new bool[options.Nodes];
         _tickAt = new long[options.Nodes];
@@ -258,6 +265,7 @@ public sealed class OverlaySimulator : IOverlayObserver
             LiveNodes = live,
             Reached = _deliveries.Count == 0 ? 0 : reached,
             PayloadCopiesPerNode = _payloadCopies / perNode,
+            PayloadSendsPerNode = _payloadSends / perNode,
             ControlMessagesPerNode = _controlMessages / perNode,
             FalseSuspicions = _falseSuspicions,
             Events = Events,
@@ -367,23 +375,27 @@ public sealed class OverlaySimulator : IOverlayObserver
             }
 
             int to = (int)target;
-            if (_counting)
+            bool measuredCopy = _counting && message.Message.IsPayload && _measured.ContainsKey(message.Message.Record!.Key);
+            if (measuredCopy)
             {
-                if (message.Message.IsPayload)
-                {
-                    if (_measured.ContainsKey(message.Message.Record!.Key))
-                    {
-                        _payloadCopies++;
-                    }
-                }
-                else
-                {
-                    _controlMessages++;
-                }
+                _payloadSends++;
+            }
+            else if (_counting && !message.Message.IsPayload)
+            {
+                _controlMessages++;
             }
 
             if (_crashed[to] || (_partitioned && _partitionSide![to] != _partitionSide[from]))
             {
+                continue;
+            }
+
+            // A copy is counted when it is sure to reach a live node: nodes crash only before the
+            // measured records, so every message scheduled here is received, also after the run stops.
+            if (_tcp is not null)
+            {
+                _payloadCopies += measuredCopy ? 1 : 0;
+                Schedule(_tcp.Deliver(from, to, Now, _drawLatency, _network), to, from, MessageEvent, message.Message);
                 continue;
             }
 
@@ -392,8 +404,8 @@ public sealed class OverlaySimulator : IOverlayObserver
                 continue;
             }
 
-            long latency = _latencyMin == _latencyMax ? _latencyMin : _network.NextInt64(_latencyMin, _latencyMax + 1);
-            Schedule(Now + latency, to, from, MessageEvent, message.Message);
+            _payloadCopies += measuredCopy ? 1 : 0;
+            Schedule(Now + DrawLatency(), to, from, MessageEvent, message.Message);
         }
 
         node.ClearOutbox();
@@ -408,6 +420,8 @@ public sealed class OverlaySimulator : IOverlayObserver
             }
         }
     }
+
+    private long DrawLatency() => _latencyMin == _latencyMax ? _latencyMin : _network.NextInt64(_latencyMin, _latencyMax + 1);
 
     private void Schedule(long time, int to, int from, byte kind, OverlayMessage? message) =>
         _queue.Enqueue(new SimEvent(to, from, kind, message), new EventKey(time, _sequence++));

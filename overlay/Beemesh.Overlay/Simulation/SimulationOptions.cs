@@ -12,8 +12,15 @@ public sealed record SimulationOptions
     /// <summary>Largest one-way link latency in milliseconds (50); each message draws uniformly between the two.</summary>
     public int LatencyMaxMs { get; init; } = 50;
 
-    /// <summary>Probability that any one message is lost (0).</summary>
+    /// <summary>Probability that any one transmission is lost (0); what a loss costs depends on <see cref="LossModel"/>.</summary>
     public double Loss { get; init; }
+
+    /// <summary>
+    /// How a loss shows (<see cref="Simulation.LossModel.Tcp"/>, what the overlay runs on: a lost
+    /// segment is retransmitted and delays the link; <see cref="Simulation.LossModel.Drop"/>: the
+    /// message is gone, as a datagram).
+    /// </summary>
+    public LossModel LossModel { get; init; } = LossModel.Tcp;
 
     /// <summary>Fraction of nodes that crash just before the measured records are published (0).</summary>
     public double Crash { get; init; }

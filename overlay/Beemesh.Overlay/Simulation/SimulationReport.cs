@@ -18,8 +18,14 @@ public sealed record SimulationReport
     /// <summary>Live nodes holding every measured record at the end (the least over records).</summary>
     public required int Reached { get; init; }
 
-    /// <summary>GOSSIP messages carrying a measured record, per live node and record.</summary>
+    /// <summary>GOSSIP messages carrying a measured record that reached a live node, per live node and record.</summary>
     public required double PayloadCopiesPerNode { get; init; }
+
+    /// <summary>
+    /// GOSSIP messages carrying a measured record that were sent, per live node and record: also
+    /// those to crashed nodes, those across a partition and, with <see cref="LossModel.Drop"/>, those lost.
+    /// </summary>
+    public double PayloadSendsPerNode { get; init; }
 
     /// <summary>Every other message sent from the first measured publish to the end, per live node and record.</summary>
     public required double ControlMessagesPerNode { get; init; }

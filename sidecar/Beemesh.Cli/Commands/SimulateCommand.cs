@@ -6,9 +6,11 @@ using Beemesh.Overlay.Simulation;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh simulate --nodes N [--latency MIN-MAX] [--loss P] [--crash F] [--partition F] [--seed S]</c>:
+/// <c>beemesh simulate --nodes N [--latency MIN-MAX] [--loss P] [--loss-model tcp|drop] [--crash F] [--partition F] [--seed S] [--details]</c>:
 /// runs the overlay's membership and broadcast code on a discrete-event network and prints how fast
-/// records reach the live nodes. Same seed, same output.
+/// records reach the live nodes. Same seed, same output. The links are TCP connections by default
+/// (a lost segment is retransmitted after the retransmission timeout, order is kept per link);
+/// <c>--loss-model drop</c> loses messages outright, as datagrams.
 /// </summary>
 public static class SimulateCommand
 {
@@ -20,34 +22,46 @@ public static class SimulateCommand
     {
         var nodes = new Option<string>("--nodes") { Description = "Number of nodes (2-1,000,000)", Required = true };
         var latency = new Option<string>("--latency") { Description = "One-way link latency range MIN-MAX in milliseconds", DefaultValueFactory = _ => "10-50" };
-        var loss = new Option<string>("--loss") { Description = "Probability a message is lost, 0-0.99 or a percentage (10%)", DefaultValueFactory = _ => "0" };
+        var loss = new Option<string>("--loss") { Description = "Probability a transmission is lost, 0-0.99 or a percentage (10%)", DefaultValueFactory = _ => "0" };
+        var lossModel = new Option<string>("--loss-model")
+        {
+            Description = "tcp: links are TCP connections, a lost segment is sent again after the retransmission timeout (round trip + 200 ms, doubling) and later messages on the link wait for it; drop: a lost message is gone and messages on a link may overtake each other, as datagrams",
+            DefaultValueFactory = _ => "tcp",
+        };
+        var details = new Option<bool>("--details") { Description = "Also print payload messages sent per node (to crashed nodes and lost ones included)" };
         var crash = new Option<string>("--crash") { Description = "Fraction of nodes that crash just before publishing, 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var partition = new Option<string>("--partition") { Description = "Fraction of nodes cut off while publishing (healed after 3 s), 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var seed = new Option<string>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => "1" };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bar on stderr" };
         var command = new Command("simulate", "Simulate the overlay (HyParView + Plumtree) on a discrete-event network and print dissemination times")
         {
-            nodes, latency, loss, crash, partition, seed, quiet,
+            nodes, latency, loss, lossModel, crash, partition, seed, quiet, details,
         };
         command.SetAction(parse =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
             TextWriter error = parse.InvocationConfiguration.Error;
             if (!TryParse(parse.GetValue(nodes)!, parse.GetValue(latency)!, parse.GetValue(loss)!, parse.GetValue(crash)!,
-                    parse.GetValue(partition)!, parse.GetValue(seed)!, out SimulationOptions? options, out string? problem))
+                    parse.GetValue(partition)!, parse.GetValue(seed)!, out SimulationOptions? options, out string? problem, parse.GetValue(lossModel)!))
             {
                 error.WriteLine($"beemesh simulate: {problem}");
                 return 2;
             }
 
-            output.Write(Run(options!, parse.GetValue(quiet) ? null : error).Format());
+            SimulationReport report = Run(options!, parse.GetValue(quiet) ? null : error);
+            output.Write(report.Format());
+            if (parse.GetValue(details))
+            {
+                output.Write(string.Create(CultureInfo.InvariantCulture, $"payload sends per node: {report.PayloadSendsPerNode:0.00}\n"));
+            }
+
             return 0;
         });
         return command;
     }
 
     /// <summary>Parses the command's arguments; on failure <paramref name="problem"/> is one line saying what is wrong.</summary>
-    public static bool TryParse(string nodes, string latency, string loss, string crash, string partition, string seed, out SimulationOptions? options, out string? problem)
+    public static bool TryParse(string nodes, string latency, string loss, string crash, string partition, string seed, out SimulationOptions? options, out string? problem, string lossModel = "tcp")
     {
         options = null;
         problem = null;
@@ -80,6 +94,20 @@ public static class SimulateCommand
             return false;
         }
 
+        LossModel model;
+        switch (lossModel)
+        {
+            case "tcp":
+                model = LossModel.Tcp;
+                break;
+            case "drop":
+                model = LossModel.Drop;
+                break;
+            default:
+                problem = $"invalid --loss-model '{lossModel}': expected tcp or drop";
+                return false;
+        }
+
         if (!int.TryParse(seed, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int s))
         {
             problem = $"invalid --seed '{seed}': expected a 32-bit integer";
@@ -92,6 +120,7 @@ public static class SimulateCommand
             LatencyMinMs = min,
             LatencyMaxMs = max,
             Loss = lossValue,
+            LossModel = model,
             Crash = crashValue,
             Partition = partitionValue,
             Seed = s,
