@@ -201,11 +201,11 @@ public sealed class EventualStore
     /// <summary>
     /// Answers a peer's bucket digest: the buckets whose digest differs from <paramref name="theirs"/>,
     /// taken whole from <paramref name="startBucket"/> on (wrapping) while their entries fit in
-    /// <paramref name="maxStamps"/> (the first differing bucket is always taken, cut at the limit),
-    /// with the (key, stamp) of each entry in them. Entries dead for longer than the grace period
+    /// <paramref name="maxStamps"/> and about <paramref name="maxBytes"/> (the first differing bucket
+    /// is always taken, cut at the limits), with the (key, stamp) of each entry in them. Entries dead for longer than the grace period
     /// are left out: they are garbage here and must not travel.
     /// </summary>
-    public BucketSummary Summarize(ReadOnlySpan<ulong> theirs, int startBucket, int maxStamps)
+    public BucketSummary Summarize(ReadOnlySpan<ulong> theirs, int startBucket, int maxStamps, long maxBytes)
     {
         if (theirs.Length != DigestBuckets.Count)
         {
@@ -216,6 +216,7 @@ public sealed class EventualStore
         long now = NowMilliseconds();
         var buckets = new List<int>();
         var stamps = new List<EntryStamp>();
+        long bytes = 0;
         lock (_lock)
         {
             for (int i = 0; i < DigestBuckets.Count; i++)
@@ -227,7 +228,7 @@ public sealed class EventualStore
                 }
 
                 Dictionary<string, StateEntry> bucket = _buckets[b];
-                if (buckets.Count > 0 && stamps.Count + bucket.Count > maxStamps)
+                if (buckets.Count > 0 && (stamps.Count + bucket.Count > maxStamps || bytes + BucketBytes(bucket) > maxBytes))
                 {
                     break;
                 }
@@ -235,7 +236,7 @@ public sealed class EventualStore
                 buckets.Add(b);
                 foreach (StateEntry entry in bucket.Values)
                 {
-                    if (stamps.Count == maxStamps)
+                    if (stamps.Count == maxStamps || (stamps.Count > 0 && bytes > maxBytes))
                     {
                         break;
                     }
@@ -243,6 +244,7 @@ public sealed class EventualStore
                     if (!IsGarbage(entry, now))
                     {
                         stamps.Add(new EntryStamp(entry.Key, entry.Stamp));
+                        bytes += StampSize(entry.Key);
                     }
                 }
             }
@@ -255,7 +257,7 @@ public sealed class EventualStore
     /// Compares this replica's entries in a peer's summarized buckets with the peer's stamps: the
     /// entries to send it (its write is older or missing), at most <paramref name="maxEntries"/> and
     /// about <paramref name="maxBytes"/> of them (at least one, however large), and the keys to ask it for (this replica's write is
-    /// older or missing), at most <paramref name="maxEntries"/>. What is left over is found again in
+    /// older or missing), at most <paramref name="maxEntries"/>, all within about <paramref name="maxBytes"/>. What is left over is found again in
     /// the next round, since the digests still differ.
     /// </summary>
     public Reconciliation Reconcile(BucketSummary summary, int maxEntries, long maxBytes)
@@ -297,7 +299,7 @@ public sealed class EventualStore
 
             foreach (EntryStamp stamp in summary.Stamps)
             {
-                if (want.Count == maxEntries)
+                if (want.Count == maxEntries || (want.Count > 0 && bytes + StampSize(stamp.Key) > maxBytes))
                 {
                     break;
                 }
@@ -305,6 +307,7 @@ public sealed class EventualStore
                 if (Find(stamp.Key) is not StateEntry mine || stamp.Stamp > mine.Stamp)
                 {
                     want.Add(stamp.Key);
+                    bytes += StampSize(stamp.Key);
                 }
             }
         }
@@ -441,6 +444,19 @@ public sealed class EventualStore
 
     /// <summary>Bytes an entry takes on the wire, about: what the size limits of a batch count.</summary>
     public static long WireSize(StateEntry entry) => (entry.Key.Length * 3L) + (entry.Value?.Length ?? 0) + 40;
+
+    private static long StampSize(string key) => (key.Length * 3L) + 18;
+
+    private static long BucketBytes(Dictionary<string, StateEntry> bucket)
+    {
+        long bytes = 0;
+        foreach (string key in bucket.Keys)
+        {
+            bytes += StampSize(key);
+        }
+
+        return bytes;
+    }
 
     private long NowMilliseconds() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 

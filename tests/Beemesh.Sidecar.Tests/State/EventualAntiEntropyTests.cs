@@ -36,7 +36,7 @@ public sealed class EventualAntiEntropyTests
     private static int Round(EventualStore from, EventualStore to, int limit = Limit, int start = 0)
     {
         Assert.True(EventualWire.TryDecodeDigest(EventualWire.EncodeDigest(from.BucketDigest()), out ulong[] digest, out _));
-        BucketSummary answer = to.Summarize(digest, start, limit);
+        BucketSummary answer = to.Summarize(digest, start, limit, 4 << 20);
         Assert.True(EventualWire.TryDecodeSummary(EventualWire.EncodeSummary(answer), limit, out BucketSummary summary, out _));
         if (summary.Buckets.Count == 0)
         {
@@ -118,7 +118,7 @@ public sealed class EventualAntiEntropyTests
         b.Merge(a.Snapshot());
 
         Assert.Equal(a.BucketDigest(), b.BucketDigest());
-        BucketSummary summary = b.Summarize(a.BucketDigest(), 0, Limit);
+        BucketSummary summary = b.Summarize(a.BucketDigest(), 0, Limit, 1 << 20);
         Assert.Empty(summary.Buckets);
         Assert.Empty(summary.Stamps);
     }
@@ -137,7 +137,7 @@ public sealed class EventualAntiEntropyTests
         a.Apply([StateOperation.Upsert("a||only-a", [1])]);
         b.Apply([StateOperation.Upsert("a||only-b", [2]), StateOperation.Upsert("a||shared7", [99])]);
 
-        BucketSummary summary = b.Summarize(a.BucketDigest(), 0, Limit);
+        BucketSummary summary = b.Summarize(a.BucketDigest(), 0, Limit, 1 << 20);
         int[] expected = [.. new[] { "a||only-a", "a||only-b", "a||shared7" }.Select(DigestBuckets.Of).Distinct().Order()];
         Assert.Equal(expected, summary.Buckets.Order());
         Assert.All(summary.Stamps, s => Assert.Contains(DigestBuckets.Of(s.Key), expected));
@@ -183,7 +183,7 @@ public sealed class EventualAntiEntropyTests
         a.Apply([StateOperation.Upsert("a||live", [2])]);
 
         Assert.True(a.IsGarbage(a.Snapshot().Single(e => e.Key == "a||gone")));
-        BucketSummary summary = a.Summarize(b.BucketDigest(), 0, Limit);
+        BucketSummary summary = a.Summarize(b.BucketDigest(), 0, Limit, 1 << 20);
         Assert.DoesNotContain(summary.Stamps, s => s.Key == "a||gone");
         Assert.Empty(a.EntriesFor(["a||gone"], Limit, 1 << 20));
         Round(b, a);
