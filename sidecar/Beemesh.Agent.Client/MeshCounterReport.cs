@@ -44,4 +44,10 @@ public sealed class MeshCounterReport
 
     /// <summary>Outbound tunnel connections that went over TCP because QUIC to their node failed.</summary>
     public long QuicFallbacks { get; set; }
+
+    /// <summary>
+    /// Replication of the workload's eventual state stores: <c>pushed</c>, <c>received</c>,
+    /// <c>merged</c> (entries), <c>digest_rounds</c>, <c>refused_frames</c>, <c>failed_exchanges</c>.
+    /// </summary>
+    public Dictionary<string, long> EventualState { get; set; } = [];
 }

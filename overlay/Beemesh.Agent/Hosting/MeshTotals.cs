@@ -173,7 +173,37 @@ internal sealed class MeshTotals
         {
             Sample(text, "beemesh_mesh_quic_fallbacks_total", label, null, t.QuicFallbacks);
         }
+
+        Family(text, "beemesh_state_eventual_entries_total", "counter", "Entries of eventual state stores sent to other replicas (pushed), received from them, and received entries that changed the local replica (merged).");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (string what in EventualEntryEvents)
+            {
+                Sample(text, "beemesh_state_eventual_entries_total", label, $"event=\"{what}\"", t.EventualState.GetValueOrDefault(what));
+            }
+        }
+
+        Family(text, "beemesh_state_eventual_digest_rounds_total", "counter", "Anti-entropy digests eventual state stores sent to other replicas (one per peer per round).");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_state_eventual_digest_rounds_total", label, null, t.EventualState.GetValueOrDefault("digest_rounds"));
+        }
+
+        Family(text, "beemesh_state_eventual_refused_frames_total", "counter", "Replication frames of eventual state stores refused (too large, malformed, unknown kind); each closed its connection.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_state_eventual_refused_frames_total", label, null, t.EventualState.GetValueOrDefault("refused_frames"));
+        }
+
+        Family(text, "beemesh_state_eventual_failed_exchanges_total", "counter", "Pushes and anti-entropy exchanges with another replica that failed (unreachable, hung up, timed out).");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_state_eventual_failed_exchanges_total", label, null, t.EventualState.GetValueOrDefault("failed_exchanges"));
+        }
     }
+
+    /// <summary>The entry events of eventual stores rendered.</summary>
+    private static readonly string[] EventualEntryEvents = ["pushed", "received", "merged"];
 
     /// <summary>The transports rendered (a report's other keys are ignored).</summary>
     private static readonly string[] Transports = ["tcp", "quic"];
@@ -231,6 +261,7 @@ internal sealed class MeshTotals
         public SortedDictionary<string, long> Allowed = new(StringComparer.Ordinal);
         public SortedDictionary<string, long> Denied = new(StringComparer.Ordinal);
         public SortedDictionary<string, long> Revocations = new(StringComparer.Ordinal);
+        public SortedDictionary<string, long> EventualState = new(StringComparer.Ordinal);
 
         public void Add(MeshCounterReport r, bool includeGauges)
         {
@@ -255,6 +286,7 @@ internal sealed class MeshTotals
             AddAll(Allowed, r.Allowed);
             AddAll(Denied, r.Denied);
             AddAll(Revocations, r.Revocations);
+            AddAll(EventualState, r.EventualState);
         }
 
         public Totals Copy()
@@ -266,6 +298,7 @@ internal sealed class MeshTotals
             copy.Denied = new(Denied, StringComparer.Ordinal);
             copy.Revocations = new(Revocations, StringComparer.Ordinal);
             copy.TunnelConnections = new(TunnelConnections, StringComparer.Ordinal);
+            copy.EventualState = new(EventualState, StringComparer.Ordinal);
             return copy;
         }
 

@@ -42,10 +42,11 @@ public static class RunCommand
         var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
         var state = new Option<string[]>("--state") { Description = "A Dapr state store for the workload: NAME[=eventual] (default statestore=eventual; needs --name)", AllowMultipleArgumentsPerToken = false };
+        var stateSync = new Option<double>("--state-sync") { Description = "Seconds between the anti-entropy rounds of eventual stores among the workload's replicas (default 1; under the 1-hour tombstone grace)", DefaultValueFactory = _ => 1.0 };
         var command = new Argument<string[]>("command") { Description = "The command to run and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Run a command in its own network namespace, networked by Beemesh's userland stack")
         {
-            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, state, command,
+            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, state, stateSync, command,
         };
         run.SetAction((parse, cancel) => ExecuteAsync(
             new RunSettings(
@@ -60,6 +61,7 @@ public static class RunCommand
                 parse.GetValue(agent)!,
                 parse.GetValue(meshCidr)!,
                 parse.GetValue(state) ?? [],
+                parse.GetValue(stateSync),
                 parse.GetValue(command) ?? []),
             cancel));
         return run;
@@ -67,7 +69,7 @@ public static class RunCommand
 
     private sealed record RunSettings(
         int Mtu, string[] Publish, bool Ipv6, bool Offload, bool Debug, string? Name, string Namespace, string[] Ports,
-        string Agent, string MeshCidr, string[] State, string[] Command);
+        string Agent, string MeshCidr, string[] State, double StateSync, string[] Command);
 
     private static async Task<int> ExecuteAsync(RunSettings s, CancellationToken cancel)
     {
@@ -116,6 +118,12 @@ public static class RunCommand
         if (s.Name is null && s.State.Length > 0)
         {
             Console.Error.WriteLine("beemesh run: --state needs --name (keys are scoped to the workload's name)");
+            return 2;
+        }
+
+        if (!(s.StateSync >= 0.01 && s.StateSync < 3600))
+        {
+            Console.Error.WriteLine($"beemesh run: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
             return 2;
         }
 
@@ -353,7 +361,8 @@ public static class RunCommand
                 try
                 {
                     // Replicas of one workload (same name and namespace) on this node find each
-                    // other in the agent's state directory, hidden from the workloads themselves.
+                    // other in the agent's state directory, hidden from the workloads themselves
+                    // (strong stores join a Raft group there, eventual ones replicate by anti-entropy).
                     var strong = sidecar is null ? null : new Beemesh.Sidecar.State.Strong.StrongStoreContext(
                         Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name!),
                         sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId));
@@ -361,7 +370,14 @@ public static class RunCommand
                         s.Name!, stores, strong,
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.GrpcPort)),
-                        loggerFactory, TimeProvider.System, cancel);
+                        loggerFactory, TimeProvider.System, cancel,
+                        new Beemesh.Sidecar.State.Eventual.EventualReplicationOptions { AntiEntropyInterval = TimeSpan.FromSeconds(s.StateSync) },
+                        sidecar?.Counters.EventualState);
+                    foreach (var replica in stateApi.EventualReplicas)
+                    {
+                        Console.Error.WriteLine($"beemesh run: eventual store {replica.Replicator.Store.Name}: replica {replica.EndPoint}");
+                    }
+
                     foreach (var replica in stateApi.StrongStores)
                     {
                         Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint}");

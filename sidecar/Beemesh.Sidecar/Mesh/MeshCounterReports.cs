@@ -25,6 +25,15 @@ public static class MeshCounterReports
             SvidRotations = counters.SvidRotations,
             TunnelConnections = new Dictionary<string, long>(counters.TunnelConnections, StringComparer.Ordinal),
             QuicFallbacks = counters.QuicFallbacks,
+            EventualState = new Dictionary<string, long>(StringComparer.Ordinal)
+            {
+                ["pushed"] = counters.EventualState.EntriesPushed,
+                ["received"] = counters.EventualState.EntriesReceived,
+                ["merged"] = counters.EventualState.EntriesMerged,
+                ["digest_rounds"] = counters.EventualState.DigestRounds,
+                ["refused_frames"] = counters.EventualState.RefusedFrames,
+                ["failed_exchanges"] = counters.EventualState.FailedExchanges,
+            },
         };
     }
 

@@ -1,14 +1,16 @@
 using System.Security.Cryptography;
 using Beemesh.State.Eventual;
+using Beemesh.Sidecar.State.Eventual;
 using Beemesh.Sidecar.State.Strong;
+using Beemesh.Sidecar.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Sidecar.State;
 
 /// <summary>
-/// The state API one workload gets: its stores (local to this sidecar, eventual), the
-/// <see cref="StateApiServer"/> on the given listeners, and a timer that collects tombstones and
-/// expired values once a minute.
+/// The state API one workload gets: its stores (eventual ones replicated among the workload's
+/// replicas when it is in the mesh, strong ones in a Raft group), the <see cref="StateApiServer"/> on
+/// the given listeners, and a timer that collects tombstones and expired values once a minute.
 /// </summary>
 public sealed class WorkloadStateApi : IAsyncDisposable
 {
@@ -21,14 +23,19 @@ public sealed class WorkloadStateApi : IAsyncDisposable
     private readonly StateApiServer _server;
     private readonly ITimer _collector;
     private readonly IReadOnlyList<StrongStore> _strong;
+    private readonly IReadOnlyList<EventualReplica> _eventual;
 
-    private WorkloadStateApi(StateApiServer server, StateStoreSet stores, ITimer collector, IReadOnlyList<StrongStore> strong)
+    private WorkloadStateApi(StateApiServer server, StateStoreSet stores, ITimer collector, IReadOnlyList<StrongStore> strong, IReadOnlyList<EventualReplica> eventual)
     {
         _server = server;
         Stores = stores;
         _collector = collector;
         _strong = strong;
+        _eventual = eventual;
     }
+
+    /// <summary>The workload's replicated eventual stores (empty outside the mesh).</summary>
+    public IReadOnlyList<EventualReplica> EventualReplicas => _eventual;
 
     /// <summary>The workload's strong stores (replicas of Raft groups).</summary>
     public IReadOnlyList<StrongStore> StrongStores => _strong;
@@ -57,18 +64,22 @@ public sealed class WorkloadStateApi : IAsyncDisposable
 
     /// <summary>
     /// Creates the stores of <paramref name="specs"/> for <paramref name="appId"/> and starts serving
-    /// them; a strong store joins its Raft group (<paramref name="strong"/> gives the workload's
-    /// identity and the directory of its stores; without it a strong store is refused).
+    /// them. <paramref name="strong"/> gives the workload's identity and the directory of its stores:
+    /// a strong store joins its Raft group, an eventual store replicates with the workload's other
+    /// replicas (<paramref name="replication"/>, counted in <paramref name="counters"/>). Without it a
+    /// strong store is refused and an eventual store is local to this sidecar.
     /// </summary>
     public static async Task<WorkloadStateApi> StartAsync(
         string appId, IReadOnlyList<StateStoreSpec> specs, StrongStoreContext? strong, StateApiListener http, StateApiListener grpc,
-        ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken)
+        ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken,
+        EventualReplicationOptions? replication = null, EventualStateCounters? counters = null)
     {
         ArgumentNullException.ThrowIfNull(specs);
         ArgumentNullException.ThrowIfNull(time);
         ulong replica = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         var all = new List<IStateStore>();
         var strongStores = new List<StrongStore>();
+        var eventualReplicas = new List<EventualReplica>();
         StateApiServer server;
         StateStoreSet stores;
         try
@@ -96,9 +107,17 @@ public sealed class WorkloadStateApi : IAsyncDisposable
                     strongStores.Add(store);
                     all.Add(store);
                 }
-                else
+                else if (strong is null)
                 {
                     all.Add(new EventualStateStore(new EventualStore(spec.Name, replica, time)));
+                }
+                else
+                {
+                    EventualReplica eventual = EventualReplica.Start(
+                        new EventualStore(spec.Name, replica, time), strong, replication ?? new EventualReplicationOptions(),
+                        counters ?? new EventualStateCounters(), loggerFactory, time);
+                    eventualReplicas.Add(eventual);
+                    all.Add(new EventualStateStore(eventual.Replicator.Store, eventual.Replicator));
                 }
             }
 
@@ -110,6 +129,11 @@ public sealed class WorkloadStateApi : IAsyncDisposable
             foreach (StrongStore store in strongStores)
             {
                 await store.DisposeAsync().ConfigureAwait(false);
+            }
+
+            foreach (EventualReplica eventual in eventualReplicas)
+            {
+                await eventual.DisposeAsync().ConfigureAwait(false);
             }
 
             throw;
@@ -124,7 +148,7 @@ public sealed class WorkloadStateApi : IAsyncDisposable
                 }
             },
             stores, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        return new WorkloadStateApi(server, stores, collector, strongStores);
+        return new WorkloadStateApi(server, stores, collector, strongStores, eventualReplicas);
     }
 
     /// <inheritdoc />
@@ -135,6 +159,11 @@ public sealed class WorkloadStateApi : IAsyncDisposable
         foreach (StrongStore store in _strong)
         {
             await store.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (EventualReplica eventual in _eventual)
+        {
+            await eventual.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

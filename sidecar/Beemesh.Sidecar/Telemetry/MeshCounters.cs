@@ -24,6 +24,9 @@ public sealed class MeshCounters
     private long _quicConnections;
     private long _quicFallbacks;
 
+    /// <summary>Replication counters of the workload's eventual state stores.</summary>
+    public EventualStateCounters EventualState { get; } = new();
+
     /// <summary>Server-side (inbound) TLS handshakes of the tunnel.</summary>
     public HandshakeHistogram ServerHandshakes { get; } = new();
 

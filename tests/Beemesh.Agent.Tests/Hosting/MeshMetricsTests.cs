@@ -67,6 +67,37 @@ public sealed class MeshMetricsTests
     }
 
     [Fact]
+    public void Render_SumsEventualStoreReplicationCountersPerWorkload()
+    {
+        var totals = new MeshTotals();
+        MeshCounterReport first = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        first.EventualState = new() { ["pushed"] = 3, ["received"] = 5, ["merged"] = 4, ["digest_rounds"] = 10, ["refused_frames"] = 1, ["failed_exchanges"] = 2 };
+        MeshCounterReport second = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        second.EventualState = new() { ["pushed"] = 1, ["digest_rounds"] = 7 };
+        totals.Update("w1", "kv.default", first);
+        totals.Update("w2", "kv.default", second);
+        // A report from before the field existed counts zero.
+        MeshCounterReport old = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        old.EventualState = null!;
+        totals.Update("w3", "api.default", old);
+
+        Dictionary<string, double> samples = Parse(Render(totals), out HashSet<string> help, out Dictionary<string, string> types);
+
+        Assert.Equal(4, samples["beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"pushed\"}"]);
+        Assert.Equal(5, samples["beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"received\"}"]);
+        Assert.Equal(4, samples["beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"merged\"}"]);
+        Assert.Equal(17, samples["beemesh_state_eventual_digest_rounds_total{workload=\"kv.default\"}"]);
+        Assert.Equal(1, samples["beemesh_state_eventual_refused_frames_total{workload=\"kv.default\"}"]);
+        Assert.Equal(2, samples["beemesh_state_eventual_failed_exchanges_total{workload=\"kv.default\"}"]);
+        Assert.Equal(0, samples["beemesh_state_eventual_digest_rounds_total{workload=\"api.default\"}"]);
+        foreach (string name in new[] { "beemesh_state_eventual_entries_total", "beemesh_state_eventual_digest_rounds_total", "beemesh_state_eventual_refused_frames_total", "beemesh_state_eventual_failed_exchanges_total" })
+        {
+            Assert.Contains(name, help);
+            Assert.Equal("counter", types[name]);
+        }
+    }
+
+    [Fact]
     public void Departure_KeepsTheTotalsSoNoCounterSumGoesBackwards()
     {
         var totals = new MeshTotals();

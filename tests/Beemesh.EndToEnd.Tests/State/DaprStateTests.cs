@@ -189,4 +189,100 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [SkippableFact]
+    public async Task Two_eventual_replicas_replicate_writes_deletes_and_catch_up_a_new_replica()
+    {
+        BeemeshEnvironment.RequireReady("curl");
+        Skip.If(_agent is null, "the agent could not be started");
+        using var processes = new BeemeshProcesses(output);
+        string dir = Directory.CreateTempSubdirectory("bm-eventual-").FullName;
+        try
+        {
+            // Each replica's command runs the lines the test writes to its FIFO, inside its own namespace.
+            Process Start(string replica)
+            {
+                string fifo = Path.Combine(dir, replica);
+                using (Process mkfifo = Process.Start("mkfifo", fifo)!)
+                {
+                    mkfifo.WaitForExit();
+                    Assert.Equal(0, mkfifo.ExitCode);
+                }
+
+                return processes.Start([
+                    "run", .. _agent!.Workload("kv"), "--state", "statestore=eventual", "--", "sh", "-c",
+                    $"echo {replica}-ready; while true; do if read -r line < {fifo}; then eval \"$line\"; fi; done"]);
+            }
+
+            async Task<string> AskAsync(Process replica, string name, string tag, string command)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir, name), command + "\n");
+                Assert.True(await processes.WaitForLineAsync(replica, tag + "=", Timeout), $"{name} did not answer {tag}");
+                return processes.Lines(replica).Last(l => l.StartsWith(tag + "=", StringComparison.Ordinal))[(tag.Length + 1)..];
+            }
+
+            const string Api = "http://127.0.0.1:3500/v1.0/state/statestore";
+            Task<string> SaveAsync(Process replica, string name, string tag, string key, string value) => AskAsync(replica, name, tag,
+                $"echo \"{tag}=$(curl -s -w '%{{http_code}}' -H 'content-type: application/json' -d '[{{\"key\":\"{key}\",\"value\":\"{value}\"}}]' {Api})\"");
+            Task<string> DeleteAsync(Process replica, string name, string tag, string key) => AskAsync(replica, name, tag,
+                $"echo \"{tag}=$(curl -s -w '%{{http_code}}' -X DELETE {Api}/{key})\"");
+
+            // Waits inside the replica until GET answers EXPECTED (a body, or "204" for absent). The
+            // state API has no change feed to wait on, so this polls, every 50 ms for at most 15 s: a
+            // push lands in milliseconds and an anti-entropy round comes every second, so the cap is
+            // only there to end a broken run.
+            Task<string> AwaitAsync(Process replica, string name, string tag, string key, string expected) => AskAsync(replica, name, tag,
+                $"i=0; while [ $i -lt 300 ]; do v=$(curl -s -w '%{{http_code}}' {Api}/{key}); [ \"$v\" = '{expected}' ] && break; i=$((i+1)); sleep 0.05; done; echo \"{tag}=$v\"");
+
+            Process r1 = Start("r1");
+            Assert.True(await processes.WaitForLineAsync(r1, "r1-ready", Timeout), "r1 did not start");
+            Process r2 = Start("r2");
+            Assert.True(await processes.WaitForLineAsync(r2, "r2-ready", Timeout), "r2 did not start");
+            Assert.Contains(processes.Lines(r2), l => l.Contains("eventual store statestore: replica 127.0.0.1:", StringComparison.Ordinal));
+
+            // A write on one replica is read on the other, with the same ETag.
+            Assert.Equal("204", await SaveAsync(r1, "r1", "w1", "k", "v1"));
+            Assert.Equal("\"v1\"200", await AwaitAsync(r2, "r2", "g1", "k", "\"v1\"200"));
+            Assert.Equal("204", await SaveAsync(r2, "r2", "w2", "other", "from-r2"));
+            Assert.Equal("\"from-r2\"200", await AwaitAsync(r1, "r1", "g2", "other", "\"from-r2\"200"));
+
+            // A delete travels as a tombstone.
+            Assert.Equal("204", await DeleteAsync(r2, "r2", "d1", "k"));
+            Assert.Equal("204", await AwaitAsync(r1, "r1", "g3", "k", "204"));
+
+            // A replica started later has missed every push: an anti-entropy round brings it everything.
+            Process r3 = Start("r3");
+            Assert.True(await processes.WaitForLineAsync(r3, "r3-ready", Timeout), "r3 did not start");
+            Assert.Equal("\"from-r2\"200", await AwaitAsync(r3, "r3", "g4", "other", "\"from-r2\"200"));
+            Assert.Equal("204", await AwaitAsync(r3, "r3", "g5", "k", "204"));
+
+            // The agent's metrics count the replication (sidecars report every 2 s).
+            double merged = 0;
+            for (int i = 0; i < 100 && merged < 3; i++)
+            {
+                (int code, string text) = await RunAsync("curl", "-s", "--unix-socket", Path.Combine(_agent.Directory, "admin.sock"), "http://x/metrics");
+                Assert.Equal(0, code);
+                string? line = text.Split('\n').FirstOrDefault(l => l.StartsWith("beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"merged\"}", StringComparison.Ordinal));
+                merged = line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                if (merged < 3)
+                {
+                    await Task.Delay(200);
+                }
+            }
+
+            Assert.True(merged >= 3, $"merged entries in /metrics: {merged}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true })!;
+        string text = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, text);
+    }
 }

@@ -1,11 +1,9 @@
-using System.Buffers.Binary;
-
 namespace Beemesh.Sidecar.State.Strong;
 
 /// <summary>
 /// The frames replicas of a strong store exchange over their mutual-TLS forward connection: a
 /// follower sends a client's request to the leader, a joining replica asks the leader to add it.
-/// A frame is a 32-bit little-endian length, a kind byte, then the body.
+/// Framed as <see cref="Replicas.ReplicaFrame"/>: a 32-bit little-endian length, a kind byte, then the body.
 /// </summary>
 internal static class ForwardFrame
 {
@@ -32,41 +30,4 @@ internal static class ForwardFrame
 
     /// <summary>Response: the leader could not do it in time; the body is the reason (UTF-8).</summary>
     public const byte Unavailable = 102;
-
-    /// <summary>Writes one frame.</summary>
-    public static async Task WriteAsync(Stream stream, byte kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
-    {
-        byte[] header = new byte[5];
-        BinaryPrimitives.WriteInt32LittleEndian(header, body.Length + 1);
-        header[4] = kind;
-        await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-        await stream.WriteAsync(body, cancellationToken).ConfigureAwait(false);
-        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Reads one frame; null at a clean end of stream; <see cref="InvalidDataException"/> on a bad length.</summary>
-    public static async Task<(byte Kind, byte[] Body)?> ReadAsync(Stream stream, CancellationToken cancellationToken)
-    {
-        byte[] header = new byte[4];
-        int read = await stream.ReadAtLeastAsync(header, 4, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-        if (read == 0)
-        {
-            return null;
-        }
-
-        if (read < 4)
-        {
-            throw new EndOfStreamException("the forward connection ended inside a frame header");
-        }
-
-        int length = BinaryPrimitives.ReadInt32LittleEndian(header);
-        if (length < 1 || length > MaxBytes)
-        {
-            throw new InvalidDataException($"forward frame of {length} bytes (limit {MaxBytes})");
-        }
-
-        byte[] frame = new byte[length];
-        await stream.ReadExactlyAsync(frame, cancellationToken).ConfigureAwait(false);
-        return (frame[0], frame[1..]);
-    }
 }

@@ -1,10 +1,7 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
-using Beemesh.Spiffe;
-using Beemesh.Spiffe.X509;
+using Beemesh.Sidecar.State.Replicas;
 using Beemesh.State.Api;
 using Beemesh.State.Strong;
 using DotNext.Net.Cluster.Consensus.Raft;
@@ -32,20 +29,18 @@ namespace Beemesh.Sidecar.State.Strong;
 public sealed class StrongStore : IStateStore, IAsyncDisposable
 {
     private const string ForwardKey = "forward";
+    private const string RaftKey = "raft";
     private readonly StrongStoreOptions _options;
     private readonly ILogger _logger;
     private readonly ReplicaSlot _slot;
     private readonly RaftStateMachine _machine;
     private readonly WriteAheadLog _log;
     private readonly RaftCluster _cluster;
-    private readonly TcpListener _forwardListener;
+    private readonly ReplicaLink _link;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<IPEndPoint, ConcurrentBag<SslStream>> _idle = new();
-    private Task _acceptLoop = Task.CompletedTask;
-    private long _refusedPeers;
     private long _forwarded;
 
-    private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, TcpListener forwardListener, IPEndPoint raft)
+    private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, ReplicaLink link, IPEndPoint raft)
     {
         _options = options;
         _logger = options.LoggerFactory.CreateLogger("beemesh.state.strong");
@@ -53,7 +48,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         _machine = machine;
         _log = log;
         _cluster = cluster;
-        _forwardListener = forwardListener;
+        _link = link;
         RaftEndPoint = raft;
     }
 
@@ -64,7 +59,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     public IPEndPoint RaftEndPoint { get; }
 
     /// <summary>Where this replica accepts forwarded requests.</summary>
-    public IPEndPoint ForwardEndPoint => (IPEndPoint)_forwardListener.LocalEndpoint;
+    public IPEndPoint ForwardEndPoint => _link.EndPoint;
 
     /// <summary>The current Raft term as this replica knows it.</summary>
     public long Term => _cluster.Term;
@@ -82,7 +77,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     public long LastApplied => _machine.State.LastApplied;
 
     /// <summary>TLS peers (Raft or forward) refused because their SPIFFE ID is not this workload's.</summary>
-    public long RefusedPeers => Interlocked.Read(ref _refusedPeers);
+    public long RefusedPeers => _link.RefusedPeers;
 
     /// <summary>Requests this replica sent to the leader.</summary>
     public long Forwarded => Interlocked.Read(ref _forwarded);
@@ -100,13 +95,13 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using FileStream joinLock = await ReplicaSlot.LockStoreAsync(options.Directory, options.JoinTimeout, cancellationToken).ConfigureAwait(false);
-        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory);
+        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory, ForwardKey, RaftKey);
         StrongStore? store = null;
+        ReplicaLink? link = null;
         try
         {
-            IPEndPoint raft = slot.PreviousRaftEndPoint ?? new IPEndPoint(IPAddress.Loopback, FreePort());
-            var forwardListener = new TcpListener(IPAddress.Loopback, 0);
-            forwardListener.Start();
+            IPEndPoint raft = slot.PreviousEndPoints.GetValueOrDefault(RaftKey) ?? new IPEndPoint(IPAddress.Loopback, FreePort());
+            link = new ReplicaLink($"strong store {options.Name}", options.Source, options.Identity, ForwardFrame.MaxBytes, options.LoggerFactory.CreateLogger("beemesh.state.strong"));
             var state = new StrongStateMachine(options.MaxBytes);
             var machine = new RaftStateMachine(new DirectoryInfo(Path.Combine(slot.Path, "snapshots")), state);
             await machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
@@ -126,14 +121,14 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 LoggerFactory = options.LoggerFactory,
                 SslOptions = new DotNext.Net.Security.SslOptions
                 {
-                    ServerOptions = SpiffeTls.CreateServerOptions(options.Source, id => self!.Authorize(id)),
-                    ClientOptions = SpiffeTls.CreateClientOptions(options.Source, id => self!.Authorize(id)),
+                    ServerOptions = link.ServerOptions(),
+                    ClientOptions = link.ClientOptions(),
                 },
                 Announcer = coldStart ? null : (address, _, token) => self!.AnnounceAsync(address, peers, token),
             };
-            configuration.Metadata[ForwardKey] = forwardListener.LocalEndpoint.ToString()!;
+            configuration.Metadata[ForwardKey] = link.EndPoint.ToString();
             var cluster = new RaftCluster(configuration) { AuditTrail = log };
-            store = self = new StrongStore(options, slot, machine, log, cluster, forwardListener, raft);
+            store = self = new StrongStore(options, slot, machine, log, cluster, link, raft);
             cluster.LeaderChanged += (_, leader) =>
             {
                 if (leader is { IsRemote: false })
@@ -141,12 +136,12 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     self.BecameLeader?.Invoke(self, cluster.Term);
                 }
             };
-            slot.WriteEndpoints(raft, store.ForwardEndPoint);
-            store._acceptLoop = store.AcceptLoopAsync();
+            slot.WriteEndpoints(new Dictionary<string, IPEndPoint> { [RaftKey] = raft, [ForwardKey] = link.EndPoint });
+            link.Start(store.HandleAsync);
             await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
             store._logger.LogInformation(
                 "strong store {Store}: replica {Raft} (forward {Forward}) {How}", options.Name, raft, store.ForwardEndPoint,
-                coldStart ? "bootstrapped the group" : slot.PreviousRaftEndPoint is not null ? "rejoined with its log" : "joined the group");
+                coldStart ? "bootstrapped the group" : slot.PreviousEndPoints.ContainsKey(RaftKey) ? "rejoined with its log" : "joined the group");
             return store;
         }
         catch
@@ -157,6 +152,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
             }
             else
             {
+                if (link is not null)
+                {
+                    await link.DisposeAsync().ConfigureAwait(false);
+                }
+
                 slot.Dispose();
             }
 
@@ -215,18 +215,6 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
 
     /// <summary>This replica's own applied value of <paramref name="scopedKey"/> (not linearizable: for tests of replication).</summary>
     internal StateValue? LocalGet(string scopedKey) => _machine.State.Get(scopedKey, _options.Time.GetUtcNow().ToUnixTimeMilliseconds());
-
-    private bool Authorize(SpiffeId peer)
-    {
-        if (peer.Equals(_options.Identity))
-        {
-            return true;
-        }
-
-        Interlocked.Increment(ref _refusedPeers);
-        _logger.LogWarning("strong store {Store}: refused a TLS peer with SPIFFE ID {Peer} (only {Self} may join)", _options.Name, peer, _options.Identity);
-        return false;
-    }
 
     /// <summary>Runs a request here when this replica leads, else at the leader; retries across elections until the deadline.</summary>
     private async Task<byte[]> ExecuteAsync(byte kind, byte[] body, CancellationToken cancellationToken)
@@ -432,122 +420,36 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     }
 
     /// <summary>One request over a pooled mutual-TLS connection; null when the peer could not be reached or hung up.</summary>
-    private async Task<(byte Status, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, byte[] body, CancellationToken token)
+    private Task<(byte Kind, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, byte[] body, CancellationToken token) =>
+        _link.TrySendAsync(peer, kind, body, token);
+
+    /// <summary>Answers a request another replica forwarded: only the leader serves them.</summary>
+    private async Task<(byte Kind, byte[] Body)?> HandleAsync(byte kind, byte[] body, CancellationToken stopping)
     {
-        ConcurrentBag<SslStream> idle = _idle.GetOrAdd(peer, static _ => []);
-        SslStream? stream = null;
+        if (!IsLeader)
+        {
+            return (ForwardFrame.NotLeader, []);
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(_options.OperationTimeout);
         try
         {
-            if (!idle.TryTake(out stream))
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(peer, token).ConfigureAwait(false);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-
-                stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
-                await stream.AuthenticateAsClientAsync(SpiffeTls.CreateClientOptions(_options.Source, Authorize), token).ConfigureAwait(false);
-            }
-
-            await ForwardFrame.WriteAsync(stream, kind, body, token).ConfigureAwait(false);
-            (byte Kind, byte[] Body)? response = await ForwardFrame.ReadAsync(stream, token).ConfigureAwait(false);
-            if (response is null)
-            {
-                stream.Dispose();
-                return null;
-            }
-
-            idle.Add(stream);
-            return response;
+            byte[]? local = await TryLocallyAsync(kind, body, deadline.Token).ConfigureAwait(false);
+            return local is null ? (ForwardFrame.NotLeader, []) : (ForwardFrame.Ok, local);
         }
-        catch (Exception e) when (e is IOException or SocketException or System.Security.Authentication.AuthenticationException or InvalidDataException)
+        catch (StrongStoreUnavailableException e)
         {
-            stream?.Dispose();
-            _logger.LogDebug("strong store {Store}: request to {Peer} failed: {Error}", _options.Name, peer, e.Message);
-            return null;
+            return (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(e.Message));
         }
-        catch
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            stream?.Dispose();
-            throw;
+            return (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(
+                $"strong store {_options.Name}: the leader could not commit within {_options.OperationTimeout.TotalSeconds:0.#} s (no quorum)"));
         }
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
-            Socket socket;
-            try
-            {
-                socket = await _forwardListener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            _ = ServeAsync(socket);
-        }
-    }
-
-    private async Task ServeAsync(Socket socket)
-    {
-        socket.NoDelay = true;
-        await using var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
-        try
-        {
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
-            {
-                handshake.CancelAfter(TimeSpan.FromSeconds(10));
-                await stream.AuthenticateAsServerAsync(SpiffeTls.CreateServerOptions(_options.Source, Authorize), handshake.Token).ConfigureAwait(false);
-            }
-
-            while (await ForwardFrame.ReadAsync(stream, _stopping.Token).ConfigureAwait(false) is (byte kind, byte[] body))
-            {
-                byte status;
-                byte[] answer;
-                if (!IsLeader)
-                {
-                    (status, answer) = (ForwardFrame.NotLeader, []);
-                }
-                else
-                {
-                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                    deadline.CancelAfter(_options.OperationTimeout);
-                    try
-                    {
-                        byte[]? local = await TryLocallyAsync(kind, body, deadline.Token).ConfigureAwait(false);
-                        (status, answer) = local is null ? (ForwardFrame.NotLeader, []) : (ForwardFrame.Ok, local);
-                    }
-                    catch (StrongStoreUnavailableException e)
-                    {
-                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(e.Message));
-                    }
-                    catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
-                    {
-                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(
-                            $"strong store {_options.Name}: the leader could not commit within {_options.OperationTimeout.TotalSeconds:0.#} s (no quorum)"));
-                    }
-                    catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
-                    {
-                        (status, answer) = (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes("malformed forwarded request: " + e.Message));
-                    }
-                }
-
-                await ForwardFrame.WriteAsync(stream, status, answer, _stopping.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidDataException
-            or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
-        {
-            _logger.LogDebug("strong store {Store}: forward connection ended: {Error}", _options.Name, e.Message);
+            return (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes("malformed forwarded request: " + e.Message));
         }
     }
 
@@ -574,15 +476,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
-        _forwardListener.Stop();
-        await _acceptLoop.ConfigureAwait(false);
-        foreach (ConcurrentBag<SslStream> bag in _idle.Values)
-        {
-            while (bag.TryTake(out SslStream? stream))
-            {
-                await stream.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+        await _link.DisposeAsync().ConfigureAwait(false);
 
         await _cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _cluster.DisposeAsync().ConfigureAwait(false);

@@ -3,7 +3,7 @@ using Beemesh.Spiffe.X509;
 
 namespace Beemesh.Sidecar.State.Strong;
 
-/// <summary>What a workload's strong stores share: its identity and the directory of its stores.</summary>
+/// <summary>What a workload's replicated stores (strong and eventual) share: its identity and the directory of its stores.</summary>
 /// <param name="Directory">
 /// <c>STATE/state/NAMESPACE/NAME</c> under the agent's state directory: every replica of the
 /// workload on this node finds the others there (one sub-directory per store).

@@ -1,0 +1,243 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Beemesh.Spiffe;
+using Beemesh.Spiffe.X509;
+using Microsoft.Extensions.Logging;
+
+namespace Beemesh.Sidecar.State.Replicas;
+
+/// <summary>
+/// Answers one request from a peer replica: the answer's kind and body, or null to close the
+/// connection (a malformed request: the peer is not to be trusted with more on it).
+/// </summary>
+internal delegate Task<(byte Kind, byte[] Body)?> ReplicaRequestHandler(byte kind, byte[] body, CancellationToken cancellationToken);
+
+/// <summary>
+/// Request/answer connections among the replicas of one workload's store, over TCP with mutual
+/// TLS: each side presents the workload's X.509-SVID and accepts only a peer with exactly the same
+/// SPIFFE ID (<see cref="Authorize"/>), so no other workload can send a replica anything or read
+/// what it sends. Listens on the loopback; connections to peers are pooled, one request at a time
+/// on each.
+/// </summary>
+/// <remarks>
+/// A frame over <c>maxFrameBytes</c>, a cut-short frame or a request the handler refuses closes that
+/// connection and is counted in <see cref="RefusedFrames"/>; a refused peer is counted in
+/// <see cref="RefusedPeers"/> and logged. Nothing else is affected.
+/// </remarks>
+internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
+{
+    private readonly string _label;
+    private readonly X509Source _source;
+    private readonly SpiffeId _identity;
+    private readonly int _maxFrameBytes;
+    private readonly ILogger _logger;
+    private readonly Action? _refused;
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<IPEndPoint, ConcurrentBag<SslStream>> _idle = new();
+    private ReplicaRequestHandler? _handler;
+    private Task _acceptLoop = Task.CompletedTask;
+    private long _refusedPeers;
+    private long _refusedFrames;
+
+    /// <summary>
+    /// Creates a link for <paramref name="label"/> (a store, in log lines); <see cref="Start"/> begins
+    /// serving. <paramref name="refusedFrame"/>, when given, is called for every refused frame too.
+    /// </summary>
+    public ReplicaLink(string label, X509Source source, SpiffeId identity, int maxFrameBytes, ILogger logger, Action? refusedFrame = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(logger);
+        _label = label;
+        _source = source;
+        _identity = identity;
+        _maxFrameBytes = maxFrameBytes;
+        _logger = logger;
+        _refused = refusedFrame;
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+    }
+
+    /// <summary>Where this replica accepts peers' requests.</summary>
+    public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    /// <summary>TLS peers refused because their SPIFFE ID is not this workload's.</summary>
+    public long RefusedPeers => Interlocked.Read(ref _refusedPeers);
+
+    /// <summary>Frames refused (too large, cut short, or malformed to the handler); each closed its connection.</summary>
+    public long RefusedFrames => Interlocked.Read(ref _refusedFrames);
+
+    /// <summary>TLS options for a server that accepts only this workload (also for other transports, such as Raft's).</summary>
+    public SslServerAuthenticationOptions ServerOptions() => SpiffeTls.CreateServerOptions(_source, Authorize);
+
+    /// <summary>TLS options for a client that accepts only this workload.</summary>
+    public SslClientAuthenticationOptions ClientOptions() => SpiffeTls.CreateClientOptions(_source, Authorize);
+
+    /// <summary>Starts accepting peers; each of their requests goes to <paramref name="handler"/>.</summary>
+    public void Start(ReplicaRequestHandler handler)
+    {
+        _handler = handler ?? throw new ArgumentNullException(nameof(handler));
+        _acceptLoop = AcceptLoopAsync();
+    }
+
+    /// <summary>Whether <paramref name="peer"/> may talk to this replica: only the workload's own SPIFFE ID.</summary>
+    public bool Authorize(SpiffeId peer)
+    {
+        if (peer.Equals(_identity))
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _refusedPeers);
+        _logger.LogWarning("{Label}: refused a TLS peer with SPIFFE ID {Peer} (only {Self} may connect)", _label, peer, _identity);
+        return false;
+    }
+
+    /// <summary>Counts a frame refused by its reader (the caller closes the connection).</summary>
+    public void CountRefusedFrame()
+    {
+        Interlocked.Increment(ref _refusedFrames);
+        _refused?.Invoke();
+    }
+
+    /// <summary>One request over a pooled connection to <paramref name="peer"/>; null when it could not be reached, hung up or answered badly.</summary>
+    public async Task<(byte Kind, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ConcurrentBag<SslStream> idle = _idle.GetOrAdd(peer, static _ => []);
+        SslStream? stream = null;
+        try
+        {
+            if (!idle.TryTake(out stream))
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(peer, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+
+                stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+                await stream.AuthenticateAsClientAsync(ClientOptions(), cancellationToken).ConfigureAwait(false);
+            }
+
+            await ReplicaFrame.WriteAsync(stream, kind, body, cancellationToken).ConfigureAwait(false);
+            (byte Kind, byte[] Body)? response = await ReplicaFrame.ReadAsync(stream, _maxFrameBytes, cancellationToken).ConfigureAwait(false);
+            if (response is null)
+            {
+                stream.Dispose();
+                return null;
+            }
+
+            idle.Add(stream);
+            return response;
+        }
+        catch (InvalidDataException e)
+        {
+            stream?.Dispose();
+            CountRefusedFrame();
+            _logger.LogWarning("{Label}: refused an answer from {Peer}: {Error}", _label, peer, e.Message);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or OperationCanceledException or ObjectDisposedException)
+        {
+            stream?.Dispose();
+            _logger.LogDebug("{Label}: request to {Peer} failed: {Error}", _label, peer, e.Message);
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            return null;
+        }
+        catch
+        {
+            stream?.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        await _acceptLoop.ConfigureAwait(false);
+        foreach (ConcurrentBag<SslStream> bag in _idle.Values)
+        {
+            while (bag.TryTake(out SslStream? stream))
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        _stopping.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = ServeAsync(socket);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        socket.NoDelay = true;
+        CancellationToken stopping = _stopping.Token;
+        await using var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+            {
+                handshake.CancelAfter(TimeSpan.FromSeconds(10));
+                await stream.AuthenticateAsServerAsync(ServerOptions(), handshake.Token).ConfigureAwait(false);
+            }
+
+            while (await ReplicaFrame.ReadAsync(stream, _maxFrameBytes, stopping).ConfigureAwait(false) is (byte kind, byte[] body))
+            {
+                if (await _handler!(kind, body, stopping).ConfigureAwait(false) is not (byte answerKind, byte[] answer))
+                {
+                    CountRefusedFrame();
+                    return;
+                }
+
+                await ReplicaFrame.WriteAsync(stream, answerKind, answer, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            CountRefusedFrame();
+            _logger.LogWarning("{Label}: refused a frame from a peer and closed its connection: {Error}", _label, e.Message);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException
+            or AuthenticationException or ObjectDisposedException)
+        {
+            _logger.LogDebug("{Label}: replica connection ended: {Error}", _label, e.Message);
+        }
+    }
+}
