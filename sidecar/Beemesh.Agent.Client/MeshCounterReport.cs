@@ -44,4 +44,10 @@ public sealed class MeshCounterReport
 
     /// <summary>Outbound tunnel connections that went over TCP because QUIC to their node failed.</summary>
     public long QuicFallbacks { get; set; }
+
+    /// <summary>Outbound tunnel connections opened because the others to the same destination were at the peer's stream limit.</summary>
+    public long StreamLimitConnections { get; set; }
+
+    /// <summary>Tunnel connections (either side) closed after carrying no flow for their idle period.</summary>
+    public long IdleClosed { get; set; }
 }

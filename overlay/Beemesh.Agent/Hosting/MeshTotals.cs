@@ -173,6 +173,18 @@ internal sealed class MeshTotals
         {
             Sample(text, "beemesh_mesh_quic_fallbacks_total", label, null, t.QuicFallbacks);
         }
+
+        Family(text, "beemesh_mesh_tunnel_stream_limit_connections_total", "counter", "Outbound tunnel connections opened because every connection to the same destination was at the peer's concurrent-stream limit.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_tunnel_stream_limit_connections_total", label, null, t.StreamLimitConnections);
+        }
+
+        Family(text, "beemesh_mesh_tunnel_idle_closed_total", "counter", "Tunnel connections (either side) closed with a GOAWAY after carrying no flow for their idle period.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_tunnel_idle_closed_total", label, null, t.IdleClosed);
+        }
     }
 
     /// <summary>The transports rendered (a report's other keys are ignored).</summary>
@@ -225,6 +237,8 @@ internal sealed class MeshTotals
         public long KeptAtSvidExpiry;
         public long SvidRotations;
         public long QuicFallbacks;
+        public long StreamLimitConnections;
+        public long IdleClosed;
         public SortedDictionary<string, long> TunnelConnections = new(StringComparer.Ordinal);
         public HandshakeTotals Server = new();
         public HandshakeTotals Client = new();
@@ -245,6 +259,8 @@ internal sealed class MeshTotals
             KeptAtSvidExpiry += r.KeptAtSvidExpiry;
             SvidRotations += r.SvidRotations;
             QuicFallbacks += r.QuicFallbacks;
+            StreamLimitConnections += r.StreamLimitConnections;
+            IdleClosed += r.IdleClosed;
             foreach (string transport in Transports)
             {
                 TunnelConnections[transport] = TunnelConnections.GetValueOrDefault(transport) + (r.TunnelConnections?.GetValueOrDefault(transport) ?? 0);

@@ -25,6 +25,8 @@ public static class MeshCounterReports
             SvidRotations = counters.SvidRotations,
             TunnelConnections = new Dictionary<string, long>(counters.TunnelConnections, StringComparer.Ordinal),
             QuicFallbacks = counters.QuicFallbacks,
+            StreamLimitConnections = counters.StreamLimitConnections,
+            IdleClosed = counters.IdleClosed,
         };
     }
 
