@@ -133,7 +133,9 @@ public sealed class TunnelClientPool : IDisposable
     /// <summary>
     /// Opens a flow to <paramref name="peer"/>'s mesh address, port <paramref name="port"/>.
     /// Throws <see cref="TunnelRefusedException"/> when the peer refuses (403: not authorized) and
-    /// <see cref="HttpRequestException"/> when the connection or its mTLS handshake fails.
+    /// <see cref="HttpRequestException"/> when the connection or its mTLS handshake fails, or when every
+    /// connection to the destination is at the peer's stream limit, no more may be opened and
+    /// <see cref="TunnelClientPoolOptions.MaxWaitingFlows"/> flows already wait.
     /// </summary>
     public async Task<TunnelStream> OpenAsync(MeshPeer peer, int port, CancellationToken cancellationToken = default)
     {
