@@ -50,4 +50,10 @@ public sealed class MeshCounterReport
     /// <c>merged</c> (entries), <c>digest_rounds</c>, <c>refused_frames</c>, <c>failed_exchanges</c>.
     /// </summary>
     public Dictionary<string, long> EventualState { get; set; } = [];
+
+    /// <summary>Outbound tunnel connections opened because the others to the same destination were at the peer's stream limit.</summary>
+    public long StreamLimitConnections { get; set; }
+
+    /// <summary>Tunnel connections (either side) closed after carrying no flow for their idle period.</summary>
+    public long IdleClosed { get; set; }
 }

@@ -200,6 +200,18 @@ internal sealed class MeshTotals
         {
             Sample(text, "beemesh_state_eventual_failed_exchanges_total", label, null, t.EventualState.GetValueOrDefault("failed_exchanges"));
         }
+
+        Family(text, "beemesh_mesh_tunnel_stream_limit_connections_total", "counter", "Outbound tunnel connections opened because every connection to the same destination was at the peer's concurrent-stream limit.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_tunnel_stream_limit_connections_total", label, null, t.StreamLimitConnections);
+        }
+
+        Family(text, "beemesh_mesh_tunnel_idle_closed_total", "counter", "Tunnel connections (either side) closed with a GOAWAY after carrying no flow for their idle period.");
+        foreach (var (label, t) in byLabel)
+        {
+            Sample(text, "beemesh_mesh_tunnel_idle_closed_total", label, null, t.IdleClosed);
+        }
     }
 
     /// <summary>The entry events of eventual stores rendered.</summary>
@@ -255,6 +267,8 @@ internal sealed class MeshTotals
         public long KeptAtSvidExpiry;
         public long SvidRotations;
         public long QuicFallbacks;
+        public long StreamLimitConnections;
+        public long IdleClosed;
         public SortedDictionary<string, long> TunnelConnections = new(StringComparer.Ordinal);
         public HandshakeTotals Server = new();
         public HandshakeTotals Client = new();
@@ -276,6 +290,8 @@ internal sealed class MeshTotals
             KeptAtSvidExpiry += r.KeptAtSvidExpiry;
             SvidRotations += r.SvidRotations;
             QuicFallbacks += r.QuicFallbacks;
+            StreamLimitConnections += r.StreamLimitConnections;
+            IdleClosed += r.IdleClosed;
             foreach (string transport in Transports)
             {
                 TunnelConnections[transport] = TunnelConnections.GetValueOrDefault(transport) + (r.TunnelConnections?.GetValueOrDefault(transport) ?? 0);

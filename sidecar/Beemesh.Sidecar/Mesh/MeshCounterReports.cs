@@ -34,6 +34,8 @@ public static class MeshCounterReports
                 ["refused_frames"] = counters.EventualState.RefusedFrames,
                 ["failed_exchanges"] = counters.EventualState.FailedExchanges,
             },
+            StreamLimitConnections = counters.StreamLimitConnections,
+            IdleClosed = counters.IdleClosed,
         };
     }
 

@@ -23,6 +23,8 @@ public sealed class MeshCounters
     private long _tcpConnections;
     private long _quicConnections;
     private long _quicFallbacks;
+    private long _streamLimitConnections;
+    private long _idleClosed;
 
     /// <summary>Replication counters of the workload's eventual state stores.</summary>
     public EventualStateCounters EventualState { get; } = new();
@@ -64,6 +66,21 @@ public sealed class MeshCounters
     /// <summary>Counts an outbound tunnel connection opened over <paramref name="transport"/>.</summary>
     public void CountTunnelConnection(Beemesh.Sidecar.Tunnel.Quic.TunnelTransport transport) =>
         Interlocked.Increment(ref transport == Beemesh.Sidecar.Tunnel.Quic.TunnelTransport.Quic ? ref _quicConnections : ref _tcpConnections);
+
+    /// <summary>
+    /// Outbound tunnel connections opened because every connection to their destination was at the
+    /// peer's SETTINGS_MAX_CONCURRENT_STREAMS (a second, third... connection to one destination).
+    /// </summary>
+    public long StreamLimitConnections => Interlocked.Read(ref _streamLimitConnections);
+
+    /// <summary>Tunnel connections closed (GOAWAY) after carrying no flow for their idle period, both sides.</summary>
+    public long IdleClosed => Interlocked.Read(ref _idleClosed);
+
+    /// <summary>Counts a connection opened because the others to its destination were full.</summary>
+    public void CountStreamLimitConnection() => Interlocked.Increment(ref _streamLimitConnections);
+
+    /// <summary>Counts a connection closed for idleness.</summary>
+    public void CountIdleClosed() => Interlocked.Increment(ref _idleClosed);
 
     /// <summary>Counts a fall back from QUIC to TCP.</summary>
     public void CountQuicFallback() => Interlocked.Increment(ref _quicFallbacks);

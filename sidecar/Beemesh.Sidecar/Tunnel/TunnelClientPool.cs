@@ -16,11 +16,22 @@ using Beemesh.Spiffe.X509;
 namespace Beemesh.Sidecar.Tunnel;
 
 /// <summary>
-/// Opens tunnel streams to other sidecars: ONE pooled HTTP/2 mTLS connection
+/// Opens tunnel streams to other sidecars: pooled HTTP/2 mTLS connections
 /// (<see cref="Http2Connection"/>) per destination sidecar (endpoint and expected identity) and
 /// SVID generation, on which every flow is a CONNECT stream. The server must present an SVID of exactly the directory's SPIFFE ID, or the handshake fails.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Normally one connection per destination carries every flow. When each connection to it is at
+/// the peer's SETTINGS_MAX_CONCURRENT_STREAMS, a new flow opens another (counted in
+/// <see cref="MeshCounters.StreamLimitConnections"/>), up to
+/// <see cref="TunnelClientPoolOptions.MaxConnectionsPerDestination"/>; past that, flows wait for a
+/// stream to end, at most <see cref="TunnelClientPoolOptions.MaxWaitingFlows"/> of them, and one more
+/// fails at once. A stream the peer refused before serving it (REFUSED_STREAM, or above the last
+/// stream id of its GOAWAY) is retried on another connection. A connection that carried no flow for
+/// <see cref="TunnelClientPoolOptions.IdleTimeout"/> is closed with a GOAWAY (counted in
+/// <see cref="MeshCounters.IdleClosed"/>), so the extra connections go away as their flows drain.
+/// </para>
 /// <para>
 /// Pool generations, one per SVID of our own: a tunnel connection carries the client SVID of its
 /// handshake, so once our SVID has rotated no NEW flow may ride a connection handshaken with the old
@@ -62,6 +73,8 @@ public sealed class TunnelClientPool : IDisposable
     private readonly Func<X509Certificate2, string?>? _revokedIssuer;
     private readonly QuicTunnelClient? _quic;
     private readonly ILogger _logger;
+    private readonly TunnelClientPoolOptions _options;
+    private readonly TimeProvider _idleClock;
     private long _connectionsOpened;
     private long _generationsStarted;
     private int _disposed;
@@ -75,9 +88,17 @@ public sealed class TunnelClientPool : IDisposable
     /// TCP for <see cref="TunnelTransportChooser.DefaultTcpOnlyPeriod"/>).
     /// </summary>
     public TunnelClientPool(X509Source source, MeshCounters? counters = null, Func<X509Certificate2, string?>? revokedIssuer = null,
-        QuicTunnelClient? quic = null, TunnelTransportChooser? transports = null, ILogger? logger = null)
+        QuicTunnelClient? quic = null, TunnelTransportChooser? transports = null, ILogger? logger = null, TunnelClientPoolOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(source);
+        _options = options ?? new TunnelClientPoolOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxConnectionsPerDestination, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxWaitingFlows, nameof(options));
+        if (_options.IdleTimeout is { } idle)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(idle, TimeSpan.Zero, nameof(options));
+        }
+
         _source = source;
         _revokedIssuer = revokedIssuer;
         _time = source.TimeProvider;
@@ -85,6 +106,7 @@ public sealed class TunnelClientPool : IDisposable
         _logger = logger ?? NullLogger.Instance;
         Counters = counters ?? new MeshCounters();
         Transports = transports ?? new TunnelTransportChooser(quic is not null, _time);
+        _idleClock = _options.TimeProvider ?? _time;
     }
 
     /// <summary>Chooses TCP or QUIC for each new connection.</summary>
@@ -105,10 +127,15 @@ public sealed class TunnelClientPool : IDisposable
     /// <summary>Generations not yet disposed: the current ones plus retired ones that still carry flows.</summary>
     public int LiveGenerations => _alive.Count;
 
+    /// <summary>Pooled connections that take new flows now, over all destinations and generations.</summary>
+    public int OpenConnections => _alive.Keys.Sum(static g => g.OpenConnections);
+
     /// <summary>
     /// Opens a flow to <paramref name="peer"/>'s mesh address, port <paramref name="port"/>.
     /// Throws <see cref="TunnelRefusedException"/> when the peer refuses (403: not authorized) and
-    /// <see cref="HttpRequestException"/> when the connection or its mTLS handshake fails.
+    /// <see cref="HttpRequestException"/> when the connection or its mTLS handshake fails, or when every
+    /// connection to the destination is at the peer's stream limit, no more may be opened and
+    /// <see cref="TunnelClientPoolOptions.MaxWaitingFlows"/> flows already wait.
     /// </summary>
     public async Task<TunnelStream> OpenAsync(MeshPeer peer, int port, CancellationToken cancellationToken = default)
     {
@@ -122,15 +149,7 @@ public sealed class TunnelClientPool : IDisposable
         Http2Stream? stream = null;
         try
         {
-            Http2Connection connection = await generation.ConnectionAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                stream = await connection.ConnectAsync(authority, cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException e) when (e is not Http2StreamException)
-            {
-                throw new HttpRequestException(HttpRequestError.ConnectionError, e.Message, e);
-            }
+            stream = await generation.OpenStreamAsync(authority, cancellationToken).ConfigureAwait(false);
 
             if (stream.Status != 200)
             {
@@ -161,12 +180,9 @@ public sealed class TunnelClientPool : IDisposable
         int closed = 0;
         foreach (Generation generation in _alive.Keys)
         {
-            if (generation.Server is { } server && _revokedIssuer(server) is not null)
-            {
-                // Closing the connection fails every stream on it, and each flow's splice resets
-                // its guest connection.
-                closed += generation.CloseConnection();
-            }
+            // Closing a connection fails every stream on it, and each flow's splice resets its
+            // guest connection.
+            closed += generation.CloseRevoked(_revokedIssuer);
         }
 
         return closed;
@@ -326,17 +342,25 @@ public sealed class TunnelClientPool : IDisposable
         }
     }
 
+    /// <summary>One pooled connection and the SVID its server presented.</summary>
+    private sealed record Lane(Http2Connection Connection, X509Certificate2? Server);
+
     /// <summary>
-    /// The connection to one destination handshaken while one SVID of ours was current (a new one
-    /// with the same SVID when it closed), and the number of flows on it. Disposed once retired
-    /// and without flows (or with the pool), which closes the connection.
+    /// The connections to one destination handshaken while one SVID of ours was current (more when
+    /// the first ones are at the peer's stream limit, new ones when they close), and the number of
+    /// flows on them. Disposed once retired and without flows (or with the pool), which closes the
+    /// connections.
     /// </summary>
     private sealed class Generation(TunnelClientPool pool, IPEndPoint endpoint, SpiffeId expected, string? serverName, X509Certificate2 svid) : IDisposable
     {
+        // A stream the peer refused unserved is retried; a peer refusing every one is not tried forever.
+        private const int MaxRefusals = 16;
+
         private readonly Lock _gate = new();
-        private readonly SemaphoreSlim _connecting = new(1, 1);
-        private Http2Connection? _connection;
-        private X509Certificate2? _server;
+        private readonly List<Lane> _lanes = [];
+        private int _handshaking;
+        private int _waiting;
+        private TaskCompletionSource? _changed;
         private int _flows;
         private bool _retired;
         private bool _disposed;
@@ -349,14 +373,14 @@ public sealed class TunnelClientPool : IDisposable
             set => _peer = value;
         }
 
-        /// <summary>The SVID the server presented on the current connection, if any.</summary>
-        public X509Certificate2? Server
+        /// <summary>Connections that take new flows now.</summary>
+        public int OpenConnections
         {
             get
             {
                 lock (_gate)
                 {
-                    return _connection is { IsOpen: true } ? _server : null;
+                    return _lanes.Count(static l => l.Connection.IsOpen);
                 }
             }
         }
@@ -365,84 +389,206 @@ public sealed class TunnelClientPool : IDisposable
         // update of the Workload API stream resends the same SVID as new objects).
         public bool IsFor(X509Certificate2 certificate) => ReferenceEquals(certificate, svid) || certificate.Equals(svid);
 
-        /// <summary>The open connection, made (one handshake at a time) when there is none.</summary>
-        public async Task<Http2Connection> ConnectionAsync(CancellationToken cancellationToken)
+        /// <summary>
+        /// A CONNECT stream to <paramref name="authority"/> whose response arrived: on a connection
+        /// with room, else on a new one (one handshake at a time), else after a stream ends.
+        /// </summary>
+        public async Task<Http2Stream> OpenStreamAsync(string authority, CancellationToken cancellationToken)
         {
-            lock (_gate)
+            int refusals = 0;
+            while (true)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_connection is { IsOpen: true } open)
+                Http2Stream? stream = await StreamAsync(authority, cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    return open;
+                    await stream.ResponseTask.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    return stream;
                 }
-            }
-
-            await _connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                lock (_gate)
+                catch (Http2StreamException e) when (e.ErrorCode == Http2ErrorCode.RefusedStream && ++refusals < MaxRefusals)
                 {
-                    ObjectDisposedException.ThrowIf(_disposed, this);
-                    if (_connection is { IsOpen: true } open)
-                    {
-                        return open;
-                    }
+                    // Never served (RFC 9113 section 8.7): safe on another connection, or on this
+                    // one once the peer's SETTINGS have lowered its limit.
+                    stream.Dispose();
                 }
-
-                (SslStream tls, X509Certificate2? server) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
-                Http2Connection connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions { KeepAliveInterval = KeepAlive });
-                Http2Connection? previous;
-                bool disposed;
-                lock (_gate)
+                catch (IOException e) when (e is not Http2StreamException)
                 {
-                    previous = _connection;
-                    disposed = _disposed;
-                    if (!disposed)
-                    {
-                        _connection = connection;
-                        _server = server;
-                    }
+                    stream.Dispose();
+                    throw new HttpRequestException(HttpRequestError.ConnectionError, e.Message, e);
                 }
-
-                if (disposed)
+                catch
                 {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                    throw new ObjectDisposedException(nameof(TunnelClientPool));
+                    stream.Dispose();
+                    throw;
                 }
-
-                // The one it replaces is closed or going away: its streams finish on their own.
-                if (previous is not null && previous.ActiveStreams == 0)
-                {
-                    previous.Abort();
-                }
-
-                return connection;
-            }
-            finally
-            {
-                _connecting.Release();
             }
         }
 
-        /// <summary>Closes the current connection (every flow on it fails); 1 when there was one open.</summary>
-        public int CloseConnection()
+        private async Task<Http2Stream> StreamAsync(string authority, CancellationToken cancellationToken)
         {
-            Http2Connection? connection;
+            while (true)
+            {
+                Task? wait;
+                bool streamLimit;
+                lock (_gate)
+                {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    bool full = false;
+                    for (int i = _lanes.Count - 1; i >= 0; i--)
+                    {
+                        Http2Connection connection = _lanes[i].Connection;
+                        if (!connection.IsOpen)
+                        {
+                            // Closed or going away: its streams finish on their own.
+                            _lanes.RemoveAt(i);
+                            if (connection.ActiveStreams == 0)
+                            {
+                                connection.Abort();
+                            }
+                        }
+                    }
+
+                    foreach (Lane lane in _lanes)
+                    {
+                        if (lane.Connection.TryStartConnect(authority) is { } stream)
+                        {
+                            return stream;
+                        }
+
+                        full = true;
+                    }
+
+                    if (_handshaking == 0 && _lanes.Count < pool._options.MaxConnectionsPerDestination)
+                    {
+                        _handshaking++;
+                        streamLimit = full;
+                        wait = null;
+                    }
+                    else
+                    {
+                        if (_waiting >= pool._options.MaxWaitingFlows)
+                        {
+                            throw new HttpRequestException(HttpRequestError.ConnectionError,
+                                $"the tunnel to {expected} is full: {_lanes.Count} connections at the peer's stream limit and {_waiting} flows waiting");
+                        }
+
+                        _waiting++;
+                        streamLimit = false;
+                        wait = (_changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                    }
+                }
+
+                if (wait is not null)
+                {
+                    try
+                    {
+                        await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        lock (_gate)
+                        {
+                            _waiting--;
+                        }
+                    }
+
+                    continue;
+                }
+
+                Http2Stream? opened = await ConnectAsync(authority, streamLimit, cancellationToken).ConfigureAwait(false);
+                if (opened is not null)
+                {
+                    return opened;
+                }
+            }
+        }
+
+        /// <summary>Makes one more connection and opens a stream on it (null when others took its room first).</summary>
+        private async Task<Http2Stream?> ConnectAsync(string authority, bool streamLimit, CancellationToken cancellationToken)
+        {
+            Http2Connection connection;
+            X509Certificate2? server;
+            try
+            {
+                (SslStream tls, server) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
+                connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions
+                {
+                    KeepAliveInterval = KeepAlive,
+                    IdleTimeout = pool._options.IdleTimeout,
+                    IdleTimeProvider = pool._idleClock,
+                    OnIdleClose = _ => pool.Counters.CountIdleClosed(),
+                });
+            }
+            catch
+            {
+                lock (_gate)
+                {
+                    _handshaking--;
+                    Signal();
+                }
+
+                throw;
+            }
+
+            if (streamLimit)
+            {
+                pool.Counters.CountStreamLimitConnection();
+            }
+
+            Http2Stream? stream;
+            bool disposed;
             lock (_gate)
             {
-                connection = _connection;
-                _connection = null;
-                _server = null;
+                _handshaking--;
+                disposed = _disposed;
+                if (!disposed)
+                {
+                    _lanes.Add(new Lane(connection, server));
+                }
+
+                stream = disposed ? null : connection.TryStartConnect(authority);
+                Signal();
             }
 
-            if (connection is null)
+            if (disposed)
             {
-                return 0;
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw new ObjectDisposedException(nameof(TunnelClientPool));
             }
 
-            bool open = connection.IsOpen || connection.ActiveStreams > 0;
-            connection.Abort();
-            return open ? 1 : 0;
+            return stream;
+        }
+
+        /// <summary>Wakes the flows waiting for room; under the gate.</summary>
+        private void Signal()
+        {
+            _changed?.TrySetResult();
+            _changed = null;
+        }
+
+        /// <summary>Closes the connections whose server SVID <paramref name="revokedIssuer"/> names (every flow on them fails); how many were open.</summary>
+        public int CloseRevoked(Func<X509Certificate2, string?> revokedIssuer)
+        {
+            List<Http2Connection> revoked = [];
+            lock (_gate)
+            {
+                for (int i = _lanes.Count - 1; i >= 0; i--)
+                {
+                    if (_lanes[i].Server is { } server && revokedIssuer(server) is not null)
+                    {
+                        revoked.Add(_lanes[i].Connection);
+                        _lanes.RemoveAt(i);
+                    }
+                }
+            }
+
+            int closed = 0;
+            foreach (Http2Connection connection in revoked)
+            {
+                closed += connection.IsOpen || connection.ActiveStreams > 0 ? 1 : 0;
+                connection.Abort();
+            }
+
+            return closed;
         }
 
         public void AddFlow()
@@ -458,6 +604,7 @@ public sealed class TunnelClientPool : IDisposable
             lock (_gate)
             {
                 _flows--;
+                Signal();
                 if (!_retired || _flows > 0)
                 {
                     return;
@@ -483,7 +630,7 @@ public sealed class TunnelClientPool : IDisposable
 
         public void Dispose()
         {
-            Http2Connection? connection;
+            Lane[] lanes;
             lock (_gate)
             {
                 if (_disposed)
@@ -492,12 +639,16 @@ public sealed class TunnelClientPool : IDisposable
                 }
 
                 _disposed = true;
-                connection = _connection;
-                _connection = null;
+                lanes = [.. _lanes];
+                _lanes.Clear();
+                Signal();
             }
 
             pool._alive.TryRemove(this, out _);
-            connection?.Abort();
+            foreach (Lane lane in lanes)
+            {
+                lane.Connection.Abort();
+            }
         }
     }
 }

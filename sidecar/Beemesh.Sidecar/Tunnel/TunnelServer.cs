@@ -286,7 +286,13 @@ public sealed class TunnelServer : IAsyncDisposable
         Http2Connection connection = Http2Connection.StartServer(
             tls,
             stream => HandleAsync(stream, certificate),
-            new Http2ConnectionOptions { MaxConcurrentStreams = _options.MaxStreamsPerConnection });
+            new Http2ConnectionOptions
+            {
+                MaxConcurrentStreams = _options.MaxStreamsPerConnection,
+                IdleTimeout = _options.IdleTimeout,
+                TimeProvider = _time,
+                OnIdleClose = _ => Connections.Counters.CountIdleClosed(),
+            });
         lock (_live)
         {
             _live.Add(connection, 0);

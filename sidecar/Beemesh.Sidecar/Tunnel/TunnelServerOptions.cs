@@ -30,4 +30,12 @@ public sealed class TunnelServerOptions
 
     /// <summary>Concurrent flows per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); default 1000.</summary>
     public int MaxStreamsPerConnection { get; init; } = 1000;
+
+    /// <summary>
+    /// How long a caller's connection may carry no flow before the server sends GOAWAY and closes it;
+    /// default 5 minutes, longer than the callers' own limit (<see cref="TunnelClientPoolOptions.IdleTimeout"/>),
+    /// so normally the caller closes first and this only reclaims connections of callers that vanished.
+    /// Null keeps idle connections open.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 }

@@ -223,6 +223,43 @@ public sealed class CrossNodeTunnelTests : IAsyncLifetime
         await AssertRefusedAsync(web, api);
     }
 
+    [Fact]
+    public async Task RemovingTheServersNodeClosesEveryConnectionTheStreamLimitOpened()
+    {
+        CertificateAuthority root = Own(CertificateAuthority.LoadOrCreate(_dir.File("first")));
+        var directory = new StaticMeshDirectory();
+        TestSidecar web = await StartAsync(Join(root, "node-1"), "/ns/default/sa/web", "10.200.0.4", directory);
+        TestSidecar api = await StartAsync(Join(root, "node-2"), "/ns/default/sa/api", "10.200.0.5", directory, maxStreamsPerConnection: 1);
+        var tunnels = new List<TunnelStream>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                tunnels.Add(await OpenEchoAsync(web, api, $"flow {i}"));
+            }
+
+            Assert.Equal(3, web.Pool.OpenConnections); // one stream each
+            Assert.Equal(2, web.Pool.Counters.StreamLimitConnections);
+
+            directory.RevokeNode("node-2");
+            Assert.Equal(3, web.Pool.CloseRevoked());
+            Assert.Equal(0, web.Pool.OpenConnections);
+            foreach (TunnelStream tunnel in tunnels)
+            {
+                await AssertEndsAsync(tunnel);
+            }
+
+            await AssertRefusedAsync(web, api);
+        }
+        finally
+        {
+            foreach (TunnelStream tunnel in tunnels)
+            {
+                await tunnel.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task<TunnelStream> OpenEchoAsync(TestSidecar from, TestSidecar to, string text)
     {
         TunnelStream tunnel = await from.Outbound.OpenAsync(new IPEndPoint(to.MeshAddress, 8080));
@@ -283,9 +320,10 @@ public sealed class CrossNodeTunnelTests : IAsyncLifetime
         Assert.Empty(api.Guest.Calls);
     }
 
-    private async Task<TestSidecar> StartAsync(CertificateAuthority authority, string path, string meshAddress, StaticMeshDirectory directory)
+    private async Task<TestSidecar> StartAsync(CertificateAuthority authority, string path, string meshAddress, StaticMeshDirectory directory, int maxStreamsPerConnection = 1000)
     {
-        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), directory);
+        TestSidecar sidecar = await TestSidecar.StartAsync(
+            authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), directory, maxStreamsPerConnection: maxStreamsPerConnection);
         _sidecars.Add(sidecar);
         return sidecar;
     }

@@ -45,7 +45,7 @@ internal sealed class TestSidecar : IAsyncDisposable
     public Beemesh.Sidecar.Tunnel.Quic.QuicTunnelClient? Quic { get; private set; }
 
     public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null, IReadOnlySet<int>? httpPorts = null,
-        bool quic = false)
+        bool quic = false, TunnelClientPoolOptions? poolOptions = null, int maxStreamsPerConnection = 1000, TimeSpan? serverIdleTimeout = null, TimeProvider? serverTime = null)
     {
         var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
         var workloads = new RegisteredWorkloads();
@@ -60,11 +60,19 @@ internal sealed class TestSidecar : IAsyncDisposable
         }
 
         sidecar.Server = await TunnelServer.StartAsync(
-            new TunnelServerOptions { ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0), WorkloadNamespace = "default", HttpPorts = httpPorts },
+            new TunnelServerOptions
+            {
+                ListenEndpoint = new IPEndPoint(IPAddress.Loopback, 0),
+                WorkloadNamespace = "default",
+                HttpPorts = httpPorts,
+                MaxStreamsPerConnection = maxStreamsPerConnection,
+                IdleTimeout = serverIdleTimeout ?? new TunnelServerOptions { WorkloadNamespace = "default" }.IdleTimeout,
+            },
             sidecar.Source, directory, sidecar.Policies, new PortRoutingGuestConnector(httpPorts, () => sidecar.HttpGuest!, sidecar.Guest),
-            httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null);
+            httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null,
+            serverTime);
         sidecar.Quic = quic ? new Beemesh.Sidecar.Tunnel.Quic.QuicTunnelClient(sidecar.Source, () => directory.RevokedNodes) : null;
-        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters, directory.RevokedIssuerOf, sidecar.Quic);
+        sidecar.Pool = new TunnelClientPool(sidecar.Source, sidecar.Server.Connections.Counters, directory.RevokedIssuerOf, sidecar.Quic, options: poolOptions);
         sidecar.Outbound = new OutboundListener(directory, sidecar.Pool);
         sidecar.Outbound.Start();
         directory.Add(sidecar.Peer);

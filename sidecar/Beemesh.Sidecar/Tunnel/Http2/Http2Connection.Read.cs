@@ -333,6 +333,13 @@ public sealed partial class Http2Connection
         var stream = new Http2Stream(this, streamId, _peerInitialWindow, _options.InitialStreamWindow) { Authority = authority };
         lock (_lock)
         {
+            if (_goAwaySent || _closedBy is not null)
+            {
+                // Closed for idleness since the check above.
+                FrameWriter.RstStream(_pending, streamId, Http2ErrorCode.RefusedStream);
+                return;
+            }
+
             stream.SetSendWindowLocked(_peerInitialWindow);
             _streams.Add(streamId, stream);
         }
@@ -533,6 +540,7 @@ public sealed partial class Http2Connection
 
             _closedBy = reason;
             _keepAlive?.Dispose();
+            _idleTimer?.Dispose();
             streams = [.. _streams.Values];
             _streams.Clear();
             waiters = _nextBatch;

@@ -43,6 +43,8 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private long _framesAtLastTick = -1;
     private bool _pingOutstanding;
     private ITimer? _keepAlive;
+    private ITimer? _idleTimer;
+    private long _idleSince; // timestamp at which the last stream ended (or the connection started)
 
     private Http2Connection(Stream transport, bool isClient, Http2ConnectionOptions options, Func<Http2Stream, Task>? onStream)
     {
@@ -141,11 +143,7 @@ public sealed partial class Http2Connection : IAsyncDisposable
                 throw new Http2StreamException(0, Http2ErrorCode.RefusedStream, $"the peer allows {_peerMaxStreams} concurrent streams");
             }
 
-            int id = _nextStreamId;
-            _nextStreamId += 2;
-            stream = new Http2Stream(this, id, _peerInitialWindow, _options.InitialStreamWindow);
-            _streams.Add(id, stream);
-            WriteHeaders(id, [new HeaderField(":method", "CONNECT"), new HeaderField(":authority", authority)], endStream: false);
+            stream = OpenConnectLocked(authority);
         }
 
         StartFlush();
@@ -161,6 +159,42 @@ public sealed partial class Http2Connection : IAsyncDisposable
 
         return stream;
     }
+
+    /// <summary>
+    /// Opens a CONNECT stream to <paramref name="authority"/> and queues its HEADERS when the
+    /// connection can take one now: open, no GOAWAY either way, below the peer's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS. Null otherwise (nothing is sent). The response arrives on
+    /// <see cref="Http2Stream.ResponseTask"/>.
+    /// </summary>
+    internal Http2Stream? TryStartConnect(string authority)
+    {
+        Http2Stream stream;
+        lock (_lock)
+        {
+            if (_closedBy is not null || _goAwayReceived || _goAwaySent || _streams.Count >= _peerMaxStreams)
+            {
+                return null;
+            }
+
+            stream = OpenConnectLocked(authority);
+        }
+
+        StartFlush();
+        return stream;
+    }
+
+    private Http2Stream OpenConnectLocked(string authority)
+    {
+        int id = _nextStreamId;
+        _nextStreamId += 2;
+        var stream = new Http2Stream(this, id, _peerInitialWindow, _options.InitialStreamWindow);
+        _streams.Add(id, stream);
+        WriteHeaders(id, [new HeaderField(":method", "CONNECT"), new HeaderField(":authority", authority)], endStream: false);
+        return stream;
+    }
+
+    /// <summary>True once the connection was closed because it carried no stream for <see cref="Http2ConnectionOptions.IdleTimeout"/>.</summary>
+    public bool ClosedForIdleness { get; private set; }
 
     /// <summary>
     /// Sends GOAWAY (no new streams; open ones continue) and writes out what is queued.
@@ -237,12 +271,68 @@ public sealed partial class Http2Connection : IAsyncDisposable
         }
 
         StartFlush();
+        if (_options.IdleTimeout is { } idle)
+        {
+            lock (_lock)
+            {
+                _idleSince = IdleClock.GetTimestamp();
+                _idleTimer = IdleClock.CreateTimer(static state => ((Http2Connection)state!).IdleTick(), this, idle, Timeout.InfiniteTimeSpan);
+            }
+        }
+
         if (_options.KeepAliveInterval is { } interval)
         {
             _keepAlive = _options.TimeProvider.CreateTimer(static state => ((Http2Connection)state!).KeepAliveTick(), this, interval, interval);
         }
 
         _ = Task.Run(ReadLoopAsync);
+    }
+
+    /// <summary>
+    /// The idle timer fired: closes the connection (GOAWAY, then the transport) when it has had no
+    /// stream for the whole idle period, else waits for the rest of it (or for the last stream to end,
+    /// which re-arms the timer).
+    /// </summary>
+    private TimeProvider IdleClock => _options.IdleTimeProvider ?? _options.TimeProvider;
+
+    private void IdleTick()
+    {
+        TimeSpan limit = _options.IdleTimeout!.Value;
+        lock (_lock)
+        {
+            if (_closedBy is not null || _goAwaySent || _streams.Count > 0)
+            {
+                return;
+            }
+
+            TimeSpan idle = IdleClock.GetElapsedTime(_idleSince);
+            if (idle < limit)
+            {
+                _idleTimer?.Change(limit - idle, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            // From here no stream can be opened by either side: ours see _goAwaySent, the peer's are refused.
+            _goAwaySent = true;
+            ClosedForIdleness = true;
+            FrameWriter.GoAway(_pending, _lastPeerStreamId, Http2ErrorCode.NoError);
+        }
+
+        _options.OnIdleClose?.Invoke(this);
+        _ = CloseAfterFlushAsync();
+    }
+
+    private async Task CloseAfterFlushAsync()
+    {
+        try
+        {
+            await FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+
+        Close(new IOException("the tunnel connection was closed after its idle period"));
     }
 
     private void KeepAliveTick()
@@ -474,7 +564,14 @@ public sealed partial class Http2Connection : IAsyncDisposable
         WriteHeaders(streamId, [new HeaderField(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture))], endStream);
 
     /// <summary>Forgets a stream that is closed both ways or reset; under the lock.</summary>
-    internal void RemoveLocked(Http2Stream stream) => _streams.Remove(stream.Id);
+    internal void RemoveLocked(Http2Stream stream)
+    {
+        if (_streams.Remove(stream.Id) && _streams.Count == 0 && _idleTimer is not null && _closedBy is null)
+        {
+            _idleSince = IdleClock.GetTimestamp();
+            _idleTimer.Change(_options.IdleTimeout!.Value, Timeout.InfiniteTimeSpan);
+        }
+    }
 
     internal bool IsClient => _isClient;
 }

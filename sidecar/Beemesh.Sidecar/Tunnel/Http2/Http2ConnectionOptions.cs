@@ -34,6 +34,19 @@ public sealed class Http2ConnectionOptions
     /// </summary>
     public TimeSpan? KeepAliveInterval { get; init; }
 
-    /// <summary>Clock of the keep-alive timer; default the system clock.</summary>
+    /// <summary>
+    /// How long the connection may carry no stream before it sends GOAWAY (NO_ERROR) and closes;
+    /// a stream opened within the period keeps it, and the period starts again when the last stream
+    /// ends. Null (the default) keeps an idle connection open.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; init; }
+
+    /// <summary>Called (on the timer) when the connection starts closing for idleness; default none.</summary>
+    public Action<Http2Connection>? OnIdleClose { get; init; }
+
+    /// <summary>Clock of the keep-alive timer (and of the idle timer unless <see cref="IdleTimeProvider"/> is set); default the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Clock of the idle timer; default <see cref="TimeProvider"/>.</summary>
+    public TimeProvider? IdleTimeProvider { get; init; }
 }

@@ -239,6 +239,56 @@ public sealed class Http2ConnectionTests
         Assert.False(client.IsOpen);
     }
 
+    [Fact]
+    public async Task A_client_without_streams_for_its_idle_period_sends_goaway_and_closes()
+    {
+        (Socket raw, Socket clientSocket) = await SocketPairAsync();
+        using var rawStream = new NetworkStream(raw, ownsSocket: true);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var idled = 0;
+        var options = new Http2ConnectionOptions { IdleTimeout = TimeSpan.FromSeconds(90), IdleTimeProvider = time, OnIdleClose = _ => idled++ };
+        await using Http2Connection client = Http2Connection.StartClient(new NetworkStream(clientSocket, ownsSocket: true), options);
+        await rawStream.ReadExactlyAsync(new byte[Http2Protocol.ClientPreface.Length]).AsTask().WaitAsync(Functional);
+
+        time.Advance(TimeSpan.FromSeconds(89));
+        Assert.True(client.IsOpen);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(client.IsOpen); // at once: no new stream from here on
+        Assert.True(client.ClosedForIdleness);
+        Assert.Equal(1, idled);
+        Assert.Equal((0, Http2ErrorCode.NoError), await ReadGoAwayAsync(rawStream).WaitAsync(Functional));
+        await client.Completion.WaitAsync(Functional);
+    }
+
+    [Fact]
+    public async Task A_server_keeps_a_connection_while_a_stream_is_open_and_closes_it_an_idle_period_after_the_last_ends()
+    {
+        var accepted = Channel.CreateUnbounded<Http2Stream>();
+        (Socket raw, Socket serverSocket) = await SocketPairAsync();
+        using var rawStream = new NetworkStream(raw, ownsSocket: true);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var options = new Http2ConnectionOptions { IdleTimeout = TimeSpan.FromMinutes(5), TimeProvider = time };
+        await using Http2Connection server = Http2Connection.StartServer(new NetworkStream(serverSocket, ownsSocket: true), s => accepted.Writer.WriteAsync(s).AsTask(), options);
+        var w = new ArrayBufferWriter<byte>();
+        w.Write(Http2Protocol.ClientPreface);
+        FrameWriter.Settings(w, []);
+        var block = new ArrayBufferWriter<byte>();
+        HpackEncoder.Encode(block, [new HeaderField(":method", "CONNECT"), new HeaderField(":authority", "10.0.0.2:1")]);
+        FrameWriter.Headers(w, 1, block.WrittenSpan, endStream: false, 16_384);
+        await rawStream.WriteAsync(w.WrittenMemory);
+        Http2Stream stream = await accepted.Reader.ReadAsync().AsTask().WaitAsync(Functional);
+
+        time.Advance(TimeSpan.FromMinutes(20));
+        Assert.True(server.IsOpen);
+        stream.Dispose(); // the last stream ends: the idle period starts now
+        time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
+        Assert.True(server.IsOpen);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(server.IsOpen);
+        Assert.Equal((1, Http2ErrorCode.NoError), await ReadGoAwayAsync(rawStream).WaitAsync(Functional));
+        await server.Completion.WaitAsync(Functional);
+    }
+
     private static async Task ReadUntilAsync(Stream raw, FrameType type, FrameFlags flags)
     {
         byte[] header = new byte[9];
