@@ -358,7 +358,7 @@ public sealed class AgentHost : IAsyncDisposable
                 : new RouteSync(overlay, registry, node!.NodeName, options.TrustDomain, blocks!, blockPlan!, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
                     options.TimeProvider, tunnelRouter is { } router ? addresses => { router.RefusePeers(addresses); quicRouter?.RefusePeers(addresses); } : null);
             PolicySync? policySync = overlay is null ? null
-                : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                : new PolicySync(overlay, policies, loggerFactory?.CreateLogger("Beemesh.Agent.Mesh") ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, options.TimeProvider);
             api.PolicySync = policySync;
             var reaper = new WorkloadReaper(registry, attestor, metrics, options.TimeProvider, options.ReapInterval);
             var host = new AgentHost(options, authority, workloadApi, admin, api, adminSocket, policies, registry, reaper, node, listener, joinServer, overlay, routes, policySync, tunnelRouter, quicRouter)

@@ -15,9 +15,7 @@ namespace Beemesh.Agent.Mesh;
 /// A pass runs as soon as something it depends on changes: a local registration (the registry's
 /// <see cref="WorkloadRegistry.LocalChanged"/>) or a route, node or revocation record stored by the
 /// overlay, so a new route is published, and applied on the other nodes, without waiting for a timer.
-/// Changes that come while a pass runs are taken together by one next pass, and that pass starts no
-/// sooner than the last one took after it ended, so the passes take at most half of the time however
-/// many records arrive (a burst of records costs a few passes, not one each). A pass also runs every
+/// The passes coalesce and rest as long as they took (<see cref="PassLoop"/>); a pass also runs every
 /// <see cref="SweepInterval"/> for what raises no event: leases that expire.
 /// A remote route is used only when its mesh address lies in the block its node claims and holds
 /// (<see cref="MeshBlockClaims"/>): a node cannot take another node's addresses; a refused route is
@@ -35,7 +33,6 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly string _nodeName;
     private readonly string _trustDomain;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, byte[]> _published = new(StringComparer.Ordinal);
     private readonly MeshBlockKeeper _blocks;
     private readonly MeshBlockPlan _plan;
@@ -43,11 +40,7 @@ internal sealed class RouteSync : IAsyncDisposable
     private readonly Action<IReadOnlySet<System.Net.IPAddress>>? _revokedPeers;
     private readonly HashSet<System.Net.IPAddress> _revokedAddresses = [];
     private HashSet<System.Net.IPAddress> _refusedPeers = [];
-    private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _wake = new(0, 1);
-    private readonly ITimer _sweep;
-    private int _requested;
-    private readonly Task _loop;
+    private readonly PassLoop _passes;
 
     /// <summary>
     /// Starts the loop (its first pass at once); <paramref name="revokedPeers"/> (the tunnel port's refusal) is given the
@@ -56,7 +49,6 @@ internal sealed class RouteSync : IAsyncDisposable
     public RouteSync(OverlayHost overlay, WorkloadRegistry registry, string nodeName, string trustDomain, MeshBlockKeeper blocks, MeshBlockPlan plan, ILogger logger,
         TimeProvider time, Action<IReadOnlySet<System.Net.IPAddress>>? revokedPeers = null)
     {
-        _time = time;
         _blocks = blocks;
         _plan = plan;
         _revokedPeers = revokedPeers;
@@ -65,11 +57,9 @@ internal sealed class RouteSync : IAsyncDisposable
         _nodeName = nodeName;
         _trustDomain = trustDomain;
         _logger = logger;
-        Request();
-        _registry.LocalChanged += Request;
+        _passes = new PassLoop(PassAsync, time, SweepInterval);
+        _registry.LocalChanged += _passes.Request;
         _overlay.RecordStored += OnRecordStored;
-        _sweep = time.CreateTimer(static state => ((RouteSync)state!).Request(), this, SweepInterval, SweepInterval);
-        _loop = Task.Run(RunAsync);
     }
 
     // On the overlay's loop: records the next pass reads. This node's own routes come from its passes.
@@ -78,48 +68,7 @@ internal sealed class RouteSync : IAsyncDisposable
         if (record.Kind is RecordKind.Node or RecordKind.Revocation
             || (record.Kind == RecordKind.Route && record.Origin != _overlay.Self.Id))
         {
-            Request();
-        }
-    }
-
-    /// <summary>Asks for a pass: the next one starts at once, or after the one running (requests in between are one).</summary>
-    private void Request()
-    {
-        if (Interlocked.Exchange(ref _requested, 1) == 0)
-        {
-            try
-            {
-                _wake.Release();
-            }
-            catch (ObjectDisposedException)
-            {
-                // A record stored or a registration made while the sync stopped: nothing is left to run.
-            }
-        }
-    }
-
-    private async Task RunAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
-                // Requests from now on are for the next pass: what they signal may come after this one read.
-                Volatile.Write(ref _requested, 0);
-                long started = _time.GetTimestamp();
-                await PassAsync().ConfigureAwait(false);
-                // The cost bound under load: a pass that took long is followed by as long a rest. A
-                // quiet node's pass takes about a millisecond, so a route waits no timer worth the name.
-                TimeSpan took = _time.GetElapsedTime(started);
-                if (took > TimeSpan.Zero)
-                {
-                    await Task.Delay(took, _time, _stop.Token).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
+            _passes.Request();
         }
     }
 
@@ -342,12 +291,8 @@ internal sealed class RouteSync : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _registry.LocalChanged -= Request;
+        _registry.LocalChanged -= _passes.Request;
         _overlay.RecordStored -= OnRecordStored;
-        await _sweep.DisposeAsync().ConfigureAwait(false);
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await _loop.ConfigureAwait(false);
-        _stop.Dispose();
-        _wake.Dispose();
+        await _passes.DisposeAsync().ConfigureAwait(false);
     }
 }

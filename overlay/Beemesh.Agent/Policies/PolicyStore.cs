@@ -45,6 +45,12 @@ internal sealed class PolicyStore
         _feed = new ChangeFeed(time, version);
     }
 
+    /// <summary>
+    /// Raised after each change of the set (apply, replace, delete), outside the store's lock. The
+    /// overlay's policy sync publishes on it at once.
+    /// </summary>
+    public event Action? Changed;
+
     /// <summary>Random per agent start; carried by list and watch answers so a sidecar notices a restart.</summary>
     public string Epoch => _feed.Epoch;
 
@@ -108,6 +114,7 @@ internal sealed class PolicyStore
         }
 
         ChangeFeed.Wake(wake);
+        Changed?.Invoke();
         return true;
     }
 
@@ -144,6 +151,7 @@ internal sealed class PolicyStore
         }
 
         ChangeFeed.Wake(wake);
+        Changed?.Invoke();
         return true;
     }
 
@@ -168,6 +176,7 @@ internal sealed class PolicyStore
         }
 
         ChangeFeed.Wake(wake);
+        Changed?.Invoke();
         return version;
     }
 
