@@ -424,7 +424,7 @@ public static class SidecarInjector
     }
 
     // The models serialize their fields in alphabetical order; "name" goes first, as people write it.
-    private static YamlNode ToYaml<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    internal static YamlNode ToYaml<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
         YamlNode node = YamlJson.ToYaml(JsonSerializer.SerializeToNode(value, type)!);
         if (node is YamlMappingNode map && Child(map, "name") is { } name)
@@ -461,7 +461,7 @@ public static class SidecarInjector
         return seq;
     }
 
-    private static string Write(List<YamlNode> documents)
+    internal static string Write(List<YamlNode> documents)
     {
         var output = new StringWriter { NewLine = "\n" };
         var emitter = new DocumentMarkers(new Emitter(output, new EmitterSettings().WithBestWidth(int.MaxValue)));
