@@ -34,8 +34,10 @@ public sealed class WorkloadRecord
     public string? Node { get; set; }
 
     /// <summary>
-    /// For a remote route: the TLS server name (<see cref="TunnelServerName"/>) to send to its node's
-    /// tunnel port, which <see cref="TunnelEndpoint"/> then names; null for a workload of this agent.
+    /// For a remote route, or a workload of this agent whose sidecar cannot be dialled (it runs in
+    /// another network namespace, such as a pod's, and takes its connections from the tunnel port as
+    /// descriptors): the TLS server name (<see cref="TunnelServerName"/>) to send to the node's tunnel
+    /// port, which <see cref="TunnelEndpoint"/> then names; null for a workload of this agent dialled directly.
     /// </summary>
     public string? ServerName { get; set; }
 

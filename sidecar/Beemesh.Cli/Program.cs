@@ -18,5 +18,6 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     MembersCommand.Create(),
     NodeCommand.Create(),
     InjectCommand.Create(),
+    ManifestsCommand.Create(),
 };
 return root.Parse(args).Invoke();

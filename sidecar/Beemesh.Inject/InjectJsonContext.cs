@@ -23,6 +23,8 @@ namespace Beemesh.Inject;
 [JsonSerializable(typeof(V1Container))]
 [JsonSerializable(typeof(V1Volume))]
 [JsonSerializable(typeof(V1PodDNSConfig))]
+[JsonSerializable(typeof(V1Namespace))]
+[JsonSerializable(typeof(V1ServiceAccount))]
 internal sealed partial class InjectJsonContext : JsonSerializerContext
 {
 }

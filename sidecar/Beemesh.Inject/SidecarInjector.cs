@@ -27,6 +27,12 @@ public static class SidecarInjector
     /// <summary>Pod-template annotation that opts a pod out with the value <c>"false"</c>.</summary>
     public const string InjectAnnotation = "beemesh.io/inject";
 
+    /// <summary>
+    /// Pod template annotation listing ports the sidecar serves to the mesh besides the containers'
+    /// TCP <c>containerPort</c>s: <c>"8080/http, 9000"</c> (each <c>PORT</c>, <c>PORT/tcp</c> or <c>PORT/http</c>).
+    /// </summary>
+    public const string PortsAnnotation = "beemesh.io/ports";
+
     /// <summary>Pod-template annotation that records an injection (its value: <see cref="InjectOptions.Version"/>).</summary>
     public const string InjectedAnnotation = "beemesh.io/injected";
 
@@ -289,6 +295,32 @@ public static class SidecarInjector
             }
         }
 
+        // Ports served to the mesh without a containerPort: podman 4.3's kube play publishes every
+        // containerPort on the host, so the replicas of one template would collide on it.
+        if (annotations is not null && annotations.TryGetValue(PortsAnnotation, out string? extra))
+        {
+            foreach (string item in extra.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] parts = item.Split('/');
+                if (parts.Length > 2 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int number)
+                    || number is < 1 or > 65535 || (parts.Length == 2 && parts[1] is not ("tcp" or "http")))
+                {
+                    throw new ManifestException(templateNode.Start, $"annotation {PortsAnnotation}: '{item}' is not PORT, PORT/tcp or PORT/http");
+                }
+
+                if (number == options.InboundPort)
+                {
+                    throw new ManifestException(templateNode.Start, $"annotation {PortsAnnotation} names port {number}, the sidecar's inbound port; choose another with --inbound");
+                }
+
+                string text = parts.Length == 2 && parts[1] == "http" ? $"{number}/http" : number.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (!ports.Contains(text))
+                {
+                    ports.Add(text);
+                }
+            }
+        }
+
         Sequence(specNode, "containers").Add(ToYaml(Sidecar(serviceAccount, ns, ports, options), InjectJsonContext.Default.V1Container));
         Sequence(specNode, "volumes").Add(ToYaml(new V1Volume
         {
@@ -424,7 +456,7 @@ public static class SidecarInjector
     }
 
     // The models serialize their fields in alphabetical order; "name" goes first, as people write it.
-    private static YamlNode ToYaml<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    internal static YamlNode ToYaml<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
         YamlNode node = YamlJson.ToYaml(JsonSerializer.SerializeToNode(value, type)!);
         if (node is YamlMappingNode map && Child(map, "name") is { } name)
@@ -461,7 +493,7 @@ public static class SidecarInjector
         return seq;
     }
 
-    private static string Write(List<YamlNode> documents)
+    internal static string Write(List<YamlNode> documents)
     {
         var output = new StringWriter { NewLine = "\n" };
         var emitter = new DocumentMarkers(new Emitter(output, new EmitterSettings().WithBestWidth(int.MaxValue)));

@@ -132,6 +132,26 @@ public sealed class SidecarInjectorTests
     }
 
     [Fact]
+    public void PortsAnnotationAddsMeshPortsWithoutAContainerPortAndBadOnesAreRefused()
+    {
+        string plain = SidecarInjector.Inject(Input("deployment"), Options);
+        List<string> before = SidecarArgs(plain);
+        string yaml = Input("deployment").Replace("prometheus.io/scrape: 'true'", "beemesh.io/ports: \"9000/http, 9100 9000/http\"", StringComparison.Ordinal);
+        List<string> after = SidecarArgs(SidecarInjector.Inject(yaml, Options));
+        Assert.Equal([.. before, "--port", "9000/http", "--port", "9100"], after);
+
+        foreach (string bad in new[] { "9000/udp", "x", "70000", "15006" })
+        {
+            string wrong = Input("deployment").Replace("prometheus.io/scrape: 'true'", $"beemesh.io/ports: \"{bad}\"", StringComparison.Ordinal);
+            var e = Assert.Throws<ManifestException>(() => SidecarInjector.Inject(wrong, Options));
+            Assert.Contains(SidecarInjector.PortsAnnotation, e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    private static List<string> SidecarArgs(string output) =>
+        [.. ((YamlSequenceNode)Sidecar(PodSpecs(output)[0])["args"]).Children.Select(n => ((YamlScalarNode)n).Value!)];
+
+    [Fact]
     public void HostNetworkPodsAreLeftAlone()
     {
         string yaml = Input("job").Replace("restartPolicy: Never", "restartPolicy: Never\n      hostNetwork: true", StringComparison.Ordinal);

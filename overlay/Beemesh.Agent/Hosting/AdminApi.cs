@@ -322,10 +322,24 @@ internal sealed partial class AdminApi
             throw new BadRequestException($"process {pid} does not exist");
         }
 
+        // A sidecar in another network namespace (a pod's) listens where nobody on the node can dial
+        // it: callers reach it through the tunnel port, which hands it their connections.
+        bool handoffOnly = NetworkNamespaces.Differ(_options.ProcRoot, caller.ProcessId, Environment.ProcessId);
+        if (handoffOnly && _workloads.HandoffEndpoint is null)
+        {
+            if (!_workloads.IsPidRegistered(pid))
+            {
+                _attestor.Unregister(pid);
+            }
+
+            await ErrorAsync(context, 409, $"process {caller.ProcessId} is in another network namespace and this agent's tunnel port does not listen, so its connections cannot be handed to it").ConfigureAwait(false);
+            return;
+        }
+
         WorkloadRecord? record;
         try
         {
-            record = _workloads.Add(request, caller.ProcessId, caller.StartTime);
+            record = _workloads.Add(request, caller.ProcessId, caller.StartTime, handoffOnly);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -98,10 +98,10 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>Bound address of the node port (joins, overlay links); null without <see cref="AgentOptions.Listen"/>.</summary>
     public System.Net.IPEndPoint? NodeEndPoint => _listener?.LocalEndPoint;
 
-    /// <summary>Bound address of the node's tunnel port; null without <see cref="AgentOptions.Listen"/>.</summary>
+    /// <summary>Bound address of the node's tunnel port (on loopback, any free port, without <see cref="AgentOptions.Listen"/>).</summary>
     public System.Net.IPEndPoint? TunnelEndPoint => _tunnelRouter?.Endpoint;
 
-    /// <summary>The node's tunnel port router (its counters); null without <see cref="AgentOptions.Listen"/>.</summary>
+    /// <summary>The node's tunnel port router (its counters).</summary>
     public Tunnel.SniTunnelRouter? TunnelRouter => _tunnelRouter;
 
     /// <summary>The node's QUIC tunnel endpoint (its counters); null without <see cref="AgentOptions.Listen"/>, with QUIC off, or without libmsquic.</summary>
@@ -264,6 +264,9 @@ public sealed class AgentHost : IAsyncDisposable
                     LeaseRenewInterval = (long)options.RouteLease.TotalMicroseconds / 3,
                 });
                 overlayHolder = overlay;
+            }
+
+            {
                 string trustDomain = options.TrustDomain;
                 // Sidecars take their connections from the tunnel port as descriptors over this socket;
                 // only the process that registered a workload may take that workload's connections.
@@ -273,8 +276,10 @@ public sealed class AgentHost : IAsyncDisposable
                     (id, pid) => HandoffRefusal(registry, id, pid, procRoot),
                     meshLogger);
                 handoffServer.Start();
+                // A node of a mesh serves its tunnel port on the --listen address; a node alone serves it
+                // on loopback (any free port) for the sidecars of this node that cannot be dialled (pods').
                 tunnelRouter = new Tunnel.SniTunnelRouter(
-                    new System.Net.IPEndPoint(options.Listen.Address, options.TunnelPort),
+                    options.Listen is not null ? new System.Net.IPEndPoint(options.Listen.Address, options.TunnelPort) : new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
                     serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
                     options.TimeProvider,
                     meshLogger)
@@ -283,7 +288,11 @@ public sealed class AgentHost : IAsyncDisposable
                         && registry.LocalWorkloadId(name, ns) is { } id && handoffServer.TrySend(id, connection),
                 };
                 tunnelRouter.Start();
-                (quicRouter, quicOff) = await StartQuicAsync(options, presented, tunnelRouter, registry, meshLogger, cancellationToken).ConfigureAwait(false);
+                registry.SetHandoffEndpoint(LocalEndpointOf(tunnelRouter.Endpoint));
+                if (options.Listen is not null)
+                {
+                    (quicRouter, quicOff) = await StartQuicAsync(options, node!, tunnelRouter, registry, meshLogger, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             workloadApi = await WorkloadApiServer.StartAsync(
@@ -419,6 +428,12 @@ public sealed class AgentHost : IAsyncDisposable
         }
     }
 
+    /// <summary>Where this node's processes reach a listener bound to <paramref name="bound"/> (loopback for a wildcard address).</summary>
+    internal static System.Net.IPEndPoint LocalEndpointOf(System.Net.IPEndPoint bound) =>
+        bound.Address.Equals(System.Net.IPAddress.Any) ? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, bound.Port)
+        : bound.Address.Equals(System.Net.IPAddress.IPv6Any) ? new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Loopback, bound.Port)
+        : bound;
+
     /// <summary>
     /// Why process <paramref name="pid"/> may not take the tunnel connections of workload
     /// <paramref name="id"/>, or null when it may: it must be the live process that registered it.
@@ -439,7 +454,7 @@ public sealed class AgentHost : IAsyncDisposable
         return Beemesh.Spiffe.Processes.ProcessStat.Read(pid, procRoot)?.StartTime == started ? null : "the process that registered it has ended";
     }
 
-    /// <summary>The socket sidecars take their tunnel connections from; null without a tunnel port.</summary>
+    /// <summary>The socket sidecars take their tunnel connections from.</summary>
     public Tunnel.TunnelHandoffServer? TunnelHandoff => _tunnelHandoff;
 
     /// <summary>

@@ -66,6 +66,23 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         _stopping = _loop.Stopping;
     }
 
+    /// <summary>
+    /// Whether <paramref name="target"/> is this tunnel port itself: the endpoint of a workload whose
+    /// sidecar takes its connections only as descriptors, which is never relayed (it would loop).
+    /// </summary>
+    private bool IsSelf(IPEndPoint target)
+    {
+        if (target.Port != Endpoint.Port)
+        {
+            return false;
+        }
+
+        IPAddress address = Normalize(target.Address);
+        IPAddress own = Normalize(Endpoint.Address);
+        return address.Equals(own)
+            || ((own.Equals(IPAddress.Any) || own.Equals(IPAddress.IPv6Any)) && IPAddress.IsLoopback(address));
+    }
+
     /// <summary>How long a client has to send its whole ClientHello (default 10 s).</summary>
     public TimeSpan HelloTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -203,6 +220,13 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 // No channel (an older sidecar, or one not connected yet) or a full one: relay it.
                 Uncount("routed");
                 Uncount("handed_off");
+            }
+
+            if (IsSelf(target))
+            {
+                // A sidecar that cannot be dialled (a pod's) is reached only through its channel.
+                Refuse(peer, "refused_unreachable", $"sidecar of {name} takes connections only by handoff and has no channel open");
+                return;
             }
 
             upstream = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

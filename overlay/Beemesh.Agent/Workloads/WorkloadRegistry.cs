@@ -32,6 +32,7 @@ internal sealed class WorkloadRegistry
     private readonly string _procRoot;
     private readonly string? _stateFile;
     private long _nextId;
+    private string? _handoffEndpoint;
 
     /// <summary>An empty registry that keeps nothing on disk.</summary>
     public WorkloadRegistry(string trustDomain, string meshCidr)
@@ -182,6 +183,61 @@ internal sealed class WorkloadRegistry
         ServerName = r.ServerName,
     };
 
+    /// <summary>
+    /// Where this node's callers reach the agent's tunnel port (<c>ADDRESS:PORT</c>), which hands
+    /// connections to sidecars that cannot be dialled themselves (<see cref="Add(WorkloadRegistration, int, ulong, bool)"/>
+    /// with <c>handoffOnly</c>); null until the tunnel port listens.
+    /// </summary>
+    public string? HandoffEndpoint
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _handoffEndpoint;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sets <see cref="HandoffEndpoint"/> and points every handoff-only workload (one restored from
+    /// the state file included) at it; watchers are woken when a record changed.
+    /// </summary>
+    public void SetHandoffEndpoint(IPEndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        string text = endpoint.ToString();
+        TaskCompletionSource? wake = null;
+        lock (_lock)
+        {
+            _handoffEndpoint = text;
+            foreach (WorkloadRecord record in _byId.Values.Where(r => r.ServerName is not null && r.TunnelEndpoint != text).ToList())
+            {
+                WorkloadRecord moved = CopyWithAddress(record, record.MeshAddress);
+                moved.TunnelEndpoint = text;
+                _byId[record.Id] = moved;
+                wake ??= _feed.Bump().Signal;
+            }
+
+            if (wake is not null)
+            {
+                try
+                {
+                    Save();
+                }
+                catch (IOException)
+                {
+                    // Held in memory; the next change stores it.
+                }
+            }
+        }
+
+        if (wake is not null)
+        {
+            ChangeFeed.Wake(wake);
+        }
+    }
+
     /// <summary>The process that registered workload <paramref name="id"/> and its start time; (0, 0) when unknown.</summary>
     public (int Pid, ulong StartTime) RegistrarOf(string id)
     {
@@ -268,7 +324,16 @@ internal sealed class WorkloadRegistry
     /// (<paramref name="registrarPid"/> started at <paramref name="registrarStartTime"/>) so a restarted
     /// agent still tells the sidecar from its workload.
     /// </summary>
-    public WorkloadRecord? Add(WorkloadRegistration request, int registrarPid, ulong registrarStartTime)
+    public WorkloadRecord? Add(WorkloadRegistration request, int registrarPid, ulong registrarStartTime) => Add(request, registrarPid, registrarStartTime, false);
+
+    /// <summary>
+    /// As <see cref="Add(WorkloadRegistration, int, ulong)"/>; with <paramref name="handoffOnly"/> the
+    /// workload's sidecar cannot be dialled (it runs in another network namespace, such as a pod's):
+    /// its record names the agent's tunnel port (<see cref="HandoffEndpoint"/>) with the workload's
+    /// TLS server name, and the tunnel port passes its connections to the sidecar as descriptors.
+    /// Throws <see cref="InvalidOperationException"/> when the tunnel port does not listen.
+    /// </summary>
+    public WorkloadRecord? Add(WorkloadRegistration request, int registrarPid, ulong registrarStartTime, bool handoffOnly)
     {
         string name = request.Name!;
         string ns = request.Namespace ?? "default";
@@ -276,6 +341,11 @@ internal sealed class WorkloadRegistry
         TaskCompletionSource wake;
         lock (_lock)
         {
+            if (handoffOnly && _handoffEndpoint is null)
+            {
+                throw new InvalidOperationException("this agent's tunnel port does not listen, so a sidecar in another network namespace cannot be reached");
+            }
+
             IPAddress? address = _pool?.Allocate(Key(name, ns), IsLive);
             if (address is null)
             {
@@ -290,8 +360,9 @@ internal sealed class WorkloadRegistry
                 Pid = request.Pid,
                 SpiffeId = IdentityOf(name, ns).ToString(),
                 MeshAddress = address.ToString(),
-                TunnelEndpoint = request.TunnelEndpoint!,
+                TunnelEndpoint = handoffOnly ? _handoffEndpoint! : request.TunnelEndpoint!,
                 Ports = [.. (request.Ports ?? []).Select(p => new WorkloadPort { Port = p.Port, Protocol = p.Protocol })],
+                ServerName = handoffOnly ? TunnelServerName.For(name, ns, _trustDomain) : null,
             };
             _byId[record.Id] = record;
             _startTimes[record.Id] = ProcessStartTime.Read(_procRoot, request.Pid);

@@ -202,6 +202,15 @@ public static class SidecarCommand
 
         await using (sidecar)
         {
+            // In another network namespace than the agent (a pod's), callers reach this sidecar only
+            // through the agent's tunnel port, which hands it their connections over the channel.
+            bool handoffOnly = sidecar.Workload.ServerName is not null;
+            if (handoffOnly && sidecar.Handoff is null)
+            {
+                error.WriteLine($"beemesh sidecar: this sidecar is in another network namespace than the agent and the agent did not open its tunnel handoff channel ({Path.Combine(s.Agent, TunnelHandoff.SocketName)}), so nothing could reach it");
+                return 1;
+            }
+
             sidecar.NodeLoopback = nodeLoopback;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -240,7 +249,7 @@ public static class SidecarCommand
 
             string pod = Environment.GetEnvironmentVariable(PodNameVariable) is { Length: > 0 } podName ? $", pod {podName}" : string.Empty;
             string dnsText = dnsServer is null ? string.Empty : $", DNS {dnsServer.EndPoint} (other names to {dnsUpstream})";
-            error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, tunnel 127.0.0.1:{s.Inbound}{pod}{dnsText}");
+            error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, {(handoffOnly ? $"inbound through the agent's tunnel port {sidecar.Workload.TunnelEndpoint}" : $"tunnel 127.0.0.1:{s.Inbound}")}{pod}{dnsText}");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

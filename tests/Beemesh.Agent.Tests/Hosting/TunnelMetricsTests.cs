@@ -71,10 +71,13 @@ public sealed class TunnelMetricsTests
     }
 
     [Fact]
-    public async Task AnAgentWithoutTunnelPort_HasNoTunnelFamily()
+    public async Task AnAgentWithoutListen_ServesItsTunnelPortOnLoopbackWithItsFamily()
     {
+        // A node alone still takes connections for the sidecars it cannot dial (pods'), on loopback only.
         await using var agent = await AgentFixture.StartAsync();
-        Assert.DoesNotContain(Family, await agent.Client.GetMetricsAsync(), StringComparison.Ordinal);
+        Assert.True(IPAddress.IsLoopback(agent.Host.TunnelEndPoint!.Address));
+        Assert.Equal(agent.Host.TunnelEndPoint.ToString(), agent.Host.Workloads.HandoffEndpoint);
+        Assert.Contains(Sample("refused_unknown_name") + " 0", await agent.Client.GetMetricsAsync(), StringComparison.Ordinal);
     }
 
     private static string Sample(string reason) => $"{Family}{{reason=\"{reason}\"}}";
