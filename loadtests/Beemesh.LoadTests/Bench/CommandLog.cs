@@ -37,6 +37,38 @@ internal sealed class CommandLog
         }
     }
 
+    /// <summary>
+    /// Ends a benchmark report: the run's notes (when there are any), then every command in a shell
+    /// block, each under a comment naming its scope, after <paramref name="commandsIntro"/>.
+    /// </summary>
+    public void AppendReportTail(StringBuilder sb, IReadOnlyList<string> notes, string commandsIntro)
+    {
+        if (notes.Count > 0)
+        {
+            sb.AppendLine("## Notes from this run");
+            sb.AppendLine();
+            foreach (string note in notes)
+            {
+                sb.AppendLine("- " + note);
+            }
+
+            sb.AppendLine();
+        }
+
+        sb.AppendLine("## Commands");
+        sb.AppendLine();
+        sb.AppendLine(commandsIntro);
+        sb.AppendLine();
+        sb.AppendLine("```sh");
+        foreach ((string scope, string command) in Entries)
+        {
+            sb.AppendLine("# " + scope);
+            sb.AppendLine(command);
+        }
+
+        sb.AppendLine("```");
+    }
+
     public static string Quote(IEnumerable<string> argv)
     {
         var sb = new StringBuilder();

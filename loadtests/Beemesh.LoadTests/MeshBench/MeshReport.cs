@@ -125,30 +125,7 @@ internal static class MeshReport
             : Inv($"| {ms.Count} | {r.RevocationFailures} | {ms[0]:0.0} | {Pct(ms, 50):0.0} | {Pct(ms, 90):0.0} | {Pct(ms, 99):0.0} | {ms[^1]:0.0} |"));
         sb.AppendLine();
 
-        if (r.Notes.Count > 0)
-        {
-            sb.AppendLine("## Notes from this run");
-            sb.AppendLine();
-            foreach (string note in r.Notes)
-            {
-                sb.AppendLine("- " + note);
-            }
-
-            sb.AppendLine();
-        }
-
-        sb.AppendLine("## Commands");
-        sb.AppendLine();
-        sb.AppendLine("Temp paths and ports differ per run. Guests reach the host's 127.0.0.1 as 10.0.2.2.");
-        sb.AppendLine();
-        sb.AppendLine("```sh");
-        foreach ((string scope, string command) in log.Entries)
-        {
-            sb.AppendLine(Inv($"# {scope}"));
-            sb.AppendLine(command);
-        }
-
-        sb.AppendLine("```");
+        log.AppendReportTail(sb, r.Notes, "Temp paths and ports differ per run. Guests reach the host's 127.0.0.1 as 10.0.2.2.");
         return sb.ToString();
     }
 }

@@ -60,30 +60,7 @@ internal static class OverlayMeshReport
         Latency(sb, options, r);
         FirstCalls(sb, options, r);
 
-        if (r.Notes.Count > 0)
-        {
-            sb.AppendLine("## Notes from this run");
-            sb.AppendLine();
-            foreach (string note in r.Notes)
-            {
-                sb.AppendLine("- " + note);
-            }
-
-            sb.AppendLine();
-        }
-
-        sb.AppendLine("## Commands");
-        sb.AppendLine();
-        sb.AppendLine("Temp paths and namespace names differ per run; `ip netns exec NS` runs a command on a node. Guests reach their node's 127.0.0.1 as 10.0.2.2.");
-        sb.AppendLine();
-        sb.AppendLine("```sh");
-        foreach ((string scope, string command) in log.Entries)
-        {
-            sb.AppendLine(Inv($"# {scope}"));
-            sb.AppendLine(command);
-        }
-
-        sb.AppendLine("```");
+        log.AppendReportTail(sb, r.Notes, "Temp paths and namespace names differ per run; `ip netns exec NS` runs a command on a node. Guests reach their node's 127.0.0.1 as 10.0.2.2.");
         return sb.ToString();
     }
 

@@ -108,30 +108,7 @@ internal static class StateReport
         Section(sb, Inv($"5. Eventual: reads in the {StateBenchOptions.ReadPercent}% read mix"), r.MixReads, StateBenchResults.Redis, [StateBenchResults.Eventual, StateBenchResults.EventualGrpc, StateBenchResults.Redis], "reads", ms: false);
         Section(sb, Inv($"6. Eventual: writes in the {StateBenchOptions.ReadPercent}% read mix"), r.MixWrites, StateBenchResults.Redis, [StateBenchResults.Eventual, StateBenchResults.EventualGrpc, StateBenchResults.Redis], "writes", ms: false);
 
-        if (r.Notes.Count > 0)
-        {
-            sb.AppendLine("## Notes from this run");
-            sb.AppendLine();
-            foreach (string note in r.Notes)
-            {
-                sb.AppendLine("- " + note);
-            }
-
-            sb.AppendLine();
-        }
-
-        sb.AppendLine("## Commands");
-        sb.AppendLine();
-        sb.AppendLine("Temp paths, ports and pids differ per run. The last arguments of `kv-client` are SECONDS CLIENTS READ_PERCENT [WARMUP_SECONDS].");
-        sb.AppendLine();
-        sb.AppendLine("```sh");
-        foreach ((string scope, string command) in log.Entries)
-        {
-            sb.AppendLine(Inv($"# {scope}"));
-            sb.AppendLine(command);
-        }
-
-        sb.AppendLine("```");
+        log.AppendReportTail(sb, r.Notes, "Temp paths, ports and pids differ per run. The last arguments of `kv-client` are SECONDS CLIENTS READ_PERCENT [WARMUP_SECONDS].");
         return sb.ToString();
     }
 
