@@ -97,19 +97,16 @@ public sealed class PodInboundTests(ITestOutputHelper output) : IAsyncLifetime
             """);
         output.WriteLine(text);
         Assert.Equal(0, code);
-        var clock = Stopwatch.StartNew();
-        string status = "";
-        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        // The next call goes after the pod's sidecar has said it enforces the new set (its report, sent at once).
+        using (HttpClient admin = AgentAdmin.Client(_agent.Directory))
         {
-            BeemeshRunResult denied = await BeemeshRun.RunAsync(_agent.Workload("client"),
-                $"curl -s --max-time 10 -o /dev/null -w '%{{http_code}}' http://web.default:{Port}/", TimeSpan.FromSeconds(90));
-            status = denied.Stdout.Trim();
-            if (status == "403")
-            {
-                break;
-            }
+            Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin, p), () => AgentAdmin.PolicyInForceAsync(admin, "web"), TimeSpan.FromSeconds(30)),
+                "the pod's sidecar did not report the new policy set");
         }
 
+        BeemeshRunResult denied = await BeemeshRun.RunAsync(_agent.Workload("client"),
+            $"curl -s --max-time 10 -o /dev/null -w '%{{http_code}}' http://web.default:{Port}/", TimeSpan.FromSeconds(90));
+        string status = denied.Stdout.Trim();
         Assert.Equal("403", status);
         Assert.False(sidecar.HasExited, "the sidecar exited");
     }

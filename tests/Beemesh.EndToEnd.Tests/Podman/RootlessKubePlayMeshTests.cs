@@ -151,12 +151,10 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
             var apply = PodmanEnvironment.Run(BeemeshEnvironment.BeemeshPath, ["policy", "apply", "-f", policy, "--agent", agentDir]);
             output.WriteLine(apply.Output);
             Assert.Equal(0, apply.ExitCode);
-            string denied = "";
-            var wait = Stopwatch.StartNew();
-            while (wait.Elapsed < TimeSpan.FromSeconds(30) && !denied.EndsWith(" 403", StringComparison.Ordinal))
-            {
-                denied = await CallWebAsync(processes, beemesh, agentDir, "client");
-            }
+            // The next call goes after both pods' sidecars have said they enforce the new set (their reports, sent at once).
+            Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin, p), () => AgentAdmin.PolicyInForceAsync(admin, "web"), TimeSpan.FromSeconds(30)),
+                "the pods' sidecars did not report the new policy set");
+            string denied = await CallWebAsync(processes, beemesh, agentDir, "client");
 
             Assert.EndsWith(" 403", denied, StringComparison.Ordinal);
             // Another identity is still let in.
