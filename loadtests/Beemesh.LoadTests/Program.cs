@@ -134,6 +134,7 @@ static async Task<int> MeshBenchCommand(string[] meshArgs, CancellationToken tok
 
     var log = new CommandLog();
     MachineInfo machine = MachineInfo.Collect();
+    using BusyLoops busy = BusyLoops.Start(options.BusyLoops, log);
     MeshBenchResults results = await new MeshBenchRunner(options, log, Console.Error).RunAsync(token);
     string report = MeshReport.Build(machine, options, ["mesh-bench", .. meshArgs], results, log);
     await WriteReportAsync(options.OutPath, report, token);
@@ -150,6 +151,7 @@ static async Task<int> OverlayMeshBenchCommand(string[] benchArgs, CancellationT
 
     var log = new CommandLog();
     MachineInfo machine = MachineInfo.Collect();
+    using BusyLoops busy = BusyLoops.Start(options.BusyLoops, log);
     OverlayMeshResults results = await new OverlayMeshBenchRunner(options, log, Console.Error).RunAsync(token);
     string report = OverlayMeshReport.Build(machine, options, ["overlay-mesh-bench", .. benchArgs], results, log);
     await WriteReportAsync(options.OutPath, report, token);

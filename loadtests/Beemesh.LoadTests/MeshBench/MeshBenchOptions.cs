@@ -3,7 +3,7 @@ namespace Beemesh.LoadTests.MeshBench;
 /// <summary>Command line of <c>beemesh-loadtests mesh-bench</c>.</summary>
 internal sealed class MeshBenchOptions : MeshBenchFlags
 {
-    public const string Usage = "usage: beemesh-loadtests mesh-bench [--quick] [--out FILE] [--beemesh PATH]";
+    public const string Usage = "usage: beemesh-loadtests mesh-bench [--quick] [--busy N] [--out FILE] [--beemesh PATH]";
 
     // --quick: 3 s measurements and 20 revocations.
     private MeshBenchOptions()

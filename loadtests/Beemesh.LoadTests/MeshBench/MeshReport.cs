@@ -42,6 +42,11 @@ internal static class MeshReport
 
         sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-mesh`)  "));
         sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}. The machine is shared with other builds: expect noise."));
+        if (options.BusyLoops > 0)
+        {
+            sb.AppendLine(Inv($"Load: {options.BusyLoops} busy loops (`yes > /dev/null`, normal priority) ran beside the whole run."));
+        }
+
         sb.AppendLine();
         sb.AppendLine("Paths: **loopback** = host process to host 127.0.0.1, no stack. **direct** = a `beemesh run` guest (no mesh name) to the host's 127.0.0.1 via 10.0.2.2: one stack. " +
             "**haproxy (host only)** = client -> haproxy (TCP mode, originates TLS 1.3 with a client certificate) -> haproxy (terminates TLS, requires the client certificate) -> server, all host processes on 127.0.0.1, no stack; throwaway ECDSA P-256 CA from openssl. " +

@@ -5,7 +5,7 @@ namespace Beemesh.LoadTests.OverlayMeshBench;
 /// <summary>Command line of <c>beemesh-loadtests overlay-mesh-bench</c>.</summary>
 internal sealed class OverlayMeshBenchOptions : Beemesh.LoadTests.MeshBench.MeshBenchFlags
 {
-    public const string Usage = "usage: beemesh-loadtests overlay-mesh-bench [--quick] [--nodes N] [--seconds S] [--rounds R] [--samples K] [--out FILE] [--beemesh PATH]";
+    public const string Usage = "usage: beemesh-loadtests overlay-mesh-bench [--quick] [--nodes N] [--seconds S] [--rounds R] [--samples K] [--busy N] [--out FILE] [--beemesh PATH]";
 
     // --quick: 3 s measurements, one round, 3 first-call samples.
     private OverlayMeshBenchOptions()

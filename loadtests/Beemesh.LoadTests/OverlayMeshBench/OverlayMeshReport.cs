@@ -42,6 +42,11 @@ internal static class OverlayMeshReport
         sb.AppendLine(Inv($"Command: `beemesh-loadtests {string.Join(' ', args)}` (or `scripts/bench-overlay-mesh`)  "));
         sb.AppendLine(Inv($"Machine: {machine.Processors} CPUs, {machine.Cpu}, kernel {machine.Kernel}, .NET {machine.DotNet}, {machine.Date}.  "));
         sb.AppendLine(Inv($"Load average (1 / 5 / 15 min): {r.LoadBefore} at the start, {(r.LoadAfter.Length > 0 ? r.LoadAfter : "not read (the run stopped early)")} at the end. The machine is shared with other work: expect noise."));
+        if (options.BusyLoops > 0)
+        {
+            sb.AppendLine(Inv($"Load: {options.BusyLoops} busy loops (`yes > /dev/null`, normal priority) ran beside the whole run."));
+        }
+
         sb.AppendLine();
         sb.AppendLine(Inv($"Topology: {options.Nodes} network namespaces standing for {options.Nodes} machines, each with a veth on one bridge (10.98.0.0/24) and its own loopback; node A (the first, 10.98.0.1) runs the clients, node B (the last, {BridgedNodes.Address(options.Nodes - 1)}) the servers. ") +
             Inv($"Each node runs `beemesh agent`; the first creates the trust domain and the others join it with one-time tokens from `beemesh token create`. All {options.Nodes} nodes saw each other alive {Num(r.MeshFormedMs / 1000, "0.0")} s after the first agent started. ") +

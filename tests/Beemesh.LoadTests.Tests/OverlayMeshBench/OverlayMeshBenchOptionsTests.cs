@@ -19,6 +19,8 @@ public sealed class OverlayMeshBenchOptionsTests
         Assert.Equal((3, 3, 1), (quick.Seconds, quick.Samples, quick.Rounds));
         OverlayMeshBenchOptions set = OverlayMeshBenchOptions.Parse(["--quick", "--seconds", "1", "--samples", "5", "--nodes", "4", "--rounds", "2", "--out", "x.md"], TextWriter.Null)!;
         Assert.Equal((1, 5, 4, 2, "x.md"), (set.Seconds, set.Samples, set.Nodes, set.Rounds, set.OutPath));
+        Assert.Equal(0, quick.BusyLoops);
+        Assert.Equal(2, OverlayMeshBenchOptions.Parse(["--busy", "2"], TextWriter.Null)!.BusyLoops);
     }
 
     [Theory]
@@ -30,6 +32,9 @@ public sealed class OverlayMeshBenchOptionsTests
     [InlineData("--samples", "x")]
     [InlineData("--nodes")]
     [InlineData("--fast")]
+    [InlineData("--busy", "-1")]
+    [InlineData("--busy", "65")]
+    [InlineData("--busy")]
     public void BadArgumentsAreRefusedWithTheUsage(params string[] args)
     {
         var error = new StringWriter();
