@@ -110,9 +110,9 @@ internal static class MeshReport
 
         sb.AppendLine("## 4. Idle sidecar memory");
         sb.AppendLine();
-        sb.AppendLine(Inv($"VmRSS of the `beemesh run --name idle -- sleep 600` process (stack + sidecar, shared .NET runtime with ReadyToRun code, not NativeAOT), 2 s after it registered: **{Num(r.IdleSidecarRssKib / 1024.0, "0.0")} MiB**") +
+        sb.AppendLine(Inv($"VmRSS of the `beemesh run --name idle -- sleep 600` process (stack + sidecar, one NativeAOT executable), 2 s after it registered: **{Num(r.IdleSidecarRssKib / 1024.0, "0.0")} MiB**") +
             Inv($" (its guest `sleep`: {Num(r.IdleGuestRssKib / 1024.0, "0.0")} MiB, not included). ") +
-            Inv($"Of that RSS, most is the shared .NET runtime and framework code mapped from files that every sidecar on the node shares: ") +
+            Inv($"Of that RSS, the executable's code mapped from its file is shared by every sidecar on the node: ") +
             Inv($"PSS **{Num(r.IdleSidecarPssKib / 1024.0, "0.0")} MiB**, private (unshared) **{Num(r.IdleSidecarPrivateKib / 1024.0, "0.0")} MiB** — the private figure is what one more sidecar costs."));
         sb.AppendLine();
 
