@@ -256,33 +256,15 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.Equal("\"from-r2\"200", await AwaitAsync(r3, "r3", "g4", "other", "\"from-r2\"200"));
             Assert.Equal("204", await AwaitAsync(r3, "r3", "g5", "k", "204"));
 
-            // The agent's metrics count the replication (sidecars report every 2 s).
-            double merged = 0;
-            for (int i = 0; i < 100 && merged < 3; i++)
-            {
-                (int code, string text) = await RunAsync("curl", "-s", "--unix-socket", Path.Combine(_agent.Directory, "admin.sock"), "http://x/metrics");
-                Assert.Equal(0, code);
-                string? line = text.Split('\n').FirstOrDefault(l => l.StartsWith("beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"merged\"}", StringComparison.Ordinal));
-                merged = line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-                if (merged < 3)
-                {
-                    await Task.Delay(200);
-                }
-            }
-
+            // The agent's metrics count the replication: read again after each sidecar report.
+            const string Merged = "beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"merged\"}";
+            using HttpClient admin = AgentAdmin.Client(_agent.Directory);
+            double merged = (await AgentAdmin.MetricsAfterReportsAsync(admin, m => m.GetValueOrDefault(Merged) >= 3)).GetValueOrDefault(Merged);
             Assert.True(merged >= 3, $"merged entries in /metrics: {merged}");
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true })!;
-        string text = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, text);
     }
 }
