@@ -151,8 +151,10 @@ public static class SpiffeTls
     /// number of root certificates in them. On Linux every chain build, ours included, consults
     /// that cache although SPIFFE trusts only its bundles, and the first one in a process reads and
     /// parses every file under the system certificate directory (hundreds of milliseconds on a busy
-    /// machine; the platform reloads it at most every five minutes). Calling this at start-up, in
-    /// the background, takes that off the first handshake. Returns 0 when the stores cannot be read.
+    /// machine). Calling this at start-up, in the background, takes that off the first handshake.
+    /// It does nothing for the reload the platform does inside a chain build every five minutes
+    /// after that: <see cref="PlatformTrustStore.UseEmptyStore"/> is what keeps the store out of
+    /// the handshakes of a process. Returns 0 when the stores cannot be read (or are empty).
     /// </summary>
     public static int LoadPlatformCertificateStores()
     {
