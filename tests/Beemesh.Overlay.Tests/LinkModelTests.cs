@@ -65,6 +65,52 @@ public sealed class LinkModelTests
     }
 
     [Fact]
+    public void AMessageIsLateWhenRetransmittedOrHeldBehindOneThatWas()
+    {
+        var links = new TcpLinks(3, 0.5);
+        // Held back behind an earlier message that took longer, no loss: in order, but not late.
+        links.Deliver(0, 1, 0, () => 50_000, new Draws(0.9), out bool late);
+        Assert.False(late);
+        Assert.Equal(50_000, links.Deliver(0, 1, 1_000, () => 10_000, new Draws(0.9), out late));
+        Assert.False(late);
+        // Lost once: late; the next message on the link waits behind it and is late too.
+        Assert.Equal(10_260_000, links.Deliver(0, 1, 10_000_000, () => 20_000, new Draws(0.1, 0.9), out late));
+        Assert.True(late);
+        Assert.Equal(10_260_000, links.Deliver(0, 1, 10_001_000, () => 20_000, new Draws(0.9), out late));
+        Assert.True(late);
+        // Another link is not held back.
+        Assert.Equal(10_021_000, links.Deliver(0, 2, 10_001_000, () => 20_000, new Draws(0.9), out late));
+        Assert.False(late);
+    }
+
+    [Theory]
+    [InlineData(LossModel.Tcp, 0.0, 0.0)]
+    [InlineData(LossModel.Tcp, 0.1, 0.0)]
+    [InlineData(LossModel.Tcp, 0.1, 0.3)]
+    [InlineData(LossModel.Drop, 0.1, 0.0)]
+    public void TheBreakdownAccountsForEveryCopyReceived(LossModel model, double loss, double crash)
+    {
+        SimulationReport report = new OverlaySimulator(new SimulationOptions { Nodes = 300, Loss = loss, LossModel = model, Crash = crash, Seed = 7 }).Run();
+        Assert.Equal(report.LiveNodes, report.Reached);
+        PayloadBreakdown b = report.Breakdown!;
+        // Every live node but the publisher received one first copy of each record.
+        Assert.Equal((report.LiveNodes - 1) / (double)report.LiveNodes, b.FirstByPush + b.FirstByGraft + b.FirstByRepair, 9);
+        double duplicates = b.DuplicatePushLateLink + b.DuplicatePushLateSender + b.DuplicatePushOnTime + b.DuplicateGraftAnswer + b.DuplicateRepair;
+        Assert.Equal(report.PayloadCopiesPerNode, b.FirstByPush + b.FirstByGraft + b.FirstByRepair + duplicates + b.OnTheWay, 9);
+        Assert.True(b.OnTheWay >= 0);
+        if (model == LossModel.Drop || loss == 0)
+        {
+            // Only a retransmission makes a link late.
+            Assert.Equal(0, b.DuplicatePushLateLink);
+        }
+        else
+        {
+            Assert.True(b.DuplicatePushLateLink > 0, "10% loss on tcp links: some pushes come late after a graft");
+            Assert.True(b.FirstByGraft > 0);
+        }
+    }
+
+    [Fact]
     public void LossOfOneOrMoreIsRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new TcpLinks(2, 1.0));

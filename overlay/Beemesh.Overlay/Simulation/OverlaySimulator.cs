@@ -16,6 +16,16 @@ public sealed class OverlaySimulator : IOverlayObserver
     private const byte TickEvent = 1;
     private const byte StartEvent = 2;
 
+    // Why a measured payload copy was sent (see PayloadBreakdown).
+    private const byte NoCause = 0;
+    private const byte PushCause = 1;
+    private const byte GraftAnswerCause = 2;
+    private const byte RepairCause = 3;
+
+    // Per node and measured record: how its first copy came.
+    private const byte OnTime = 1;
+    private const byte Late = 2;
+
     private readonly SimulationOptions _options;
     private readonly OverlayNode[] _nodes;
     private readonly bool[] _crashed;
@@ -29,6 +39,8 @@ public sealed class OverlaySimulator : IOverlayObserver
     private readonly long _latencyMax;
     private readonly Dictionary<string, int> _measured = [];
     private readonly List<int[]> _deliveries = [];
+    private readonly List<byte[]> _lateness = [];
+    private readonly long[] _breakdown = new long[8];
     private readonly List<int> _reachedCount = [];
     private readonly List<long> _publishedAt = [];
     private bool[]? _partitionSide;
@@ -41,6 +53,8 @@ public sealed class OverlaySimulator : IOverlayObserver
     private long _controlMessages;
     private int _falseSuspicions;
     private int _crashCount;
+    private SimEvent _arriving;
+    private OverlayMessageType? _handling;
 
     /// <summary>Creates the nodes; none has started yet.</summary>
     public OverlaySimulator(SimulationOptions options)
@@ -211,6 +225,7 @@ public sealed class OverlaySimulator : IOverlayObserver
             var times = new int[_nodes.Length];
             Array.Fill(times, -1);
             _deliveries.Add(times);
+            _lateness.Add(new byte[_nodes.Length]);
             _reachedCount.Add(0);
             _publishedAt.Add(Now);
             _incomplete++;
@@ -268,6 +283,18 @@ public sealed class OverlaySimulator : IOverlayObserver
             PayloadSendsPerNode = _payloadSends / perNode,
             ControlMessagesPerNode = _controlMessages / perNode,
             FalseSuspicions = _falseSuspicions,
+            Breakdown = new PayloadBreakdown
+            {
+                FirstByPush = _breakdown[0] / perNode,
+                FirstByGraft = _breakdown[1] / perNode,
+                FirstByRepair = _breakdown[2] / perNode,
+                DuplicatePushLateLink = _breakdown[3] / perNode,
+                DuplicatePushLateSender = _breakdown[4] / perNode,
+                DuplicatePushOnTime = _breakdown[5] / perNode,
+                DuplicateGraftAnswer = _breakdown[6] / perNode,
+                DuplicateRepair = _breakdown[7] / perNode,
+                OnTheWay = (_payloadCopies - _breakdown.Sum()) / perNode,
+            },
             Events = Events,
             SimulatedSeconds = Now / 1e6,
         };
@@ -282,10 +309,50 @@ public sealed class OverlaySimulator : IOverlayObserver
             if (times[index] < 0 && !_crashed[index])
             {
                 times[index] = (int)(now - _publishedAt[k]);
+                byte[] lateness = _lateness[k];
+                switch (_arriving.Cause)
+                {
+                    case PushCause:
+                        _breakdown[0]++;
+                        lateness[index] = _arriving.Late || lateness[_arriving.From] == Late ? Late : OnTime;
+                        break;
+                    case GraftAnswerCause:
+                        _breakdown[1]++;
+                        lateness[index] = Late;
+                        break;
+                    case RepairCause:
+                        _breakdown[2]++;
+                        lateness[index] = Late;
+                        break;
+                    default:
+                        // The publisher's own copy: not a received one.
+                        lateness[index] = OnTime;
+                        break;
+                }
+
                 if (++_reachedCount[k] == _nodes.Length - _crashCount)
                 {
                     _incomplete--;
                 }
+            }
+        }
+    }
+
+    void IOverlayObserver.Duplicate(OverlayNode node, PeerAddress from, OverlayRecord record, long now)
+    {
+        if (_measured.Count > 0 && _measured.TryGetValue(record.Key, out int k))
+        {
+            switch (_arriving.Cause)
+            {
+                case PushCause:
+                    _breakdown[_arriving.Late ? 3 : _lateness[k][_arriving.From] == Late ? 4 : 5]++;
+                    break;
+                case GraftAnswerCause:
+                    _breakdown[6]++;
+                    break;
+                case RepairCause:
+                    _breakdown[7]++;
+                    break;
             }
         }
     }
@@ -311,7 +378,10 @@ public sealed class OverlaySimulator : IOverlayObserver
         switch (e.Kind)
         {
             case MessageEvent:
+                _arriving = e;
+                _handling = e.Message!.Type;
                 node.Step(_nodes[e.From].Self, e.Message!, Now);
+                _arriving = default;
                 break;
             case TickEvent:
                 if (_tickAt[to] != Now)
@@ -345,6 +415,7 @@ public sealed class OverlaySimulator : IOverlayObserver
         }
 
         Drain(to);
+        _handling = null;
     }
 
     private int Contact(int joiner)
@@ -392,10 +463,15 @@ public sealed class OverlaySimulator : IOverlayObserver
 
             // A copy is counted when it is sure to reach a live node: nodes crash only before the
             // measured records, so every message scheduled here is received, also after the run stops.
+            byte cause = !measuredCopy ? NoCause
+                : message.Message.Flag ? RepairCause
+                : _handling == OverlayMessageType.Graft ? GraftAnswerCause
+                : PushCause;
             if (_tcp is not null)
             {
                 _payloadCopies += measuredCopy ? 1 : 0;
-                Schedule(_tcp.Deliver(from, to, Now, _drawLatency, _network), to, from, MessageEvent, message.Message);
+                long at = _tcp.Deliver(from, to, Now, _drawLatency, _network, out bool late);
+                Schedule(at, to, from, MessageEvent, message.Message, cause, late);
                 continue;
             }
 
@@ -405,7 +481,7 @@ public sealed class OverlaySimulator : IOverlayObserver
             }
 
             _payloadCopies += measuredCopy ? 1 : 0;
-            Schedule(Now + DrawLatency(), to, from, MessageEvent, message.Message);
+            Schedule(Now + DrawLatency(), to, from, MessageEvent, message.Message, cause, false);
         }
 
         node.ClearOutbox();
@@ -423,8 +499,8 @@ public sealed class OverlaySimulator : IOverlayObserver
 
     private long DrawLatency() => _latencyMin == _latencyMax ? _latencyMin : _network.NextInt64(_latencyMin, _latencyMax + 1);
 
-    private void Schedule(long time, int to, int from, byte kind, OverlayMessage? message) =>
-        _queue.Enqueue(new SimEvent(to, from, kind, message), new EventKey(time, _sequence++));
+    private void Schedule(long time, int to, int from, byte kind, OverlayMessage? message, byte cause = NoCause, bool late = false) =>
+        _queue.Enqueue(new SimEvent(to, from, kind, message, cause, late), new EventKey(time, _sequence++));
 
     private int[] PickLive(int count, bool[]? excludeSide)
     {
@@ -457,7 +533,7 @@ public sealed class OverlaySimulator : IOverlayObserver
         return x ^ (x >> 31);
     }
 
-    private readonly record struct SimEvent(int To, int From, byte Kind, OverlayMessage? Message);
+    private readonly record struct SimEvent(int To, int From, byte Kind, OverlayMessage? Message, byte Cause, bool Late);
 
     private readonly record struct EventKey(long Time, long Sequence) : IComparable<EventKey>
     {

@@ -27,6 +27,9 @@ public sealed record SimulationReport
     /// </summary>
     public double PayloadSendsPerNode { get; init; }
 
+    /// <summary>Where the received copies came from (first copies and duplicates by cause), per live node and record.</summary>
+    public PayloadBreakdown? Breakdown { get; init; }
+
     /// <summary>Every other message sent from the first measured publish to the end, per live node and record.</summary>
     public required double ControlMessagesPerNode { get; init; }
 

@@ -12,7 +12,7 @@ namespace Beemesh.Overlay.Simulation;
 /// </summary>
 public sealed class TcpLinks
 {
-    private readonly Dictionary<long, long> _lastDelivery = [];
+    private readonly Dictionary<long, (long At, bool Delayed)> _lastDelivery = [];
     private readonly long _nodes;
     private int _pruneAt = 1 << 16;
 
@@ -43,16 +43,24 @@ public sealed class TcpLinks
     /// When a message sent now from <paramref name="from"/> to <paramref name="to"/> reaches the
     /// receiver: <paramref name="latency"/> draws one transmission's one-way latency.
     /// </summary>
-    public long Deliver(int from, int to, long now, Func<long> latency, Random random)
+    public long Deliver(int from, int to, long now, Func<long> latency, Random random) => Deliver(from, to, now, latency, random, out _);
+
+    /// <summary>
+    /// As <see cref="Deliver(int, int, long, Func{long}, Random)"/>; <paramref name="delayed"/> tells
+    /// whether the message is late: retransmitted, or held back behind an earlier message that was.
+    /// </summary>
+    public long Deliver(int from, int to, long now, Func<long> latency, Random random, out bool delayed)
     {
         ArgumentNullException.ThrowIfNull(latency);
         ArgumentNullException.ThrowIfNull(random);
         long sent = now;
         long oneWay = latency();
+        delayed = false;
         long timeout = (2 * oneWay) + MinRetransmissionTimeout;
         while (Loss > 0 && random.NextDouble() < Loss)
         {
             Retransmissions++;
+            delayed = true;
             sent += timeout;
             timeout *= 2;
             oneWay = latency();
@@ -60,12 +68,14 @@ public sealed class TcpLinks
 
         long arrival = sent + oneWay;
         long key = (from * _nodes) + to;
-        if (_lastDelivery.TryGetValue(key, out long previous) && previous > arrival)
+        if (_lastDelivery.TryGetValue(key, out (long At, bool Delayed) previous) && previous.At > arrival)
         {
-            arrival = previous;
+            // Held back behind an earlier message: late if that one was.
+            delayed |= previous.Delayed;
+            arrival = previous.At;
         }
 
-        _lastDelivery[key] = arrival;
+        _lastDelivery[key] = (arrival, delayed);
         if (_lastDelivery.Count >= _pruneAt)
         {
             Prune(now);
@@ -77,7 +87,7 @@ public sealed class TcpLinks
     // Links whose last message has arrived hold nothing back: forget them.
     private void Prune(long now)
     {
-        foreach ((long key, long at) in _lastDelivery)
+        foreach ((long key, (long at, _)) in _lastDelivery)
         {
             if (at <= now)
             {

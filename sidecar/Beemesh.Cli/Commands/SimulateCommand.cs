@@ -28,7 +28,7 @@ public static class SimulateCommand
             Description = "tcp: links are TCP connections, a lost segment is sent again after the retransmission timeout (round trip + 200 ms, doubling) and later messages on the link wait for it; drop: a lost message is gone and messages on a link may overtake each other, as datagrams",
             DefaultValueFactory = _ => "tcp",
         };
-        var details = new Option<bool>("--details") { Description = "Also print payload messages sent per node (to crashed nodes and lost ones included)" };
+        var details = new Option<bool>("--details") { Description = "Also print payload messages sent per node (to crashed nodes and lost ones included) and where the received copies came from (first copies and duplicates by cause)" };
         var crash = new Option<string>("--crash") { Description = "Fraction of nodes that crash just before publishing, 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var partition = new Option<string>("--partition") { Description = "Fraction of nodes cut off while publishing (healed after 3 s), 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var seed = new Option<string>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => "1" };
@@ -53,6 +53,7 @@ public static class SimulateCommand
             if (parse.GetValue(details))
             {
                 output.Write(string.Create(CultureInfo.InvariantCulture, $"payload sends per node: {report.PayloadSendsPerNode:0.00}\n"));
+                output.Write(report.Breakdown?.Format());
             }
 
             return 0;
