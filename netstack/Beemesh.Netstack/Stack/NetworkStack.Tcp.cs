@@ -44,7 +44,8 @@ public sealed partial class NetworkStack
         && o.MaxSegmentPayload == (SegmentationOffload ? 65535 - 60 - 60 : 0)
         && o.KeepAliveIdle == _options.TcpKeepAliveIdle
         && o.KeepAliveInterval == _options.TcpKeepAliveInterval
-        && o.KeepAliveProbes == _options.TcpKeepAliveProbes;
+        && o.KeepAliveProbes == _options.TcpKeepAliveProbes
+        && o.CongestionControl == _options.TcpCongestionControl;
 
     private TcpConnectionOptions BuildTcpOptions(bool v4)
     {
@@ -71,6 +72,7 @@ public sealed partial class NetworkStack
             KeepAliveIdle = _options.TcpKeepAliveIdle,
             KeepAliveInterval = _options.TcpKeepAliveInterval,
             KeepAliveProbes = _options.TcpKeepAliveProbes,
+            CongestionControl = _options.TcpCongestionControl,
         };
     }
 
