@@ -28,7 +28,6 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     private AttachedTcpFlow(NetworkStack stack, FlowKey key, bool inbound)
     {
         _stack = stack;
-        Key = key;
         Inbound = inbound;
         _onKick = OnKick;
         Stream = new GuestFlowStream(static s => ((AttachedTcpFlow)s.Owner!).Kick()) { Owner = this };
@@ -37,7 +36,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     }
 
     /// <inheritdoc />
-    public FlowKey Key { get; }
+    public FlowKey Key => _writer.Key; // kept once per flow, in the frame builder
 
     /// <summary>Opened into the guest (the inbound path) rather than by a guest SYN.</summary>
     public bool Inbound { get; }

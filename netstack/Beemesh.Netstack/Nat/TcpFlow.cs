@@ -43,7 +43,6 @@ internal sealed class TcpFlow : ITcpFlow
     private TcpFlow(NetworkStack stack, FlowKey key, HostSocket socket, bool inbound)
     {
         _stack = stack;
-        Key = key;
         _socket = socket;
         _receiveQueue = new HostReceiveQueue(socket);
         _sendBuffer = new HostSendBuffer(stack, socket);
@@ -52,7 +51,7 @@ internal sealed class TcpFlow : ITcpFlow
     }
 
     /// <summary>The flow as the guest sees it.</summary>
-    public FlowKey Key { get; }
+    public FlowKey Key => _writer.Key; // kept once per flow, in the frame builder
 
     /// <summary>Created by a port-forwarding listener (the host side connected first).</summary>
     public bool Inbound { get; }
