@@ -22,8 +22,15 @@ public class HostSendBufferTests
         return written;
     }
 
-    /// <summary>A small kernel send buffer: send() falls short once the peer's receive buffer is full, without slowing the peer's reads.</summary>
-    private static void SmallSendBuffer(int fd) => Assert.Equal(0, Sys.SetInt(fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF, 4096));
+    /// <summary>
+    /// Small kernel buffers on both ends, whatever the host's defaults: send() falls short once the
+    /// peer's 64 KiB receive buffer is full, and the peer still reads in large pieces.
+    /// </summary>
+    private static void SmallBuffers(LoopbackSockets loop)
+    {
+        loop.Peer.ReceiveBufferSize = 64 << 10;
+        Assert.Equal(0, Sys.SetInt(loop.Fd, Sys.SOL_SOCKET, Sys.SO_SNDBUF, 4096));
+    }
 
     [Fact]
     public void NothingHeld_TheWindowStaysOpenByTheReserve()
@@ -44,7 +51,7 @@ public class HostSendBufferTests
     {
         using var ctx = new StackTestContext();
         using var loop = new LoopbackSockets();
-        SmallSendBuffer(loop.Fd);
+        SmallBuffers(loop);
         var socket = new HostSocket(loop.Fd);
         var buffer = new HostSendBuffer(ctx.Stack, socket);
         byte[] data = TcpTestContext.Bytes(8 << 20, 5);
@@ -80,7 +87,7 @@ public class HostSendBufferTests
     {
         using var ctx = new StackTestContext();
         using var loop = new LoopbackSockets();
-        SmallSendBuffer(loop.Fd);
+        SmallBuffers(loop);
         var socket = new HostSocket(loop.Fd);
         var buffer = new HostSendBuffer(ctx.Stack, socket);
         byte[] data = TcpTestContext.Bytes(16 << 20, 6);
@@ -109,7 +116,7 @@ public class HostSendBufferTests
     {
         using var ctx = new StackTestContext();
         using var loop = new LoopbackSockets();
-        SmallSendBuffer(loop.Fd);
+        SmallBuffers(loop);
         var socket = new HostSocket(loop.Fd);
         var buffer = new HostSendBuffer(ctx.Stack, socket);
         byte[] data = TcpTestContext.Bytes(8 << 20, 7);
