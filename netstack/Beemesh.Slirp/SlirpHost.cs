@@ -4,6 +4,7 @@ using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
+using Beemesh.Netstack.Tcp;
 using Beemesh.Slirp.Api;
 using Beemesh.Slirp.Cli;
 using Beemesh.Slirp.Sandbox;
@@ -45,6 +46,7 @@ public static class SlirpHost
         try
         {
             stackOptions.DnsUpstream = DnsUpstreamSelector.SelectFromEnvironment();
+            stackOptions.TcpCongestionControl = TcpCongestionControlSetting.FromEnvironment();
         }
         catch (FormatException e)
         {

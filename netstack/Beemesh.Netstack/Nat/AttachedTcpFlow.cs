@@ -13,12 +13,12 @@ namespace Beemesh.Netstack.Nat;
 /// flow through one coalesced post to the loop per batch of changes (<see cref="OnKick"/>).
 /// Loop thread only, apart from the stream's own locking.
 /// </summary>
-internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink, ITcpSegmentWriter
+internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSink
 {
     private readonly NetworkStack _stack;
     private readonly Action _onKick;
     private readonly TcpConnection _connection;
-    private ushort _peerMss = 536;
+    private readonly GuestSegmentWriter _writer;
     private TimeSpan? _scheduled;
     private bool _dirty;
     private bool _closeSent;
@@ -28,15 +28,15 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     private AttachedTcpFlow(NetworkStack stack, FlowKey key, bool inbound)
     {
         _stack = stack;
-        Key = key;
         Inbound = inbound;
         _onKick = OnKick;
         Stream = new GuestFlowStream(static s => ((AttachedTcpFlow)s.Owner!).Kick()) { Owner = this };
+        _writer = new GuestSegmentWriter(stack, key, this);
         _connection = new TcpConnection(stack.CreateTcpOptions(IpAddr.IsV4(key.GuestAddress)), this, this, stack.InitialSequenceNumber(key));
     }
 
     /// <inheritdoc />
-    public FlowKey Key { get; }
+    public FlowKey Key => _writer.Key; // kept once per flow, in the frame builder
 
     /// <summary>Opened into the guest (the inbound path) rather than by a guest SYN.</summary>
     public bool Inbound { get; }
@@ -54,12 +54,8 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     public static AttachedTcpFlow AcceptSyn(NetworkStack stack, FlowKey key, in TcpSegmentInfo syn)
     {
         var flow = new AttachedTcpFlow(stack, key, inbound: false);
-        if (syn.Options.Mss != 0)
-        {
-            flow._peerMss = syn.Options.Mss;
-        }
-
-        flow._connection.AcceptSyn(syn, stack.Now, flow);
+        flow._writer.LearnPeerMss(syn);
+        flow._connection.AcceptSyn(syn, stack.Now, flow._writer);
         flow.AfterCall();
         return flow;
     }
@@ -75,7 +71,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
 
         try
         {
-            flow._connection.Connect(stack.Now, flow);
+            flow._connection.Connect(stack.Now, flow._writer);
             flow.AfterCall();
         }
         catch (Exception e) when (!EventLoop.IsFatal(e))
@@ -95,13 +91,9 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
             return;
         }
 
-        if ((segment.Flags & TcpFlags.Syn) != 0 && segment.Options.Mss != 0)
-        {
-            _peerMss = segment.Options.Mss;
-        }
-
+        _writer.LearnPeerMss(segment);
         bool wasEstablished = _connection.State >= TcpState.Established;
-        _connection.OnSegment(segment, payload, _stack.Now, this);
+        _connection.OnSegment(segment, payload, _stack.Now, _writer);
         AfterCall();
         if (!_removed && !wasEstablished && _connection.State >= TcpState.Established)
         {
@@ -127,7 +119,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
         var now = _stack.Now;
         if (_connection.NextDeadline is { } deadline && deadline <= now)
         {
-            _connection.OnTimer(now, this);
+            _connection.OnTimer(now, _writer);
         }
 
         AfterCall();
@@ -144,7 +136,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
 
         if (ApplyRequests())
         {
-            _connection.Poll(_stack.Now, this);
+            _connection.Poll(_stack.Now, _writer);
             AfterCall();
         }
     }
@@ -173,7 +165,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
     {
         if (Stream.AbortRequested)
         {
-            _connection.Abort(_stack.Now, this);
+            _connection.Abort(_stack.Now, _writer);
             _connection.TakeEvents();
             Remove();
             return false;
@@ -260,11 +252,6 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
         return n;
     }
 
-    // ---- ITcpSegmentWriter ----
-
-    /// <inheritdoc />
-    public void Write(in TcpSegmentInfo segment, long sourceOffset) => _stack.WriteTcpSegment(Key, segment, this, sourceOffset, _peerMss);
-
     /// <summary>
     /// A call into this flow threw: the guest gets a RST (when the connection can still build one;
     /// else its next segment meets no flow and gets one), the stream fails as a reset, and the flow
@@ -279,7 +266,7 @@ internal sealed class AttachedTcpFlow : ITcpFlow, ITcpSendSource, ITcpReceiveSin
 
         try
         {
-            _connection.Abort(_stack.Now, this);
+            _connection.Abort(_stack.Now, _writer);
             _connection.TakeEvents();
         }
         catch (Exception e) when (!EventLoop.IsFatal(e))

@@ -44,7 +44,8 @@ public sealed partial class NetworkStack
         && o.MaxSegmentPayload == (SegmentationOffload ? 65535 - 60 - 60 : 0)
         && o.KeepAliveIdle == _options.TcpKeepAliveIdle
         && o.KeepAliveInterval == _options.TcpKeepAliveInterval
-        && o.KeepAliveProbes == _options.TcpKeepAliveProbes;
+        && o.KeepAliveProbes == _options.TcpKeepAliveProbes
+        && o.CongestionControl == _options.TcpCongestionControl;
 
     private TcpConnectionOptions BuildTcpOptions(bool v4)
     {
@@ -71,6 +72,7 @@ public sealed partial class NetworkStack
             KeepAliveIdle = _options.TcpKeepAliveIdle,
             KeepAliveInterval = _options.TcpKeepAliveInterval,
             KeepAliveProbes = _options.TcpKeepAliveProbes,
+            CongestionControl = _options.TcpCongestionControl,
         };
     }
 
@@ -451,52 +453,6 @@ public sealed partial class NetworkStack
 
         _dirty.Clear();
         ObserveFlowCount();
-    }
-
-    /// <summary>
-    /// Builds one segment of a flow toward the guest, its payload copied from
-    /// <paramref name="source"/> at <paramref name="sourceOffset"/> straight into the frame.
-    /// </summary>
-    internal void WriteTcpSegment(FlowKey key, in TcpSegmentInfo segment, ITcpSendSource source, long sourceOffset, ushort peerMss)
-    {
-        int optionsLength = TcpPacket.OptionsLength(segment.Options);
-        int headerLength = 20 + optionsLength;
-        int l4 = L2Offset + EthernetHeaderLength + IpHeaderLength(key.GuestAddress);
-        var buffer = TxBuffer;
-        int payload = 0;
-        if (segment.PayloadLength > 0)
-        {
-            payload = source.Peek(sourceOffset, buffer.Slice(l4 + headerLength, segment.PayloadLength));
-            if (payload == 0)
-            {
-                return; // the bytes vanished (host socket reset): nothing sensible to send
-            }
-        }
-
-        int l4Start = WriteIpHeader(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, headerLength + payload);
-        var h = buffer.Slice(l4Start, headerLength);
-        BinaryPrimitives.WriteUInt16BigEndian(h, key.RemotePort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], key.GuestPort);
-        BinaryPrimitives.WriteUInt32BigEndian(h[4..], segment.Seq);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], segment.Ack);
-        h[12] = (byte)((headerLength / 4) << 4);
-        var flags = segment.Flags;
-        if (payload < segment.PayloadLength)
-        {
-            flags &= ~TcpFlags.Fin; // a short read must not claim the FIN that followed the missing bytes
-        }
-
-        h[13] = (byte)flags;
-        BinaryPrimitives.WriteUInt16BigEndian(h[14..], segment.Window);
-        BinaryPrimitives.WriteUInt32BigEndian(h[16..], 0); // checksum, urgent pointer
-        if (optionsLength > 0)
-        {
-            TcpPacket.WriteOptions(segment.Options, h[20..]);
-        }
-
-        int gso = payload > peerMss && SegmentationOffload ? peerMss : 0;
-        FinishTransport(l4Start, headerLength + payload, IpProtocol.Tcp, 16, gso);
-        SendToGuest(key.GuestAddress, l4Start + headerLength + payload);
     }
 
     /// <summary>RST for a segment that has no connection (RFC 9293 §3.10.7.1).</summary>

@@ -105,6 +105,13 @@ public sealed class StackOptions
     public int TcpKeepAliveProbes { get; set; } = 3;
 
     /// <summary>
+    /// Congestion control of the stack's sending side of every guest TCP flow (host to guest).
+    /// Default NewReno; CUBIC (RFC 9438) differs only after a loss: it cuts the window to 0.7
+    /// rather than half and grows it back by the cubic curve.
+    /// </summary>
+    public Tcp.TcpCongestionControl TcpCongestionControl { get; set; } = Tcp.TcpCongestionControl.NewReno;
+
+    /// <summary>
     /// After a burst, memory is given back once the stack's footprint (flows, TIME-WAIT included, plus
     /// KiB in hold buffers) fell to half its peak and by at least this much: the flow tables shrink,
     /// idle hold buffers are let go and a compacting full collection decommits the heap the burst

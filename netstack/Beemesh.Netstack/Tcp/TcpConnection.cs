@@ -39,9 +39,11 @@ namespace Beemesh.Netstack.Tcp;
 ///  | TIME_WAIT |---- 2*MSL timer ----&gt; CLOSED (Closed event)
 ///  +-----------+
 /// </code>
-/// Sending: slow start / congestion avoidance (RFC 5681, initial window RFC 6928), fast
-/// retransmit and NewReno recovery (RFC 6582), SACK-scoreboard hole retransmission and pipe
-/// (RFC 6675), RTO with backoff (RFC 6298), go-back-N after a timeout, persist probes.
+/// Sending: fast retransmit and NewReno recovery (RFC 6582), SACK-scoreboard hole retransmission
+/// and pipe (RFC 6675), RTO with backoff (RFC 6298), go-back-N after a timeout, persist probes;
+/// the window itself (slow start, congestion avoidance, reductions) is an
+/// <see cref="ICongestionControl"/>: NewReno (RFC 5681, initial window RFC 6928) by default, or
+/// CUBIC (RFC 9438), as <see cref="TcpConnectionOptions.CongestionControl"/> says.
 /// Receiving: acceptability test and trimming (RFC 9293 §3.10.7.4), RST/SYN/ACK validation with
 /// challenge ACKs (RFC 5961), PAWS and TS.Recent (RFC 7323 §4-5), delayed ACK (RFC 1122), receiver
 /// SWS avoidance and a right window edge that never moves left (RFC 9293 §3.8.6).
@@ -49,12 +51,12 @@ namespace Beemesh.Netstack.Tcp;
 public sealed class TcpConnection
 {
     private const int DefaultPeerMss = 536; // RFC 9293 §3.7.1: assume 536 when no MSS option (IPv4).
-    private const int MaxCwnd = 1 << 30;
 
     private readonly TcpConnectionOptions _options;
     private readonly ITcpSendSource _source;
     private readonly ITcpReceiveSink _sink;
     private readonly SackScoreboard _scoreboard = new();
+    private readonly ICongestionControl _cc;
     private readonly uint _iss;
     private readonly uint _tsOffset;
 
@@ -94,10 +96,7 @@ public sealed class TcpConnection
     private uint _tsRecent;
     private bool _tsRecentValid;
 
-    // Congestion control.
-    private int _cwnd;
-    private int _ssthresh = MaxCwnd;
-    private long _bytesAckedCa;
+    // Loss recovery (the window itself is _cc's).
     private int _dupAcks;
     private bool _inRecovery;
     private uint _recover;
@@ -131,7 +130,20 @@ public sealed class TcpConnection
     /// <param name="sink">Takes in-order received bytes.</param>
     /// <param name="initialSequence">Our ISS (RFC 9293 §3.4.1, RFC 6528): the driver picks it unpredictably.</param>
     public TcpConnection(TcpConnectionOptions options, ITcpSendSource source, ITcpReceiveSink sink, uint initialSequence)
+        : this(options, source, sink, initialSequence, CreateCongestionControl(options.CongestionControl))
     {
+    }
+
+    /// <summary>Creates a connection in <see cref="TcpState.Closed"/> with its own congestion controller.</summary>
+    /// <param name="options">Tunables; read, never modified (its <see cref="TcpConnectionOptions.CongestionControl"/> is ignored).</param>
+    /// <param name="source">Holds our outgoing bytes until the peer acknowledges them.</param>
+    /// <param name="sink">Takes in-order received bytes.</param>
+    /// <param name="initialSequence">Our ISS (RFC 9293 §3.4.1, RFC 6528).</param>
+    /// <param name="congestionControl">This connection's window; not shared with any other connection.</param>
+    public TcpConnection(TcpConnectionOptions options, ITcpSendSource source, ITcpReceiveSink sink, uint initialSequence, ICongestionControl congestionControl)
+    {
+        ArgumentNullException.ThrowIfNull(congestionControl);
+        _cc = congestionControl;
         _options = options;
         _source = source;
         _sink = sink;
@@ -141,8 +153,15 @@ public sealed class TcpConnection
         _rto = options.InitialRto;
         _sendMss = Math.Max(1, Math.Min(DefaultPeerMss, options.Mss));
         _maxPayload = _sendMss;
-        _cwnd = 10 * _sendMss;
+        _cc.Initialize(_sendMss);
     }
+
+    /// <summary>A new controller of the given kind.</summary>
+    public static ICongestionControl CreateCongestionControl(TcpCongestionControl kind) => kind switch
+    {
+        TcpCongestionControl.Cubic => new CubicCongestionControl(),
+        _ => new NewRenoCongestionControl(),
+    };
 
     /// <summary>Current state.</summary>
     public TcpState State { get; private set; }
@@ -163,10 +182,10 @@ public sealed class TcpConnection
     public uint ReceiveNext => _rcvNxt;
 
     /// <summary>Congestion window in bytes.</summary>
-    public int CongestionWindow => _cwnd;
+    public int CongestionWindow => _cc.CongestionWindow;
 
     /// <summary>Slow-start threshold in bytes.</summary>
-    public int SlowStartThreshold => _ssthresh;
+    public int SlowStartThreshold => _cc.SlowStartThreshold;
 
     /// <summary>Smoothed round-trip time (zero before the first sample).</summary>
     public TimeSpan SmoothedRtt => _srtt;
@@ -609,7 +628,7 @@ public sealed class TcpConnection
         // RFC 6691: the MSS option excludes TCP options, so the sender subtracts the ones it adds.
         _sendMss = Math.Max(64, Math.Min(_peerMss, _options.Mss) - (_tsOk ? 12 : 0));
         _maxPayload = _options.MaxSegmentPayload > 0 ? Math.Max(_options.MaxSegmentPayload, _sendMss) : _sendMss;
-        _cwnd = 10 * _sendMss; // RFC 6928 initial window.
+        _cc.Initialize(_sendMss); // RFC 6928 initial window.
     }
 
     // Returns false when the segment must be dropped after the ACK check.
@@ -714,15 +733,14 @@ public sealed class TcpConnection
             if (TcpSeq.Ge(ack, _recover))
             {
                 // Full acknowledgment (RFC 6582 §3.2 step 3).
-                long flight = TcpSeq.Diff(_sndMax, _sndUna);
-                _cwnd = (int)Math.Min(_ssthresh, Math.Max(flight, _sendMss) + _sendMss);
+                _cc.OnRecoveryExit(TcpSeq.Diff(_sndMax, _sndUna));
                 _inRecovery = false;
                 _dupAcks = 0;
             }
             else
             {
                 // Partial acknowledgment: the next hole is lost too; retransmit it now.
-                _cwnd = (int)Math.Max(_sendMss, _cwnd - ackedSeq + (ackedSeq >= _sendMss ? _sendMss : 0));
+                _cc.OnPartialAck(ackedSeq);
                 if (TcpSeq.Ge(_sndUna, _highRxt))
                 {
                     RetransmitFirst(now, output);
@@ -732,20 +750,7 @@ public sealed class TcpConnection
         else
         {
             _dupAcks = 0;
-            if (_cwnd < _ssthresh)
-            {
-                // Slow start with appropriate byte counting, L = 2*SMSS (RFC 3465, RFC 5681 §3.1).
-                _cwnd = (int)Math.Min(MaxCwnd, _cwnd + Math.Min(ackedSeq, 2L * _sendMss));
-            }
-            else
-            {
-                _bytesAckedCa += ackedSeq;
-                if (_bytesAckedCa >= _cwnd)
-                {
-                    _bytesAckedCa -= _cwnd;
-                    _cwnd = Math.Min(MaxCwnd, _cwnd + _sendMss);
-                }
-            }
+            _cc.OnAck(ackedSeq, _srtt, now);
         }
 
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it.
@@ -775,7 +780,7 @@ public sealed class TcpConnection
         {
             if (!_sackOk)
             {
-                _cwnd = Math.Min(MaxCwnd, _cwnd + _sendMss); // NewReno window inflation (RFC 6582 §3.2 step 4).
+                _cc.OnRecoveryDuplicateAck(); // NewReno window inflation (RFC 6582 §3.2 step 4).
             }
 
             return;
@@ -793,9 +798,7 @@ public sealed class TcpConnection
             return;
         }
 
-        long flight = TcpSeq.Diff(_sndMax, _sndUna);
-        _ssthresh = (int)Math.Max(flight / 2, 2L * _sendMss);
-        _cwnd = _ssthresh + (_sackOk ? 0 : 3 * _sendMss);
+        _cc.OnFastRetransmit(TcpSeq.Diff(_sndMax, _sndUna), _sackOk, now);
         _recover = _sndMax;
         _recoverValid = true;
         _inRecovery = true;
@@ -883,14 +886,7 @@ public sealed class TcpConnection
         }
 
         // RFC 5681 §3.1 eq. 4 and loss window; RFC 6298 §5.5 backoff; RFC 6582 §4 recover = highest sent.
-        long flight = TcpSeq.Diff(_sndMax, _sndUna);
-        if (_retries == 1)
-        {
-            _ssthresh = (int)Math.Max(flight / 2, 2L * _sendMss);
-        }
-
-        _cwnd = _sendMss;
-        _bytesAckedCa = 0;
+        _cc.OnRetransmissionTimeout(TcpSeq.Diff(_sndMax, _sndUna), _retries == 1, now);
         _inRecovery = false;
         _dupAcks = 0;
         _recover = _sndMax;
@@ -1049,7 +1045,7 @@ public sealed class TcpConnection
             if (_inRecovery && _sackOk && _scoreboard.Count > 0)
             {
                 uint from = TcpSeq.Max(_highRxt, _sndUna);
-                if (_scoreboard.NextHole(from, out uint hs, out uint he) && Pipe() < _cwnd)
+                if (_scoreboard.NextHole(from, out uint hs, out uint he) && Pipe() < _cc.CongestionWindow)
                 {
                     if (SendRange(hs, he, now, output))
                     {
@@ -1090,7 +1086,7 @@ public sealed class TcpConnection
             }
 
             long flight = _inRecovery && _sackOk ? Pipe() : offset;
-            long cwndRoom = _cwnd - flight;
+            long cwndRoom = _cc.CongestionWindow - flight;
             long wndRoom = _sndWnd - offset;
             long room = Math.Min(cwndRoom, wndRoom);
             long len = Math.Min(Math.Min(unsent, _maxPayload), Math.Max(0, room));

@@ -50,4 +50,7 @@ public sealed class TcpConnectionOptions
 
     /// <summary>SYN or SYN-ACK retransmissions before giving up. Default 6.</summary>
     public int MaxSynRetries = 6;
+
+    /// <summary>The sender's congestion control; each connection gets its own controller of this kind. Default NewReno.</summary>
+    public TcpCongestionControl CongestionControl = TcpCongestionControl.NewReno;
 }
