@@ -362,10 +362,15 @@ public static class RunCommand
                 {
                     // Replicas of one workload (same name and namespace) on this node find each
                     // other in the agent's state directory, hidden from the workloads themselves
-                    // (strong stores join a Raft group there, eventual ones replicate by anti-entropy).
+                    // (strong stores join a Raft group there, eventual ones replicate by anti-entropy);
+                    // eventual replicas also reach one replica on each other node that runs the workload.
                     var strong = sidecar is null ? null : new Beemesh.Sidecar.State.Strong.StrongStoreContext(
                         Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name!),
-                        sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId));
+                        sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId))
+                    {
+                        // Replicas on other nodes: found through the agent's routes, reached through their nodes' tunnel ports.
+                        Mesh = new Beemesh.Sidecar.State.Replicas.SidecarReplicaMesh(sidecar.Directory, sidecar.Tunnel, s.Name!, s.Namespace),
+                    };
                     stateApi = await WorkloadStateApi.StartAsync(
                         s.Name!, stores, strong,
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),

@@ -78,6 +78,19 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         }
     }
 
+    /// <summary>
+    /// The workloads named <paramref name="name"/> in <paramref name="ns"/> that run on other nodes,
+    /// from the list in place (the routes their nodes signed and keep leasing; a route that expires
+    /// or is withdrawn leaves the list, and <see cref="Changed"/> is raised): each one's node, the
+    /// node's tunnel endpoint and the server name it routes by. Never waits.
+    /// </summary>
+    public IReadOnlyList<MeshPeer> RemoteWorkloads(string name, string ns)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(ns);
+        return _snapshot.Remote.GetValueOrDefault($"{name}.{ns}".ToLowerInvariant()) ?? (IReadOnlyList<MeshPeer>)[];
+    }
+
     /// <inheritdoc />
     public MeshPeer? ResolveAddress(IPAddress address)
     {
@@ -345,6 +358,16 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 ByIdentity[w.SpiffeId] = peer;
                 string key = $"{w.Name}.{w.Namespace}".ToLowerInvariant();
                 ByName[key] = mesh;
+                if (peer.NodeName is not null && peer.ServerName is not null)
+                {
+                    if (!Remote.TryGetValue(key, out List<MeshPeer>? remote))
+                    {
+                        Remote[key] = remote = [];
+                    }
+
+                    remote.Add(peer);
+                }
+
                 ports.TryAdd(key, new SortedSet<int>());
                 foreach (WorkloadPort port in w.Ports ?? [])
                 {
@@ -375,5 +398,8 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         public Dictionary<string, IPAddress> ByName { get; } = new();
 
         public Dictionary<string, int[]> PortsByName { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Workloads of other nodes by <c>name.namespace</c> (lower case), in the list's order.</summary>
+        public Dictionary<string, List<MeshPeer>> Remote { get; } = new(StringComparer.Ordinal);
     }
 }

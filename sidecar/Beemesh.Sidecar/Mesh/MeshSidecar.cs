@@ -147,6 +147,9 @@ public sealed class MeshSidecar : IAsyncDisposable
         }
     }
 
+    /// <summary>The inbound tunnel server (where the workload's replicas on other nodes reach its state stores too).</summary>
+    public TunnelServer Tunnel => _tunnel;
+
     /// <summary>The sidecar's mesh counters (inbound, outbound handshakes, decisions, revocations, rotations).</summary>
     public MeshCounters Counters => _tunnel.Connections.Counters;
 

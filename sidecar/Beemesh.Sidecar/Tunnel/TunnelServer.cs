@@ -33,6 +33,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly X509Source _source;
     private readonly Dictionary<Http2Connection, byte> _live = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Socket, byte> _handedOff = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SslApplicationProtocol, Func<SslStream, Task>> _protocols = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private Task? _accepting;
@@ -208,6 +209,35 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>
+    /// Serves the connections whose caller asks for <paramref name="protocol"/> (ALPN) with
+    /// <paramref name="serve"/> instead of HTTP/2 tunnels, until the returned registration is
+    /// disposed: the replicas of a state store reach each other this way, through the node's tunnel
+    /// port. <paramref name="serve"/> gets the TLS stream after the handshake (the caller's SVID is
+    /// verified against the trust bundle, and not issued by a node removed from the mesh); it decides
+    /// whom it serves, and the stream is closed when it returns.
+    /// </summary>
+    public IDisposable ServeProtocol(SslApplicationProtocol protocol, Func<SslStream, Task> serve)
+    {
+        ArgumentNullException.ThrowIfNull(serve);
+        if (protocol == SslApplicationProtocol.Http2 || protocol.Protocol.Length == 0)
+        {
+            throw new ArgumentException($"protocol {protocol} is the tunnel's own", nameof(protocol));
+        }
+
+        if (!_protocols.TryAdd(protocol, serve))
+        {
+            throw new InvalidOperationException($"protocol {protocol} is served already");
+        }
+
+        return new ProtocolRegistration(_protocols, protocol);
+    }
+
+    private sealed class ProtocolRegistration(System.Collections.Concurrent.ConcurrentDictionary<SslApplicationProtocol, Func<SslStream, Task>> protocols, SslApplicationProtocol protocol) : IDisposable
+    {
+        public void Dispose() => protocols.TryRemove(protocol, out _);
+    }
+
+    /// <summary>
     /// Serves a connection accepted elsewhere (the node's tunnel port hands callers' connections
     /// over as descriptors) exactly as one this server accepted.
     /// </summary>
@@ -268,7 +298,7 @@ public sealed class TunnelServer : IAsyncDisposable
         try
         {
             SslServerAuthenticationOptions ssl = SpiffeTls.CreateServerOptions(_source, static _ => true);
-            ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
+            ssl.ApplicationProtocols = [SslApplicationProtocol.Http2, .. _protocols.Keys];
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(HandshakeTimeout);
             await tls.AuthenticateAsServerAsync(ssl, timeout.Token).ConfigureAwait(false);
@@ -283,6 +313,13 @@ public sealed class TunnelServer : IAsyncDisposable
         Connections.Counters.ServerHandshakes.Observe(_time.GetElapsedTime(start));
         // SpiffeTls completed the handshake, so the certificate is a verified SVID.
         var certificate = tls.RemoteCertificate as X509Certificate2;
+        SslApplicationProtocol negotiated = tls.NegotiatedApplicationProtocol;
+        if (negotiated.Protocol.Length != 0 && negotiated != SslApplicationProtocol.Http2)
+        {
+            await ServeOtherProtocolAsync(tls, certificate, negotiated).ConfigureAwait(false);
+            return;
+        }
+
         Http2Connection connection = Http2Connection.StartServer(
             tls,
             stream => HandleAsync(stream, certificate),
@@ -311,6 +348,35 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    private async Task ServeOtherProtocolAsync(SslStream tls, X509Certificate2? certificate, SslApplicationProtocol protocol)
+    {
+        await using (tls.ConfigureAwait(false))
+        {
+            // A registration withdrawn since the handshake offered it: nobody serves it now.
+            if (certificate is null || !_protocols.TryGetValue(protocol, out Func<SslStream, Task>? serve))
+            {
+                return;
+            }
+
+            if (_directory.RevokedIssuerOf(certificate) is { } revokedNode)
+            {
+                SvidValidator.TryGetSpiffeId(certificate, out SpiffeId? caller);
+                Log.RevokedIssuer(_logger, caller?.ToString() ?? "?", 0, revokedNode);
+                Connections.Counters.CountDecision(allowed: false, LiveConnectionRegistry.TriggerNodeRevoked);
+                return;
+            }
+
+            try
+            {
+                await serve(tls).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The caller went away.
+            }
+        }
+    }
 
     private static int PortOf(string? authority)
     {

@@ -15,13 +15,18 @@ public sealed class EventualReplica : IAsyncDisposable
 {
     private readonly ReplicaSlot _slot;
     private readonly ReplicaLink _link;
+    private readonly IDisposable? _served;
 
-    private EventualReplica(ReplicaSlot slot, ReplicaLink link, EventualReplicator replicator)
+    private EventualReplica(ReplicaSlot slot, ReplicaLink link, EventualReplicator replicator, IDisposable? served)
     {
         _slot = slot;
         _link = link;
+        _served = served;
         Replicator = replicator;
     }
+
+    /// <summary>TLS peers the replica link refused (not this workload's SPIFFE ID).</summary>
+    public long RefusedPeers => _link.RefusedPeers;
 
     /// <summary>The replicator.</summary>
     public EventualReplicator Replicator { get; }
@@ -34,7 +39,11 @@ public sealed class EventualReplica : IAsyncDisposable
     public static string DirectoryOf(StrongStoreContext context, string store) =>
         Path.Combine((context ?? throw new ArgumentNullException(nameof(context))).Directory, "+eventual", store);
 
-    /// <summary>Starts replicating <paramref name="store"/> with the workload's other replicas of it on this node.</summary>
+    /// <summary>
+    /// Starts replicating <paramref name="store"/> with the workload's other replicas of it: those on
+    /// this node, and with <see cref="StrongStoreContext.Mesh"/>, one on each other node that runs the
+    /// workload, through that node's tunnel port.
+    /// </summary>
     public static EventualReplica Start(
         EventualStore store, StrongStoreContext context, EventualReplicationOptions options, EventualStateCounters counters,
         ILoggerFactory loggerFactory, TimeProvider time)
@@ -45,19 +54,32 @@ public sealed class EventualReplica : IAsyncDisposable
         Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         (ReplicaSlot slot, _) = ReplicaSlot.Claim(directory, StateDirectoryDiscovery.EndPointName, reclaimEndPoint: null);
         ReplicaLink? link = null;
+        IDisposable? served = null;
         try
         {
             ILogger logger = loggerFactory.CreateLogger("beemesh.state.eventual");
-            link = new ReplicaLink($"eventual store {store.Name}", context.Source, context.Identity, options.MaxFrameBytes, logger, counters.CountRefusedFrame);
-            var replicator = new EventualReplicator(store, new StateDirectoryDiscovery(directory, slot.Path), link, options, counters, logger, time);
+            IReplicaDiscovery discovery = new StateDirectoryDiscovery(directory, slot.Path);
+            MeshReplicaDiscovery? mesh = context.Mesh is null ? null : new MeshReplicaDiscovery(discovery, context.Mesh);
+            link = new ReplicaLink($"eventual store {store.Name}", context.Source, context.Identity, options.MaxFrameBytes, logger, counters.CountRefusedFrame)
+            {
+                Protocol = mesh is null ? null : ReplicaLink.ProtocolFor("eventual", store.Name),
+                TunnelServerName = mesh is null ? null : mesh.ServerNameOf,
+            };
+            var replicator = new EventualReplicator(store, mesh ?? discovery, link, options, counters, logger, time);
             link.Start(replicator.HandleAsync);
+            if (context.Mesh is not null)
+            {
+                served = context.Mesh.Serve(link.Protocol!.Value, link.ServeTunnelledAsync);
+            }
+
             slot.WriteEndpoints(new Dictionary<string, System.Net.IPEndPoint> { [StateDirectoryDiscovery.EndPointName] = link.EndPoint });
             replicator.Start();
             logger.LogInformation("eventual store {Store}: replica {EndPoint} in {Directory}", store.Name, link.EndPoint, directory);
-            return new EventualReplica(slot, link, replicator);
+            return new EventualReplica(slot, link, replicator, served);
         }
         catch
         {
+            served?.Dispose();
             link?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             slot.Dispose();
             throw;
@@ -67,6 +89,7 @@ public sealed class EventualReplica : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _served?.Dispose();
         await Replicator.DisposeAsync().ConfigureAwait(false);
         await _link.DisposeAsync().ConfigureAwait(false);
         _slot.Delete();

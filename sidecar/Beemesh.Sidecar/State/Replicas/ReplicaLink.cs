@@ -19,8 +19,10 @@ internal delegate Task<(byte Kind, byte[] Body)?> ReplicaRequestHandler(byte kin
 /// Request/answer connections among the replicas of one workload's store, over TCP with mutual
 /// TLS: each side presents the workload's X.509-SVID and accepts only a peer with exactly the same
 /// SPIFFE ID (<see cref="Authorize"/>), so no other workload can send a replica anything or read
-/// what it sends. Listens on the loopback; connections to peers are pooled, one request at a time
-/// on each.
+/// what it sends. Listens on the loopback for the replicas of this node; replicas of other nodes
+/// reach it through the node's tunnel port (<see cref="ServeTunnelledAsync"/>), and it reaches
+/// theirs the same way (<see cref="TunnelServerName"/>, <see cref="Protocol"/>). Connections to
+/// peers are pooled, one request at a time on each.
 /// </summary>
 /// <remarks>
 /// A frame over <c>maxFrameBytes</c>, a cut-short frame or a request the handler refuses closes that
@@ -61,6 +63,21 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
     }
+
+    /// <summary>
+    /// The protocol (ALPN) this link's connections through nodes' tunnel ports ask for, one per
+    /// store (<c>beemesh-state/KIND/STORE</c>); null when this link reaches no other node.
+    /// </summary>
+    public SslApplicationProtocol? Protocol { get; init; }
+
+    /// <summary>
+    /// For a peer that is another node's tunnel port: the server name to send it (the workload's
+    /// own); null for a replica of this node, dialled directly. Null when no peer is on another node.
+    /// </summary>
+    public Func<IPEndPoint, string?>? TunnelServerName { get; init; }
+
+    /// <summary>The protocol (ALPN) of the store <paramref name="store"/> of kind <paramref name="kind"/> between nodes.</summary>
+    public static SslApplicationProtocol ProtocolFor(string kind, string store) => new($"beemesh-state/{kind}/{store}");
 
     /// <summary>Where this replica accepts peers' requests.</summary>
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
@@ -126,7 +143,24 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
                 }
 
                 stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
-                await stream.AuthenticateAsClientAsync(ClientOptions(), cancellationToken).ConfigureAwait(false);
+                string? serverName = TunnelServerName?.Invoke(peer);
+                if (serverName is null || Protocol is not SslApplicationProtocol protocol)
+                {
+                    await stream.AuthenticateAsClientAsync(ClientOptions(), cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Another node's tunnel port routes by the server name to a sidecar of this
+                    // workload there, which serves the store's protocol; the peer must still be this
+                    // very workload (ClientOptions), whichever sidecar took the connection.
+                    SslClientAuthenticationOptions options = SpiffeTls.CreateClientOptions(_source, Authorize, serverName);
+                    options.ApplicationProtocols = [protocol];
+                    await stream.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+                    if (stream.NegotiatedApplicationProtocol != protocol)
+                    {
+                        throw new AuthenticationException($"the sidecar behind {peer} ({serverName}) does not serve {protocol}");
+                    }
+                }
             }
 
             await ReplicaFrame.WriteAsync(stream, kind, body, cancellationToken).ConfigureAwait(false);
@@ -205,6 +239,30 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Serves a peer's connection that came through this node's tunnel port with
+    /// <see cref="Protocol"/>, its TLS handshake done by the sidecar's tunnel server (which accepts
+    /// any workload of the trust domain): a peer that is not this very workload is refused, counted in
+    /// <see cref="RefusedPeers"/>, and sent nothing.
+    /// </summary>
+    public async Task ServeTunnelledAsync(SslStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (SpiffeTls.GetPeerId(stream) is not SpiffeId peer || !Authorize(peer))
+        {
+            return;
+        }
+
+        try
+        {
+            await ServeFramesAsync(stream, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopping
+        }
+    }
+
     private async Task ServeAsync(Socket socket)
     {
         socket.NoDelay = true;
@@ -217,7 +275,21 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
                 handshake.CancelAfter(TimeSpan.FromSeconds(10));
                 await stream.AuthenticateAsServerAsync(ServerOptions(), handshake.Token).ConfigureAwait(false);
             }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException
+            or AuthenticationException or ObjectDisposedException)
+        {
+            _logger.LogDebug("{Label}: replica handshake failed: {Error}", _label, e.Message);
+            return;
+        }
 
+        await ServeFramesAsync(stream, stopping).ConfigureAwait(false);
+    }
+
+    private async Task ServeFramesAsync(SslStream stream, CancellationToken stopping)
+    {
+        try
+        {
             while (await ReplicaFrame.ReadAsync(stream, _maxFrameBytes, stopping).ConfigureAwait(false) is (byte kind, byte[] body))
             {
                 if (await _handler!(kind, body, stopping).ConfigureAwait(false) is not (byte answerKind, byte[] answer))

@@ -10,4 +10,11 @@ namespace Beemesh.Sidecar.State.Strong;
 /// </param>
 /// <param name="Source">The workload's SVIDs and bundles.</param>
 /// <param name="Identity">The workload's SPIFFE ID.</param>
-public sealed record StrongStoreContext(string Directory, X509Source Source, SpiffeId Identity);
+public sealed record StrongStoreContext(string Directory, X509Source Source, SpiffeId Identity)
+{
+    /// <summary>
+    /// How replicas on other nodes are found and reached (the agent's routes and the node's tunnel
+    /// port); null when the workload's replicas meet only on this node.
+    /// </summary>
+    public Replicas.IReplicaMesh? Mesh { get; init; }
+}
