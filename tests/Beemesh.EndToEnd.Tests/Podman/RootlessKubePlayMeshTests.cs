@@ -117,7 +117,8 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
             {
                 output.WriteLine(web.ToString());
                 Assert.Equal("spiffe://example.org/ns/default/sa/web", web.GetProperty("spiffeId").GetString());
-                Assert.Equal("web.default.example.org", web.GetProperty("serverName").GetString());
+                // The replica form: the tunnel port hands each replica's connections to that replica.
+                Assert.Equal($"{web.GetProperty("id").GetString()}.web.default.example.org", web.GetProperty("serverName").GetString());
             }
 
             Assert.NotEqual(webs[0].GetProperty("pid").GetInt32(), webs[1].GetProperty("pid").GetInt32());
