@@ -93,6 +93,24 @@ public sealed class CliCommandTests
     }
 
     [Fact]
+    public async Task StatusNamesTheNamesWithSeveralReplicas()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        WorkloadRecord first = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api", "shop"));
+        string alone = (await RunAsync("status", "--agent", agent.Host.Options.StateDirectory)).Out;
+        Assert.DoesNotContain("replicated", alone, StringComparison.Ordinal);
+
+        WorkloadRecord second = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api", "shop"));
+        await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
+        var status = await RunAsync("status", "--agent", agent.Host.Options.StateDirectory);
+        Assert.Equal(0, status.Exit);
+        Assert.Equal(first.MeshAddress, second.MeshAddress);
+        Assert.Contains($"  api.shop [{first.Id}]  spiffe://example.org/ns/shop/sa/api  mesh {first.MeshAddress}", status.Out, StringComparison.Ordinal);
+        Assert.Contains($"  api.shop [{second.Id}]  spiffe://example.org/ns/shop/sa/api  mesh {first.MeshAddress}", status.Out, StringComparison.Ordinal);
+        Assert.Contains("replicated    1\n  api.shop  2 replicas (2 here), new connections round robin over all\n", status.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoAgentIsOneLineAndExitOne()
     {
         string dir = Directory.CreateTempSubdirectory("bm-ag-").FullName;

@@ -280,12 +280,12 @@ public sealed class AgentHost : IAsyncDisposable
                 // on loopback (any free port) for the sidecars of this node that cannot be dialled (pods').
                 tunnelRouter = new Tunnel.SniTunnelRouter(
                     options.Listen is not null ? new System.Net.IPEndPoint(options.Listen.Address, options.TunnelPort) : new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
-                    serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
+                    serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns, out string? replica) ? registry.LocalTunnelEndpoint(name, ns, replica) : null,
                     options.TimeProvider,
                     meshLogger)
                 {
-                    HandOff = (serverName, connection) => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns)
-                        && registry.LocalWorkloadId(name, ns) is { } id && handoffServer.TrySend(id, connection),
+                    HandOff = (serverName, connection) => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns, out string? replica)
+                        && registry.LocalWorkloadId(name, ns, replica) is { } id && handoffServer.TrySend(id, connection),
                 };
                 tunnelRouter.Start();
                 registry.SetHandoffEndpoint(LocalEndpointOf(tunnelRouter.Endpoint));
@@ -485,7 +485,7 @@ public sealed class AgentHost : IAsyncDisposable
                 () => node.Context,
                 node.Root,
                 trustDomain,
-                serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns) ? registry.LocalTunnelEndpoint(name, ns) : null,
+                serverName => TunnelServerName.TryParse(serverName, trustDomain, out string name, out string ns, out string? replica) ? registry.LocalTunnelEndpoint(name, ns, replica) : null,
                 options.TimeProvider,
                 logger,
                 cancellationToken: cancellationToken).ConfigureAwait(false), null);

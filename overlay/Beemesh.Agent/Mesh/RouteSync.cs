@@ -209,7 +209,8 @@ internal sealed class RouteSync : IAsyncDisposable
             route.Node = signer;
             route.Pid = 0;
             route.TunnelEndpoint = nodeTunnel;
-            route.ServerName = TunnelServerName.For(route.Name, route.Namespace, _trustDomain);
+            // The replica form: the origin node routes it to this workload, not to the newest of its name.
+            route.ServerName = TunnelServerName.For(route.Name, route.Namespace, _trustDomain, route.Id);
             route.Quic = quic.GetValueOrDefault(signer);
             routes.Add(route);
         }

@@ -352,9 +352,10 @@ internal sealed class WorkloadRegistry
                 return null;
             }
 
+            string id = "w" + (++_nextId).ToString(CultureInfo.InvariantCulture);
             record = new WorkloadRecord
             {
-                Id = "w" + (++_nextId).ToString(CultureInfo.InvariantCulture),
+                Id = id,
                 Name = name,
                 Namespace = ns,
                 Pid = request.Pid,
@@ -362,7 +363,7 @@ internal sealed class WorkloadRegistry
                 MeshAddress = address.ToString(),
                 TunnelEndpoint = handoffOnly ? _handoffEndpoint! : request.TunnelEndpoint!,
                 Ports = [.. (request.Ports ?? []).Select(p => new WorkloadPort { Port = p.Port, Protocol = p.Protocol })],
-                ServerName = handoffOnly ? TunnelServerName.For(name, ns, _trustDomain) : null,
+                ServerName = handoffOnly ? TunnelServerName.For(name, ns, _trustDomain, id) : null,
             };
             _byId[record.Id] = record;
             _startTimes[record.Id] = ProcessStartTime.Read(_procRoot, request.Pid);
@@ -612,13 +613,21 @@ internal sealed class WorkloadRegistry
 
     /// <summary>
     /// The id of this node's newest workload <paramref name="name"/> in <paramref name="ns"/> (the
-    /// one <see cref="LocalTunnelEndpoint"/> leads to); null when none is registered here.
+    /// one <see cref="LocalTunnelEndpoint(string, string)"/> leads to); null when none is registered here.
     /// </summary>
-    public string? LocalWorkloadId(string name, string ns)
+    public string? LocalWorkloadId(string name, string ns) => LocalWorkloadId(name, ns, null);
+
+    /// <summary>
+    /// The id of this node's workload <paramref name="replica"/> when it is registered here as
+    /// <paramref name="name"/> in <paramref name="ns"/>; else (no replica named, or it went away) as
+    /// <see cref="LocalWorkloadId(string, string)"/>: another replica of the name holds the same
+    /// identity and serves the connection.
+    /// </summary>
+    public string? LocalWorkloadId(string name, string ns, string? replica)
     {
         lock (_lock)
         {
-            return Newest(r => r.Name == name && r.Namespace == ns)?.Id;
+            return Replica(name, ns, replica)?.Id;
         }
     }
 
@@ -627,14 +636,27 @@ internal sealed class WorkloadRegistry
     /// <paramref name="ns"/>; null when none is registered here (remote routes are not considered:
     /// the tunnel port only leads to this node's own sidecars).
     /// </summary>
-    public IPEndPoint? LocalTunnelEndpoint(string name, string ns)
+    public IPEndPoint? LocalTunnelEndpoint(string name, string ns) => LocalTunnelEndpoint(name, ns, null);
+
+    /// <summary>
+    /// The tunnel endpoint of this node's workload <paramref name="replica"/> when it is registered
+    /// here as <paramref name="name"/> in <paramref name="ns"/>; else as
+    /// <see cref="LocalTunnelEndpoint(string, string)"/>.
+    /// </summary>
+    public IPEndPoint? LocalTunnelEndpoint(string name, string ns, string? replica)
     {
         lock (_lock)
         {
-            WorkloadRecord? record = Newest(r => r.Name == name && r.Namespace == ns);
+            WorkloadRecord? record = Replica(name, ns, replica);
             return record is not null && IPEndPoint.TryParse(record.TunnelEndpoint, out IPEndPoint? endpoint) ? endpoint : null;
         }
     }
+
+    // Under the lock: the named replica when it is this name's, else the newest of the name.
+    private WorkloadRecord? Replica(string name, string ns, string? replica) =>
+        replica is not null && _byId.TryGetValue(replica, out WorkloadRecord? named) && named.Name == name && named.Namespace == ns
+            ? named
+            : Newest(r => r.Name == name && r.Namespace == ns);
 
     /// <summary>Finds the newest registration holding mesh address <paramref name="address"/>.</summary>
     public WorkloadRecord? ResolveAddress(IPAddress address)

@@ -51,6 +51,25 @@ public static class StatusCommand
                 }
             }
 
+            // Names with more than one replica: each caller's sidecar spreads new connections over all of them.
+            var replicated = s.Workloads.Select(w => w.Workload).Concat(remote)
+                .GroupBy(w => $"{w.Name}.{w.Namespace}", StringComparer.Ordinal)
+                .Where(g => g.Count() > 1)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .ToList();
+            if (replicated.Count > 0)
+            {
+                await output.WriteLineAsync($"replicated    {replicated.Count}").ConfigureAwait(false);
+                foreach (var service in replicated)
+                {
+                    int here = service.Count(w => w.Node is null);
+                    string nodes = string.Join(", ", service.Where(w => w.Node is not null).GroupBy(w => w.Node!, StringComparer.Ordinal)
+                        .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} on {g.Key}"));
+                    string where = here > 0 && nodes.Length > 0 ? $"{here} here, {nodes}" : here > 0 ? $"{here} here" : nodes;
+                    await output.WriteLineAsync($"  {service.Key}  {service.Count()} replicas ({where}), new connections round robin over all").ConfigureAwait(false);
+                }
+            }
+
             return 0;
         }));
         return status;

@@ -35,6 +35,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _missRefresh = new(1, 1);
     private readonly object _installing = new();
+    private readonly ReplicaBalancer _balancer;
     private volatile Snapshot _snapshot = new(null, -1, [], []);
     private long _requests;
     private long _completedRequest;
@@ -47,7 +48,14 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     /// <see cref="LoadAsync"/>) to begin watching.
     /// </summary>
     public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork, TimeProvider? timeProvider = null)
+        : this(agent, meshNetwork, timeProvider, null)
     {
+    }
+
+    /// <summary>As the other constructor, with the balancer's starting places drawn from <paramref name="random"/>.</summary>
+    public AgentMeshDirectory(AgentClient agent, IPNetwork meshNetwork, TimeProvider? timeProvider, Random? random)
+    {
+        _balancer = new ReplicaBalancer(random);
         _agent = agent;
         _meshNetwork = meshNetwork;
         _time = timeProvider ?? TimeProvider.System;
@@ -88,15 +96,16 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(ns);
-        return _snapshot.Remote.GetValueOrDefault($"{name}.{ns}".ToLowerInvariant()) ?? (IReadOnlyList<MeshPeer>)[];
+        return [.. _snapshot.Services.Replicas(MeshServiceTable.Key(name, ns)).Where(static p => p.NodeName is not null && p.ServerName is not null)];
     }
 
     /// <inheritdoc />
     public MeshPeer? ResolveAddress(IPAddress address)
     {
-        if (_snapshot.ByAddress.TryGetValue(address, out var peer))
+        MeshServiceTable services = _snapshot.Services;
+        if (services.ServiceOf(address) is { } service && services.Replicas(service) is { Count: > 0 } replicas)
         {
-            return peer;
+            return replicas[0];
         }
 
         if (_meshNetwork.Contains(address))
@@ -107,6 +116,39 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         return null;
     }
 
+    /// <inheritdoc />
+    public MeshPeer? PickReplica(IPAddress address)
+    {
+        MeshServiceTable services = _snapshot.Services;
+        if (services.ServiceOf(address) is { } service)
+        {
+            return _balancer.Pick(service, services.Replicas(service));
+        }
+
+        return ResolveAddress(address);
+    }
+
+    /// <summary>
+    /// The replica of <paramref name="service"/> (<c>NAME.NAMESPACE</c>, or with
+    /// <c>.svc.cluster.local</c>) for a new connection, as <see cref="PickReplica"/>; null when the
+    /// list in place names no replica of it.
+    /// </summary>
+    public MeshPeer? PickServiceReplica(string service)
+    {
+        string key = ServiceKey(service);
+        MeshServiceTable services = _snapshot.Services;
+        MeshPeer? peer = _balancer.Pick(key, services.Replicas(key));
+        if (peer is null)
+        {
+            RefreshInBackground();
+        }
+
+        return peer;
+    }
+
+    /// <summary>The services and their replicas as of the list in place.</summary>
+    public MeshServiceTable Services => _snapshot.Services;
+
     /// <summary>Names of the nodes removed from the mesh, as of the list in place.</summary>
     public IReadOnlySet<string> RevokedNodes => _snapshot.RevokedNodes;
 
@@ -114,7 +156,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     public string? RevokedIssuerOf(X509Certificate2 peerCertificate) => NodeIssuer.RevokedNodeOf(peerCertificate, _snapshot.RevokedNodes);
 
     /// <inheritdoc />
-    public MeshPeer? ResolveIdentity(SpiffeId id) => _snapshot.ByIdentity.GetValueOrDefault(id.ToString());
+    public MeshPeer? ResolveIdentity(SpiffeId id) => _snapshot.Services.ByIdentity(id.ToString());
 
     /// <inheritdoc />
     public async ValueTask<MeshPeer?> ResolveIdentityAsync(SpiffeId id, CancellationToken cancellationToken = default)
@@ -122,7 +164,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         // A caller that registered a moment ago may not be in the list yet; without its mesh
         // address the guest would see the connection come from nowhere.
         string key = id.ToString();
-        if (_snapshot.ByIdentity.TryGetValue(key, out var peer))
+        if (_snapshot.Services.ByIdentity(key) is { } peer)
         {
             return peer;
         }
@@ -141,7 +183,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             _missRefresh.Release();
         }
 
-        return _snapshot.ByIdentity.TryGetValue(key, out peer) ? peer : await AwaitIdentityAsync(key, cancellationToken).ConfigureAwait(false);
+        return _snapshot.Services.ByIdentity(key) ?? await AwaitIdentityAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -170,7 +212,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
             while (true)
             {
                 Volatile.Write(ref changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-                if (_snapshot.ByIdentity.TryGetValue(key, out MeshPeer? peer))
+                if (_snapshot.Services.ByIdentity(key) is { } peer)
                 {
                     return peer;
                 }
@@ -181,7 +223,7 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    return _snapshot.ByIdentity.GetValueOrDefault(key);
+                    return _snapshot.Services.ByIdentity(key);
                 }
             }
         }
@@ -191,17 +233,13 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
         }
     }
 
-    /// <summary>Resolves NAME.NAMESPACE or NAME.NAMESPACE.svc.cluster.local (case-insensitive) to a mesh address.</summary>
+    /// <summary>
+    /// Resolves NAME.NAMESPACE or NAME.NAMESPACE.svc.cluster.local (case-insensitive) to the service's
+    /// mesh address (<see cref="MeshServiceTable.AddressOf"/>): one address for all its replicas.
+    /// </summary>
     public IPAddress? ResolveName(string name)
     {
-        string key = name.TrimEnd('.').ToLowerInvariant();
-        const string Suffix = ".svc.cluster.local";
-        if (key.EndsWith(Suffix, StringComparison.Ordinal))
-        {
-            key = key[..^Suffix.Length];
-        }
-
-        if (_snapshot.ByName.TryGetValue(key, out var address))
+        if (_snapshot.Services.AddressOf(ServiceKey(name)) is { } address)
         {
             return address;
         }
@@ -216,13 +254,20 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     /// </summary>
     public IReadOnlyList<int>? ServicePorts(string service)
     {
-        if (_snapshot.PortsByName.TryGetValue(service.ToLowerInvariant(), out var ports))
+        if (_snapshot.Services.Ports(service) is { } ports)
         {
             return ports;
         }
 
         RefreshInBackground();
         return null;
+    }
+
+    private static string ServiceKey(string name)
+    {
+        string key = name.TrimEnd('.').ToLowerInvariant();
+        const string Suffix = ".svc.cluster.local";
+        return key.EndsWith(Suffix, StringComparison.Ordinal) ? key[..^Suffix.Length] : key;
     }
 
     /// <summary>Starts a list request off the caller's thread, at most every 200 ms; never waits.</summary>
@@ -288,7 +333,8 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
                 return;
             }
 
-            _snapshot = new Snapshot(set.Epoch, set.Version, set.Workloads, set.RevokedNodes);
+            _snapshot = new Snapshot(set.Epoch, set.Version, set.Workloads, set.RevokedNodes, current.Services);
+            _balancer.Forget(_snapshot.Services);
         }
 
         Changed?.Invoke(this, EventArgs.Empty);
@@ -336,49 +382,17 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
     private sealed class Snapshot
     {
-        public Snapshot(string? epoch, long version, List<WorkloadRecord> workloads, List<string> revokedNodes)
+        public Snapshot(string? epoch, long version, List<WorkloadRecord> workloads, List<string> revokedNodes, MeshServiceTable? previous = null)
         {
             Epoch = epoch;
             Version = version;
             RevokedNodes = new HashSet<string>(revokedNodes ?? [], StringComparer.Ordinal);
-            var ports = new Dictionary<string, SortedSet<int>>(StringComparer.Ordinal);
             foreach (var w in workloads)
             {
                 Ids.Add(w.Id);
-                if (!IPAddress.TryParse(w.MeshAddress, out var mesh) || !IPEndPoint.TryParse(w.TunnelEndpoint, out var tunnel)
-                    || !SpiffeId.TryParse(w.SpiffeId, out var id))
-                {
-                    continue;
-                }
-
-                // A QUIC endpoint only for a remote route (its node advertises h3), and only a valid one.
-                IPEndPoint? quic = w.ServerName is not null && w.Node is not null && IPEndPoint.TryParse(w.Quic ?? string.Empty, out IPEndPoint? q) && q.Port != 0 ? q : null;
-                var peer = new MeshPeer(id!, tunnel, mesh, w.ServerName, w.Node, quic);
-                ByAddress[mesh] = peer;
-                ByIdentity[w.SpiffeId] = peer;
-                string key = $"{w.Name}.{w.Namespace}".ToLowerInvariant();
-                ByName[key] = mesh;
-                if (peer.NodeName is not null && peer.ServerName is not null)
-                {
-                    if (!Remote.TryGetValue(key, out List<MeshPeer>? remote))
-                    {
-                        Remote[key] = remote = [];
-                    }
-
-                    remote.Add(peer);
-                }
-
-                ports.TryAdd(key, new SortedSet<int>());
-                foreach (WorkloadPort port in w.Ports ?? [])
-                {
-                    ports[key].Add(port.Port);
-                }
             }
 
-            foreach ((string key, SortedSet<int> set) in ports)
-            {
-                PortsByName[key] = [.. set];
-            }
+            Services = new MeshServiceTable(workloads, previous);
         }
 
         /// <summary>The agent epoch of the list (null before the first answer).</summary>
@@ -391,15 +405,6 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
 
         public HashSet<string> RevokedNodes { get; }
 
-        public Dictionary<IPAddress, MeshPeer> ByAddress { get; } = new();
-
-        public Dictionary<string, MeshPeer> ByIdentity { get; } = new();
-
-        public Dictionary<string, IPAddress> ByName { get; } = new();
-
-        public Dictionary<string, int[]> PortsByName { get; } = new(StringComparer.Ordinal);
-
-        /// <summary>Workloads of other nodes by <c>name.namespace</c> (lower case), in the list's order.</summary>
-        public Dictionary<string, List<MeshPeer>> Remote { get; } = new(StringComparer.Ordinal);
+        public MeshServiceTable Services { get; }
     }
 }

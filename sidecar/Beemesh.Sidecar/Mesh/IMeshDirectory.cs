@@ -11,8 +11,18 @@ namespace Beemesh.Sidecar.Mesh;
 /// </summary>
 public interface IMeshDirectory
 {
-    /// <summary>The workload owning mesh address <paramref name="address"/>, or null when it is not a mesh address.</summary>
+    /// <summary>
+    /// A workload reached at mesh address <paramref name="address"/> (for a service of several
+    /// replicas, the first), or null when it is not a mesh address.
+    /// </summary>
     MeshPeer? ResolveAddress(IPAddress address);
+
+    /// <summary>
+    /// The replica to carry a new connection to mesh address <paramref name="address"/>: one of the
+    /// replicas of the service the address leads to (each call may choose another), or null when it is
+    /// not a mesh address. By default <see cref="ResolveAddress"/>'s answer.
+    /// </summary>
+    MeshPeer? PickReplica(IPAddress address) => ResolveAddress(address);
 
     /// <summary>The workload with identity <paramref name="id"/> as last known, or null when unknown; answers from memory.</summary>
     MeshPeer? ResolveIdentity(SpiffeId id);

@@ -320,8 +320,8 @@ public sealed class MeshSidecar : IAsyncDisposable
     /// </summary>
     public async Task<Stream> OpenServiceAsync(string service, int port, CancellationToken cancellationToken)
     {
-        IPAddress address = _directory.ResolveName(service) ?? throw new IOException($"{service} is not a known mesh service");
-        MeshPeer peer = _directory.ResolveAddress(address) ?? throw new IOException($"{service} has no tunnel endpoint");
+        // A replica per connection, among all of the name's (this node's and other nodes').
+        MeshPeer peer = _directory.PickServiceReplica(service) ?? throw new IOException($"{service} is not a known mesh service");
         if (NodeLoopback is { } gateway && IPAddress.IsLoopback(peer.TunnelEndpoint.Address))
         {
             peer = peer with { TunnelEndpoint = new IPEndPoint(gateway, peer.TunnelEndpoint.Port) };

@@ -98,7 +98,8 @@ public sealed class OutboundListener : IFlowRedirector, IFlowAcceptor, IAsyncDis
     public Task<TunnelStream> OpenAsync(IPEndPoint destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        MeshPeer peer = _directory.ResolveAddress(destination.Address)
+        // A replica per connection: the address leads to its name's service, not to one workload.
+        MeshPeer peer = _directory.PickReplica(destination.Address)
             ?? throw new IOException($"{destination.Address} is not a mesh address.");
         return _pool.OpenAsync(peer, destination.Port, cancellationToken);
     }

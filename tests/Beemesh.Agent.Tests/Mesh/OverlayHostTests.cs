@@ -41,9 +41,9 @@ public sealed class OverlayHostTests : IDisposable
         Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
         Assert.Equal(registered.MeshAddress, resolved.MeshAddress);
         Assert.Equal(0, resolved.Pid);
-        // A remote route is reached through its node's tunnel port, by server name.
+        // A remote route is reached through its node's tunnel port, by server name: the replica (its id on c), then the name.
         Assert.Equal(third.TunnelEndPoint!.ToString(), resolved.TunnelEndpoint);
-        Assert.Equal("web.shop.mesh.test", resolved.ServerName);
+        Assert.Equal($"{registered.Id}.web.shop.mesh.test", resolved.ServerName);
         // c advertises QUIC (h3 and its UDP endpoint) only where libmsquic loads; the route carries it.
         if (Beemesh.Agent.Tunnel.QuicTunnelRouter.IsSupported)
         {

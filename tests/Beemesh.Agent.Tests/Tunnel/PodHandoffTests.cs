@@ -51,7 +51,7 @@ public sealed partial class PodHandoffTests : IDisposable
         WorkloadRecord pod = registry.Add(registration, Environment.ProcessId, 0, handoffOnly: true)!;
         WorkloadRecord plain = registry.Add(new WorkloadRegistration { Name = "api", Namespace = "shop", Pid = Environment.ProcessId, TunnelEndpoint = "127.0.0.1:15007" })!;
         Assert.Equal("127.0.0.1:40001", pod.TunnelEndpoint);
-        Assert.Equal(TunnelServerName.For("web", "shop", "example.org"), pod.ServerName);
+        Assert.Equal(TunnelServerName.For("web", "shop", "example.org", pod.Id), pod.ServerName);
         Assert.Equal("127.0.0.1:15007", plain.TunnelEndpoint);
         Assert.Null(plain.ServerName);
 
@@ -61,6 +61,30 @@ public sealed partial class PodHandoffTests : IDisposable
         Assert.Equal("127.0.0.1:40002", registry.List().Single(r => r.Id == pod.Id).TunnelEndpoint);
         Assert.Equal("127.0.0.1:15007", registry.List().Single(r => r.Id == plain.Id).TunnelEndpoint);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 40002), registry.LocalTunnelEndpoint("web", "shop"));
+    }
+
+    [Fact]
+    public void A_replica_server_name_leads_to_that_replica_and_a_departed_or_foreign_one_to_the_newest_of_the_name()
+    {
+        var registry = new WorkloadRegistry("example.org", "10.200.0.0/16");
+        registry.SetHandoffEndpoint(new IPEndPoint(IPAddress.Loopback, 40001));
+        WorkloadRecord first = registry.Add(new WorkloadRegistration { Name = "web", Namespace = "shop", Pid = Environment.ProcessId, TunnelEndpoint = "127.0.0.1:15006" }, Environment.ProcessId, 0, handoffOnly: true)!;
+        WorkloadRecord second = registry.Add(new WorkloadRegistration { Name = "web", Namespace = "shop", Pid = Environment.ProcessId, TunnelEndpoint = "127.0.0.1:15007" })!;
+        WorkloadRecord other = registry.Add(new WorkloadRegistration { Name = "api", Namespace = "shop", Pid = Environment.ProcessId, TunnelEndpoint = "127.0.0.1:15008" })!;
+        Assert.Equal(first.MeshAddress, second.MeshAddress);
+        Assert.NotEqual(first.ServerName, TunnelServerName.For("web", "shop", "example.org", second.Id));
+
+        Assert.Equal(first.Id, registry.LocalWorkloadId("web", "shop", first.Id));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 40001), registry.LocalTunnelEndpoint("web", "shop", first.Id));
+        Assert.Equal(second.Id, registry.LocalWorkloadId("web", "shop", second.Id));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 15007), registry.LocalTunnelEndpoint("web", "shop", second.Id));
+        // Another name's replica or an unknown one: the newest of the name asked for.
+        Assert.Equal(second.Id, registry.LocalWorkloadId("web", "shop", other.Id));
+        Assert.Equal(second.Id, registry.LocalWorkloadId("web", "shop", "w999"));
+        Assert.Equal(second.Id, registry.LocalWorkloadId("web", "shop", null));
+        Assert.NotNull(registry.Remove(second.Id));
+        Assert.Equal(first.Id, registry.LocalWorkloadId("web", "shop", second.Id));
+        Assert.Null(registry.LocalWorkloadId("none", "shop", first.Id));
     }
 
     [Fact]
@@ -153,7 +177,7 @@ public sealed partial class PodHandoffTests : IDisposable
             // Its record names the agent's tunnel port and its server name, not its own loopback.
             WorkloadRecord record = (await agent.Client.ListWorkloadsAsync()).Single(w => w.Id == id);
             Assert.Equal(agent.Host.TunnelEndPoint.ToString(), record.TunnelEndpoint);
-            Assert.Equal("web.default.example.org", record.ServerName);
+            Assert.Equal($"{id}.web.default.example.org", record.ServerName);
             Assert.Equal(pod.Id, record.Pid);
 
             // No other process may take its connections.

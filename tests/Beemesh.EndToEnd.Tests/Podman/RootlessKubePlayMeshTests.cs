@@ -20,6 +20,7 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
 {
     private const string BaseImage = "localhost/beemesh-test-base:bookworm";
     private const int ApiPort = 8097;
+    private const string PodPage = "^pod-page-\\S+\n 200$";
 
     [SkippableFact]
     public async Task Injected_deployment_played_rootless_joins_the_mesh_both_ways_with_identity_and_policy()
@@ -93,7 +94,7 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
                       containers:
                       - name: app
                         image: {tag}
-                        command: [busybox, httpd, -f, -p, "8080", -h, /www]
+                        command: [busybox, sh, -c, "mkdir -p /tmp/www && echo pod-page-$(busybox hostname) > /tmp/www/index.html && exec busybox httpd -f -p 8080 -h /tmp/www"]
                 """;
             File.WriteAllText(Path.Combine(work, "app.yaml"), app);
             PodmanEnvironment.Run("chown", [$"{env.User}:", Path.Combine(work, "app.yaml")]);
@@ -117,7 +118,8 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
             {
                 output.WriteLine(web.ToString());
                 Assert.Equal("spiffe://example.org/ns/default/sa/web", web.GetProperty("spiffeId").GetString());
-                Assert.Equal("web.default.example.org", web.GetProperty("serverName").GetString());
+                // The replica form: the tunnel port hands each replica's connections to that replica.
+                Assert.Equal($"{web.GetProperty("id").GetString()}.web.default.example.org", web.GetProperty("serverName").GetString());
             }
 
             Assert.NotEqual(webs[0].GetProperty("pid").GetInt32(), webs[1].GetProperty("pid").GetInt32());
@@ -125,7 +127,16 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
             output.WriteLine(env.AsUser($"{beemesh} status --agent {agentDir}").Output);
 
             // A mesh workload calls the pods' app by name: through the agent's tunnel port into a pod.
-            Assert.Equal("pod-page\n 200", await CallWebAsync(processes, beemesh, agentDir, "client"));
+            Assert.Matches(PodPage, await CallWebAsync(processes, beemesh, agentDir, "client"));
+
+            // Both replicas serve: a workload's calls to web.default are spread over the two pods, one per connection.
+            Process spread = processes.StartProgram("setpriv", [.. AsUserArgs(), beemesh, "run", "--agent", agentDir, "--name", "spread", "--",
+                "sh", "-c", "for i in $(seq 10); do curl -s --max-time 10 http://web.default:8080/; done; echo calls-done"]);
+            Assert.True(await processes.WaitForLineAsync(spread, "calls-done", TimeSpan.FromSeconds(120)), "the ten calls did not finish");
+            string[] pages = [.. processes.Lines(spread).Where(l => l.StartsWith("pod-page-", StringComparison.Ordinal))];
+            output.WriteLine($"10 calls: {string.Join(", ", pages.GroupBy(p => p).Select(g => $"{g.Count()} from {g.Key}"))}");
+            Assert.Equal(10, pages.Length);
+            Assert.Equal(2, pages.Distinct().Count());
 
             // The pods' app calls the mesh workload by name, through its sidecar's resolver.
             var fromPod = env.AsUser($"podman exec web-pod-0-app busybox wget -q -O - http://api.default.svc.cluster.local:{ApiPort}/");
@@ -158,7 +169,7 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
 
             Assert.EndsWith(" 403", denied, StringComparison.Ordinal);
             // Another identity is still let in.
-            Assert.Equal("pod-page\n 200", await CallWebAsync(processes, beemesh, agentDir, "other"));
+            Assert.Matches(PodPage, await CallWebAsync(processes, beemesh, agentDir, "other"));
             output.WriteLine($"round trip in {clock.Elapsed.TotalSeconds:F0} s");
         }
         finally

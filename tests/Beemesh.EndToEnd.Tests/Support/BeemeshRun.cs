@@ -211,7 +211,8 @@ public sealed class BeemeshRun : IAsyncDisposable
         _process.Dispose();
     }
 
-    private void Kill()
+    /// <summary>Kills the process tree now (as a crash would); output collected so far stays readable.</summary>
+    public void Kill()
     {
         try
         {

@@ -85,4 +85,55 @@ public sealed class AgentMeshDirectoryTests
         Assert.Null(await directory.ResolveIdentityAsync(SpiffeId.Parse("spiffe://example.org/ns/default/sa/nobody")));
         Assert.Null(directory.ResolveIdentity(SpiffeId.Parse("spiffe://example.org/ns/default/sa/nobody")));
     }
+
+    [Fact]
+    public async Task Connections_to_a_name_are_spread_over_its_replicas_and_a_departed_one_gets_none()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        var ids = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            WorkloadRegistration replica = AgentFixture.Workload("api", "prod");
+            replica.TunnelEndpoint = $"127.0.0.1:{15201 + i}";
+            ids.Add((await agent.Client.RegisterWorkloadAsync(replica)).Id);
+        }
+
+        using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"), null, new Random(11));
+        await directory.LoadAsync(CancellationToken.None);
+        IPAddress address = directory.ResolveName("api.prod.svc.cluster.local")!;
+        Assert.NotNull(address);
+        int[] Spread(int calls)
+        {
+            var counts = new int[3];
+            for (int i = 0; i < calls; i++)
+            {
+                counts[directory.PickReplica(address)!.TunnelEndpoint.Port - 15201]++;
+            }
+
+            return counts;
+        }
+
+        Assert.Equal([10, 10, 10], Spread(30));
+        Assert.Equal(15201, directory.ResolveAddress(address)!.TunnelEndpoint.Port);
+
+        // The second replica departs: once the list in place no longer names it, it gets no new connection.
+        long version = directory.Version;
+        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        directory.Changed += (_, _) =>
+        {
+            if (directory.Version > version)
+            {
+                changed.TrySetResult();
+            }
+        };
+        Assert.True(await agent.Client.UnregisterWorkloadAsync(ids[1]));
+        await changed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        int[] after = Spread(20);
+        Assert.Equal(0, after[1]);
+        Assert.Equal(10, after[0]);
+        Assert.Equal(10, after[2]);
+        Assert.Equal(address, directory.ResolveName("api.prod"));
+        Assert.NotNull(directory.PickServiceReplica("api.prod.svc.cluster.local"));
+        Assert.Null(directory.PickServiceReplica("nothing.prod"));
+    }
 }
