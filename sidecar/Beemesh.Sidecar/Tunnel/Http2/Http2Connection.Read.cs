@@ -28,7 +28,6 @@ public sealed partial class Http2Connection
             {
                 while (FrameReader.TryReadFrame(buffer.AsSpan(start, end - start), _options.MaxFrameSize, out FrameHeader header, out int consumed))
                 {
-                    Interlocked.Increment(ref _framesReceived);
                     try
                     {
                         Dispatch(header, buffer.AsSpan(start + Http2Protocol.FrameHeaderLength, header.Length));
@@ -60,6 +59,9 @@ public sealed partial class Http2Connection
                     break;
                 }
 
+                // Anything from the peer shows it alive: the keep-alive PING waits for silence.
+                Volatile.Write(ref _lastReceived, _options.TimeProvider.GetTimestamp());
+                Volatile.Write(ref _reads, _reads + 1);
                 end += read;
             }
         }
@@ -158,6 +160,11 @@ public sealed partial class Http2Connection
                 {
                     lock (_lock)
                     {
+                        if (!TakePeerPingLocked())
+                        {
+                            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, "a flood of PING frames");
+                        }
+
                         FrameWriter.Ping(_pending, data, ack: true);
                     }
                 }
@@ -559,6 +566,17 @@ public sealed partial class Http2Connection
         foreach (Http2Stream stream in streams)
         {
             stream.OnConnectionClosed(reason);
+        }
+
+        Http2CloseReason? lost;
+        lock (_lock)
+        {
+            lost = _lostReason;
+        }
+
+        if (lost is { } why)
+        {
+            _options.OnLost?.Invoke(this, why, streams.Count);
         }
 
         _completion.TrySetResult();
