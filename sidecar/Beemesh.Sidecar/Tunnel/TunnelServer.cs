@@ -264,6 +264,7 @@ public sealed class TunnelServer : IAsyncDisposable
         Interlocked.Increment(ref _handshakes);
         long start = _time.GetTimestamp();
         socket.NoDelay = true;
+        Beemesh.Agent.Client.TunnelKeepAlive.ConfigureSidecarSocket(socket, _options.KeepAliveInterval, _options.KeepAliveTimeout);
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {
@@ -290,8 +291,12 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 MaxConcurrentStreams = _options.MaxStreamsPerConnection,
                 IdleTimeout = _options.IdleTimeout,
-                TimeProvider = _time,
+                IdleTimeProvider = _time,
+                KeepAliveInterval = _options.KeepAliveInterval,
+                KeepAliveTimeout = _options.KeepAliveTimeout,
+                TimeProvider = _options.KeepAliveTimeProvider ?? TimeProvider.System,
                 OnIdleClose = _ => Connections.Counters.CountIdleClosed(),
+                OnLost = OnLost,
             });
         lock (_live)
         {
@@ -311,6 +316,13 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>A caller's connection closed by the keep-alive or the PING budget: counted, and logged with its flows.</summary>
+    private void OnLost(Http2Connection connection, Http2CloseReason reason, int flows)
+    {
+        Connections.Counters.CountTunnelLost(reason, flows);
+        Log.TunnelLost(_logger, "caller", MeshCounters.LostLabel(reason), flows);
+    }
 
     private static int PortOf(string? authority)
     {

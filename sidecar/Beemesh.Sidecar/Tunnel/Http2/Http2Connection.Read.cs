@@ -168,6 +168,10 @@ public sealed partial class Http2Connection
                         FrameWriter.Ping(_pending, data, ack: true);
                     }
                 }
+                else
+                {
+                    OnPingAck(data);
+                }
 
                 break;
             case FrameType.GoAway:
@@ -538,6 +542,7 @@ public sealed partial class Http2Connection
     {
         List<Http2Stream> streams;
         TaskCompletionSource? waiters;
+        List<(ulong Data, TaskCompletionSource Answered)>? pings;
         lock (_lock)
         {
             if (_closedBy is not null)
@@ -550,6 +555,8 @@ public sealed partial class Http2Connection
             _idleTimer?.Dispose();
             streams = [.. _streams.Values];
             _streams.Clear();
+            pings = _pings;
+            _pings = null;
             waiters = _nextBatch;
             _nextBatch = null;
         }
@@ -563,6 +570,11 @@ public sealed partial class Http2Connection
         }
 
         waiters?.TrySetException(new IOException("the tunnel connection is closed", reason));
+        foreach ((_, TaskCompletionSource answered) in pings ?? [])
+        {
+            answered.TrySetException(new IOException("the tunnel connection is closed", reason));
+        }
+
         foreach (Http2Stream stream in streams)
         {
             stream.OnConnectionClosed(reason);

@@ -52,6 +52,7 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private double _peerPingTokens;
     private long _peerPingRefilledAt;
     private Http2CloseReason? _lostReason;
+    private List<(ulong Data, TaskCompletionSource Answered)>? _pings; // PingAsync's, waiting for their ACK
     private ITimer? _idleTimer;
     private long _idleSince; // timestamp at which the last stream ended (or the connection started)
 
@@ -445,6 +446,47 @@ public sealed partial class Http2Connection : IAsyncDisposable
 
         _peerPingTokens--;
         return true;
+    }
+
+    /// <summary>
+    /// Sends a PING and completes when the peer acknowledges it (so the peer has read everything
+    /// this connection sent before it); fails when the connection closes first.
+    /// </summary>
+    public Task PingAsync()
+    {
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return Task.FromException(new IOException("the tunnel connection is closed", _closedBy));
+            }
+
+            // The top bit set: never one of the keep-alive's counter values.
+            ulong data = (1UL << 63) | ++_pingsSent;
+            (_pings ??= []).Add((data, answered));
+            FrameWriter.Ping(_pending, data, ack: false);
+        }
+
+        StartFlush();
+        return answered.Task;
+    }
+
+    /// <summary>A PING ACK arrived: completes the <see cref="PingAsync"/> it answers, if any.</summary>
+    private void OnPingAck(ulong data)
+    {
+        TaskCompletionSource? answered = null;
+        lock (_lock)
+        {
+            int i = _pings?.FindIndex(p => p.Data == data) ?? -1;
+            if (i >= 0)
+            {
+                answered = _pings![i].Answered;
+                _pings.RemoveAt(i);
+            }
+        }
+
+        answered?.TrySetResult();
     }
 
     /// <summary>Why the connection was closed, when it was for want of answers or for abuse; null otherwise.</summary>
