@@ -8,7 +8,9 @@ namespace Beemesh.Sidecar.Tunnel.Http2;
 /// stream are queued into one output buffer and written in batches by whichever writer finds no
 /// batch in flight (one transport write per batch, no writer thread). Flow control per stream and
 /// per connection; END_STREAM half-closes; RST_STREAM on abort; GOAWAY on shutdown and on
-/// connection errors. Every stream is an <see cref="Http2Stream"/>.
+/// connection errors. Every stream is an <see cref="Http2Stream"/>. With a keep-alive
+/// (<see cref="Http2ConnectionOptions.KeepAliveInterval"/>) a silent peer is pinged and, when it
+/// stays silent, the connection closed; the peer's own PINGs are answered within a budget.
 /// </summary>
 public sealed partial class Http2Connection : IAsyncDisposable
 {
