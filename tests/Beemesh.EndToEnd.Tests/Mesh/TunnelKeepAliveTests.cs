@@ -37,9 +37,10 @@ public sealed class TunnelKeepAliveTests(ITestOutputHelper output) : IAsyncLifet
         Skip.If(_agent is null, "the agent could not be started");
         using var admin = AgentAdmin.Client(_agent.Directory);
 
-        // api writes a tick every 100 ms until its write fails (the flow was reset), then says so on stderr.
+        // api writes a tick every 100 ms until its write fails (the flow was reset), then says so on
+        // stderr (SIGPIPE ignored, so the failed write ends the loop instead of the shell).
         await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
-            $"ncat -l -k {Port} -c 'echo hello-from-api; while echo tick; do sleep 0.1; done; echo flow-ended >&2' & " +
+            $"ncat -l -k {Port} -c 'trap \"\" PIPE; echo hello-from-api; while echo tick; do sleep 0.1; done; echo flow-ended >&2' & " +
             $"while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait", KeepAlive);
         Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
         await using var web = BeemeshRun.Start(_agent.Workload("web"), $"ncat --recv-only api.default {Port}; echo stream-ended", KeepAlive);
