@@ -56,4 +56,13 @@ public sealed class MeshCounterReport
 
     /// <summary>Tunnel connections (either side) closed after carrying no flow for their idle period.</summary>
     public long IdleClosed { get; set; }
+
+    /// <summary>
+    /// Tunnel connections (either side) closed because the peer stopped answering keep-alive PINGs
+    /// (<c>keepalive_timeout</c>) or sent PINGs past its budget (<c>ping_flood</c>), by reason.
+    /// </summary>
+    public Dictionary<string, long> TunnelConnectionsLost { get; set; } = [];
+
+    /// <summary>Flows reset because their tunnel connection was closed so, by the same reasons.</summary>
+    public Dictionary<string, long> TunnelFlowsLost { get; set; } = [];
 }

@@ -78,4 +78,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4033, Level = LogLevel.Error, Message = "state API: the server did not start on the first connection ({Error}); its ports are closed")]
     public static partial void StateApiFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4034, Level = LogLevel.Warning, Message = "tunnel connection with {Peer} closed ({Reason}); {Flows} flow(s) on it reset")]
+    public static partial void TunnelLost(ILogger logger, string peer, string reason, int flows);
 }

@@ -75,7 +75,7 @@ internal sealed class AgentMetrics
         if (TunnelRouter is { } tunnel)
         {
             const string family = "beemesh_agent_tunnel_connections_total";
-            text.Append("# HELP ").Append(family).Append(" Tunnel port connections by outcome: routed to a local sidecar (and of those, handed_off to it as a descriptor or relayed through the agent), refused before any splice (refused_*), or, already counted as routed, relayed ones cut live when their node was removed (cut_revoked_peer).\n");
+            text.Append("# HELP ").Append(family).Append(" Tunnel port connections by outcome: routed to a local sidecar (and of those, handed_off to it as a descriptor or relayed through the agent), refused before any splice (refused_*), or, already counted as routed, relayed ones cut live when their node was removed (cut_revoked_peer) or after staying half-closed past the keep-alive bound (cut_half_closed).\n");
             text.Append("# TYPE ").Append(family).Append(" counter\n");
             IReadOnlyDictionary<string, long> counters = tunnel.Counters;
             foreach (string reason in Tunnel.SniTunnelRouter.CounterNames)

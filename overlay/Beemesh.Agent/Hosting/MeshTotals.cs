@@ -212,7 +212,30 @@ internal sealed class MeshTotals
         {
             Sample(text, "beemesh_mesh_tunnel_idle_closed_total", label, null, t.IdleClosed);
         }
+
+        Family(text, "beemesh_mesh_tunnel_connections_lost_total", "counter",
+            "Tunnel connections (either side) closed because the peer stopped answering keep-alive PINGs (keepalive_timeout) or sent PINGs past its budget (ping_flood).");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (string reason in LostReasons)
+            {
+                Sample(text, "beemesh_mesh_tunnel_connections_lost_total", label, $"reason=\"{reason}\"", t.TunnelConnectionsLost.GetValueOrDefault(reason));
+            }
+        }
+
+        Family(text, "beemesh_mesh_tunnel_flows_lost_total", "counter",
+            "Flows reset (RST_STREAM or RST to the workload) because their tunnel connection was closed by the keep-alive or the PING budget, by reason.");
+        foreach (var (label, t) in byLabel)
+        {
+            foreach (string reason in LostReasons)
+            {
+                Sample(text, "beemesh_mesh_tunnel_flows_lost_total", label, $"reason=\"{reason}\"", t.TunnelFlowsLost.GetValueOrDefault(reason));
+            }
+        }
     }
+
+    /// <summary>The reasons a tunnel connection is counted as lost (a report's other keys are ignored).</summary>
+    private static readonly string[] LostReasons = ["keepalive_timeout", "ping_flood"];
 
     /// <summary>The entry events of eventual stores rendered.</summary>
     private static readonly string[] EventualEntryEvents = ["pushed", "received", "merged"];
@@ -270,6 +293,8 @@ internal sealed class MeshTotals
         public long StreamLimitConnections;
         public long IdleClosed;
         public SortedDictionary<string, long> TunnelConnections = new(StringComparer.Ordinal);
+        public SortedDictionary<string, long> TunnelConnectionsLost = new(StringComparer.Ordinal);
+        public SortedDictionary<string, long> TunnelFlowsLost = new(StringComparer.Ordinal);
         public HandshakeTotals Server = new();
         public HandshakeTotals Client = new();
         public SortedDictionary<string, long> Allowed = new(StringComparer.Ordinal);
@@ -303,6 +328,11 @@ internal sealed class MeshTotals
             AddAll(Denied, r.Denied);
             AddAll(Revocations, r.Revocations);
             AddAll(EventualState, r.EventualState);
+            foreach (string reason in LostReasons)
+            {
+                TunnelConnectionsLost[reason] = TunnelConnectionsLost.GetValueOrDefault(reason) + (r.TunnelConnectionsLost?.GetValueOrDefault(reason) ?? 0);
+                TunnelFlowsLost[reason] = TunnelFlowsLost.GetValueOrDefault(reason) + (r.TunnelFlowsLost?.GetValueOrDefault(reason) ?? 0);
+            }
         }
 
         public Totals Copy()
@@ -315,6 +345,8 @@ internal sealed class MeshTotals
             copy.Revocations = new(Revocations, StringComparer.Ordinal);
             copy.TunnelConnections = new(TunnelConnections, StringComparer.Ordinal);
             copy.EventualState = new(EventualState, StringComparer.Ordinal);
+            copy.TunnelConnectionsLost = new(TunnelConnectionsLost, StringComparer.Ordinal);
+            copy.TunnelFlowsLost = new(TunnelFlowsLost, StringComparer.Ordinal);
             return copy;
         }
 

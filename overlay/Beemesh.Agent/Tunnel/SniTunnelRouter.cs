@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Beemesh.Agent.Client;
 using Beemesh.Spiffe.Serving;
 
 namespace Beemesh.Agent.Tunnel;
@@ -90,6 +91,15 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long a relayed connection may stay half-closed (one side sent its FIN, the other goes on)
+    /// before both sides are reset (counted as <c>cut_half_closed</c>); default 20 s, the sidecars'
+    /// keep-alive bound. TLS inside has no half-close, so the other side normally ends at once; one
+    /// that does not is a caller whose process was stopped after the sidecar closed for want of its
+    /// keep-alive answers (its kernel still acknowledges everything, so no TCP bound applies).
+    /// </summary>
+    public TimeSpan HalfClosedTimeout { get; init; } = TunnelKeepAlive.DefaultInterval + TunnelKeepAlive.DefaultTimeout;
+
+    /// <summary>
     /// Passes a routed connection to the sidecar of the named workload (the lower-case server name
     /// and the accepted socket, its ClientHello still queued): true when the sidecar took it, and
     /// this router then only closes its own descriptor; false to relay it instead. Null relays all.
@@ -103,7 +113,8 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     /// Counters by name: <c>routed</c> (which then took one of two paths: <c>handed_off</c> to the
     /// sidecar as a descriptor, or <c>relayed</c> through this router), and refusals <c>refused_unknown_name</c>,
     /// <c>refused_no_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>, <c>refused_unreachable</c>,
-    /// <c>refused_revoked_peer</c>, and <c>cut_revoked_peer</c> (live connections closed by <see cref="RefusePeers"/>).
+    /// <c>refused_revoked_peer</c>, <c>cut_revoked_peer</c> (live connections closed by <see cref="RefusePeers"/>) and
+    /// <c>cut_half_closed</c> (relayed connections reset after <see cref="HalfClosedTimeout"/> half-closed).
     /// </summary>
     public IReadOnlyDictionary<string, long> Counters => _counters;
 
@@ -111,7 +122,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
     public static IReadOnlyList<string> CounterNames { get; } =
     [
         "routed", "handed_off", "relayed", "refused_unknown_name", "refused_no_name", "refused_malformed", "refused_timeout", "refused_unreachable",
-        "refused_revoked_peer", "cut_revoked_peer",
+        "refused_revoked_peer", "cut_revoked_peer", "cut_half_closed",
     ];
 
     /// <summary>Connections being relayed now (handed off ones are the sidecars' own).</summary>
@@ -259,11 +270,30 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 }
             }
 
-            // The hello was only peeked: the splice passes it on with the rest.
+            // A relayed caller's machine that died, or its network cut, is noticed by the kernel (see
+            // TunnelKeepAlive.ConfigureRelaySocket); the sidecar's end is on this host.
+            TunnelKeepAlive.ConfigureRelaySocket(client);
+
+            // The hello was only peeked: the splice passes it on with the rest. The half-close timer
+            // is armed by the first direction to end, before its FIN is passed on.
             using var a = new NetworkStream(client, ownsSocket: false);
             using var b = new NetworkStream(upstream, ownsSocket: false);
-            Task up = CopyAsync(a, upstream);
-            Task down = CopyAsync(b, client);
+            using var halfClosed = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+            Task? up = null;
+            Task? down = null;
+            Socket clientSocket = client;
+            Socket upstreamSocket = upstream;
+            using CancellationTokenRegistration cut = halfClosed.Token.Register(() =>
+            {
+                if (up?.IsCompleted != true || down?.IsCompleted != true)
+                {
+                    Count("cut_half_closed");
+                    clientSocket.Close(0);
+                    upstreamSocket.Close(0);
+                }
+            });
+            up = CopyAsync(a, upstream, halfClosed);
+            down = CopyAsync(b, client, halfClosed);
             Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
             if (first.IsFaulted)
             {
@@ -351,7 +381,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         }
     }
 
-    private async Task CopyAsync(Stream from, Socket to)
+    private async Task CopyAsync(Stream from, Socket to, CancellationTokenSource halfClosed)
     {
         byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -362,7 +392,16 @@ public sealed class SniTunnelRouter : IAsyncDisposable
                 await to.SendAsync(chunk.AsMemory(0, read), SocketFlags.None, _stopping).ConfigureAwait(false);
             }
 
-            // Pass the end of this direction on as a FIN; the other direction keeps flowing.
+            // Pass the end of this direction on as a FIN; the other direction keeps flowing, for
+            // HalfClosedTimeout at most (armed first, so whoever sees the FIN sees it armed).
+            try
+            {
+                halfClosed.CancelAfter(HalfClosedTimeout);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
             try
             {
                 to.Shutdown(SocketShutdown.Send);

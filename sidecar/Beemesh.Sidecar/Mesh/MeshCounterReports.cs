@@ -36,6 +36,8 @@ public static class MeshCounterReports
             },
             StreamLimitConnections = counters.StreamLimitConnections,
             IdleClosed = counters.IdleClosed,
+            TunnelConnectionsLost = new Dictionary<string, long>(counters.TunnelConnectionsLost, StringComparer.Ordinal),
+            TunnelFlowsLost = new Dictionary<string, long>(counters.TunnelFlowsLost, StringComparer.Ordinal),
         };
     }
 

@@ -356,6 +356,7 @@ public sealed class MeshSidecar : IAsyncDisposable
         IPEndPoint tunnelListen, NetworkStack? stack, IPEndPoint? dnsUpstream, string meshCidr, ILoggerFactory loggerFactory,
         CancellationToken cancellationToken)
     {
+        (TimeSpan? keepAlive, TimeSpan keepAliveTimeout) = KeepAliveFromEnvironment();
         // Meanwhile the platform's certificate stores load (once per process), which the first handshake would otherwise wait for.
         _ = SpiffeTls.PreloadPlatformCertificateStores();
         var agent = new AgentClient(agentDirectory);
@@ -386,7 +387,14 @@ public sealed class MeshSidecar : IAsyncDisposable
             policies = new AgentPolicySource(agent, logger);
             await policies.LoadAsync(cancellationToken).ConfigureAwait(false);
             tunnel = await TunnelServer.StartAsync(
-                new TunnelServerOptions { Listener = tunnelListener, WorkloadNamespace = @namespace, HttpPorts = HttpPortsOf(ports) },
+                new TunnelServerOptions
+                {
+                    Listener = tunnelListener,
+                    WorkloadNamespace = @namespace,
+                    HttpPorts = HttpPortsOf(ports),
+                    KeepAliveInterval = keepAlive,
+                    KeepAliveTimeout = keepAliveTimeout,
+                },
                 source, directory, policies, guests, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -397,7 +405,8 @@ public sealed class MeshSidecar : IAsyncDisposable
 
         // QUIC to other nodes only where libmsquic is present (and not turned off); the pool falls back to TCP per node.
         QuicTunnelClient? quic = QuicTunnelClient.ShouldUse() ? new QuicTunnelClient(source, () => directory.RevokedNodes) : null;
-        var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf, quic, logger: logger);
+        var pool = new TunnelClientPool(source, tunnel.Connections.Counters, directory.RevokedIssuerOf, quic, logger: logger,
+            options: new TunnelClientPoolOptions { KeepAliveInterval = keepAlive, KeepAliveTimeout = keepAliveTimeout });
         OutboundListener? outbound = null;
         MeshDnsServer? dns = null;
         if (stack is not null)
@@ -436,6 +445,23 @@ public sealed class MeshSidecar : IAsyncDisposable
         {
             listener.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The tunnel keep-alive from <see cref="TunnelKeepAlive.Variable"/> (both sides of every tunnel
+    /// connection of this sidecar); the defaults without it. A bad value is an <see cref="InvalidOperationException"/>
+    /// before anything is registered.
+    /// </summary>
+    internal static (TimeSpan? Interval, TimeSpan Timeout) KeepAliveFromEnvironment()
+    {
+        try
+        {
+            return TunnelKeepAlive.Parse(Environment.GetEnvironmentVariable(TunnelKeepAlive.Variable));
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidOperationException(e.Message, e);
         }
     }
 

@@ -15,6 +15,8 @@ public sealed class MeshCounters
     private readonly ConcurrentDictionary<string, StrongBox<long>> _allowed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StrongBox<long>> _denied = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StrongBox<long>> _revoked = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _tunnelsLost = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _flowsLost = new(StringComparer.Ordinal);
     private long _connectionsOpened;
     private long _bytesToWorkload;
     private long _bytesFromWorkload;
@@ -120,6 +122,31 @@ public sealed class MeshCounters
 
     /// <summary>Counts a rotation of this sidecar's own SVID.</summary>
     public void CountSvidRotation() => Interlocked.Increment(ref _svidRotations);
+
+    /// <summary>
+    /// Counts a tunnel connection (either side) closed because its peer stopped answering the
+    /// keep-alive or flooded it with PINGs, and the <paramref name="flows"/> reset with it.
+    /// </summary>
+    public void CountTunnelLost(Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason reason, int flows)
+    {
+        string label = LostLabel(reason);
+        Increment(_tunnelsLost, label);
+        Interlocked.Add(ref _flowsLost.GetOrAdd(label, static _ => new StrongBox<long>()).Value, flows);
+    }
+
+    /// <summary>The metric label of <paramref name="reason"/>: <c>keepalive_timeout</c> or <c>ping_flood</c>.</summary>
+    public static string LostLabel(Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason reason) => reason switch
+    {
+        Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason.KeepAliveTimeout => "keepalive_timeout",
+        Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason.PingFlood => "ping_flood",
+        _ => "other",
+    };
+
+    /// <summary>Tunnel connections closed by the keep-alive or the PING budget, by reason (<see cref="LostLabel"/>).</summary>
+    public IReadOnlyDictionary<string, long> TunnelConnectionsLost => Copy(_tunnelsLost);
+
+    /// <summary>Flows reset because their tunnel connection was closed by the keep-alive or the PING budget, by reason.</summary>
+    public IReadOnlyDictionary<string, long> TunnelFlowsLost => Copy(_flowsLost);
 
     /// <summary>Allow decisions by trigger.</summary>
     public IReadOnlyDictionary<string, long> Allowed => Copy(_allowed);

@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using Beemesh.Agent.Client;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Telemetry;
 using Beemesh.Sidecar.Tunnel.Http2;
@@ -62,10 +63,6 @@ namespace Beemesh.Sidecar.Tunnel;
 /// </remarks>
 public sealed class TunnelClientPool : IDisposable
 {
-    // A destination that vanished without a FIN or RST is noticed within two of these (wall clock:
-    // it measures the network, not SVID lifetimes).
-    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
-
     private readonly X509Source _source;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<(IPEndPoint Endpoint, SpiffeId Id, string? ServerName), Destination> _destinations = new();
@@ -242,6 +239,7 @@ public sealed class TunnelClientPool : IDisposable
         }
 
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        TunnelKeepAlive.ConfigureSidecarSocket(socket, _options.KeepAliveInterval, _options.KeepAliveTimeout);
         try
         {
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
@@ -512,10 +510,18 @@ public sealed class TunnelClientPool : IDisposable
                 (SslStream tls, server) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
                 connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions
                 {
-                    KeepAliveInterval = KeepAlive,
+                    // The keep-alive runs on the wall clock: it measures the network, not SVID lifetimes.
+                    KeepAliveInterval = pool._options.KeepAliveInterval,
+                    KeepAliveTimeout = pool._options.KeepAliveTimeout,
+                    TimeProvider = pool._options.KeepAliveTimeProvider ?? TimeProvider.System,
                     IdleTimeout = pool._options.IdleTimeout,
                     IdleTimeProvider = pool._idleClock,
                     OnIdleClose = _ => pool.Counters.CountIdleClosed(),
+                    OnLost = (_, reason, flows) =>
+                    {
+                        pool.Counters.CountTunnelLost(reason, flows);
+                        Log.TunnelLost(pool._logger, expected.ToString(), MeshCounters.LostLabel(reason), flows);
+                    },
                 });
             }
             catch

@@ -23,4 +23,19 @@ public sealed class TunnelClientPoolOptions
 
     /// <summary>Clock of the idle timers; default the <see cref="Beemesh.Spiffe.X509.X509Source"/>'s.</summary>
     public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>
+    /// How long a pooled connection may receive nothing before it sends a PING; default 10 s
+    /// (<see cref="Beemesh.Agent.Client.TunnelKeepAlive.DefaultInterval"/>). Null turns the keep-alive off.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; } = Beemesh.Agent.Client.TunnelKeepAlive.DefaultInterval;
+
+    /// <summary>
+    /// How long a PING has to be answered before the connection is closed and every flow on it reset
+    /// (the guest's side with a TCP RST); default 10 s.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = Beemesh.Agent.Client.TunnelKeepAlive.DefaultTimeout;
+
+    /// <summary>Clock of the keep-alive; default the <see cref="Beemesh.Spiffe.X509.X509Source"/>'s system clock.</summary>
+    public TimeProvider? KeepAliveTimeProvider { get; init; }
 }

@@ -294,6 +294,7 @@ public sealed class TunnelServer : IAsyncDisposable
         Interlocked.Increment(ref _handshakes);
         long start = _time.GetTimestamp();
         socket.NoDelay = true;
+        Beemesh.Agent.Client.TunnelKeepAlive.ConfigureSidecarSocket(socket, _options.KeepAliveInterval, _options.KeepAliveTimeout);
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {
@@ -327,8 +328,12 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 MaxConcurrentStreams = _options.MaxStreamsPerConnection,
                 IdleTimeout = _options.IdleTimeout,
-                TimeProvider = _time,
+                IdleTimeProvider = _time,
+                KeepAliveInterval = _options.KeepAliveInterval,
+                KeepAliveTimeout = _options.KeepAliveTimeout,
+                TimeProvider = _options.KeepAliveTimeProvider ?? TimeProvider.System,
                 OnIdleClose = _ => Connections.Counters.CountIdleClosed(),
+                OnLost = OnLost,
             });
         lock (_live)
         {
@@ -376,6 +381,13 @@ public sealed class TunnelServer : IAsyncDisposable
                 // The caller went away.
             }
         }
+    }
+
+    /// <summary>A caller's connection closed by the keep-alive or the PING budget: counted, and logged with its flows.</summary>
+    private void OnLost(Http2Connection connection, Http2CloseReason reason, int flows)
+    {
+        Connections.Counters.CountTunnelLost(reason, flows);
+        Log.TunnelLost(_logger, "caller", MeshCounters.LostLabel(reason), flows);
     }
 
     private static int PortOf(string? authority)

@@ -38,4 +38,25 @@ public sealed class TunnelServerOptions
     /// Null keeps idle connections open.
     /// </summary>
     public TimeSpan? IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long a caller's connection may send nothing before the server sends it a PING; default
+    /// 10 s (<see cref="Beemesh.Agent.Client.TunnelKeepAlive.DefaultInterval"/>). A connection that
+    /// keeps sending frames is never pinged. Null turns the keep-alive off.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; } = Beemesh.Agent.Client.TunnelKeepAlive.DefaultInterval;
+
+    /// <summary>
+    /// How long a PING has to be answered (its ACK or any frame) before the connection is closed and
+    /// every flow on it reset, the workload's side with a TCP RST; default 10 s. A caller whose
+    /// machine died, whose network was cut or whose process was stopped with a flow open is so cut
+    /// within <see cref="KeepAliveInterval"/> + this.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = Beemesh.Agent.Client.TunnelKeepAlive.DefaultTimeout;
+
+    /// <summary>
+    /// Clock of the keep-alive; default the system clock (it measures the network, not SVID
+    /// lifetimes, so it does not follow the server's <see cref="TimeProvider"/>).
+    /// </summary>
+    public TimeProvider? KeepAliveTimeProvider { get; init; }
 }

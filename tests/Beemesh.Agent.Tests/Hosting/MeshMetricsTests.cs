@@ -67,6 +67,39 @@ public sealed class MeshMetricsTests
     }
 
     [Fact]
+    public void Render_CountsTunnelConnectionsAndFlowsLostByReason()
+    {
+        var totals = new MeshTotals();
+        MeshCounterReport first = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        first.TunnelConnectionsLost = new() { ["keepalive_timeout"] = 2, ["ping_flood"] = 1, ["made-up"] = 9 };
+        first.TunnelFlowsLost = new() { ["keepalive_timeout"] = 5 };
+        MeshCounterReport second = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        second.TunnelConnectionsLost = new() { ["keepalive_timeout"] = 1 };
+        second.TunnelFlowsLost = new() { ["keepalive_timeout"] = 3 };
+        totals.Update("w1", "api.default", first);
+        totals.Update("w2", "api.default", second);
+        // A report from before the fields existed counts zero.
+        MeshCounterReport old = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
+        old.TunnelConnectionsLost = null!;
+        old.TunnelFlowsLost = null!;
+        totals.Update("w3", "web.default", old);
+
+        Dictionary<string, double> samples = Parse(Render(totals), out HashSet<string> help, out Dictionary<string, string> types);
+
+        Assert.Equal(3, samples["beemesh_mesh_tunnel_connections_lost_total{workload=\"api.default\",reason=\"keepalive_timeout\"}"]);
+        Assert.Equal(1, samples["beemesh_mesh_tunnel_connections_lost_total{workload=\"api.default\",reason=\"ping_flood\"}"]);
+        Assert.Equal(8, samples["beemesh_mesh_tunnel_flows_lost_total{workload=\"api.default\",reason=\"keepalive_timeout\"}"]);
+        Assert.Equal(0, samples["beemesh_mesh_tunnel_flows_lost_total{workload=\"api.default\",reason=\"ping_flood\"}"]);
+        Assert.Equal(0, samples["beemesh_mesh_tunnel_connections_lost_total{workload=\"web.default\",reason=\"keepalive_timeout\"}"]);
+        Assert.DoesNotContain(samples.Keys, k => k.Contains("made-up", StringComparison.Ordinal));
+        foreach (string name in new[] { "beemesh_mesh_tunnel_connections_lost_total", "beemesh_mesh_tunnel_flows_lost_total" })
+        {
+            Assert.Contains(name, help);
+            Assert.Equal("counter", types[name]);
+        }
+    }
+
+    [Fact]
     public void Render_SumsEventualStoreReplicationCountersPerWorkload()
     {
         var totals = new MeshTotals();

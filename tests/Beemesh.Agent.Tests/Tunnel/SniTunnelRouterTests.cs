@@ -144,6 +144,42 @@ public sealed class SniTunnelRouterTests
         Assert.Equal(2, router.Counters.GetValueOrDefault("routed"));
     }
 
+    [Fact]
+    public async Task ARelayedConnectionLeftHalfClosedIsResetAfterTheHalfClosedTimeout()
+    {
+        using var backend = new TcpListener(IPAddress.Loopback, 0);
+        backend.Start();
+        var backendEndpoint = (IPEndPoint)backend.LocalEndpoint;
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        await using var router = new SniTunnelRouter(new IPEndPoint(IPAddress.Loopback, 0), n => n == Name ? backendEndpoint : null, time)
+        {
+            HalfClosedTimeout = TimeSpan.FromSeconds(20),
+        };
+        router.Start();
+        byte[] hello = await ClientHelloSniTests.CaptureHelloAsync(Name);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(router.Endpoint);
+        NetworkStream toRouter = client.GetStream();
+        await toRouter.WriteAsync(hello);
+        using TcpClient sidecar = await backend.AcceptTcpClientAsync();
+        NetworkStream atSidecar = sidecar.GetStream();
+        await atSidecar.ReadExactlyAsync(new byte[hello.Length]);
+
+        // The sidecar ends its side (as it does when its keep-alive gives up on the caller); the
+        // caller, stopped, never ends its own. The FIN reaches it after the timer was armed.
+        sidecar.Client.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await toRouter.ReadAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, router.LiveConnections);
+
+        time.Advance(TimeSpan.FromSeconds(19.9));
+        Assert.Equal(0, router.Counters.GetValueOrDefault("cut_half_closed"));
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(1, router.Counters.GetValueOrDefault("cut_half_closed"));
+        // Both of the relay's sockets are gone: the sidecar's end sees them close.
+        Assert.Equal(0, await ReadOrResetAsync(atSidecar));
+    }
+
     private static async Task<int> ReadOrResetAsync(NetworkStream stream)
     {
         try

@@ -27,6 +27,20 @@ public sealed class MeshCountersTests
     }
 
     [Fact]
+    public void Lost_tunnel_connections_and_their_flows_are_counted_by_reason_and_reported()
+    {
+        var counters = new MeshCounters();
+        counters.CountTunnelLost(Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason.KeepAliveTimeout, 3);
+        counters.CountTunnelLost(Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason.KeepAliveTimeout, 0);
+        counters.CountTunnelLost(Beemesh.Sidecar.Tunnel.Http2.Http2CloseReason.PingFlood, 1);
+
+        Beemesh.Agent.Client.MeshCounterReport report = Beemesh.Sidecar.Mesh.MeshCounterReports.From(counters, active: 0);
+
+        Assert.Equal(new Dictionary<string, long> { ["keepalive_timeout"] = 2, ["ping_flood"] = 1 }, report.TunnelConnectionsLost);
+        Assert.Equal(new Dictionary<string, long> { ["keepalive_timeout"] = 3, ["ping_flood"] = 1 }, report.TunnelFlowsLost);
+    }
+
+    [Fact]
     public void Counters_AreExactUnderConcurrentUpdates()
     {
         var counters = new MeshCounters();

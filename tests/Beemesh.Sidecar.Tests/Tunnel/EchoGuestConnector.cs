@@ -28,6 +28,9 @@ internal sealed class EchoGuestConnector : IGuestConnector, IAsyncDisposable
 
     public System.Collections.Concurrent.ConcurrentQueue<string> Endings { get; } = new();
 
+    /// <summary>The same endings as <see cref="Endings"/>, to wait on.</summary>
+    public System.Threading.Channels.Channel<string> EndingFeed { get; } = System.Threading.Channels.Channel.CreateUnbounded<string>();
+
     public List<(IPAddress Caller, int Port)> Calls { get; } = [];
 
     public async Task<Stream> ConnectAsync(IPAddress callerMeshAddress, int guestPort, CancellationToken cancellationToken = default)
@@ -86,6 +89,7 @@ internal sealed class EchoGuestConnector : IGuestConnector, IAsyncDisposable
                     if (read == 0)
                     {
                         Endings.Enqueue("fin");
+                        EndingFeed.Writer.TryWrite("fin");
                         return;
                     }
 
@@ -100,6 +104,7 @@ internal sealed class EchoGuestConnector : IGuestConnector, IAsyncDisposable
             catch (SocketException e)
             {
                 Endings.Enqueue(e.SocketErrorCode.ToString());
+                EndingFeed.Writer.TryWrite(e.SocketErrorCode.ToString());
             }
         }
     }

@@ -29,14 +29,18 @@ internal sealed class MeshFixture : IAsyncDisposable
 
     public TestSidecar Foreign { get; private set; } = null!;
 
-    /// <summary>Starts the mesh; <paramref name="apiHttpPorts"/> are the ports api declares HTTP.</summary>
-    public static async Task<MeshFixture> StartAsync(IReadOnlySet<int>? apiHttpPorts = null)
+    /// <summary>
+    /// Starts the mesh; <paramref name="apiHttpPorts"/> are the ports api declares HTTP, and api's
+    /// tunnel server pings after <paramref name="apiKeepAlive"/> of silence (and waits as long for an
+    /// answer) on <paramref name="keepAliveTime"/>.
+    /// </summary>
+    public static async Task<MeshFixture> StartAsync(IReadOnlySet<int>? apiHttpPorts = null, TimeSpan? apiKeepAlive = null, TimeProvider? keepAliveTime = null)
     {
         var fixture = new MeshFixture();
         fixture._authority = CertificateAuthority.LoadOrCreate(fixture._dir.File("ca"));
         fixture._foreignAuthority = CertificateAuthority.LoadOrCreate(fixture._dir.File("ca2"), "other.org");
         fixture.Web = await fixture.AddAsync(fixture._authority, "/ns/default/sa/web", "10.200.0.4");
-        fixture.Api = await fixture.AddAsync(fixture._authority, "/ns/default/sa/api", "10.200.0.5", apiHttpPorts);
+        fixture.Api = await fixture.AddAsync(fixture._authority, "/ns/default/sa/api", "10.200.0.5", apiHttpPorts, apiKeepAlive, keepAliveTime);
         fixture.Evil = await fixture.AddAsync(fixture._authority, "/ns/evil/sa/evil", "10.200.0.6");
         fixture.Foreign = await fixture.AddAsync(fixture._foreignAuthority, "/ns/default/sa/web", "10.200.0.7");
         return fixture;
@@ -73,9 +77,11 @@ internal sealed class MeshFixture : IAsyncDisposable
         _dir.Dispose();
     }
 
-    private async Task<TestSidecar> AddAsync(CertificateAuthority authority, string path, string meshAddress, IReadOnlySet<int>? httpPorts = null)
+    private async Task<TestSidecar> AddAsync(CertificateAuthority authority, string path, string meshAddress, IReadOnlySet<int>? httpPorts = null,
+        TimeSpan? keepAlive = null, TimeProvider? keepAliveTime = null)
     {
-        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), Directory, httpPorts: httpPorts);
+        TestSidecar sidecar = await TestSidecar.StartAsync(authority, _dir.File($"w{_sidecars.Count}.sock"), path, IPAddress.Parse(meshAddress), Directory, httpPorts: httpPorts,
+            serverKeepAlive: keepAlive, keepAliveTime: keepAliveTime);
         _sidecars.Add(sidecar);
         return sidecar;
     }

@@ -45,7 +45,8 @@ internal sealed class TestSidecar : IAsyncDisposable
     public Beemesh.Sidecar.Tunnel.Quic.QuicTunnelClient? Quic { get; private set; }
 
     public static async Task<TestSidecar> StartAsync(CertificateAuthority authority, string socketPath, string path, IPAddress meshAddress, StaticMeshDirectory directory, TimeProvider? workloadApiTime = null, IReadOnlySet<int>? httpPorts = null,
-        bool quic = false, TunnelClientPoolOptions? poolOptions = null, int maxStreamsPerConnection = 1000, TimeSpan? serverIdleTimeout = null, TimeProvider? serverTime = null)
+        bool quic = false, TunnelClientPoolOptions? poolOptions = null, int maxStreamsPerConnection = 1000, TimeSpan? serverIdleTimeout = null, TimeProvider? serverTime = null,
+        TimeSpan? serverKeepAlive = null, TimeProvider? keepAliveTime = null)
     {
         var sidecar = new TestSidecar { Id = SpiffeId.FromParts(authority.TrustDomain, path), MeshAddress = meshAddress };
         var workloads = new RegisteredWorkloads();
@@ -67,6 +68,9 @@ internal sealed class TestSidecar : IAsyncDisposable
                 HttpPorts = httpPorts,
                 MaxStreamsPerConnection = maxStreamsPerConnection,
                 IdleTimeout = serverIdleTimeout ?? new TunnelServerOptions { WorkloadNamespace = "default" }.IdleTimeout,
+                KeepAliveInterval = serverKeepAlive ?? Beemesh.Agent.Client.TunnelKeepAlive.DefaultInterval,
+                KeepAliveTimeout = serverKeepAlive ?? Beemesh.Agent.Client.TunnelKeepAlive.DefaultTimeout,
+                KeepAliveTimeProvider = keepAliveTime,
             },
             sidecar.Source, directory, sidecar.Policies, new PortRoutingGuestConnector(httpPorts, () => sidecar.HttpGuest!, sidecar.Guest),
             httpPorts.Count != 0 && Environment.GetEnvironmentVariable("BEEMESH_TEST_LOG") is { } log ? LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(log)).SetMinimumLevel(LogLevel.Trace)) : null,

@@ -28,7 +28,6 @@ public sealed partial class Http2Connection
             {
                 while (FrameReader.TryReadFrame(buffer.AsSpan(start, end - start), _options.MaxFrameSize, out FrameHeader header, out int consumed))
                 {
-                    Interlocked.Increment(ref _framesReceived);
                     try
                     {
                         Dispatch(header, buffer.AsSpan(start + Http2Protocol.FrameHeaderLength, header.Length));
@@ -60,6 +59,9 @@ public sealed partial class Http2Connection
                     break;
                 }
 
+                // Anything from the peer shows it alive: the keep-alive PING waits for silence.
+                Volatile.Write(ref _lastReceived, _options.TimeProvider.GetTimestamp());
+                Volatile.Write(ref _reads, _reads + 1);
                 end += read;
             }
         }
@@ -158,8 +160,17 @@ public sealed partial class Http2Connection
                 {
                     lock (_lock)
                     {
+                        if (!TakePeerPingLocked())
+                        {
+                            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, "a flood of PING frames");
+                        }
+
                         FrameWriter.Ping(_pending, data, ack: true);
                     }
+                }
+                else
+                {
+                    OnPingAck(data);
                 }
 
                 break;
@@ -531,6 +542,7 @@ public sealed partial class Http2Connection
     {
         List<Http2Stream> streams;
         TaskCompletionSource? waiters;
+        List<(ulong Data, TaskCompletionSource Answered)>? pings;
         lock (_lock)
         {
             if (_closedBy is not null)
@@ -543,6 +555,8 @@ public sealed partial class Http2Connection
             _idleTimer?.Dispose();
             streams = [.. _streams.Values];
             _streams.Clear();
+            pings = _pings;
+            _pings = null;
             waiters = _nextBatch;
             _nextBatch = null;
         }
@@ -556,9 +570,25 @@ public sealed partial class Http2Connection
         }
 
         waiters?.TrySetException(new IOException("the tunnel connection is closed", reason));
+        foreach ((_, TaskCompletionSource answered) in pings ?? [])
+        {
+            answered.TrySetException(new IOException("the tunnel connection is closed", reason));
+        }
+
         foreach (Http2Stream stream in streams)
         {
             stream.OnConnectionClosed(reason);
+        }
+
+        Http2CloseReason? lost;
+        lock (_lock)
+        {
+            lost = _lostReason;
+        }
+
+        if (lost is { } why)
+        {
+            _options.OnLost?.Invoke(this, why, streams.Count);
         }
 
         _completion.TrySetResult();

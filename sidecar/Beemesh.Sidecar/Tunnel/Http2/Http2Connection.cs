@@ -8,7 +8,9 @@ namespace Beemesh.Sidecar.Tunnel.Http2;
 /// stream are queued into one output buffer and written in batches by whichever writer finds no
 /// batch in flight (one transport write per batch, no writer thread). Flow control per stream and
 /// per connection; END_STREAM half-closes; RST_STREAM on abort; GOAWAY on shutdown and on
-/// connection errors. Every stream is an <see cref="Http2Stream"/>.
+/// connection errors. Every stream is an <see cref="Http2Stream"/>. With a keep-alive
+/// (<see cref="Http2ConnectionOptions.KeepAliveInterval"/>) a silent peer is pinged and, when it
+/// stays silent, the connection closed; the peer's own PINGs are answered within a budget.
 /// </summary>
 public sealed partial class Http2Connection : IAsyncDisposable
 {
@@ -39,10 +41,20 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private bool _goAwayReceived;
     private Exception? _closedBy;
     private int _started;
-    private long _framesReceived; // read-loop count the keep-alive timer compares between ticks
-    private long _framesAtLastTick = -1;
+    // Keep-alive: the read loop stamps every read; the timer (one per connection, re-armed for the
+    // next deadline) sends a PING after KeepAliveInterval of silence and closes the connection when
+    // nothing at all arrives within KeepAliveTimeout of it.
+    private long _lastReceived; // timestamp (TimeProvider) of the last read from the transport
+    private long _reads; // reads so far: a PING is answered when this moves past _readsAtPing
+    private long _readsAtPing;
+    private long _pingSentAt;
     private bool _pingOutstanding;
+    private ulong _pingsSent;
     private ITimer? _keepAlive;
+    private double _peerPingTokens;
+    private long _peerPingRefilledAt;
+    private Http2CloseReason? _lostReason;
+    private List<(ulong Data, TaskCompletionSource Answered)>? _pings; // PingAsync's, waiting for their ACK
     private ITimer? _idleTimer;
     private long _idleSince; // timestamp at which the last stream ended (or the connection started)
 
@@ -280,9 +292,16 @@ public sealed partial class Http2Connection : IAsyncDisposable
             }
         }
 
-        if (_options.KeepAliveInterval is { } interval)
+        lock (_lock)
         {
-            _keepAlive = _options.TimeProvider.CreateTimer(static state => ((Http2Connection)state!).KeepAliveTick(), this, interval, interval);
+            long now = _options.TimeProvider.GetTimestamp();
+            _lastReceived = now;
+            _peerPingRefilledAt = now;
+            _peerPingTokens = _options.PeerPingBurst;
+            if (_options.KeepAliveInterval is { } interval)
+            {
+                _keepAlive = _options.TimeProvider.CreateTimer(static state => ((Http2Connection)state!).KeepAliveTick(), this, interval, Timeout.InfiniteTimeSpan);
+            }
         }
 
         _ = Task.Run(ReadLoopAsync);
@@ -335,9 +354,20 @@ public sealed partial class Http2Connection : IAsyncDisposable
         Close(new IOException("the tunnel connection was closed after its idle period"));
     }
 
+    /// <summary>
+    /// The keep-alive timer fired: after <see cref="Http2ConnectionOptions.KeepAliveInterval"/> with
+    /// nothing received, queues a PING and waits <see cref="Http2ConnectionOptions.KeepAliveTimeout"/>
+    /// for anything at all from the peer (its ACK, or any other frame); when nothing came, closes the
+    /// connection and fails every stream on it. A connection that keeps receiving never pings: the
+    /// timer only moves its deadline on.
+    /// </summary>
     private void KeepAliveTick()
     {
+        TimeSpan interval = _options.KeepAliveInterval!.Value;
+        TimeSpan timeout = _options.KeepAliveTimeout;
+        TimeProvider time = _options.TimeProvider;
         bool close = false;
+        bool flush = false;
         lock (_lock)
         {
             if (_closedBy is not null)
@@ -345,32 +375,132 @@ public sealed partial class Http2Connection : IAsyncDisposable
                 return;
             }
 
-            long frames = Interlocked.Read(ref _framesReceived);
-            if (frames != _framesAtLastTick)
-            {
-                _framesAtLastTick = frames;
-                _pingOutstanding = false;
-                return;
-            }
-
+            long now = time.GetTimestamp();
             if (_pingOutstanding)
             {
-                close = true;
+                if (Volatile.Read(ref _reads) != _readsAtPing)
+                {
+                    _pingOutstanding = false; // the peer answered (or sent something): alive
+                }
+                else
+                {
+                    TimeSpan waited = time.GetElapsedTime(_pingSentAt, now);
+                    if (waited >= timeout)
+                    {
+                        close = true;
+                        _lostReason ??= Http2CloseReason.KeepAliveTimeout;
+                    }
+                    else
+                    {
+                        _keepAlive?.Change(timeout - waited, Timeout.InfiniteTimeSpan);
+                        return;
+                    }
+                }
             }
-            else
+
+            if (!close)
             {
+                TimeSpan silent = time.GetElapsedTime(Volatile.Read(ref _lastReceived), now);
+                if (silent < interval)
+                {
+                    _keepAlive?.Change(interval - silent, Timeout.InfiniteTimeSpan);
+                    return;
+                }
+
                 _pingOutstanding = true;
-                FrameWriter.Ping(_pending, (ulong)frames, ack: false);
+                _readsAtPing = Volatile.Read(ref _reads);
+                _pingSentAt = now;
+                FrameWriter.Ping(_pending, ++_pingsSent, ack: false);
+                _keepAlive?.Change(timeout, Timeout.InfiniteTimeSpan);
+                flush = true;
             }
         }
 
         if (close)
         {
-            Close(new IOException("the tunnel peer stopped answering (keep-alive PING unanswered)"));
+            Close(new IOException($"the tunnel peer stopped answering: no frame within {timeout.TotalSeconds:0.###} s of a keep-alive PING"));
             return;
         }
 
+        if (flush)
+        {
+            StartFlush();
+        }
+    }
+
+    /// <summary>
+    /// Takes one PING of the peer's against the budget (<see cref="Http2ConnectionOptions.PeerPingBurst"/>
+    /// refilled at <see cref="Http2ConnectionOptions.PeerPingsPerSecond"/>); under the lock. False when
+    /// the peer is over it: the connection then ends with ENHANCE_YOUR_CALM, as a flood of PINGs
+    /// (each of which costs us an ACK) is a connection error.
+    /// </summary>
+    private bool TakePeerPingLocked()
+    {
+        long now = _options.TimeProvider.GetTimestamp();
+        double refill = _options.TimeProvider.GetElapsedTime(_peerPingRefilledAt, now).TotalSeconds * _options.PeerPingsPerSecond;
+        _peerPingRefilledAt = now;
+        _peerPingTokens = Math.Min(_options.PeerPingBurst, _peerPingTokens + refill);
+        if (_peerPingTokens < 1)
+        {
+            _lostReason ??= Http2CloseReason.PingFlood;
+            return false;
+        }
+
+        _peerPingTokens--;
+        return true;
+    }
+
+    /// <summary>
+    /// Sends a PING and completes when the peer acknowledges it (so the peer has read everything
+    /// this connection sent before it); fails when the connection closes first.
+    /// </summary>
+    public Task PingAsync()
+    {
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            if (_closedBy is not null)
+            {
+                return Task.FromException(new IOException("the tunnel connection is closed", _closedBy));
+            }
+
+            // The top bit set: never one of the keep-alive's counter values.
+            ulong data = (1UL << 63) | ++_pingsSent;
+            (_pings ??= []).Add((data, answered));
+            FrameWriter.Ping(_pending, data, ack: false);
+        }
+
         StartFlush();
+        return answered.Task;
+    }
+
+    /// <summary>A PING ACK arrived: completes the <see cref="PingAsync"/> it answers, if any.</summary>
+    private void OnPingAck(ulong data)
+    {
+        TaskCompletionSource? answered = null;
+        lock (_lock)
+        {
+            int i = _pings?.FindIndex(p => p.Data == data) ?? -1;
+            if (i >= 0)
+            {
+                answered = _pings![i].Answered;
+                _pings.RemoveAt(i);
+            }
+        }
+
+        answered?.TrySetResult();
+    }
+
+    /// <summary>Why the connection was closed, when it was for want of answers or for abuse; null otherwise.</summary>
+    public Http2CloseReason? LostReason
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _closedBy is null ? null : _lostReason;
+            }
+        }
     }
 
     // ---- output ----

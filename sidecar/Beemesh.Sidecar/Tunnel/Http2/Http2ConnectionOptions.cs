@@ -28,11 +28,34 @@ public sealed class Http2ConnectionOptions
     public int WriteHighWater { get; init; } = 256 * 1024;
 
     /// <summary>
-    /// How long the connection may go without a frame from the peer before it sends a PING; a
-    /// second interval without any frame closes it (a peer that vanished without a FIN or RST).
-    /// Null (the default) disables it.
+    /// How long the connection may receive nothing from the peer before it sends a PING (a
+    /// connection that keeps receiving frames is never pinged). Null (the default) disables the
+    /// keep-alive.
     /// </summary>
     public TimeSpan? KeepAliveInterval { get; init; }
+
+    /// <summary>
+    /// How long after its keep-alive PING the connection waits for anything from the peer (the ACK or
+    /// any other frame) before it closes and fails every stream on it: a peer whose machine died,
+    /// whose network was cut or whose process was stopped. Default 10 s.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// PINGs of the peer's answered in a burst (each costs an ACK); default 10. Refilled at
+    /// <see cref="PeerPingsPerSecond"/>; a PING past the budget ends the connection with GOAWAY
+    /// (ENHANCE_YOUR_CALM).
+    /// </summary>
+    public int PeerPingBurst { get; init; } = 10;
+
+    /// <summary>Steady rate of the peer's PINGs answered; default 2 per second (a keep-alive needs one per interval).</summary>
+    public double PeerPingsPerSecond { get; init; } = 2;
+
+    /// <summary>
+    /// Called once when the connection closed because its peer stopped answering the keep-alive or
+    /// flooded it with PINGs, with the number of streams the close failed; default none.
+    /// </summary>
+    public Action<Http2Connection, Http2CloseReason, int>? OnLost { get; init; }
 
     /// <summary>
     /// How long the connection may carry no stream before it sends GOAWAY (NO_ERROR) and closes;
@@ -49,4 +72,14 @@ public sealed class Http2ConnectionOptions
 
     /// <summary>Clock of the idle timer; default <see cref="TimeProvider"/>.</summary>
     public TimeProvider? IdleTimeProvider { get; init; }
+}
+
+/// <summary>Why an <see cref="Http2Connection"/> was closed by its own checks on the peer.</summary>
+public enum Http2CloseReason
+{
+    /// <summary>Nothing arrived within the keep-alive timeout of a PING.</summary>
+    KeepAliveTimeout,
+
+    /// <summary>The peer sent PINGs faster than its budget (GOAWAY ENHANCE_YOUR_CALM).</summary>
+    PingFlood,
 }

@@ -216,30 +216,6 @@ public sealed class Http2ConnectionTests
     }
 
     [Fact]
-    public async Task A_silent_peer_gets_a_ping_and_then_the_connection_closes()
-    {
-        (Socket raw, Socket clientSocket) = await SocketPairAsync();
-        using var rawStream = new NetworkStream(raw, ownsSocket: true);
-        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var options = new Http2ConnectionOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time };
-        await using Http2Connection client = Http2Connection.StartClient(new NetworkStream(clientSocket, ownsSocket: true), options);
-        var w = new ArrayBufferWriter<byte>();
-        FrameWriter.Settings(w, []);
-        await rawStream.WriteAsync(w.WrittenMemory);
-        await rawStream.ReadExactlyAsync(new byte[Http2Protocol.ClientPreface.Length]);
-        // The client acknowledges our SETTINGS: from then on it has seen one frame.
-        await ReadUntilAsync(rawStream, FrameType.Settings, FrameFlags.Ack).WaitAsync(Functional);
-
-        time.Advance(TimeSpan.FromSeconds(30)); // a frame arrived since the start: no PING yet
-        time.Advance(TimeSpan.FromSeconds(30)); // nothing since: PING
-        await ReadUntilAsync(rawStream, FrameType.Ping, FrameFlags.None).WaitAsync(Functional);
-        Assert.True(client.IsOpen);
-        time.Advance(TimeSpan.FromSeconds(30)); // still nothing: closed
-        await client.Completion.WaitAsync(Functional);
-        Assert.False(client.IsOpen);
-    }
-
-    [Fact]
     public async Task A_client_without_streams_for_its_idle_period_sends_goaway_and_closes()
     {
         (Socket raw, Socket clientSocket) = await SocketPairAsync();
