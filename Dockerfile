@@ -1,4 +1,5 @@
-# The Beemesh image: the beemesh CLI (agent, sidecar, inject), beemesh-slirp (also as slirp4netns)
+# The Beemesh image: the beemesh CLI (agent, inject), beemesh-sidecar (the sidecar, which `beemesh
+# sidecar` execs), beemesh-slirp (also as slirp4netns)
 # and beemesh-nsenter, with libmsquic for QUIC tunnels. Runs `beemesh sidecar` by default, as the
 # container that `beemesh inject` adds to a pod.
 #
@@ -25,13 +26,14 @@ COPY . .
 RUN make -s -C native \
  && dotnet publish netstack/Beemesh.Slirp -c Release -r linux-x64 -o /out --nologo -p:DebugType=none \
  && dotnet publish sidecar/Beemesh.Cli -c Release -r linux-x64 -o /out --nologo -p:DebugType=none \
+ && dotnet publish sidecar/Beemesh.Sidecar.Host -c Release -r linux-x64 -o /out --nologo -p:DebugType=none \
  && install -m 0755 native/build/beemesh-nsenter /out/beemesh-nsenter
 
 FROM scratch AS bin-build
-COPY --from=build /out/beemesh /out/beemesh-slirp /out/beemesh-nsenter /
+COPY --from=build /out/beemesh /out/beemesh-sidecar /out/beemesh-slirp /out/beemesh-nsenter /
 
 FROM scratch AS bin-prebuilt
-COPY out/bin/beemesh out/bin/beemesh-slirp out/bin/beemesh-nsenter /
+COPY out/bin/beemesh out/bin/beemesh-sidecar out/bin/beemesh-slirp out/bin/beemesh-nsenter /
 
 FROM bin-${BIN_SOURCE} AS bin
 
@@ -60,6 +62,6 @@ RUN set -e; \
     groupadd --gid 10001 beemesh; \
     useradd --uid 10001 --gid beemesh --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin beemesh; \
     ln -s beemesh-slirp /usr/local/bin/slirp4netns
-COPY --from=bin /beemesh /beemesh-slirp /beemesh-nsenter /usr/local/bin/
+COPY --from=bin /beemesh /beemesh-sidecar /beemesh-slirp /beemesh-nsenter /usr/local/bin/
 USER beemesh
 ENTRYPOINT ["beemesh", "sidecar"]

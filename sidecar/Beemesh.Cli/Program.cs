@@ -10,7 +10,7 @@ PlatformTrustStore.UseEmptyStore();
 
 var root = new RootCommand("Beemesh: a network of its own, carrying its identity, for every workload")
 {
-    RunCommand.Create(),
+    SidecarExecutable.Delegate(RunCommand.Create(), args),
     DemoCommand.Create(),
     DemoServeCommand.Create(),
     ProbeCommand.Create(),
@@ -19,7 +19,7 @@ var root = new RootCommand("Beemesh: a network of its own, carrying its identity
     AgentCommand.Create(),
     PolicyCommand.Create(),
     StatusCommand.Create(),
-    SidecarCommand.Create(),
+    SidecarExecutable.Delegate(SidecarCommand.Create(), args),
     SimulateCommand.Create(),
     TokenCommand.Create(),
     MembersCommand.Create(),

@@ -32,14 +32,14 @@ public sealed class ImageBuildTests(ITestOutputHelper output)
         Assert.True(made.Exit == 0, made.Err);
         string user = made.Out.Trim();
 
-        // The build context: the Dockerfile and the three binaries, in a directory the user can read.
+        // The build context: the Dockerfile and the four binaries, in a directory the user can read.
         var context = Directory.CreateTempSubdirectory("beemesh-image-");
         File.SetUnixFileMode(context.FullName, (UnixFileMode)0x1ED); // 0755
         string bin = Path.Combine(context.FullName, "out", "bin");
         Directory.CreateDirectory(bin);
         File.Copy(Path.Combine(repo, "Dockerfile"), Path.Combine(context.FullName, "Dockerfile"));
         File.Copy(Path.Combine(repo, ".dockerignore"), Path.Combine(context.FullName, ".dockerignore"));
-        foreach (string name in new[] { "beemesh", "beemesh-slirp", "beemesh-nsenter" })
+        foreach (string name in new[] { "beemesh", "beemesh-sidecar", "beemesh-slirp", "beemesh-nsenter" })
         {
             File.Copy(Path.Combine(BeemeshEnvironment.BinDirectory!, name), Path.Combine(bin, name));
         }
@@ -67,13 +67,14 @@ public sealed class ImageBuildTests(ITestOutputHelper output)
 
             // One container for the plain checks: each run copies the root file system on vfs.
             var tools = AsUser(user, $"podman run --rm --network none --entrypoint sh {tag} -c " +
-                "'beemesh --version; id -u; slirp4netns --version | head -1; test -x /usr/local/bin/beemesh-nsenter && echo nsenter-ok; readlink /usr/local/bin/slirp4netns'");
+                "'beemesh --version; id -u; slirp4netns --version | head -1; test -x /usr/local/bin/beemesh-nsenter && echo nsenter-ok; test -x /usr/local/bin/beemesh-sidecar && echo sidecar-ok; readlink /usr/local/bin/slirp4netns'");
             output.WriteLine(tools.Out + tools.Err);
             Assert.Equal(0, tools.Exit);
             string[] lines = tools.Out.Split('\n');
             Assert.Equal(Podman.Run(BeemeshEnvironment.BeemeshPath, ["--version"]).Out.Trim(), lines[0]);
             Assert.Equal("10001", lines[1]);
             Assert.Contains("nsenter-ok", tools.Out, StringComparison.Ordinal);
+            Assert.Contains("sidecar-ok", tools.Out, StringComparison.Ordinal);
             Assert.Equal("beemesh-slirp", lines[^2]);
 
             // The default entrypoint is the sidecar.
@@ -83,7 +84,7 @@ public sealed class ImageBuildTests(ITestOutputHelper output)
             Assert.Contains("beemesh sidecar [options]", help.Out, StringComparison.Ordinal);
             Assert.Contains("--inbound", help.Out, StringComparison.Ordinal);
 
-            // The sidecar really runs in the image: with no agent it says so and exits 1.
+            // The sidecar really runs in the image (beemesh execs beemesh-sidecar): with no agent it says so and exits 1.
             var sidecar = AsUser(user, $"podman run --rm --network none {tag} --name web --inbound 15006 --agent /nonexistent");
             output.WriteLine(sidecar.Err);
             Assert.Equal(1, sidecar.Exit);

@@ -97,4 +97,23 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(await stream.WaitForLineAsync("stream-ended", TimeSpan.FromSeconds(5)), stream.Stdout);
         output.WriteLine($"policy applied -> live stream ended in {applied.ElapsedMilliseconds} ms (includes starting the CLI)");
     }
+
+    [SkippableFact]
+    public async Task Beemesh_run_execs_the_sidecar_executable_in_its_own_process()
+    {
+        Skip.If(_agent is null, "the agent could not be started");
+        string sidecarExe = Path.Combine(BeemeshEnvironment.BinDirectory!, "beemesh-sidecar");
+        Skip.IfNot(File.Exists(sidecarExe), $"{sidecarExe} is not built (./scripts/build)");
+
+        // The process the test started is the one that runs the sidecar (exec, not a child): the
+        // workload is still its child, it joined the mesh, and a run's exit status is its command's.
+        await using var web = BeemeshRun.Start(Mesh("web"), "echo web-ready; sleep 60");
+        Assert.True(await web.WaitForLineAsync("web-ready", TimeSpan.FromSeconds(20)), web.Stdout + web.Stderr);
+        Assert.True(await web.WaitUntilAsync(r => r.Stderr.Contains("sa/web at ", StringComparison.Ordinal), TimeSpan.FromSeconds(5)), web.Stderr);
+        Assert.Equal("beemesh-sidecar", Path.GetFileName(new FileInfo($"/proc/{web.ProcessId}/exe").ResolveLinkTarget(returnFinalTarget: true)!.FullName));
+
+        var plain = await BeemeshRun.RunAsync([], "exit 3", Timeout);
+        output.WriteLine(plain.ToString());
+        Assert.Equal(3, plain.ExitCode);
+    }
 }

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Runtime.InteropServices;
+
+namespace Beemesh.Cli.Commands;
+
+/// <summary>
+/// The sidecar role runs as its own executable, <c>beemesh-sidecar</c> next to this one: a
+/// NativeAOT process writes out the type metadata of its whole executable into private pages at
+/// start-up, and one per workload should not pay for the agent, the overlay and the injector
+/// (loadtests/reports/memory.md). <c>beemesh run</c> and <c>beemesh sidecar</c> parse their
+/// arguments here (help and usage errors stay the CLI's), then exec it with the same arguments: the
+/// process keeps its pid, parent, environment, descriptors and terminal, so the command it starts is
+/// still its child and the agent still sees the same process register. Without the executable
+/// (a build that has only <c>beemesh</c>) the command runs in this process, as before.
+/// </summary>
+internal static partial class SidecarExecutable
+{
+    /// <summary>The executable's file name, next to <c>beemesh</c>.</summary>
+    public const string FileName = "beemesh-sidecar";
+
+    /// <summary>
+    /// Makes <paramref name="command"/> exec the sidecar executable with <paramref name="args"/>
+    /// (this process's arguments) once its arguments are parsed and valid; its own action stays the
+    /// fallback when there is no such executable.
+    /// </summary>
+    public static Command Delegate(Command command, string[] args)
+    {
+        if (command.Action is not AsynchronousCommandLineAction inner)
+        {
+            throw new InvalidOperationException($"the {command.Name} command has no asynchronous action to fall back to");
+        }
+
+        command.Action = new ExecAction(inner, args);
+        return command;
+    }
+
+    /// <summary>The sidecar executable beside <paramref name="processPath"/>, or null when there is none.</summary>
+    internal static string? Find(string? processPath)
+    {
+        if (processPath is null || Path.GetDirectoryName(processPath) is not { Length: > 0 } directory)
+        {
+            return null;
+        }
+
+        string path = Path.Combine(directory, FileName);
+        return File.Exists(path) ? path : null;
+    }
+
+    private sealed class ExecAction(AsynchronousCommandLineAction inner, string[] args) : AsynchronousCommandLineAction
+    {
+        public override Task<int> InvokeAsync(ParseResult parseResult, CancellationToken cancellationToken = default)
+        {
+            if (Find(Environment.ProcessPath) is { } path)
+            {
+                // Returns only on failure: the sidecar then runs here, as it would without the executable.
+                int errno = Exec(path, [FileName, .. args]);
+                parseResult.InvocationConfiguration.Error.WriteLine(
+                    $"beemesh {parseResult.CommandResult.Command.Name}: cannot start {path} (errno {errno}); running in this process");
+            }
+
+            return inner.InvokeAsync(parseResult, cancellationToken);
+        }
+    }
+
+    /// <summary>execv(2): returns errno, only when the exec failed.</summary>
+    private static int Exec(string path, string[] argv)
+    {
+        // A NULL-terminated array of C strings that lives until the call.
+        var handles = new IntPtr[argv.Length + 1];
+        try
+        {
+            for (int i = 0; i < argv.Length; i++)
+            {
+                handles[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
+            }
+
+            NativeExecV(path, handles);
+            return Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            foreach (IntPtr h in handles)
+            {
+                if (h != IntPtr.Zero)
+                {
+                    Marshal.FreeCoTaskMem(h);
+                }
+            }
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "execv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int NativeExecV(string path, IntPtr[] argv);
+}

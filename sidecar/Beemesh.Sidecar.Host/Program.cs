@@ -1,0 +1,11 @@
+using System.CommandLine;
+using Beemesh.Cli.Commands;
+
+// The sidecar role on its own: `beemesh run` and `beemesh sidecar` exec this executable with their
+// own arguments once they have parsed them (see SidecarExecutable in the CLI).
+var root = new RootCommand("Beemesh sidecar: the userland stack and the mesh sidecar of one workload")
+{
+    RunCommand.Create(),
+    SidecarCommand.Create(),
+};
+return root.Parse(args).Invoke();
