@@ -283,10 +283,18 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 }
 
                 using var whileItLeads = CancellationTokenSource.CreateLinkedTokenSource(token, leaderKnown);
-                IReadOnlyDictionary<string, string> metadata;
+                IReadOnlyDictionary<string, string>? metadata = refresh ? null : leader.TryGetMetadata();
                 try
                 {
-                    metadata = await leader.GetMetadataAsync(refresh, whileItLeads.Token).ConfigureAwait(false);
+                    if (metadata is null)
+                    {
+                        metadata = await leader.GetMetadataAsync(refresh: true, whileItLeads.Token).ConfigureAwait(false);
+                        // The connection that fetched it is closed rather than kept idle: once the
+                        // leader went silent, the next vote this replica asks of it would go down
+                        // that connection and wait for the whole request timeout (1.2 s), where a new
+                        // connection fails within the connect timeout.
+                        await leader.CancelPendingRequestsAsync().ConfigureAwait(false);
+                    }
                 }
                 catch (Exception e) when (e is DotNext.Net.Cluster.MemberUnavailableException || (e is OperationCanceledException && !token.IsCancellationRequested))
                 {
