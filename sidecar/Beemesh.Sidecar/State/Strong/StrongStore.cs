@@ -255,6 +255,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                         return local;
                     }
 
+                    if (kind == ForwardFrame.Write)
+                    {
+                        throw WriteOutcomeUnknown("this replica");
+                    }
+
                     lastProblem = "this replica lost the leadership";
                     continue;
                 }
@@ -323,8 +328,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     // it twice: it ends here, its outcome unknown, as on a timeout.
                     if (kind == ForwardFrame.Write)
                     {
-                        throw new StrongStoreUnavailableException(
-                            $"strong store {_options.Name}: the leader {leader.EndPoint} lost its leadership while it had the write (its outcome is unknown)");
+                        throw WriteOutcomeUnknown($"the leader {leader.EndPoint}");
                     }
 
                     lastProblem = $"the leader {leader.EndPoint} lost its leadership while it had the request";
@@ -338,6 +342,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                         return ok;
                     case (ForwardFrame.Unavailable, byte[] reason):
                         throw new StrongStoreUnavailableException(Encoding.UTF8.GetString(reason));
+                    case null when kind == ForwardFrame.Write:
+                        // The connection failed: the write may have reached the leader's log before
+                        // it did, so it is not sent again.
+                        throw new StrongStoreUnavailableException(
+                            $"strong store {_options.Name}: the connection to the leader {leader.EndPoint} failed while it had the write (its outcome is unknown)");
                     default:
                         lastProblem = $"the leader {leader.EndPoint} could not be reached or no longer leads";
                         refresh = true;
@@ -352,6 +361,13 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 $"strong store {_options.Name}: no quorum within {_options.OperationTimeout.TotalSeconds:0.#} s ({lastProblem ?? "the leader did not answer"})");
         }
     }
+
+    /// <summary>
+    /// A write given up once it may be in a leader's log: that leader lost its leadership, and the next
+    /// one may commit the entry or not. It is never proposed again (that could apply it twice).
+    /// </summary>
+    private StrongStoreUnavailableException WriteOutcomeUnknown(string who) =>
+        new($"strong store {_options.Name}: {who} lost its leadership while it had the write (its outcome is unknown)");
 
     /// <summary>Cancels what was sent to the leader this replica knew, and starts knowing the next one.</summary>
     private void OnLeaderChanged()
@@ -501,7 +517,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         try
         {
             byte[]? local = await TryLocallyAsync(kind, body, deadline.Token).ConfigureAwait(false);
-            return local is null ? (ForwardFrame.NotLeader, []) : (ForwardFrame.Ok, local);
+            return local is not null ? (ForwardFrame.Ok, local)
+                // A write this replica proposed may be in its log and committed by the next leader:
+                // answering "not the leader" would have the follower send it there again.
+                : kind == ForwardFrame.Write ? (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(WriteOutcomeUnknown("the leader").Message))
+                : (ForwardFrame.NotLeader, []);
         }
         catch (StrongStoreUnavailableException e)
         {
