@@ -36,24 +36,11 @@ internal sealed class HostTcpServer : IAsyncDisposable
         return Task.CompletedTask;
     });
 
-    /// <summary>Echoes every byte back.</summary>
-    public static HostTcpServer Echo() => new(static async (socket, token) =>
+    /// <summary>Echoes every byte back, each connection on a thread of its own (<see cref="BlockingEcho"/>).</summary>
+    public static HostTcpServer Echo() => new(static (socket, token) =>
     {
-        socket.NoDelay = true;
-        byte[] buffer = new byte[256];
-        using (socket)
-        {
-            while (true)
-            {
-                int read = await socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    return;
-                }
-
-                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, token).ConfigureAwait(false);
-            }
-        }
+        CancellationTokenRegistration stop = token.Register(socket.Dispose);
+        return BlockingEcho.Start(socket).ContinueWith(_ => stop.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     });
 
     /// <summary>Keeps every connection open until the peer closes or the server stops.</summary>

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
+using Beemesh.LoadTests.Bench;
 
 namespace Beemesh.LoadTests.MeshBench;
 
 /// <summary>
 /// An echo server on 0.0.0.0 (inside a guest, where the sidecar connects to the guest address)
-/// or on 127.0.0.1 (on the host); echoes every byte until the peer closes.
+/// or on 127.0.0.1 (on the host); echoes every byte until the peer closes, each connection on a
+/// thread of its own (<see cref="BlockingEcho"/>).
 /// </summary>
 public static class EchoServer
 {
@@ -23,40 +25,12 @@ public static class EchoServer
             while (true)
             {
                 Socket socket = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                _ = Task.Run(() => ServeAsync(socket, cancellationToken), CancellationToken.None);
+                _ = BlockingEcho.Start(socket);
             }
         }
         catch (OperationCanceledException)
         {
             return 0;
-        }
-    }
-
-    private static async Task ServeAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        socket.NoDelay = true;
-        byte[] buffer = new byte[4096];
-        using (socket)
-        {
-            try
-            {
-                while (true)
-                {
-                    int read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        return;
-                    }
-
-                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                }
-            }
-            catch (SocketException)
-            {
-            }
-            catch (OperationCanceledException)
-            {
-            }
         }
     }
 }

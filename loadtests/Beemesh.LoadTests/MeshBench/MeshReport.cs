@@ -71,7 +71,7 @@ internal static class MeshReport
         sb.AppendLine();
         sb.AppendLine(Inv($"## 2. Request/response latency at {MeshBenchOptions.RequestRate} req/s ({options.LatencySeconds} s, after 1 s warm-up)"));
         sb.AppendLine();
-        sb.AppendLine(Inv($"Open loop (LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection (established before measuring), so connection setup is not in these numbers; a request injected while the previous one is in flight waits, and the wait counts. ") +
+        sb.AppendLine(RateClient.Method +
             "The client runs where the path starts (on the host, or inside the guest through `beemesh run -- beemesh-loadtests rate-client ...`) and prints JSON stats. The echo server runs on the host (loopback, direct, haproxy host only), inside the plain published guest (guest -> guest, haproxy between guests) or inside `api`'s guest (beemesh). Added = p minus the same percentile of the row's baseline.");
         sb.AppendLine();
         sb.AppendLine("| path | requests | failed | p50 µs | p99 µs | p99.9 µs | max µs | baseline | added p50 | added p99 | added p99.9 |");

@@ -124,7 +124,7 @@ internal static class OverlayMeshReport
     {
         sb.AppendLine(Inv($"## 2. Request/response latency at {OverlayMeshBenchOptions.RequestRate} req/s ({options.Seconds} s after 1 s warm-up, {Rounds(options)})"));
         sb.AppendLine();
-        sb.AppendLine(Inv($"Open loop (`beemesh-loadtests rate-client`, the scenario API's LoadSimulation.Inject): each request writes {RateClient.MessageBytes} bytes and reads the {RateClient.MessageBytes}-byte echo over ONE kept connection, established before measuring; a request injected while the previous one is in flight waits, and the wait counts. ") +
+        sb.AppendLine(RateClient.Method +
             "The client runs on node A where the path starts (a host process in A's namespace, or inside a guest on A); the echo server runs on node B (a host process, the plain published guest, or api's guest). " +
             "Each percentile is the median over the rounds of that round's percentile (requests and failures are summed); the ranges give the lowest and highest round. Added = the percentile minus the same percentile of the row's baseline.");
         sb.AppendLine();
