@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using Beemesh.Identity.Attestation;
 using Beemesh.Identity.Authority;
@@ -54,7 +55,8 @@ public sealed class StrongStoreTests : IAsyncLifetime
         return (id, source);
     }
 
-    private Task<StrongStore> StartReplicaAsync(TimeSpan? operationTimeout = null, TimeSpan? joinTimeout = null, X509Source? source = null, SpiffeId? identity = null) =>
+    private Task<StrongStore> StartReplicaAsync(
+        TimeSpan? operationTimeout = null, TimeSpan? joinTimeout = null, X509Source? source = null, SpiffeId? identity = null, Func<IPEndPoint, IPEndPoint>? advertise = null) =>
         StrongStore.StartAsync(
             new StrongStoreOptions
             {
@@ -65,6 +67,7 @@ public sealed class StrongStoreTests : IAsyncLifetime
                 LoggerFactory = NullLoggerFactory.Instance,
                 OperationTimeout = operationTimeout ?? Patience,
                 JoinTimeout = joinTimeout ?? Patience,
+                Advertise = advertise,
             },
             CancellationToken.None);
 
@@ -137,6 +140,79 @@ public sealed class StrongStoreTests : IAsyncLifetime
             StrongStoreUnavailableException e = await Assert.ThrowsAsync<StrongStoreUnavailableException>(
                 () => restarted.WriteAsync([StateOperation.Upsert("api||k", Bytes("lost"))], CancellationToken.None));
             Assert.Contains("no quorum", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (StrongStore replica in replicas)
+            {
+                await replica.CrashAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ALeaderThatGoesSilentIsReplacedAndWhatItHeldIsAnsweredByTheNext()
+    {
+        // Every replica is reached through a relay of the test's: silencing the leader's relays and
+        // stopping the leader leaves the others with connections to it that stay open and never
+        // answer, and new connections that are accepted and never answered, as a stopped process or
+        // a dropping firewall leaves them (a crash alone would close them, which is noticed at once).
+        var relays = new List<SilenceableRelay>();
+        IPEndPoint Relay(IPEndPoint target)
+        {
+            var relay = new SilenceableRelay(target);
+            _owned.Add(relay);
+            relays.Add(relay);
+            return relay.EndPoint;
+        }
+
+        StrongStore a = await StartReplicaAsync(advertise: Relay);
+        StrongStore b = await StartReplicaAsync(advertise: Relay);
+        StrongStore c = await StartReplicaAsync(advertise: Relay);
+        var replicas = new List<StrongStore> { a, b, c };
+        try
+        {
+            Assert.Equal(StateWriteStatus.Applied, (await a.WriteAsync([StateOperation.Upsert("api||k", Bytes("before"))], CancellationToken.None)).Status);
+            StrongStore leader = replicas.Single(r => r.IsLeader);
+            long term = leader.Term;
+            replicas.Remove(leader);
+            (StrongStore reader, StrongStore writer) = (replicas[0], replicas[1]);
+            SilenceableRelay leaderRaft = relays.Single(r => r.EndPoint.Equals(leader.RaftEndPoint));
+            SilenceableRelay leaderForward = relays.Single(r => r.Target.Equals(leader.ForwardEndPoint));
+
+            // A read and a write sent to the leader (it still leads) reach it and get no answer.
+            leaderForward.Silence();
+            Task<StateValue?[]> read = reader.GetAsync(["api||k"], CancellationToken.None);
+            Task<StateWriteResult> write = writer.WriteAsync([StateOperation.Upsert("api||k", Bytes("held"))], CancellationToken.None);
+            await leaderForward.HeldAsync(2).WaitAsync(Patience);
+
+            // Then the leader goes silent on its Raft endpoint too, and stops.
+            leaderRaft.Silence();
+            await leader.CrashAsync();
+
+            // The two others elect a leader between them; each request the silent one held is given
+            // up once its replica learns of the change: the read is answered by the new leader, the
+            // write fails with its outcome unknown (it could have been in the old leader's log).
+            // Without that both would wait for their deadline (30 s here) and fail; with a connect
+            // to the silent member allowed to outlast an election round, no round would ever end.
+            Assert.Equal("before", Encoding.UTF8.GetString((await read)[0]!.Value));
+            StrongStoreUnavailableException unknown = await Assert.ThrowsAsync<StrongStoreUnavailableException>(() => write);
+            Assert.Contains("outcome is unknown", unknown.Message, StringComparison.Ordinal);
+
+            // A write through either of the two is acknowledged and applied by both.
+            Assert.Equal(StateWriteStatus.Applied, (await writer.WriteAsync([StateOperation.Upsert("api||k", Bytes("after"))], CancellationToken.None)).Status);
+            long index = replicas.Max(r => r.LastApplied);
+            using (var patience = new CancellationTokenSource(Patience))
+            {
+                foreach (StrongStore replica in replicas)
+                {
+                    await replica.WaitForAppliedAsync(index, patience.Token);
+                    Assert.Equal("after", Encoding.UTF8.GetString(replica.LocalGet("api||k")!.Value));
+                    Assert.True(replica.Term > term, $"term {replica.Term} is not past the silent leader's {term}");
+                }
+            }
+
+            Assert.True(leaderRaft.Held > 0, "no replica asked the silent leader anything after it went silent");
         }
         finally
         {

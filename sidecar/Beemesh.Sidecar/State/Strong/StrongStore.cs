@@ -25,6 +25,11 @@ namespace Beemesh.Sidecar.State.Strong;
 /// <para>Every operation has a deadline (<see cref="StrongStoreOptions.OperationTimeout"/>): without a
 /// leader or a quorum it fails with <see cref="StrongStoreUnavailableException"/>. A write that
 /// times out may still commit later (its outcome is unknown, as with any consensus store).</para>
+/// <para>A leader that goes silent (its packets dropped, or its process stopped) is replaced: a
+/// connection to a member, TLS handshake included, must be made within two thirds of the lower
+/// election timeout, so a vote asked of the silent member fails before the candidate's round ends;
+/// and a request a follower had sent to it is given up as soon as the follower learns that the
+/// leader changed (a read is sent again to the new leader, a write fails with its outcome unknown).</para>
 /// </remarks>
 public sealed class StrongStore : IStateStore, IAsyncDisposable
 {
@@ -38,6 +43,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     private readonly RaftCluster _cluster;
     private readonly ReplicaLink _link;
     private readonly CancellationTokenSource _stopping = new();
+    private CancellationTokenSource _leaderKnown = new();
     private long _forwarded;
 
     private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, ReplicaLink link, IPEndPoint raft)
@@ -111,13 +117,23 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
             var log = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(slot.Path, "wal") }, machine);
             bool coldStart = peers.Count == 0;
             StrongStore? self = null;
+            IPEndPoint advertised = options.Advertise?.Invoke(raft) ?? raft;
             var configuration = new RaftCluster.TcpConfiguration(raft)
             {
+                PublicEndPoint = advertised,
                 ColdStart = coldStart,
                 ConfigurationStorage = new RaftMemberStorage(Path.Combine(slot.Path, "members")),
                 LowerElectionTimeout = options.ElectionTimeout.Lower,
                 UpperElectionTimeout = options.ElectionTimeout.Upper,
+                // A request (an append, a snapshot install) may take twice the upper election
+                // timeout; making the connection it needs, TLS handshake included, may not take
+                // longer than two thirds of the lower one. DotNext's candidate counts its votes only
+                // once every member answered or failed and gives up when its election timeout
+                // passes: with a connect as long as a request, a member that accepts and never
+                // answers (a stopped process) or drops the packets (a partition) made every round
+                // fail, so a leader that went silent was not replaced until it was back.
                 RequestTimeout = TimeSpan.FromMilliseconds(options.ElectionTimeout.Upper * 2),
+                ConnectTimeout = ConnectTimeoutFor(options.ElectionTimeout),
                 LoggerFactory = options.LoggerFactory,
                 SslOptions = new DotNext.Net.Security.SslOptions
                 {
@@ -126,11 +142,12 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 },
                 Announcer = coldStart ? null : (address, _, token) => self!.AnnounceAsync(address, peers, token),
             };
-            configuration.Metadata[ForwardKey] = link.EndPoint.ToString();
+            configuration.Metadata[ForwardKey] = (options.Advertise?.Invoke(link.EndPoint) ?? link.EndPoint).ToString();
             var cluster = new RaftCluster(configuration) { AuditTrail = log };
-            store = self = new StrongStore(options, slot, machine, log, cluster, link, raft);
+            store = self = new StrongStore(options, slot, machine, log, cluster, link, advertised);
             cluster.LeaderChanged += (_, leader) =>
             {
+                self.OnLeaderChanged();
                 if (leader is { IsRemote: false })
                 {
                     self.BecameLeader?.Invoke(self, cluster.Term);
@@ -238,10 +255,18 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                         return local;
                     }
 
+                    if (kind == ForwardFrame.Write)
+                    {
+                        throw WriteOutcomeUnknown("this replica");
+                    }
+
                     lastProblem = "this replica lost the leadership";
                     continue;
                 }
 
+                // Cancelled when the leader this replica knows changes (to another member or to none):
+                // read before the leader, so that a change after this point cancels what is sent.
+                CancellationToken leaderKnown = Volatile.Read(ref _leaderKnown).Token;
                 var leader = _cluster.Leader;
                 if (leader is null)
                 {
@@ -262,12 +287,21 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     continue;
                 }
 
-                IReadOnlyDictionary<string, string> metadata;
+                using var whileItLeads = CancellationTokenSource.CreateLinkedTokenSource(token, leaderKnown);
+                IReadOnlyDictionary<string, string>? metadata = refresh ? null : leader.TryGetMetadata();
                 try
                 {
-                    metadata = await leader.GetMetadataAsync(refresh, token).ConfigureAwait(false);
+                    if (metadata is null)
+                    {
+                        metadata = await leader.GetMetadataAsync(refresh: true, whileItLeads.Token).ConfigureAwait(false);
+                        // The connection that fetched it is closed rather than kept idle: once the
+                        // leader went silent, the next vote this replica asks of it would go down
+                        // that connection and wait for the whole request timeout (1.2 s), where a new
+                        // connection fails within the connect timeout.
+                        await leader.CancelPendingRequestsAsync().ConfigureAwait(false);
+                    }
                 }
-                catch (DotNext.Net.Cluster.MemberUnavailableException)
+                catch (Exception e) when (e is DotNext.Net.Cluster.MemberUnavailableException || (e is OperationCanceledException && !token.IsCancellationRequested))
                 {
                     lastProblem = $"the leader {leader.EndPoint} could not be reached";
                     refresh = true;
@@ -281,13 +315,38 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 }
 
                 Interlocked.Increment(ref _forwarded);
-                (byte status, byte[] answer)? response = await TrySendAsync(forward, kind, body, token).ConfigureAwait(false);
+                (byte status, byte[] answer)? response;
+                try
+                {
+                    response = await TrySendAsync(forward, kind, body, whileItLeads.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                {
+                    // The leader changed while the request was with it: it may never answer (cut off,
+                    // stopped). A read, a join and a leave can be sent again; a write may have reached
+                    // its log and can be committed by the next leader, so sending it again could apply
+                    // it twice: it ends here, its outcome unknown, as on a timeout.
+                    if (kind == ForwardFrame.Write)
+                    {
+                        throw WriteOutcomeUnknown($"the leader {leader.EndPoint}");
+                    }
+
+                    lastProblem = $"the leader {leader.EndPoint} lost its leadership while it had the request";
+                    refresh = true;
+                    continue;
+                }
+
                 switch (response)
                 {
                     case (ForwardFrame.Ok, byte[] ok):
                         return ok;
                     case (ForwardFrame.Unavailable, byte[] reason):
                         throw new StrongStoreUnavailableException(Encoding.UTF8.GetString(reason));
+                    case null when kind == ForwardFrame.Write:
+                        // The connection failed: the write may have reached the leader's log before
+                        // it did, so it is not sent again.
+                        throw new StrongStoreUnavailableException(
+                            $"strong store {_options.Name}: the connection to the leader {leader.EndPoint} failed while it had the write (its outcome is unknown)");
                     default:
                         lastProblem = $"the leader {leader.EndPoint} could not be reached or no longer leads";
                         refresh = true;
@@ -302,6 +361,28 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 $"strong store {_options.Name}: no quorum within {_options.OperationTimeout.TotalSeconds:0.#} s ({lastProblem ?? "the leader did not answer"})");
         }
     }
+
+    /// <summary>
+    /// A write given up once it may be in a leader's log: that leader lost its leadership, and the next
+    /// one may commit the entry or not. It is never proposed again (that could apply it twice).
+    /// </summary>
+    private StrongStoreUnavailableException WriteOutcomeUnknown(string who) =>
+        new($"strong store {_options.Name}: {who} lost its leadership while it had the write (its outcome is unknown)");
+
+    /// <summary>Cancels what was sent to the leader this replica knew, and starts knowing the next one.</summary>
+    private void OnLeaderChanged()
+    {
+        CancellationTokenSource previous = Interlocked.Exchange(ref _leaderKnown, new CancellationTokenSource());
+        // Callbacks run on the thread pool, not on DotNext's thread that raised the event.
+        _ = previous.CancelAsync();
+    }
+
+    /// <summary>
+    /// How long making a connection to a member (TCP connect and TLS handshake) may take: two thirds of
+    /// the lower election timeout (200 ms for 300-600), so that it fails before a candidate's round ends.
+    /// </summary>
+    internal static TimeSpan ConnectTimeoutFor((int Lower, int Upper) electionTimeout) =>
+        TimeSpan.FromMilliseconds(Math.Max(1, electionTimeout.Lower * 2 / 3));
 
     /// <summary>Runs a request on this replica as the leader; null when it turns out not to lead.</summary>
     private async Task<byte[]?> TryLocallyAsync(byte kind, byte[] body, CancellationToken token)
@@ -436,7 +517,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         try
         {
             byte[]? local = await TryLocallyAsync(kind, body, deadline.Token).ConfigureAwait(false);
-            return local is null ? (ForwardFrame.NotLeader, []) : (ForwardFrame.Ok, local);
+            return local is not null ? (ForwardFrame.Ok, local)
+                // A write this replica proposed may be in its log and committed by the next leader:
+                // answering "not the leader" would have the follower send it there again.
+                : kind == ForwardFrame.Write ? (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(WriteOutcomeUnknown("the leader").Message))
+                : (ForwardFrame.NotLeader, []);
         }
         catch (StrongStoreUnavailableException e)
         {

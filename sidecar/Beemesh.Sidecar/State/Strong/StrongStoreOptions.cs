@@ -1,3 +1,4 @@
+using System.Net;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
 using Microsoft.Extensions.Logging;
@@ -39,4 +40,11 @@ public sealed class StrongStoreOptions
 
     /// <summary>Most bytes of keys and values the store holds. Default 256 MiB.</summary>
     public long MaxBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// The address the other replicas are given for an endpoint this replica listens on (its Raft
+    /// endpoint, which is also its identity in the group, and its forward endpoint). Null: the
+    /// endpoint itself. Tests set it to put a relay of their own between the replicas.
+    /// </summary>
+    internal Func<IPEndPoint, IPEndPoint>? Advertise { get; init; }
 }
