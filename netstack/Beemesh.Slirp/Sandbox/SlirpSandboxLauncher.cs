@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Beemesh.Netstack.Link;
 using Beemesh.Slirp.Cli;
+using Beemesh.Interop;
 
 namespace Beemesh.Slirp.Sandbox;
 
@@ -85,7 +86,7 @@ public static partial class SlirpSandboxLauncher
         argv.AddRange(["--", program, ArgvZero() ?? program, .. args]);
         Console.Out.Flush();
         Console.Error.Flush();
-        ExecV(helper, [.. argv]);
+        ExecV.Run(helper, [.. argv]);
         return $"cannot run {helper}: {Marshal.GetLastPInvokeErrorMessage()}";
     }
 
@@ -164,32 +165,4 @@ public static partial class SlirpSandboxLauncher
             return null;
         }
     }
-
-    private static void ExecV(string path, string[] argv)
-    {
-        // execv needs a NULL-terminated array of C strings that lives until the call.
-        var handles = new IntPtr[argv.Length + 1];
-        try
-        {
-            for (int i = 0; i < argv.Length; i++)
-            {
-                handles[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
-            }
-
-            NativeExecV(path, handles);
-        }
-        finally
-        {
-            foreach (IntPtr h in handles)
-            {
-                if (h != IntPtr.Zero)
-                {
-                    Marshal.FreeCoTaskMem(h);
-                }
-            }
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "execv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int NativeExecV(string path, IntPtr[] argv);
 }

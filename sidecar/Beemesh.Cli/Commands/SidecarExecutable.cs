@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
-using System.Runtime.InteropServices;
+using Beemesh.Interop;
 
 namespace Beemesh.Cli.Commands;
 
@@ -14,7 +14,7 @@ namespace Beemesh.Cli.Commands;
 /// still its child and the agent still sees the same process register. Without the executable
 /// (a build that has only <c>beemesh</c>) the command runs in this process, as before.
 /// </summary>
-internal static partial class SidecarExecutable
+internal static class SidecarExecutable
 {
     /// <summary>The executable's file name, next to <c>beemesh</c>.</summary>
     public const string FileName = "beemesh-sidecar";
@@ -54,7 +54,7 @@ internal static partial class SidecarExecutable
             if (Find(Environment.ProcessPath) is { } path)
             {
                 // Returns only on failure: the sidecar then runs here, as it would without the executable.
-                int errno = Exec(path, [FileName, .. args]);
+                int errno = ExecV.Run(path, [FileName, .. args]);
                 parseResult.InvocationConfiguration.Error.WriteLine(
                     $"beemesh {parseResult.CommandResult.Command.Name}: cannot start {path} (errno {errno}); running in this process");
             }
@@ -62,34 +62,4 @@ internal static partial class SidecarExecutable
             return inner.InvokeAsync(parseResult, cancellationToken);
         }
     }
-
-    /// <summary>execv(2): returns errno, only when the exec failed.</summary>
-    private static int Exec(string path, string[] argv)
-    {
-        // A NULL-terminated array of C strings that lives until the call.
-        var handles = new IntPtr[argv.Length + 1];
-        try
-        {
-            for (int i = 0; i < argv.Length; i++)
-            {
-                handles[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
-            }
-
-            NativeExecV(path, handles);
-            return Marshal.GetLastPInvokeError();
-        }
-        finally
-        {
-            foreach (IntPtr h in handles)
-            {
-                if (h != IntPtr.Zero)
-                {
-                    Marshal.FreeCoTaskMem(h);
-                }
-            }
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "execv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int NativeExecV(string path, IntPtr[] argv);
 }
