@@ -407,12 +407,9 @@ public static class RunCommand
                 }
             }
 
-            var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
-            loop.Start();
-            runner.Release();
-
             // TERM, INT, HUP, QUIT, USR1 and USR2 go to the command (as with pasta): we exit when it
-            // does, with its status.
+            // does, with its status. In place before the command is released, so a signal sent as
+            // soon as it runs is never met by the default action (which would end this process).
             int child = runner.Process.Id;
             var forwarded = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
             foreach (var (signal, number) in ForwardedSignals)
@@ -425,6 +422,10 @@ public static class RunCommand
             }
 
             using var unregister = new SignalRegistrations(forwarded);
+            var loop = new Thread(stack.Run) { IsBackground = true, Name = "beemesh-netstack" };
+            loop.Start();
+            runner.Release();
+
             // --debug: what the process's memory is made of, every 10 s (scripts/bench-mem reads it).
             using ITimer? memoryLog = s.Debug ? StartMemoryLog(loggerFactory.CreateLogger("beemesh.memory")) : null;
             // Start-up garbage (TLS handshakes, the agent's first answers, Kestrel's start) would stay

@@ -121,6 +121,27 @@ public sealed class EventualReplicaTlsTests : IAsyncLifetime
         Assert.Equal(0, countersA.EntriesReceived);
     }
 
+    [Fact]
+    public async Task ARequestIsMarkedWrittenOnlyOnceAConnectionToThePeerStands()
+    {
+        var (a, _, _) = Start(1);
+        await using var link = new Beemesh.Sidecar.State.Replicas.ReplicaLink("test", _kv.Source, _kv.Identity, 1 << 20, NullLogger.Instance);
+
+        // A port nobody listens on refuses the connection: the peer never got the request.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var closed = (System.Net.IPEndPoint)probe.LocalEndPoint!;
+        probe.Close();
+        var refused = new System.Runtime.CompilerServices.StrongBox<bool>();
+        Assert.Null(await link.TrySendAsync(closed, (byte)EventualFrameKind.Digest, new byte[4], refused, CancellationToken.None));
+        Assert.False(refused.Value);
+
+        // A replica that takes the connection and then refuses the frame (an unknown kind) did get it.
+        var sent = new System.Runtime.CompilerServices.StrongBox<bool>();
+        Assert.Null(await link.TrySendAsync(a.EndPoint, 77, new byte[1], sent, CancellationToken.None));
+        Assert.True(sent.Value);
+    }
+
     [Theory]
     [InlineData(100 * 1024 * 1024, (byte)EventualFrameKind.Entries, 0)]
     [InlineData(4, (byte)EventualFrameKind.Digest, 3)]

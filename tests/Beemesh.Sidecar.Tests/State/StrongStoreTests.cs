@@ -177,6 +177,10 @@ public sealed class StrongStoreTests : IAsyncLifetime
             long term = leader.Term;
             replicas.Remove(leader);
             (StrongStore reader, StrongStore writer) = (replicas[0], replicas[1]);
+
+            // The writer's request goes over a connection to the leader it already holds (a write
+            // made through it before), so the leader does receive it.
+            Assert.Equal(StateWriteStatus.Applied, (await writer.WriteAsync([StateOperation.Upsert("api||k", Bytes("before"))], CancellationToken.None)).Status);
             SilenceableRelay leaderRaft = relays.Single(r => r.EndPoint.Equals(leader.RaftEndPoint));
             SilenceableRelay leaderForward = relays.Single(r => r.Target.Equals(leader.ForwardEndPoint));
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.X509;
@@ -39,7 +40,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
     private readonly Action? _refused;
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<IPEndPoint, ConcurrentBag<SslStream>> _idle = new();
+    private readonly ConcurrentDictionary<IPEndPoint, ConcurrentBag<Pooled>> _idle = new();
     private ReplicaRequestHandler? _handler;
     private Task _acceptLoop = Task.CompletedTask;
     private long _refusedPeers;
@@ -114,6 +115,19 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
         return false;
     }
 
+    /// <summary>True when the peer of an idle pooled connection has closed or reset it (readable with nothing to read).</summary>
+    private static bool PeerClosed(Socket socket)
+    {
+        try
+        {
+            return socket.Poll(0, SelectMode.SelectRead) && socket.Available == 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Counts a frame refused by its reader (the caller closes the connection).</summary>
     public void CountRefusedFrame()
     {
@@ -122,16 +136,40 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
     }
 
     /// <summary>One request over a pooled connection to <paramref name="peer"/>; null when it could not be reached, hung up or answered badly.</summary>
-    public async Task<(byte Kind, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public Task<(byte Kind, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        TrySendAsync(peer, kind, body, written: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="TrySendAsync(IPEndPoint, byte, ReadOnlyMemory{byte}, CancellationToken)"/>;
+    /// <paramref name="written"/> turns true once the request is handed to a connection that was
+    /// established (and, if pooled, not closed by the peer), so a failure with it still false means
+    /// the peer never received the request: it refused or did not answer the connection.
+    /// </summary>
+    public async Task<(byte Kind, byte[] Body)?> TrySendAsync(IPEndPoint peer, byte kind, ReadOnlyMemory<byte> body, StrongBox<bool>? written, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        ConcurrentBag<SslStream> idle = _idle.GetOrAdd(peer, static _ => []);
+        ConcurrentBag<Pooled> idle = _idle.GetOrAdd(peer, static _ => []);
         SslStream? stream = null;
+        Socket? socket = null;
         try
         {
-            if (!idle.TryTake(out stream))
+            // A pooled connection the peer has closed meanwhile (it stopped or restarted) is dropped
+            // here rather than written to: what is written to it could not be told from a request
+            // that reached the peer before it went.
+            while (idle.TryTake(out Pooled pooled))
             {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                if (!PeerClosed(pooled.Socket))
+                {
+                    (stream, socket) = pooled;
+                    break;
+                }
+
+                pooled.Stream.Dispose();
+            }
+
+            if (stream is null)
+            {
+                socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try
                 {
                     await socket.ConnectAsync(peer, cancellationToken).ConfigureAwait(false);
@@ -163,6 +201,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
                 }
             }
 
+            written?.Value = true;
             await ReplicaFrame.WriteAsync(stream, kind, body, cancellationToken).ConfigureAwait(false);
             (byte Kind, byte[] Body)? response = await ReplicaFrame.ReadAsync(stream, _maxFrameBytes, cancellationToken).ConfigureAwait(false);
             if (response is null)
@@ -171,7 +210,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
                 return null;
             }
 
-            idle.Add(stream);
+            idle.Add(new Pooled(stream, socket!));
             return response;
         }
         catch (InvalidDataException e)
@@ -210,11 +249,11 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener.Stop();
         await _acceptLoop.ConfigureAwait(false);
-        foreach (ConcurrentBag<SslStream> bag in _idle.Values)
+        foreach (ConcurrentBag<Pooled> bag in _idle.Values)
         {
-            while (bag.TryTake(out SslStream? stream))
+            while (bag.TryTake(out Pooled pooled))
             {
-                await stream.DisposeAsync().ConfigureAwait(false);
+                await pooled.Stream.DisposeAsync().ConfigureAwait(false);
             }
         }
 
@@ -312,4 +351,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
             _logger.LogDebug("{Label}: replica connection ended: {Error}", _label, e.Message);
         }
     }
+
+    /// <summary>An idle connection and the socket under its TLS stream.</summary>
+    private readonly record struct Pooled(SslStream Stream, Socket Socket);
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Runtime.CompilerServices;
 using Beemesh.Sidecar.State.Replicas;
 using Beemesh.State.Api;
 using Beemesh.State.Strong;
@@ -316,9 +317,10 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
 
                 Interlocked.Increment(ref _forwarded);
                 (byte status, byte[] answer)? response;
+                var written = new StrongBox<bool>();
                 try
                 {
-                    response = await TrySendAsync(forward, kind, body, whileItLeads.Token).ConfigureAwait(false);
+                    response = await _link.TrySendAsync(forward, kind, body, written, whileItLeads.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!token.IsCancellationRequested)
                 {
@@ -326,7 +328,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     // stopped). A read, a join and a leave can be sent again; a write may have reached
                     // its log and can be committed by the next leader, so sending it again could apply
                     // it twice: it ends here, its outcome unknown, as on a timeout.
-                    if (kind == ForwardFrame.Write)
+                    if (kind == ForwardFrame.Write && written.Value)
                     {
                         throw WriteOutcomeUnknown($"the leader {leader.EndPoint}");
                     }
@@ -342,9 +344,10 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                         return ok;
                     case (ForwardFrame.Unavailable, byte[] reason):
                         throw new StrongStoreUnavailableException(Encoding.UTF8.GetString(reason));
-                    case null when kind == ForwardFrame.Write:
+                    case null when kind == ForwardFrame.Write && written.Value:
                         // The connection failed: the write may have reached the leader's log before
-                        // it did, so it is not sent again.
+                        // it did, so it is not sent again. (One the leader refused or never answered
+                        // was not received: it goes to whoever leads next, below.)
                         throw new StrongStoreUnavailableException(
                             $"strong store {_options.Name}: the connection to the leader {leader.EndPoint} failed while it had the write (its outcome is unknown)");
                     default:
