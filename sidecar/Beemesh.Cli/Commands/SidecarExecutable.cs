@@ -54,7 +54,10 @@ internal static class SidecarExecutable
             if (Find(Environment.ProcessPath) is { } path)
             {
                 // Returns only on failure: the sidecar then runs here, as it would without the executable.
-                int errno = ExecV.Run(path, [FileName, .. args]);
+                // The managed environment, not the native one: this process emptied the machine trust
+                // store's variables natively for itself (PlatformTrustStore), and the sidecar and the
+                // workload it starts must get the values the user gave.
+                int errno = ExecV.Run(path, [FileName, .. args], ExecV.ManagedEnvironment());
                 parseResult.InvocationConfiguration.Error.WriteLine(
                     $"beemesh {parseResult.CommandResult.Command.Name}: cannot start {path} (errno {errno}); running in this process");
             }

@@ -115,5 +115,14 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
         var plain = await BeemeshRun.RunAsync([], "exit 3", Timeout);
         output.WriteLine(plain.ToString());
         Assert.Equal(3, plain.ExitCode);
+
+        // beemesh empties the machine trust store's variables for its own TLS only: the command, run
+        // by the exec'd sidecar, gets them exactly as given (set, or unset).
+        await using var env = BeemeshRun.Start(Mesh("env"), "echo \"file=${SSL_CERT_FILE-unset} dir=${SSL_CERT_DIR-unset}\"; echo env-done; sleep 60",
+            new Dictionary<string, string> { ["SSL_CERT_FILE"] = "/etc/ssl/certs/ca-certificates.crt" });
+        Assert.True(await env.WaitForLineAsync("env-done", TimeSpan.FromSeconds(20)), env.Stdout + env.Stderr);
+        Assert.Contains("file=/etc/ssl/certs/ca-certificates.crt dir=", env.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("file= ", env.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("dir=\n", env.Stdout.Replace("\r", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
     }
 }
