@@ -11,23 +11,12 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// same state directory has the policy at its version and the running workloads by name.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class AgentRestartTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const int Port = 9100;
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     /// <summary>A workload that calls api every 300 ms and prints NAME-in or NAME-out for each try.</summary>
-    private BeemeshRun StartCaller(string name) => BeemeshRun.Start(_agent!.Workload(name),
+    private BeemeshRun StartCaller(string name) => BeemeshRun.Start(Agent!.Workload(name),
         $"echo {name}-ready; while true; do if timeout 8 ncat --recv-only api.default {Port} 2>/dev/null | head -1 | grep -q hello-from-api; " +
         $"then echo {name}-in; else echo {name}-out; fi; sleep 0.3; done");
 
@@ -41,14 +30,14 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task A_deny_is_enforced_while_the_agent_is_killed_and_after_it_restarts_and_names_still_resolve()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         var wait = TimeSpan.FromSeconds(60);
 
-        await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
+        await using var api = BeemeshRun.Start(Agent.Workload("api", $"{Port}/tcp"),
             $"ncat -l -k {Port} -c 'echo hello-from-api' & while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait");
         Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
 
-        var (code, text) = await _agent.ApplyPolicyAsync("""
+        var (code, text) = await Agent.ApplyPolicyAsync("""
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
             metadata:
@@ -70,7 +59,7 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(await WaitForCountAsync(evil, "evil-out", 1, wait), evil.Stdout + evil.Stderr);
 
         // kill -9: no clean-up, no unregistering.
-        await _agent.KillHardAsync();
+        await Agent.KillHardAsync();
         var down = Stopwatch.StartNew();
         int webBefore = Count(web, "web-in"), evilBefore = Count(evil, "evil-out");
         Assert.True(await WaitForCountAsync(evil, "evil-out", evilBefore + 3, wait), evil.Stdout + evil.Stderr);
@@ -79,19 +68,19 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0, Count(evil, "evil-in"));
         Assert.Contains("agent unreachable", api.Stderr + api.Stdout, StringComparison.Ordinal);
 
-        await _agent.RestartAsync();
-        (code, text) = await _agent.CliAsync("policy", "list");
+        await Agent.RestartAsync();
+        (code, text) = await Agent.CliAsync("policy", "list");
         output.WriteLine(text);
         Assert.Equal(0, code);
         Assert.Matches(@"default\s+deny-evil\s+DENY", text);
         Assert.Contains("policy version 1", text, StringComparison.Ordinal);
 
         // Running workloads resolve by name on the restarted agent, and a new caller reaches api.
-        (code, text) = await _agent.CliAsync("status");
+        (code, text) = await Agent.CliAsync("status");
         output.WriteLine(text);
         Assert.Equal(0, code);
         Assert.Contains("spiffe://example.org/ns/default/sa/api", text, StringComparison.Ordinal);
-        var probe = await BeemeshRun.RunAsync(_agent.Workload("probe"), "timeout 20 ncat --recv-only api.default 9100 | head -1", wait);
+        var probe = await BeemeshRun.RunAsync(Agent.Workload("probe"), "timeout 20 ncat --recv-only api.default 9100 | head -1", wait);
         output.WriteLine(probe.ToString());
         Assert.Contains("hello-from-api", probe.Stdout, StringComparison.Ordinal);
 
@@ -107,22 +96,22 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task A_workload_the_restarted_agent_lost_registers_again_through_its_sidecar()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
-        await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
+        Skip.If(Agent is null, "the agent could not be started");
+        await using var api = BeemeshRun.Start(Agent.Workload("api", $"{Port}/tcp"),
             $"ncat -l -k {Port} -c 'echo hello-from-api' & while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait");
         Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
 
-        await _agent.KillHardAsync();
-        File.Delete(Path.Combine(_agent.Directory, "state", "workloads.json"));
-        await _agent.RestartAsync();
+        await Agent.KillHardAsync();
+        File.Delete(Path.Combine(Agent.Directory, "state", "workloads.json"));
+        await Agent.RestartAsync();
 
         // The sidecar's next report (every 2 s) is answered 404 and it registers again.
         // Status asked again at each change of the restarted agent's workload list.
         var clock = Stopwatch.StartNew();
         string text = "";
-        using (HttpClient admin = AgentAdmin.Client(_agent.Directory))
+        using (HttpClient admin = AgentAdmin.Client(Agent.Directory))
         {
-            await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (text = (await _agent.CliAsync("status")).Output).Contains("sa/api", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+            await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (text = (await Agent.CliAsync("status")).Output).Contains("sa/api", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
         }
 
         output.WriteLine(text);
@@ -130,7 +119,7 @@ public sealed class AgentRestartTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("spiffe://example.org/ns/default/sa/api", text, StringComparison.Ordinal);
         Assert.Contains("registering api.default again", api.Stderr, StringComparison.Ordinal);
 
-        var probe = await BeemeshRun.RunAsync(_agent.Workload("probe"), $"timeout 20 ncat --recv-only api.default {Port} | head -1", TimeSpan.FromSeconds(60));
+        var probe = await BeemeshRun.RunAsync(Agent.Workload("probe"), $"timeout 20 ncat --recv-only api.default {Port} | head -1", TimeSpan.FromSeconds(60));
         output.WriteLine(probe.ToString());
         Assert.Contains("hello-from-api", probe.Stdout, StringComparison.Ordinal);
     }

@@ -13,33 +13,22 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// its process is gone, its name stops resolving, and the live flows it had are gone from its peers.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class DepartedWorkloadTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const int Port = 9200;
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     [SkippableFact]
     public async Task A_killed_workload_stops_resolving_within_a_second_and_its_flows_are_gone()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
-        using var admin = AgentAdmin.Client(_agent.Directory);
+        Skip.If(Agent is null, "the agent could not be started");
+        using var admin = AgentAdmin.Client(Agent.Directory);
 
-        await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
+        await using var api = BeemeshRun.Start(Agent.Workload("api", $"{Port}/tcp"),
             $"ncat -l -k {Port} -c 'echo hello-from-api; while true; do echo tick; sleep 0.1; done' & " +
             $"while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait");
         Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
-        await using var web = BeemeshRun.Start(_agent.Workload("web"), $"ncat --recv-only api.default {Port}; echo stream-ended");
+        await using var web = BeemeshRun.Start(Agent.Workload("web"), $"ncat --recv-only api.default {Port}; echo stream-ended");
         Assert.True(await web.WaitForLineAsync("tick", TimeSpan.FromSeconds(30)), web.Stdout + web.Stderr);
 
         using JsonDocument record = JsonDocument.Parse(await admin.GetStringAsync("v1/resolve?name=web.default"));
@@ -66,7 +55,7 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : IAsyncLife
 
             // api's sidecar reports its live inbound flows every 2 s: web's is gone from them.
             Assert.True(await ApiSeesInboundFromWebAsync(admin, expected: false, TimeSpan.FromSeconds(10)), "api still reports a live flow from web");
-            Assert.Contains("hello-from-api", (await BeemeshRun.RunAsync(_agent.Workload("probe"), $"timeout 20 ncat --recv-only api.default {Port} | head -1", TimeSpan.FromSeconds(60))).Stdout, StringComparison.Ordinal);
+            Assert.Contains("hello-from-api", (await BeemeshRun.RunAsync(Agent.Workload("probe"), $"timeout 20 ncat --recv-only api.default {Port} | head -1", TimeSpan.FromSeconds(60))).Stdout, StringComparison.Ordinal);
         }
         finally
         {

@@ -10,24 +10,13 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// SPIFFE identities, and are authorized by AuthorizationPolicy — continuously.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class MeshTests(ITestOutputHelper output) : MeshAgentTest
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private MeshAgentProcess? _agent;
 
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
+    private string[] Mesh(string name, params string[] ports) => Agent!.Workload(name, ports);
 
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
-
-    private string[] Mesh(string name, params string[] ports) => _agent!.Workload(name, ports);
-
-    private Task<(int Code, string Output)> PolicyAsync(string yaml) => _agent!.ApplyPolicyAsync(yaml);
+    private Task<(int Code, string Output)> PolicyAsync(string yaml) => Agent!.ApplyPolicyAsync(yaml);
 
     private async Task<BeemeshRun> StartApiAsync(int port)
     {
@@ -43,7 +32,7 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task Web_calls_api_by_name_a_policy_governs_who_may_and_a_deny_cuts_a_live_stream()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         await using var api = await StartApiAsync(9000);
 
         // 1. No ALLOW policy yet: everything is allowed (Istio semantics). web finds api by name.
@@ -101,7 +90,7 @@ public sealed class MeshTests(ITestOutputHelper output) : IAsyncLifetime
     [SkippableFact]
     public async Task Beemesh_run_execs_the_sidecar_executable_in_its_own_process()
     {
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         string sidecarExe = Path.Combine(BeemeshEnvironment.BinDirectory!, "beemesh-sidecar");
         Skip.IfNot(File.Exists(sidecarExe), $"{sidecarExe} is not built (./scripts/build)");
 

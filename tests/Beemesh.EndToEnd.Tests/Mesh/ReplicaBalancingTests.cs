@@ -9,30 +9,19 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// reach both, one connection at a time, and once one replica is gone every new call reaches the other.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class ReplicaBalancingTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ReplicaBalancingTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const int Port = 9300;
     private const int GoPort = 9301;
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     [SkippableFact]
     public async Task Calls_to_a_name_reach_every_replica_and_a_departed_replica_gets_none()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
-        using var admin = AgentAdmin.Client(_agent.Directory);
+        Skip.If(Agent is null, "the agent could not be started");
+        using var admin = AgentAdmin.Client(Agent.Directory);
 
-        BeemeshRun first = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"), Replica("one"));
+        BeemeshRun first = BeemeshRun.Start(Agent.Workload("api", $"{Port}/tcp"), Replica("one"));
         try
         {
             await CallBothAsync(admin, first);
@@ -46,7 +35,7 @@ public sealed class ReplicaBalancingTests(ITestOutputHelper output) : IAsyncLife
     // The first replica is disposed here, halfway through (its process tree killed), once only.
     private async Task CallBothAsync(HttpClient admin, BeemeshRun first)
     {
-        await using var second = BeemeshRun.Start(_agent!.Workload("api", $"{Port}/tcp"), Replica("two"));
+        await using var second = BeemeshRun.Start(Agent!.Workload("api", $"{Port}/tcp"), Replica("two"));
         Assert.True(await first.WaitForLineAsync("ready-", TimeSpan.FromSeconds(30)), first.Stdout + first.Stderr);
         Assert.True(await second.WaitForLineAsync("ready-", TimeSpan.FromSeconds(30)), second.Stdout + second.Stderr);
         const string firstName = "one", secondName = "two";
@@ -54,7 +43,7 @@ public sealed class ReplicaBalancingTests(ITestOutputHelper output) : IAsyncLife
 
         // One client workload, 20 connections in turn; then it waits for the go-ahead (a workload
         // named "go" that answers through the mesh) and calls again.
-        await using var client = BeemeshRun.Start(_agent.Workload("client"),
+        await using var client = BeemeshRun.Start(Agent.Workload("client"),
             $"for i in $(seq 20); do timeout 10 ncat --recv-only api.default {Port} < /dev/null; done; echo round-one-done; " +
             $"until timeout 5 ncat --recv-only go.default {GoPort} < /dev/null | grep -q go-ahead; do sleep 0.1; done; " +
             $"n=0; tries=0; while [ $n -lt 10 ] && [ $tries -lt 15 ]; do tries=$((tries+1)); " +
@@ -73,7 +62,7 @@ public sealed class ReplicaBalancingTests(ITestOutputHelper output) : IAsyncLife
         first.Kill();
         Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => await ApiReplicasAsync(admin) == 1, TimeSpan.FromSeconds(10)),
             "the departed replica is still registered");
-        await using var goAhead = BeemeshRun.Start(_agent.Workload("go", $"{GoPort}/tcp"), $"ncat -l -k {GoPort} -c 'echo go-ahead'");
+        await using var goAhead = BeemeshRun.Start(Agent.Workload("go", $"{GoPort}/tcp"), $"ncat -l -k {GoPort} -c 'echo go-ahead'");
         Assert.True(await client.WaitForLineAsync("round-two-done", TimeSpan.FromSeconds(120)), client.Stdout + client.Stderr);
         string[] after = [.. client.Stdout.Split('\n').Where(l => l.StartsWith("second-", StringComparison.Ordinal))];
         output.WriteLine(client.Stdout.Split('\n').Last(l => l.StartsWith("round-two-done", StringComparison.Ordinal)));

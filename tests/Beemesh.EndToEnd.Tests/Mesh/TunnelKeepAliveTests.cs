@@ -11,39 +11,27 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// keep-alive interval plus timeout and resets the flow into its workload.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class TunnelKeepAliveTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class TunnelKeepAliveTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const int Port = 9210;
 
     // One second of silence, then one second for the PING's answer: the flow is cut within 2 s.
     private static readonly Dictionary<string, string> KeepAlive = new() { ["BEEMESH_TUNNEL_KEEPALIVE"] = "1,1" };
 
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
-
     [SkippableFact]
     public async Task A_stopped_callers_flow_is_cut_on_the_server_side_within_the_keepalive_bound()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(_agent is null, "the agent could not be started");
-        using var admin = AgentAdmin.Client(_agent.Directory);
+        Skip.If(Agent is null, "the agent could not be started");
+        using var admin = AgentAdmin.Client(Agent.Directory);
 
         // api writes a tick every 100 ms until its write fails (the flow was reset), then says so on
         // stderr (SIGPIPE ignored, so the failed write ends the loop instead of the shell).
-        await using var api = BeemeshRun.Start(_agent.Workload("api", $"{Port}/tcp"),
+        await using var api = BeemeshRun.Start(Agent.Workload("api", $"{Port}/tcp"),
             $"ncat -l -k {Port} -c 'trap \"\" PIPE; echo hello-from-api; while echo tick; do sleep 0.1; done; echo flow-ended >&2' & " +
             $"while ! ss -ltn | grep -q ':{Port} '; do sleep 0.05; done; echo api-ready; wait", KeepAlive);
         Assert.True(await api.WaitForLineAsync("api-ready", TimeSpan.FromSeconds(20)), api.Stdout + api.Stderr);
-        await using var web = BeemeshRun.Start(_agent.Workload("web"), $"ncat --recv-only api.default {Port}; echo stream-ended", KeepAlive);
+        await using var web = BeemeshRun.Start(Agent.Workload("web"), $"ncat --recv-only api.default {Port}; echo stream-ended", KeepAlive);
         Assert.True(await web.WaitForLineAsync("tick", TimeSpan.FromSeconds(30)), web.Stdout + web.Stderr);
 
         // The caller's whole beemesh run (its stack and sidecar) stops; its guest and kernel go on.

@@ -11,7 +11,7 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// no socket to reach at all), and the agent's state is unchanged.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class WorkloadAdminAccessTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class WorkloadAdminAccessTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const string Attempts = AdminRequestScript.Function + """
         import os, sys
@@ -28,30 +28,18 @@ public sealed class WorkloadAdminAccessTests(ITestOutputHelper output) : IAsyncL
         print("attempts %s %s %s" % (register, listed, applied), flush=True)
         """;
 
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
-
     [SkippableFact]
     public async Task Workload_cannot_register_read_or_change_anything_through_the_admin_api()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         Skip.IfNot(File.Exists("/usr/bin/python3"), "python3 is not installed (/usr/bin/python3)");
         string script = Path.Combine(Path.GetTempPath(), $"beemesh-admin-attempts-{Guid.NewGuid():N}.py");
         await File.WriteAllTextAsync(script, Attempts);
         try
         {
-            string admin = Path.Combine(_agent!.Directory, "admin.sock");
-            var run = await BeemeshRun.RunAsync(_agent.Workload("evil"), $"/usr/bin/python3 {script} {admin}", TimeSpan.FromSeconds(60));
+            string admin = Path.Combine(Agent!.Directory, "admin.sock");
+            var run = await BeemeshRun.RunAsync(Agent.Workload("evil"), $"/usr/bin/python3 {script} {admin}", TimeSpan.FromSeconds(60));
             output.WriteLine(run.Stdout);
             output.WriteLine(run.Stderr);
             string line = run.Stdout.Split('\n').Single(l => l.StartsWith("attempts ", StringComparison.Ordinal));
@@ -62,7 +50,7 @@ public sealed class WorkloadAdminAccessTests(ITestOutputHelper output) : IAsyncL
 
             // The agent's state is unchanged: no policy, no prod/api workload.
             var psi = new ProcessStartInfo(BeemeshEnvironment.BeemeshPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string a in new[] { "status", "--agent", _agent.Directory })
+            foreach (string a in new[] { "status", "--agent", Agent.Directory })
             {
                 psi.ArgumentList.Add(a);
             }

@@ -11,32 +11,21 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 /// <c>SPIFFE_ENDPOINT_SOCKET</c>, and the workload lives and dies with <c>beemesh run</c>.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class WorkloadIsolationTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const string SystemPython = "/usr/bin/python3";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     [SkippableFact]
     public async Task The_workload_sees_only_agent_sock_in_the_state_dir_and_cannot_uncover_it()
     {
         BeemeshEnvironment.RequireReady("curl");
-        Skip.If(_agent is null, "the agent could not be started");
-        string dir = _agent!.Directory;
+        Skip.If(Agent is null, "the agent could not be started");
+        string dir = Agent!.Directory;
         Assert.True(File.Exists(Path.Combine(dir, "ca.key")), "the agent keeps its CA key in its state directory");
         Assert.True(File.Exists(Path.Combine(dir, "admin.sock")));
 
-        var run = await BeemeshRun.RunAsync(_agent.Workload("intruder"), $$"""
+        var run = await BeemeshRun.RunAsync(Agent.Workload("intruder"), $$"""
             echo "ls=[$(ls -A {{dir}} | tr '\n' ' ')]"
             cat {{dir}}/ca.key; echo "cat=$?"
             head -c 64 {{dir}}/ca.key >/dev/null 2>&1; echo "head=$?"
@@ -71,15 +60,15 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task Started_from_inside_the_state_dir_the_workload_cannot_reach_it_through_its_working_directory()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
-        string dir = _agent!.Directory;
+        Skip.If(Agent is null, "the agent could not be started");
+        string dir = Agent!.Directory;
         Assert.True(File.Exists(Path.Combine(dir, "ca.key")));
 
         // The caller's working directory is the state directory, then a directory inside it.
         foreach (string start in new[] { dir, Path.Combine(dir, "state") })
         {
             Assert.True(Directory.Exists(start), $"{start} exists on the host");
-            var run = await BeemeshRun.RunAsync(_agent.Workload("from-inside"), """
+            var run = await BeemeshRun.RunAsync(Agent.Workload("from-inside"), """
                 echo "pwd=$(pwd)"
                 echo "here=[$(ls -A . | tr '\n' ' ')]"
                 cat ./ca.key ../ca.key; echo "cat=$?"
@@ -100,12 +89,12 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task The_workload_cannot_change_kernel_settings_or_cgroups_of_the_node()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         Skip.IfNot(File.Exists("/proc/sys/kernel/core_pattern"), "no /proc/sys/kernel/core_pattern on this kernel");
 
         // Opening for writing is enough to tell (nothing is written): the workload's root is the
         // caller's uid, and the kernel lets that uid write /proc/sys and sysfs from any user namespace.
-        var run = await BeemeshRun.RunAsync(_agent!.Workload("sysctl"), """
+        var run = await BeemeshRun.RunAsync(Agent!.Workload("sysctl"), """
             true >> /proc/sys/kernel/core_pattern; echo "core-pattern=$?"
             true >> /proc/sys/vm/drop_caches; echo "drop-caches=$?"
             echo "sys-options=$(awk '$5 == "/sys" { print $6 }' /proc/self/mountinfo)"
@@ -135,13 +124,13 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task The_workloads_resolv_conf_comes_from_a_private_directory_not_a_predictable_temp_name()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         string temp = Path.TrimEndingDirectorySeparator(Path.GetTempPath());
         Skip.IfNot(temp == "/tmp", $"the temp directory is {temp}, not /tmp");
 
         // The bind mount's source as mountinfo shows it (relative to its file system's root, which
         // is "/" when /tmp is not a mount of its own).
-        var run = await BeemeshRun.RunAsync(_agent!.Workload("resolver"), """
+        var run = await BeemeshRun.RunAsync(Agent!.Workload("resolver"), """
             src=$(awk '$5 == "/etc/resolv.conf" { print $4 }' /proc/self/mountinfo | sed 's|//deleted$||')
             echo "src=$src"
             echo "parent=$(dirname "$src")"
@@ -164,8 +153,8 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task Without_a_name_the_state_dir_is_an_empty_directory()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
-        string dir = _agent!.Directory;
+        Skip.If(Agent is null, "the agent could not be started");
+        string dir = Agent!.Directory;
 
         var run = await BeemeshRun.RunAsync(["--agent", dir], $"""
             echo "ls=[$(ls -A {dir})]"
@@ -186,7 +175,7 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task A_grpc_client_that_is_not_ours_fetches_the_workloads_own_svid_and_openssl_verifies_it()
     {
         BeemeshEnvironment.RequireReady("openssl");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         Skip.IfNot(File.Exists(SystemPython), $"{SystemPython} is missing (scripts/test installs python3)");
         string? generated = await GenerateStubsAsync();
         Skip.If(generated is null, "python3-grpcio and python3-grpc-tools are not installed (scripts/test installs them)");
@@ -195,7 +184,7 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
             string script = Path.Combine(generated!, "fetch_svid.py");
             await File.WriteAllTextAsync(script, FetchSvidScript);
             string pem = Path.Combine(generated!, "pem");
-            var run = await BeemeshRun.RunAsync(_agent!.Workload("spiffe-app"), $"""
+            var run = await BeemeshRun.RunAsync(Agent!.Workload("spiffe-app"), $"""
                 {SystemPython} {script} {generated} {pem} || exit 3
                 if [ -s {pem}/intermediates.pem ]; then untrusted="-untrusted {pem}/intermediates.pem"; fi
                 openssl verify -CAfile {pem}/bundle.pem $untrusted {pem}/leaf.pem
@@ -219,10 +208,10 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task Kill_9_of_beemesh_run_leaves_no_process_of_the_workload()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         string marker = "beemesh-victim-" + Guid.NewGuid().ToString("N");
         // A daemon-like child that ignores TERM and HUP, and its parent shell.
-        await using var victim = BeemeshRun.Start(_agent!.Workload("victim"),
+        await using var victim = BeemeshRun.Start(Agent!.Workload("victim"),
             $": {marker}; (trap '' TERM HUP; while :; do sleep 1; done) & echo ready; wait");
         Assert.True(await victim.WaitForLineAsync("ready", TimeSpan.FromSeconds(30)), victim.Stderr);
         Assert.NotEmpty(ProcessesWithMarker(marker));
@@ -243,8 +232,8 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task Kill_9_of_beemesh_run_makes_the_agent_forget_the_workload_and_its_name_stop_resolving()
     {
         BeemeshEnvironment.RequireReady("curl", "getent");
-        Skip.If(_agent is null, "the agent could not be started");
-        await using var victim = BeemeshRun.Start(_agent!.Workload("vanishing"), "echo ready; exec sleep 300");
+        Skip.If(Agent is null, "the agent could not be started");
+        await using var victim = BeemeshRun.Start(Agent!.Workload("vanishing"), "echo ready; exec sleep 300");
         Assert.True(await victim.WaitForLineAsync("ready", TimeSpan.FromSeconds(30)), victim.Stderr);
         Assert.Equal(200, await ResolveStatusAsync("vanishing.default"));
 
@@ -253,14 +242,14 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
         // Asked again at each change of the agent's workload list.
         var clock = Stopwatch.StartNew();
         int status = 0;
-        using (HttpClient admin = AgentAdmin.Client(_agent.Directory))
+        using (HttpClient admin = AgentAdmin.Client(Agent.Directory))
         {
             await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => (status = await ResolveStatusAsync("vanishing.default")) != 200, TimeSpan.FromSeconds(5));
         }
 
         output.WriteLine($"resolve status {status} after {clock.ElapsedMilliseconds} ms");
         Assert.Equal(404, status);
-        var prober = await BeemeshRun.RunAsync(_agent.Workload("prober"), "getent hosts vanishing.default; echo getent=$?", Timeout);
+        var prober = await BeemeshRun.RunAsync(Agent.Workload("prober"), "getent hosts vanishing.default; echo getent=$?", Timeout);
         output.WriteLine(prober.ToString());
         Assert.Contains("getent=2", prober.Stdout, StringComparison.Ordinal);
     }
@@ -269,7 +258,7 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     private async Task<int> ResolveStatusAsync(string name)
     {
         var psi = new ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--unix-socket", Path.Combine(_agent!.Directory, "admin.sock"), $"http://agent/v1/resolve?name={name}" })
+        foreach (string a in new[] { "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--unix-socket", Path.Combine(Agent!.Directory, "admin.sock"), $"http://agent/v1/resolve?name={name}" })
         {
             psi.ArgumentList.Add(a);
         }
@@ -284,10 +273,10 @@ public sealed class WorkloadIsolationTests(ITestOutputHelper output) : IAsyncLif
     public async Task Signals_to_beemesh_run_reach_the_command_and_its_status_is_passed_through()
     {
         BeemeshEnvironment.RequireReady();
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         foreach (var (signal, name, status) in new[] { (15, "TERM", 41), (1, "HUP", 42), (10, "USR1", 43), (12, "USR2", 44) })
         {
-            await using var run = BeemeshRun.Start(_agent!.Workload("signals"),
+            await using var run = BeemeshRun.Start(Agent!.Workload("signals"),
                 $"trap 'echo got-{name}; exit {status}' {name}; echo ready; while :; do sleep 0.1; done");
             Assert.True(await run.WaitForLineAsync("ready", TimeSpan.FromSeconds(30)), run.Stderr);
 

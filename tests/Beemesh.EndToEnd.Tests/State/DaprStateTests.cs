@@ -10,20 +10,9 @@ namespace Beemesh.EndToEnd.Tests.State;
 /// .NET SDK (unmodified) and by plain curl.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class DaprStateTests(ITestOutputHelper output) : MeshAgentTest
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     /// <summary>The Dapr app built next to the tests (a project reference copies it here).</summary>
     private static string AppPath => Path.Combine(AppContext.BaseDirectory, "Beemesh.DaprStateApp.dll");
@@ -32,10 +21,10 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task The_official_dotnet_sdk_saves_gets_checks_etags_deletes_bulks_transacts_and_expires()
     {
         BeemeshEnvironment.RequireReady("dotnet");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         Assert.True(File.Exists(AppPath), $"{AppPath} is missing");
         var run = await BeemeshRun.RunAsync(
-            [.. _agent!.Workload("orders"), "--state", "statestore=eventual"],
+            [.. Agent!.Workload("orders"), "--state", "statestore=eventual"],
             $"""
             echo "env=$DAPR_HTTP_PORT,$DAPR_GRPC_PORT,$DAPR_GRPC_ENDPOINT,$APP_ID"
             dotnet {AppPath}; echo "app=$?"
@@ -58,9 +47,9 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task Curl_gets_daprs_statuses_etags_and_error_codes_over_http()
     {
         BeemeshEnvironment.RequireReady("curl");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         var run = await BeemeshRun.RunAsync(
-            _agent!.Workload("carts"),
+            Agent!.Workload("carts"),
             """
             api=http://127.0.0.1:$DAPR_HTTP_PORT/v1.0/state
             j='content-type: application/json'
@@ -110,7 +99,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task Three_strong_replicas_agree_survive_a_killed_leader_and_take_it_back()
     {
         BeemeshEnvironment.RequireReady("curl");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         using var processes = new BeemeshProcesses(output);
         string dir = Directory.CreateTempSubdirectory("bm-strong-").FullName;
         try
@@ -127,7 +116,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
                 }
 
                 return processes.Start([
-                    "run", .. _agent!.Workload("ledger"), "--state", "statestore=strong", "--", "sh", "-c",
+                    "run", .. Agent!.Workload("ledger"), "--state", "statestore=strong", "--", "sh", "-c",
                     $"echo {replica}-ready; while true; do if read -r line < {fifo}; then eval \"$line\"; fi; done"]);
             }
 
@@ -196,7 +185,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task Two_eventual_replicas_replicate_writes_deletes_and_catch_up_a_new_replica()
     {
         BeemeshEnvironment.RequireReady("curl");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         using var processes = new BeemeshProcesses(output);
         string dir = Directory.CreateTempSubdirectory("bm-eventual-").FullName;
         try
@@ -212,7 +201,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
                 }
 
                 return processes.Start([
-                    "run", .. _agent!.Workload("kv"), "--state", "statestore=eventual", "--", "sh", "-c",
+                    "run", .. Agent!.Workload("kv"), "--state", "statestore=eventual", "--", "sh", "-c",
                     $"echo {replica}-ready; while true; do if read -r line < {fifo}; then eval \"$line\"; fi; done"]);
             }
 
@@ -260,7 +249,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : IAsyncLifetime
 
             // The agent's metrics count the replication: read again after each sidecar report.
             const string Merged = "beemesh_state_eventual_entries_total{workload=\"kv.default\",event=\"merged\"}";
-            using HttpClient admin = AgentAdmin.Client(_agent.Directory);
+            using HttpClient admin = AgentAdmin.Client(Agent.Directory);
             double merged = (await AgentAdmin.MetricsAfterReportsAsync(admin, m => m.GetValueOrDefault(Merged) >= 3)).GetValueOrDefault(Merged);
             Assert.True(merged >= 3, $"merged entries in /metrics: {merged}");
         }

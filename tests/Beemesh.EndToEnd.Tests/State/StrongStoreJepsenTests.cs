@@ -33,21 +33,10 @@ namespace Beemesh.EndToEnd.Tests.State;
 /// be rejected. A history that fails is kept in the temp directory for a checker test fixture.
 /// </summary>
 [Collection(NamespacesCollection.Name)]
-public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : MeshAgentTest
 {
     private static readonly TimeSpan Cap = TimeSpan.FromSeconds(60);
     private static readonly string[] Keys = ["a", "b", "c", "d"];
-    private MeshAgentProcess? _agent;
-
-    public async Task InitializeAsync() => _agent = await MeshAgentProcess.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_agent is not null)
-        {
-            await _agent.DisposeAsync();
-        }
-    }
 
     private static string ClientPath => Path.Combine(AppContext.BaseDirectory, "Beemesh.Linearizability.dll");
 
@@ -55,7 +44,7 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
     public async Task Clients_of_three_strong_replicas_see_a_linearizable_history_through_kills_a_partition_and_a_pause()
     {
         BeemeshEnvironment.RequireReady("dotnet", "iptables");
-        Skip.If(_agent is null, "the agent could not be started");
+        Skip.If(Agent is null, "the agent could not be started");
         Assert.True(File.Exists(ClientPath), $"{ClientPath} is missing");
         string? cgroupRoot = File.ReadLines("/proc/self/mounts").Select(l => l.Split(' ')).FirstOrDefault(f => f.Length > 2 && f[2] == "cgroup2")?[1];
         Skip.If(cgroupRoot is null, "no cgroup v2 hierarchy is mounted (the partition matches the sidecar's sockets by cgroup)");
@@ -94,7 +83,7 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
                 string cgroup = Path.Combine(cgroupRoot!, group, name, "cgroup.procs");
                 Process replica = processes.StartProgram("/bin/sh", [
                     "-c", "echo $$ > \"$0\" && shift && exec \"$@\"", cgroup, "-", BeemeshEnvironment.BeemeshPath,
-                    "run", .. _agent!.Workload("ledger"), "--state", "statestore=strong", "--", .. clientArgs]);
+                    "run", .. Agent!.Workload("ledger"), "--state", "statestore=strong", "--", .. clientArgs]);
                 replicas[name] = replica;
                 Assert.True(await processes.WaitForLineAsync(replica, "beemesh run: strong store statestore: replica ", Cap), $"{name} did not start its store");
             }
@@ -106,7 +95,7 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : IAsyncLif
             string[] Ports(string name)
             {
                 string raft = RaftPort(name);
-                foreach (string file in Directory.EnumerateFiles(Path.Combine(_agent!.Directory, "state"), "endpoints", SearchOption.AllDirectories))
+                foreach (string file in Directory.EnumerateFiles(Path.Combine(Agent!.Directory, "state"), "endpoints", SearchOption.AllDirectories))
                 {
                     string[] ports = [.. File.ReadAllLines(file).Select(l => l.Split(':').Last())];
                     if (ports.Contains(raft))
