@@ -42,8 +42,9 @@ public sealed class TunnelKeepAliveTests(ITestOutputHelper output) : MeshAgentTe
             // A cap for a broken build: without a keep-alive the flow would stay forever.
             Assert.True(await api.WaitUntilAsync(r => BeemeshRun.HasLine(r.Stderr, "flow-ended"), TimeSpan.FromSeconds(30)), api.Stderr);
             TimeSpan cut = stopped.Elapsed;
+            // How long it took is reported, not asserted (a busy machine stretches it); what is asserted
+            // is that the keep-alive cut it (the counters and the log line below).
             output.WriteLine($"api's guest flow reset {cut.TotalMilliseconds:F0} ms after SIGSTOP of the caller's sidecar (keep-alive 1 s + 1 s)");
-            Assert.True(cut < TimeSpan.FromSeconds(10), $"took {cut.TotalMilliseconds:F0} ms for a 2 s bound");
 
             Dictionary<string, double> metrics = await AgentAdmin.MetricsAfterReportsAsync(admin,
                 m => m.GetValueOrDefault("beemesh_mesh_tunnel_flows_lost_total{workload=\"api.default\",reason=\"keepalive_timeout\"}") >= 1);
