@@ -61,6 +61,8 @@ public readonly record struct Ipv4Repr(
             WireThrowHelper.BufferTooSmall("IPv4 header", Ipv4Packet.MinHeaderLength, header.Length);
         }
 
+        // Clearing first zeroes the reserved flag bit, which the flag setters below leave as they find it.
+        header[..Ipv4Packet.MinHeaderLength].Clear();
         Ipv4Packet packet = Ipv4Packet.CreateUnchecked(header[..Ipv4Packet.MinHeaderLength]);
         packet.Version = 4;
         packet.HeaderLength = Ipv4Packet.MinHeaderLength;
