@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Wire;
 
 namespace Beemesh.Netstack.Stack;
@@ -67,7 +66,7 @@ public sealed partial class NetworkStack
 
         if (OwnsAddress(dst))
         {
-            SendEchoReply(dst, src, message);
+            SendEchoReply(dst, src, icmp.Identifier, icmp.SequenceNumber, message);
             return;
         }
 
@@ -75,13 +74,11 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>Answers an echo request (ICMPv4 or ICMPv6, already validated) addressed to the stack itself.</summary>
-    private void SendEchoReply(UInt128 from, UInt128 to, ReadOnlySpan<byte> request)
+    private void SendEchoReply(UInt128 from, UInt128 to, ushort identifier, ushort sequence, ReadOnlySpan<byte> request)
     {
         bool v4 = IpAddr.IsV4(to);
         var builder = StartPacket(from, to, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, request.Length);
         request.CopyTo(builder.Transport);
-        ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(request[4..]);
-        ushort sequence = BinaryPrimitives.ReadUInt16BigEndian(request[6..]);
         int payload = request.Length - Icmpv4Packet.HeaderLength;
         int length = v4
             ? builder.WriteIcmpv4(new Icmpv4Repr(Icmpv4Type.EchoReply, 0, identifier, sequence, payload))
@@ -107,7 +104,7 @@ public sealed partial class NetworkStack
         switch (icmp.Type)
         {
             case Icmpv6Type.EchoRequest when OwnsAddress(dst):
-                SendEchoReply(dst, src, message);
+                SendEchoReply(dst, src, icmp.Identifier, icmp.SequenceNumber, message);
                 break;
             case Icmpv6Type.EchoRequest:
                 ForwardEcho(src, dst, icmp.Identifier, message);

@@ -13,12 +13,6 @@ public sealed partial class NetworkStack
     /// <summary>The frame buffer transmit paths build into (loop thread only).</summary>
     internal Span<byte> TxBuffer => _tx;
 
-    /// <summary>Offset of the Ethernet header inside a frame buffer (after the vnet header, if any).</summary>
-    internal int L2Offset => _l2;
-
-    /// <summary>True when frames may carry partial checksums and super-segments (vnet header present).</summary>
-    internal bool ChecksumOffload => _link.VnetHeader;
-
     /// <summary>True when TCP super-segments larger than the MTU may be written to the link.</summary>
     internal bool SegmentationOffload => _link.Offload;
 

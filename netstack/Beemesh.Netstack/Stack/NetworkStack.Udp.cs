@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Dhcp;
 using Beemesh.Netstack.Nat;
 using Beemesh.Netstack.Wire;
@@ -94,8 +93,8 @@ public sealed partial class NetworkStack
             return;
         }
 
-        // yiaddr (RFC 2131 §2) is where a unicast reply goes.
-        uint yiaddr = BinaryPrimitives.ReadUInt32BigEndian(reply[DhcpMessage.Field.YourAddress]);
+        // yiaddr (RFC 2131 §2) is where a unicast reply goes; a reply always holds the fixed header.
+        uint yiaddr = DhcpMessage.TryCreate(reply[..length], out var message) ? message.YourAddress : 0;
         var to = broadcast || yiaddr == 0 ? IpAddr.FromV4(uint.MaxValue) : IpAddr.FromV4(yiaddr);
         var udp = new UdpRepr(ServerPort, ClientPort, length);
         var builder = StartPacket(Gateway4, to, IpProtocol.Udp, udp.BufferLength);

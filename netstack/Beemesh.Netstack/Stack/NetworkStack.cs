@@ -19,8 +19,6 @@ namespace Beemesh.Netstack.Stack;
 /// </remarks>
 public sealed partial class NetworkStack : IDisposable
 {
-    internal const int VnetHeaderLength = 10;
-    internal const int EthernetHeaderLength = 14;
     private const int MaxFrame = 65536 + 64;
     private const int ReadBatch = 64;
 
@@ -71,7 +69,7 @@ public sealed partial class NetworkStack : IDisposable
         _loop = new EventLoop(time ?? TimeProvider.System);
         _logger = logger ?? NullLogger.Instance;
         _random = random ?? new Random();
-        _l2 = link.VnetHeader ? VnetHeaderLength : 0;
+        _l2 = link.VnetHeader ? VirtioNetHeader.Length : 0;
         _routerMac = ParseMac(options.RouterMac);
         _network = IpAddr.ToV4(IpAddr.From(options.Network));
         _netmask = options.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.PrefixLength);
