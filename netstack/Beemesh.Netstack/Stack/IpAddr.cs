@@ -14,14 +14,14 @@ namespace Beemesh.Netstack.Stack;
 internal static class IpAddr
 {
     private static readonly UInt128 V4Prefix = (UInt128)0xFFFF << 32;
-    private static readonly UInt128 V4Mask = ~(UInt128)uint.MaxValue;
 
     /// <summary>Size of a buffer that holds either sockaddr.</summary>
     public const int SockAddrSize = 28;
 
     public static UInt128 FromV4(uint hostOrder) => V4Prefix | hostOrder;
 
-    public static bool IsV4(UInt128 a) => (a & V4Mask) == V4Prefix;
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static bool IsV4(UInt128 a) => (ulong)(a >> 64) == 0 && ((ulong)a >> 32) == 0xFFFF;
 
     public static uint ToV4(UInt128 a) => (uint)(a & uint.MaxValue);
 
