@@ -74,15 +74,18 @@ public sealed class AgentClient : IDisposable
     public Task<List<WorkloadRecord>> ListWorkloadsAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/workloads", null, AgentJsonContext.Default.ListWorkloadRecord, cancellationToken);
 
-    /// <summary>Resolves <c>NAME.NAMESPACE[.svc.cluster.local]</c>; null when no workload has that name.</summary>
-    public Task<WorkloadRecord?> ResolveAsync(string name, CancellationToken cancellationToken = default) =>
-        FindAsync("v1/resolve?name=" + Uri.EscapeDataString(name), cancellationToken);
+    /// <summary>
+    /// Resolves <c>NAME.NAMESPACE[.svc.cluster.local]</c> to its service: every replica and the address
+    /// the name resolves to; null when no workload has that name.
+    /// </summary>
+    public Task<ServiceRecord?> ResolveAsync(string name, CancellationToken cancellationToken = default) =>
+        FindAsync("v1/resolve?name=" + Uri.EscapeDataString(name), AgentJsonContext.Default.ServiceRecord, cancellationToken);
 
     /// <summary>Finds the workload holding a mesh address; null when none does.</summary>
     public Task<WorkloadRecord?> ResolveAddressAsync(IPAddress address, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
-        return FindAsync("v1/resolve-address?address=" + Uri.EscapeDataString(address.ToString()), cancellationToken);
+        return FindAsync("v1/resolve-address?address=" + Uri.EscapeDataString(address.ToString()), AgentJsonContext.Default.WorkloadRecord, cancellationToken);
     }
 
     /// <summary>Applies a (multi-document) AuthorizationPolicy file; a bad file is refused whole with its errors in <see cref="AgentApiException.Details"/>.</summary>
@@ -207,7 +210,8 @@ public sealed class AgentClient : IDisposable
         return true;
     }
 
-    private async Task<WorkloadRecord?> FindAsync(string path, CancellationToken cancellationToken)
+    private async Task<T?> FindAsync<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken cancellationToken)
+        where T : class
     {
         using HttpResponseMessage response = await _http.GetAsync(path, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
@@ -217,7 +221,7 @@ public sealed class AgentClient : IDisposable
 
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-        return JsonSerializer.Deserialize(body, AgentJsonContext.Default.WorkloadRecord);
+        return JsonSerializer.Deserialize(body, type);
     }
 
     private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)

@@ -6,6 +6,7 @@ namespace Beemesh.Agent.Client;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WorkloadRegistration))]
 [JsonSerializable(typeof(WorkloadRecord))]
+[JsonSerializable(typeof(ServiceRecord))]
 [JsonSerializable(typeof(List<WorkloadRecord>))]
 [JsonSerializable(typeof(PolicySet))]
 [JsonSerializable(typeof(WorkloadSet))]

@@ -104,6 +104,44 @@ public sealed class InjectCommandTests : IDisposable
         Assert.Contains($"cannot join the mesh through the agent at {missing}", result.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("fast")]
+    [InlineData("0")]
+    [InlineData("1,2,3")]
+    [InlineData("10,")]
+    public async Task SidecarRefusesABadTunnelKeepAliveAsAUsageErrorBeforeCallingTheAgent(string value)
+    {
+        string missing = Path.Combine(_dir.FullName, "no-agent");
+        var environment = new Dictionary<string, string> { [Beemesh.Agent.Client.TunnelKeepAlive.Variable] = value };
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var root = new RootCommand("test") { SidecarCommand.Create(environment.GetValueOrDefault) };
+        int exit = await root.Parse(["sidecar", "--name", "api", "--inbound", "15006", "--agent", missing])
+            .InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+
+        Assert.Equal(2, exit);
+        // One line that names the variable and its value; the agent was never called.
+        Assert.Equal($"beemesh sidecar: BEEMESH_TUNNEL_KEEPALIVE={value}: expected INTERVAL[,TIMEOUT] in seconds between 0.1 and 3600 (e.g. 10,10), or off\n", error.ToString());
+        Assert.Empty(output.ToString());
+    }
+
+    [Theory]
+    [InlineData("1,1")]
+    [InlineData("off")]
+    [InlineData("")]
+    public async Task SidecarWithAValidTunnelKeepAliveGoesOnToTheAgent(string value)
+    {
+        string missing = Path.Combine(_dir.FullName, "no-agent");
+        var environment = new Dictionary<string, string> { [Beemesh.Agent.Client.TunnelKeepAlive.Variable] = value };
+        var error = new StringWriter { NewLine = "\n" };
+        var root = new RootCommand("test") { SidecarCommand.Create(environment.GetValueOrDefault) };
+        int exit = await root.Parse(["sidecar", "--name", "api", "--inbound", "15006", "--agent", missing])
+            .InvokeAsync(new InvocationConfiguration { Output = new StringWriter(), Error = error });
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"cannot join the mesh through the agent at {missing}", error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void DnsUpstreamIsTheFirstResolverOfResolvConfThatIsNotTheSidecarItself()
     {

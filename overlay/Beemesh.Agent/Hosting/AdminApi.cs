@@ -164,7 +164,10 @@ internal sealed partial class AdminApi
                 await UnregisterAsync(context, id).ConfigureAwait(false);
                 return;
             case ["v1", "resolve"] when method == "GET":
-                await WriteFoundAsync(context, _workloads.Resolve(RequiredQuery(request, "name")), "no workload is named " + request.Query["name"]).ConfigureAwait(false);
+                ServiceRecord? service = _workloads.ResolveService(RequiredQuery(request, "name"));
+                await (service is null
+                    ? ErrorAsync(context, 404, "no workload is named " + request.Query["name"])
+                    : WriteAsync(context, 200, service, AgentJsonContext.Default.ServiceRecord)).ConfigureAwait(false);
                 return;
             case ["v1", "resolve-address"] when method == "GET":
                 string text = RequiredQuery(request, "address");

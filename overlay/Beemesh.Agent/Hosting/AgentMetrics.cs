@@ -90,7 +90,7 @@ internal sealed class AgentMetrics
         if (QuicRouter is { } quic)
         {
             const string family = "beemesh_agent_quic_tunnel_total";
-            text.Append("# HELP ").Append(family).Append(" QUIC tunnel endpoint events: connections accepted or refused at the handshake, live connections cut when their node was removed (cut_revoked_peer), streams routed to a local sidecar or refused (refused_*).\n");
+            text.Append("# HELP ").Append(family).Append(" QUIC tunnel endpoint events: connections accepted or refused at the handshake, live connections cut when their node was removed (cut_revoked_peer), streams routed to a local sidecar or refused (refused_*), relayed streams reset after staying half-closed past the keep-alive bound (cut_half_closed).\n");
             text.Append("# TYPE ").Append(family).Append(" counter\n");
             IReadOnlyDictionary<string, long> counters = quic.Counters;
             foreach (string reason in Tunnel.QuicTunnelRouter.CounterNames)

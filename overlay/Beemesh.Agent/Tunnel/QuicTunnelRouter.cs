@@ -89,11 +89,18 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long a relayed stream may stay half-closed (one side ended its writing, the other goes on)
+    /// before both sides are reset (counted as <c>cut_half_closed</c>); default 20 s, the sidecars'
+    /// keep-alive bound, as the TCP relay's <see cref="SniTunnelRouter.HalfClosedTimeout"/>.
+    /// </summary>
+    public TimeSpan HalfClosedTimeout { get; init; } = TunnelKeepAlive.DefaultInterval + TunnelKeepAlive.DefaultTimeout;
+
+    /// <summary>
     /// Counters by name: <c>connections_accepted</c>, <c>connections_refused</c> (handshake failed:
     /// no or a bad certificate, another trust domain, not a workload, a removed node's issuer or
     /// address), <c>cut_revoked_peer</c> (live connections closed by a refusal), and per stream
     /// <c>routed</c>, <c>refused_unknown_name</c>, <c>refused_malformed</c>, <c>refused_timeout</c>,
-    /// <c>refused_unreachable</c>.
+    /// <c>refused_unreachable</c>, <c>cut_half_closed</c> (reset after <see cref="HalfClosedTimeout"/> half-closed).
     /// </summary>
     public IReadOnlyDictionary<string, long> Counters => _counters;
 
@@ -101,7 +108,7 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     public static IReadOnlyList<string> CounterNames { get; } =
     [
         "connections_accepted", "connections_refused", "cut_revoked_peer",
-        "routed", "refused_unknown_name", "refused_malformed", "refused_timeout", "refused_unreachable",
+        "routed", "refused_unknown_name", "refused_malformed", "refused_timeout", "refused_unreachable", "cut_half_closed",
     ];
 
     /// <summary>QUIC connections open now.</summary>
@@ -445,8 +452,22 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
             }
 
             relay = ArrayPool<byte>.Shared.Rent(64 * 1024);
-            Task up = CopyUpAsync(stream, upstream, relay);
-            Task down = CopyDownAsync(upstream, stream);
+            Socket upstreamSocket = upstream;
+            using var halfClosed = new HalfClosedBound(HalfClosedTimeout, _time, () =>
+            {
+                Count("cut_half_closed");
+                try
+                {
+                    stream.Abort(QuicAbortDirection.Both, QuicTunnelProtocol.ErrorClosed);
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+
+                upstreamSocket.Close(0);
+            });
+            Task up = CopyUpAsync(stream, upstream, relay, halfClosed);
+            Task down = CopyDownAsync(upstream, stream, halfClosed);
             Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
             if (first.IsFaulted)
             {
@@ -475,14 +496,17 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
         }
     }
 
-    // Caller to sidecar; the caller's end of its writing becomes a FIN to the sidecar.
-    private async Task CopyUpAsync(QuicStream from, Socket to, byte[] buffer)
+    // Caller to sidecar; the caller's end of its writing becomes a FIN to the sidecar (the
+    // half-close bound armed first, so whoever sees the FIN sees it armed).
+    private async Task CopyUpAsync(QuicStream from, Socket to, byte[] buffer, HalfClosedBound halfClosed)
     {
         int read;
         while ((read = await from.ReadAsync(buffer, _stop.Token).ConfigureAwait(false)) > 0)
         {
             await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token).ConfigureAwait(false);
         }
+
+        halfClosed.DirectionEnded();
 
         try
         {
@@ -494,7 +518,7 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
     }
 
     // Sidecar to caller; the sidecar's FIN completes the stream's writing side.
-    private async Task CopyDownAsync(Socket from, QuicStream to)
+    private async Task CopyDownAsync(Socket from, QuicStream to, HalfClosedBound halfClosed)
     {
         byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -505,6 +529,7 @@ public sealed class QuicTunnelRouter : IAsyncDisposable
                 await to.WriteAsync(chunk.AsMemory(0, read), _stop.Token).ConfigureAwait(false);
             }
 
+            halfClosed.DirectionEnded();
             to.CompleteWrites();
         }
         finally

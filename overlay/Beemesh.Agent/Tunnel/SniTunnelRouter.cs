@@ -278,22 +278,16 @@ public sealed class SniTunnelRouter : IAsyncDisposable
             // is armed by the first direction to end, before its FIN is passed on.
             using var a = new NetworkStream(client, ownsSocket: false);
             using var b = new NetworkStream(upstream, ownsSocket: false);
-            using var halfClosed = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
-            Task? up = null;
-            Task? down = null;
             Socket clientSocket = client;
             Socket upstreamSocket = upstream;
-            using CancellationTokenRegistration cut = halfClosed.Token.Register(() =>
+            using var halfClosed = new HalfClosedBound(HalfClosedTimeout, _time, () =>
             {
-                if (up?.IsCompleted != true || down?.IsCompleted != true)
-                {
-                    Count("cut_half_closed");
-                    clientSocket.Close(0);
-                    upstreamSocket.Close(0);
-                }
+                Count("cut_half_closed");
+                clientSocket.Close(0);
+                upstreamSocket.Close(0);
             });
-            up = CopyAsync(a, upstream, halfClosed);
-            down = CopyAsync(b, client, halfClosed);
+            Task up = CopyAsync(a, upstream, halfClosed);
+            Task down = CopyAsync(b, client, halfClosed);
             Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
             if (first.IsFaulted)
             {
@@ -381,7 +375,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
         }
     }
 
-    private async Task CopyAsync(Stream from, Socket to, CancellationTokenSource halfClosed)
+    private async Task CopyAsync(Stream from, Socket to, HalfClosedBound halfClosed)
     {
         byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -394,13 +388,7 @@ public sealed class SniTunnelRouter : IAsyncDisposable
 
             // Pass the end of this direction on as a FIN; the other direction keeps flowing, for
             // HalfClosedTimeout at most (armed first, so whoever sees the FIN sees it armed).
-            try
-            {
-                halfClosed.CancelAfter(HalfClosedTimeout);
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            halfClosed.DirectionEnded();
 
             try
             {

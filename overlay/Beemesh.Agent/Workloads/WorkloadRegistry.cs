@@ -590,15 +590,7 @@ internal sealed class WorkloadRegistry
     /// </summary>
     public WorkloadRecord? Resolve(string host)
     {
-        string h = host.TrimEnd('.').ToLowerInvariant();
-        const string suffix = ".svc.cluster.local";
-        if (h.EndsWith(suffix, StringComparison.Ordinal))
-        {
-            h = h[..^suffix.Length];
-        }
-
-        string[] parts = h.Split('.');
-        if (parts.Length != 2)
+        if (ServiceName(host) is not { } parts)
         {
             return null;
         }
@@ -609,6 +601,38 @@ internal sealed class WorkloadRegistry
             return Newest(r => r.Name == parts[0] && r.Namespace == parts[1])
                 ?? _remote.LastOrDefault(r => r.Name == parts[0] && r.Namespace == parts[1]);
         }
+    }
+
+    /// <summary>
+    /// The service <c>NAME.NAMESPACE</c> names (as <see cref="Resolve"/> takes it): every replica, this
+    /// node's registrations and other nodes' routes, in the order callers' sidecars balance over them,
+    /// and the address the name resolves to (<see cref="ServiceRecord.Of"/>); null when it has none.
+    /// </summary>
+    public ServiceRecord? ResolveService(string host)
+    {
+        if (ServiceName(host) is not { } parts)
+        {
+            return null;
+        }
+
+        lock (_lock)
+        {
+            return ServiceRecord.Of([.. _byId.Values, .. _remote], parts[0], parts[1]);
+        }
+    }
+
+    // NAME.NAMESPACE[.svc.cluster.local][.], any case: [name, namespace] in lower case, or null.
+    private static string[]? ServiceName(string host)
+    {
+        string h = host.TrimEnd('.').ToLowerInvariant();
+        const string suffix = ".svc.cluster.local";
+        if (h.EndsWith(suffix, StringComparison.Ordinal))
+        {
+            h = h[..^suffix.Length];
+        }
+
+        string[] parts = h.Split('.');
+        return parts.Length == 2 ? parts : null;
     }
 
     /// <summary>

@@ -30,6 +30,23 @@ public static class CliSupport
         (name is null ? null : KubernetesNames.CheckLabel("--name", name)) ?? (ns is null ? null : KubernetesNames.CheckLabel("--namespace", ns));
 
     /// <summary>
+    /// The error of a bad <see cref="TunnelKeepAlive.Variable"/> value (<paramref name="value"/>, the
+    /// environment's), or null when it is unset or valid: a usage error, reported before anything starts.
+    /// </summary>
+    public static string? CheckTunnelKeepAlive(string? value)
+    {
+        try
+        {
+            TunnelKeepAlive.Parse(value);
+            return null;
+        }
+        catch (FormatException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
     /// The name-rule errors (metadata.name, metadata.namespace) of a policy file, found locally so a
     /// file with an odd name is refused before any call to the agent. Other errors are left to the agent.
     /// </summary>

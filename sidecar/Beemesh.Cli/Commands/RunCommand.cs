@@ -28,9 +28,13 @@ namespace Beemesh.Cli.Commands;
 /// </summary>
 public static class RunCommand
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create()
+    /// <summary>
+    /// Builds the command; <paramref name="environment"/> reads its environment variables
+    /// (<see cref="Environment.GetEnvironmentVariable(string)"/> when null).
+    /// </summary>
+    public static Command Create(Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         var mtu = new Option<int>("--mtu", "-m") { Description = "MTU of the guest interface (576-65521)", DefaultValueFactory = _ => 1500 };
         var publish = new Option<string[]>("--publish", "-p") { Description = "Publish a guest port: [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]", AllowMultipleArgumentsPerToken = false };
         var ipv6 = new Option<bool>("--ipv6", "-6") { Description = "Also give the guest IPv6 (fd00::/64)" };
@@ -62,14 +66,15 @@ public static class RunCommand
                 parse.GetValue(meshCidr)!,
                 parse.GetValue(state) ?? [],
                 parse.GetValue(stateSync),
-                parse.GetValue(command) ?? []),
+                parse.GetValue(command) ?? [],
+                environment(TunnelKeepAlive.Variable)),
             cancel));
         return run;
     }
 
     private sealed record RunSettings(
         int Mtu, string[] Publish, bool Ipv6, bool Offload, bool Debug, string? Name, string Namespace, string[] Ports,
-        string Agent, string MeshCidr, string[] State, double StateSync, string[] Command);
+        string Agent, string MeshCidr, string[] State, double StateSync, string[] Command, string? KeepAlive);
 
     private static async Task<int> ExecuteAsync(RunSettings s, CancellationToken cancel)
     {
@@ -112,6 +117,13 @@ public static class RunCommand
         if (s.Name is not null && CliSupport.CheckWorkloadNames(s.Name, s.Namespace) is { } badName)
         {
             Console.Error.WriteLine($"beemesh run: {badName}");
+            return 2;
+        }
+
+        // The tunnel keep-alive is a mesh workload's (its sidecar's tunnels); checked before anything starts.
+        if (s.Name is not null && CliSupport.CheckTunnelKeepAlive(s.KeepAlive) is { } badKeepAlive)
+        {
+            Console.Error.WriteLine($"beemesh run: {badKeepAlive}");
             return 2;
         }
 

@@ -20,9 +20,13 @@ namespace Beemesh.Cli.Commands;
 /// </summary>
 public static class SidecarCommand
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create()
+    /// <summary>
+    /// Builds the command; <paramref name="environment"/> reads its environment variables
+    /// (<see cref="Environment.GetEnvironmentVariable(string)"/> when null).
+    /// </summary>
+    public static Command Create(Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         var name = new Option<string>("--name") { Description = "Workload (service account) name", Required = true };
         var ns = new Option<string>("--namespace") { Description = "Mesh namespace", DefaultValueFactory = _ => "default" };
         var inbound = new Option<int>("--inbound") { Description = "Port of the mTLS tunnel that callers reach", Required = true };
@@ -50,7 +54,7 @@ public static class SidecarCommand
         command.SetAction((parse, cancel) => RunAsync(
             new Settings(parse.GetValue(name)!, parse.GetValue(ns)!, parse.GetValue(inbound), parse.GetValue(ports) ?? [],
                 parse.GetValue(upstreams) ?? [], parse.GetValue(agent)!, parse.GetValue(meshCidr)!, parse.GetValue(debug),
-                parse.GetValue(dns), parse.GetValue(dnsUpstream), parse.GetValue(nodeLoopback)),
+                parse.GetValue(dns), parse.GetValue(dnsUpstream), parse.GetValue(nodeLoopback), environment(TunnelKeepAlive.Variable)),
             parse.InvocationConfiguration.Error, cancel));
         return command;
     }
@@ -60,7 +64,7 @@ public static class SidecarCommand
 
     private sealed record Settings(
         string Name, string Namespace, int Inbound, string[] Ports, string[] Upstreams, string Agent, string MeshCidr, bool Debug,
-        string? Dns, string? DnsUpstream, string? NodeLoopback);
+        string? Dns, string? DnsUpstream, string? NodeLoopback, string? KeepAlive);
 
     private sealed record Upstream(string Name, int Port, int LocalPort);
 
@@ -182,6 +186,12 @@ public static class SidecarCommand
         if (s.NodeLoopback is not null && !IPAddress.TryParse(s.NodeLoopback, out nodeLoopback))
         {
             error.WriteLine($"beemesh sidecar: invalid --node-loopback '{s.NodeLoopback}': expected an IP address");
+            return 2;
+        }
+
+        if (CliSupport.CheckTunnelKeepAlive(s.KeepAlive) is { } badKeepAlive)
+        {
+            error.WriteLine($"beemesh sidecar: {badKeepAlive}");
             return 2;
         }
 

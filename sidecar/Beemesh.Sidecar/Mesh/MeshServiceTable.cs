@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Beemesh.Agent.Client;
@@ -75,11 +74,9 @@ public sealed class MeshServiceTable
 
         foreach ((string key, var list) in replicas)
         {
-            // This node's replicas first, then other nodes' by name; by registration order within a node.
-            MeshPeer[] ordered = [.. list.OrderBy(r => r.Record.Node ?? string.Empty, StringComparer.Ordinal)
-                .ThenBy(r => IdOrder(r.Record.Id))
-                .ThenBy(r => r.Record.Id, StringComparer.Ordinal)
-                .Select(r => r.Peer)];
+            // This node's replicas first, then other nodes' by name; by registration order within a
+            // node: the agent's /v1/resolve lists them the same way.
+            MeshPeer[] ordered = [.. list.OrderBy(r => r.Record, Comparer<WorkloadRecord>.Create(ServiceRecord.CompareReplicas)).Select(r => r.Peer)];
             _replicas[key] = ordered;
             _ports[key] = [.. ports[key]];
             foreach (MeshPeer peer in ordered)
@@ -132,9 +129,6 @@ public sealed class MeshServiceTable
 
     /// <summary>The lookup key of a name: <c>NAME.NAMESPACE</c> in lower case.</summary>
     public static string Key(string name, string ns) => $"{name}.{ns}".ToLowerInvariant();
-
-    private static long IdOrder(string id) =>
-        id.Length > 1 && long.TryParse(id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : long.MaxValue;
 }
 
 /// <summary>

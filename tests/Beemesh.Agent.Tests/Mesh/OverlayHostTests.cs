@@ -35,8 +35,10 @@ public sealed class OverlayHostTests : IDisposable
         Assert.Null(registered.Node);
         using var onA = new AgentClient(first.Options.StateDirectory);
         await ChangeWait.UntilAsync(first.Workloads, () => first.Workloads.Resolve("web.shop") is not null);
-        WorkloadRecord? resolved = await onA.ResolveAsync("web.shop.svc.cluster.local");
-        Assert.NotNull(resolved);
+        ServiceRecord? service = await onA.ResolveAsync("web.shop.svc.cluster.local");
+        Assert.NotNull(service);
+        Assert.Equal(registered.MeshAddress, service.MeshAddress);
+        WorkloadRecord resolved = Assert.Single(service.Replicas);
         Assert.Equal("c", resolved.Node);
         Assert.Equal(registered.SpiffeId, resolved.SpiffeId);
         Assert.Equal(registered.MeshAddress, resolved.MeshAddress);

@@ -42,9 +42,9 @@ public sealed class AgentRestartTests : IDisposable
         Assert.Equal(before.Policies.Select(p => p.Yaml), after.Policies.Select(p => p.Yaml));
         Assert.NotEqual(before.Epoch, after.Epoch);
 
-        WorkloadRecord? resolved = await again.ResolveAsync("api.default");
+        ServiceRecord? resolved = await again.ResolveAsync("api.default");
         Assert.NotNull(resolved);
-        Assert.Equal(api.Id, resolved.Id);
+        Assert.Equal(api.Id, Assert.Single(resolved.Replicas).Id);
         Assert.Equal(api.MeshAddress, resolved.MeshAddress);
 
         // The version continues from where the first run left it.

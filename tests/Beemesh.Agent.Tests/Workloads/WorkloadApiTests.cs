@@ -14,11 +14,13 @@ public sealed class WorkloadApiTests
         Assert.Equal("10.200.0.1", api.MeshAddress);
         Assert.Equal("127.0.0.1:15008", api.TunnelEndpoint);
 
-        WorkloadRecord? byName = await agent.Client.ResolveAsync("api.shop.svc.cluster.local");
-        Assert.Equal(api.Id, byName!.Id);
-        Assert.Equal(8080, Assert.Single(byName.Ports).Port);
-        Assert.Equal("http", byName.Ports[0].Protocol);
-        Assert.Equal(api.Id, (await agent.Client.ResolveAsync("API.shop."))!.Id);
+        ServiceRecord? byName = await agent.Client.ResolveAsync("api.shop.svc.cluster.local");
+        Assert.Equal(("api", "shop", api.SpiffeId, api.MeshAddress), (byName!.Name, byName.Namespace, byName.SpiffeId, byName.MeshAddress));
+        WorkloadRecord replica = Assert.Single(byName.Replicas);
+        Assert.Equal(api.Id, replica.Id);
+        Assert.Equal(8080, Assert.Single(replica.Ports).Port);
+        Assert.Equal("http", replica.Ports[0].Protocol);
+        Assert.Equal(api.Id, Assert.Single((await agent.Client.ResolveAsync("API.shop."))!.Replicas).Id);
         Assert.Null(await agent.Client.ResolveAsync("api.other"));
         Assert.Equal(api.Id, (await agent.Client.ResolveAddressAsync(IPAddress.Parse("10.200.0.1")))!.Id);
         Assert.Null(await agent.Client.ResolveAddressAsync(IPAddress.Parse("10.200.0.9")));

@@ -19,6 +19,19 @@ public sealed class TunnelKeepAliveTests(ITestOutputHelper output) : MeshAgentTe
     private static readonly Dictionary<string, string> KeepAlive = new() { ["BEEMESH_TUNNEL_KEEPALIVE"] = "1,1" };
 
     [SkippableFact]
+    public async Task A_bad_keepalive_value_is_a_usage_error_before_anything_starts()
+    {
+        BeemeshEnvironment.RequireReady();
+        Skip.If(Agent is null, "the agent could not be started");
+        BeemeshRunResult result = await BeemeshRun.RunAsync(Agent.Workload("api"), "echo guest-ran", TimeSpan.FromSeconds(30),
+            new Dictionary<string, string> { ["BEEMESH_TUNNEL_KEEPALIVE"] = "fast" });
+        output.WriteLine(result.Stderr);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("beemesh run: BEEMESH_TUNNEL_KEEPALIVE=fast: expected INTERVAL[,TIMEOUT] in seconds between 0.1 and 3600 (e.g. 10,10), or off\n", result.Stderr);
+        Assert.DoesNotContain("guest-ran", result.Stdout);
+    }
+
+    [SkippableFact]
     public async Task A_stopped_callers_flow_is_cut_on_the_server_side_within_the_keepalive_bound()
     {
         BeemeshEnvironment.RequireReady("ncat", "ss");

@@ -39,7 +39,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
             {
                 if (!agent.HasExited)
                 {
-                    agent.Kill(entireProcessTree: true);
+                    ProcessTree.Kill(agent);
                     agent.WaitForExit();
                 }
             }
@@ -374,7 +374,7 @@ public sealed partial class FourNodeMeshTests(ITestOutputHelper output) : IAsync
         }
         catch (OperationCanceledException)
         {
-            p.Kill(entireProcessTree: true);
+            ProcessTree.Kill(p);
             await p.WaitForExitAsync();
         }
 

@@ -99,7 +99,7 @@ public sealed class BeemeshProcesses(ITestOutputHelper output) : IDisposable
         {
             if (!p.HasExited)
             {
-                p.Kill(entireProcessTree: true);
+                ProcessTree.Kill(p);
                 p.WaitForExit(TimeSpan.FromSeconds(5));
             }
 

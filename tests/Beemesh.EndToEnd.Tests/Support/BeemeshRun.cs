@@ -211,18 +211,11 @@ public sealed class BeemeshRun : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>Kills the process tree now (as a crash would); output collected so far stays readable.</summary>
-    public void Kill()
-    {
-        try
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-    }
+    /// <summary>
+    /// Kills the process tree now (as a crash would; SIGKILL only, nothing is left stopped: see
+    /// <see cref="ProcessTree"/>); output collected so far stays readable.
+    /// </summary>
+    public void Kill() => ProcessTree.Kill(_process);
 
     private void Append(StringBuilder buffer, string? line, TaskCompletionSource closed)
     {

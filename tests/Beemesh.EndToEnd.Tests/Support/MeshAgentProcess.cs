@@ -125,7 +125,7 @@ public sealed class MeshAgentProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            _process.Kill(entireProcessTree: true);
+            ProcessTree.Kill(_process);
             await _process.WaitForExitAsync();
         }
 

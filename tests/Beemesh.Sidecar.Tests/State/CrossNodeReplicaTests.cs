@@ -1,9 +1,7 @@
 using System.Net;
 using System.Net.Security;
-using System.Text;
 using Beemesh.Agent.Client;
 using Beemesh.Agent.Tests;
-using Beemesh.Identity.Authority;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.State;
 using Beemesh.Sidecar.State.Eventual;
@@ -11,10 +9,7 @@ using Beemesh.Sidecar.State.Replicas;
 using Beemesh.Sidecar.State.Strong;
 using Beemesh.Sidecar.Telemetry;
 using Beemesh.Sidecar.Tests.Tunnel;
-using Beemesh.State.Api;
 using Beemesh.State.Eventual;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Beemesh.Sidecar.Tests.State;
 
@@ -24,30 +19,9 @@ namespace Beemesh.Sidecar.Tests.State;
 /// refused unless the peer is the very same workload. Each "node" here is its own sidecar (tunnel
 /// server, SVID) and its own state directory; replication runs only when the test calls it.
 /// </summary>
-public sealed class CrossNodeReplicaTests : IAsyncLifetime
+public sealed class CrossNodeReplicaTests : EventualReplicaTestBase
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-    private readonly TempDirectory _dir = new();
-    private readonly List<IAsyncDisposable> _owned = [];
-    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero));
-    private CertificateAuthority _authority = null!;
-
-    public Task InitializeAsync()
-    {
-        _authority = CertificateAuthority.LoadOrCreate(_dir.File("ca"));
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            await _owned[i].DisposeAsync();
-        }
-
-        _authority.Dispose();
-        _dir.Dispose();
-    }
 
     private static WorkloadRecord Route(string node, string name, string ns, string id, int octet) => new()
     {
@@ -97,8 +71,7 @@ public sealed class CrossNodeReplicaTests : IAsyncLifetime
         await using var agent = await AgentFixture.StartAsync();
         using var directory = new AgentMeshDirectory(agent.Client, IPNetwork.Parse("10.200.0.0/16"));
         await directory.LoadAsync(CancellationToken.None);
-        var sidecar = await TestSidecar.StartAsync(_authority, _dir.File("kv.sock"), "/ns/default/sa/kv", IPAddress.Parse("10.200.0.1"), new StaticMeshDirectory());
-        _owned.Add(sidecar);
+        var sidecar = Own(await TestSidecar.StartAsync(Authority, Dir.File("kv.sock"), "/ns/default/sa/kv", IPAddress.Parse("10.200.0.1"), new StaticMeshDirectory()));
         var local = new IPEndPoint(IPAddress.Loopback, 40001);
         var discovery = new MeshReplicaDiscovery(new FixedDiscovery(local), new SidecarReplicaMesh(directory, sidecar.Server, "kv", "default"));
         var n2 = IPEndPoint.Parse("10.9.0.2:15008");
@@ -141,24 +114,14 @@ public sealed class CrossNodeReplicaTests : IAsyncLifetime
     private async Task<(TestSidecar Sidecar, TestReplicaMesh Mesh, EventualReplica Replica, EventualStateStore Api, EventualStateCounters Counters)> NodeAsync(
         string node, string path, ulong replicaId)
     {
-        TestSidecar sidecar = await TestSidecar.StartAsync(_authority, _dir.File(node + ".sock"), path, IPAddress.Parse("10.200.0." + replicaId), new StaticMeshDirectory());
-        _owned.Add(sidecar);
+        TestSidecar sidecar = Own(await TestSidecar.StartAsync(Authority, Dir.File(node + ".sock"), path, IPAddress.Parse("10.200.0." + replicaId), new StaticMeshDirectory()));
         var mesh = new TestReplicaMesh(sidecar);
-        var context = new StrongStoreContext(_dir.File(node + "-state"), sidecar.Source, sidecar.Id) { Mesh = mesh };
-        var counters = new EventualStateCounters();
-        EventualReplica replica = EventualReplica.Start(
-            new EventualStore("statestore", replicaId, _time), context, new EventualReplicationOptions(), counters, NullLoggerFactory.Instance, _time);
-        _owned.Add(replica);
-        return (sidecar, mesh, replica, new EventualStateStore(replica.Replicator.Store, replica.Replicator), counters);
+        var context = new StrongStoreContext(Dir.File(node + "-state"), sidecar.Source, sidecar.Id) { Mesh = mesh };
+        var (replica, api, counters) = StartReplica(replicaId, context);
+        return (sidecar, mesh, replica, api, counters);
     }
 
     private static ReplicaNode NodeOf(string node, TestSidecar sidecar) => new(node, sidecar.Server.Endpoint, "kv.default." + sidecar.Id.TrustDomain);
-
-    private static async Task SaveAsync(EventualStateStore store, string key, string value) =>
-        Assert.Equal(StateWriteStatus.Applied, (await store.WriteAsync([StateOperation.Upsert("kv||" + key, Encoding.UTF8.GetBytes(value))], CancellationToken.None)).Status);
-
-    private static string? Read(EventualStateStore store, string key) =>
-        store.Store.Get("kv||" + key) is StateValue v ? Encoding.UTF8.GetString(v.Value) : null;
 
     [Fact]
     public async Task AWriteOnOneNodeIsReadOnTheOtherThroughItsTunnelServer()

@@ -1,9 +1,7 @@
 using System.Buffers.Binary;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Text;
 using Beemesh.Identity.Attestation;
-using Beemesh.Identity.Authority;
 using Beemesh.Identity.WorkloadApi;
 using Beemesh.Sidecar.State;
 using Beemesh.Sidecar.State.Eventual;
@@ -12,10 +10,8 @@ using Beemesh.Sidecar.Telemetry;
 using Beemesh.Spiffe;
 using Beemesh.Spiffe.WorkloadApi;
 using Beemesh.Spiffe.X509;
-using Beemesh.State.Api;
 using Beemesh.State.Eventual;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Beemesh.Sidecar.Tests.State;
 
@@ -24,57 +20,28 @@ namespace Beemesh.Sidecar.Tests.State;
 /// found through the store's directory. Their timers run on a fake clock that never advances, so
 /// pushes and rounds happen only when the test calls them.
 /// </summary>
-public sealed class EventualReplicaTlsTests : IAsyncLifetime
+public sealed class EventualReplicaTlsTests : EventualReplicaTestBase
 {
-    private readonly TempDirectory _dir = new();
-    private readonly List<IAsyncDisposable> _owned = [];
-    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero));
-    private CertificateAuthority _authority = null!;
     private StrongStoreContext _kv = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _authority = CertificateAuthority.LoadOrCreate(_dir.File("ca"));
+        await base.InitializeAsync();
         _kv = await ContextAsync("/ns/default/sa/kv", "kv.sock");
-    }
-
-    public async Task DisposeAsync()
-    {
-        for (int i = _owned.Count - 1; i >= 0; i--)
-        {
-            await _owned[i].DisposeAsync();
-        }
-
-        _authority.Dispose();
-        _dir.Dispose();
     }
 
     private async Task<StrongStoreContext> ContextAsync(string path, string socket)
     {
-        SpiffeId id = SpiffeId.FromParts(_authority.TrustDomain, path);
+        SpiffeId id = SpiffeId.FromParts(Authority.TrustDomain, path);
         var workloads = new RegisteredWorkloads();
         Assert.True(workloads.Register(Environment.ProcessId, id));
-        WorkloadApiServer server = await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = _dir.File(socket) }, _authority, workloads);
-        _owned.Add(server);
-        X509Source source = await X509Source.StartAsync(new WorkloadApiClient(_dir.File(socket)));
-        _owned.Add(source);
-        return new StrongStoreContext(_dir.File("state"), source, id);
+        Own(await WorkloadApiServer.StartAsync(new WorkloadApiServerOptions { SocketPath = Dir.File(socket) }, Authority, workloads));
+        X509Source source = Own(await X509Source.StartAsync(new WorkloadApiClient(Dir.File(socket))));
+        return new StrongStoreContext(Dir.File("state"), source, id);
     }
 
-    private (EventualReplica Replica, EventualStateStore Api, EventualStateCounters Counters) Start(ulong id, StrongStoreContext? context = null)
-    {
-        var counters = new EventualStateCounters();
-        EventualReplica replica = EventualReplica.Start(
-            new EventualStore("statestore", id, _time), context ?? _kv, new EventualReplicationOptions(), counters, NullLoggerFactory.Instance, _time);
-        _owned.Add(replica);
-        return (replica, new EventualStateStore(replica.Replicator.Store, replica.Replicator), counters);
-    }
-
-    private static async Task SaveAsync(EventualStateStore store, string key, string value) =>
-        Assert.Equal(StateWriteStatus.Applied, (await store.WriteAsync([StateOperation.Upsert("kv||" + key, Encoding.UTF8.GetBytes(value))], CancellationToken.None)).Status);
-
-    private static string? Read(EventualStateStore store, string key) =>
-        store.Store.Get("kv||" + key) is StateValue v ? Encoding.UTF8.GetString(v.Value) : null;
+    private (EventualReplica Replica, EventualStateStore Api, EventualStateCounters Counters) Start(ulong id, StrongStoreContext? context = null) =>
+        StartReplica(id, context ?? _kv);
 
     [Fact]
     public async Task ReplicasOfOneWorkloadFindEachOtherAndReplicateOverMutualTls()
