@@ -201,6 +201,15 @@ internal sealed class MeshTotals
             Sample(text, "beemesh_state_eventual_failed_exchanges_total", label, null, t.EventualState.GetValueOrDefault("failed_exchanges"));
         }
 
+        foreach ((string name, string key, string helpText) in EventualJournalFamilies)
+        {
+            Family(text, name, "counter", helpText);
+            foreach (var (label, t) in byLabel)
+            {
+                Sample(text, name, label, null, t.EventualState.GetValueOrDefault(key));
+            }
+        }
+
         Family(text, "beemesh_mesh_tunnel_stream_limit_connections_total", "counter", "Outbound tunnel connections opened because every connection to the same destination was at the peer's concurrent-stream limit.");
         foreach (var (label, t) in byLabel)
         {
@@ -239,6 +248,15 @@ internal sealed class MeshTotals
 
     /// <summary>The entry events of eventual stores rendered.</summary>
     private static readonly string[] EventualEntryEvents = ["pushed", "received", "merged"];
+
+    private static readonly (string Name, string Key, string Help)[] EventualJournalFamilies =
+    [
+        ("beemesh_state_eventual_journal_dropped_records_total", "journal_dropped_records", "Records of eventual stores' journals dropped at load (cut short, failing their checksum, undecodable; a bad snapshot counts its records and itself)."),
+        ("beemesh_state_eventual_journal_dropped_bytes_total", "journal_dropped_bytes", "Bytes of eventual stores' journals dropped at load with those records."),
+        ("beemesh_state_eventual_journal_syncs_total", "journal_syncs", "Times eventual stores' journals were flushed to the disk (fsync)."),
+        ("beemesh_state_eventual_journal_compactions_total", "journal_compactions", "Eventual stores' journal logs compacted into a snapshot."),
+        ("beemesh_state_eventual_journal_failures_total", "journal_failures", "Eventual stores' journal writes, flushes or compactions that failed (the disk full or failing)."),
+    ];
 
     /// <summary>The transports rendered (a report's other keys are ignored).</summary>
     private static readonly string[] Transports = ["tcp", "quic"];

@@ -152,6 +152,10 @@ internal sealed class FirstConnectionListenerFactory : IConnectionListenerFactor
                     return null;
                 }
 
+                // As Kestrel's own socket transport does: without it, Nagle holds a response's last
+                // small write (an HTTP/2 stream's trailers, sent after its HEADERS and DATA) until the
+                // client acknowledges the first, which a delayed ACK puts off by up to 40 ms.
+                accepted.NoDelay = true;
                 return connections.Create(accepted);
             }
 

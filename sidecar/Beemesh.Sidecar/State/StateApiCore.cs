@@ -69,6 +69,16 @@ internal static class StateApiCore
                 _ => "ERR_STATE_TRANSACTION",
             }, e);
         }
+        catch (Eventual.EventualJournalException e)
+        {
+            string failed = kind switch
+            {
+                WriteKind.Save => "ERR_STATE_SAVE",
+                WriteKind.Delete => "ERR_STATE_DELETE",
+                _ => "ERR_STATE_TRANSACTION",
+            };
+            return new StateApiError(500, StatusCode.Internal, failed, $"state store {store.Name}: the write is not on disk: {e.Message}");
+        }
 
         if (result.Status == StateWriteStatus.Applied)
         {

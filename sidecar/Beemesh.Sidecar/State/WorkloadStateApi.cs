@@ -117,7 +117,7 @@ public sealed class WorkloadStateApi : IAsyncDisposable
                         new EventualStore(spec.Name, replica, time), strong, replication ?? new EventualReplicationOptions(),
                         counters ?? new EventualStateCounters(), loggerFactory, time);
                     eventualReplicas.Add(eventual);
-                    all.Add(new EventualStateStore(eventual.Replicator.Store, eventual.Replicator));
+                    all.Add(new EventualStateStore(eventual.Replicator.Store, eventual.Replicator, eventual.Journal));
                 }
             }
 

@@ -13,6 +13,11 @@ public sealed class EventualStateCounters
     private long _digestRounds;
     private long _refusedFrames;
     private long _failedExchanges;
+    private long _journalDroppedRecords;
+    private long _journalDroppedBytes;
+    private long _journalSyncs;
+    private long _journalCompactions;
+    private long _journalFailures;
 
     /// <summary>Entries sent to peers, by push on write and by anti-entropy repair.</summary>
     public long EntriesPushed => Interlocked.Read(ref _pushed);
@@ -50,4 +55,35 @@ public sealed class EventualStateCounters
 
     /// <summary>Counts a failed exchange.</summary>
     public void CountFailedExchange() => Interlocked.Increment(ref _failedExchanges);
+
+    /// <summary>Journal records (or whole files) dropped at load: cut short, failing their checksum, or undecodable.</summary>
+    public long JournalDroppedRecords => Interlocked.Read(ref _journalDroppedRecords);
+
+    /// <summary>Bytes of journal files dropped at load with those records.</summary>
+    public long JournalDroppedBytes => Interlocked.Read(ref _journalDroppedBytes);
+
+    /// <summary>Times a journal was flushed to the disk (fsync).</summary>
+    public long JournalSyncs => Interlocked.Read(ref _journalSyncs);
+
+    /// <summary>Journals compacted into a snapshot.</summary>
+    public long JournalCompactions => Interlocked.Read(ref _journalCompactions);
+
+    /// <summary>Journal writes, syncs or compactions that failed (the disk full or failing).</summary>
+    public long JournalFailures => Interlocked.Read(ref _journalFailures);
+
+    /// <summary>Counts records and bytes dropped from a journal at load.</summary>
+    public void CountJournalDropped(long records, long bytes)
+    {
+        Interlocked.Add(ref _journalDroppedRecords, records);
+        Interlocked.Add(ref _journalDroppedBytes, bytes);
+    }
+
+    /// <summary>Counts an fsync of a journal.</summary>
+    public void CountJournalSync() => Interlocked.Increment(ref _journalSyncs);
+
+    /// <summary>Counts a compaction.</summary>
+    public void CountJournalCompaction() => Interlocked.Increment(ref _journalCompactions);
+
+    /// <summary>Counts a journal failure.</summary>
+    public void CountJournalFailure() => Interlocked.Increment(ref _journalFailures);
 }

@@ -7,7 +7,7 @@ namespace Beemesh.State.Eventual;
 /// (<see cref="StateEntry"/>), each stamped by this replica's <see cref="HybridLogicalClock"/>.
 /// Sans-IO: time comes from a <see cref="TimeProvider"/>, replication is what the caller carries
 /// between <see cref="BucketDigest"/>, <see cref="Summarize"/>, <see cref="Reconcile"/>,
-/// <see cref="EntriesFor"/> and <see cref="Merge"/>.
+/// <see cref="EntriesFor"/> and <see cref="Merge(IEnumerable{StateEntry})"/>.
 /// </summary>
 /// <remarks>
 /// <para>Local writes (<see cref="Apply(IReadOnlyList{StateOperation})"/>) never wait for other
@@ -366,10 +366,16 @@ public sealed class EventualStore
     /// Merged entries are not refused for the byte budget: every replica applied the same budget to
     /// its own writes. Returns how many entries changed.
     /// </summary>
-    public int Merge(IEnumerable<StateEntry> entries)
+    public int Merge(IEnumerable<StateEntry> entries) => Merge(entries, null);
+
+    /// <summary>
+    /// <see cref="Merge(IEnumerable{StateEntry})"/>, adding the entries that changed this replica to
+    /// <paramref name="changed"/> (for writing them to the replica's journal).
+    /// </summary>
+    public int Merge(IEnumerable<StateEntry> entries, ICollection<StateEntry>? changed)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        int changed = 0;
+        int count = 0;
         lock (_lock)
         {
             foreach (StateEntry remote in entries)
@@ -385,11 +391,12 @@ public sealed class EventualStore
                 }
 
                 Put(remote);
-                changed++;
+                changed?.Add(remote);
+                count++;
             }
         }
 
-        return changed;
+        return count;
     }
 
     /// <summary>

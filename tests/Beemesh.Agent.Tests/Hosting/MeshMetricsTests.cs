@@ -104,9 +104,9 @@ public sealed class MeshMetricsTests
     {
         var totals = new MeshTotals();
         MeshCounterReport first = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
-        first.EventualState = new() { ["pushed"] = 3, ["received"] = 5, ["merged"] = 4, ["digest_rounds"] = 10, ["refused_frames"] = 1, ["failed_exchanges"] = 2 };
+        first.EventualState = new() { ["pushed"] = 3, ["received"] = 5, ["merged"] = 4, ["digest_rounds"] = 10, ["refused_frames"] = 1, ["failed_exchanges"] = 2, ["journal_dropped_records"] = 1, ["journal_dropped_bytes"] = 37, ["journal_syncs"] = 9, ["journal_compactions"] = 2, ["journal_failures"] = 0 };
         MeshCounterReport second = Report(opened: 0, bytesIn: 0, handshakeSeconds: 0.003);
-        second.EventualState = new() { ["pushed"] = 1, ["digest_rounds"] = 7 };
+        second.EventualState = new() { ["pushed"] = 1, ["digest_rounds"] = 7, ["journal_syncs"] = 3 };
         totals.Update("w1", "kv.default", first);
         totals.Update("w2", "kv.default", second);
         // A report from before the field existed counts zero.
@@ -123,7 +123,17 @@ public sealed class MeshMetricsTests
         Assert.Equal(1, samples["beemesh_state_eventual_refused_frames_total{workload=\"kv.default\"}"]);
         Assert.Equal(2, samples["beemesh_state_eventual_failed_exchanges_total{workload=\"kv.default\"}"]);
         Assert.Equal(0, samples["beemesh_state_eventual_digest_rounds_total{workload=\"api.default\"}"]);
-        foreach (string name in new[] { "beemesh_state_eventual_entries_total", "beemesh_state_eventual_digest_rounds_total", "beemesh_state_eventual_refused_frames_total", "beemesh_state_eventual_failed_exchanges_total" })
+        Assert.Equal(1, samples["beemesh_state_eventual_journal_dropped_records_total{workload=\"kv.default\"}"]);
+        Assert.Equal(37, samples["beemesh_state_eventual_journal_dropped_bytes_total{workload=\"kv.default\"}"]);
+        Assert.Equal(12, samples["beemesh_state_eventual_journal_syncs_total{workload=\"kv.default\"}"]);
+        Assert.Equal(2, samples["beemesh_state_eventual_journal_compactions_total{workload=\"kv.default\"}"]);
+        Assert.Equal(0, samples["beemesh_state_eventual_journal_failures_total{workload=\"api.default\"}"]);
+        foreach (string name in new[]
+        {
+            "beemesh_state_eventual_entries_total", "beemesh_state_eventual_digest_rounds_total", "beemesh_state_eventual_refused_frames_total", "beemesh_state_eventual_failed_exchanges_total",
+            "beemesh_state_eventual_journal_dropped_records_total", "beemesh_state_eventual_journal_dropped_bytes_total", "beemesh_state_eventual_journal_syncs_total",
+            "beemesh_state_eventual_journal_compactions_total", "beemesh_state_eventual_journal_failures_total",
+        })
         {
             Assert.Contains(name, help);
             Assert.Equal("counter", types[name]);

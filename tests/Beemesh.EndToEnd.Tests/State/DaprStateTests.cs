@@ -258,4 +258,56 @@ public sealed class DaprStateTests(ITestOutputHelper output) : MeshAgentTest
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [SkippableFact]
+    public async Task An_eventual_store_outlives_its_only_replica_exiting_and_the_next_one_reads_it()
+    {
+        BeemeshEnvironment.RequireReady("curl");
+        Skip.If(Agent is null, "the agent could not be started");
+        const string Api = "http://127.0.0.1:3500/v1.0/state/statestore";
+        const string Json = "-H 'content-type: application/json'";
+        const string Etag = "curl -s -D - -o /dev/null " + Api + "/cart | tr -d '\\r' | awk 'tolower($1)==\"etag:\" {print $2}'";
+        var first = await BeemeshRun.RunAsync(
+            [.. Agent!.Workload("api"), "--state", "statestore=eventual"],
+            $$$"""
+            echo "save=$(curl -s -w '%{http_code}' {{{Json}}} -d '[{"key":"cart","value":{"items":2}},{"key":"gone","value":1}]' {{{Api}}})"
+            echo "ttl=$(curl -s -w '%{http_code}' {{{Json}}} -d '[{"key":"session","value":"s","metadata":{"ttlInSeconds":"600"}}]' {{{Api}}})"
+            echo "delete=$(curl -s -w '%{http_code}' -X DELETE {{{Api}}}/gone)"
+            echo "etag=$({{{Etag}}})"
+            """,
+            Timeout);
+        output.WriteLine(first.ToString());
+        Assert.Equal(0, first.ExitCode);
+        string[] lines = first.Stdout.Split('\n');
+        Assert.Contains("save=204", lines);
+        Assert.Contains("ttl=204", lines);
+        Assert.Contains("delete=204", lines);
+        string etag = lines.Single(l => l.StartsWith("etag=", StringComparison.Ordinal))[5..];
+        Assert.NotEmpty(etag);
+
+        // Only the sidecar (root) may read the store's files: directories 0700, files 0600.
+        string store = Path.Combine(Agent.Directory, "state", "default", "api", "+eventual", "statestore");
+        string slot = Assert.Single(Directory.GetDirectories(store, "slot-*"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(slot));
+        string[] files = Directory.GetFiles(slot).Where(static f => Path.GetFileName(f).StartsWith("log-", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith("snapshot-", StringComparison.Ordinal)).ToArray();
+        Assert.NotEmpty(files);
+        Assert.All(files, static f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+
+        var second = await BeemeshRun.RunAsync(
+            [.. Agent.Workload("api"), "--state", "statestore=eventual"],
+            $$$"""
+            echo "cart=$(curl -s -w ' %{http_code}' {{{Api}}}/cart)"
+            echo "etag=$({{{Etag}}})"
+            echo "gone=$(curl -s -o /dev/null -w '%{http_code}' {{{Api}}}/gone)"
+            echo "session=$(curl -s -w ' %{http_code}' {{{Api}}}/session)"
+            """,
+            Timeout);
+        output.WriteLine(second.ToString());
+        Assert.Equal(0, second.ExitCode);
+        lines = second.Stdout.Split('\n');
+        Assert.Contains("cart={\"items\":2} 200", lines);
+        Assert.Contains("etag=" + etag, lines);
+        Assert.Contains("gone=204", lines);
+        Assert.Contains("session=\"s\" 200", lines);
+    }
 }

@@ -31,4 +31,14 @@ public sealed class EventualReplicationOptions
 
     /// <summary>How long one exchange with a peer may take before the round moves on. Default 5 s.</summary>
     public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often a replica's journal is flushed to the disk (<see cref="EventualJournal"/>): a write is
+    /// in the journal before it is acknowledged and survives the process dying, but a power failure may
+    /// lose the writes of the last interval. Zero flushes each write before it is acknowledged. Default 1 s.
+    /// </summary>
+    public TimeSpan JournalSyncInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Log size past which (and past the store's size) the journal is compacted into a snapshot. Default 16 MiB.</summary>
+    public long JournalCompactBytes { get; init; } = 16L * 1024 * 1024;
 }

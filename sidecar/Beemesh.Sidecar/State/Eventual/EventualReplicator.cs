@@ -11,7 +11,7 @@ namespace Beemesh.Sidecar.State.Eventual;
 /// peer (batched for <see cref="EventualReplicationOptions.PushDelay"/>), and runs an anti-entropy
 /// round every <see cref="EventualReplicationOptions.AntiEntropyInterval"/> that repairs whatever a
 /// push missed. The decisions are the store's (sans-IO: <see cref="EventualStore.Summarize"/>,
-/// <see cref="EventualStore.Reconcile"/>, <see cref="EventualStore.Merge"/>); this class carries
+/// <see cref="EventualStore.Reconcile"/>, <see cref="EventualStore.Merge(IEnumerable{StateEntry})"/>); this class carries
 /// them over an <see cref="IReplicaTransport"/> to the peers an <see cref="IReplicaDiscovery"/> names.
 /// </summary>
 /// <remarks>
@@ -78,6 +78,9 @@ public sealed class EventualReplicator : IAsyncDisposable
 
     /// <summary>The replica.</summary>
     public EventualStore Store => _store;
+
+    /// <summary>Where entries merged from peers are written before the answer, or null for a replica kept in memory only.</summary>
+    public EventualJournal? Journal { get; init; }
 
     /// <summary>The push the timer started last (for tests driving the timer with a fake clock).</summary>
     internal Task LastTimedPush => _lastPush;
@@ -165,6 +168,47 @@ public sealed class EventualReplicator : IAsyncDisposable
         {
             _round.Release();
         }
+    }
+
+    /// <summary>
+    /// Before this replica stops: pushes what is pending and runs exchanges with <paramref name="peers"/>
+    /// until one of them reports holding everything this replica holds (its digest equal), at most
+    /// <paramref name="maxRounds"/> rounds each. True when a peer holds it all; then this replica's
+    /// data is of no further use. Call after <see cref="DisposeAsync"/> (no timer runs).
+    /// </summary>
+    public async Task<bool> HandOverAsync(IReadOnlyList<IPEndPoint> peers, int maxRounds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        List<StateEntry> batch;
+        lock (_pendingLock)
+        {
+            batch = _pending;
+            _pending = [];
+        }
+
+        foreach (IPEndPoint peer in peers)
+        {
+            foreach (List<StateEntry> chunk in Chunks(batch))
+            {
+                await SendAsync(peer, EventualFrameKind.Entries, EventualWire.EncodeEntries(chunk, []), cancellationToken).ConfigureAwait(false);
+            }
+
+            for (int round = 0; round < maxRounds; round++)
+            {
+                bool? equal = await ExchangeAsync(peer, cancellationToken).ConfigureAwait(false);
+                if (equal is null)
+                {
+                    break;
+                }
+
+                if (equal.Value)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Answers a peer's request; null (refused and counted by the link) for a malformed one.</summary>
@@ -275,46 +319,48 @@ public sealed class EventualReplicator : IAsyncDisposable
         }
     }
 
-    private async Task ExchangeAsync(IPEndPoint peer, CancellationToken cancellationToken)
+    /// <summary>One exchange with <paramref name="peer"/>: null when it failed, else whether the two replicas were equal already.</summary>
+    private async Task<bool?> ExchangeAsync(IPEndPoint peer, CancellationToken cancellationToken)
     {
         _counters.CountDigestRound();
         byte[]? answer = await SendAsync(peer, EventualFrameKind.Digest, EventualWire.EncodeDigest(_store.BucketDigest()), cancellationToken).ConfigureAwait(false);
         if (answer is null)
         {
-            return;
+            return null;
         }
 
         if (!EventualWire.TryDecodeSummary(answer, _options.MaxEntriesPerFrame, out BucketSummary summary, out string? error))
         {
             Refuse(peer, error);
-            return;
+            return null;
         }
 
         if (summary.Buckets.Count == 0)
         {
-            return;
+            return true;
         }
 
         Reconciliation plan = _store.Reconcile(summary, _options.MaxEntriesPerFrame, _options.MaxBatchBytes);
         if (plan.IsEmpty)
         {
-            return;
+            return false;
         }
 
         answer = await SendAsync(peer, EventualFrameKind.Entries, EventualWire.EncodeEntries(plan.Send, plan.Want), cancellationToken).ConfigureAwait(false);
         if (answer is null)
         {
-            return;
+            return null;
         }
 
         _counters.CountPushed(plan.Send.Count);
         if (!EventualWire.TryDecodeEntries(answer, _options.MaxEntriesPerFrame, out List<StateEntry> entries, out List<string> want, out error) || want.Count != 0)
         {
             Refuse(peer, error ?? "an answer wanted keys back");
-            return;
+            return null;
         }
 
         Take(entries);
+        return false;
     }
 
     /// <summary>Sends one request; the answer's body when it is of the kind the request calls for, else null (counted).</summary>
@@ -349,8 +395,22 @@ public sealed class EventualReplicator : IAsyncDisposable
     private void Take(List<StateEntry> entries)
     {
         entries.RemoveAll(_store.IsGarbage);
-        int merged = entries.Count == 0 ? 0 : _store.Merge(entries);
+        List<StateEntry>? changed = Journal is null ? null : [];
+        int merged = entries.Count == 0 ? 0 : _store.Merge(entries, changed);
         _counters.CountReceived(entries.Count, merged);
+        if (changed is { Count: > 0 })
+        {
+            try
+            {
+                Journal!.Append(changed);
+            }
+            catch (EventualJournalException e)
+            {
+                // Held in memory and served; the peers still have it and repair this replica's disk
+                // copy only if it restarts while they run.
+                _logger.LogError("eventual store {Store}: {Error}", _store.Name, e.Message);
+            }
+        }
     }
 
     private void Refuse(IPEndPoint peer, string? error)

@@ -92,6 +92,25 @@ internal sealed class ReplicaSlot : IDisposable
     }
 
     /// <summary>
+    /// The slots of <paramref name="storeDirectory"/> whose replicas are gone, but for
+    /// <paramref name="self"/>, each locked (so no replica starting now takes it too): a replica
+    /// starting takes over their data and then deletes them.
+    /// </summary>
+    public static List<ReplicaSlot> ClaimGone(string storeDirectory, string self)
+    {
+        var gone = new List<ReplicaSlot>();
+        foreach (string directory in System.IO.Directory.EnumerateDirectories(storeDirectory, "slot-*").Order(StringComparer.Ordinal))
+        {
+            if (directory != self && TryOwn(directory) is FileStream owner)
+            {
+                gone.Add(new ReplicaSlot(directory, owner, ReadEndpoints(directory)));
+            }
+        }
+
+        return gone;
+    }
+
+    /// <summary>
     /// The endpoints named <paramref name="name"/> of the replicas running now, but for
     /// <paramref name="self"/>'s slot. Needs no lock: probing a gone replica's slot holds its
     /// <c>owner.lock</c> only for a moment (a replica claiming it then makes a new slot).
