@@ -34,5 +34,6 @@ public abstract class FuzzTarget
         ["workload-api"] = () => new WorkloadApiTarget(),
         ["join-token"] = () => new JoinTarget(),
         ["gossip-records"] = () => new GossipTarget(),
+        ["state-component"] = () => new StateComponentTarget(),
     };
 }

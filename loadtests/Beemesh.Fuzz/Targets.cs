@@ -5,6 +5,7 @@ using Beemesh.Netstack.Dns;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Stack;
+using Beemesh.Sidecar.State;
 using Beemesh.Sidecar.Tunnel;
 using Beemesh.Sidecar.Tunnel.Http2;
 using Beemesh.Slirp.Api;
@@ -162,6 +163,38 @@ public sealed class PolicyYamlTarget : FuzzTarget
         if (ok == (errors.Count > 0) || (!ok && policies.Count > 0))
         {
             throw new InvalidOperationException($"loader result {ok} with {policies.Count} policies and {errors.Count} errors");
+        }
+    }
+}
+
+/// <summary>
+/// A Dapr component file (<c>--resources-path</c>) through <see cref="StateComponentLoader.Parse"/>:
+/// it returns the components or refuses the file with a one-line <see cref="StateComponentException"/>.
+/// </summary>
+public sealed class StateComponentTarget : FuzzTarget
+{
+    /// <inheritdoc />
+    public override string Name => "state-component";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Type> Documented => [typeof(StateComponentException)];
+
+    /// <inheritdoc />
+    public override void Run(ReadOnlySpan<byte> input)
+    {
+        try
+        {
+            foreach (StateComponent component in StateComponentLoader.Parse(Encoding.UTF8.GetString(input), "fuzz.yaml"))
+            {
+                if (StateStoreSpec.TryParse(component.Name, out _) is null || component.Consistency is not ("strong" or "eventual"))
+                {
+                    throw new InvalidOperationException($"accepted a component the flags would refuse: {component}");
+                }
+            }
+        }
+        catch (StateComponentException e) when (e.Message.Contains('\n', StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"a refusal of more than one line: {e.Message}");
         }
     }
 }

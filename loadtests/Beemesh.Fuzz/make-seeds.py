@@ -269,8 +269,20 @@ gossip = {
     "malformed-length": b"\0" + struct.pack("!I", (1 << 20) + 1) + b"\x0a",
 }
 
+comp = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ledger\nspec:\n  type: state.beemesh\n  version: v1\n  metadata:\n  - name: consistency\n    value: strong\n"
+component = {
+    "strong": comp,
+    "scoped-two-docs": comp + "scopes: [api, web]\n---\n" + comp.replace("ledger", "cache").replace("strong", "eventual") + "---\n",
+    "flow-style": "{apiVersion: dapr.io/v1alpha1, kind: Component, metadata: {name: s, namespace: shop, labels: {a: b}}, spec: {type: state.beemesh, version: v1, metadata: [{name: consistency, value: eventual}], initTimeout: 5s}}\n",
+    "other-type": comp.replace("state.beemesh", "state.redis"),
+    "bad-consistency": comp.replace("value: strong", "value: linear"),
+    "secret-ref": comp.replace("value: strong", "secretKeyRef: {name: s, key: k}"),
+    "alias-bomb": bomb + comp,
+    "deep-nesting": comp + "scopes: " + "[" * 5000 + "]" * 5000 + "\n",
+}
+
 for target, seeds in {"packet": packet, "slirp-api": api, "policy-yaml": policy, "tunnel-frames": tunnel, "dns": dns,
-                      "admin-api": admin, "workload-api": workload, "join-token": join, "gossip-records": gossip}.items():
+                      "admin-api": admin, "workload-api": workload, "join-token": join, "gossip-records": gossip, "state-component": component}.items():
     d = os.path.join(here, "corpus", target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():

@@ -25,6 +25,7 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
     [InlineData("workload-api")]
     [InlineData("join-token")]
     [InlineData("gossip-records")]
+    [InlineData("state-component")]
     public void TargetSurvivesSeedsAndMutations(string name)
     {
         FuzzTarget target = FuzzTarget.All[name]();

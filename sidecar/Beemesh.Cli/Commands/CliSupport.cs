@@ -1,5 +1,7 @@
 using Beemesh.Agent.Client;
+using System.CommandLine;
 using Beemesh.Authorization;
+using Beemesh.Sidecar.State;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -71,5 +73,40 @@ public static class CliSupport
 
         port = new WorkloadPort { Port = number, Protocol = parts.Length == 2 ? parts[1] : "tcp" };
         return true;
+    }
+
+    /// <summary>
+    /// <c>--resources-path DIR|FILE</c> (repeatable; <c>--components-path</c>, Dapr's older name, is an
+    /// alias): Dapr <c>Component</c> files of type <c>state.beemesh</c> declaring the workload's stores.
+    /// </summary>
+    public static Option<string[]> ResourcesPathOption() => new("--resources-path", "--components-path")
+    {
+        Description = "Dapr Component YAML of type state.beemesh (a file, or a directory of .yaml/.yml files) declaring the workload's state stores",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    /// <summary>
+    /// The workload's state stores from its <c>--state</c> flags and <c>--resources-path</c> files
+    /// (<see cref="StateStoreSelection.Resolve"/>). Components skipped as another app's are named on
+    /// <paramref name="error"/>; a refusal is one line there and null is returned (exit 2).
+    /// </summary>
+    public static List<StateStoreSpec>? ResolveStateStores(string command, string[] state, string[] resources, string name, string ns, TextWriter error)
+    {
+        var notes = new List<string>();
+        try
+        {
+            List<StateStoreSpec> stores = StateStoreSelection.Resolve(state, resources, name, ns, notes);
+            foreach (string note in notes)
+            {
+                error.WriteLine($"{command}: {note}");
+            }
+
+            return stores;
+        }
+        catch (StateComponentException e)
+        {
+            error.WriteLine($"{command}: {e.Message}");
+            return null;
+        }
     }
 }

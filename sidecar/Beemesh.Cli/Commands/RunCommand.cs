@@ -22,8 +22,9 @@ namespace Beemesh.Cli.Commands;
 /// inbound callers are authorized by the agent's policies, and CMD finds its own SVID through
 /// <c>SPIFFE_ENDPOINT_SOCKET</c> (a <see cref="WorkloadApiRelay"/> shown in the state directory's place).
 /// A named workload also gets Dapr's state API inside its own namespace, on 127.0.0.1:3500 (HTTP)
-/// and 127.0.0.1:50001 (gRPC), with the stores of <c>--state NAME=eventual</c> (default
-/// <c>statestore</c>) and its keys scoped to its name; CMD finds it through <c>DAPR_HTTP_PORT</c>,
+/// and 127.0.0.1:50001 (gRPC), with the stores of <c>--state NAME[=eventual|strong]</c> and of the
+/// Dapr <c>Component</c> files of <c>--resources-path</c> (default <c>statestore</c>, eventual) and
+/// its keys scoped to its name; CMD finds it through <c>DAPR_HTTP_PORT</c>,
 /// <c>DAPR_GRPC_PORT</c> and the matching <c>DAPR_*_ENDPOINT</c>.
 /// </summary>
 public static class RunCommand
@@ -46,11 +47,12 @@ public static class RunCommand
         var agent = new Option<string>("--agent") { Description = "The node agent's directory", DefaultValueFactory = _ => AgentClient.DefaultAgentDirectory() };
         var meshCidr = new Option<string>("--mesh-cidr") { Description = "The agent's mesh address range", DefaultValueFactory = _ => "10.200.0.0/16" };
         var state = new Option<string[]>("--state") { Description = "A Dapr state store for the workload: NAME[=eventual] (default statestore=eventual; needs --name)", AllowMultipleArgumentsPerToken = false };
+        var resources = CliSupport.ResourcesPathOption();
         var stateSync = new Option<double>("--state-sync") { Description = "Seconds between the anti-entropy rounds of eventual stores among the workload's replicas (default 1; under the 1-hour tombstone grace)", DefaultValueFactory = _ => 1.0 };
         var command = new Argument<string[]>("command") { Description = "The command to run and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var run = new Command("run", "Run a command in its own network namespace, networked by Beemesh's userland stack")
         {
-            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, state, stateSync, command,
+            mtu, publish, ipv6, noOffload, verbose, name, ns, ports, agent, meshCidr, state, resources, stateSync, command,
         };
         run.SetAction((parse, cancel) => ExecuteAsync(
             new RunSettings(
@@ -65,31 +67,33 @@ public static class RunCommand
                 parse.GetValue(agent)!,
                 parse.GetValue(meshCidr)!,
                 parse.GetValue(state) ?? [],
+                parse.GetValue(resources) ?? [],
                 parse.GetValue(stateSync),
                 parse.GetValue(command) ?? [],
                 environment(TunnelKeepAlive.Variable)),
+            parse.InvocationConfiguration.Error,
             cancel));
         return run;
     }
 
     private sealed record RunSettings(
         int Mtu, string[] Publish, bool Ipv6, bool Offload, bool Debug, string? Name, string Namespace, string[] Ports,
-        string Agent, string MeshCidr, string[] State, double StateSync, string[] Command, string? KeepAlive);
+        string Agent, string MeshCidr, string[] State, string[] Resources, double StateSync, string[] Command, string? KeepAlive);
 
-    private static async Task<int> ExecuteAsync(RunSettings s, CancellationToken cancel)
+    private static async Task<int> ExecuteAsync(RunSettings s, TextWriter error, CancellationToken cancel)
     {
         if (s.Mtu is < 576 or > 65521)
         {
-            Console.Error.WriteLine($"beemesh run: invalid MTU {s.Mtu}: must be between 576 and 65521");
+            error.WriteLine($"beemesh run: invalid MTU {s.Mtu}: must be between 576 and 65521");
             return 2;
         }
 
         var mappings = new List<PortMapping>();
         foreach (string p in s.Publish)
         {
-            if (!PortMapping.TryParse(p, out var mapping, out string? error))
+            if (!PortMapping.TryParse(p, out var mapping, out string? reason))
             {
-                Console.Error.WriteLine($"beemesh run: {error}");
+                error.WriteLine($"beemesh run: {reason}");
                 return 2;
             }
 
@@ -99,9 +103,9 @@ public static class RunCommand
         var meshPorts = new List<WorkloadPort>();
         foreach (string p in s.Ports)
         {
-            if (!CliSupport.TryParseMeshPort(p, out var port, out string? error))
+            if (!CliSupport.TryParseMeshPort(p, out var port, out string? reason))
             {
-                Console.Error.WriteLine($"beemesh run: {error}");
+                error.WriteLine($"beemesh run: {reason}");
                 return 2;
             }
 
@@ -110,56 +114,44 @@ public static class RunCommand
 
         if (s.Name is null && s.Ports.Length > 0)
         {
-            Console.Error.WriteLine("beemesh run: --port needs --name (ports are served to the mesh)");
+            error.WriteLine("beemesh run: --port needs --name (ports are served to the mesh)");
             return 2;
         }
 
         if (s.Name is not null && CliSupport.CheckWorkloadNames(s.Name, s.Namespace) is { } badName)
         {
-            Console.Error.WriteLine($"beemesh run: {badName}");
+            error.WriteLine($"beemesh run: {badName}");
             return 2;
         }
 
         // The tunnel keep-alive is a mesh workload's (its sidecar's tunnels); checked before anything starts.
         if (s.Name is not null && CliSupport.CheckTunnelKeepAlive(s.KeepAlive) is { } badKeepAlive)
         {
-            Console.Error.WriteLine($"beemesh run: {badKeepAlive}");
+            error.WriteLine($"beemesh run: {badKeepAlive}");
             return 2;
         }
 
-        if (s.Name is null && s.State.Length > 0)
+        if (s.Name is null && (s.State.Length > 0 || s.Resources.Length > 0))
         {
-            Console.Error.WriteLine("beemesh run: --state needs --name (keys are scoped to the workload's name)");
+            error.WriteLine($"beemesh run: {(s.State.Length > 0 ? "--state" : "--resources-path")} needs --name (keys are scoped to the workload's name)");
             return 2;
         }
 
         if (!(s.StateSync >= 0.01 && s.StateSync < 3600))
         {
-            Console.Error.WriteLine($"beemesh run: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
+            error.WriteLine($"beemesh run: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
             return 2;
         }
 
         var stores = new List<StateStoreSpec>();
-        foreach (string text in s.State)
+        if (s.Name is not null)
         {
-            if (StateStoreSpec.TryParse(text, out string? error) is not { } spec)
+            if (CliSupport.ResolveStateStores("beemesh run", s.State, s.Resources, s.Name, s.Namespace, error) is not { } resolved)
             {
-                Console.Error.WriteLine($"beemesh run: {error}");
                 return 2;
             }
 
-            if (stores.Any(x => x.Name == spec.Name))
-            {
-                Console.Error.WriteLine($"beemesh run: --state {spec.Name} is given twice");
-                return 2;
-            }
-
-            stores.Add(spec);
-        }
-
-        if (s.Name is not null && stores.Count == 0)
-        {
-            stores.Add(StateStoreSpec.Default);
+            stores = resolved;
         }
 
         if (s.Name is not null)

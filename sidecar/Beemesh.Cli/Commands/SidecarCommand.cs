@@ -6,6 +6,7 @@ using Beemesh.Agent.Client;
 using Beemesh.Sidecar.Mesh;
 using Beemesh.Sidecar.Inbound;
 using Beemesh.Sidecar.Outbound;
+using Beemesh.Sidecar.State;
 using Beemesh.Sidecar.Tunnel;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,10 @@ namespace Beemesh.Cli.Commands;
 /// the injected-container mode. The sidecar shares the pod's network namespace and has no tap: it
 /// terminates inbound mTLS on PORT (authorizing every flow, continuously) and forwards to the
 /// workload on localhost, and it exposes each upstream on a localhost port, carried through the mesh.
+/// In a pod's network namespace (or with <c>--state</c>/<c>--resources-path</c>) it also serves
+/// Dapr's state API to the pod on 127.0.0.1:3500 (HTTP) and 127.0.0.1:50001 (gRPC), with the stores
+/// <c>beemesh run</c> would give the workload; the pods of one workload (same name and namespace)
+/// share them, reaching each other at their <c>--state-address</c>.
 /// </summary>
 public static class SidecarCommand
 {
@@ -47,14 +52,23 @@ public static class SidecarCommand
         {
             Description = "Address at which this network reaches the node's loopback (10.0.2.2 behind slirp4netns): tunnels to this node's workloads are dialled there",
         };
+        var state = new Option<string[]>("--state") { Description = "A Dapr state store for the pod: NAME[=eventual|strong] (default statestore=eventual)", AllowMultipleArgumentsPerToken = false };
+        var resources = CliSupport.ResourcesPathOption();
+        var stateSync = new Option<double>("--state-sync") { Description = "Seconds between the anti-entropy rounds of eventual stores among the workload's replicas", DefaultValueFactory = _ => 1.0 };
+        var stateAddress = new Option<string?>("--state-address")
+        {
+            Description = "The pod's own address, where the workload's other pods reach this one's store replicas (default 127.0.0.1: replicas in this network namespace only)",
+        };
         var command = new Command("sidecar", "Run the sidecar next to a workload that shares its network namespace (no tap)")
         {
-            name, ns, inbound, ports, upstreams, agent, meshCidr, debug, dns, dnsUpstream, nodeLoopback,
+            name, ns, inbound, ports, upstreams, agent, meshCidr, debug, dns, dnsUpstream, nodeLoopback, state, resources, stateSync, stateAddress,
         };
         command.SetAction((parse, cancel) => RunAsync(
             new Settings(parse.GetValue(name)!, parse.GetValue(ns)!, parse.GetValue(inbound), parse.GetValue(ports) ?? [],
                 parse.GetValue(upstreams) ?? [], parse.GetValue(agent)!, parse.GetValue(meshCidr)!, parse.GetValue(debug),
-                parse.GetValue(dns), parse.GetValue(dnsUpstream), parse.GetValue(nodeLoopback), environment(TunnelKeepAlive.Variable)),
+                parse.GetValue(dns), parse.GetValue(dnsUpstream), parse.GetValue(nodeLoopback),
+                parse.GetValue(state) ?? [], parse.GetValue(resources) ?? [], parse.GetValue(stateSync), parse.GetValue(stateAddress),
+                environment(TunnelKeepAlive.Variable)),
             parse.InvocationConfiguration.Error, cancel));
         return command;
     }
@@ -64,7 +78,8 @@ public static class SidecarCommand
 
     private sealed record Settings(
         string Name, string Namespace, int Inbound, string[] Ports, string[] Upstreams, string Agent, string MeshCidr, bool Debug,
-        string? Dns, string? DnsUpstream, string? NodeLoopback, string? KeepAlive);
+        string? Dns, string? DnsUpstream, string? NodeLoopback, string[] State, string[] Resources, double StateSync, string? StateAddress,
+        string? KeepAlive);
 
     private sealed record Upstream(string Name, int Port, int LocalPort);
 
@@ -195,6 +210,25 @@ public static class SidecarCommand
             return 2;
         }
 
+        if (!(s.StateSync >= 0.01 && s.StateSync < 3600))
+        {
+            error.WriteLine($"beemesh sidecar: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
+            return 2;
+        }
+
+        IPAddress? stateAddress = null;
+        if (s.StateAddress is not null && (!IPAddress.TryParse(s.StateAddress, out stateAddress) || stateAddress.Equals(IPAddress.Any) || stateAddress.Equals(IPAddress.IPv6Any)))
+        {
+            error.WriteLine($"beemesh sidecar: invalid --state-address '{s.StateAddress}': expected the pod's own IP address (other pods dial it)");
+            return 2;
+        }
+
+        if (CliSupport.ResolveStateStores("beemesh sidecar", s.State, s.Resources, s.Name, s.Namespace, error) is not { } stores)
+        {
+            return 2;
+        }
+
+        bool stateAsked = s.State.Length > 0 || s.Resources.Length > 0 || stateAddress is not null;
         using var loggerFactory = CliSupport.CreateLoggerFactory(s.Debug);
         MeshSidecar sidecar;
         try
@@ -222,6 +256,19 @@ public static class SidecarCommand
             }
 
             sidecar.NodeLoopback = nodeLoopback;
+            // The state API: always in a pod's own network namespace (its loopback is the pod's); in the
+            // agent's namespace only when asked for, since that loopback is the whole node's.
+            WorkloadStateApi? stateApi = null;
+            if (handoffOnly || stateAsked)
+            {
+                (stateApi, string? stateError) = await StartStateApiAsync(s, sidecar, stores, handoffOnly, stateAddress, loggerFactory, error, cancel);
+                if (stateError is not null)
+                {
+                    error.WriteLine($"beemesh sidecar: {stateError}");
+                    return 1;
+                }
+            }
+
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             var logger = loggerFactory.CreateLogger("beemesh.sidecar");
@@ -253,13 +300,14 @@ public static class SidecarCommand
                 error.WriteLine(dnsServer is null && services is not null
                     ? $"beemesh sidecar: cannot serve DNS on {dnsListen}: {e.Message}"
                     : $"beemesh sidecar: cannot listen for an upstream: {e.Message}");
-                await StopAsync(listeners, services, dnsServer, sidecar, refresh);
+                await StopAsync(listeners, services, dnsServer, sidecar, refresh, stateApi);
                 return 1;
             }
 
             string pod = Environment.GetEnvironmentVariable(PodNameVariable) is { Length: > 0 } podName ? $", pod {podName}" : string.Empty;
             string dnsText = dnsServer is null ? string.Empty : $", DNS {dnsServer.EndPoint} (other names to {dnsUpstream})";
-            error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, {(handoffOnly ? $"inbound through the agent's tunnel port {sidecar.Workload.TunnelEndpoint}" : $"tunnel 127.0.0.1:{s.Inbound}")}{pod}{dnsText}");
+            string stateText = stateApi is null ? string.Empty : $", Dapr state API {stateApi.Server.HttpEndPoint} and {stateApi.Server.GrpcEndPoint} ({string.Join(", ", stores.Select(static x => $"{x.Name}={x.Consistency}"))})";
+            error.WriteLine($"beemesh sidecar: {sidecar.Workload.SpiffeId} at {sidecar.Workload.MeshAddress}, {(handoffOnly ? $"inbound through the agent's tunnel port {sidecar.Workload.TunnelEndpoint}" : $"tunnel 127.0.0.1:{s.Inbound}")}{pod}{dnsText}{stateText}");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -268,13 +316,82 @@ public static class SidecarCommand
             {
             }
 
-            await StopAsync(listeners, services, dnsServer, sidecar, refresh);
+            await StopAsync(listeners, services, dnsServer, sidecar, refresh, stateApi);
             return 0;
         }
     }
 
-    private static async Task StopAsync(List<UpstreamListener> listeners, LoopbackServices? services, MeshDnsServer? dns, MeshSidecar sidecar, EventHandler refresh)
+    /// <summary>
+    /// Starts the pod's state API on 127.0.0.1:3500 and :50001 with <paramref name="stores"/>: replicated
+    /// among the workload's sidecars (found in the agent's state directory, reached at their
+    /// <c>--state-address</c>, and on other nodes through their tunnel ports), as <c>beemesh run</c> does.
+    /// In a pod without <c>--state-address</c> the other pods cannot reach this one: eventual stores
+    /// are the pod's alone and a strong store is refused. Returns the API, or the reason it is not served.
+    /// </summary>
+    private static async Task<(WorkloadStateApi? Api, string? Error)> StartStateApiAsync(
+        Settings s, MeshSidecar sidecar, List<StateStoreSpec> stores, bool ownNamespace, IPAddress? stateAddress,
+        ILoggerFactory loggerFactory, TextWriter error, CancellationToken cancel)
     {
+        Beemesh.Sidecar.State.Strong.StrongStoreContext? replication = null;
+        if (ownNamespace && stateAddress is null)
+        {
+            if (stores.FirstOrDefault(static x => x.Consistency == "strong") is { } strong)
+            {
+                return (null, $"strong store {strong.Name}: this sidecar is in a network namespace of its own (a pod's), where the workload's other replicas cannot reach it at 127.0.0.1: pass --state-address with the pod's address");
+            }
+
+            error.WriteLine("beemesh sidecar: the state stores are this pod's alone (pass --state-address with the pod's address to share them with the workload's other pods)");
+        }
+        else
+        {
+            replication = new Beemesh.Sidecar.State.Strong.StrongStoreContext(
+                Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name), sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId))
+            {
+                Mesh = new Beemesh.Sidecar.State.Replicas.SidecarReplicaMesh(sidecar.Directory, sidecar.Tunnel, s.Name, s.Namespace),
+                ListenAddress = stateAddress ?? IPAddress.Loopback,
+            };
+        }
+
+        try
+        {
+            WorkloadStateApi api = await WorkloadStateApi.StartAsync(
+                s.Name, stores, replication,
+                StateApiListener.Bind(new IPEndPoint(IPAddress.Loopback, WorkloadStateApi.HttpPort)),
+                StateApiListener.Bind(new IPEndPoint(IPAddress.Loopback, WorkloadStateApi.GrpcPort)),
+                loggerFactory, TimeProvider.System, cancel,
+                new Beemesh.Sidecar.State.Eventual.EventualReplicationOptions { AntiEntropyInterval = TimeSpan.FromSeconds(s.StateSync) },
+                sidecar.Counters.EventualState);
+            foreach (var replica in api.EventualReplicas)
+            {
+                error.WriteLine($"beemesh sidecar: eventual store {replica.Replicator.Store.Name}: replica {replica.EndPoint}");
+            }
+
+            foreach (var replica in api.StrongStores)
+            {
+                error.WriteLine($"beemesh sidecar: strong store {replica.Name}: replica {replica.RaftEndPoint}");
+                replica.BecameLeader += static (r, term) => Console.Error.WriteLine($"beemesh sidecar: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
+                if (replica.IsLeader)
+                {
+                    error.WriteLine($"beemesh sidecar: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
+                }
+            }
+
+            return (api, null);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or SocketException
+            or UnauthorizedAccessException or Beemesh.Sidecar.State.Strong.StrongStoreUnavailableException)
+        {
+            return (null, $"cannot serve the state API on 127.0.0.1:{WorkloadStateApi.HttpPort} and :{WorkloadStateApi.GrpcPort}: {e.Message}");
+        }
+    }
+
+    private static async Task StopAsync(List<UpstreamListener> listeners, LoopbackServices? services, MeshDnsServer? dns, MeshSidecar sidecar, EventHandler refresh, WorkloadStateApi? stateApi)
+    {
+        if (stateApi is not null)
+        {
+            await stateApi.DisposeAsync();
+        }
+
         sidecar.Directory.Changed -= refresh;
         if (dns is not null)
         {

@@ -100,6 +100,7 @@ public sealed class WorkloadStateApi : IAsyncDisposable
                             Directory = Path.Combine(strong.Directory, spec.Name),
                             Source = strong.Source,
                             Identity = strong.Identity,
+                            ListenAddress = strong.ListenAddress,
                             LoggerFactory = loggerFactory,
                             Time = time,
                         },

@@ -107,7 +107,7 @@ public sealed class EventualReplica : IAsyncDisposable
             gone.Clear();
             IReplicaDiscovery discovery = new StateDirectoryDiscovery(directory, slot.Path);
             MeshReplicaDiscovery? mesh = context.Mesh is null ? null : new MeshReplicaDiscovery(discovery, context.Mesh);
-            link = new ReplicaLink($"eventual store {store.Name}", context.Source, context.Identity, options.MaxFrameBytes, logger, counters.CountRefusedFrame)
+            link = new ReplicaLink($"eventual store {store.Name}", context.Source, context.Identity, options.MaxFrameBytes, logger, counters.CountRefusedFrame, context.ListenAddress)
             {
                 Protocol = mesh is null ? null : ReplicaLink.ProtocolFor("eventual", store.Name),
                 TunnelServerName = mesh is null ? null : mesh.ServerNameOf,

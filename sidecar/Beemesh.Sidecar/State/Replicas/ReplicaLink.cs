@@ -50,7 +50,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
     /// Creates a link for <paramref name="label"/> (a store, in log lines); <see cref="Start"/> begins
     /// serving. <paramref name="refusedFrame"/>, when given, is called for every refused frame too.
     /// </summary>
-    public ReplicaLink(string label, X509Source source, SpiffeId identity, int maxFrameBytes, ILogger logger, Action? refusedFrame = null)
+    public ReplicaLink(string label, X509Source source, SpiffeId identity, int maxFrameBytes, ILogger logger, Action? refusedFrame = null, IPAddress? listen = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(identity);
@@ -61,7 +61,7 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
         _maxFrameBytes = maxFrameBytes;
         _logger = logger;
         _refused = refusedFrame;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener = new TcpListener(listen ?? IPAddress.Loopback, 0);
         _listener.Start();
     }
 

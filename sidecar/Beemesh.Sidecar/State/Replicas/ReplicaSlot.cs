@@ -51,9 +51,10 @@ internal sealed class ReplicaSlot : IDisposable
     /// <summary>
     /// Scans <paramref name="storeDirectory"/>: the endpoints named <paramref name="peerEndPoint"/> of
     /// the live replicas, and a slot for this replica: a gone replica's slot when there is one (with
-    /// an endpoint named <paramref name="reclaimEndPoint"/> recorded, when that is given), else a new one.
+    /// an endpoint named <paramref name="reclaimEndPoint"/> recorded, when that is given, on
+    /// <paramref name="reclaimAddress"/> when that is given), else a new one.
     /// </summary>
-    public static (ReplicaSlot Slot, List<IPEndPoint> LivePeers) Claim(string storeDirectory, string peerEndPoint, string? reclaimEndPoint)
+    public static (ReplicaSlot Slot, List<IPEndPoint> LivePeers) Claim(string storeDirectory, string peerEndPoint, string? reclaimEndPoint, IPAddress? reclaimAddress = null)
     {
         var live = new List<IPEndPoint>();
         ReplicaSlot? claimed = null;
@@ -71,7 +72,8 @@ internal sealed class ReplicaSlot : IDisposable
                 continue;
             }
 
-            if (claimed is null && (reclaimEndPoint is null || endpoints.ContainsKey(reclaimEndPoint)))
+            if (claimed is null && (reclaimEndPoint is null
+                || (endpoints.TryGetValue(reclaimEndPoint, out IPEndPoint? previous) && (reclaimAddress is null || previous.Address.Equals(reclaimAddress)))))
             {
                 claimed = new ReplicaSlot(directory, owner, endpoints);
             }

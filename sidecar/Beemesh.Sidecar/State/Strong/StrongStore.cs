@@ -102,13 +102,14 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using FileStream joinLock = await ReplicaSlot.LockStoreAsync(options.Directory, options.JoinTimeout, cancellationToken).ConfigureAwait(false);
-        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory, ForwardKey, RaftKey);
+        // A gone replica's slot is taken over only when its Raft endpoint (its identity in the group) can be bound here.
+        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory, ForwardKey, RaftKey, options.ListenAddress);
         StrongStore? store = null;
         ReplicaLink? link = null;
         try
         {
-            IPEndPoint raft = slot.PreviousEndPoints.GetValueOrDefault(RaftKey) ?? new IPEndPoint(IPAddress.Loopback, FreePort());
-            link = new ReplicaLink($"strong store {options.Name}", options.Source, options.Identity, ForwardFrame.MaxBytes, options.LoggerFactory.CreateLogger("beemesh.state.strong"));
+            IPEndPoint raft = slot.PreviousEndPoints.GetValueOrDefault(RaftKey) ?? new IPEndPoint(options.ListenAddress, FreePort(options.ListenAddress));
+            link = new ReplicaLink($"strong store {options.Name}", options.Source, options.Identity, ForwardFrame.MaxBytes, options.LoggerFactory.CreateLogger("beemesh.state.strong"), listen: options.ListenAddress);
             var state = new StrongStateMachine(options.MaxBytes);
             var machine = new RaftStateMachine(new DirectoryInfo(Path.Combine(slot.Path, "snapshots")), state);
             await machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
@@ -579,9 +580,9 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private static int FreePort()
+    private static int FreePort(IPAddress address)
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        using var probe = new TcpListener(address, 0);
         probe.Start();
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }

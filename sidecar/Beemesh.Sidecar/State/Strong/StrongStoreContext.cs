@@ -17,4 +17,11 @@ public sealed record StrongStoreContext(string Directory, X509Source Source, Spi
     /// port); null when the workload's replicas meet only on this node.
     /// </summary>
     public Replicas.IReplicaMesh? Mesh { get; init; }
+
+    /// <summary>
+    /// The address the replicas' links (Raft, forwarding, anti-entropy) listen on and give the
+    /// workload's other replicas on this node: the loopback (the default) when they share this
+    /// network namespace, a pod's own address when each replica is in a pod of its own.
+    /// </summary>
+    public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
 }

@@ -41,6 +41,9 @@ public sealed class StrongStoreOptions
     /// <summary>Most bytes of keys and values the store holds. Default 256 MiB.</summary>
     public long MaxBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>The address this replica's Raft and forward endpoints listen on (<see cref="StrongStoreContext.ListenAddress"/>). Default: the loopback.</summary>
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+
     /// <summary>
     /// The address the other replicas are given for an endpoint this replica listens on (its Raft
     /// endpoint, which is also its identity in the group, and its forward endpoint). Null: the
