@@ -15,9 +15,19 @@ public sealed partial class OverlayNode
     /// <summary>Most record ids a keepalive re-announces (see <see cref="RecentIds"/>).</summary>
     private const int MaxReannounced = 64;
 
+    /// <summary>Most origins whose upstream tree neighbour is remembered (see <see cref="_upstream"/>); past it the map starts over.</summary>
+    private const int MaxUpstreamOrigins = 4096;
+
     private List<MissingRecord>? _missing;
     private List<(RecordId Id, long At)>? _recentRecords;
     private long _lazyFlushAt = long.MaxValue;
+
+    /// <summary>
+    /// Per origin, the neighbour whose tree push (GOSSIP, not a repair) brought this node the
+    /// origin's latest record: the upstream side of that origin's tree (Plumtree's trees are per
+    /// origin). See <see cref="OnGossip"/>.
+    /// </summary>
+    private Dictionary<ulong, ulong>? _upstream;
 
     /// <summary>Signs, stores and broadcasts a new version of <paramref name="content"/>.</summary>
     public OverlayRecord Publish(RecordContent content, long now)
@@ -71,7 +81,7 @@ public sealed partial class OverlayNode
         }
     }
 
-    private void StoreAndBroadcast(OverlayRecord record, ActiveLink? from, long now)
+    private void StoreAndBroadcast(OverlayRecord record, ActiveLink? from, long now, ulong? announceOnly = null)
     {
         _store.Put(record);
         (_recentRecords ??= []).Add((record.Id, now));
@@ -90,7 +100,9 @@ public sealed partial class OverlayNode
             // one grafts the record and a dead one costs no payload. A push is announced too: should
             // the copy be lost, the IHAVE tells the neighbour to graft it from us, along the tree
             // (see OverlayOptions.TreeGraftTimeout), rather than from a lazy link it would add to the tree.
-            if (link.Eager && now - link.LastHeard <= _options.SilenceThreshold)
+            // The origin's upstream neighbour, when the copy came another way, gets the IHAVE alone:
+            // see OnGossip.
+            if (link.Eager && now - link.LastHeard <= _options.SilenceThreshold && link.Peer.Id != announceOnly)
             {
                 Send(link.Peer, OverlayMessage.Gossip(record));
             }
@@ -158,12 +170,29 @@ public sealed partial class OverlayNode
         }
 
         _clock.Observe(record.Version.Time, now);
+        // The neighbour that pushed this origin's last record is upstream in its tree. When this
+        // copy came another way (a GRAFT answer, a repair, another tree link), that neighbour's own
+        // push is most likely held up on its link (a retransmission): it gets an IHAVE instead of
+        // the copy, which would cross its late one (two duplicates). Should it lack the record, the
+        // IHAVE on a tree link makes it graft the record from here soon (TreeGraftTimeout).
+        ulong? announceOnly = null;
+        if (_upstream is not null && _upstream.TryGetValue(record.Origin, out ulong upstream) && upstream != from.Id)
+        {
+            announceOnly = upstream;
+        }
+
         if (link is not null && !message.Flag)
         {
             link.Eager = true;
+            if (_upstream is null || (_upstream.Count >= MaxUpstreamOrigins && !_upstream.ContainsKey(record.Origin)))
+            {
+                _upstream = new Dictionary<ulong, ulong>();
+            }
+
+            _upstream[record.Origin] = from.Id;
         }
 
-        StoreAndBroadcast(record, link, now);
+        StoreAndBroadcast(record, link, now, announceOnly);
     }
 
     private void OnIHave(PeerAddress from, RecordId[] ids, long now)

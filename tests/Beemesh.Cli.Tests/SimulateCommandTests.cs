@@ -15,6 +15,8 @@ public sealed class SimulateCommandTests
     [InlineData("--nodes 100 --crash 60% --partition 50%", "beemesh simulate: invalid --crash and --partition: together they must leave some nodes live and connected (sum at most 0.99)")]
     [InlineData("--nodes 100 --seed x", "beemesh simulate: invalid --seed 'x': expected a 32-bit integer")]
     [InlineData("--nodes 100 --loss-model udp", "beemesh simulate: invalid --loss-model 'udp': expected tcp or drop")]
+    [InlineData("--nodes 100 --publishers 101", "beemesh simulate: invalid --publishers '101': expected a whole number from 0 to the number of nodes")]
+    [InlineData("--nodes 100 --publishers two", "beemesh simulate: invalid --publishers 'two': expected a whole number from 0 to the number of nodes")]
     public async Task BadArgumentsExitTwoWithOneClearLine(string args, string expected)
     {
         var (exit, output, error) = await RunAsync(args.Split(' '));

@@ -98,4 +98,35 @@ public sealed class TreeRepairTests
         Assert.Empty(To(RunTo(node, 1_000 + Options.GraftTimeout - 1), OverlayMessageType.Graft, record.Id));
         Assert.Equal([P(3)], To(RunTo(node, 1_000 + Options.GraftTimeout), OverlayMessageType.Graft, record.Id));
     }
+    [Fact]
+    public void ACopyThatCameAnotherWayIsAnnouncedNotPushedToTheOriginsUpstreamNeighbour()
+    {
+        OverlayNode node = Node(active: 4);
+        var origin = new OverlayNode(P(99), Options, new Random(4), _signature, _signature);
+        origin.Start([], 0);
+        OverlayRecord first = origin.Publish(new RecordContent(RecordKind.Policy, "a", new byte[] { 1 }), 0);
+        OverlayRecord second = origin.Publish(new RecordContent(RecordKind.Policy, "b", new byte[] { 2 }), 1);
+        var other = new OverlayNode(P(98), Options, new Random(5), _signature, _signature);
+        other.Start([], 0);
+        OverlayRecord elsewhere = other.Publish(new RecordContent(RecordKind.Policy, "c", new byte[] { 3 }), 0);
+
+        // Tree neighbour 2 pushes the origin's first record: the node pushes it on to the others.
+        node.Step(P(2), OverlayMessage.Gossip(first), 1_000);
+        Assert.Equal([P(3), P(4), P(5)], To(node.Outbox, first).OrderBy(p => p.Id));
+        RunTo(node, 1_000 + Options.LazyFlushInterval);
+
+        // The origin's next record comes from neighbour 3 (a GRAFT answer, say) while neighbour 2's
+        // push of it is held up: neighbour 2 gets the IHAVE alone, the others the copy.
+        node.Step(P(3), OverlayMessage.Gossip(second), 200_000);
+        Assert.Equal([P(4), P(5)], To(node.Outbox, second).OrderBy(p => p.Id));
+        List<OutboundMessage> sent = RunTo(node, 200_000 + Options.LazyFlushInterval);
+        Assert.Contains(P(2), To(sent, OverlayMessageType.IHave, second.Id));
+
+        // The rule is per origin: another origin's record from neighbour 3 is pushed to neighbour 2.
+        node.Step(P(3), OverlayMessage.Gossip(elsewhere), 300_000);
+        Assert.Equal([P(2), P(4), P(5)], To(node.Outbox, elsewhere).OrderBy(p => p.Id));
+    }
+
+    private static IEnumerable<PeerAddress> To(IEnumerable<OutboundMessage> sent, OverlayRecord record) =>
+        sent.Where(m => m.Message.Type == OverlayMessageType.Gossip && m.Message.Record == record).Select(m => m.To);
 }

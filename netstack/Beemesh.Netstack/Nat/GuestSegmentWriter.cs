@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Stack;
 using Beemesh.Netstack.Tcp;
 using Beemesh.Netstack.Wire;
@@ -44,43 +43,27 @@ internal sealed class GuestSegmentWriter : ITcpSegmentWriter
     public void Write(in TcpSegmentInfo segment, long sourceOffset)
     {
         var key = Key;
-        int optionsLength = TcpPacket.OptionsLength(segment.Options);
-        int headerLength = 20 + optionsLength;
-        int l4 = _stack.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(key.GuestAddress);
-        var buffer = _stack.TxBuffer;
+        int headerLength = TcpPacket.MinHeaderLength + TcpPacket.OptionsLength(segment.Options);
+        int l4 = _stack.TransportOffset(key.GuestAddress);
         int payload = 0;
         if (segment.PayloadLength > 0)
         {
-            payload = _source.Peek(sourceOffset, buffer.Slice(l4 + headerLength, segment.PayloadLength));
+            payload = _source.Peek(sourceOffset, _stack.TxBuffer.Slice(l4 + headerLength, segment.PayloadLength));
             if (payload == 0)
             {
                 return; // the bytes vanished (host socket reset): nothing sensible to send
             }
         }
 
-        int l4Start = _stack.WriteIpHeader(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, headerLength + payload);
-        var h = buffer.Slice(l4Start, headerLength);
-        BinaryPrimitives.WriteUInt16BigEndian(h, key.RemotePort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], key.GuestPort);
-        BinaryPrimitives.WriteUInt32BigEndian(h[4..], segment.Seq);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], segment.Ack);
-        h[12] = (byte)((headerLength / 4) << 4);
         var flags = segment.Flags;
         if (payload < segment.PayloadLength)
         {
             flags &= ~TcpFlags.Fin; // a short read must not claim the FIN that followed the missing bytes
         }
 
-        h[13] = (byte)flags;
-        BinaryPrimitives.WriteUInt16BigEndian(h[14..], segment.Window);
-        BinaryPrimitives.WriteUInt32BigEndian(h[16..], 0); // checksum, urgent pointer
-        if (optionsLength > 0)
-        {
-            TcpPacket.WriteOptions(segment.Options, h[20..]);
-        }
-
+        var tcp = new TcpRepr(key.RemotePort, key.GuestPort, segment.Seq, segment.Ack, flags, segment.Window, segment.Options, payload);
+        var builder = _stack.StartPacket(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, tcp.BufferLength);
         int gso = payload > PeerMss && _stack.SegmentationOffload ? PeerMss : 0;
-        _stack.FinishTransport(l4Start, headerLength + payload, IpProtocol.Tcp, 16, gso);
-        _stack.SendToGuest(key.GuestAddress, l4Start + headerLength + payload);
+        _stack.SendToGuest(key.GuestAddress, builder.WriteTcp(in tcp, gso));
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
 using Beemesh.Netstack.Wire;
@@ -74,7 +73,7 @@ internal sealed class IcmpEchoFlow : IEventHandler, IDisposable
     public unsafe void OnReady(uint events)
     {
         bool v4 = IpAddr.IsV4(Key.RemoteAddress);
-        int l4 = _stack.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(Key.GuestAddress);
+        int l4 = _stack.TransportOffset(Key.GuestAddress);
         var buffer = _stack.TxBuffer;
         while (true)
         {
@@ -84,18 +83,29 @@ internal sealed class IcmpEchoFlow : IEventHandler, IDisposable
                 n = Sys.recv(_fd, p, Math.Min(65507, buffer.Length - l4), Sys.MSG_DONTWAIT);
             }
 
-            if (n < 8)
+            if (n < Icmpv4Packet.HeaderLength)
             {
                 return;
             }
 
             _lastActivity = _stack.Now;
             int length = (int)n;
-            var m = buffer.Slice(l4, length);
-            BinaryPrimitives.WriteUInt16BigEndian(m[4..], Key.GuestPort);
-            _stack.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, length);
-            _stack.FinishIcmp(l4, length, v4);
-            _stack.SendToGuest(Key.GuestAddress, l4 + length);
+            var builder = _stack.StartPacket(Key.RemoteAddress, Key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, length);
+            // The kernel chose the identifier of its ping socket; the guest's echo carried its own.
+            int payload = length - Icmpv4Packet.HeaderLength;
+            int frameLength;
+            if (v4)
+            {
+                Icmpv4Packet.TryCreate(builder.Transport, out var reply);
+                frameLength = builder.WriteIcmpv4(new Icmpv4Repr(reply.Type, reply.Code, Key.GuestPort, reply.SequenceNumber, payload));
+            }
+            else
+            {
+                Icmpv6Packet.TryCreate(builder.Transport, out var reply);
+                frameLength = builder.WriteIcmpv6(new Icmpv6Repr(reply.Type, reply.Code, ((uint)Key.GuestPort << 16) | reply.SequenceNumber, payload));
+            }
+
+            _stack.SendToGuest(Key.GuestAddress, frameLength);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Beemesh.Netstack.Forwarding;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
+using Beemesh.Netstack.Wire;
 using Microsoft.Extensions.Logging;
 
 namespace Beemesh.Netstack.Nat;
@@ -121,15 +122,15 @@ internal sealed class PortForwardListener : IEventHandler, IDisposable
     private unsafe void ReceiveAll()
     {
         var buffer = _stack.TxBuffer;
-        int l4 = _stack.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(_guest);
+        int payloadAt = _stack.TransportOffset(_guest) + UdpPacket.HeaderLength;
         byte* sa = stackalloc byte[IpAddr.SockAddrSize];
         for (int i = 0; i < 64; i++)
         {
             int len = IpAddr.SockAddrSize;
             nint n;
-            fixed (byte* p = buffer.Slice(l4 + 8))
+            fixed (byte* p = buffer.Slice(payloadAt))
             {
-                n = Sys.recvfrom(_fd, p, Math.Min(65507, buffer.Length - l4 - 8), Sys.MSG_DONTWAIT, sa, &len);
+                n = Sys.recvfrom(_fd, p, Math.Min(65507, buffer.Length - payloadAt), Sys.MSG_DONTWAIT, sa, &len);
             }
 
             if (n < 0)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Interop;
 using Beemesh.Netstack.Stack;
 using Beemesh.Netstack.Wire;
@@ -129,13 +128,13 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     public unsafe void OnReady(uint events)
     {
         var buffer = _stack.TxBuffer;
-        int l4 = _stack.L2Offset + NetworkStack.EthernetHeaderLength + NetworkStack.IpHeaderLength(Key.GuestAddress);
+        int payloadAt = _stack.TransportOffset(Key.GuestAddress) + UdpPacket.HeaderLength;
         for (int i = 0; i < 64; i++)
         {
             nint n;
-            fixed (byte* p = buffer.Slice(l4 + 8))
+            fixed (byte* p = buffer.Slice(payloadAt))
             {
-                n = Sys.recv(_fd, p, Math.Min(65507, buffer.Length - l4 - 8), Sys.MSG_DONTWAIT);
+                n = Sys.recv(_fd, p, Math.Min(65507, buffer.Length - payloadAt), Sys.MSG_DONTWAIT);
             }
 
             if (n < 0)
@@ -151,14 +150,11 @@ internal sealed class UdpFlow : IEventHandler, IDisposable
     public void DeliverToGuest(int length)
     {
         Touch();
-        int l4 = _stack.WriteIpHeader(Key.RemoteAddress, Key.GuestAddress, IpProtocol.Udp, 8 + length);
-        var h = _stack.TxBuffer.Slice(l4, 8);
-        BinaryPrimitives.WriteUInt16BigEndian(h, Key.RemotePort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], Key.GuestPort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[4..], (ushort)(8 + length));
-        _stack.FinishTransport(l4, 8 + length, IpProtocol.Udp, 6);
+        var udp = new UdpRepr(Key.RemotePort, Key.GuestPort, length);
+        var builder = _stack.StartPacket(Key.RemoteAddress, Key.GuestAddress, IpProtocol.Udp, udp.BufferLength);
+        int frameLength = builder.WriteUdp(udp);
         _stack.Counters.UdpDatagramsIn++;
-        _stack.SendToGuest(Key.GuestAddress, l4 + 8 + length);
+        _stack.SendToGuest(Key.GuestAddress, frameLength);
     }
 
     /// <inheritdoc />

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Beemesh.Netstack.Interop;
+using Beemesh.Netstack.Wire;
 
 namespace Beemesh.Netstack.Stack;
 
@@ -13,16 +14,28 @@ namespace Beemesh.Netstack.Stack;
 internal static class IpAddr
 {
     private static readonly UInt128 V4Prefix = (UInt128)0xFFFF << 32;
-    private static readonly UInt128 V4Mask = ~(UInt128)uint.MaxValue;
 
     /// <summary>Size of a buffer that holds either sockaddr.</summary>
     public const int SockAddrSize = 28;
 
     public static UInt128 FromV4(uint hostOrder) => V4Prefix | hostOrder;
 
-    public static bool IsV4(UInt128 a) => (a & V4Mask) == V4Prefix;
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static bool IsV4(UInt128 a) => (ulong)(a >> 64) == 0 && ((ulong)a >> 32) == 0xFFFF;
 
     public static uint ToV4(UInt128 a) => (uint)(a & uint.MaxValue);
+
+    /// <summary>The IPv4 address of an IPv4-mapped value.</summary>
+    public static Ipv4Address ToIpv4Address(UInt128 a) => new(ToV4(a));
+
+    /// <summary>The value as a 16-byte IPv6 address.</summary>
+    public static Ipv6Address ToIpv6Address(UInt128 a) => new((ulong)(a >> 64), (ulong)a);
+
+    /// <summary>The flow-table value of an IPv4 address.</summary>
+    public static UInt128 From(Ipv4Address a) => FromV4(a.Value);
+
+    /// <summary>The flow-table value of an IPv6 address.</summary>
+    public static UInt128 From(Ipv6Address a) => ((UInt128)a.High << 64) | a.Low;
 
     /// <summary>Reads a 4-byte (IPv4) or 16-byte (IPv6) network-order address.</summary>
     public static UInt128 Read(ReadOnlySpan<byte> bytes) =>

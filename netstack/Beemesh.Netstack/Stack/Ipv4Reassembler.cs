@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Wire;
 
 namespace Beemesh.Netstack.Stack;
@@ -110,7 +109,7 @@ internal sealed class Ipv4Reassembler
     /// <param name="now">The current time.</param>
     /// <param name="datagram">On <see cref="ReassemblyOutcome.Complete"/>, the whole datagram (valid until the next call).</param>
     /// <returns>What became of the fragment.</returns>
-    public ReassemblyOutcome Add(ReadOnlySpan<byte> packet, TimeSpan now, out Span<byte> datagram)
+    public ReassemblyOutcome Add(Span<byte> packet, TimeSpan now, out Span<byte> datagram)
     {
         datagram = default;
         Counters.Fragments++;
@@ -120,15 +119,16 @@ internal sealed class Ipv4Reassembler
             return Drop(ref Counters.Malformed);
         }
 
-        int headerLength = (packet[0] & 0xF) * 4;
+        // Checked here rather than by Ipv4Packet.TryCreate: a fragment's own total length is not trusted.
+        var ip = Ipv4Packet.CreateUnchecked(packet);
+        int headerLength = ip.HeaderLength;
         if (headerLength < Ipv4Packet.MinHeaderLength || headerLength > packet.Length)
         {
             return Drop(ref Counters.Malformed);
         }
 
-        ushort flagsAndOffset = BinaryPrimitives.ReadUInt16BigEndian(packet[6..]);
-        bool more = (flagsAndOffset & 0x2000) != 0;
-        int offset = (flagsAndOffset & 0x1FFF) * 8;
+        bool more = ip.MoreFragments;
+        int offset = ip.FragmentOffset;
         ReadOnlySpan<byte> payload = packet[headerLength..];
         // RFC 791 §3.2: every fragment but the last carries a multiple of 8 octets; and no datagram
         // may end past 65535 octets (the "ping of death" overflow).
@@ -137,11 +137,7 @@ internal sealed class Ipv4Reassembler
             return Drop(ref Counters.Malformed);
         }
 
-        var key = new Key(
-            BinaryPrimitives.ReadUInt32BigEndian(packet[12..]),
-            BinaryPrimitives.ReadUInt32BigEndian(packet[16..]),
-            packet[9],
-            BinaryPrimitives.ReadUInt16BigEndian(packet[4..]));
+        var key = new Key(ip.Source.Value, ip.Destination.Value, (byte)ip.Protocol, ip.Identification);
         if (_discarded.Contains(key))
         {
             return Drop(ref Counters.Overlaps);
@@ -241,11 +237,13 @@ internal sealed class Ipv4Reassembler
             at += p.Data.Length;
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(output[2..], (ushort)length);
-        BinaryPrimitives.WriteUInt16BigEndian(output[6..], 0);
-        output[10] = 0;
-        output[11] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(output[10..], InternetChecksum.Fold(InternetChecksum.Sum(output[..d.Header.Length])));
+        // The whole datagram: its own length, no fragment fields, a new header checksum.
+        var whole = Ipv4Packet.CreateUnchecked(output);
+        whole.TotalLength = (ushort)length;
+        whole.DontFragment = false;
+        whole.MoreFragments = false;
+        whole.FragmentOffset = 0;
+        whole.FillChecksum();
         Remove(d);
         Counters.Reassembled++;
         datagram = output;

@@ -76,7 +76,7 @@ public sealed partial class NetworkStack
         };
     }
 
-    private void HandleTcp(UInt128 src, UInt128 dst, ReadOnlySpan<byte> srcDst, Span<byte> segment, bool checksumTrusted)
+    private void HandleTcp(UInt128 src, UInt128 dst, Span<byte> segment, bool checksumTrusted)
     {
         if (!TcpPacket.TryCreate(segment, out var tcp))
         {
@@ -84,7 +84,10 @@ public sealed partial class NetworkStack
             return;
         }
 
-        if (!checksumTrusted && !VerifyTransportChecksum(srcDst, IpProtocol.Tcp, segment))
+        bool checksumOk = checksumTrusted || (IpAddr.IsV4(src)
+            ? tcp.VerifyChecksumV4(IpAddr.ToIpv4Address(src), IpAddr.ToIpv4Address(dst))
+            : tcp.VerifyChecksumV6(IpAddr.ToIpv6Address(src), IpAddr.ToIpv6Address(dst)));
+        if (!checksumOk)
         {
             Counters.BadChecksums++;
             return;
@@ -277,41 +280,33 @@ public sealed partial class NetworkStack
     private void SendNetworkUnreachable(FlowKey key, in TcpSegmentInfo syn)
     {
         bool v4 = IpAddr.IsV4(key.GuestAddress);
-        int ipHeader = v4 ? 20 : 40;
-        int quoted = ipHeader + 8;
-        int length = 8 + quoted;
-        int l4 = WriteIpHeader(key.RemoteAddress, key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, length);
-        var m = _tx.AsSpan(l4, length);
-        m.Clear();
-        m[0] = v4 ? (byte)3 : (byte)1;
-        var inner = m.Slice(8, ipHeader);
-        int segmentLength = 20 + syn.PayloadLength;
+        int segmentLength = TcpPacket.MinHeaderLength + syn.PayloadLength;
+        int innerHeader = IpHeaderLength(key.GuestAddress);
+        const int QuotedTransport = 8; // ports and sequence number
+        int quoted = innerHeader + QuotedTransport;
+        var builder = StartPacket(key.RemoteAddress, key.GuestAddress, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, Icmpv4Packet.HeaderLength + quoted);
+        var quote = builder.Transport.Slice(Icmpv4Packet.HeaderLength, quoted);
+        quote.Clear();
         if (v4)
         {
-            inner[0] = 0x45;
-            BinaryPrimitives.WriteUInt16BigEndian(inner[2..], (ushort)(20 + segmentLength));
-            inner[8] = 64;
-            inner[9] = (byte)IpProtocol.Tcp;
-            BinaryPrimitives.WriteUInt32BigEndian(inner[12..], IpAddr.ToV4(key.GuestAddress));
-            BinaryPrimitives.WriteUInt32BigEndian(inner[16..], IpAddr.ToV4(key.RemoteAddress));
-            BinaryPrimitives.WriteUInt16BigEndian(inner[10..], InternetChecksum.Fold(InternetChecksum.Sum(inner)));
+            new Ipv4Repr(IpAddr.ToIpv4Address(key.GuestAddress), IpAddr.ToIpv4Address(key.RemoteAddress), IpProtocol.Tcp, segmentLength)
+            {
+                DontFragment = false,
+            }.Emit(quote);
         }
         else
         {
-            BinaryPrimitives.WriteUInt32BigEndian(inner, 0x60000000);
-            BinaryPrimitives.WriteUInt16BigEndian(inner[4..], (ushort)segmentLength);
-            inner[6] = (byte)IpProtocol.Tcp;
-            inner[7] = 64;
-            IpAddr.Write(key.GuestAddress, inner.Slice(8, 16));
-            IpAddr.Write(key.RemoteAddress, inner.Slice(24, 16));
+            new Ipv6Repr(IpAddr.ToIpv6Address(key.GuestAddress), IpAddr.ToIpv6Address(key.RemoteAddress), IpProtocol.Tcp, segmentLength).Emit(quote);
         }
 
-        var ports = m.Slice(8 + ipHeader, 8);
-        BinaryPrimitives.WriteUInt16BigEndian(ports, key.GuestPort);
-        BinaryPrimitives.WriteUInt16BigEndian(ports[2..], key.RemotePort);
-        BinaryPrimitives.WriteUInt32BigEndian(ports[4..], syn.Seq);
-        FinishIcmp(l4, length, v4);
-        SendToGuest(key.GuestAddress, l4 + length);
+        var ports = TcpPacket.CreateUnchecked(quote[innerHeader..]);
+        ports.SourcePort = key.GuestPort;
+        ports.DestinationPort = key.RemotePort;
+        ports.SequenceNumber = syn.Seq;
+        int length = v4
+            ? builder.WriteIcmpv4(new Icmpv4Repr(Icmpv4Type.DestinationUnreachable, 0, 0, 0, quoted))
+            : builder.WriteIcmpv6(new Icmpv6Repr(Icmpv6Type.DestinationUnreachable, 0, 0, quoted));
+        SendToGuest(key.GuestAddress, length);
     }
 
     /// <summary>A host connect finished (either way); the flow stops counting as pending.</summary>
@@ -472,18 +467,9 @@ public sealed partial class NetworkStack
                 + ((received.Flags & TcpFlags.Syn) != 0 ? 1u : 0u) + ((received.Flags & TcpFlags.Fin) != 0 ? 1u : 0u);
         }
 
-        int l4 = WriteIpHeader(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, 20);
-        var h = _tx.AsSpan(l4, 20);
-        BinaryPrimitives.WriteUInt16BigEndian(h, key.RemotePort);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], key.GuestPort);
-        BinaryPrimitives.WriteUInt32BigEndian(h[4..], seq);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], ack);
-        h[12] = 5 << 4;
-        h[13] = (byte)flags;
-        BinaryPrimitives.WriteUInt32BigEndian(h[14..], 0); // window 0, checksum 0
-        BinaryPrimitives.WriteUInt16BigEndian(h[18..], 0);
-        FinishTransport(l4, 20, IpProtocol.Tcp, 16);
-        SendToGuest(key.GuestAddress, l4 + 20);
+        var reset = new TcpRepr(key.RemotePort, key.GuestPort, seq, ack, flags, 0, default, 0);
+        var builder = StartPacket(key.RemoteAddress, key.GuestAddress, IpProtocol.Tcp, reset.BufferLength);
+        SendToGuest(key.GuestAddress, builder.WriteTcp(reset));
     }
 
     private void CloseAllFlows()

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Wire;
 
 namespace Beemesh.Netstack.Stack;
@@ -14,101 +13,39 @@ public sealed partial class NetworkStack
     /// <summary>The frame buffer transmit paths build into (loop thread only).</summary>
     internal Span<byte> TxBuffer => _tx;
 
-    /// <summary>Offset of the Ethernet header inside a frame buffer (after the vnet header, if any).</summary>
-    internal int L2Offset => _l2;
-
-    /// <summary>True when frames may carry partial checksums and super-segments (vnet header present).</summary>
-    internal bool ChecksumOffload => _link.VnetHeader;
-
     /// <summary>True when TCP super-segments larger than the MTU may be written to the link.</summary>
     internal bool SegmentationOffload => _link.Offload;
 
     /// <summary>Length of the IP header for an address family.</summary>
-    internal static int IpHeaderLength(UInt128 address) => IpAddr.IsV4(address) ? 20 : 40;
+    internal static int IpHeaderLength(UInt128 address) => IpAddr.IsV4(address) ? Ipv4Packet.MinHeaderLength : Ipv6Packet.HeaderLength;
+
+    /// <summary>Where the transport header of a packet to <paramref name="dst"/> starts in <see cref="TxBuffer"/>.</summary>
+    internal int TransportOffset(UInt128 dst) => PacketBuilder.TransportOffsetFor(_link.VnetHeader, IpAddr.IsV4(dst));
+
+    /// <summary>The stack's own MAC, the source of every frame it sends.</summary>
+    internal MacAddress RouterMac => MacAddress.FromUInt64(_routerMac);
 
     /// <summary>
-    /// Writes Ethernet source/type and the IP header for a packet from <paramref name="src"/> to
-    /// <paramref name="dst"/> carrying <paramref name="l4Length"/> bytes of <paramref name="protocol"/>.
-    /// Returns the offset of the transport header in <see cref="TxBuffer"/>.
+    /// Starts a packet in <see cref="TxBuffer"/> from <paramref name="src"/> to <paramref name="dst"/> carrying
+    /// <paramref name="l4Length"/> bytes of <paramref name="protocol"/>: the Ethernet header from the router MAC and the
+    /// IP header (IPv4 with DF and the next identification). The builder's <c>Write*</c> methods finish it.
     /// </summary>
-    internal int WriteIpHeader(UInt128 src, UInt128 dst, IpProtocol protocol, int l4Length, byte hopLimit = 64)
+    internal PacketBuilder StartPacket(UInt128 src, UInt128 dst, IpProtocol protocol, int l4Length, byte hopLimit = 64)
     {
-        var f = _tx.AsSpan();
-        int eth = _l2;
-        WriteMac(_routerMac, f.Slice(eth + 6, 6));
-        int ip = eth + EthernetHeaderLength;
+        var builder = new PacketBuilder(_tx, _link.VnetHeader);
         if (IpAddr.IsV4(dst))
         {
-            BinaryPrimitives.WriteUInt16BigEndian(f[(eth + 12)..], 0x0800);
-            var h = f.Slice(ip, 20);
-            h[0] = 0x45;
-            h[1] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(h[2..], (ushort)(20 + l4Length));
-            BinaryPrimitives.WriteUInt16BigEndian(h[4..], _ipId++);
-            BinaryPrimitives.WriteUInt16BigEndian(h[6..], 0x4000); // DF
-            h[8] = hopLimit;
-            h[9] = (byte)protocol;
-            h[10] = 0;
-            h[11] = 0;
-            BinaryPrimitives.WriteUInt32BigEndian(h[12..], IpAddr.ToV4(src));
-            BinaryPrimitives.WriteUInt32BigEndian(h[16..], IpAddr.ToV4(dst));
-            BinaryPrimitives.WriteUInt16BigEndian(h[10..], InternetChecksum.Fold(InternetChecksum.Sum(h)));
-            return ip + 20;
+            builder.StartIpv4(RouterMac, new Ipv4Repr(IpAddr.ToIpv4Address(src), IpAddr.ToIpv4Address(dst), protocol, l4Length, hopLimit)
+            {
+                Identification = _ipId++,
+            });
         }
-
-        BinaryPrimitives.WriteUInt16BigEndian(f[(eth + 12)..], 0x86DD);
-        var h6 = f.Slice(ip, 40);
-        BinaryPrimitives.WriteUInt32BigEndian(h6, 0x60000000);
-        BinaryPrimitives.WriteUInt16BigEndian(h6[4..], (ushort)l4Length);
-        h6[6] = (byte)protocol;
-        h6[7] = hopLimit;
-        BinaryPrimitives.WriteUInt128BigEndian(h6[8..], src);
-        BinaryPrimitives.WriteUInt128BigEndian(h6[24..], dst);
-        return ip + 40;
-    }
-
-    /// <summary>
-    /// Fills the transport checksum of the packet built in <see cref="TxBuffer"/> (the IP header
-    /// ends at <paramref name="l4Offset"/>) and the vnet header: with a vnet header the field gets
-    /// only the pseudo-header sum and the kernel is told NEEDS_CSUM (it verifies nothing for
-    /// locally delivered packets); <paramref name="gsoSize"/> &gt; 0 marks a TCP super-segment.
-    /// </summary>
-    internal void FinishTransport(int l4Offset, int l4Length, IpProtocol protocol, int checksumOffset, int gsoSize = 0)
-    {
-        var f = _tx.AsSpan();
-        int ip = _l2 + EthernetHeaderLength;
-        bool v4 = (f[ip] >> 4) == 4;
-        var srcDst = v4 ? f.Slice(ip + 12, 8) : f.Slice(ip + 8, 32);
-        uint pseudo = InternetChecksum.Sum(srcDst) + (uint)protocol + (uint)l4Length;
-        var l4 = f.Slice(l4Offset, l4Length);
-        l4[checksumOffset] = 0;
-        l4[checksumOffset + 1] = 0;
-        if (_link.VnetHeader && protocol != IpProtocol.Icmp)
+        else
         {
-            ushort partial = (ushort)~InternetChecksum.Fold(pseudo);
-            BinaryPrimitives.WriteUInt16BigEndian(l4[checksumOffset..], partial);
-            var v = f[.._l2];
-            v[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
-            v[1] = gsoSize > 0 ? (v4 ? (byte)1 : (byte)4) : (byte)0; // GSO_TCPV4 / GSO_TCPV6
-            int headers = l4Offset - _l2 + (protocol == IpProtocol.Tcp ? (l4[12] >> 4) * 4 : 8);
-            BinaryPrimitives.WriteUInt16LittleEndian(v[2..], (ushort)headers);
-            BinaryPrimitives.WriteUInt16LittleEndian(v[4..], (ushort)gsoSize);
-            BinaryPrimitives.WriteUInt16LittleEndian(v[6..], (ushort)(l4Offset - _l2));
-            BinaryPrimitives.WriteUInt16LittleEndian(v[8..], (ushort)checksumOffset);
-            return;
+            builder.StartIpv6(RouterMac, new Ipv6Repr(IpAddr.ToIpv6Address(src), IpAddr.ToIpv6Address(dst), protocol, l4Length, hopLimit));
         }
 
-        ushort sum = InternetChecksum.Fold(InternetChecksum.Sum(l4, protocol == IpProtocol.Icmp ? 0 : pseudo));
-        if (sum == 0 && protocol == IpProtocol.Udp)
-        {
-            sum = 0xFFFF; // RFC 768: a computed zero is sent as all ones
-        }
-
-        BinaryPrimitives.WriteUInt16BigEndian(l4[checksumOffset..], sum);
-        if (_l2 > 0)
-        {
-            f[.._l2].Clear();
-        }
+        return builder;
     }
 
     /// <summary>Sends the frame in <see cref="TxBuffer"/> (<paramref name="length"/> bytes incl. vnet header) to the guest owning <paramref name="dst"/>.</summary>
@@ -129,7 +66,7 @@ public sealed partial class NetworkStack
             return;
         }
 
-        WriteMac(mac, f.Slice(_l2, 6));
+        PacketBuilder.SetDestination(f, _l2, MacAddress.FromUInt64(mac));
         Transmit(f);
     }
 
@@ -160,7 +97,7 @@ public sealed partial class NetworkStack
         {
             while (queue.TryDequeue(out var frame))
             {
-                WriteMac(mac, frame.AsSpan(_l2, 6));
+                PacketBuilder.SetDestination(frame, _l2, MacAddress.FromUInt64(mac));
                 Transmit(frame);
             }
         }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Beemesh.Netstack.Dhcp;
 using Beemesh.Netstack.Nat;
 using Beemesh.Netstack.Wire;
@@ -27,7 +26,7 @@ public sealed partial class NetworkStack
         PoolStart = o.DhcpStart,
     });
 
-    private void HandleUdp(UInt128 src, UInt128 dst, ReadOnlySpan<byte> srcDst, Span<byte> datagram, bool checksumTrusted, ulong srcMac)
+    private void HandleUdp(UInt128 src, UInt128 dst, Span<byte> datagram, bool checksumTrusted, ulong srcMac)
     {
         if (!UdpPacket.TryCreate(datagram, out var udp))
         {
@@ -36,9 +35,10 @@ public sealed partial class NetworkStack
         }
 
         // A zero checksum means "none" for UDP over IPv4 only (RFC 768; RFC 8200 §8.1 forbids it for IPv6).
-        bool hasChecksum = udp.Checksum != 0 || !IpAddr.IsV4(src);
-        var length = BinaryPrimitives.ReadUInt16BigEndian(datagram[4..]);
-        if (!checksumTrusted && hasChecksum && !VerifyTransportChecksum(srcDst, IpProtocol.Udp, datagram[..length]))
+        bool checksumOk = checksumTrusted || (IpAddr.IsV4(src)
+            ? udp.VerifyChecksumV4(IpAddr.ToIpv4Address(src), IpAddr.ToIpv4Address(dst))
+            : udp.VerifyChecksumV6(IpAddr.ToIpv6Address(src), IpAddr.ToIpv6Address(dst)));
+        if (!checksumOk)
         {
             Counters.BadChecksums++;
             return;
@@ -84,25 +84,23 @@ public sealed partial class NetworkStack
 
     private void HandleDhcp(ReadOnlySpan<byte> request, ulong clientMac)
     {
-        const int UdpStart = 20; // IPv4 header without options
-        int l4 = _l2 + EthernetHeaderLength + UdpStart;
-        var reply = _tx.AsSpan(l4 + 8, 1500);
+        const int ServerPort = 67;
+        const int ClientPort = 68;
+        int payloadAt = TransportOffset(Gateway4) + UdpPacket.HeaderLength;
+        var reply = _tx.AsSpan(payloadAt, 1500);
         if (!_dhcp.TryHandle(request, reply, out int length, out bool broadcast))
         {
             return;
         }
 
-        // yiaddr (RFC 2131 §2, offset 16) is where a unicast reply goes.
-        uint yiaddr = BinaryPrimitives.ReadUInt32BigEndian(reply[16..]);
+        // yiaddr (RFC 2131 §2) is where a unicast reply goes; a reply always holds the fixed header.
+        uint yiaddr = DhcpMessage.TryCreate(reply[..length], out var message) ? message.YourAddress : 0;
         var to = broadcast || yiaddr == 0 ? IpAddr.FromV4(uint.MaxValue) : IpAddr.FromV4(yiaddr);
-        WriteIpHeader(Gateway4, to, IpProtocol.Udp, 8 + length);
-        var h = _tx.AsSpan(l4, 8);
-        BinaryPrimitives.WriteUInt16BigEndian(h, 67);
-        BinaryPrimitives.WriteUInt16BigEndian(h[2..], 68);
-        BinaryPrimitives.WriteUInt16BigEndian(h[4..], (ushort)(8 + length));
-        FinishTransport(l4, 8 + length, IpProtocol.Udp, 6);
+        var udp = new UdpRepr(ServerPort, ClientPort, length);
+        var builder = StartPacket(Gateway4, to, IpProtocol.Udp, udp.BufferLength);
+        int frameLength = builder.WriteUdp(udp);
         Counters.DhcpReplies++;
-        SendToMac(broadcast ? 0xFFFF_FFFF_FFFFUL : clientMac, l4 + 8 + length);
+        SendToMac(broadcast ? 0xFFFF_FFFF_FFFFUL : clientMac, frameLength);
     }
 
     /// <summary>Adds a mapping created by a UDP port-forwarding listener.</summary>
@@ -218,7 +216,7 @@ public sealed partial class NetworkStack
         flow.Dispose();
     }
 
-    private void ForwardEcho(UInt128 src, UInt128 dst, ReadOnlySpan<byte> request)
+    private void ForwardEcho(UInt128 src, UInt128 dst, ushort id, ReadOnlySpan<byte> request)
     {
         if (!TryMapOutbound(dst, 0, out var host, out _))
         {
@@ -226,7 +224,6 @@ public sealed partial class NetworkStack
             return;
         }
 
-        ushort id = BinaryPrimitives.ReadUInt16BigEndian(request[4..]);
         var key = new FlowKey(src, id, dst, 0);
         if (!_echoFlows.TryGetValue(key, out var flow))
         {

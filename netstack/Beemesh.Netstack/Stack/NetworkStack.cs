@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using Beemesh.Netstack.Link;
 using Beemesh.Netstack.Wire;
@@ -20,8 +19,6 @@ namespace Beemesh.Netstack.Stack;
 /// </remarks>
 public sealed partial class NetworkStack : IDisposable
 {
-    internal const int VnetHeaderLength = 10;
-    internal const int EthernetHeaderLength = 14;
     private const int MaxFrame = 65536 + 64;
     private const int ReadBatch = 64;
 
@@ -72,7 +69,7 @@ public sealed partial class NetworkStack : IDisposable
         _loop = new EventLoop(time ?? TimeProvider.System);
         _logger = logger ?? NullLogger.Instance;
         _random = random ?? new Random();
-        _l2 = link.VnetHeader ? VnetHeaderLength : 0;
+        _l2 = link.VnetHeader ? VirtioNetHeader.Length : 0;
         _routerMac = ParseMac(options.RouterMac);
         _network = IpAddr.ToV4(IpAddr.From(options.Network));
         _netmask = options.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.PrefixLength);
@@ -332,37 +329,35 @@ public sealed partial class NetworkStack : IDisposable
         bool checksumTrusted = false;
         if (_link.VnetHeader)
         {
-            if (frame.Length < VnetHeaderLength)
+            if (!VirtioNetHeader.TryCreate(frame, out var vnet))
             {
                 Counters.MalformedFrames++;
                 return;
             }
 
-            // VIRTIO_NET_HDR_F_NEEDS_CSUM (1) or DATA_VALID (2): the kernel vouches for the
-            // transport checksum (it may hold only the pseudo-header sum).
-            checksumTrusted = (frame[0] & 0x3) != 0;
-            frame = frame[VnetHeaderLength..];
+            // NEEDS_CSUM or DATA_VALID: the kernel vouches for the transport checksum (it may hold
+            // only the pseudo-header sum).
+            checksumTrusted = (vnet.Flags & (VirtioNetHeaderFlags.NeedsChecksum | VirtioNetHeaderFlags.DataValid)) != 0;
+            frame = vnet.Payload;
         }
 
-        if (frame.Length < EthernetHeaderLength)
+        if (!EthernetFrame.TryCreate(frame, out var ethernet))
         {
             Counters.MalformedFrames++;
             return;
         }
 
-        ulong srcMac = ReadMac(frame[6..]);
-        ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
-        var payload = frame[EthernetHeaderLength..];
-        switch (etherType)
+        ulong srcMac = ethernet.Source.ToUInt64();
+        switch (ethernet.EtherType)
         {
-            case 0x0806:
-                HandleArp(payload);
+            case EtherType.Arp:
+                HandleArp(ethernet.Payload);
                 break;
-            case 0x0800:
-                HandleIpv4(payload, srcMac, checksumTrusted);
+            case EtherType.Ipv4:
+                HandleIpv4(ethernet.Payload, srcMac, checksumTrusted);
                 break;
-            case 0x86DD when _options.EnableIpv6:
-                HandleIpv6(payload, srcMac, checksumTrusted);
+            case EtherType.Ipv6 when _options.EnableIpv6:
+                HandleIpv6(ethernet.Payload, srcMac, checksumTrusted);
                 break;
             default:
                 Counters.UnsupportedFrames++;
@@ -378,11 +373,10 @@ public sealed partial class NetworkStack : IDisposable
             return;
         }
 
-        int headerLength = (packet[0] & 0xF) * 4;
         if (ip.IsFragment)
         {
             // The kernel's checksum hints describe the fragment, not the datagram: verify in full.
-            if (_reassembler.Add(packet[..(headerLength + ip.Payload.Length)], Now, out Span<byte> whole) == ReassemblyOutcome.Complete)
+            if (_reassembler.Add(ip.Buffer, Now, out Span<byte> whole) == ReassemblyOutcome.Complete)
             {
                 HandleIpv4(whole, srcMac, checksumTrusted: false);
             }
@@ -391,22 +385,21 @@ public sealed partial class NetworkStack : IDisposable
             return;
         }
 
-        var src = IpAddr.Read(packet.Slice(12, 4));
-        var dst = IpAddr.Read(packet.Slice(16, 4));
-        var l4 = packet.Slice(headerLength, ip.Payload.Length);
-        uint srcV4 = IpAddr.ToV4(src);
-        if (srcV4 != 0)
+        var src = IpAddr.From(ip.Source);
+        var dst = IpAddr.From(ip.Destination);
+        var l4 = ip.Payload;
+        if (!ip.Source.IsUnspecified)
         {
             Learn(src, srcMac);
         }
 
-        switch ((IpProtocol)packet[9])
+        switch (ip.Protocol)
         {
             case IpProtocol.Tcp:
-                HandleTcp(src, dst, packet.Slice(12, 8), l4, checksumTrusted);
+                HandleTcp(src, dst, l4, checksumTrusted);
                 break;
             case IpProtocol.Udp:
-                HandleUdp(src, dst, packet.Slice(12, 8), l4, checksumTrusted, srcMac);
+                HandleUdp(src, dst, l4, checksumTrusted, srcMac);
                 break;
             case IpProtocol.Icmp:
                 HandleIcmpv4(src, dst, l4);
@@ -420,15 +413,15 @@ public sealed partial class NetworkStack : IDisposable
     private void HandleIpv6(Span<byte> packet, ulong srcMac, bool checksumTrusted)
     {
         if (!Ipv6Packet.TryCreate(packet, out var ip)
-            || !Ipv6Packet.TryFindUpperLayer(packet[..(40 + ip.Payload.Length)], out var protocol, out int offset))
+            || !Ipv6Packet.TryFindUpperLayer(ip.Buffer, out var protocol, out int offset))
         {
             Counters.MalformedFrames++;
             return;
         }
 
-        var src = IpAddr.Read(packet.Slice(8, 16));
-        var dst = IpAddr.Read(packet.Slice(24, 16));
-        var l4 = packet[offset..(40 + ip.Payload.Length)];
+        var src = IpAddr.From(ip.Source);
+        var dst = IpAddr.From(ip.Destination);
+        var l4 = ip.Buffer[offset..];
         if (src != UInt128.Zero)
         {
             Learn(src, srcMac);
@@ -437,13 +430,13 @@ public sealed partial class NetworkStack : IDisposable
         switch (protocol)
         {
             case IpProtocol.Tcp:
-                HandleTcp(src, dst, packet.Slice(8, 32), l4, checksumTrusted);
+                HandleTcp(src, dst, l4, checksumTrusted);
                 break;
             case IpProtocol.Udp:
-                HandleUdp(src, dst, packet.Slice(8, 32), l4, checksumTrusted, srcMac);
+                HandleUdp(src, dst, l4, checksumTrusted, srcMac);
                 break;
             case IpProtocol.Icmpv6:
-                HandleIcmpv6(src, dst, packet.Slice(8, 32), l4, srcMac, ip.HopLimit);
+                HandleIcmpv6(src, dst, l4, srcMac, ip.HopLimit);
                 break;
             case IpProtocol.Ipv6Fragment:
                 Counters.Fragments++;
@@ -460,15 +453,6 @@ public sealed partial class NetworkStack : IDisposable
     /// <summary>True for addresses inside the IPv6 /64 prefix.</summary>
     internal bool InPrefix6(UInt128 a) => !IpAddr.IsV4(a) && (a >> 64) == (_prefix6 >> 64);
 
-    /// <summary>Transport checksum over the pseudo-header (source and destination bytes, protocol, length) and the segment.</summary>
-    internal static bool VerifyTransportChecksum(ReadOnlySpan<byte> srcDst, IpProtocol protocol, ReadOnlySpan<byte> segment)
-    {
-        uint sum = InternetChecksum.Sum(srcDst);
-        sum += (uint)protocol + (uint)segment.Length;
-        sum = InternetChecksum.Sum(segment, sum);
-        return InternetChecksum.Fold(sum) == 0;
-    }
-
     internal static ulong ParseMac(string text)
     {
         if (!MacAddress.TryParse(text, out var mac))
@@ -476,18 +460,7 @@ public sealed partial class NetworkStack : IDisposable
             throw new ArgumentException($"invalid MAC address '{text}'");
         }
 
-        Span<byte> b = stackalloc byte[6];
-        mac.CopyTo(b);
-        return ReadMac(b);
-    }
-
-    internal static ulong ReadMac(ReadOnlySpan<byte> b) =>
-        ((ulong)BinaryPrimitives.ReadUInt16BigEndian(b) << 32) | BinaryPrimitives.ReadUInt32BigEndian(b[2..]);
-
-    internal static void WriteMac(ulong mac, Span<byte> b)
-    {
-        BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)(mac >> 32));
-        BinaryPrimitives.WriteUInt32BigEndian(b[2..], (uint)mac);
+        return mac.ToUInt64();
     }
 
     internal static IPEndPoint ToEndPoint(UInt128 a, ushort port) => new(IpAddr.ToIPAddress(a), port);

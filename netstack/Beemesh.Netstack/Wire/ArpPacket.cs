@@ -35,15 +35,15 @@ public readonly ref struct ArpPacket
     /// <summary>Hardware type (1 = Ethernet).</summary>
     public ushort HardwareType
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.HardwareType]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.HardwareType], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.HardwareType, Field.HardwareTypeSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.HardwareType, Field.HardwareTypeSize), value);
     }
 
     /// <summary>Protocol type (0x0800 = IPv4).</summary>
     public ushort ProtocolType
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.ProtocolType]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.ProtocolType], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.ProtocolType, Field.ProtocolTypeSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.ProtocolType, Field.ProtocolTypeSize), value);
     }
 
     /// <summary>Hardware address length (6).</summary>
@@ -63,48 +63,55 @@ public readonly ref struct ArpPacket
     /// <summary>Opcode.</summary>
     public ArpOperation Operation
     {
-        get => (ArpOperation)BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Operation]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Operation], (ushort)value);
+        get => (ArpOperation)BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Operation, Field.OperationSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Operation, Field.OperationSize), (ushort)value);
     }
 
     /// <summary>Sender hardware address.</summary>
     public MacAddress SenderMac
     {
-        get => MacAddress.ReadFrom(_buffer[Field.SenderMac]);
-        set => value.CopyTo(_buffer[Field.SenderMac]);
+        get => MacAddress.ReadFrom(_buffer.Slice(Field.SenderMac, Field.SenderMacSize));
+        set => value.CopyTo(_buffer.Slice(Field.SenderMac, Field.SenderMacSize));
     }
 
     /// <summary>Sender protocol address.</summary>
     public Ipv4Address SenderIp
     {
-        get => Ipv4Address.ReadFrom(_buffer[Field.SenderIp]);
-        set => value.CopyTo(_buffer[Field.SenderIp]);
+        get => Ipv4Address.ReadFrom(_buffer.Slice(Field.SenderIp, Field.SenderIpSize));
+        set => value.CopyTo(_buffer.Slice(Field.SenderIp, Field.SenderIpSize));
     }
 
     /// <summary>Target hardware address (zero in a request).</summary>
     public MacAddress TargetMac
     {
-        get => MacAddress.ReadFrom(_buffer[Field.TargetMac]);
-        set => value.CopyTo(_buffer[Field.TargetMac]);
+        get => MacAddress.ReadFrom(_buffer.Slice(Field.TargetMac, Field.TargetMacSize));
+        set => value.CopyTo(_buffer.Slice(Field.TargetMac, Field.TargetMacSize));
     }
 
     /// <summary>Target protocol address.</summary>
     public Ipv4Address TargetIp
     {
-        get => Ipv4Address.ReadFrom(_buffer[Field.TargetIp]);
-        set => value.CopyTo(_buffer[Field.TargetIp]);
+        get => Ipv4Address.ReadFrom(_buffer.Slice(Field.TargetIp, Field.TargetIpSize));
+        set => value.CopyTo(_buffer.Slice(Field.TargetIp, Field.TargetIpSize));
     }
 
     private static class Field
     {
-        public static readonly Range HardwareType = 0..2;
-        public static readonly Range ProtocolType = 2..4;
+        public const int HardwareType = 0;
+        public const int HardwareTypeSize = 2;
+        public const int ProtocolType = 2;
+        public const int ProtocolTypeSize = 2;
         public const int HardwareLength = 4;
         public const int ProtocolLength = 5;
-        public static readonly Range Operation = 6..8;
-        public static readonly Range SenderMac = 8..14;
-        public static readonly Range SenderIp = 14..18;
-        public static readonly Range TargetMac = 18..24;
-        public static readonly Range TargetIp = 24..28;
+        public const int Operation = 6;
+        public const int OperationSize = 2;
+        public const int SenderMac = 8;
+        public const int SenderMacSize = 6;
+        public const int SenderIp = 14;
+        public const int SenderIpSize = 4;
+        public const int TargetMac = 18;
+        public const int TargetMacSize = 6;
+        public const int TargetIp = 24;
+        public const int TargetIpSize = 4;
     }
 }

@@ -34,22 +34,22 @@ public readonly ref struct EthernetFrame
     /// <summary>Destination MAC.</summary>
     public MacAddress Destination
     {
-        get => MacAddress.ReadFrom(_buffer[Field.Destination]);
-        set => value.CopyTo(_buffer[Field.Destination]);
+        get => MacAddress.ReadFrom(_buffer.Slice(Field.Destination, Field.DestinationSize));
+        set => value.CopyTo(_buffer.Slice(Field.Destination, Field.DestinationSize));
     }
 
     /// <summary>Source MAC.</summary>
     public MacAddress Source
     {
-        get => MacAddress.ReadFrom(_buffer[Field.Source]);
-        set => value.CopyTo(_buffer[Field.Source]);
+        get => MacAddress.ReadFrom(_buffer.Slice(Field.Source, Field.SourceSize));
+        set => value.CopyTo(_buffer.Slice(Field.Source, Field.SourceSize));
     }
 
     /// <summary>The EtherType; values outside <see cref="Wire.EtherType"/> are passed through unnamed.</summary>
     public EtherType EtherType
     {
-        get => (EtherType)BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.EtherType]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.EtherType], (ushort)value);
+        get => (EtherType)BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.EtherType, Field.EtherTypeSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.EtherType, Field.EtherTypeSize), (ushort)value);
     }
 
     /// <summary>Everything after the header (may include Ethernet padding).</summary>
@@ -57,8 +57,11 @@ public readonly ref struct EthernetFrame
 
     private static class Field
     {
-        public static readonly Range Destination = 0..6;
-        public static readonly Range Source = 6..12;
-        public static readonly Range EtherType = 12..14;
+        public const int Destination = 0;
+        public const int DestinationSize = 6;
+        public const int Source = 6;
+        public const int SourceSize = 6;
+        public const int EtherType = 12;
+        public const int EtherTypeSize = 2;
     }
 }

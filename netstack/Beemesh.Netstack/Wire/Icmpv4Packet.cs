@@ -45,29 +45,29 @@ public readonly ref struct Icmpv4Packet
     /// <summary>Checksum field.</summary>
     public ushort Checksum
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Checksum]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Checksum], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize), value);
     }
 
     /// <summary>Echo identifier (echo request/reply).</summary>
     public ushort Identifier
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Identifier]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Identifier], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Identifier, Field.IdentifierSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Identifier, Field.IdentifierSize), value);
     }
 
     /// <summary>Echo sequence number (echo request/reply).</summary>
     public ushort SequenceNumber
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.SequenceNumber]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.SequenceNumber], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize), value);
     }
 
     /// <summary>The rest-of-header word as a whole (next-hop MTU for "fragmentation needed", RFC 1191).</summary>
     public uint RestOfHeader
     {
-        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer[Field.RestOfHeader]);
-        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[Field.RestOfHeader], value);
+        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer.Slice(Field.RestOfHeader, Field.RestOfHeaderSize));
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer.Slice(Field.RestOfHeader, Field.RestOfHeaderSize), value);
     }
 
     /// <summary>Echo data, or the offending datagram's header for error messages.</summary>
@@ -87,9 +87,13 @@ public readonly ref struct Icmpv4Packet
     {
         public const int Type = 0;
         public const int Code = 1;
-        public static readonly Range Checksum = 2..4;
-        public static readonly Range RestOfHeader = 4..8;
-        public static readonly Range Identifier = 4..6;
-        public static readonly Range SequenceNumber = 6..8;
+        public const int Checksum = 2;
+        public const int ChecksumSize = 2;
+        public const int RestOfHeader = 4;
+        public const int RestOfHeaderSize = 4;
+        public const int Identifier = 4;
+        public const int IdentifierSize = 2;
+        public const int SequenceNumber = 6;
+        public const int SequenceNumberSize = 2;
     }
 }

@@ -46,33 +46,33 @@ public readonly ref struct Icmpv6Packet
     /// <summary>Checksum field.</summary>
     public ushort Checksum
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Checksum]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Checksum], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize), value);
     }
 
     /// <summary>Echo identifier (echo request/reply).</summary>
     public ushort Identifier
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Identifier]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Identifier], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Identifier, Field.IdentifierSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Identifier, Field.IdentifierSize), value);
     }
 
     /// <summary>Echo sequence number (echo request/reply).</summary>
     public ushort SequenceNumber
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.SequenceNumber]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.SequenceNumber], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize), value);
     }
 
     /// <summary>The 32-bit field after the checksum: MTU of Packet Too Big, pointer of Parameter Problem, NA flags.</summary>
     public uint Word
     {
-        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer[Field.Word]);
-        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[Field.Word], value);
+        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer.Slice(Field.Word, Field.WordSize));
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer.Slice(Field.Word, Field.WordSize), value);
     }
 
     /// <summary>Everything after the checksum (the message body, RFC 4443 §2.1).</summary>
-    public Span<byte> MessageBody => _buffer[Field.Word.Start.Value..];
+    public Span<byte> MessageBody => _buffer[Field.Word..];
 
     /// <summary>Everything after the first 8 bytes (echo data, the invoking packet, or NDP fields and options).</summary>
     public Span<byte> Payload => _buffer[HeaderLength..];
@@ -92,9 +92,13 @@ public readonly ref struct Icmpv6Packet
     {
         public const int Type = 0;
         public const int Code = 1;
-        public static readonly Range Checksum = 2..4;
-        public static readonly Range Word = 4..8;
-        public static readonly Range Identifier = 4..6;
-        public static readonly Range SequenceNumber = 6..8;
+        public const int Checksum = 2;
+        public const int ChecksumSize = 2;
+        public const int Word = 4;
+        public const int WordSize = 4;
+        public const int Identifier = 4;
+        public const int IdentifierSize = 2;
+        public const int SequenceNumber = 6;
+        public const int SequenceNumberSize = 2;
     }
 }

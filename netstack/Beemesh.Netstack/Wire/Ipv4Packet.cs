@@ -35,7 +35,7 @@ public readonly ref struct Ipv4Packet
         }
 
         int headerLength = (buffer[Field.VersionIhl] & 0x0F) * 4;
-        int totalLength = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.TotalLength]);
+        int totalLength = BinaryPrimitives.ReadUInt16BigEndian(buffer.Slice(Field.TotalLength, Field.TotalLengthSize));
         if (headerLength < MinHeaderLength || totalLength < headerLength || totalLength > buffer.Length)
         {
             return false;
@@ -82,15 +82,15 @@ public readonly ref struct Ipv4Packet
     /// <summary>Total length field (header + payload).</summary>
     public ushort TotalLength
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.TotalLength]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.TotalLength], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.TotalLength, Field.TotalLengthSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.TotalLength, Field.TotalLengthSize), value);
     }
 
     /// <summary>Identification (RFC 6864).</summary>
     public ushort Identification
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Identification]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Identification], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Identification, Field.IdentificationSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Identification, Field.IdentificationSize), value);
     }
 
     /// <summary>The DF flag.</summary>
@@ -134,22 +134,22 @@ public readonly ref struct Ipv4Packet
     /// <summary>Header checksum field.</summary>
     public ushort Checksum
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Checksum]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Checksum], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize), value);
     }
 
     /// <summary>Source address.</summary>
     public Ipv4Address Source
     {
-        get => Ipv4Address.ReadFrom(_buffer[Field.Source]);
-        set => value.CopyTo(_buffer[Field.Source]);
+        get => Ipv4Address.ReadFrom(_buffer.Slice(Field.Source, Field.SourceSize));
+        set => value.CopyTo(_buffer.Slice(Field.Source, Field.SourceSize));
     }
 
     /// <summary>Destination address.</summary>
     public Ipv4Address Destination
     {
-        get => Ipv4Address.ReadFrom(_buffer[Field.Destination]);
-        set => value.CopyTo(_buffer[Field.Destination]);
+        get => Ipv4Address.ReadFrom(_buffer.Slice(Field.Destination, Field.DestinationSize));
+        set => value.CopyTo(_buffer.Slice(Field.Destination, Field.DestinationSize));
     }
 
     /// <summary>The header (including options).</summary>
@@ -171,11 +171,35 @@ public readonly ref struct Ipv4Packet
 
     private ushort FlagsAndOffset
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.FlagsAndOffset]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.FlagsAndOffset], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.FlagsAndOffset, Field.FlagsAndOffsetSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.FlagsAndOffset, Field.FlagsAndOffsetSize), value);
     }
 
     private int ClampedHeaderLength => Math.Min(HeaderLength, _buffer.Length);
+
+    /// <summary>
+    /// Writes a 20-byte header without options in one pass, checksum included: every byte of it is written, so
+    /// the buffer needs no clearing first. The view must cover at least <see cref="MinHeaderLength"/> bytes.
+    /// </summary>
+    internal void WriteHeader(
+        byte typeOfService, ushort totalLength, ushort identification, bool dontFragment, bool moreFragments, int fragmentOffset,
+        byte ttl, IpProtocol protocol, Ipv4Address source, Ipv4Address destination)
+    {
+        Span<byte> header = _buffer[..MinHeaderLength];
+        header[Field.VersionIhl] = 0x45; // version 4, IHL 5
+        header[Field.DscpEcn] = typeOfService;
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.TotalLength, Field.TotalLengthSize), totalLength);
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.Identification, Field.IdentificationSize), identification);
+        ushort flagsAndOffset = (ushort)((dontFragment ? FlagDontFragment : 0) | (moreFragments ? FlagMoreFragments : 0)
+            | ((fragmentOffset / 8) & FragmentOffsetMask));
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.FlagsAndOffset, Field.FlagsAndOffsetSize), flagsAndOffset);
+        header[Field.Ttl] = ttl;
+        header[Field.Protocol] = (byte)protocol;
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.Checksum, Field.ChecksumSize), 0);
+        source.CopyTo(header.Slice(Field.Source, Field.SourceSize));
+        destination.CopyTo(header.Slice(Field.Destination, Field.DestinationSize));
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.Checksum, Field.ChecksumSize), InternetChecksum.Compute(header));
+    }
 
     /// <summary>Computes the header checksum and writes it (RFC 791 §3.1).</summary>
     public void FillChecksum()
@@ -191,13 +215,19 @@ public readonly ref struct Ipv4Packet
     {
         public const int VersionIhl = 0;
         public const int DscpEcn = 1;
-        public static readonly Range TotalLength = 2..4;
-        public static readonly Range Identification = 4..6;
-        public static readonly Range FlagsAndOffset = 6..8;
+        public const int TotalLength = 2;
+        public const int TotalLengthSize = 2;
+        public const int Identification = 4;
+        public const int IdentificationSize = 2;
+        public const int FlagsAndOffset = 6;
+        public const int FlagsAndOffsetSize = 2;
         public const int Ttl = 8;
         public const int Protocol = 9;
-        public static readonly Range Checksum = 10..12;
-        public static readonly Range Source = 12..16;
-        public static readonly Range Destination = 16..20;
+        public const int Checksum = 10;
+        public const int ChecksumSize = 2;
+        public const int Source = 12;
+        public const int SourceSize = 4;
+        public const int Destination = 16;
+        public const int DestinationSize = 4;
     }
 }

@@ -61,20 +61,7 @@ public readonly record struct Ipv4Repr(
             WireThrowHelper.BufferTooSmall("IPv4 header", Ipv4Packet.MinHeaderLength, header.Length);
         }
 
-        Ipv4Packet packet = Ipv4Packet.CreateUnchecked(header[..Ipv4Packet.MinHeaderLength]);
-        packet.Version = 4;
-        packet.HeaderLength = Ipv4Packet.MinHeaderLength;
-        packet.Dscp = (byte)(TypeOfService >> 2);
-        packet.Ecn = (byte)(TypeOfService & 0x03);
-        packet.TotalLength = (ushort)BufferLength;
-        packet.Identification = Identification;
-        packet.FragmentOffset = FragmentOffset;
-        packet.DontFragment = DontFragment;
-        packet.MoreFragments = MoreFragments;
-        packet.Ttl = Ttl;
-        packet.Protocol = Protocol;
-        packet.Source = Source;
-        packet.Destination = Destination;
-        packet.FillChecksum();
+        Ipv4Packet.CreateUnchecked(header).WriteHeader(
+            TypeOfService, (ushort)BufferLength, Identification, DontFragment, MoreFragments, FragmentOffset, Ttl, Protocol, Source, Destination);
     }
 }

@@ -63,8 +63,8 @@ public readonly ref struct Ipv6Packet
     /// <summary>Payload length field (everything after the fixed header, extension headers included).</summary>
     public ushort PayloadLength
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.PayloadLength]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.PayloadLength], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.PayloadLength, Field.PayloadLengthSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.PayloadLength, Field.PayloadLengthSize), value);
     }
 
     /// <summary>The first next-header value (an extension header or the upper layer).</summary>
@@ -84,15 +84,15 @@ public readonly ref struct Ipv6Packet
     /// <summary>Source address.</summary>
     public Ipv6Address Source
     {
-        get => Ipv6Address.ReadFrom(_buffer[Field.Source]);
-        set => value.CopyTo(_buffer[Field.Source]);
+        get => Ipv6Address.ReadFrom(_buffer.Slice(Field.Source, Field.SourceSize));
+        set => value.CopyTo(_buffer.Slice(Field.Source, Field.SourceSize));
     }
 
     /// <summary>Destination address.</summary>
     public Ipv6Address Destination
     {
-        get => Ipv6Address.ReadFrom(_buffer[Field.Destination]);
-        set => value.CopyTo(_buffer[Field.Destination]);
+        get => Ipv6Address.ReadFrom(_buffer.Slice(Field.Destination, Field.DestinationSize));
+        set => value.CopyTo(_buffer.Slice(Field.Destination, Field.DestinationSize));
     }
 
     /// <summary>Everything after the fixed header, up to the payload length.</summary>
@@ -100,8 +100,8 @@ public readonly ref struct Ipv6Packet
 
     private uint VersionClassFlow
     {
-        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer[Field.VersionClassFlow]);
-        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[Field.VersionClassFlow], value);
+        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer.Slice(Field.VersionClassFlow, Field.VersionClassFlowSize));
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer.Slice(Field.VersionClassFlow, Field.VersionClassFlowSize), value);
     }
 
     /// <summary>
@@ -159,17 +159,21 @@ public readonly ref struct Ipv6Packet
             return false;
         }
 
-        length = HeaderLength + BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.PayloadLength]);
+        length = HeaderLength + BinaryPrimitives.ReadUInt16BigEndian(buffer.Slice(Field.PayloadLength, Field.PayloadLengthSize));
         return length <= buffer.Length;
     }
 
     private static class Field
     {
-        public static readonly Range VersionClassFlow = 0..4;
-        public static readonly Range PayloadLength = 4..6;
+        public const int VersionClassFlow = 0;
+        public const int VersionClassFlowSize = 4;
+        public const int PayloadLength = 4;
+        public const int PayloadLengthSize = 2;
         public const int NextHeader = 6;
         public const int HopLimit = 7;
-        public static readonly Range Source = 8..24;
-        public static readonly Range Destination = 24..40;
+        public const int Source = 8;
+        public const int SourceSize = 16;
+        public const int Destination = 24;
+        public const int DestinationSize = 16;
     }
 }

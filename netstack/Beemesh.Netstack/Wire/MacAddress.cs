@@ -20,6 +20,12 @@ public readonly struct MacAddress : IEquatable<MacAddress>
     {
     }
 
+    /// <summary>The address whose six octets are the low 48 bits of <paramref name="value"/> (first octet most significant).</summary>
+    public static MacAddress FromUInt64(ulong value) => new(value);
+
+    /// <summary>The six octets packed into the low 48 bits (first octet most significant).</summary>
+    public ulong ToUInt64() => _value;
+
     /// <summary>ff:ff:ff:ff:ff:ff.</summary>
     public static MacAddress Broadcast => new(0xFFFF_FFFF_FFFFUL);
 

@@ -53,8 +53,8 @@ public readonly ref struct NdpNeighborAdvertisement
     /// <summary>The address being advertised.</summary>
     public Ipv6Address TargetAddress
     {
-        get => Ipv6Address.ReadFrom(_buffer[Field.Target]);
-        set => value.CopyTo(_buffer[Field.Target]);
+        get => Ipv6Address.ReadFrom(_buffer.Slice(Field.Target, Field.TargetSize));
+        set => value.CopyTo(_buffer.Slice(Field.Target, Field.TargetSize));
     }
 
     /// <summary>The options after the target address.</summary>
@@ -67,6 +67,7 @@ public readonly ref struct NdpNeighborAdvertisement
     private static class Field
     {
         public const int Flags = 4;
-        public static readonly Range Target = 8..24;
+        public const int Target = 8;
+        public const int TargetSize = 16;
     }
 }

@@ -37,8 +37,8 @@ public readonly ref struct NdpNeighborSolicitation
     /// <summary>The address whose link-layer address is asked for.</summary>
     public Ipv6Address TargetAddress
     {
-        get => Ipv6Address.ReadFrom(_buffer[Field.Target]);
-        set => value.CopyTo(_buffer[Field.Target]);
+        get => Ipv6Address.ReadFrom(_buffer.Slice(Field.Target, Field.TargetSize));
+        set => value.CopyTo(_buffer.Slice(Field.Target, Field.TargetSize));
     }
 
     /// <summary>The options after the target address.</summary>
@@ -50,6 +50,7 @@ public readonly ref struct NdpNeighborSolicitation
 
     private static class Field
     {
-        public static readonly Range Target = 8..24;
+        public const int Target = 8;
+        public const int TargetSize = 16;
     }
 }

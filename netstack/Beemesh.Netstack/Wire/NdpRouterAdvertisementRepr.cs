@@ -94,9 +94,9 @@ public readonly record struct NdpRouterAdvertisementRepr
             CurHopLimit = message[Field.CurHopLimit],
             Managed = (message[Field.Flags] & FlagManaged) != 0,
             OtherConfiguration = (message[Field.Flags] & FlagOther) != 0,
-            RouterLifetime = BinaryPrimitives.ReadUInt16BigEndian(message[Field.RouterLifetime]),
-            ReachableTime = BinaryPrimitives.ReadUInt32BigEndian(message[Field.ReachableTime]),
-            RetransTimer = BinaryPrimitives.ReadUInt32BigEndian(message[Field.RetransTimer]),
+            RouterLifetime = BinaryPrimitives.ReadUInt16BigEndian(message.Slice(Field.RouterLifetime, Field.RouterLifetimeSize)),
+            ReachableTime = BinaryPrimitives.ReadUInt32BigEndian(message.Slice(Field.ReachableTime, Field.ReachableTimeSize)),
+            RetransTimer = BinaryPrimitives.ReadUInt32BigEndian(message.Slice(Field.RetransTimer, Field.RetransTimerSize)),
         };
 
         NdpOptionReader reader = new(message[FixedLength..]);
@@ -106,10 +106,10 @@ public readonly record struct NdpRouterAdvertisementRepr
             switch (reader.Type)
             {
                 case NdpOptionType.SourceLinkLayerAddress when result.SourceLinkLayerAddress is null:
-                    result = result with { SourceLinkLayerAddress = MacAddress.ReadFrom(option[OptionField.LinkLayerAddress]) };
+                    result = result with { SourceLinkLayerAddress = MacAddress.ReadFrom(option.Slice(OptionField.LinkLayerAddress, OptionField.LinkLayerAddressSize)) };
                     break;
                 case NdpOptionType.Mtu when result.Mtu == 0:
-                    result = result with { Mtu = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.Mtu]) };
+                    result = result with { Mtu = BinaryPrimitives.ReadUInt32BigEndian(option.Slice(OptionField.Mtu, OptionField.MtuSize)) };
                     break;
                 case NdpOptionType.PrefixInformation when !result.HasPrefix && option.Length >= PrefixOptionLength:
                     result = result with
@@ -118,17 +118,17 @@ public readonly record struct NdpRouterAdvertisementRepr
                         PrefixLength = option[OptionField.PrefixLength],
                         OnLink = (option[OptionField.PrefixFlags] & FlagOnLink) != 0,
                         Autonomous = (option[OptionField.PrefixFlags] & FlagAutonomous) != 0,
-                        ValidLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.ValidLifetime]),
-                        PreferredLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.PreferredLifetime]),
-                        Prefix = Ipv6Address.ReadFrom(option[OptionField.Prefix]),
+                        ValidLifetime = BinaryPrimitives.ReadUInt32BigEndian(option.Slice(OptionField.ValidLifetime, OptionField.ValidLifetimeSize)),
+                        PreferredLifetime = BinaryPrimitives.ReadUInt32BigEndian(option.Slice(OptionField.PreferredLifetime, OptionField.PreferredLifetimeSize)),
+                        Prefix = Ipv6Address.ReadFrom(option.Slice(OptionField.Prefix, OptionField.PrefixSize)),
                     };
                     break;
                 case NdpOptionType.RecursiveDnsServer when result.DnsServer is null && option.Length >= RdnssOptionLength:
                     // RFC 8106 §5.1: length 3 + 2n; the first server follows the 8-byte option header.
                     result = result with
                     {
-                        DnsLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[OptionField.DnsLifetime]),
-                        DnsServer = Ipv6Address.ReadFrom(option[OptionField.DnsServer]),
+                        DnsLifetime = BinaryPrimitives.ReadUInt32BigEndian(option.Slice(OptionField.DnsLifetime, OptionField.DnsLifetimeSize)),
+                        DnsServer = Ipv6Address.ReadFrom(option.Slice(OptionField.DnsServer, OptionField.DnsServerSize)),
                     };
                     break;
                 default:
@@ -160,9 +160,9 @@ public readonly record struct NdpRouterAdvertisementRepr
         icmp.Type = Icmpv6Type.RouterAdvertisement;
         message[Field.CurHopLimit] = CurHopLimit;
         message[Field.Flags] = (byte)((Managed ? FlagManaged : 0) | (OtherConfiguration ? FlagOther : 0));
-        BinaryPrimitives.WriteUInt16BigEndian(message[Field.RouterLifetime], RouterLifetime);
-        BinaryPrimitives.WriteUInt32BigEndian(message[Field.ReachableTime], ReachableTime);
-        BinaryPrimitives.WriteUInt32BigEndian(message[Field.RetransTimer], RetransTimer);
+        BinaryPrimitives.WriteUInt16BigEndian(message.Slice(Field.RouterLifetime, Field.RouterLifetimeSize), RouterLifetime);
+        BinaryPrimitives.WriteUInt32BigEndian(message.Slice(Field.ReachableTime, Field.ReachableTimeSize), ReachableTime);
+        BinaryPrimitives.WriteUInt32BigEndian(message.Slice(Field.RetransTimer, Field.RetransTimerSize), RetransTimer);
 
         int at = FixedLength;
         if (SourceLinkLayerAddress is MacAddress mac)
@@ -176,7 +176,7 @@ public readonly record struct NdpRouterAdvertisementRepr
             Span<byte> option = message.Slice(at, MtuOptionLength);
             option[OptionField.Type] = (byte)NdpOptionType.Mtu;
             option[OptionField.Length] = MtuOptionLength / 8;
-            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.Mtu], Mtu);
+            BinaryPrimitives.WriteUInt32BigEndian(option.Slice(OptionField.Mtu, OptionField.MtuSize), Mtu);
             at += MtuOptionLength;
         }
 
@@ -187,9 +187,9 @@ public readonly record struct NdpRouterAdvertisementRepr
             option[OptionField.Length] = PrefixOptionLength / 8;
             option[OptionField.PrefixLength] = PrefixLength;
             option[OptionField.PrefixFlags] = (byte)((OnLink ? FlagOnLink : 0) | (Autonomous ? FlagAutonomous : 0));
-            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.ValidLifetime], ValidLifetime);
-            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.PreferredLifetime], PreferredLifetime);
-            Prefix.CopyTo(option[OptionField.Prefix]);
+            BinaryPrimitives.WriteUInt32BigEndian(option.Slice(OptionField.ValidLifetime, OptionField.ValidLifetimeSize), ValidLifetime);
+            BinaryPrimitives.WriteUInt32BigEndian(option.Slice(OptionField.PreferredLifetime, OptionField.PreferredLifetimeSize), PreferredLifetime);
+            Prefix.CopyTo(option.Slice(OptionField.Prefix, OptionField.PrefixSize));
             at += PrefixOptionLength;
         }
 
@@ -198,8 +198,8 @@ public readonly record struct NdpRouterAdvertisementRepr
             Span<byte> option = message.Slice(at, RdnssOptionLength);
             option[OptionField.Type] = (byte)NdpOptionType.RecursiveDnsServer;
             option[OptionField.Length] = RdnssOptionLength / 8;
-            BinaryPrimitives.WriteUInt32BigEndian(option[OptionField.DnsLifetime], DnsLifetime);
-            dns.CopyTo(option[OptionField.DnsServer]);
+            BinaryPrimitives.WriteUInt32BigEndian(option.Slice(OptionField.DnsLifetime, OptionField.DnsLifetimeSize), DnsLifetime);
+            dns.CopyTo(option.Slice(OptionField.DnsServer, OptionField.DnsServerSize));
         }
 
         icmp.FillChecksum(source, destination);
@@ -210,9 +210,12 @@ public readonly record struct NdpRouterAdvertisementRepr
     {
         public const int CurHopLimit = 4;
         public const int Flags = 5;
-        public static readonly Range RouterLifetime = 6..8;
-        public static readonly Range ReachableTime = 8..12;
-        public static readonly Range RetransTimer = 12..16;
+        public const int RouterLifetime = 6;
+        public const int RouterLifetimeSize = 2;
+        public const int ReachableTime = 8;
+        public const int ReachableTimeSize = 4;
+        public const int RetransTimer = 12;
+        public const int RetransTimerSize = 4;
     }
 
     // Offsets inside one option: RFC 4861 §4.6.1 (link-layer), §4.6.2 (prefix), §4.6.4 (MTU), RFC 8106 §5.1 (RDNSS).
@@ -220,14 +223,21 @@ public readonly record struct NdpRouterAdvertisementRepr
     {
         public const int Type = 0;
         public const int Length = 1;
-        public static readonly Range LinkLayerAddress = 2..8;
+        public const int LinkLayerAddress = 2;
+        public const int LinkLayerAddressSize = 6;
         public const int PrefixLength = 2;
         public const int PrefixFlags = 3;
-        public static readonly Range ValidLifetime = 4..8;
-        public static readonly Range PreferredLifetime = 8..12;
-        public static readonly Range Prefix = 16..32;
-        public static readonly Range Mtu = 4..8;
-        public static readonly Range DnsLifetime = 4..8;
-        public static readonly Range DnsServer = 8..24;
+        public const int ValidLifetime = 4;
+        public const int ValidLifetimeSize = 4;
+        public const int PreferredLifetime = 8;
+        public const int PreferredLifetimeSize = 4;
+        public const int Prefix = 16;
+        public const int PrefixSize = 16;
+        public const int Mtu = 4;
+        public const int MtuSize = 4;
+        public const int DnsLifetime = 4;
+        public const int DnsLifetimeSize = 4;
+        public const int DnsServer = 8;
+        public const int DnsServerSize = 16;
     }
 }

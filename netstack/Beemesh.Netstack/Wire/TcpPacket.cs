@@ -51,29 +51,29 @@ public readonly ref struct TcpPacket
     /// <summary>Source port.</summary>
     public ushort SourcePort
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.SourcePort]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.SourcePort], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.SourcePort, Field.SourcePortSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.SourcePort, Field.SourcePortSize), value);
     }
 
     /// <summary>Destination port.</summary>
     public ushort DestinationPort
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.DestinationPort]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.DestinationPort], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.DestinationPort, Field.DestinationPortSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.DestinationPort, Field.DestinationPortSize), value);
     }
 
     /// <summary>Sequence number.</summary>
     public uint SequenceNumber
     {
-        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer[Field.SequenceNumber]);
-        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[Field.SequenceNumber], value);
+        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize));
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer.Slice(Field.SequenceNumber, Field.SequenceNumberSize), value);
     }
 
     /// <summary>Acknowledgment number (meaningful when ACK is set).</summary>
     public uint AcknowledgmentNumber
     {
-        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer[Field.AcknowledgmentNumber]);
-        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[Field.AcknowledgmentNumber], value);
+        get => BinaryPrimitives.ReadUInt32BigEndian(_buffer.Slice(Field.AcknowledgmentNumber, Field.AcknowledgmentNumberSize));
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer.Slice(Field.AcknowledgmentNumber, Field.AcknowledgmentNumberSize), value);
     }
 
     /// <summary>Header length in bytes (data offset * 4). Set with a multiple of 4 between 20 and 60.</summary>
@@ -93,22 +93,22 @@ public readonly ref struct TcpPacket
     /// <summary>Window field, unscaled.</summary>
     public ushort Window
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Window]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Window], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Window, Field.WindowSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Window, Field.WindowSize), value);
     }
 
     /// <summary>Checksum field.</summary>
     public ushort Checksum
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Checksum]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Checksum], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize), value);
     }
 
     /// <summary>Urgent pointer (meaningful when URG is set).</summary>
     public ushort UrgentPointer
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.UrgentPointer]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.UrgentPointer], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.UrgentPointer, Field.UrgentPointerSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.UrgentPointer, Field.UrgentPointerSize), value);
     }
 
     /// <summary>The raw option bytes.</summary>
@@ -322,6 +322,26 @@ public readonly ref struct TcpPacket
 
     private static int SackLength(int blocks) => blocks == 0 ? 0 : 4 + (8 * blocks);
 
+    /// <summary>
+    /// Writes the fixed 20 bytes in one pass (reserved bits and checksum zero); the options are the caller's. The
+    /// view must cover at least <see cref="MinHeaderLength"/> bytes.
+    /// </summary>
+    internal void WriteFixedHeader(
+        ushort sourcePort, ushort destinationPort, uint sequenceNumber, uint acknowledgmentNumber, int headerLength, TcpFlags flags,
+        ushort window, ushort urgentPointer)
+    {
+        Span<byte> header = _buffer[..MinHeaderLength];
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.SourcePort, Field.SourcePortSize), sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.DestinationPort, Field.DestinationPortSize), destinationPort);
+        BinaryPrimitives.WriteUInt32BigEndian(header.Slice(Field.SequenceNumber, Field.SequenceNumberSize), sequenceNumber);
+        BinaryPrimitives.WriteUInt32BigEndian(header.Slice(Field.AcknowledgmentNumber, Field.AcknowledgmentNumberSize), acknowledgmentNumber);
+        header[Field.DataOffset] = (byte)((headerLength / 4) << 4);
+        header[Field.Flags] = (byte)flags;
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.Window, Field.WindowSize), window);
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.Checksum, Field.ChecksumSize), 0);
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(Field.UrgentPointer, Field.UrgentPointerSize), urgentPointer);
+    }
+
     /// <summary>Computes and writes the checksum over header and payload with the IPv4 pseudo-header.</summary>
     public void FillChecksumV4(Ipv4Address source, Ipv4Address destination)
     {
@@ -346,15 +366,22 @@ public readonly ref struct TcpPacket
 
     private static class Field
     {
-        public static readonly Range SourcePort = 0..2;
-        public static readonly Range DestinationPort = 2..4;
-        public static readonly Range SequenceNumber = 4..8;
-        public static readonly Range AcknowledgmentNumber = 8..12;
+        public const int SourcePort = 0;
+        public const int SourcePortSize = 2;
+        public const int DestinationPort = 2;
+        public const int DestinationPortSize = 2;
+        public const int SequenceNumber = 4;
+        public const int SequenceNumberSize = 4;
+        public const int AcknowledgmentNumber = 8;
+        public const int AcknowledgmentNumberSize = 4;
         public const int DataOffset = 12;
         public const int Flags = 13;
-        public static readonly Range Window = 14..16;
-        public static readonly Range Checksum = 16..18;
-        public static readonly Range UrgentPointer = 18..20;
+        public const int Window = 14;
+        public const int WindowSize = 2;
+        public const int Checksum = 16;
+        public const int ChecksumSize = 2;
+        public const int UrgentPointer = 18;
+        public const int UrgentPointerSize = 2;
     }
 
     private static class OptionKind

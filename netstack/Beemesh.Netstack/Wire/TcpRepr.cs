@@ -19,11 +19,25 @@ public readonly record struct TcpRepr(
     TcpOptions Options,
     int PayloadLength)
 {
+    private readonly TcpOptions _options = Options;
+    private readonly int _optionsLength = TcpPacket.OptionsLength(Options);
+
+    /// <summary>Options to write / that were read.</summary>
+    public TcpOptions Options
+    {
+        get => _options;
+        init
+        {
+            _options = value;
+            _optionsLength = TcpPacket.OptionsLength(value);
+        }
+    }
+
     /// <summary>Urgent pointer (Beemesh never sends urgent data).</summary>
     public ushort UrgentPointer { get; init; }
 
     /// <summary>Header plus options as <see cref="Emit"/> writes them.</summary>
-    public int HeaderLength => TcpPacket.MinHeaderLength + TcpPacket.OptionsLength(Options);
+    public int HeaderLength => TcpPacket.MinHeaderLength + _optionsLength;
 
     /// <summary>Header, options and payload.</summary>
     public int BufferLength => HeaderLength + PayloadLength;
@@ -65,17 +79,8 @@ public readonly record struct TcpRepr(
             WireThrowHelper.BufferTooSmall("TCP header", headerLength, header.Length);
         }
 
-        // Clearing first zeroes the reserved bits next to the data offset (RFC 9293 §3.1).
-        header[..TcpPacket.MinHeaderLength].Clear();
         TcpPacket packet = TcpPacket.CreateUnchecked(header[..headerLength]);
-        packet.SourcePort = SourcePort;
-        packet.DestinationPort = DestinationPort;
-        packet.SequenceNumber = SequenceNumber;
-        packet.AcknowledgmentNumber = AcknowledgmentNumber;
-        packet.HeaderLength = headerLength;
-        packet.Flags = Flags;
-        packet.Window = Window;
-        packet.UrgentPointer = UrgentPointer;
-        TcpPacket.WriteOptions(Options, packet.Options);
+        packet.WriteFixedHeader(SourcePort, DestinationPort, SequenceNumber, AcknowledgmentNumber, headerLength, Flags, Window, UrgentPointer);
+        TcpPacket.WriteOptions(in _options, header[TcpPacket.MinHeaderLength..headerLength]);
     }
 }

@@ -26,7 +26,7 @@ public readonly ref struct UdpPacket
             return false;
         }
 
-        int length = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.Length]);
+        int length = BinaryPrimitives.ReadUInt16BigEndian(buffer.Slice(Field.Length, Field.LengthSize));
         if (length < HeaderLength || length > buffer.Length)
         {
             return false;
@@ -45,29 +45,29 @@ public readonly ref struct UdpPacket
     /// <summary>Source port.</summary>
     public ushort SourcePort
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.SourcePort]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.SourcePort], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.SourcePort, Field.SourcePortSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.SourcePort, Field.SourcePortSize), value);
     }
 
     /// <summary>Destination port.</summary>
     public ushort DestinationPort
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.DestinationPort]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.DestinationPort], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.DestinationPort, Field.DestinationPortSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.DestinationPort, Field.DestinationPortSize), value);
     }
 
     /// <summary>Length field (header + payload).</summary>
     public ushort Length
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Length]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Length], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Length, Field.LengthSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Length, Field.LengthSize), value);
     }
 
     /// <summary>Checksum field; 0 over IPv4 means "not computed".</summary>
     public ushort Checksum
     {
-        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer[Field.Checksum]);
-        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[Field.Checksum], value);
+        get => BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize));
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(Field.Checksum, Field.ChecksumSize), value);
     }
 
     /// <summary>The datagram payload.</summary>
@@ -103,9 +103,13 @@ public readonly ref struct UdpPacket
 
     private static class Field
     {
-        public static readonly Range SourcePort = 0..2;
-        public static readonly Range DestinationPort = 2..4;
-        public static readonly Range Length = 4..6;
-        public static readonly Range Checksum = 6..8;
+        public const int SourcePort = 0;
+        public const int SourcePortSize = 2;
+        public const int DestinationPort = 2;
+        public const int DestinationPortSize = 2;
+        public const int Length = 4;
+        public const int LengthSize = 2;
+        public const int Checksum = 6;
+        public const int ChecksumSize = 2;
     }
 }

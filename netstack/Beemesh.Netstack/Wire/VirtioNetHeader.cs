@@ -45,29 +45,29 @@ public readonly ref struct VirtioNetHeader
     /// <summary>hdr_len: bytes of Ethernet + IP + transport headers (a hint; Linux does not trust it).</summary>
     public ushort HeaderLength
     {
-        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer[Field.HeaderLength]);
-        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer[Field.HeaderLength], value);
+        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer.Slice(Field.HeaderLength, Field.HeaderLengthSize));
+        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer.Slice(Field.HeaderLength, Field.HeaderLengthSize), value);
     }
 
     /// <summary>gso_size: payload bytes per segment (the MSS) when <see cref="GsoType"/> is not None.</summary>
     public ushort GsoSize
     {
-        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer[Field.GsoSize]);
-        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer[Field.GsoSize], value);
+        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer.Slice(Field.GsoSize, Field.GsoSizeSize));
+        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer.Slice(Field.GsoSize, Field.GsoSizeSize), value);
     }
 
     /// <summary>csum_start: offset in the frame where checksumming starts (the transport header).</summary>
     public ushort ChecksumStart
     {
-        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer[Field.ChecksumStart]);
-        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer[Field.ChecksumStart], value);
+        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer.Slice(Field.ChecksumStart, Field.ChecksumStartSize));
+        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer.Slice(Field.ChecksumStart, Field.ChecksumStartSize), value);
     }
 
     /// <summary>csum_offset: where, after <see cref="ChecksumStart"/>, the checksum is stored (16 for TCP, 6 for UDP).</summary>
     public ushort ChecksumOffset
     {
-        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer[Field.ChecksumOffset]);
-        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer[Field.ChecksumOffset], value);
+        get => BinaryPrimitives.ReadUInt16LittleEndian(_buffer.Slice(Field.ChecksumOffset, Field.ChecksumOffsetSize));
+        set => BinaryPrimitives.WriteUInt16LittleEndian(_buffer.Slice(Field.ChecksumOffset, Field.ChecksumOffsetSize), value);
     }
 
     /// <summary>The Ethernet frame after the header.</summary>
@@ -77,9 +77,13 @@ public readonly ref struct VirtioNetHeader
     {
         public const int Flags = 0;
         public const int GsoType = 1;
-        public static readonly Range HeaderLength = 2..4;
-        public static readonly Range GsoSize = 4..6;
-        public static readonly Range ChecksumStart = 6..8;
-        public static readonly Range ChecksumOffset = 8..10;
+        public const int HeaderLength = 2;
+        public const int HeaderLengthSize = 2;
+        public const int GsoSize = 4;
+        public const int GsoSizeSize = 2;
+        public const int ChecksumStart = 6;
+        public const int ChecksumStartSize = 2;
+        public const int ChecksumOffset = 8;
+        public const int ChecksumOffsetSize = 2;
     }
 }

@@ -210,6 +210,7 @@ public sealed class OverlaySimulator : IOverlayObserver
 
         _counting = true;
         long first = Now;
+        int[]? publishers = null;
         for (int k = 0; k < _options.Records; k++)
         {
             RunUntil(Math.Min(first + (k * 1_000_000L), healAt));
@@ -229,7 +230,18 @@ public sealed class OverlaySimulator : IOverlayObserver
             _reachedCount.Add(0);
             _publishedAt.Add(Now);
             _incomplete++;
-            int publisher = PickLive(1, _partitionSide is not null && _partitioned ? _partitionSide : null)[0];
+            bool[]? side = _partitionSide is not null && _partitioned ? _partitionSide : null;
+            int publisher;
+            if (_options.Publishers > 0)
+            {
+                publishers ??= PickLive(_options.Publishers, side);
+                publisher = publishers[k % publishers.Length];
+            }
+            else
+            {
+                publisher = PickLive(1, side)[0];
+            }
+
             Publish(publisher, new RecordContent(RecordKind.Route, key, new byte[256], Leased: true));
         }
 

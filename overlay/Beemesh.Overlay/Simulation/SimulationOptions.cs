@@ -37,6 +37,13 @@ public sealed record SimulationOptions
     /// <summary>Measured records, published one second apart by random live nodes (5).</summary>
     public int Records { get; init; } = 5;
 
+    /// <summary>
+    /// Nodes that publish the measured records, in turn (0: a new random live node for each record).
+    /// With fewer publishers than records an origin publishes again, as agents do when they renew
+    /// and update their records, and the nodes know where its last record came from.
+    /// </summary>
+    public int Publishers { get; init; }
+
     /// <summary>Gap between two joins in microseconds (50): 100,000 nodes join over 5 s.</summary>
     public long JoinSpacing { get; init; } = 50;
 

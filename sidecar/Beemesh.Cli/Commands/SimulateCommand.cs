@@ -6,7 +6,7 @@ using Beemesh.Overlay.Simulation;
 namespace Beemesh.Cli.Commands;
 
 /// <summary>
-/// <c>beemesh simulate --nodes N [--latency MIN-MAX] [--loss P] [--loss-model tcp|drop] [--crash F] [--partition F] [--seed S] [--details]</c>:
+/// <c>beemesh simulate --nodes N [--latency MIN-MAX] [--loss P] [--loss-model tcp|drop] [--crash F] [--partition F] [--seed S] [--publishers K] [--details]</c>:
 /// runs the overlay's membership and broadcast code on a discrete-event network and prints how fast
 /// records reach the live nodes. Same seed, same output. The links are TCP connections by default
 /// (a lost segment is retransmitted after the retransmission timeout, order is kept per link);
@@ -32,17 +32,18 @@ public static class SimulateCommand
         var crash = new Option<string>("--crash") { Description = "Fraction of nodes that crash just before publishing, 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var partition = new Option<string>("--partition") { Description = "Fraction of nodes cut off while publishing (healed after 3 s), 0-0.99 or a percentage", DefaultValueFactory = _ => "0" };
         var seed = new Option<string>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => "1" };
+        var publishers = new Option<string>("--publishers") { Description = "Nodes that publish the 5 measured records in turn (0: a new random node for each record)", DefaultValueFactory = _ => "0" };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bar on stderr" };
         var command = new Command("simulate", "Simulate the overlay (HyParView + Plumtree) on a discrete-event network and print dissemination times")
         {
-            nodes, latency, loss, lossModel, crash, partition, seed, quiet, details,
+            nodes, latency, loss, lossModel, crash, partition, seed, publishers, quiet, details,
         };
         command.SetAction(parse =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
             TextWriter error = parse.InvocationConfiguration.Error;
             if (!TryParse(parse.GetValue(nodes)!, parse.GetValue(latency)!, parse.GetValue(loss)!, parse.GetValue(crash)!,
-                    parse.GetValue(partition)!, parse.GetValue(seed)!, out SimulationOptions? options, out string? problem, parse.GetValue(lossModel)!))
+                    parse.GetValue(partition)!, parse.GetValue(seed)!, out SimulationOptions? options, out string? problem, parse.GetValue(lossModel)!, parse.GetValue(publishers)!))
             {
                 error.WriteLine($"beemesh simulate: {problem}");
                 return 2;
@@ -62,7 +63,7 @@ public static class SimulateCommand
     }
 
     /// <summary>Parses the command's arguments; on failure <paramref name="problem"/> is one line saying what is wrong.</summary>
-    public static bool TryParse(string nodes, string latency, string loss, string crash, string partition, string seed, out SimulationOptions? options, out string? problem, string lossModel = "tcp")
+    public static bool TryParse(string nodes, string latency, string loss, string crash, string partition, string seed, out SimulationOptions? options, out string? problem, string lossModel = "tcp", string publishers = "0")
     {
         options = null;
         problem = null;
@@ -115,8 +116,15 @@ public static class SimulateCommand
             return false;
         }
 
+        if (!int.TryParse(publishers, NumberStyles.None, CultureInfo.InvariantCulture, out int publisherCount) || publisherCount > n)
+        {
+            problem = $"invalid --publishers '{publishers}': expected a whole number from 0 to the number of nodes";
+            return false;
+        }
+
         options = new SimulationOptions
         {
+            Publishers = publisherCount,
             Nodes = n,
             LatencyMinMs = min,
             LatencyMaxMs = max,
