@@ -19,6 +19,12 @@ public sealed record ProcessMemory
     /// <summary>Bytes of free space inside the GC heap after the last GC.</summary>
     public long GcFragmentedBytes { get; init; }
 
+    /// <summary>
+    /// Per generation at the last collection (gen0, gen1, gen2, large objects, pinned objects): its
+    /// size and the free space inside it, in bytes. Empty before the first collection.
+    /// </summary>
+    public IReadOnlyList<(long Size, long Fragmented)> GcGenerations { get; init; } = [];
+
     /// <summary>GCs of every generation so far.</summary>
     public int Gen0Collections { get; init; }
 
@@ -57,6 +63,7 @@ public sealed record ProcessMemory
             GcHeapBytes = GC.GetTotalMemory(forceFullCollection: false),
             GcCommittedBytes = gc.TotalCommittedBytes,
             GcFragmentedBytes = gc.FragmentedBytes,
+            GcGenerations = Generations(gc),
             Gen0Collections = GC.CollectionCount(0),
         };
     }
@@ -99,10 +106,41 @@ public sealed record ProcessMemory
         return new ProcessMemory { ResidentBytes = resident, ResidentAnonymousBytes = anonymous, ResidentFileBytes = file, Threads = threads };
     }
 
-    /// <summary>One line, sizes in KiB: <c>gc_heap_kib=… gc_committed_kib=… gc_fragmented_kib=… gen0_collections=… rss_kib=… rss_anon_kib=… rss_file_kib=… threads=…</c>.</summary>
+    /// <summary>
+    /// One line, sizes in KiB: <c>gc_heap_kib=… gc_committed_kib=… gc_fragmented_kib=… gen0_collections=… rss_kib=… rss_anon_kib=… rss_file_kib=… threads=…</c>,
+    /// then, after a collection, <c>gc_generations_kib=gen0:SIZE/FREE,…,poh:SIZE/FREE</c>.
+    /// </summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"gc_heap_kib={GcHeapBytes / 1024} gc_committed_kib={GcCommittedBytes / 1024} gc_fragmented_kib={GcFragmentedBytes / 1024} gen0_collections={Gen0Collections} " +
-        $"rss_kib={Kib(ResidentBytes)} rss_anon_kib={Kib(ResidentAnonymousBytes)} rss_file_kib={Kib(ResidentFileBytes)} threads={Threads}");
+        $"rss_kib={Kib(ResidentBytes)} rss_anon_kib={Kib(ResidentAnonymousBytes)} rss_file_kib={Kib(ResidentFileBytes)} threads={Threads}")
+        + (GcGenerations.Count > 0 ? " gc_generations_kib=" + GenerationsKib(GcGenerations) : string.Empty);
+
+    private static (long Size, long Fragmented)[] Generations(GCMemoryInfo gc)
+    {
+        ReadOnlySpan<GCGenerationInfo> info = gc.GenerationInfo;
+        var generations = new (long, long)[info.Length];
+        for (int i = 0; i < info.Length; i++)
+        {
+            generations[i] = (info[i].SizeAfterBytes, info[i].FragmentationAfterBytes);
+        }
+
+        return generations;
+    }
+
+    private static string GenerationsKib(IReadOnlyList<(long Size, long Fragmented)> generations)
+    {
+        string[] names = ["gen0", "gen1", "gen2", "loh", "poh"];
+        var text = new System.Text.StringBuilder();
+        for (int i = 0; i < generations.Count; i++)
+        {
+            string name = i < names.Length ? names[i] : "gen" + i.ToString(CultureInfo.InvariantCulture);
+            text.Append(i > 0 ? "," : string.Empty).Append(name).Append(':')
+                .Append((generations[i].Size / 1024).ToString(CultureInfo.InvariantCulture)).Append('/')
+                .Append((generations[i].Fragmented / 1024).ToString(CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
+    }
 
     private static long Kib(long bytes) => bytes < 0 ? -1 : bytes / 1024;
 }

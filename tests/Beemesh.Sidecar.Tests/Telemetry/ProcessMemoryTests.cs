@@ -37,6 +37,15 @@ public sealed class ProcessMemoryTests
         Assert.True(memory.ResidentBytes > 0);
         Assert.True(memory.ResidentAnonymousBytes + memory.ResidentFileBytes <= memory.ResidentBytes);
         string line = memory.ToString();
-        Assert.Matches(@"^gc_heap_kib=\d+ gc_committed_kib=\d+ gc_fragmented_kib=\d+ gen0_collections=\d+ rss_kib=\d+ rss_anon_kib=\d+ rss_file_kib=\d+ threads=\d+$", line);
+        Assert.Matches(@"^gc_heap_kib=\d+ gc_committed_kib=\d+ gc_fragmented_kib=\d+ gen0_collections=\d+ rss_kib=\d+ rss_anon_kib=\d+ rss_file_kib=\d+ threads=\d+ gc_generations_kib=gen0:\d+/\d+,gen1:\d+/\d+,gen2:\d+/\d+,loh:\d+/\d+,poh:\d+/\d+$", line);
+        Assert.Equal(5, memory.GcGenerations.Count);
+    }
+
+    [Fact]
+    public void Generations_are_written_in_kib_and_left_out_before_a_collection()
+    {
+        var memory = new ProcessMemory { GcGenerations = [(4096, 1024), (0, 0), (2 * 1024 * 1024, 512 * 1024), (0, 0), (8192, 0)] };
+        Assert.EndsWith(" gc_generations_kib=gen0:4/1,gen1:0/0,gen2:2048/512,loh:0/0,poh:8/0", memory.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("gc_generations_kib", new ProcessMemory().ToString(), StringComparison.Ordinal);
     }
 }
