@@ -437,11 +437,7 @@ public static class RunCommand
             // collect it once and give the freed memory back (loadtests/reports/memory.md). Only now,
             // with the signal handlers in place: the command already runs.
             int collections = await CollectStartupGarbageAsync();
-            // Likewise the executable's and the libraries' clean pages that only start-up touched:
-            // unmapped (they stay in the page cache), mapped back by the first use that needs them.
-            var released = Beemesh.Sidecar.Telemetry.StartupPages.Release();
-            logger.LogDebug("start-up garbage collected ({Collections} collections); start-up pages released: {Mappings} mappings, {Kib} KiB resident, {Failed} refused",
-                collections, released.Mappings, released.ResidentBytes / 1024, released.Failed);
+            logger.LogDebug("start-up garbage collected ({Collections} collections)", collections);
             int status = await runner.WaitForExitAsync(CancellationToken.None);
             if (stateApi is not null)
             {

@@ -88,30 +88,6 @@ public sealed class MeshTests(ITestOutputHelper output) : MeshAgentTest
     }
 
     [SkippableFact]
-    public async Task An_idle_sidecar_gives_back_its_start_up_pages_and_serves_afterwards()
-    {
-        BeemeshEnvironment.RequireReady("ncat", "ss");
-        Skip.If(Agent is null, "the agent could not be started");
-        await using var api = await StartApiAsync(9002);
-
-        // Once started, the sidecar unmaps the clean file pages that start-up touched (its
-        // executable's and the libraries'); the ones it needs later come back on their first use.
-        await using var web = BeemeshRun.Start(["--debug", .. Mesh("web")], "echo web-ready; sleep 60");
-        Assert.True(await web.WaitUntilAsync(r => r.Stderr.Contains("start-up pages released:", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), web.Stderr);
-        var released = System.Text.RegularExpressions.Regex.Match(web.Stderr, @"start-up pages released: (\d+) mappings, (\d+) KiB resident, (\d+) refused");
-        Assert.True(released.Success, web.Stderr);
-        output.WriteLine(released.Value);
-        Assert.True(int.Parse(released.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, released.Value);
-        Assert.True(long.Parse(released.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, released.Value);
-
-        // Both sidecars, api's released too, still carry a flow end to end (code paths and TLS of
-        // the first call run from pages mapped back in).
-        var call = await BeemeshRun.RunAsync(Mesh("web"), "timeout 20 ncat --recv-only api 9002 | head -1", Timeout);
-        output.WriteLine(call.ToString());
-        Assert.Contains("hello-from-api", call.Stdout, StringComparison.Ordinal);
-    }
-
-    [SkippableFact]
     public async Task Beemesh_run_execs_the_sidecar_executable_in_its_own_process()
     {
         Skip.If(Agent is null, "the agent could not be started");
