@@ -16,6 +16,12 @@ public sealed class WorkloadApiServerOptions
     /// <summary>Lifetime of issued JWT-SVIDs. Default: five minutes.</summary>
     public TimeSpan JwtSvidTtl { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Longest audience a JWT-SVID may be requested for, in characters (1024).</summary>
+    public const int MaxJwtAudienceLength = 1024;
+
+    /// <summary>Most audiences one JWT-SVID may be requested for; more is InvalidArgument. Default: 32.</summary>
+    public int MaxJwtAudiences { get; set; } = 32;
+
     /// <summary>Open connections in total; further connections are closed as soon as they are accepted. Default: 1024.</summary>
     public int MaxConnections { get; set; } = 1024;
 

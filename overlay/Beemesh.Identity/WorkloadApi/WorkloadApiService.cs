@@ -106,6 +106,21 @@ internal sealed class WorkloadApiService(
             throw new RpcException(new Status(StatusCode.InvalidArgument, "audience must be specified"));
         }
 
+        // Every audience goes into the token, and every validation walks them all: a request with
+        // thousands of (empty) audiences would cost each of its validations that much.
+        if (request.Audience.Count > options.MaxJwtAudiences)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"at most {options.MaxJwtAudiences} audiences may be requested, not {request.Audience.Count}"));
+        }
+
+        foreach (string audience in request.Audience)
+        {
+            if (audience.Length is 0 || audience.Length > WorkloadApiServerOptions.MaxJwtAudienceLength)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"an audience must be 1 to {WorkloadApiServerOptions.MaxJwtAudienceLength} characters long"));
+            }
+        }
+
         if (request.SpiffeId.Length != 0 && request.SpiffeId != id.ToString())
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "caller is not entitled to the requested SPIFFE ID"));

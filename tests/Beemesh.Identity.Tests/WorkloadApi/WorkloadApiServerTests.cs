@@ -150,6 +150,27 @@ public sealed class WorkloadApiServerTests
     }
 
     [Fact]
+    public async Task JwtSvidAudiencesAreBounded()
+    {
+        await using var fixture = new WorkloadApiFixture();
+        WorkloadApiClient client = await fixture.StartServerAsync("spiffe://example.org/web");
+
+        string[] many = [.. Enumerable.Range(0, 33).Select(i => $"aud{i}")];
+        RpcException tooMany = await Assert.ThrowsAsync<RpcException>(() => client.FetchJwtSvidsAsync(many).WaitAsync(Guard));
+        Assert.Equal(StatusCode.InvalidArgument, tooMany.StatusCode);
+        Assert.Contains("at most 32 audiences", tooMany.Status.Detail, StringComparison.Ordinal);
+
+        RpcException empty = await Assert.ThrowsAsync<RpcException>(() => client.FetchJwtSvidsAsync(["db", ""]).WaitAsync(Guard));
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        RpcException tooLong = await Assert.ThrowsAsync<RpcException>(() => client.FetchJwtSvidsAsync([new string('a', 1025)]).WaitAsync(Guard));
+        Assert.Equal(StatusCode.InvalidArgument, tooLong.StatusCode);
+
+        // The bound itself is served, and the server keeps serving after the refusals.
+        JwtSvid svid = Assert.Single(await client.FetchJwtSvidsAsync(many[..32]).WaitAsync(Guard));
+        Assert.Equal("spiffe://example.org/web", svid.Id.ToString());
+    }
+
+    [Fact]
     public async Task JwtSvidForAnotherIdIsPermissionDenied()
     {
         await using var fixture = new WorkloadApiFixture();
