@@ -93,66 +93,17 @@ public static class PolicyLoader
         return true;
     }
 
-    /// <summary>
-    /// A first pass over the parser's events: reports syntax errors, refuses aliases and bounds the
-    /// nesting depth before the representation model (which recurses per level) is built.
-    /// </summary>
+    /// <summary>The first pass over the text (<see cref="YamlPrecheck"/>); adds its error and returns false when it fails.</summary>
     private static bool CheckStructure(string yaml, List<PolicyError> errors)
     {
-        var parser = new Parser(new StringReader(yaml));
-        int depth = 0;
-        Mark last = Mark.Empty;
-        try
+        if (YamlPrecheck.Check(yaml, MaxDepth) is { } bad)
         {
-            while (parser.MoveNext())
-            {
-                last = parser.Current!.End;
-                switch (parser.Current)
-                {
-                    case MappingStart or SequenceStart:
-                        if (++depth > MaxDepth)
-                        {
-                            errors.Add(PolicyError.At(parser.Current.Start, string.Empty, $"nesting deeper than {MaxDepth} levels"));
-                            return false;
-                        }
-
-                        break;
-                    case MappingEnd or SequenceEnd:
-                        depth--;
-                        break;
-                    case AnchorAlias alias:
-                        errors.Add(PolicyError.At(alias.Start, string.Empty, $"YAML aliases are not supported (*{alias.Value})"));
-                        return false;
-                }
-            }
-        }
-        catch (YamlException e)
-        {
-            errors.Add(SyntaxError(e));
-            return false;
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
-        {
-            // YamlDotNet's scanner reports some malformed input (e.g. a NUL after "...") with plain
-            // .NET exceptions and no position; the last good event is the best place we know.
-            errors.Add(PolicyError.At(last, string.Empty, "YAML syntax error: " + e.Message));
+            errors.Add(PolicyError.At(bad.At, string.Empty, bad.Message));
             return false;
         }
 
         return true;
     }
 
-    private static PolicyError SyntaxError(YamlException e)
-    {
-        // YamlDotNet prefixes the message with "(Line: l, Col: c, Idx: i) - (...): "; the line and
-        // column are reported separately, so keep only the description.
-        string message = e.Message;
-        int cut = message.IndexOf("): ", StringComparison.Ordinal);
-        if (message.StartsWith("(Line:", StringComparison.Ordinal) && cut >= 0)
-        {
-            message = message[(cut + 3)..];
-        }
-
-        return PolicyError.At(e.Start, string.Empty, "YAML syntax error: " + message);
-    }
+    private static PolicyError SyntaxError(YamlException e) => PolicyError.At(e.Start, string.Empty, YamlPrecheck.SyntaxError(e));
 }

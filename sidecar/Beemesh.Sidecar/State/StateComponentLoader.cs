@@ -1,3 +1,4 @@
+using Beemesh.Authorization;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
@@ -241,58 +242,17 @@ public static class StateComponentLoader
         return new StateComponent(name, consistency, scopes, ns, where);
     }
 
-    /// <summary>Syntax errors, aliases and excessive nesting, found on the parser's events before the representation model (which recurses per level) is built.</summary>
+    /// <summary>Syntax errors, aliases and excessive nesting, found before the representation model is built (<see cref="YamlPrecheck"/>).</summary>
     private static void CheckStructure(string yaml, string origin)
     {
-        var parser = new Parser(new StringReader(yaml));
-        int depth = 0;
-        Mark last = Mark.Empty;
-        try
+        if (YamlPrecheck.Check(yaml, MaxDepth) is { } bad)
         {
-            while (parser.MoveNext())
-            {
-                last = parser.Current!.End;
-                switch (parser.Current)
-                {
-                    case MappingStart or SequenceStart:
-                        if (++depth > MaxDepth)
-                        {
-                            throw new StateComponentException($"{At(origin, parser.Current.Start)}: nesting deeper than {MaxDepth} levels");
-                        }
-
-                        break;
-                    case MappingEnd or SequenceEnd:
-                        depth--;
-                        break;
-                    case AnchorAlias alias:
-                        throw new StateComponentException($"{At(origin, alias.Start)}: YAML aliases are not supported (*{alias.Value})");
-                }
-            }
-        }
-        catch (YamlException e)
-        {
-            throw SyntaxError(origin, e);
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
-        {
-            // YamlDotNet's scanner reports some malformed input with plain .NET exceptions and no
-            // position; the last good event is the best place known.
-            throw new StateComponentException($"{At(origin, last)}: YAML syntax error: {e.Message}");
+            throw new StateComponentException($"{At(origin, bad.At)}: {bad.Message}");
         }
     }
 
-    private static StateComponentException SyntaxError(string origin, YamlException e)
-    {
-        // YamlDotNet prefixes the message with "(Line: l, Col: c, Idx: i) - (...): ".
-        string message = e.Message;
-        int cut = message.IndexOf("): ", StringComparison.Ordinal);
-        if (message.StartsWith("(Line:", StringComparison.Ordinal) && cut >= 0)
-        {
-            message = message[(cut + 3)..];
-        }
-
-        return new StateComponentException($"{At(origin, e.Start)}: YAML syntax error: {OneLine(message)}");
-    }
+    private static StateComponentException SyntaxError(string origin, YamlException e) =>
+        new($"{At(origin, e.Start)}: {YamlPrecheck.SyntaxError(e)}");
 
     private static string At(string origin, Mark mark) => mark.Line > 0 ? $"{origin}:{mark.Line}:{mark.Column}" : origin;
 
