@@ -32,7 +32,8 @@ public sealed class DepartedWorkloadTests(ITestOutputHelper output) : MeshAgentT
         Assert.True(await web.WaitForLineAsync("tick", TimeSpan.FromSeconds(30)), web.Stdout + web.Stderr);
 
         using JsonDocument record = JsonDocument.Parse(await admin.GetStringAsync("v1/resolve?name=web.default"));
-        int pid = record.RootElement.GetProperty("pid").GetInt32();
+        // The service's one replica: web's registration, with the pid of its beemesh run.
+        int pid = Assert.Single(record.RootElement.GetProperty("replicas").EnumerateArray()).GetProperty("pid").GetInt32();
         List<int> workload = Descendants(pid);
         Assert.True(await ApiSeesInboundFromWebAsync(admin, expected: true, TimeSpan.FromSeconds(15)), "api's sidecar never reported web's live flow");
 
