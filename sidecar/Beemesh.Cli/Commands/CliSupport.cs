@@ -75,6 +75,45 @@ public static class CliSupport
         return true;
     }
 
+    /// <summary>The error of a bad <c>--state-sync</c> value (seconds), or null: at least 0.01 and under the 1-hour tombstone grace.</summary>
+    public static string? CheckStateSync(double seconds) =>
+        seconds >= 0.01 && seconds < 3600 ? null : $"--state-sync {seconds}: must be at least 0.01 and under 3600 seconds (the tombstone grace)";
+
+    /// <summary>
+    /// How the replicas of workload <paramref name="name"/>.<paramref name="ns"/> find each other:
+    /// in the agent's state directory on this node (hidden from the workloads themselves), and on
+    /// other nodes through the agent's routes, reached through their nodes' tunnel ports.
+    /// </summary>
+    public static Beemesh.Sidecar.State.Strong.StrongStoreContext StateReplication(
+        string agentDirectory, string name, string ns, Beemesh.Sidecar.Mesh.MeshSidecar sidecar, System.Net.IPAddress? listenAddress = null) =>
+        new(Path.Combine(Path.GetFullPath(agentDirectory), "state", ns, name), sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId))
+        {
+            Mesh = new Beemesh.Sidecar.State.Replicas.SidecarReplicaMesh(sidecar.Directory, sidecar.Tunnel, name, ns),
+            ListenAddress = listenAddress ?? System.Net.IPAddress.Loopback,
+        };
+
+    /// <summary>
+    /// Names each store replica of <paramref name="api"/> on <paramref name="error"/> and, for strong
+    /// stores, every time it becomes the leader (those lines on the process's standard error).
+    /// </summary>
+    public static void ReportStateReplicas(string command, WorkloadStateApi api, TextWriter error)
+    {
+        foreach (var replica in api.EventualReplicas)
+        {
+            error.WriteLine($"{command}: eventual store {replica.Replicator.Store.Name}: replica {replica.EndPoint}");
+        }
+
+        foreach (var replica in api.StrongStores)
+        {
+            error.WriteLine($"{command}: strong store {replica.Name}: replica {replica.RaftEndPoint}");
+            replica.BecameLeader += (r, term) => Console.Error.WriteLine($"{command}: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
+            if (replica.IsLeader)
+            {
+                error.WriteLine($"{command}: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
+            }
+        }
+    }
+
     /// <summary>
     /// <c>--resources-path DIR|FILE</c> (repeatable; <c>--components-path</c>, Dapr's older name, is an
     /// alias): Dapr <c>Component</c> files of type <c>state.beemesh</c> declaring the workload's stores.

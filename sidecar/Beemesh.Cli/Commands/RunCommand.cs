@@ -137,9 +137,9 @@ public static class RunCommand
             return 2;
         }
 
-        if (!(s.StateSync >= 0.01 && s.StateSync < 3600))
+        if (CliSupport.CheckStateSync(s.StateSync) is { } badSync)
         {
-            error.WriteLine($"beemesh run: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
+            error.WriteLine($"beemesh run: {badSync}");
             return 2;
         }
 
@@ -368,13 +368,7 @@ public static class RunCommand
                     // other in the agent's state directory, hidden from the workloads themselves
                     // (strong stores join a Raft group there, eventual ones replicate by anti-entropy);
                     // eventual replicas also reach one replica on each other node that runs the workload.
-                    var strong = sidecar is null ? null : new Beemesh.Sidecar.State.Strong.StrongStoreContext(
-                        Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name!),
-                        sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId))
-                    {
-                        // Replicas on other nodes: found through the agent's routes, reached through their nodes' tunnel ports.
-                        Mesh = new Beemesh.Sidecar.State.Replicas.SidecarReplicaMesh(sidecar.Directory, sidecar.Tunnel, s.Name!, s.Namespace),
-                    };
+                    var strong = sidecar is null ? null : CliSupport.StateReplication(s.Agent, s.Name!, s.Namespace, sidecar);
                     stateApi = await WorkloadStateApi.StartAsync(
                         s.Name!, stores, strong,
                         StateApiListener.FromHandle((ulong)runner.TakeListener(WorkloadStateApi.HttpPort)),
@@ -382,21 +376,7 @@ public static class RunCommand
                         loggerFactory, TimeProvider.System, cancel,
                         new Beemesh.Sidecar.State.Eventual.EventualReplicationOptions { AntiEntropyInterval = TimeSpan.FromSeconds(s.StateSync) },
                         sidecar?.Counters.EventualState);
-                    foreach (var replica in stateApi.EventualReplicas)
-                    {
-                        Console.Error.WriteLine($"beemesh run: eventual store {replica.Replicator.Store.Name}: replica {replica.EndPoint}");
-                    }
-
-                    foreach (var replica in stateApi.StrongStores)
-                    {
-                        Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint}");
-                        replica.BecameLeader += static (r, term) => Console.Error.WriteLine($"beemesh run: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
-                        if (replica.IsLeader)
-                        {
-                            Console.Error.WriteLine($"beemesh run: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
-                        }
-                    }
-
+                    CliSupport.ReportStateReplicas("beemesh run", stateApi, Console.Error);
                 }
                 catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException
                     or UnauthorizedAccessException or Beemesh.Sidecar.State.Strong.StrongStoreUnavailableException)

@@ -210,9 +210,9 @@ public static class SidecarCommand
             return 2;
         }
 
-        if (!(s.StateSync >= 0.01 && s.StateSync < 3600))
+        if (CliSupport.CheckStateSync(s.StateSync) is { } badSync)
         {
-            error.WriteLine($"beemesh sidecar: --state-sync {s.StateSync}: must be at least 0.01 and under 3600 seconds (the tombstone grace)");
+            error.WriteLine($"beemesh sidecar: {badSync}");
             return 2;
         }
 
@@ -344,12 +344,7 @@ public static class SidecarCommand
         }
         else
         {
-            replication = new Beemesh.Sidecar.State.Strong.StrongStoreContext(
-                Path.Combine(Path.GetFullPath(s.Agent), "state", s.Namespace, s.Name), sidecar.Source, Beemesh.Spiffe.SpiffeId.Parse(sidecar.Workload.SpiffeId))
-            {
-                Mesh = new Beemesh.Sidecar.State.Replicas.SidecarReplicaMesh(sidecar.Directory, sidecar.Tunnel, s.Name, s.Namespace),
-                ListenAddress = stateAddress ?? IPAddress.Loopback,
-            };
+            replication = CliSupport.StateReplication(s.Agent, s.Name, s.Namespace, sidecar, stateAddress);
         }
 
         try
@@ -361,21 +356,7 @@ public static class SidecarCommand
                 loggerFactory, TimeProvider.System, cancel,
                 new Beemesh.Sidecar.State.Eventual.EventualReplicationOptions { AntiEntropyInterval = TimeSpan.FromSeconds(s.StateSync) },
                 sidecar.Counters.EventualState);
-            foreach (var replica in api.EventualReplicas)
-            {
-                error.WriteLine($"beemesh sidecar: eventual store {replica.Replicator.Store.Name}: replica {replica.EndPoint}");
-            }
-
-            foreach (var replica in api.StrongStores)
-            {
-                error.WriteLine($"beemesh sidecar: strong store {replica.Name}: replica {replica.RaftEndPoint}");
-                replica.BecameLeader += static (r, term) => Console.Error.WriteLine($"beemesh sidecar: strong store {r.Name}: replica {r.RaftEndPoint} leads (term {term})");
-                if (replica.IsLeader)
-                {
-                    error.WriteLine($"beemesh sidecar: strong store {replica.Name}: replica {replica.RaftEndPoint} leads (term {replica.Term})");
-                }
-            }
-
+            CliSupport.ReportStateReplicas("beemesh sidecar", api, error);
             return (api, null);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or SocketException
