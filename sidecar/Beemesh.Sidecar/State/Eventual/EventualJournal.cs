@@ -390,11 +390,14 @@ public sealed class EventualJournal : IAsyncDisposable
         return record;
     }
 
+    private const string LogPrefix = "log-";
+    private const string SnapshotPrefix = "snapshot-";
+
     /// <summary>The log file of <paramref name="generation"/> in <paramref name="directory"/>.</summary>
-    internal static string LogPath(string directory, long generation) => Path.Combine(directory, "log-" + generation.ToString("x16", CultureInfo.InvariantCulture));
+    internal static string LogPath(string directory, long generation) => Path.Combine(directory, LogPrefix + generation.ToString("x16", CultureInfo.InvariantCulture));
 
     /// <summary>The snapshot file of <paramref name="generation"/> in <paramref name="directory"/>.</summary>
-    internal static string SnapshotPath(string directory, long generation) => Path.Combine(directory, "snapshot-" + generation.ToString("x16", CultureInfo.InvariantCulture));
+    internal static string SnapshotPath(string directory, long generation) => Path.Combine(directory, SnapshotPrefix + generation.ToString("x16", CultureInfo.InvariantCulture));
 
     private static ReadOnlySpan<byte> LogMagic => "BMEVLOG1"u8;
 
@@ -403,8 +406,8 @@ public sealed class EventualJournal : IAsyncDisposable
     /// <summary>Loads a directory's newest whole snapshot and the logs from its generation on; returns the highest generation there.</summary>
     private static long Load(string directory, EventualStore store, EventualReplicationOptions options, EventualStateCounters counters, ILogger logger)
     {
-        List<(long Generation, string Path)> snapshots = Files(directory, "snapshot-");
-        List<(long Generation, string Path)> logs = Files(directory, "log-");
+        List<(long Generation, string Path)> snapshots = Files(directory, SnapshotPrefix);
+        List<(long Generation, string Path)> logs = Files(directory, LogPrefix);
         long highest = Math.Max(snapshots.Count == 0 ? 0 : snapshots[^1].Generation, logs.Count == 0 ? 0 : logs[^1].Generation);
         long from = 0;
         for (int i = snapshots.Count - 1; i >= 0; i--)
@@ -442,6 +445,11 @@ public sealed class EventualJournal : IAsyncDisposable
 
         return highest;
     }
+
+    /// <summary>Every file of a journal in <paramref name="directory"/>: its logs and snapshots, a snapshot's temporary file included.</summary>
+    internal static IEnumerable<string> AllFiles(string directory) =>
+        System.IO.Directory.EnumerateFiles(directory).Where(static path =>
+            Path.GetFileName(path) is var name && (name.StartsWith(LogPrefix, StringComparison.Ordinal) || name.StartsWith(SnapshotPrefix, StringComparison.Ordinal)));
 
     private static List<(long Generation, string Path)> Files(string directory, string prefix)
     {
@@ -616,7 +624,7 @@ public sealed class EventualJournal : IAsyncDisposable
 
     private void DeleteOlderThan(long generation)
     {
-        foreach ((long older, string path) in Files(_directory, "snapshot-").Concat(Files(_directory, "log-")))
+        foreach ((long older, string path) in Files(_directory, SnapshotPrefix).Concat(Files(_directory, LogPrefix)))
         {
             if (older < generation)
             {

@@ -181,14 +181,10 @@ public sealed class EventualReplica : IAsyncDisposable
     private static bool IsStale(string slot, DateTimeOffset before)
     {
         DateTime newest = DateTime.MinValue;
-        foreach (string file in Directory.EnumerateFiles(slot))
+        foreach (string file in EventualJournal.AllFiles(slot))
         {
-            string name = Path.GetFileName(file);
-            if (name.StartsWith("log-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal))
-            {
-                DateTime written = File.GetLastWriteTimeUtc(file);
-                newest = written > newest ? written : newest;
-            }
+            DateTime written = File.GetLastWriteTimeUtc(file);
+            newest = written > newest ? written : newest;
         }
 
         return newest != DateTime.MinValue && newest < before.UtcDateTime;
@@ -196,13 +192,9 @@ public sealed class EventualReplica : IAsyncDisposable
 
     private static void DeleteJournalFiles(string slot)
     {
-        foreach (string file in Directory.EnumerateFiles(slot))
+        foreach (string file in EventualJournal.AllFiles(slot).ToList())
         {
-            string name = Path.GetFileName(file);
-            if (name.StartsWith("log-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal))
-            {
-                File.Delete(file);
-            }
+            File.Delete(file);
         }
     }
 }
