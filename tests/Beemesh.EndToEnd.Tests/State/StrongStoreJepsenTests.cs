@@ -85,7 +85,9 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : MeshAgent
                     "-c", "echo $$ > \"$0\" && shift && exec \"$@\"", cgroup, "-", BeemeshEnvironment.BeemeshPath,
                     "run", .. Agent!.Workload("ledger"), "--state", "statestore=strong", "--", .. clientArgs]);
                 replicas[name] = replica;
-                Assert.True(await processes.WaitForLineAsync(replica, "beemesh run: strong store statestore: replica ", Cap), $"{name} did not start its store");
+                Assert.True(
+                    await processes.WaitForLineAsync(replica, "beemesh run: strong store statestore: replica ", Cap),
+                    $"{name} (incarnation {incarnation}) did not start its store{(replica.HasExited ? $", exit {replica.ExitCode}" : string.Empty)}:\n{string.Join('\n', processes.Lines(replica))}");
             }
 
             string RaftPort(string name) => processes.Lines(replicas[name])
