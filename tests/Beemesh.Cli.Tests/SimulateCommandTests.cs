@@ -61,10 +61,11 @@ public sealed class SimulateCommandTests
         Assert.Equal(tcp.Out, byDefault.Out);
         Assert.NotEqual(tcp.Out, drop.Out);
         string[] lines = drop.Out.TrimEnd('\n').Split('\n');
-        Assert.Equal(10, lines.Length);
+        Assert.Equal(11, lines.Length);
         Assert.Matches(@"^payload sends per node: \d+\.\d\d$", lines[7]);
         Assert.Matches(@"^first copies per node: \d+\.\d\d push, \d+\.\d\d graft answer, \d+\.\d\d digest repair$", lines[8]);
         Assert.Matches(@"^duplicates per node: \d+\.\d\d push on a late link, \d+\.\d\d push from a late sender, \d+\.\d\d push on time, \d+\.\d\d graft answer, \d+\.\d\d digest repair, \d+\.\d\d still on the way$", lines[9]);
+        Assert.Matches(@"^tree changes per node: \d+\.\d\d GRAFT, \d+\.\d\d PRUNE sent$", lines[10]);
     }
 
     [Fact]

@@ -98,6 +98,15 @@ public sealed class LinkModelTests
         double duplicates = b.DuplicatePushLateLink + b.DuplicatePushLateSender + b.DuplicatePushOnTime + b.DuplicateGraftAnswer + b.DuplicateRepair;
         Assert.Equal(report.PayloadCopiesPerNode, b.FirstByPush + b.FirstByGraft + b.FirstByRepair + duplicates + b.OnTheWay, 9);
         Assert.True(b.OnTheWay >= 0);
+        // Tree changes: each copy a GRAFT brought had its GRAFT, and each PRUNE answered a duplicate
+        // that came by push or as a GRAFT answer (a repair's duplicate prunes nothing).
+        Assert.True(b.Grafts >= b.FirstByGraft + b.DuplicateGraftAnswer - 1e-9, $"{b.Grafts} GRAFTs for {b.FirstByGraft} + {b.DuplicateGraftAnswer} GRAFT answers");
+        Assert.True(b.Prunes <= duplicates - b.DuplicateRepair + 1e-9, $"{b.Prunes} PRUNEs for {duplicates - b.DuplicateRepair} duplicates");
+        if (loss > 0)
+        {
+            Assert.True(b.Grafts > 0 && b.Prunes > 0, "with loss the tree is repaired (GRAFT) and duplicates prune links");
+        }
+
         if (model == LossModel.Drop || loss == 0)
         {
             // Only a retransmission makes a link late.

@@ -41,6 +41,7 @@ public sealed class OverlaySimulator : IOverlayObserver
     private readonly List<int[]> _deliveries = [];
     private readonly List<byte[]> _lateness = [];
     private readonly long[] _breakdown = new long[8];
+    private readonly long[] _treeChanges = new long[2];
     private readonly List<int> _reachedCount = [];
     private readonly List<long> _publishedAt = [];
     private bool[]? _partitionSide;
@@ -55,6 +56,7 @@ public sealed class OverlaySimulator : IOverlayObserver
     private int _crashCount;
     private SimEvent _arriving;
     private OverlayMessageType? _handling;
+    private bool _handlingMeasured;
 
     /// <summary>Creates the nodes; none has started yet.</summary>
     public OverlaySimulator(SimulationOptions options)
@@ -306,6 +308,8 @@ public sealed class OverlaySimulator : IOverlayObserver
                 DuplicateGraftAnswer = _breakdown[6] / perNode,
                 DuplicateRepair = _breakdown[7] / perNode,
                 OnTheWay = (_payloadCopies - _breakdown.Sum()) / perNode,
+                Grafts = _treeChanges[0] / perNode,
+                Prunes = _treeChanges[1] / perNode,
             },
             Events = Events,
             SimulatedSeconds = Now / 1e6,
@@ -392,6 +396,7 @@ public sealed class OverlaySimulator : IOverlayObserver
             case MessageEvent:
                 _arriving = e;
                 _handling = e.Message!.Type;
+                _handlingMeasured = e.Message.Record is { } r && _measured.ContainsKey(r.Key);
                 node.Step(_nodes[e.From].Self, e.Message!, Now);
                 _arriving = default;
                 break;
@@ -428,6 +433,7 @@ public sealed class OverlaySimulator : IOverlayObserver
 
         Drain(to);
         _handling = null;
+        _handlingMeasured = false;
     }
 
     private int Contact(int joiner)
@@ -466,6 +472,16 @@ public sealed class OverlaySimulator : IOverlayObserver
             else if (_counting && !message.Message.IsPayload)
             {
                 _controlMessages++;
+                // Tree changes for the measured records: GRAFTs asking for one, PRUNEs answering a
+                // duplicate of one.
+                if (message.Message.Type == OverlayMessageType.Graft && message.Message.Ids.Any(id => _measured.ContainsKey(id.Slot.Key)))
+                {
+                    _treeChanges[0]++;
+                }
+                else if (message.Message.Type == OverlayMessageType.Prune && _handlingMeasured)
+                {
+                    _treeChanges[1]++;
+                }
             }
 
             if (_crashed[to] || (_partitioned && _partitionSide![to] != _partitionSide[from]))

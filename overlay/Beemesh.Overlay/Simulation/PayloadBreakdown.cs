@@ -40,6 +40,12 @@ public sealed record PayloadBreakdown
     /// <summary>Copies counted as received whose arrival came after the run stopped (so not classified).</summary>
     public required double OnTheWay { get; init; }
 
+    /// <summary>GRAFTs for a measured record sent per live node and record (each makes a link a tree link on both sides).</summary>
+    public double Grafts { get; init; }
+
+    /// <summary>PRUNEs sent on a duplicate of a measured record, per live node and record (each makes a tree link lazy).</summary>
+    public double Prunes { get; init; }
+
     /// <summary>The breakdown lines, as <c>beemesh simulate --details</c> prints them.</summary>
     public string Format()
     {
@@ -48,6 +54,7 @@ public sealed record PayloadBreakdown
         text.Append(string.Create(inv, $"first copies per node: {FirstByPush:0.00} push, {FirstByGraft:0.00} graft answer, {FirstByRepair:0.00} digest repair\n"));
         text.Append(string.Create(inv,
             $"duplicates per node: {DuplicatePushLateLink:0.00} push on a late link, {DuplicatePushLateSender:0.00} push from a late sender, {DuplicatePushOnTime:0.00} push on time, {DuplicateGraftAnswer:0.00} graft answer, {DuplicateRepair:0.00} digest repair, {OnTheWay:0.00} still on the way\n"));
+        text.Append(string.Create(inv, $"tree changes per node: {Grafts:0.00} GRAFT, {Prunes:0.00} PRUNE sent\n"));
         return text.ToString();
     }
 }
