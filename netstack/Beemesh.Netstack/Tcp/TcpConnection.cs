@@ -182,6 +182,9 @@ public sealed class TcpConnection
     /// <summary>RCV.NXT: next sequence number expected from the peer.</summary>
     public uint ReceiveNext => _rcvNxt;
 
+    /// <summary>This connection's congestion controller (read it; the connection alone drives it).</summary>
+    public ICongestionControl CongestionControl => _cc;
+
     /// <summary>Congestion window in bytes.</summary>
     public int CongestionWindow => _cc.CongestionWindow;
 

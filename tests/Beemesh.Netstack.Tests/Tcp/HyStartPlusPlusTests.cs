@@ -374,4 +374,68 @@ public class HyStartPlusPlusTests
         Assert.Equal(initialSsthresh, ctx.Conn.SlowStartThreshold);
         Assert.Equal(10 * ctx.Conn.SendMss << 7, ctx.Conn.CongestionWindow);
     }
+
+    /// <summary>One bulk transfer over a 10 Mbit/s bottleneck (20 ms RTT, a drop-tail queue of 300 segments, deep as on many access links); what the sender had to retransmit.</summary>
+    private static (int Retransmitted, int QueueDrops, TimeSpan Took, int Ssthresh) BulkOverBottleneck(bool hyStart, int seed)
+    {
+        var o = new TcpConnectionOptions { CongestionControl = TcpCongestionControl.Cubic, HyStart = hyStart };
+        var link = new LinkProfile(Delay: TimeSpan.FromMilliseconds(10), BottleneckBitsPerSecond: 10_000_000, BottleneckQueue: 300);
+        var h = new TcpPairHarness(seed, link, o, o, serverSink: 4 << 20);
+        h.Client.SourceLimit = 8 << 20; // the window, not the application, limits the flight
+        byte[] data = TcpTestContext.Bytes(3 << 20, seed);
+        uint highest = 0;
+        bool sent = false;
+        int retransmitted = 0;
+        h.OnWire = (from, seg) =>
+        {
+            if (from != h.Client || seg.Length == 0)
+            {
+                return;
+            }
+
+            uint end = seg.Seq + (uint)seg.Length;
+            if (sent && TcpSeq.Le(end, highest))
+            {
+                retransmitted++;
+            }
+            else
+            {
+                highest = end;
+                sent = true;
+            }
+        };
+
+        int ssthresh = 0;
+        h.Client.Send(data, close: true);
+        h.Connect();
+        bool done = h.RunUntil(() =>
+        {
+            if (ssthresh == 0 && h.Client.Conn.SlowStartThreshold < 1 << 30)
+            {
+                ssthresh = h.Client.Conn.SlowStartThreshold; // the first exit from slow start
+            }
+
+            return h.Server.Sink.All.Count == data.Length;
+        }, TimeSpan.FromMinutes(5));
+        Assert.True(done);
+        Assert.Equal(data, h.Server.Sink.All.ToArray());
+        return (retransmitted, h.QueueDrops, h.Now, ssthresh);
+    }
+
+    [Fact]
+    public void Bottleneck_HyStartLeavesSlowStartBeforeTheQueueOverflows_SlowStartAloneOverflowsIt()
+    {
+        // The link has no random impairment: the seed only picks the bytes. Measured here:
+        // on, 0 drops and 2.63 s simulated; off, 212 queue drops, 901 segments sent again, 20.3 s.
+        var on = BulkOverBottleneck(hyStart: true, seed: 31);
+        var off = BulkOverBottleneck(hyStart: false, seed: 31);
+        string report = $"HyStart++ on: {on.Retransmitted} retransmitted, {on.QueueDrops} queue drops, ssthresh {on.Ssthresh}, {on.Took.TotalSeconds:F2} s; " +
+                        $"off: {off.Retransmitted} retransmitted, {off.QueueDrops} queue drops, ssthresh {off.Ssthresh}, {off.Took.TotalSeconds:F2} s";
+        Console.WriteLine(report);
+        Assert.True(off.QueueDrops > 50, report);
+        Assert.Equal(0, on.QueueDrops);
+        Assert.Equal(0, on.Retransmitted);
+        Assert.InRange(on.Ssthresh, 100 * 1460, 300 * 1460); // left slow start between the BDP (17 segments) and BDP + queue (317)
+        Assert.True(on.Took < off.Took, report);
+    }
 }
