@@ -97,7 +97,7 @@ public sealed class CubicCongestionControl : ICongestionControl
         {
             if (_hyStart is { Phase: not HyStartPhase.Done } h)
             {
-                // HyStart++ (RFC 9406 §4.3): min(N, L*SMSS), a quarter of it in CSS; after CSS_ROUNDS
+                // HyStart++ (RFC 9406 §4.2): min(N, L*SMSS), a quarter of it in CSS; after CSS_ROUNDS
                 // rounds of CSS, congestion avoidance from the current window.
                 _cwnd = Math.Min(MaxCwnd, _cwnd + h.Increase(ackedBytes, _mss));
                 if (h.ConsumeCssComplete())
@@ -185,7 +185,7 @@ public sealed class CubicCongestionControl : ICongestionControl
     // §4.6 and §4.7: remember where the loss happened, then cut ssthresh to β of the flight.
     private void Reduce(long flightSize)
     {
-        _hyStart?.OnCongestion(); // RFC 9406 §4.3: a loss ends slow start and CSS for good
+        _hyStart?.OnCongestion(); // RFC 9406 §4.2: a loss ends slow start and CSS for good
         double prior = _cwnd;
         _wMax = FastConvergence && prior < _wMax ? prior * (1 + Beta) / 2 : prior;
         _cwndPrior = prior;

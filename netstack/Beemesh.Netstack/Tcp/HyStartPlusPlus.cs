@@ -92,7 +92,7 @@ public sealed class HyStartPlusPlus
     /// An ACK of new data in slow start: <paramref name="ack"/> is its acknowledgment number,
     /// <paramref name="sendNext"/> the highest sequence number sent so far, <paramref name="rtt"/>
     /// the RTT sample it gave (null when none, e.g. Karn's rule). Starts a new round when the ACK
-    /// covers windowEnd, then moves between slow start and CSS as RFC 9406 §4.3 says.
+    /// covers windowEnd, then moves between slow start and CSS as RFC 9406 §4.2 says.
     /// </summary>
     public void OnAck(uint ack, uint sendNext, TimeSpan? rtt)
     {
