@@ -9,8 +9,12 @@ namespace Beemesh.Netstack.Tcp;
 /// (α = 3(1 − β)/(1 + β) segments per round trip, 1 once past the window before the loss)
 /// sets the floor: the Reno-friendly region (§4.3), which is where a short-RTT path spends its
 /// time. Fast convergence (§4.7) lowers W_max when a loss comes before the previous W_max was
-/// reached. Slow start, fast recovery and the timeout window are the Reno ones
-/// (<see cref="NewRenoCongestionControl"/>); ssthresh uses β (§4.6, §4.8).
+/// reached. Fast recovery and the timeout window are the Reno ones
+/// (<see cref="NewRenoCongestionControl"/>); ssthresh uses β (§4.6, §4.8). The initial slow start
+/// runs HyStart++ (RFC 9406, <see cref="HyStartPlusPlus"/>, on by default as Linux runs HyStart
+/// with CUBIC): a rise in the per-round minimum RTT slows growth to a quarter (Conservative Slow
+/// Start) and, if it lasts five rounds, ends slow start there instead of at the first loss. With it
+/// off, or after the first loss or timeout, slow start is Reno's (L = 2 SMSS, RFC 3465).
 /// </summary>
 public sealed class CubicCongestionControl : ICongestionControl
 {
@@ -37,8 +41,16 @@ public sealed class CubicCongestionControl : ICongestionControl
     private double _wEst;        // W_est: the Reno estimate
     private bool _afterTimeout;  // §4.8: the first epoch after a timeout starts with K = 0
 
+    private HyStartPlusPlus? _hyStart;
+
     /// <summary>Fast convergence (RFC 9438 §4.7): release bandwidth faster to new flows. Default true.</summary>
     public bool FastConvergence { get; init; } = true;
+
+    /// <summary>Run HyStart++ (RFC 9406) in the initial slow start. Default true.</summary>
+    public bool HyStart { get; init; } = true;
+
+    /// <summary>The HyStart++ state of the initial slow start; null when <see cref="HyStart"/> is off or before <see cref="Initialize"/>.</summary>
+    public HyStartPlusPlus? HyStartState => _hyStart;
 
     /// <inheritdoc />
     public int CongestionWindow => (int)Math.Max(_mss, Math.Min(MaxCwnd, _cwnd));
@@ -61,6 +73,16 @@ public sealed class CubicCongestionControl : ICongestionControl
         _mss = Math.Max(1, mss);
         _cwnd = 10 * _mss;
         _epochValid = false;
+        _hyStart = HyStart ? new HyStartPlusPlus() : null;
+    }
+
+    /// <inheritdoc />
+    public void OnAckSample(uint ack, uint sendMax, TimeSpan? rttSample)
+    {
+        if (_hyStart is { Phase: not HyStartPhase.Done } h && _cwnd < _ssthresh)
+        {
+            h.OnAck(ack, sendMax, rttSample);
+        }
     }
 
     /// <inheritdoc />
@@ -73,6 +95,19 @@ public sealed class CubicCongestionControl : ICongestionControl
 
         if (_cwnd < _ssthresh)
         {
+            if (_hyStart is { Phase: not HyStartPhase.Done } h)
+            {
+                // HyStart++ (RFC 9406 §4.2): min(N, L*SMSS), a quarter of it in CSS; after CSS_ROUNDS
+                // rounds of CSS, congestion avoidance from the current window.
+                _cwnd = Math.Min(MaxCwnd, _cwnd + h.Increase(ackedBytes, _mss));
+                if (h.ConsumeCssComplete())
+                {
+                    _ssthresh = (int)Math.Max(2.0 * _mss, Math.Min(MaxCwnd, _cwnd));
+                }
+
+                return;
+            }
+
             // Slow start as Reno's, appropriate byte counting with L = 2*SMSS (RFC 3465).
             _cwnd = Math.Min(MaxCwnd, _cwnd + Math.Min(ackedBytes, 2L * _mss));
             return;
@@ -129,6 +164,7 @@ public sealed class CubicCongestionControl : ICongestionControl
     /// <inheritdoc />
     public void OnRetransmissionTimeout(long flightSize, bool firstTimeout, TimeSpan now)
     {
+        _hyStart?.OnCongestion();
         if (firstTimeout)
         {
             Reduce(flightSize);
@@ -149,6 +185,7 @@ public sealed class CubicCongestionControl : ICongestionControl
     // §4.6 and §4.7: remember where the loss happened, then cut ssthresh to β of the flight.
     private void Reduce(long flightSize)
     {
+        _hyStart?.OnCongestion(); // RFC 9406 §4.2: a loss ends slow start and CSS for good
         double prior = _cwnd;
         _wMax = FastConvergence && prior < _wMax ? prior * (1 + Beta) / 2 : prior;
         _cwndPrior = prior;

@@ -13,7 +13,8 @@ namespace Beemesh.Netstack.Tcp;
 /// ACK of new data is <see cref="OnAck"/>; a fast retransmit opens recovery
 /// (<see cref="OnFastRetransmit"/>), during which ACKs are <see cref="OnRecoveryDuplicateAck"/>
 /// or <see cref="OnPartialAck"/> until <see cref="OnRecoveryExit"/>; a retransmission timeout
-/// (<see cref="OnRetransmissionTimeout"/>) may come at any time and ends recovery.
+/// (<see cref="OnRetransmissionTimeout"/>) may come at any time and ends recovery. Each ACK
+/// of new data is announced by <see cref="OnAckSample"/> first.
 /// </remarks>
 public interface ICongestionControl
 {
@@ -25,6 +26,17 @@ public interface ICongestionControl
 
     /// <summary>Sets the sender's segment size and the initial window (RFC 6928: ten segments).</summary>
     void Initialize(int mss);
+
+    /// <summary>
+    /// Every ACK of new data, in or out of recovery, just before <see cref="OnAck"/>,
+    /// <see cref="OnPartialAck"/> or <see cref="OnRecoveryExit"/>: its acknowledgment number,
+    /// the highest sequence number sent so far (SND.MAX) and the RTT sample it gave, if any
+    /// (none for retransmitted data, Karn's rule). For delay-based decisions such as HyStart++;
+    /// controllers that need none ignore it.
+    /// </summary>
+    void OnAckSample(uint ack, uint sendMax, TimeSpan? rttSample)
+    {
+    }
 
     /// <summary>A cumulative ACK of <paramref name="ackedBytes"/> new bytes outside recovery; <paramref name="smoothedRtt"/> is zero before the first sample.</summary>
     void OnAck(long ackedBytes, TimeSpan smoothedRtt, TimeSpan now);

@@ -113,6 +113,7 @@ public sealed class TcpConnection
     private bool _rttTiming;
     private uint _rttSeq;
     private TimeSpan _rttStart;
+    private TimeSpan? _lastRttSample; // the sample the ACK being processed gave, for the controller
     private uint _tsRtoFloor;
     private bool _tsRtoFloorValid;
 
@@ -130,7 +131,7 @@ public sealed class TcpConnection
     /// <param name="sink">Takes in-order received bytes.</param>
     /// <param name="initialSequence">Our ISS (RFC 9293 §3.4.1, RFC 6528): the driver picks it unpredictably.</param>
     public TcpConnection(TcpConnectionOptions options, ITcpSendSource source, ITcpReceiveSink sink, uint initialSequence)
-        : this(options, source, sink, initialSequence, CreateCongestionControl(options.CongestionControl))
+        : this(options, source, sink, initialSequence, CreateCongestionControl(options.CongestionControl, options.HyStart))
     {
     }
 
@@ -156,10 +157,10 @@ public sealed class TcpConnection
         _cc.Initialize(_sendMss);
     }
 
-    /// <summary>A new controller of the given kind.</summary>
-    public static ICongestionControl CreateCongestionControl(TcpCongestionControl kind) => kind switch
+    /// <summary>A new controller of the given kind; <paramref name="hyStart"/> turns HyStart++ on for CUBIC's initial slow start.</summary>
+    public static ICongestionControl CreateCongestionControl(TcpCongestionControl kind, bool hyStart = true) => kind switch
     {
-        TcpCongestionControl.Cubic => new CubicCongestionControl(),
+        TcpCongestionControl.Cubic => new CubicCongestionControl { HyStart = hyStart },
         _ => new NewRenoCongestionControl(),
     };
 
@@ -180,6 +181,9 @@ public sealed class TcpConnection
 
     /// <summary>RCV.NXT: next sequence number expected from the peer.</summary>
     public uint ReceiveNext => _rcvNxt;
+
+    /// <summary>This connection's congestion controller (read it; the connection alone drives it).</summary>
+    public ICongestionControl CongestionControl => _cc;
 
     /// <summary>Congestion window in bytes.</summary>
     public int CongestionWindow => _cc.CongestionWindow;
@@ -709,6 +713,7 @@ public sealed class TcpConnection
         }
 
         // RTT: timestamps when available (RFC 7323 §4), else one timed segment with Karn's rule.
+        _lastRttSample = null;
         if (_tsOk && seg.Options.HasTimestamp && seg.Options.TsEcr != 0)
         {
             TakeRttSample(seg.Options.TsEcr, now);
@@ -718,6 +723,8 @@ public sealed class TcpConnection
             SampleRtt(now - _rttStart);
             _rttTiming = false;
         }
+
+        _cc.OnAckSample(ack, _sndMax, _lastRttSample);
 
         _sndUna = ack;
         if (TcpSeq.Lt(_sndNxt, ack))
@@ -1351,6 +1358,8 @@ public sealed class TcpConnection
         {
             return;
         }
+
+        _lastRttSample = r;
 
         if (!_hasRtt)
         {

@@ -53,4 +53,7 @@ public sealed class TcpConnectionOptions
 
     /// <summary>The sender's congestion control; each connection gets its own controller of this kind. Default NewReno.</summary>
     public TcpCongestionControl CongestionControl = TcpCongestionControl.NewReno;
+
+    /// <summary>HyStart++ (RFC 9406) in CUBIC's initial slow start; NewReno ignores it. Default true, as Linux runs HyStart with CUBIC.</summary>
+    public bool HyStart = true;
 }

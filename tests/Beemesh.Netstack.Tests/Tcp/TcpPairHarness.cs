@@ -3,8 +3,14 @@ using Beemesh.Netstack.Wire;
 
 namespace Beemesh.Netstack.Tests.Tcp;
 
-/// <summary>Impairments of the simulated link, applied independently to every segment.</summary>
-internal sealed record LinkProfile(double Loss = 0, double Duplicate = 0, double Reorder = 0, TimeSpan? Delay = null, TimeSpan? Jitter = null)
+/// <summary>
+/// Impairments of the simulated link, applied independently to every segment. With
+/// <paramref name="BottleneckBitsPerSecond"/> the client → server direction also passes a
+/// bottleneck: segments (payload plus 40 header bytes) leave one after another at that rate from a
+/// drop-tail queue of <paramref name="BottleneckQueue"/> segments, and a full queue drops the arrival.
+/// </summary>
+internal sealed record LinkProfile(double Loss = 0, double Duplicate = 0, double Reorder = 0, TimeSpan? Delay = null, TimeSpan? Jitter = null,
+    long BottleneckBitsPerSecond = 0, int BottleneckQueue = 0)
 {
     public TimeSpan BaseDelay => Delay ?? TimeSpan.FromMilliseconds(5);
     public TimeSpan ReorderDelay => Jitter ?? TimeSpan.FromMilliseconds(15);
@@ -20,6 +26,8 @@ internal sealed class TcpPairHarness
     private readonly Random _random;
     private readonly PriorityQueue<Packet, (TimeSpan, long)> _inFlight = new();
     private long _order;
+    private readonly Queue<TimeSpan> _bottleneck = new(); // departure times of the segments queued or on the wire
+    private TimeSpan _bottleneckFree;
 
     public TcpPairHarness(int seed, LinkProfile link, TcpConnectionOptions? clientOptions = null, TcpConnectionOptions? serverOptions = null,
         long clientSink = 1 << 20, long serverSink = 1 << 20)
@@ -36,6 +44,9 @@ internal sealed class TcpPairHarness
     public TimeSpan Now { get; private set; }
     public int Delivered { get; private set; }
     public int Dropped { get; private set; }
+
+    /// <summary>Segments the bottleneck queue dropped because it was full (also counted in <see cref="Dropped"/>).</summary>
+    public int QueueDrops { get; private set; }
 
     /// <summary>When set, sinks are drained by the application after every step.</summary>
     public bool AutoDrain { get; set; } = true;
@@ -143,10 +154,31 @@ internal sealed class TcpPairHarness
             return;
         }
 
+        TimeSpan queued = TimeSpan.Zero;
+        if (Link.BottleneckBitsPerSecond > 0 && from == Client)
+        {
+            while (_bottleneck.TryPeek(out TimeSpan gone) && gone <= Now)
+            {
+                _bottleneck.Dequeue();
+            }
+
+            if (_bottleneck.Count > Link.BottleneckQueue)
+            {
+                Dropped++;
+                QueueDrops++;
+                return;
+            }
+
+            TimeSpan start = _bottleneckFree > Now ? _bottleneckFree : Now;
+            _bottleneckFree = start + TimeSpan.FromSeconds((s.Length + 40) * 8.0 / Link.BottleneckBitsPerSecond);
+            _bottleneck.Enqueue(_bottleneckFree);
+            queued = _bottleneckFree - Now;
+        }
+
         int copies = _random.NextDouble() < Link.Duplicate ? 2 : 1;
         for (int i = 0; i < copies; i++)
         {
-            TimeSpan delay = Link.BaseDelay;
+            TimeSpan delay = Link.BaseDelay + queued;
             if (_random.NextDouble() < Link.Reorder)
             {
                 delay += TimeSpan.FromTicks((long)(_random.NextDouble() * Link.ReorderDelay.Ticks));
