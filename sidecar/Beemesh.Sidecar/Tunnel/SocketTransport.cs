@@ -369,8 +369,7 @@ public sealed partial class SocketTransport : Stream
                 }
 
                 // Wait until the kernel takes more (or the socket fails: poll reports that too).
-                var poll = new PollFd { Fd = _fd, Events = POLLOUT };
-                if (Poll(&poll, 1, 1000) < 0 && Marshal.GetLastPInvokeError() != EINTR)
+                if (!WaitWritable())
                 {
                     Thread.Sleep(1);
                 }
@@ -393,7 +392,7 @@ public sealed partial class SocketTransport : Stream
                 _drained = null;
                 if (_direct)
                 {
-                    _ = Shutdown(_fd, SHUT_RDWR);
+                    ShutdownWhileOpen();
                 }
             }
 
@@ -407,6 +406,56 @@ public sealed partial class SocketTransport : Stream
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Shuts both directions down, which wakes a reader blocked in recv(2). Only while the socket is
+    /// open: once its descriptor is closed (the socket may be closed directly, not through this
+    /// stream) the number may already belong to another socket of the process.
+    /// </summary>
+    private void ShutdownWhileOpen()
+    {
+        bool added = false;
+        try
+        {
+            _socket.SafeHandle.DangerousAddRef(ref added);
+            _ = Shutdown(_fd, SHUT_RDWR);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already: nothing is blocked on it any more.
+        }
+        finally
+        {
+            if (added)
+            {
+                _socket.SafeHandle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Waits up to a second for the socket to take more; false on a failed wait. Only on an open socket (see <see cref="ShutdownWhileOpen"/>).</summary>
+    private unsafe bool WaitWritable()
+    {
+        bool added = false;
+        try
+        {
+            _socket.SafeHandle.DangerousAddRef(ref added);
+            var poll = new PollFd { Fd = _fd, Events = POLLOUT };
+            return Poll(&poll, 1, 1000) >= 0 || Marshal.GetLastPInvokeError() == EINTR;
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed under the drain: the next send reports it.
+            return true;
+        }
+        finally
+        {
+            if (added)
+            {
+                _socket.SafeHandle.DangerousRelease();
+            }
+        }
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -91,6 +91,54 @@ public sealed class SocketTransportTests
     }
 
     [Fact]
+    public async Task Closing_the_socket_under_the_transport_wakes_a_reader_blocked_in_the_kernel()
+    {
+        (Socket a, Socket b) = await Http2ConnectionTests.SocketPairAsync();
+        using var peer = new SocketTransport(b);
+        using var transport = new SocketTransport(a);
+        Assert.True(transport.EnterDirectMode());
+        var outcome = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tid = new TaskCompletionSource<int>();
+        var thread = new Thread(() =>
+        {
+            tid.SetResult(GetTid());
+            try
+            {
+                int n = transport.Read(new byte[16]);
+                outcome.SetResult(n == 0 ? null : new InvalidOperationException($"read {n} bytes"));
+            }
+            catch (Exception e)
+            {
+                outcome.SetResult(e is IOException or ObjectDisposedException ? null : e);
+            }
+        }) { IsBackground = true };
+        thread.Start();
+        await WaitUntilInRecvAsync(tid.Task);
+
+        // As an abortive close of the socket itself does (the transport is not told).
+        Task close = Task.Run(() => a.Close(0));
+        await close.WaitAsync(Functional);
+        Assert.Null(await outcome.Task.WaitAsync(Functional));
+        // The peer sees the connection end (a reset, or the end of the stream).
+        Exception? seen = await Record.ExceptionAsync(async () => Assert.Equal(0, await peer.ReadAsync(new byte[16]).AsTask().WaitAsync(Functional)));
+        Assert.True(seen is null or IOException, seen?.ToString());
+    }
+
+    /// <summary>Waits until the thread whose kernel id <paramref name="tid"/> is blocked in recvfrom(2) (x86-64 syscall 45).</summary>
+    private static async Task WaitUntilInRecvAsync(Task<int> tid)
+    {
+        string path = $"/proc/self/task/{await tid.WaitAsync(Functional)}/syscall";
+        using var cancel = new CancellationTokenSource(Functional);
+        while (!(File.ReadAllText(path).Split(' ')[0] == "45"))
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
+
+    [Fact]
     public async Task A_connection_with_a_read_thread_dispatches_frames_on_it()
     {
         (Socket c, Socket s) = await Http2ConnectionTests.SocketPairAsync();
