@@ -62,6 +62,24 @@ public sealed class GuestFlowStream : Stream
     /// <summary>The flow behind the stream (the stack's own bookkeeping).</summary>
     internal object? Owner { get; init; }
 
+    /// <summary>
+    /// When true, a read waiting for the guest's bytes completes on the thread that delivers them,
+    /// which is the stack's loop: the reader's continuation (for a splice: framing and encrypting
+    /// the bytes, and the send) runs there at once, with no hand-off to a pool thread. The reader
+    /// must then never block. Default false (continuations run on the thread pool). Set it before
+    /// the first read.
+    /// </summary>
+    public bool InlineReadCompletions
+    {
+        set
+        {
+            lock (_lock)
+            {
+                _reader.Inline = value;
+            }
+        }
+    }
+
     /// <summary>Bytes received from the guest and not read yet.</summary>
     public int ReadableBytes
     {
@@ -251,6 +269,7 @@ public sealed class GuestFlowStream : Stream
     /// <summary>Resets the guest's connection (an RST) and fails pending reads and writes.</summary>
     public void Abort()
     {
+        bool readerWaits;
         lock (_lock)
         {
             if (_aborted || _error is not null)
@@ -261,8 +280,13 @@ public sealed class GuestFlowStream : Stream
             _aborted = true;
             _error = new IOException("The connection was aborted.", new SocketException((int)SocketError.ConnectionAborted));
             ReleaseBuffers();
-            _reader.Fail(_error);
+            readerWaits = _reader.TryTake();
             _writer.Fail(_error);
+        }
+
+        if (readerWaits)
+        {
+            _reader.Release(_error);
         }
 
         RequestKick();
@@ -347,6 +371,7 @@ public sealed class GuestFlowStream : Stream
     /// <summary>In-order bytes from the guest; returns how many were taken.</summary>
     internal int Deliver(ReadOnlySpan<byte> data)
     {
+        int n;
         lock (_lock)
         {
             if (_error is not null || _rxEnded)
@@ -364,30 +389,46 @@ public sealed class GuestFlowStream : Stream
                 return 0;
             }
 
-            int n = Math.Min(data.Length, BufferCapacity - _rxLength);
-            if (n > 0)
+            n = Math.Min(data.Length, BufferCapacity - _rxLength);
+            if (n <= 0 || !_reader.TryTake())
             {
-                Append(ref _rx, ref _rxOffset, ref _rxLength, data[..n]);
-                _reader.Complete();
+                if (n > 0)
+                {
+                    Append(ref _rx, ref _rxOffset, ref _rxLength, data[..n]);
+                }
+
+                return Math.Max(n, 0);
             }
 
-            return n;
+            Append(ref _rx, ref _rxOffset, ref _rxLength, data[..n]);
         }
+
+        // Outside the lock: with inline read completions the reader runs right here.
+        _reader.Release(null);
+        return n;
     }
 
     /// <summary>The guest's FIN arrived in order: reads return 0 once the buffer is drained.</summary>
     internal void EndReceive()
     {
+        bool readerWaits;
         lock (_lock)
         {
             _rxEnded = true;
-            _reader.Complete();
+            readerWaits = _reader.TryTake();
+        }
+
+        if (readerWaits)
+        {
+            _reader.Release(null);
         }
     }
 
     /// <summary>The flow is gone without a clean end (a reset, or the stack dropped it).</summary>
     internal void Fail(string reason)
     {
+        IOException error;
+        bool readerWaits;
         lock (_lock)
         {
             if (_error is not null)
@@ -395,10 +436,15 @@ public sealed class GuestFlowStream : Stream
                 return;
             }
 
-            _error = new IOException(reason, new SocketException((int)SocketError.ConnectionReset));
+            _error = error = new IOException(reason, new SocketException((int)SocketError.ConnectionReset));
             ReleaseBuffers();
-            _reader.Fail(_error);
+            readerWaits = _reader.TryTake();
             _writer.Fail(_error);
+        }
+
+        if (readerWaits)
+        {
+            _reader.Release(error);
         }
     }
 
@@ -527,6 +573,41 @@ public sealed class GuestFlowStream : Stream
             }
 
             return new ValueTask(this, _core.Version);
+        }
+
+        /// <summary>
+        /// Reads complete on the thread that completes them (the stack's loop, for new bytes)
+        /// rather than on the thread pool. Set while no wait is armed.
+        /// </summary>
+        public bool Inline
+        {
+            set => _core.RunContinuationsAsynchronously = !value;
+        }
+
+        /// <summary>Under the lock: disarms a wait, if one is armed; true when the caller must then <see cref="Release"/> it.</summary>
+        public bool TryTake()
+        {
+            if (!_armed)
+            {
+                return false;
+            }
+
+            _armed = false;
+            _registration.Unregister(); // not Dispose: that would wait for a Cancel blocked on the lock
+            return true;
+        }
+
+        /// <summary>Outside the lock: completes a wait taken with <see cref="TryTake"/>.</summary>
+        public void Release(Exception? error)
+        {
+            if (error is null)
+            {
+                _core.SetResult(true);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
         }
 
         public void Complete()

@@ -33,6 +33,8 @@ public sealed class NetstackGuestConnector : IGuestConnector
         int sourcePort = 49152 + ((Interlocked.Increment(ref _nextSourcePort) & 0x7fffffff) % 16384);
         GuestFlowStream stream = _stack.AttachGuestStream(callerMeshAddress, sourcePort, guestPort)
             ?? throw new IOException($"The network stack refused a guest connection to port {guestPort}.");
+        // The splice reading it never blocks: the guest's bytes go into the tunnel from the stack's loop.
+        stream.InlineReadCompletions = true;
         return Task.FromResult<Stream>(stream);
     }
 }

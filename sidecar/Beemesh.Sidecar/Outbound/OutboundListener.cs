@@ -90,6 +90,8 @@ public sealed class OutboundListener : IFlowRedirector, IFlowAcceptor, IAsyncDis
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(stream);
         Interlocked.Increment(ref _active);
+        // The splice reading it never blocks: the guest's bytes go into the tunnel from the stack's loop.
+        stream.InlineReadCompletions = true;
         // Off the stack's loop thread: opening the tunnel stream may take the pool's lock.
         ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Self.HandleAttachedAsync(state.Destination, state.Stream), (Self: this, Destination: destination, Stream: stream), preferLocal: false);
     }

@@ -256,11 +256,11 @@ public sealed class TunnelClientPool : IDisposable
         }
 
         Counters.CountTunnelConnection(TunnelTransport.Tcp);
-        return new NetworkStream(socket, ownsSocket: true);
+        return new SocketTransport(socket);
     }
 
     /// <summary>Connects and runs the mTLS handshake; the server must be <paramref name="expected"/>.</summary>
-    private async Task<(SslStream Tls, X509Certificate2? Server)> HandshakeAsync(IPEndPoint endpoint, SpiffeId expected, string? serverName, MeshPeer? peer, CancellationToken cancellationToken)
+    private async Task<(SslStream Tls, X509Certificate2? Server, bool Direct)> HandshakeAsync(IPEndPoint endpoint, SpiffeId expected, string? serverName, MeshPeer? peer, CancellationToken cancellationToken)
     {
         SslClientAuthenticationOptions ssl = SpiffeTls.CreateClientOptions(_source, id => id == expected);
         ssl.ApplicationProtocols = [SslApplicationProtocol.Http2];
@@ -308,7 +308,9 @@ public sealed class TunnelClientPool : IDisposable
             throw new HttpRequestException(HttpRequestError.SecureConnectionError, $"the server's SVID was issued by node {node}, which was removed from the mesh");
         }
 
-        return (tls, server);
+        // From here the connection's reader thread blocks in recv and writers send themselves.
+        bool direct = transport is SocketTransport socket && socket.EnterDirectMode();
+        return (tls, server, direct);
     }
 
     /// <summary>One destination sidecar: its current generation.</summary>
@@ -507,9 +509,10 @@ public sealed class TunnelClientPool : IDisposable
             X509Certificate2? server;
             try
             {
-                (SslStream tls, server) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
+                (SslStream tls, server, bool direct) = await pool.HandshakeAsync(endpoint, expected, serverName, _peer, cancellationToken).ConfigureAwait(false);
                 connection = Http2Connection.StartClient(tls, new Http2ConnectionOptions
                 {
+                    ReadThread = direct,
                     // The keep-alive runs on the wall clock: it measures the network, not SVID lifetimes.
                     KeepAliveInterval = pool._options.KeepAliveInterval,
                     KeepAliveTimeout = pool._options.KeepAliveTimeout,

@@ -154,7 +154,13 @@ public sealed class TunnelHandoffClient : IDisposable
         {
         }
 
-        _thread.Join();
+        // The agent-gone callback may dispose the client (or code it completes may run on this
+        // thread): joining itself would wait forever, and the loop ends on its own after the callback.
+        if (Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+
         _channel.Dispose();
     }
 }

@@ -295,7 +295,8 @@ public sealed class TunnelServer : IAsyncDisposable
         long start = _time.GetTimestamp();
         socket.NoDelay = true;
         Beemesh.Agent.Client.TunnelKeepAlive.ConfigureSidecarSocket(socket, _options.KeepAliveInterval, _options.KeepAliveTimeout);
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        var transport = new SocketTransport(socket);
+        var tls = new SslStream(transport, leaveInnerStreamOpen: false);
         try
         {
             SslServerAuthenticationOptions ssl = SpiffeTls.CreateServerOptions(_source, static _ => true);
@@ -321,11 +322,14 @@ public sealed class TunnelServer : IAsyncDisposable
             return;
         }
 
+        // From here the connection's reader thread blocks in recv and writers send themselves.
+        bool direct = transport.EnterDirectMode();
         Http2Connection connection = Http2Connection.StartServer(
             tls,
             stream => HandleAsync(stream, certificate),
             new Http2ConnectionOptions
             {
+                ReadThread = direct,
                 MaxConcurrentStreams = _options.MaxStreamsPerConnection,
                 IdleTimeout = _options.IdleTimeout,
                 IdleTimeProvider = _time,

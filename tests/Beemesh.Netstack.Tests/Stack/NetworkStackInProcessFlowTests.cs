@@ -87,6 +87,40 @@ public sealed class NetworkStackInProcessFlowTests
     }
 
     [Fact]
+    public async Task With_inline_read_completions_a_waiting_reader_runs_on_the_thread_that_delivers_the_bytes()
+    {
+        using var ctx = new StackTestContext();
+        var acceptor = new Acceptor();
+        ctx.Stack.FlowAcceptor = acceptor;
+        uint iss = Handshake(ctx, out uint guestNext);
+        var stream = Assert.Single(acceptor.Accepted).Stream;
+        stream.InlineReadCompletions = true;
+
+        var buffer = new byte[64];
+        ValueTask<int> read = stream.ReadAsync(buffer);
+        Assert.False(read.IsCompleted);
+        int ranOn = 0;
+        WhenDone(read, () => ranOn = Environment.CurrentManagedThreadId);
+
+        // The test plays the loop: the segment's delivery runs the reader before the exchange returns.
+        ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, guestNext, iss + 1, TcpFlags.Ack | TcpFlags.Psh, "hello"u8));
+        Assert.Equal(Environment.CurrentManagedThreadId, ranOn);
+        Assert.Equal(5, await read);
+        Assert.Equal("hello"u8.ToArray(), buffer[..5]);
+
+        // The guest's FIN completes the next read the same way.
+        ValueTask<int> end = stream.ReadAsync(buffer);
+        ranOn = 0;
+        WhenDone(end, () => ranOn = Environment.CurrentManagedThreadId);
+        ctx.Exchange(Tcp4Frame(GuestIp, Mesh, GuestPort, MeshPort, guestNext + 5, iss + 1, TcpFlags.Ack | TcpFlags.Fin));
+        Assert.Equal(Environment.CurrentManagedThreadId, ranOn);
+        Assert.Equal(0, await end);
+    }
+
+    /// <summary>Runs <paramref name="action"/> where the read completes, on no captured context.</summary>
+    private static void WhenDone(ValueTask<int> read, Action action) => read.ConfigureAwait(false).GetAwaiter().OnCompleted(action);
+
+    [Fact]
     public async Task A_guest_reset_fails_a_pending_read_with_connection_reset()
     {
         using var ctx = new StackTestContext();

@@ -164,7 +164,9 @@ public sealed class CrossNodeTunnelTests : IAsyncLifetime
             HandOff = (_, connection) => channels.TrySend("api-1", connection),
         };
         nodePort.Start();
-        var gone = new TaskCompletionSource();
+        // Asynchronous continuations: the test must not go on on the channel's own thread (which
+        // completes this), or disposing the channel at the end would wait for its own thread.
+        var gone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using TunnelHandoffClient? handoff = await TunnelHandoffClient.OpenAsync(
             agentDirectory, "api-1", api.Server.ServeAccepted, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None,
             () => { api.Server.AbortHandedOff(); gone.TrySetResult(); });
@@ -181,6 +183,32 @@ public sealed class CrossNodeTunnelTests : IAsyncLifetime
         Assert.False(handoff.IsOpen);
         Assert.Equal(0, api.Server.HandedOffConnections);
         await AssertEndsAsync(tunnel);
+    }
+
+    [Fact]
+    public async Task TheChannelCanBeDisposedFromItsOwnAgentGoneCallback()
+    {
+        string agentDirectory = _dir.File("agent");
+        Directory.CreateDirectory(agentDirectory);
+        var channels = new Beemesh.Agent.Tunnel.TunnelHandoffServer(
+            Path.Combine(agentDirectory, Beemesh.Agent.Client.TunnelHandoff.SocketName), (_, _) => null);
+        channels.Start();
+        TunnelHandoffClient? handoff = null;
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        handoff = await TunnelHandoffClient.OpenAsync(
+            agentDirectory, "api-1", _ => { }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None,
+            () =>
+            {
+                // On the channel's own thread: the dispose must not wait for that thread.
+                handoff!.Dispose();
+                disposed.TrySetResult();
+            });
+        Assert.NotNull(handoff);
+
+        await channels.DisposeAsync();
+        await disposed.Task.WaitAsync(Functional);
+        Assert.False(handoff.IsOpen);
+        handoff.Dispose(); // again, from another thread: nothing left to do
     }
 
     [Fact]

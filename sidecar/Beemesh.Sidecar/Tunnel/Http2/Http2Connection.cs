@@ -304,7 +304,15 @@ public sealed partial class Http2Connection : IAsyncDisposable
             }
         }
 
-        _ = Task.Run(ReadLoopAsync);
+        if (_options.ReadThread)
+        {
+            // Reads complete synchronously on this thread, so the loop never leaves it until the connection ends.
+            new Thread(static state => _ = ((Http2Connection)state!).ReadLoopAsync(), 256 * 1024) { IsBackground = true, Name = "tunnel-read" }.UnsafeStart(this);
+        }
+        else
+        {
+            _ = Task.Run(ReadLoopAsync);
+        }
     }
 
     /// <summary>

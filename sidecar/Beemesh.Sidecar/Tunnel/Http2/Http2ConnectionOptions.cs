@@ -72,6 +72,14 @@ public sealed class Http2ConnectionOptions
 
     /// <summary>Clock of the idle timer; default <see cref="TimeProvider"/>.</summary>
     public TimeProvider? IdleTimeProvider { get; init; }
+
+    /// <summary>
+    /// Runs the read loop on a thread of its own instead of the thread pool; default false. For a
+    /// transport whose reads block in the kernel (<see cref="Beemesh.Sidecar.Tunnel.SocketTransport"/> in direct mode):
+    /// the kernel then wakes the reader itself when bytes arrive, and frames are dispatched on it
+    /// with no hand-off to another thread.
+    /// </summary>
+    public bool ReadThread { get; init; }
 }
 
 /// <summary>Why an <see cref="Http2Connection"/> was closed by its own checks on the peer.</summary>

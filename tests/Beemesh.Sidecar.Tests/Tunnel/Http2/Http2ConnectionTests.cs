@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
+using Beemesh.Sidecar.Tunnel;
 using Beemesh.Sidecar.Tunnel.Http2;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -19,10 +20,12 @@ public sealed class Http2ConnectionTests
     // A hang bound only: every wait below ends on an event, this only turns a hang into a failure.
     private static readonly TimeSpan Functional = TimeSpan.FromSeconds(10);
 
-    [Fact]
-    public async Task A_tunnel_carries_bytes_both_ways_and_half_closes_each_way()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_tunnel_carries_bytes_both_ways_and_half_closes_each_way(bool direct)
     {
-        await using var pair = await Pair.StartAsync();
+        await using var pair = await Pair.StartAsync(direct: direct);
         await using Http2Stream client = await pair.Client.ConnectAsync("10.0.0.2:8080").WaitAsync(Functional);
         Http2Stream server = await pair.Accepted.Reader.ReadAsync().AsTask().WaitAsync(Functional);
         Assert.Equal(200, client.Status);
@@ -40,11 +43,13 @@ public sealed class Http2ConnectionTests
         await server.DisposeAsync();
     }
 
-    [Fact]
-    public async Task Bulk_flows_both_ways_pass_through_small_windows()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Bulk_flows_both_ways_pass_through_small_windows(bool direct)
     {
-        var small = new Http2ConnectionOptions { InitialStreamWindow = 65_535, ConnectionWindow = 65_535, MaxFrameSize = 16_384, WriteHighWater = 32 * 1024 };
-        await using var pair = await Pair.StartAsync(small, small);
+        var small = new Http2ConnectionOptions { InitialStreamWindow = 65_535, ConnectionWindow = 65_535, MaxFrameSize = 16_384, WriteHighWater = 32 * 1024, ReadThread = direct };
+        await using var pair = await Pair.StartAsync(small, small, direct: direct);
         byte[] up = new byte[3 << 20];
         byte[] down = new byte[2 << 20];
         new Random(1).NextBytes(up);
@@ -61,10 +66,12 @@ public sealed class Http2ConnectionTests
         Assert.Equal(down, await clientReads.WaitAsync(Functional));
     }
 
-    [Fact]
-    public async Task Many_streams_share_one_connection()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Many_streams_share_one_connection(bool direct)
     {
-        await using var pair = await Pair.StartAsync(echo: true);
+        await using var pair = await Pair.StartAsync(echo: true, direct: direct);
         var flows = Enumerable.Range(0, 50).Select(async n =>
         {
             await using Http2Stream stream = await pair.Client.ConnectAsync($"10.0.0.2:{8000 + n}");
@@ -432,11 +439,25 @@ public sealed class Http2ConnectionTests
 
         public Channel<Http2Stream> Accepted { get; } = Channel.CreateUnbounded<Http2Stream>();
 
-        public static async Task<Pair> StartAsync(Http2ConnectionOptions? client = null, Http2ConnectionOptions? server = null, bool echo = false, int status = 200)
+        /// <param name="direct">Both ends on a <see cref="SocketTransport"/> in direct mode, each read loop on its own thread (the sidecars' setup).</param>
+        public static async Task<Pair> StartAsync(Http2ConnectionOptions? client = null, Http2ConnectionOptions? server = null, bool echo = false, int status = 200, bool direct = false)
         {
             (Socket c, Socket s) = await SocketPairAsync();
             var pair = new Pair();
-            pair.Server = Http2Connection.StartServer(new NetworkStream(s, ownsSocket: true), async stream =>
+            Stream serverTransport = new NetworkStream(s, ownsSocket: true);
+            Stream clientTransport = new NetworkStream(c, ownsSocket: true);
+            if (direct)
+            {
+                var serverDirect = new SocketTransport(s);
+                var clientDirect = new SocketTransport(c);
+                Assert.True(serverDirect.EnterDirectMode());
+                Assert.True(clientDirect.EnterDirectMode());
+                (serverTransport, clientTransport) = (serverDirect, clientDirect);
+                client ??= new Http2ConnectionOptions { ReadThread = true };
+                server ??= new Http2ConnectionOptions { ReadThread = true };
+            }
+
+            pair.Server = Http2Connection.StartServer(serverTransport, async stream =>
             {
                 await stream.RespondAsync(status);
                 if (status != 200)
@@ -464,7 +485,7 @@ public sealed class Http2ConnectionTests
                     await stream.ShutdownWriteAsync();
                 }
             }, server);
-            pair.Client = Http2Connection.StartClient(new NetworkStream(c, ownsSocket: true), client);
+            pair.Client = Http2Connection.StartClient(clientTransport, client);
             return pair;
         }
 
