@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Beemesh.Authorization;
+using Beemesh.State.Api;
 using k8s;
 using k8s.Models;
 using YamlDotNet.Core;
@@ -321,7 +322,16 @@ public static class SidecarInjector
             }
         }
 
-        Sequence(specNode, "containers").Add(ToYaml(Sidecar(serviceAccount, ns, ports, options), InjectJsonContext.Default.V1Container));
+        YamlSequenceNode containerNodes = Sequence(specNode, "containers");
+        for (int i = 0; i < spec.Containers.Count; i++)
+        {
+            if (containerNodes.Children[i] is YamlMappingNode containerNode)
+            {
+                AddDaprEnvironment(containerNode, spec.Containers[i], serviceAccount);
+            }
+        }
+
+        containerNodes.Add(ToYaml(Sidecar(serviceAccount, ns, ports, options), InjectJsonContext.Default.V1Container));
         Sequence(specNode, "volumes").Add(ToYaml(new V1Volume
         {
             Name = AgentVolumeName,
@@ -353,6 +363,57 @@ public static class SidecarInjector
 
         annotationNode.Children[new YamlScalarNode(InjectedAnnotation)] = YamlJson.StringScalar(options.Version);
     }
+
+    /// <summary>
+    /// Appends to an app container's <c>env</c> the variables Dapr's SDKs read to find the state API
+    /// the sidecar serves on the pod's loopback (<see cref="DaprEnvironment"/>, as <c>beemesh run</c>
+    /// gives its command), leaving every entry the container declares as it was. A variable the
+    /// container sets itself wins, and so does its pair: an app that sets <c>DAPR_HTTP_PORT</c> does
+    /// not get <c>DAPR_HTTP_ENDPOINT</c> either (the SDKs prefer the endpoint, which would override
+    /// the port the app chose); likewise for gRPC. A container with <c>envFrom</c> gets none of them:
+    /// what a ConfigMap or Secret holds is not in the manifest, and an <c>env</c> entry would
+    /// override a value of the same name it gives (the SDKs' defaults, 127.0.0.1:3500 and :50001, still find the API).
+    /// </summary>
+    private static void AddDaprEnvironment(YamlMappingNode containerNode, V1Container container, string appId)
+    {
+        if (container.EnvFrom is { Count: > 0 })
+        {
+            return;
+        }
+
+        var declared = new HashSet<string>(StringComparer.Ordinal);
+        foreach (V1EnvVar variable in container.Env ?? [])
+        {
+            if (variable.Name is { } name)
+            {
+                declared.Add(DaprVariableGroup(name));
+            }
+        }
+
+        var added = new List<YamlNode>();
+        foreach (var (name, value) in DaprEnvironment.For(appId))
+        {
+            if (!declared.Contains(DaprVariableGroup(name)))
+            {
+                added.Add(new YamlMappingNode { { "name", YamlJson.StringScalar(name) }, { "value", YamlJson.StringScalar(value) } });
+            }
+        }
+
+        if (added.Count > 0)
+        {
+            YamlSequenceNode env = Sequence(containerNode, "env");
+            foreach (YamlNode entry in added)
+            {
+                env.Add(entry);
+            }
+        }
+    }
+
+    // DAPR_HTTP_PORT and DAPR_HTTP_ENDPOINT name one setting (so do the gRPC pair); others stand alone.
+    private static string DaprVariableGroup(string name) =>
+        name.StartsWith("DAPR_", StringComparison.Ordinal) && name.EndsWith("_PORT", StringComparison.Ordinal) ? name[..^"_PORT".Length]
+        : name.StartsWith("DAPR_", StringComparison.Ordinal) && name.EndsWith("_ENDPOINT", StringComparison.Ordinal) ? name[..^"_ENDPOINT".Length]
+        : name;
 
     private static V1Container Sidecar(string serviceAccount, string ns, List<string> ports, InjectOptions options)
     {

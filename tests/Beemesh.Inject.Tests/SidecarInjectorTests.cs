@@ -52,7 +52,24 @@ public sealed class SidecarInjectorTests
             Assert.Equal(appBefore.Children.Count + 1, appAfter.Children.Count);
             for (int c = 0; c < appBefore.Children.Count; c++)
             {
-                Assert.Equal(Emit(appBefore.Children[c]), Emit(appAfter.Children[c]));
+                // Every field as it was; env keeps the app's entries, in order, and gains Dapr's after them.
+                var containerBefore = (YamlMappingNode)appBefore.Children[c];
+                var containerAfter = (YamlMappingNode)appAfter.Children[c];
+                Assert.Equal(
+                    containerBefore.Children.Keys.Select(k => k.ToString()).Append("env").Distinct(),
+                    containerAfter.Children.Keys.Select(k => k.ToString()));
+                foreach (var (key, value) in containerBefore.Children)
+                {
+                    if (key.ToString() != "env")
+                    {
+                        Assert.Equal(Emit(value), Emit(containerAfter[key]));
+                    }
+                }
+
+                var envBefore = containerBefore.Children.TryGetValue(new YamlScalarNode("env"), out YamlNode? e) ? ((YamlSequenceNode)e).Children : [];
+                var envAfter = ((YamlSequenceNode)containerAfter["env"]).Children;
+                Assert.Equal(envBefore.Select(Emit), envAfter.Take(envBefore.Count).Select(Emit));
+                Assert.Equal(DaprNames, envAfter.Skip(envBefore.Count).Select(EnvName));
             }
 
             Assert.Equal(SidecarInjector.ContainerName, ((YamlScalarNode)((YamlMappingNode)appAfter.Children[^1])["name"]).Value);
@@ -64,6 +81,82 @@ public sealed class SidecarInjectorTests
                 }
             }
         }
+    }
+
+    [Fact]
+    public void AppContainersGetDaprsVariablesAsBeemeshRunGivesThem()
+    {
+        string output = SidecarInjector.Inject(Input("pod"), Options);
+        YamlMappingNode spec = PodSpecs(output)[0];
+        var containers = ((YamlSequenceNode)spec["containers"]).Children.Cast<YamlMappingNode>().ToList();
+        foreach (YamlMappingNode app in containers.Where(c => c["name"].ToString() != SidecarInjector.ContainerName))
+        {
+            Dictionary<string, string> env = Env(app);
+            // The app id is the sidecar's --name (the service account), which scopes the pod's keys.
+            Assert.Equal("api", env["APP_ID"]);
+            Assert.Equal("3500", env["DAPR_HTTP_PORT"]);
+            Assert.Equal("50001", env["DAPR_GRPC_PORT"]);
+            Assert.Equal("http://127.0.0.1:3500", env["DAPR_HTTP_ENDPOINT"]);
+            Assert.Equal("http://127.0.0.1:50001", env["DAPR_GRPC_ENDPOINT"]);
+        }
+
+        // Written as strings, as Kubernetes requires for env values.
+        Assert.Contains("value: \"3500\"", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("DAPR_HTTP_PORT", Emit(Sidecar(spec)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void VariablesTheAppSetsWinAndSoDoTheirPairs()
+    {
+        const string yaml = """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: web
+            spec:
+              initContainers:
+              - name: migrate
+                image: registry.example/migrate:1
+              containers:
+              - name: web
+                image: registry.example/web:1
+                env:
+                - name: DAPR_HTTP_PORT
+                  value: "3600"
+                - name: APP_ID
+                  valueFrom:
+                    fieldRef:
+                      fieldPath: metadata.name
+              - name: grpc
+                image: registry.example/grpc:1
+                env: [{name: DAPR_GRPC_ENDPOINT, value: "http://127.0.0.1:50009"}]
+              - name: configured
+                image: registry.example/configured:1
+                envFrom:
+                - configMapRef:
+                    name: settings
+            """;
+        string output = SidecarInjector.Inject(yaml, Options);
+        var containers = ((YamlSequenceNode)PodSpecs(output)[0]["containers"]).Children.Cast<YamlMappingNode>().ToList();
+
+        // The app's port wins, and it gets no endpoint either (the SDKs prefer an endpoint to a port).
+        var web = ((YamlSequenceNode)containers[0]["env"]).Children;
+        Assert.Equal(["DAPR_HTTP_PORT", "APP_ID", "DAPR_GRPC_PORT", "DAPR_GRPC_ENDPOINT"], web.Select(EnvName));
+        Assert.Equal("3600", Env(containers[0])["DAPR_HTTP_PORT"]);
+        Assert.Contains("fieldPath: metadata.name", Emit(web[1]), StringComparison.Ordinal);
+
+        // A flow-style env list is extended in place; the app's gRPC endpoint wins and no port is added.
+        Assert.Equal(["DAPR_GRPC_ENDPOINT", "APP_ID", "DAPR_HTTP_PORT", "DAPR_HTTP_ENDPOINT"], ((YamlSequenceNode)containers[1]["env"]).Children.Select(EnvName));
+        Assert.Equal("http://127.0.0.1:50009", Env(containers[1])["DAPR_GRPC_ENDPOINT"]);
+
+        // envFrom's ConfigMap is not in the manifest and an env entry would override it: nothing added.
+        Assert.False(containers[2].Children.ContainsKey(new YamlScalarNode("env")));
+
+        // Init containers run before the sidecar serves anything: left alone.
+        var init = (YamlMappingNode)((YamlSequenceNode)PodSpecs(output)[0]["initContainers"]).Children[0];
+        Assert.False(init.Children.ContainsKey(new YamlScalarNode("env")));
+
+        Assert.Equal(output, SidecarInjector.Inject(output, Options));
     }
 
     [Fact]
@@ -278,6 +371,15 @@ public sealed class SidecarInjectorTests
         Assert.Throws<ArgumentException>(() => SidecarInjector.Inject("", Options with { DefaultNamespace = "Not_A_Label" }));
         Assert.Equal(string.Empty, SidecarInjector.Inject("", Options));
     }
+
+    private static readonly string[] DaprNames = ["APP_ID", "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "DAPR_HTTP_ENDPOINT", "DAPR_GRPC_ENDPOINT"];
+
+    private static string EnvName(YamlNode entry) => ((YamlMappingNode)entry)["name"].ToString();
+
+    private static Dictionary<string, string> Env(YamlMappingNode container) =>
+        ((YamlSequenceNode)container["env"]).Children.Cast<YamlMappingNode>()
+            .Where(e => e.Children.ContainsKey(new YamlScalarNode("value")))
+            .ToDictionary(e => e["name"].ToString(), e => e["value"].ToString());
 
     private static string Input(string kind) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", kind + ".yaml"));
 

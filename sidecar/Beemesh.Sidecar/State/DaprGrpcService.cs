@@ -60,7 +60,8 @@ public class DaprGrpcService
         var response = new GetStateResponse();
         if (value is not null)
         {
-            response.Data = ByteString.CopyFrom(value.Value);
+            // The store's bytes are never modified (StateValue), so the response refers to them: no copy.
+            response.Data = UnsafeByteOperations.UnsafeWrap(value.Value);
             response.Etag = value.ETag;
             if (value.ExpiresAt is DateTimeOffset expires)
             {
@@ -113,7 +114,7 @@ public class DaprGrpcService
             var item = new BulkStateItem { Key = key };
             if (value is not null)
             {
-                item.Data = ByteString.CopyFrom(value.Value);
+                item.Data = UnsafeByteOperations.UnsafeWrap(value.Value);
                 item.Etag = value.ETag;
             }
 
@@ -200,9 +201,23 @@ public class DaprGrpcService
         throw new RpcException(new Status(error.GrpcStatus, error.Message), new Metadata { { "dapr-error-code", error.ErrorCode } });
 
     private static Method<TRequest, TResponse> Unary<TRequest, TResponse>(string name, MessageParser<TRequest> requestParser, MessageParser<TResponse> responseParser)
-        where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse> =>
-        new(MethodType.Unary, ServiceName, name,
-            Marshallers.Create(static (TRequest m) => m.ToByteArray(), requestParser.ParseFrom),
-            Marshallers.Create(static (TResponse m) => m.ToByteArray(), responseParser.ParseFrom));
+        where TRequest : class, IMessage<TRequest>, IBufferMessage
+        where TResponse : class, IMessage<TResponse>, IBufferMessage =>
+        new(MethodType.Unary, ServiceName, name, Marshaller(requestParser), Marshaller(responseParser));
+
+    /// <summary>
+    /// A marshaller on the gRPC server's buffers: a request is parsed from the received frame in place
+    /// and a response written straight into the response pipe, where the byte-array form
+    /// (<c>ToByteArray</c>/<c>ParseFrom(byte[])</c>) copied each message once more into an array of its own.
+    /// </summary>
+    private static Marshaller<T> Marshaller<T>(MessageParser<T> parser)
+        where T : class, IMessage<T>, IBufferMessage =>
+        Marshallers.Create(
+            static (T message, SerializationContext context) =>
+            {
+                context.SetPayloadLength(message.CalculateSize());
+                message.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Beemesh.State.Api;
 using Beemesh.State.Eventual;
 using Beemesh.Sidecar.State.Eventual;
 using Beemesh.Sidecar.State.Strong;
@@ -15,10 +16,10 @@ namespace Beemesh.Sidecar.State;
 public sealed class WorkloadStateApi : IAsyncDisposable
 {
     /// <summary>Dapr's HTTP port, where apps look by default.</summary>
-    public const int HttpPort = 3500;
+    public const int HttpPort = DaprEnvironment.HttpPort;
 
     /// <summary>Dapr's gRPC port.</summary>
-    public const int GrpcPort = 50001;
+    public const int GrpcPort = DaprEnvironment.GrpcPort;
 
     private readonly StateApiServer _server;
     private readonly ITimer _collector;
@@ -46,15 +47,8 @@ public sealed class WorkloadStateApi : IAsyncDisposable
     /// <summary>The server, for its bound addresses.</summary>
     public StateApiServer Server => _server;
 
-    /// <summary>The variables Dapr SDKs read to find the API, for listeners on 127.0.0.1:3500 and :50001.</summary>
-    public static Dictionary<string, string> Environment(string appId) => new()
-    {
-        ["APP_ID"] = appId,
-        ["DAPR_HTTP_PORT"] = "3500",
-        ["DAPR_GRPC_PORT"] = "50001",
-        ["DAPR_HTTP_ENDPOINT"] = "http://127.0.0.1:3500",
-        ["DAPR_GRPC_ENDPOINT"] = "http://127.0.0.1:50001",
-    };
+    /// <summary>The variables Dapr SDKs read to find the API, for listeners on 127.0.0.1:3500 and :50001 (<see cref="DaprEnvironment"/>).</summary>
+    public static Dictionary<string, string> Environment(string appId) => new(DaprEnvironment.For(appId));
 
     /// <summary>Creates the stores of <paramref name="specs"/> for <paramref name="appId"/> and starts serving them.</summary>
     public static Task<WorkloadStateApi> StartAsync(

@@ -54,8 +54,16 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
         File.Copy(BeemeshEnvironment.BeemeshPath, Path.Combine(context, "beemesh"));
         File.Copy("/bin/busybox", Path.Combine(context, "busybox"));
         File.WriteAllText(Path.Combine(context, "www", "index.html"), "pod-page\n");
+        // What a Dapr app does first: find the API through the variables inject gave the app container, then save and read a key.
+        File.WriteAllText(Path.Combine(context, "dapr-check"), """
+            #!/bin/sh
+            echo "env: APP_ID=$APP_ID DAPR_HTTP_PORT=$DAPR_HTTP_PORT DAPR_GRPC_PORT=$DAPR_GRPC_PORT DAPR_HTTP_ENDPOINT=$DAPR_HTTP_ENDPOINT DAPR_GRPC_ENDPOINT=$DAPR_GRPC_ENDPOINT"
+            busybox wget -q -O - --header 'Content-Type: application/json' --post-data '[{"key":"k","value":"from-the-pod"}]' "$DAPR_HTTP_ENDPOINT/v1.0/state/statestore" || exit 1
+            echo "read: $(busybox wget -q -O - "$DAPR_HTTP_ENDPOINT/v1.0/state/statestore/k")"
+
+            """);
         File.WriteAllText(Path.Combine(context, "Containerfile"),
-            $"FROM {BaseImage}\nCOPY beemesh /usr/local/bin/beemesh\nCOPY busybox /bin/busybox\nCOPY www /www\n");
+            $"FROM {BaseImage}\nCOPY beemesh /usr/local/bin/beemesh\nCOPY busybox /bin/busybox\nCOPY www /www\nCOPY dapr-check /dapr-check\n");
         Assert.Equal(0, PodmanEnvironment.Run("chown", ["-R", $"{env.User}:", work]).ExitCode);
         string yamlFile = Path.Combine(work, "injected.yaml");
         var processes = new BeemeshProcesses(output);
@@ -143,6 +151,15 @@ public sealed class RootlessKubePlayMeshTests(PodmanEnvironment env, ITestOutput
             output.WriteLine(fromPod.Output);
             Assert.Equal(0, fromPod.ExitCode);
             Assert.Contains("api-page", fromPod.Output, StringComparison.Ordinal);
+
+            // The app container got Dapr's variables (as `beemesh run` gives them) and reaches the pod sidecar's state API with them.
+            var dapr = env.AsUser("podman exec web-pod-0-app sh /dapr-check");
+            output.WriteLine(dapr.Output);
+            Assert.True(dapr.ExitCode == 0, dapr.Output);
+            Assert.Contains(
+                "env: APP_ID=web DAPR_HTTP_PORT=3500 DAPR_GRPC_PORT=50001 DAPR_HTTP_ENDPOINT=http://127.0.0.1:3500 DAPR_GRPC_ENDPOINT=http://127.0.0.1:50001",
+                dapr.Output, StringComparison.Ordinal);
+            Assert.Contains("read: \"from-the-pod\"", dapr.Output, StringComparison.Ordinal);
 
             // Identity and policy: DENY the client at web (the pods' sidecars decide): 403.
             string policy = Path.Combine(work, "deny.yaml");
