@@ -24,6 +24,9 @@ public sealed class AgentStatus
     /// <summary>Number of stored policies.</summary>
     public int PolicyCount { get; set; }
 
+    /// <summary>Current version of the workload list the sidecars watch.</summary>
+    public long WorkloadListVersion { get; set; }
+
     /// <summary>Registered workloads.</summary>
     public List<WorkloadStatus> Workloads { get; set; } = [];
 }

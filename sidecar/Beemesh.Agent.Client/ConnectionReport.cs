@@ -18,6 +18,15 @@ public sealed class ConnectionReport
     /// <summary>Version of the policy set the sidecar enforces now; null from sidecars that do not say.</summary>
     public long? PolicyVersion { get; set; }
 
+    /// <summary>
+    /// Epoch of the agent's workload list (the mesh directory) the sidecar routes by now; with
+    /// <see cref="WorkloadListVersion"/>, null from sidecars that do not say.
+    /// </summary>
+    public string? WorkloadListEpoch { get; set; }
+
+    /// <summary>Version of that workload list (within <see cref="WorkloadListEpoch"/>).</summary>
+    public long? WorkloadListVersion { get; set; }
+
     /// <summary>The sidecar's cumulative mesh counters; null from sidecars that do not count.</summary>
     public MeshCounterReport? Mesh { get; set; }
 }

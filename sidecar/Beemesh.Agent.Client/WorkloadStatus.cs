@@ -21,6 +21,12 @@ public sealed class WorkloadStatus
     /// <summary>Version of the policy set its sidecar last reported enforcing; null when not reported.</summary>
     public long? PolicyVersion { get; set; }
 
+    /// <summary>
+    /// Version of this agent's workload list its sidecar last reported routing by (which replicas it
+    /// balances over); null when not reported, or when the sidecar's list is of an earlier agent start.
+    /// </summary>
+    public long? WorkloadListVersion { get; set; }
+
     /// <summary>When the sidecar last reported connections; null when never.</summary>
     public DateTimeOffset? ConnectionsReportedAt { get; set; }
 }

@@ -93,6 +93,31 @@ public sealed class CliCommandTests
     }
 
     [Fact]
+    public async Task StatusShowsWhichWorkloadListEachSidecarRoutesBy()
+    {
+        await using var agent = await AgentFixture.StartAsync();
+        string dir = agent.Host.Options.StateDirectory;
+        WorkloadRecord web = await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("web", "shop"));
+        Assert.Contains("    workload list not reported yet", (await RunAsync("status", "--agent", dir)).Out, StringComparison.Ordinal);
+
+        WorkloadSet list = await agent.Client.WatchWorkloadsAsync(null, 0, TimeSpan.Zero);
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = web.Id, Connections = [], WorkloadListEpoch = list.Epoch, WorkloadListVersion = list.Version });
+        Assert.Contains($"    workload list version {list.Version} (current)", (await RunAsync("status", "--agent", dir)).Out, StringComparison.Ordinal);
+
+        // Another registration moves the list on: web's sidecar is behind until it reports the new list.
+        await agent.Client.RegisterWorkloadAsync(AgentFixture.Workload("api", "shop"));
+        AgentStatus status = await agent.Client.GetStatusAsync();
+        Assert.True(status.WorkloadListVersion > list.Version, $"{status.WorkloadListVersion} after {list.Version}");
+        Assert.Contains($"    workload list version {list.Version} (behind)", (await RunAsync("status", "--agent", dir)).Out, StringComparison.Ordinal);
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = web.Id, Connections = [], WorkloadListEpoch = list.Epoch, WorkloadListVersion = status.WorkloadListVersion });
+        Assert.Equal(status.WorkloadListVersion, (await agent.Client.GetStatusAsync()).Workloads.Single(w => w.Workload.Id == web.Id).WorkloadListVersion);
+
+        // A list from an earlier start of the agent is not this agent's list, whatever its version.
+        await agent.Client.ReportConnectionsAsync(new ConnectionReport { WorkloadId = web.Id, Connections = [], WorkloadListEpoch = "an-earlier-start", WorkloadListVersion = status.WorkloadListVersion });
+        Assert.Null((await agent.Client.GetStatusAsync()).Workloads.Single(w => w.Workload.Id == web.Id).WorkloadListVersion);
+    }
+
+    [Fact]
     public async Task StatusNamesTheNamesWithSeveralReplicas()
     {
         await using var agent = await AgentFixture.StartAsync();

@@ -116,6 +116,31 @@ public sealed class FuzzReplayTests(ITestOutputHelper output)
         }
     }
 
+    // AFL++ found JWT-SVID requests naming thousands of audiences whose token took seconds to issue and
+    // check. The seeds kept for them (33 audiences; 41 of which 40 empty) must be refused, not issued.
+    [Theory]
+    [InlineData("many-audiences", 33)]
+    [InlineData("many-empty-audiences", 41)]
+    public void AudienceBombSeedsAreRefused(string seed, int audiences)
+    {
+        byte[] input = File.ReadAllBytes(Path.Combine(Corpus, "workload-api", seed));
+        Assert.Equal(1, input[0] & 7); // a JWTSVIDRequest
+        // Field 1 (audience), length-delimited: tag 0x0a, then a one-byte length for these short audiences.
+        int count = 0;
+        for (int i = 1; i < input.Length; i += 2 + input[i + 1])
+        {
+            Assert.Equal(0x0a, input[i]);
+            count++;
+        }
+
+        Assert.Equal(audiences, count);
+
+        using var target = new WorkloadApiTarget();
+        target.Run(input);
+        Assert.Equal(1, target.Outcomes.GetValueOrDefault("InvalidArgument"));
+        Assert.False(target.Outcomes.ContainsKey("ok"), target.Activity);
+    }
+
     [Fact]
     public void JoinSeedsJoinWithAValidProofAndAreRefusedOtherwise()
     {

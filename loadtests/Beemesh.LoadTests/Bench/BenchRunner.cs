@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Beemesh.LoadTests.Clients;
 using Beemesh.LoadTests.Scenarios;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.Bench;
 
@@ -282,7 +283,7 @@ internal sealed class BenchRunner(BenchOptions options, CommandLog log, TextWrit
             }
             catch (OperationCanceledException)
             {
-                client.Kill(entireProcessTree: true);
+                ProcessTree.Kill(client);
             }
 
             ChildProcesses.Forget(client);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.Bench;
 
@@ -25,7 +26,7 @@ internal static class ChildProcesses
             {
                 if (!process.HasExited)
                 {
-                    process.Kill(entireProcessTree: true);
+                    ProcessTree.Kill(process);
                 }
             }
             catch (InvalidOperationException)

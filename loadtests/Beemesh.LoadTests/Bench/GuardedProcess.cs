@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.Bench;
 
@@ -39,7 +40,7 @@ internal sealed class GuardedProcess : IAsyncDisposable
         string? line = await guard.StandardOutput.ReadLineAsync().ConfigureAwait(false);
         if (!int.TryParse(line, out int pid))
         {
-            guard.Kill(entireProcessTree: true);
+            ProcessTree.Kill(guard);
             ChildProcesses.Forget(guard);
             throw new InvalidOperationException($"guard shell did not report a pid for {argv[0]}");
         }
@@ -82,7 +83,7 @@ internal sealed class GuardedProcess : IAsyncDisposable
         catch (OperationCanceledException)
         {
             ChildProcesses.KillPid(Pid);
-            _guard.Kill(entireProcessTree: true);
+            ProcessTree.Kill(_guard);
             await _guard.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
 

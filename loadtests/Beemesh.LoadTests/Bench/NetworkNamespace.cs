@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.Bench;
 
@@ -67,7 +68,7 @@ internal sealed class NetworkNamespace : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            _holder.Kill(entireProcessTree: true);
+            ProcessTree.Kill(_holder);
             await _holder.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.Bench;
 
@@ -39,7 +40,7 @@ internal static class ProcessRunner
             }
             catch (OperationCanceledException)
             {
-                process.Kill(entireProcessTree: true);
+                ProcessTree.Kill(process);
                 await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 throw new TimeoutException($"{argv[0]} did not finish within {timeout.TotalSeconds:0} s");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Beemesh.LoadTests.Bench;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.LoadTests.MeshBench;
 
@@ -113,7 +114,7 @@ internal sealed class MeshProcess : IAsyncDisposable
         {
             if (!_process.HasExited)
             {
-                _process.Kill(entireProcessTree: true);
+                ProcessTree.Kill(_process);
             }
 
             using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(5));

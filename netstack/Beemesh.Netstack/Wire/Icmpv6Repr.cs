@@ -5,7 +5,7 @@ namespace Beemesh.Netstack.Wire;
 /// <param name="Code">Message code.</param>
 /// <param name="Word">The 32-bit field after the checksum (identifier &lt;&lt; 16 | sequence for echo, MTU for Packet Too Big).</param>
 /// <param name="PayloadLength">Bytes after the first 8.</param>
-public readonly record struct Icmpv6Repr(Icmpv6Type Type, byte Code, uint Word, int PayloadLength)
+public readonly record struct Icmpv6Repr(Icmpv6Type Type, byte Code, uint Word, int PayloadLength) : IIcmpv6MessageRepr
 {
     /// <summary>Echo identifier (upper half of <see cref="Word"/>).</summary>
     public ushort Identifier => (ushort)(Word >> 16);

@@ -4,7 +4,7 @@ namespace Beemesh.Netstack.Wire;
 /// <param name="Flags">R, S and O flags.</param>
 /// <param name="TargetAddress">The advertised address.</param>
 /// <param name="TargetLinkLayerAddress">The MAC for <paramref name="TargetAddress"/>.</param>
-public readonly record struct NdpNeighborAdvertisementRepr(NdpNeighborFlags Flags, Ipv6Address TargetAddress, MacAddress? TargetLinkLayerAddress)
+public readonly record struct NdpNeighborAdvertisementRepr(NdpNeighborFlags Flags, Ipv6Address TargetAddress, MacAddress? TargetLinkLayerAddress) : IIcmpv6MessageRepr
 {
     /// <summary>Bytes <see cref="Emit"/> writes (the whole ICMPv6 message).</summary>
     public int BufferLength => NdpNeighborAdvertisement.MinLength + (TargetLinkLayerAddress.HasValue ? 8 : 0);

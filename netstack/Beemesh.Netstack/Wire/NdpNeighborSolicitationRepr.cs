@@ -3,7 +3,7 @@ namespace Beemesh.Netstack.Wire;
 /// <summary>A neighbor solicitation (RFC 4861 §4.3) with an optional source link-layer address option.</summary>
 /// <param name="TargetAddress">Address being resolved.</param>
 /// <param name="SourceLinkLayerAddress">Sender's MAC; must be absent when the IPv6 source is :: (RFC 4861 §4.3).</param>
-public readonly record struct NdpNeighborSolicitationRepr(Ipv6Address TargetAddress, MacAddress? SourceLinkLayerAddress)
+public readonly record struct NdpNeighborSolicitationRepr(Ipv6Address TargetAddress, MacAddress? SourceLinkLayerAddress) : IIcmpv6MessageRepr
 {
     /// <summary>Bytes <see cref="Emit"/> writes (the whole ICMPv6 message).</summary>
     public int BufferLength => NdpNeighborSolicitation.MinLength + (SourceLinkLayerAddress.HasValue ? 8 : 0);

@@ -6,7 +6,7 @@ namespace Beemesh.Netstack.Wire;
 /// A router advertisement (RFC 4861 §4.2) with the options Beemesh sends: source link-layer address, MTU, one
 /// prefix information option and one RDNSS server (RFC 8106). Parsing keeps the first of each option.
 /// </summary>
-public readonly record struct NdpRouterAdvertisementRepr
+public readonly record struct NdpRouterAdvertisementRepr : IIcmpv6MessageRepr
 {
     private const int FixedLength = 16;
     private const int MtuOptionLength = 8;

@@ -124,36 +124,16 @@ public ref struct PacketBuilder
     }
 
     /// <summary>Emits the ICMPv6 header in front of its payload (already in place), checksum in full. Returns the frame length.</summary>
-    public readonly int WriteIcmpv6(in Icmpv6Repr icmp)
-    {
-        icmp.Emit(TransportOf(icmp.BufferLength), _source6, _destination6);
-        ClearVirtioNetHeader();
-        return _l4 + _l4Length;
-    }
+    public readonly int WriteIcmpv6(in Icmpv6Repr icmp) => WriteIcmpv6Message(icmp);
 
     /// <summary>Emits a whole neighbor advertisement (RFC 4861 §4.4). Returns the frame length.</summary>
-    public readonly int WriteNeighborAdvertisement(in NdpNeighborAdvertisementRepr advertisement)
-    {
-        advertisement.Emit(TransportOf(advertisement.BufferLength), _source6, _destination6);
-        ClearVirtioNetHeader();
-        return _l4 + _l4Length;
-    }
+    public readonly int WriteNeighborAdvertisement(in NdpNeighborAdvertisementRepr advertisement) => WriteIcmpv6Message(advertisement);
 
     /// <summary>Emits a whole neighbor solicitation (RFC 4861 §4.3). Returns the frame length.</summary>
-    public readonly int WriteNeighborSolicitation(in NdpNeighborSolicitationRepr solicitation)
-    {
-        solicitation.Emit(TransportOf(solicitation.BufferLength), _source6, _destination6);
-        ClearVirtioNetHeader();
-        return _l4 + _l4Length;
-    }
+    public readonly int WriteNeighborSolicitation(in NdpNeighborSolicitationRepr solicitation) => WriteIcmpv6Message(solicitation);
 
     /// <summary>Emits a whole router advertisement (RFC 4861 §4.2). Returns the frame length.</summary>
-    public readonly int WriteRouterAdvertisement(in NdpRouterAdvertisementRepr advertisement)
-    {
-        advertisement.Emit(TransportOf(advertisement.BufferLength), _source6, _destination6);
-        ClearVirtioNetHeader();
-        return _l4 + _l4Length;
-    }
+    public readonly int WriteRouterAdvertisement(in NdpRouterAdvertisementRepr advertisement) => WriteIcmpv6Message(advertisement);
 
     /// <summary>Builds a whole ARP frame from <see cref="ArpRepr.SenderMac"/> to <paramref name="destination"/>. Returns the frame length.</summary>
     public readonly int WriteArp(MacAddress destination, in ArpRepr arp)
@@ -190,6 +170,16 @@ public ref struct PacketBuilder
         }
 
         return _buffer.Slice(_l4, _l4Length);
+    }
+
+    // Every ICMPv6 message (NDP's too) carries its checksum in full over the IPv6 pseudo-header: no
+    // offload, so the virtio_net_hdr says nothing.
+    private readonly int WriteIcmpv6Message<T>(in T message)
+        where T : struct, IIcmpv6MessageRepr
+    {
+        message.Emit(TransportOf(message.BufferLength), _source6, _destination6);
+        ClearVirtioNetHeader();
+        return _l4 + _l4Length;
     }
 
     private readonly void WriteVirtioNetHeader(int transportHeaderLength, ushort checksumOffset, int gsoSize)

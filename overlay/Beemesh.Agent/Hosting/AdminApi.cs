@@ -499,6 +499,11 @@ internal sealed partial class AdminApi
             _workloads.RecordPolicyVersion(report.WorkloadId, policyVersion);
         }
 
+        if (report.WorkloadListVersion is >= 0 and long listVersion)
+        {
+            _workloads.RecordListVersion(report.WorkloadId, report.WorkloadListEpoch, listVersion);
+        }
+
         if (report.Mesh is not null)
         {
             _metrics.Mesh.Update(reporter!.Id, reporter.Name + "." + reporter.Namespace, report.Mesh);
@@ -552,6 +557,7 @@ internal sealed partial class AdminApi
             RootExpires = new DateTimeOffset(_authority.Root.NotAfter.ToUniversalTime()),
             PolicyVersion = _policies.Version,
             PolicyCount = _policies.Count,
+            WorkloadListVersion = _workloads.Version,
         };
         foreach (WorkloadRecord record in _workloads.List())
         {
@@ -566,6 +572,7 @@ internal sealed partial class AdminApi
                 SvidSerial = svid?.Serial,
                 SvidNotAfter = svid?.NotAfter,
                 PolicyVersion = _workloads.PolicyVersionOf(record.Id),
+                WorkloadListVersion = _workloads.ListVersionOf(record.Id),
             });
         }
 

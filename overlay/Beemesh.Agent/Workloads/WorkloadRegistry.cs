@@ -24,6 +24,7 @@ internal sealed class WorkloadRegistry
     private readonly Dictionary<string, (List<LiveConnection> Connections, DateTimeOffset At)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Serial, DateTimeOffset NotAfter)> _svids = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _policyVersions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _listVersions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong?> _startTimes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Pid, ulong StartTime)> _registrars = new(StringComparer.Ordinal);
     private readonly ChangeFeed _feed;
@@ -416,6 +417,7 @@ internal sealed class WorkloadRegistry
             _reports.Remove(id);
             _svids.Remove(id);
             _policyVersions.Remove(id);
+            _listVersions.Remove(id);
             wake = _feed.Bump().Signal;
         }
 
@@ -457,6 +459,7 @@ internal sealed class WorkloadRegistry
                 _reports.Remove(record.Id);
                 _svids.Remove(record.Id);
                 _policyVersions.Remove(record.Id);
+                _listVersions.Remove(record.Id);
             }
 
             try
@@ -731,6 +734,39 @@ internal sealed class WorkloadRegistry
             {
                 _policyVersions[id] = version;
             }
+        }
+    }
+
+    /// <summary>
+    /// Records the version of this registry's list a workload's sidecar says it routes by (from its
+    /// connection report); a list of another epoch (an earlier start of the agent) clears it.
+    /// </summary>
+    public void RecordListVersion(string id, string? epoch, long version)
+    {
+        lock (_lock)
+        {
+            if (!_byId.ContainsKey(id))
+            {
+                return;
+            }
+
+            if (epoch == _feed.Epoch)
+            {
+                _listVersions[id] = version;
+            }
+            else
+            {
+                _listVersions.Remove(id);
+            }
+        }
+    }
+
+    /// <summary>The version of this registry's list a workload's sidecar last reported routing by, or null.</summary>
+    public long? ListVersionOf(string id)
+    {
+        lock (_lock)
+        {
+            return _listVersions.TryGetValue(id, out long version) ? version : null;
         }
     }
 

@@ -31,6 +31,9 @@ public static class StatusCommand
                 await output.WriteLineAsync(w.PolicyVersion is long enforced
                     ? $"    policies version {enforced} ({(enforced >= s.PolicyVersion ? "current" : "behind")})"
                     : "    policies not reported yet").ConfigureAwait(false);
+                await output.WriteLineAsync(w.WorkloadListVersion is long routed
+                    ? $"    workload list version {routed} ({(routed >= s.WorkloadListVersion ? "current" : "behind")})"
+                    : "    workload list not reported yet").ConfigureAwait(false);
                 foreach (LiveConnection c in w.Connections)
                 {
                     string by = c.Policy.Length == 0 ? "allowed by default" : c.Rule >= 0 ? $"{c.Policy} rule {c.Rule}" : c.Policy;

@@ -67,6 +67,16 @@ public sealed class AgentMeshDirectory : IMeshDirectory, IDisposable
     /// <summary>The version of the list in place (-1 before the first answer).</summary>
     public long Version => _snapshot.Version;
 
+    /// <summary>The epoch of the agent that gave the list in place and its version, read together (null and -1 before the first answer).</summary>
+    public (string? Epoch, long Version) Position
+    {
+        get
+        {
+            Snapshot current = _snapshot;
+            return (current.Epoch, current.Version);
+        }
+    }
+
     /// <summary>Whether <paramref name="id"/> is the id of a workload in the list in place.</summary>
     public bool ContainsWorkload(string id) => _snapshot.Ids.Contains(id);
 

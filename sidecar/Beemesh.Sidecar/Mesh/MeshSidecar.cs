@@ -168,6 +168,7 @@ public sealed class MeshSidecar : IAsyncDisposable
             })
             .ToList();
         X509Certificate2? svid = _source.HasContext ? _source.Current.DefaultSvid.Certificate : null;
+        (string? Epoch, long Version) list = _directory.Position;
         return new ConnectionReport
         {
             WorkloadId = _record.Id,
@@ -176,6 +177,8 @@ public sealed class MeshSidecar : IAsyncDisposable
             SvidSerial = svid?.SerialNumber,
             SvidNotAfter = svid is null ? null : new DateTimeOffset(svid.NotAfter.ToUniversalTime()),
             PolicyVersion = _policies.Version,
+            WorkloadListEpoch = list.Epoch,
+            WorkloadListVersion = list.Version >= 0 ? list.Version : null,
         };
     }
 

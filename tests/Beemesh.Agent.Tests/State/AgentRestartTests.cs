@@ -73,14 +73,22 @@ public sealed class AgentRestartTests : IDisposable
         await using AgentHost host = await AgentHost.StartAsync(Options(time));
         using var client = new AgentClient(host.Options.StateDirectory);
         using Process child = Process.Start(new ProcessStartInfo("sleep", "600"))!;
-        WorkloadRecord gone = await client.RegisterWorkloadAsync(AgentFixture.Workload("gone", pid: child.Id));
-        await client.RegisterWorkloadAsync(AgentFixture.Workload("stays"));
+        WorkloadRecord gone;
+        try
+        {
+            gone = await client.RegisterWorkloadAsync(AgentFixture.Workload("gone", pid: child.Id));
+            await client.RegisterWorkloadAsync(AgentFixture.Workload("stays"));
 
-        time.Advance(host.Options.ReapInterval);
-        Assert.NotNull(await client.ResolveAsync("gone.default"));
+            time.Advance(host.Options.ReapInterval);
+            Assert.NotNull(await client.ResolveAsync("gone.default"));
+        }
+        finally
+        {
+            // Ended here whatever happened above, so a failure leaves no sleep behind.
+            child.Kill();
+            await child.WaitForExitAsync();
+        }
 
-        child.Kill();
-        await child.WaitForExitAsync();
         Assert.NotNull(await client.ResolveAsync("gone.default"));
         time.Advance(host.Options.ReapInterval);
 

@@ -135,12 +135,20 @@ public sealed class StoreReloadTests : IDisposable
     {
         using Process child = Process.Start(new ProcessStartInfo("sleep", "600"))!;
         var registry = Registry();
-        WorkloadRecord dead = registry.Add(AgentFixture.Workload("dead", pid: child.Id))!;
-        WorkloadRecord live = registry.Add(AgentFixture.Workload("live"))!;
-        Assert.Empty(registry.Reap());
+        WorkloadRecord dead, live;
+        try
+        {
+            dead = registry.Add(AgentFixture.Workload("dead", pid: child.Id))!;
+            live = registry.Add(AgentFixture.Workload("live"))!;
+            Assert.Empty(registry.Reap());
+        }
+        finally
+        {
+            // Ended here whatever happened above, so a failure leaves no sleep behind.
+            child.Kill();
+            child.WaitForExit();
+        }
 
-        child.Kill();
-        child.WaitForExit();
         long before = registry.Version;
 
         var reloaded = Registry();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.EndToEnd.Tests.Kubernetes;
 
@@ -44,7 +45,7 @@ internal static class Podman
         p.StandardInput.Close();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(2)))
         {
-            p.Kill(entireProcessTree: true);
+            ProcessTree.Kill(p);
             return (-1, stdout.Result, stderr.Result + "\n(timed out)");
         }
 

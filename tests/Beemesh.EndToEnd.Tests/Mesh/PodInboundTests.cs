@@ -124,7 +124,7 @@ public sealed class PodInboundTests(ITestOutputHelper output) : IAsyncLifetime
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
         {
-            p.Kill(entireProcessTree: true);
+            ProcessTree.Kill(p);
             return (-1, "timed out");
         }
 

@@ -12,7 +12,6 @@ namespace Beemesh.EndToEnd.Tests.Mesh;
 public sealed class ReplicaBalancingTests(ITestOutputHelper output) : MeshAgentTest
 {
     private const int Port = 9300;
-    private const int GoPort = 9301;
 
     [SkippableFact]
     public async Task Calls_to_a_name_reach_every_replica_and_a_departed_replica_gets_none()
@@ -41,14 +40,14 @@ public sealed class ReplicaBalancingTests(ITestOutputHelper output) : MeshAgentT
         const string firstName = "one", secondName = "two";
         Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => await ApiReplicasAsync(admin) == 2, TimeSpan.FromSeconds(10)));
 
-        // One client workload, 20 connections in turn; then it waits for the go-ahead (a workload
-        // named "go" that answers through the mesh) and calls again.
+        // One client workload, 20 connections in turn; then it waits for the go-ahead on its standard
+        // input (sent once its sidecar routes by the list without the first replica) and calls again.
         await using var client = BeemeshRun.Start(Agent.Workload("client"),
             $"for i in $(seq 20); do timeout 10 ncat --recv-only api.default {Port} < /dev/null; done; echo round-one-done; " +
-            $"until timeout 5 ncat --recv-only go.default {GoPort} < /dev/null | grep -q go-ahead; do sleep 0.1; done; " +
+            "read go; " +
             $"n=0; tries=0; while [ $n -lt 10 ] && [ $tries -lt 15 ]; do tries=$((tries+1)); " +
             $"a=$(timeout 10 ncat --recv-only api.default {Port} < /dev/null); if [ -n \"$a\" ]; then n=$((n+1)); echo \"second-$a\"; fi; done; " +
-            "echo \"round-two-done after $tries\"");
+            "echo \"round-two-done after $tries\"", keepStdin: true);
         Assert.True(await client.WaitForLineAsync("round-one-done", TimeSpan.FromSeconds(120)), client.Stdout + client.Stderr);
         string[] answers = [.. client.Stdout.Split('\n').Where(l => l.StartsWith("answer-from-", StringComparison.Ordinal))];
         int toFirst = answers.Count(a => a == $"answer-from-{firstName}");
@@ -62,7 +61,10 @@ public sealed class ReplicaBalancingTests(ITestOutputHelper output) : MeshAgentT
         first.Kill();
         Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.WorkloadsChangedAsync(admin, p), async () => await ApiReplicasAsync(admin) == 1, TimeSpan.FromSeconds(10)),
             "the departed replica is still registered");
-        await using var goAhead = BeemeshRun.Start(Agent.Workload("go", $"{GoPort}/tcp"), $"ncat -l -k {GoPort} -c 'echo go-ahead'");
+        long list = AgentAdmin.VersionOf(await AgentAdmin.WorkloadsChangedAsync(admin, null));
+        Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin, p), () => AgentAdmin.WorkloadListInForceAsync(admin, list, "client"), TimeSpan.FromSeconds(30)),
+            $"the client's sidecar never reported routing by workload list {list} or later");
+        await client.SendLineAsync("go");
         Assert.True(await client.WaitForLineAsync("round-two-done", TimeSpan.FromSeconds(120)), client.Stdout + client.Stderr);
         string[] after = [.. client.Stdout.Split('\n').Where(l => l.StartsWith("second-", StringComparison.Ordinal))];
         output.WriteLine(client.Stdout.Split('\n').Last(l => l.StartsWith("round-two-done", StringComparison.Ordinal)));

@@ -137,7 +137,7 @@ public sealed class SidecarDnsTests(ITestOutputHelper output) : IAsyncLifetime
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
         {
-            p.Kill(entireProcessTree: true);
+            ProcessTree.Kill(p);
             return (-1, "timed out");
         }
 

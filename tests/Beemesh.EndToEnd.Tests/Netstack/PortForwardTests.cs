@@ -62,7 +62,7 @@ public sealed class PortForwardTests(ITestOutputHelper output)
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
         {
-            process.Kill(entireProcessTree: true);
+            ProcessTree.Kill(process);
         }
 
         process.WaitForExit();

@@ -13,7 +13,6 @@ namespace Beemesh.EndToEnd.Tests.Overlay;
 public sealed partial class FourNodeMeshTests
 {
     private const int ApiPort = 9300;
-    private const int GoPort = 9301;
 
     /// <summary>A replica that answers every connection with its own name.</summary>
     private static string NamedReplica(string name) =>
@@ -50,13 +49,13 @@ public sealed partial class FourNodeMeshTests
         output.WriteLine(service);
         Assert.Equal(["n2", "n2", "n3"], ReplicaNodes(service));
 
-        // 30 connections in turn; then, once a workload "go" answers through the mesh (registered on node 1
-        // after the killed replica left node 1's list, so the caller's sidecar holds that list by then), 15 more.
+        // 30 connections in turn; then, at the go-ahead on its standard input (sent once the caller's sidecar
+        // reports routing by node 1's list without the killed replica), 15 more.
         await using var client = BeemeshRun.Start(["--agent", Dir(0), "--name", "client"],
             $"for i in $(seq 30); do timeout 10 ncat --recv-only api.default {ApiPort} < /dev/null; done; echo round-one-done; " +
-            $"until timeout 5 ncat --recv-only go.default {GoPort} < /dev/null | grep -q go-ahead; do sleep 0.1; done; " +
+            "read go; " +
             $"for i in $(seq 15); do a=$(timeout 10 ncat --recv-only api.default {ApiPort} < /dev/null); echo \"second-$a\"; done; echo round-two-done",
-            networkNamespace: _net.Names[0]);
+            networkNamespace: _net.Names[0], keepStdin: true);
         Assert.True(await client.WaitForLineAsync("round-one-done", TimeSpan.FromSeconds(180)), client.Stdout + client.Stderr);
         string[] answers = [.. client.Stdout.Split('\n').Where(l => l.StartsWith("answer-from-", StringComparison.Ordinal))];
         var counts = new[] { "b1", "b2", "c1" }.ToDictionary(n => n, n => answers.Count(a => a == $"answer-from-{n}"));
@@ -71,7 +70,11 @@ public sealed partial class FourNodeMeshTests
         service = await WaitForAsync(0, () => Admin(0, "GET", "v1/resolve?name=api.default"), text => ReplicaNodes(text).Count == 2, wait);
         output.WriteLine($"killed replica gone from node 1's service after {clock.Elapsed.TotalMilliseconds:0} ms");
         Assert.Equal(["n2", "n3"], ReplicaNodes(service));
-        await using var goAhead = BeemeshRun.Start(["--agent", Dir(0), "--name", "go", "--port", $"{GoPort}/tcp"], $"ncat -l -k {GoPort} -c 'echo go-ahead'", networkNamespace: _net.Names[0]);
+        using HttpClient admin1 = AgentAdmin.Client(Dir(0));
+        long list = AgentAdmin.VersionOf(await AgentAdmin.WorkloadsChangedAsync(admin1, null));
+        Assert.True(await AgentAdmin.UntilAsync(p => AgentAdmin.ReportsChangedAsync(admin1, p), () => AgentAdmin.WorkloadListInForceAsync(admin1, list, "client"), wait),
+            $"the caller's sidecar never reported routing by node 1's workload list {list} or later");
+        await client.SendLineAsync("go");
         Assert.True(await client.WaitForLineAsync("round-two-done", TimeSpan.FromSeconds(180)), client.Stdout + client.Stderr);
         string[] after = [.. client.Stdout.Split('\n').Where(l => l.StartsWith("second-", StringComparison.Ordinal))];
         output.WriteLine($"15 calls after the kill: b2 {after.Count(a => a == "second-answer-from-b2")}, c1 {after.Count(a => a == "second-answer-from-c1")}, b1 {after.Count(a => a == "second-answer-from-b1")}");

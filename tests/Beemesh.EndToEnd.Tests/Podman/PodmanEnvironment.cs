@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.EndToEnd.Tests.Podman;
 
@@ -107,7 +108,7 @@ public sealed class PodmanEnvironment : IDisposable
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(1)))
         {
-            p.Kill(entireProcessTree: true);
+            ProcessTree.Kill(p);
             return (-1, "timed out");
         }
 

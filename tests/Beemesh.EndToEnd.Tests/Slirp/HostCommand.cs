@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Beemesh.EndToEnd.Tests.Support;
 
 namespace Beemesh.EndToEnd.Tests.Slirp;
 
@@ -82,7 +83,7 @@ internal static class HostCommand
         {
             if (!p.HasExited)
             {
-                p.Kill(entireProcessTree: true);
+                ProcessTree.Kill(p);
             }
 
             p.WaitForExit(5000);

@@ -148,7 +148,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : MeshAgentTest
             // The leader is the replica that announced the highest term; kill -9 it (sidecar and command).
             static long Term(string line) => long.Parse(line[(line.LastIndexOf("(term ", StringComparison.Ordinal) + 6)..^1], System.Globalization.CultureInfo.InvariantCulture);
             string leader = replicas.MaxBy(r => processes.Lines(r.Value).Where(l => l.Contains(" leads (term ", StringComparison.Ordinal)).Select(Term).DefaultIfEmpty(0).Max()).Key;
-            replicas[leader].Kill(entireProcessTree: true);
+            ProcessTree.Kill(replicas[leader]);
             await replicas[leader].WaitForExitAsync();
             string[] alive = [.. replicas.Keys.Where(k => k != leader)];
 
@@ -160,7 +160,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : MeshAgentTest
             replicas[leader] = Start(leader);
             Assert.True(await processes.WaitForLineAsync(replicas[leader], leader + "-ready", Timeout), "the restarted replica did not start");
             Assert.StartsWith("\"v2\" etag=", await GetAsync(replicas[leader], leader, "g4"), StringComparison.Ordinal);
-            replicas[alive[0]].Kill(entireProcessTree: true);
+            ProcessTree.Kill(replicas[alive[0]]);
             await replicas[alive[0]].WaitForExitAsync();
             Assert.Equal(" 204", await SaveAsync(replicas[leader], leader, "w3", "v3"));
             Assert.StartsWith("\"v3\" etag=", await GetAsync(replicas[alive[1]], alive[1], "g5"), StringComparison.Ordinal);
@@ -168,7 +168,7 @@ public sealed class DaprStateTests(ITestOutputHelper output) : MeshAgentTest
             // Two of three gone: a write fails with Dapr's error within its deadline instead of hanging,
             // either before it is proposed (no quorum: no leader) or after (the replica still led,
             // took the write into its log and then stepped down: its outcome is unknown).
-            replicas[alive[1]].Kill(entireProcessTree: true);
+            ProcessTree.Kill(replicas[alive[1]]);
             await replicas[alive[1]].WaitForExitAsync();
             string lost = await SaveAsync(replicas[leader], leader, "w4", "v4");
             Assert.StartsWith("{\"errorCode\":\"ERR_STATE_SAVE\"", lost, StringComparison.Ordinal);

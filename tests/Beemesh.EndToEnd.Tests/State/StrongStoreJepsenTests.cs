@@ -117,7 +117,7 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : MeshAgent
             async Task KillAsync(string name)
             {
                 output.WriteLine($"fault: kill -9 {name} (leader: {Leader()})");
-                replicas[name].Kill(entireProcessTree: true);
+                ProcessTree.Kill(replicas[name]);
                 await replicas[name].WaitForExitAsync();
             }
 
@@ -237,7 +237,7 @@ public sealed class StrongStoreJepsenTests(ITestOutputHelper output) : MeshAgent
                 if (!replica.HasExited)
                 {
                     Signal(replica.Id, "CONT");
-                    replica.Kill(entireProcessTree: true);
+                    ProcessTree.Kill(replica);
                     await replica.WaitForExitAsync();
                 }
             }

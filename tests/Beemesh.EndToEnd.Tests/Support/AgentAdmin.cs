@@ -116,6 +116,36 @@ public static class AgentAdmin
         return any;
     }
 
+    /// <summary>The version part of a workload list position (<c>EPOCH:VERSION</c>).</summary>
+    public static long VersionOf(string position) => long.Parse(position[(position.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// True when every registered workload named <paramref name="name"/> in <paramref name="ns"/> has a
+    /// sidecar that reported routing by this agent's workload list at <paramref name="version"/> or a later
+    /// one (<c>GET /v1/status</c>): its replica lists are those of that list.
+    /// </summary>
+    public static async Task<bool> WorkloadListInForceAsync(HttpClient admin, long version, string name, string ns = "default")
+    {
+        using JsonDocument status = JsonDocument.Parse(await admin.GetStringAsync("v1/status"));
+        bool any = false;
+        foreach (JsonElement w in status.RootElement.GetProperty("workloads").EnumerateArray())
+        {
+            JsonElement record = w.GetProperty("workload");
+            if (record.GetProperty("name").GetString() != name || record.GetProperty("namespace").GetString() != ns)
+            {
+                continue;
+            }
+
+            any = true;
+            if (!w.TryGetProperty("workloadListVersion", out JsonElement routed) || routed.ValueKind != JsonValueKind.Number || routed.GetInt64() < version)
+            {
+                return false;
+            }
+        }
+
+        return any;
+    }
+
     /// <summary>
     /// Returns true once <paramref name="done"/> holds, checked again at each change <paramref name="changed"/>
     /// waits for (its position read before each check, so no change in between is missed); false when

@@ -30,7 +30,8 @@ public sealed class BeemeshRun : IAsyncDisposable
     /// <param name="environment">Extra environment for beemesh and the guest (e.g. BEEMESH_DNS_UPSTREAM).</param>
     /// <param name="workingDirectory">Where <c>beemesh run</c> is started; the test's own when null.</param>
     /// <param name="networkNamespace">A named network namespace to start it in (<c>ip netns exec</c>); the test's own when null.</param>
-    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, string? networkNamespace = null)
+    /// <param name="keepStdin">Leave the guest's standard input open for <see cref="SendLineAsync"/> (closed at once otherwise).</param>
+    public static BeemeshRun Start(IEnumerable<string> flags, string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, string? networkNamespace = null, bool keepStdin = false)
     {
         var info = new ProcessStartInfo(networkNamespace is null ? BeemeshEnvironment.BeemeshPath : "ip")
         {
@@ -71,7 +72,11 @@ public sealed class BeemeshRun : IAsyncDisposable
         process.OutputDataReceived += (_, e) => run.Append(run._stdout, e.Data, run._stdoutClosed);
         process.ErrorDataReceived += (_, e) => run.Append(run._stderr, e.Data, run._stderrClosed);
         process.Start();
-        process.StandardInput.Close();
+        if (!keepStdin)
+        {
+            process.StandardInput.Close();
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return run;
@@ -87,6 +92,16 @@ public sealed class BeemeshRun : IAsyncDisposable
     {
         await using var run = Start(flags, script, environment, workingDirectory);
         return await run.WaitAsync(timeout);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="line"/> to the guest's standard input (started with <c>keepStdin</c>): a
+    /// go-ahead the guest blocks on with <c>read</c> instead of polling for a condition the test can see.
+    /// </summary>
+    public async Task SendLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line).ConfigureAwait(false);
+        await _process.StandardInput.FlushAsync().ConfigureAwait(false);
     }
 
     /// <summary>The pid of the <c>beemesh run</c> process itself.</summary>

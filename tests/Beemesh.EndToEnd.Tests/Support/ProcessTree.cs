@@ -10,9 +10,12 @@ namespace Beemesh.EndToEnd.Tests.Support;
 /// process it stopped and never killed (the listing failed, or the test host ended in between)
 /// stays stopped for ever, and a test's <c>sleep 600</c> guest was found so. Here no process is
 /// ever stopped: the tree is listed from <c>/proc</c> first, then every process in it is killed.
-/// A guest of <c>beemesh run</c> is in its own PID namespace, which ends with its init.
+/// A guest of <c>beemesh run</c> is in its own PID namespace, which ends with its init. Every
+/// fixture here and the benchmark harness (which links this file) end their trees through it: a
+/// tree-kill cut off half-way (the process exiting, an exception) then leaves at worst a running
+/// process, never a stopped one.
 /// </summary>
-public static partial class ProcessTree
+internal static partial class ProcessTree
 {
     private const int SigKill = 9;
 

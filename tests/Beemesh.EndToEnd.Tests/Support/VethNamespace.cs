@@ -107,7 +107,7 @@ public sealed class VethNamespace : IDisposable
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
         {
-            process.Kill(entireProcessTree: true);
+            ProcessTree.Kill(process);
             process.WaitForExit();
             return (-1, "timed out\n" + stdout.Result + stderr.Result);
         }
