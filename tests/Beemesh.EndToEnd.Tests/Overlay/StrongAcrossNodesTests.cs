@@ -153,10 +153,11 @@ public sealed partial class FourNodeMeshTests
     }
 
     private static string Save(string key, string value) =>
-        $$"""curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '[{"key":"{{key}}","value":"{{value}}"}]' $api""";
+        "curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '[{\"key\":\"" + key + "\",\"value\":\"" + value + "\"}]' $api";
 
     private static string SaveIfMatch(string key, string value, string etag) =>
-        $$"""curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '[{"key":"{{key}}","value":"{{value}}","etag":"{{etag}}","options":{"concurrency":"first-write"}}]' $api""";
+        "curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '[{\"key\":\"" + key + "\",\"value\":\"" + value
+        + "\",\"etag\":\"" + etag + "\",\"options\":{\"concurrency\":\"first-write\"}}]' $api";
 
     private static string Get(string key) => $"curl -s $api/{key}";
 
