@@ -95,6 +95,7 @@ public sealed class WorkloadStateApi : IAsyncDisposable
                             Source = strong.Source,
                             Identity = strong.Identity,
                             ListenAddress = strong.ListenAddress,
+                            Mesh = strong.Mesh,
                             LoggerFactory = loggerFactory,
                             Time = time,
                         },

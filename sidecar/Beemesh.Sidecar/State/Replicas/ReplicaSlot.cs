@@ -147,6 +147,28 @@ internal sealed class ReplicaSlot : IDisposable
         return live;
     }
 
+    /// <summary>
+    /// Every endpoint recorded in a slot of <paramref name="storeDirectory"/>, live or gone: what a
+    /// replica of this node may serve (a relay from another node is spliced only to one of these).
+    /// </summary>
+    public static HashSet<IPEndPoint> AllEndPoints(string storeDirectory)
+    {
+        var all = new HashSet<IPEndPoint>();
+        try
+        {
+            foreach (string directory in System.IO.Directory.EnumerateDirectories(storeDirectory, "slot-*"))
+            {
+                all.UnionWith(ReadEndpoints(directory).Values);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // no slots
+        }
+
+        return all;
+    }
+
     /// <summary>Records the endpoints this replica serves, for replicas starting later.</summary>
     public void WriteEndpoints(IReadOnlyDictionary<string, IPEndPoint> endpoints)
     {

@@ -22,6 +22,12 @@ internal static class ForwardFrame
     /// <summary>Request: remove the Raft endpoint in the body from the group.</summary>
     public const byte Leave = 4;
 
+    /// <summary>
+    /// Request from a replica of another node, through this node's tunnel port: add the Raft
+    /// endpoint in the body to the group, asking the leader when this replica does not lead.
+    /// </summary>
+    public const byte JoinVia = 5;
+
     /// <summary>Response: done; the body is the answer.</summary>
     public const byte Ok = 100;
 

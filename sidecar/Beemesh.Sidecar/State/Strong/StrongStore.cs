@@ -43,12 +43,15 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     private readonly WriteAheadLog _log;
     private readonly RaftCluster _cluster;
     private readonly ReplicaLink _link;
+    private readonly StrongRelay? _relay;
+    private readonly List<IDisposable> _served = [];
     private readonly CancellationTokenSource _stopping = new();
     private CancellationTokenSource _leaderKnown = new();
     private long _forwarded;
 
-    private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, ReplicaLink link, IPEndPoint raft)
+    private StrongStore(StrongStoreOptions options, ReplicaSlot slot, RaftStateMachine machine, WriteAheadLog log, RaftCluster cluster, ReplicaLink link, StrongRelay? relay, IPEndPoint raft)
     {
+        _relay = relay;
         _options = options;
         _logger = options.LoggerFactory.CreateLogger("beemesh.state.strong");
         _slot = slot;
@@ -86,6 +89,12 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     /// <summary>TLS peers (Raft or forward) refused because their SPIFFE ID is not this workload's.</summary>
     public long RefusedPeers => _link.RefusedPeers;
 
+    /// <summary>Connections this replica's relays carried to other nodes, and spliced from them to this node's replicas.</summary>
+    public (long Carried, long Spliced) Relayed => _relay is null ? (0, 0) : (_relay.Carried, _relay.Spliced);
+
+    /// <summary>This replica's relay to other nodes' replicas (null without a mesh).</summary>
+    internal StrongRelay? Relay => _relay;
+
     /// <summary>Requests this replica sent to the leader.</summary>
     public long Forwarded => Interlocked.Read(ref _forwarded);
 
@@ -97,19 +106,44 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     /// makes a new one; bootstraps the group when no replica of the store runs, else asks the
     /// leader, through a running replica, to add it, one replica at a time.
     /// </summary>
+    /// <remarks>
+    /// With a mesh (<see cref="StrongStoreOptions.Mesh"/>), the replicas of other nodes count: a
+    /// replica bootstraps only when neither this node's store directory nor the mesh's routes (the
+    /// agent's list, loaded before the state API starts) show another running replica of the
+    /// workload; otherwise it asks a replica of another node, through that node's tunnel port, to
+    /// have the leader add it, and waits until it is a member (up to the join timeout) rather than
+    /// ever forming a group of its own.
+    /// </remarks>
     public static async Task<StrongStore> StartAsync(StrongStoreOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using FileStream joinLock = await ReplicaSlot.LockStoreAsync(options.Directory, options.JoinTimeout, cancellationToken).ConfigureAwait(false);
         // A gone replica's slot is taken over only when its Raft endpoint (its identity in the group) can be bound here.
-        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory, ForwardKey, RaftKey, options.ListenAddress);
+        // With a mesh, a member's endpoint must name its node: the replicas of this node listen on
+        // the node's own loopback address for the store, which other nodes relay to.
+        IPAddress listen = options.Mesh is not null && options.ListenAddress.Equals(IPAddress.Loopback)
+            ? StrongRelay.NodeAddress(options.Directory)
+            : options.ListenAddress;
+        // A store whose replicas listen elsewhere (a pod's address, or 127.0.0.1 for a store made
+        // before groups spanned nodes) keeps to this node.
+        IReplicaMesh? mesh = StrongRelay.IsNodeLoopback(listen) ? options.Mesh : null;
+        (ReplicaSlot slot, List<IPEndPoint> peers) = ReplicaSlot.Claim(options.Directory, ForwardKey, RaftKey, listen);
         StrongStore? store = null;
         ReplicaLink? link = null;
+        StrongRelay? relay = null;
         try
         {
-            IPEndPoint raft = slot.PreviousEndPoints.GetValueOrDefault(RaftKey) ?? new IPEndPoint(options.ListenAddress, FreePort(options.ListenAddress));
-            link = new ReplicaLink($"strong store {options.Name}", options.Source, options.Identity, ForwardFrame.MaxBytes, options.LoggerFactory.CreateLogger("beemesh.state.strong"), listen: options.ListenAddress);
+            IPEndPoint raft = slot.PreviousEndPoints.GetValueOrDefault(RaftKey) ?? new IPEndPoint(listen, FreePort(listen));
+            // The server names of other nodes' tunnel ports, for a join sent to a replica there.
+            var tunnelNames = new System.Collections.Concurrent.ConcurrentDictionary<IPEndPoint, string>();
+            link = new ReplicaLink($"strong store {options.Name}", options.Source, options.Identity, ForwardFrame.MaxBytes, options.LoggerFactory.CreateLogger("beemesh.state.strong"), listen: listen)
+            {
+                Protocol = mesh is null ? null : ReplicaLink.ProtocolFor("strong", options.Name),
+                TunnelServerName = mesh is null ? null : peer => tunnelNames.GetValueOrDefault(peer),
+            };
+            relay = mesh is null ? null : new StrongRelay(
+                options.Name, options.Directory, listen, options.Source, options.Identity, mesh, TimeSpan.FromSeconds(2), options.LoggerFactory.CreateLogger("beemesh.state.strong"));
             var state = new StrongStateMachine(options.MaxBytes);
             var machine = new RaftStateMachine(new DirectoryInfo(Path.Combine(slot.Path, "snapshots")), state);
             await machine.RestoreAsync(cancellationToken).ConfigureAwait(false);
@@ -117,7 +151,9 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
             // entry is written to disk before the log counts it committed, and the checkpoint
             // (commit index) is written on every commit.
             var log = new WriteAheadLog(new WriteAheadLog.Options { Location = Path.Combine(slot.Path, "wal") }, machine);
-            bool coldStart = peers.Count == 0;
+            // Replicas of other nodes, when none runs here: the group is theirs to join.
+            IReadOnlyList<ReplicaNode> remote = peers.Count == 0 && mesh is not null ? mesh.RemoteNodes() : [];
+            bool coldStart = peers.Count == 0 && remote.Count == 0;
             StrongStore? self = null;
             IPEndPoint advertised = options.Advertise?.Invoke(raft) ?? raft;
             var configuration = new RaftCluster.TcpConfiguration(raft)
@@ -142,11 +178,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     ServerOptions = link.ServerOptions(),
                     ClientOptions = link.ClientOptions(),
                 },
-                Announcer = coldStart ? null : (address, _, token) => self!.AnnounceAsync(address, peers, token),
+                Announcer = coldStart ? null : (address, _, token) => self!.AnnounceAsync(address, peers, tunnelNames, token),
             };
             configuration.Metadata[ForwardKey] = (options.Advertise?.Invoke(link.EndPoint) ?? link.EndPoint).ToString();
             var cluster = new RaftCluster(configuration) { AuditTrail = log };
-            store = self = new StrongStore(options, slot, machine, log, cluster, link, advertised);
+            store = self = new StrongStore(options, slot, machine, log, cluster, link, relay, advertised);
             cluster.LeaderChanged += (_, leader) =>
             {
                 self.OnLeaderChanged();
@@ -157,10 +193,20 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
             };
             slot.WriteEndpoints(new Dictionary<string, IPEndPoint> { [RaftKey] = raft, [ForwardKey] = link.EndPoint });
             link.Start(store.HandleAsync);
+            if (mesh is not null)
+            {
+                // Before the cluster starts: the leader, once asked to add this replica, reaches it
+                // through these (its Raft endpoint behind this node's tunnel port).
+                store._served.Add(mesh.Serve(link.Protocol!.Value, link.ServeTunnelledAsync));
+                store._served.Add(mesh.Serve(relay!.Protocol, relay.ServeAsync));
+                _ = store.KeepRelaysAsync();
+            }
+
             await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
             store._logger.LogInformation(
                 "strong store {Store}: replica {Raft} (forward {Forward}) {How}", options.Name, raft, store.ForwardEndPoint,
-                coldStart ? "bootstrapped the group" : slot.PreviousEndPoints.ContainsKey(RaftKey) ? "rejoined with its log" : "joined the group");
+                coldStart ? "bootstrapped the group" : slot.PreviousEndPoints.ContainsKey(RaftKey) ? "rejoined with its log"
+                : remote.Count > 0 ? $"joined the group of {string.Join(", ", remote.Select(static n => n.Node))}" : "joined the group");
             return store;
         }
         catch
@@ -174,6 +220,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                 if (link is not null)
                 {
                     await link.DisposeAsync().ConfigureAwait(false);
+                }
+
+                if (relay is not null)
+                {
+                    await relay.DisposeAsync().ConfigureAwait(false);
                 }
 
                 slot.Dispose();
@@ -316,6 +367,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     throw new StrongStoreUnavailableException($"the leader {leader.EndPoint} did not say where it takes requests");
                 }
 
+                _relay?.Ensure(forward);
                 Interlocked.Increment(ref _forwarded);
                 (byte status, byte[] answer)? response;
                 var written = new StrongBox<bool>();
@@ -411,6 +463,12 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     }
 
                     bool known = _cluster.Members.Any(m => m.EndPoint.Equals(member));
+                    if (kind == ForwardFrame.Join)
+                    {
+                        // A replica of another node is reached through a relay on this one.
+                        _relay?.Ensure(member);
+                    }
+
                     bool done = kind == ForwardFrame.Join
                         ? known || await _cluster.AddMemberAsync(member, token).ConfigureAwait(false)
                         : !known || await _cluster.RemoveMemberAsync(member, token).ConfigureAwait(false);
@@ -477,7 +535,7 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     }
 
     /// <summary>Asks the leader, through any running replica, to add this replica; retries until it is a member.</summary>
-    private async Task AnnounceAsync(EndPoint self, List<IPEndPoint> peers, CancellationToken cancellationToken)
+    private async Task AnnounceAsync(EndPoint self, List<IPEndPoint> peers, System.Collections.Concurrent.ConcurrentDictionary<IPEndPoint, string> tunnelNames, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         deadline.CancelAfter(_options.JoinTimeout);
@@ -494,13 +552,24 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
                     }
                 }
 
+                // Replicas of other nodes (asked again each round: the routes change): whichever
+                // takes the request has the leader add this replica.
+                foreach (ReplicaNode node in peers.Count == 0 && _relay is not null ? _relay.Mesh.RemoteNodes() : [])
+                {
+                    tunnelNames[node.TunnelEndPoint] = node.ServerName;
+                    if (await TrySendAsync(node.TunnelEndPoint, ForwardFrame.JoinVia, body, deadline.Token).ConfigureAwait(false) is (ForwardFrame.Ok, [1]))
+                    {
+                        return;
+                    }
+                }
+
                 await Task.Delay(100, deadline.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new StrongStoreUnavailableException(
-                $"strong store {_options.Name}: no leader added this replica within {_options.JoinTimeout.TotalSeconds:0} s (running replicas: {string.Join(", ", peers)})");
+                $"strong store {_options.Name}: no leader added this replica within {_options.JoinTimeout.TotalSeconds:0} s (running replicas: {string.Join(", ", peers.Select(static p => p.ToString()).Concat(tunnelNames.Values))})");
         }
     }
 
@@ -511,6 +580,11 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
     /// <summary>Answers a request another replica forwarded: only the leader serves them.</summary>
     private async Task<(byte Kind, byte[] Body)?> HandleAsync(byte kind, byte[] body, CancellationToken stopping)
     {
+        if (kind == ForwardFrame.JoinVia)
+        {
+            return await JoinForAsync(body, stopping).ConfigureAwait(false);
+        }
+
         if (!IsLeader)
         {
             return (ForwardFrame.NotLeader, []);
@@ -542,6 +616,55 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
         }
     }
 
+    /// <summary>Has the leader (this replica or another) add a replica of another node that asked this one.</summary>
+    private async Task<(byte Kind, byte[] Body)?> JoinForAsync(byte[] body, CancellationToken stopping)
+    {
+        try
+        {
+            return (ForwardFrame.Ok, await ExecuteAsync(ForwardFrame.Join, body, stopping).ConfigureAwait(false));
+        }
+        catch (StrongStoreUnavailableException e)
+        {
+            return (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes(e.Message));
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            return (ForwardFrame.Unavailable, Encoding.UTF8.GetBytes($"strong store {_options.Name}: the join was cut short"));
+        }
+    }
+
+    /// <summary>
+    /// Keeps a relay to every member of another node (a member added by another leader, or known from
+    /// the log): DotNext dials member endpoints as they are. Also takes over a relay another sidecar
+    /// of this node held, once that one is gone.
+    /// </summary>
+    private async Task KeepRelaysAsync()
+    {
+        CancellationToken stopping = _stopping.Token;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                foreach (var member in _cluster.Members)
+                {
+                    if (member.EndPoint is IPEndPoint endpoint)
+                    {
+                        _relay!.Ensure(endpoint);
+                    }
+                }
+
+                await Task.Delay(200, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        catch (Exception e)
+        {
+            _logger.LogWarning("strong store {Store}: relays to other nodes' replicas no longer kept: {Error}", _options.Name, e.Message);
+        }
+    }
+
     private async Task StopAsync(bool leave)
     {
         bool removed = false;
@@ -569,6 +692,16 @@ public sealed class StrongStore : IStateStore, IAsyncDisposable
 
         await _cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _cluster.DisposeAsync().ConfigureAwait(false);
+        foreach (IDisposable served in _served)
+        {
+            served.Dispose();
+        }
+
+        if (_relay is not null)
+        {
+            await _relay.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _log.DisposeAsync().ConfigureAwait(false);
         await _machine.DisposeAsync().ConfigureAwait(false);
         if (removed)

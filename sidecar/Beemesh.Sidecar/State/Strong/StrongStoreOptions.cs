@@ -45,6 +45,13 @@ public sealed class StrongStoreOptions
     public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
 
     /// <summary>
+    /// How replicas on other nodes are found and reached (<see cref="StrongStoreContext.Mesh"/>);
+    /// null when the group spans this node only. With it, the replicas listen on the node's own
+    /// loopback address for the store (<see cref="StrongRelay.NodeAddress"/>) instead of 127.0.0.1.
+    /// </summary>
+    public Replicas.IReplicaMesh? Mesh { get; init; }
+
+    /// <summary>
     /// The address the other replicas are given for an endpoint this replica listens on (its Raft
     /// endpoint, which is also its identity in the group, and its forward endpoint). Null: the
     /// endpoint itself. Tests set it to put a relay of their own between the replicas.
