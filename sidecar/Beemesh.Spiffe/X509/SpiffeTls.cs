@@ -16,6 +16,12 @@ namespace Beemesh.Spiffe.X509;
 /// </summary>
 public static class SpiffeTls
 {
+    // NoResumption: sessions are never resumed, on either side. A resumed TLS 1.3 session brings the
+    // peer's leaf without the intermediates it sent in the full handshake, so an SVID issued by a node
+    // CA (every workload of a joined node) no longer chains to the bundle's root and the peer is
+    // refused: each reconnection after the first (a pooled tunnel, a Raft member, a replica link)
+    // would fail. Each connection pays a full handshake instead, once per connection, not per request.
+
     /// <summary>
     /// Server options: requires a client certificate and authorizes it with <paramref name="authorizePeer"/>.
     /// When the current SVID comes with intermediates (an SVID issued by a node CA), the chain sent is
@@ -32,6 +38,7 @@ public static class SpiffeTls
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             CertificateChainPolicy = PlatformChainPolicy,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
+            AllowTlsResume = false, // see NoResumption
         };
         if (ChainContext(source) is SslStreamCertificateContext context)
         {
@@ -107,6 +114,7 @@ public static class SpiffeTls
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             CertificateChainPolicy = PlatformChainPolicy,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(source, certificate, chain, authorizePeer),
+            AllowTlsResume = false, // see NoResumption
         };
         if (ChainContext(source) is SslStreamCertificateContext context)
         {

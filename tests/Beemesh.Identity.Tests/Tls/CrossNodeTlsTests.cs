@@ -59,6 +59,34 @@ public sealed class CrossNodeTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task AClientThatReconnectsToTheSameServerIsAcceptedEachTime()
+    {
+        // A TLS 1.3 session resumed from the first connection would bring the peer's leaf without the
+        // node CA it sent then, so the leaf would not chain to the root and the peer would be refused:
+        // every reconnection of a joined node's workload (pooled tunnels, Raft members) after its first.
+        await using var node1 = new WorkloadApiFixture((state, time) => NodeTestCredentials.Join(_root, "node-1", state, time));
+        await using var node2 = new WorkloadApiFixture((state, time) => NodeTestCredentials.Join(_root, "node-2", state, time));
+        await using X509Source web = await X509Source.StartAsync(await node1.StartServerAsync(Web.ToString()), node1.Time).WaitAsync(Guard);
+        await using X509Source db = await X509Source.StartAsync(await node2.StartServerAsync(Db.ToString()), node2.Time).WaitAsync(Guard);
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        // One client options object for every connection (as a pool generation or Raft's transport keeps
+        // it), and a fresh one, each against server options made per connection.
+        SslClientAuthenticationOptions kept = SpiffeTls.CreateClientOptions(web, id => id == Db);
+        for (int i = 0; i < 3; i++)
+        {
+            foreach (SslClientAuthenticationOptions clientOptions in new[] { kept, SpiffeTls.CreateClientOptions(web, id => id == Db) })
+            {
+                (SpiffeId serverSaw, SpiffeId clientSaw) = await HandshakeAsync(
+                    listener, SpiffeTls.CreateServerOptions(db, id => id == Web), clientOptions);
+                Assert.Equal(Web, serverSaw);
+                Assert.Equal(Db, clientSaw);
+            }
+        }
+    }
+
+    [Fact]
     public async Task WorkloadOfANodeThatJoinedAnotherRootIsRefused()
     {
         using CertificateAuthority impostor = CertificateAuthority.LoadOrCreate(_dir.File("impostor"));

@@ -52,6 +52,11 @@ internal static class TlsHandshake
         byte[] buffer = new byte[4];
         await serverTls.ReadExactlyAsync(buffer).AsTask().WaitAsync(Guard);
         Assert.Equal("ping"u8.ToArray(), buffer);
+        // And back: the client reads what the server sent after its handshake (a TLS 1.3 client
+        // takes the server's session tickets then, so the next handshake may resume).
+        await serverTls.WriteAsync("pong"u8.ToArray());
+        await clientTls.ReadExactlyAsync(buffer).AsTask().WaitAsync(Guard);
+        Assert.Equal("pong"u8.ToArray(), buffer);
         return seen;
     }
 }

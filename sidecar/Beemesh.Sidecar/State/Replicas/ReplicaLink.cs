@@ -91,26 +91,13 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
 
     /// <summary>
     /// TLS options for a server that accepts only this workload (also for other transports, such as
-    /// Raft's). Sessions are not resumed: a resumed TLS 1.3 session brings the peer's leaf without
-    /// the intermediates it sent in the full handshake, so an SVID issued by a node CA (a joined
-    /// node's workload) no longer chains to the bundle's root and the peer is refused. Raft's
-    /// transport reuses one options object for every connection to a member, which the client's
-    /// session cache matches, so every reconnection of such a replica after its first was refused.
+    /// Raft's). Sessions are not resumed (SpiffeTls): a resumed session would bring a joined node's
+    /// leaf without its node CA, and Raft's transport reuses one options object per member.
     /// </summary>
-    public SslServerAuthenticationOptions ServerOptions()
-    {
-        SslServerAuthenticationOptions options = SpiffeTls.CreateServerOptions(_source, Authorize);
-        options.AllowTlsResume = false;
-        return options;
-    }
+    public SslServerAuthenticationOptions ServerOptions() => SpiffeTls.CreateServerOptions(_source, Authorize);
 
-    /// <summary>TLS options for a client that accepts only this workload; sessions are not resumed (<see cref="ServerOptions"/>).</summary>
-    public SslClientAuthenticationOptions ClientOptions()
-    {
-        SslClientAuthenticationOptions options = SpiffeTls.CreateClientOptions(_source, Authorize);
-        options.AllowTlsResume = false;
-        return options;
-    }
+    /// <summary>TLS options for a client that accepts only this workload.</summary>
+    public SslClientAuthenticationOptions ClientOptions() => SpiffeTls.CreateClientOptions(_source, Authorize);
 
     /// <summary>Starts accepting peers; each of their requests goes to <paramref name="handler"/>.</summary>
     public void Start(ReplicaRequestHandler handler)
@@ -210,7 +197,6 @@ internal sealed class ReplicaLink : IReplicaTransport, IAsyncDisposable
                     // very workload (ClientOptions), whichever sidecar took the connection.
                     SslClientAuthenticationOptions options = SpiffeTls.CreateClientOptions(_source, Authorize, serverName);
                     options.ApplicationProtocols = [protocol];
-                    options.AllowTlsResume = false; // see ServerOptions
                     await stream.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
                     if (stream.NegotiatedApplicationProtocol != protocol)
                     {

@@ -310,9 +310,6 @@ internal sealed class StrongRelay : IAsyncDisposable
             stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
             SslClientAuthenticationOptions options = SpiffeTls.CreateClientOptions(_source, Authorize, node.ServerName);
             options.ApplicationProtocols = [Protocol];
-            // A resumed session would reach the other node's sidecar without this SVID's node CA,
-            // and be refused (ReplicaLink.ServerOptions).
-            options.AllowTlsResume = false;
             await stream.AuthenticateAsClientAsync(options, deadline.Token).ConfigureAwait(false);
             if (stream.NegotiatedApplicationProtocol != Protocol)
             {
