@@ -78,14 +78,14 @@ public sealed class ImageBuildTests(ITestOutputHelper output)
             Assert.Equal("beemesh-slirp", lines[^2]);
 
             // The default entrypoint is the sidecar.
-            var help = AsUser(user, $"podman run --rm --network none {tag} --help");
+            var help = RunContainer(user, tag, "--help");
             output.WriteLine(help.Out);
             Assert.Equal(0, help.Exit);
             Assert.Contains("beemesh sidecar [options]", help.Out, StringComparison.Ordinal);
             Assert.Contains("--inbound", help.Out, StringComparison.Ordinal);
 
             // The sidecar really runs in the image (beemesh execs beemesh-sidecar): with no agent it says so and exits 1.
-            var sidecar = AsUser(user, $"podman run --rm --network none {tag} --name web --inbound 15006 --agent /nonexistent");
+            var sidecar = RunContainer(user, tag, "--name web --inbound 15006 --agent /nonexistent");
             output.WriteLine(sidecar.Err);
             Assert.Equal(1, sidecar.Exit);
             Assert.Contains("beemesh sidecar: cannot join the mesh through the agent at /nonexistent", sidecar.Err, StringComparison.Ordinal);
@@ -97,6 +97,28 @@ public sealed class ImageBuildTests(ITestOutputHelper output)
         {
             AsUser(user, $"podman rmi -f {tag}");
             context.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs the image's entrypoint with <paramref name="arguments"/> (no network) and returns its exit
+    /// status with its standard output and error as conmon's log file holds them: podman 4.3 lost the
+    /// attached output of a container that exited within milliseconds once here (`--help`: exit 0,
+    /// nothing printed), while the log file keeps all of it.
+    /// </summary>
+    private static (int Exit, string Out, string Err) RunContainer(string user, string tag, string arguments)
+    {
+        string name = "beemesh-image-test-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            var run = AsUser(user, $"podman run --name {name} --network none {tag} {arguments} >/dev/null 2>&1");
+            var logs = AsUser(user, $"podman logs {name}");
+            Assert.True(logs.Exit == 0, logs.Err);
+            return (run.Exit, logs.Out, logs.Err);
+        }
+        finally
+        {
+            AsUser(user, $"podman rm -f {name}");
         }
     }
 
