@@ -17,22 +17,16 @@ namespace Beemesh.EndToEnd.Tests.Overlay;
 public sealed partial class FourNodeMeshTests
 {
     /// <summary>
-    /// A workload's script: runs the requests the test drops in <paramref name="directory"/>
-    /// (<c>req-N</c>, in order, each a shell snippet with <c>$api</c> the store's URL) and leaves each
-    /// one's output in <c>out-N</c>.
+    /// A workload's script: runs each request whose number the test writes on its standard input
+    /// (<c>req-N</c> in <paramref name="directory"/>, a shell snippet with <c>$api</c> the store's URL),
+    /// leaves its output in <c>out-N</c> and then prints <c>answered N</c>.
     /// </summary>
     private static string RequestRunner(string directory) => $$"""
         api=http://127.0.0.1:$DAPR_HTTP_PORT/v1.0/state/statestore
-        n=0
         echo ready
-        while true; do
-          if [ -f {{directory}}/req-$n ]; then
-            . {{directory}}/req-$n > {{directory}}/out-$n.tmp 2>&1
-            mv {{directory}}/out-$n.tmp {{directory}}/out-$n
-            n=$((n+1))
-          else
-            sleep 0.05
-          fi
+        while IFS= read -r n; do
+          . {{directory}}/req-$n > {{directory}}/out-$n 2>&1
+          echo "answered $n"
         done
         """;
 
@@ -122,7 +116,7 @@ public sealed partial class FourNodeMeshTests
     {
         string directory = Path.Combine(files.Directory, $"n{node + 1}");
         Directory.CreateDirectory(directory);
-        var run = BeemeshRun.Start(["--agent", Dir(node), "--name", "kv", "--state", "statestore=strong"], RequestRunner(directory), networkNamespace: _net!.Names[node]);
+        var run = BeemeshRun.Start(["--agent", Dir(node), "--name", "kv", "--state", "statestore=strong"], RequestRunner(directory), networkNamespace: _net!.Names[node], keepStdin: true);
         return (run, new Requests(directory, run));
     }
 
@@ -137,19 +131,23 @@ public sealed partial class FourNodeMeshTests
     /// <summary>The replica that said last (highest term) that it leads.</summary>
     private static async Task<string> WaitForLeaderAsync(Dictionary<string, (BeemeshRun Run, Requests Requests)> replicas, TimeSpan wait)
     {
-        var clock = Stopwatch.StartNew();
-        while (true)
+        // Each replica's run is checked again at each line it writes; the first to say it leads ends the wait.
+        var waits = replicas.Values.Select(r => r.Run.WaitUntilAsync(run => LeadsLine().IsMatch(run.Stderr), wait)).ToList();
+        while (waits.Count > 0)
         {
-            var terms = replicas.Select(r => (r.Key, Term: LeadsLine().Matches(r.Value.Run.Stderr).Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max())).ToList();
-            var best = terms.MaxBy(t => t.Term);
-            if (best.Term >= 0)
+            Task<bool> done = await Task.WhenAny(waits);
+            if (await done)
             {
-                return best.Key;
+                break;
             }
 
-            Assert.True(clock.Elapsed < wait, "no replica said it leads");
-            await Task.Delay(100);
+            waits.Remove(done);
         }
+
+        var terms = replicas.Select(r => (r.Key, Term: LeadsLine().Matches(r.Value.Run.Stderr).Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max())).ToList();
+        var best = terms.MaxBy(t => t.Term);
+        Assert.True(best.Term >= 0, "no replica said it leads");
+        return best.Key;
     }
 
     private static string Save(string key, string value) =>
@@ -175,21 +173,18 @@ public sealed partial class FourNodeMeshTests
         public async Task<string> AskAsync(string script, TimeSpan timeout)
         {
             int n = _next++;
-            string request = Path.Combine(directory, $"req-{n}");
-            await File.WriteAllTextAsync(request + ".tmp", script + "\n");
-            File.Move(request + ".tmp", request);
-            string answer = Path.Combine(directory, $"out-{n}");
-            var clock = Stopwatch.StartNew();
-            while (!File.Exists(answer))
-            {
-                Assert.True(clock.Elapsed < timeout, $"request {n} ({script}) not answered within {timeout.TotalSeconds:0} s\n{run.Stdout}{run.Stderr}");
-                await Task.Delay(20);
-            }
-
-            return (await File.ReadAllTextAsync(answer)).Trim();
+            await File.WriteAllTextAsync(Path.Combine(directory, $"req-{n}"), script + "\n");
+            await run.SendLineAsync(n.ToString(CultureInfo.InvariantCulture));
+            Assert.True(
+                await run.WaitUntilAsync(r => r.Stdout.Contains($"answered {n}\n", StringComparison.Ordinal), timeout),
+                $"request {n} ({script}) not answered within {timeout.TotalSeconds:0} s\n{run.Stdout}{run.Stderr}");
+            return (await File.ReadAllTextAsync(Path.Combine(directory, $"out-{n}"))).Trim();
         }
 
-        /// <summary>Runs <paramref name="script"/> again until it prints <paramref name="want"/> (or the time is up); returns the last output.</summary>
+        /// <summary>
+        /// Runs <paramref name="script"/> again until it prints <paramref name="want"/> (or the time is up);
+        /// returns the last output. Each try waits for the workload's answer, which paces the tries.
+        /// </summary>
         public async Task<string> UntilAsync(string script, string want, TimeSpan timeout)
         {
             var clock = Stopwatch.StartNew();
@@ -200,8 +195,6 @@ public sealed partial class FourNodeMeshTests
                 {
                     return got;
                 }
-
-                await Task.Delay(200);
             }
         }
     }
